@@ -1,0 +1,1 @@
+"""Sources that turn what contact centres produce into ContactEvents."""

@@ -1,0 +1,67 @@
+"""The Source protocol every collector implements, and the Sink the engine hands it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from cxmon.events import ContactEvent
+
+if TYPE_CHECKING:
+    from cxmon.config import CollectorConfig, Config
+
+
+@dataclass(frozen=True, slots=True)
+class Offset:
+    """Where a source has read up to: committed in the same transaction as the events before it."""
+
+    file_id: str
+    """Identity of what was read (e.g. ``dev:inode`` plus a fingerprint of the first line)."""
+    position: int
+    """Byte offset after the last complete line taken."""
+
+
+class Sink(Protocol):
+    """What a source talks to. The engine implements it; one per source."""
+
+    async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
+        """Hand over a batch of events (waits when the engine is busy: back-pressure).
+
+        ``offset``, when given, is where the source will resume after a restart once these
+        events are stored.
+        """
+
+    def error(self, where: str, msg: str) -> None:
+        """Report bad input (``where`` is ``file:line`` or a key path); counted, never fatal."""
+
+    def set_up(self, up: bool) -> None:
+        """Say whether the source is connected/reading (a dead source must not look healthy)."""
+
+    async def load_offset(self) -> Offset | None:
+        """Return the offset stored for this source, or None on first start."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A collector. ``run`` returns when a finite source is done and is cancelled on shutdown."""
+
+    name: str
+    type: str
+
+    async def run(self, sink: Sink) -> None:
+        """Read the source and emit events until done or cancelled."""
+
+
+class ClockedSource(Source, Protocol):
+    """A source that owns the clock (simulator, replay): engine time follows it, not the wall."""
+
+    def clock(self) -> float:
+        """Return the source's current time (epoch seconds)."""
+
+    @property
+    def paced(self) -> bool:
+        """True when the source follows wall time (possibly accelerated), False for as-fast-as-possible."""
+
+
+SourceFactory = Callable[["CollectorConfig", "Config"], Source]

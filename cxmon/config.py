@@ -1,0 +1,620 @@
+"""Configuration: TOML in, validated frozen dataclasses out, every problem listed with its key path."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cxmon.errors import ConfigError
+from cxmon.measures import MEASURES, parse_value
+from cxmon.units import parse_duration, parse_ratio
+
+T = TypeVar("T")
+
+SERVICE_LEVEL_FORMULAS: dict[str, str] = {
+    "excl_short_abandons": "answered within T / (answered + abandoned - short abandoned)",
+    "incl_abandons": "answered within T / (answered + abandoned)",
+    "answered_only": "answered within T / answered",
+}
+OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRule:
+    """Channel and queue glob patterns (fnmatch) that put a contact into a step."""
+
+    channel: str = "*"
+    queue: str = "*"
+
+    def matches(self, channel: str, queue: str) -> bool:
+        """Return whether a contact on ``channel``/``queue`` matches this rule."""
+        return fnmatch.fnmatchcase(channel, self.channel) and fnmatch.fnmatchcase(queue, self.queue)
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A pot-hole rule for one measure of a step (DESIGN.md, "Pot holes")."""
+
+    measure: str
+    window: float
+    """Window length in seconds (one of the monitor's windows; ignored for instant measures)."""
+    breach: float
+    warn: float | None
+    direction: str
+    """``above`` (bad when high) or ``below`` (bad when low)."""
+    for_: float
+    """Seconds the breach must hold before the step is a pot hole."""
+    clear: float
+    """Value the measure must get back past to leave a pot hole (hysteresis)."""
+    channel: str = "*"
+    """Glob: only series on matching channels are held to this threshold."""
+    min_volume: int = 0
+    """Contacts (answered + abandoned, or offered) the window needs before the rule is judged."""
+
+    def worse(self, value: float, limit: float) -> bool:
+        """Return whether ``value`` is past ``limit`` in the bad direction."""
+        return value > limit if self.direction == "above" else value < limit
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A journey step: which contacts belong to it and what counts as a pot hole."""
+
+    name: str
+    label: str
+    match: tuple[MatchRule, ...]
+    thresholds: tuple[Threshold, ...]
+    service_level_target: float
+    """T in "answered within T", seconds."""
+    long_wait: float
+    """A wait longer than this is a strike against the customer."""
+    backlog_age: float
+    """Open contacts older than this count in aged_backlog."""
+    moment_of_truth: bool = False
+    headline: str = "wait_p90"
+    """The measure the dashboard shows for the step when nothing is breached."""
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorConfig:
+    """Engine settings."""
+
+    tick: float = 0.5
+    windows: tuple[float, ...] = (300.0, 900.0, 3600.0)
+    panes: int = 30
+    """Each window is kept as this many panes; its edge moves a pane at a time."""
+    short_abandon: float = 5.0
+    service_level_formula: str = "excl_short_abandons"
+    stale_after: float = 60.0
+    lost_after: float = 4 * 3600.0
+    """A contact with no terminal event after this long is counted lost and leaves the queue."""
+    trend_horizon: float = 600.0
+    strikes: int = 3
+    """Bad experiences in 24 h that make a customer count in the strikes measure."""
+    queue_size: int = 256
+    """Engine queue bound, in batches."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """History database settings."""
+
+    path: str = "cxmon.db"
+    retention: float = 30 * 86400.0
+    flush_interval: float = 0.25
+    batch_size: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ListenConfig:
+    """A server address; 127.0.0.1 unless configured otherwise."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    """Where detector transitions go."""
+
+    alertmanager_url: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    resend_interval: float = 60.0
+    log: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    """One configured source; ``options`` are checked by the source type's own validator."""
+
+    type: str
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+    """Key path of this collector in the config, for error messages."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    monitor: MonitorConfig
+    store: StoreConfig
+    prometheus: ListenConfig
+    hub: ListenConfig
+    alerts: AlertsConfig
+    steps: tuple[Step, ...]
+    channels: tuple[str, ...]
+    queues: tuple[str, ...]
+    collectors: tuple[CollectorConfig, ...]
+    source: str = "<memory>"
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def step_for(self, channel: str, queue: str) -> Step | None:
+        """Return the first step whose match rules take this channel/queue, or None."""
+        for step in self.steps:
+            for rule in step.match:
+                if rule.matches(channel, queue):
+                    return step
+        return None
+
+    def step(self, name: str) -> Step:
+        """Return the step called ``name``.
+
+        Raises:
+            KeyError: no such step.
+        """
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, path: str, msg: str) -> None:
+        self.items.append(f"{path}: {msg}")
+
+
+class _Section:
+    """Reads keys from one table, remembering which were used, so unknown keys can be reported."""
+
+    def __init__(self, data: object, path: str, problems: _Problems) -> None:
+        self.path = path
+        self.problems = problems
+        if isinstance(data, dict):
+            self.data: dict[str, Any] = data
+        else:
+            problems.add(path, f"expected a table, got {type(data).__name__}")
+            self.data = {}
+        self.known: list[str] = []
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(
+        self,
+        name: str,
+        conv: Callable[[Any], T],
+        default: T,
+        expected: str,
+        required: bool = False,
+    ) -> T:
+        self.known.append(name)
+        if name not in self.data:
+            if required:
+                self.problems.add(self.key(name), "required key is missing")
+            return default
+        value = self.data[name]
+        try:
+            return conv(value)
+        except (ValueError, TypeError):
+            self.problems.add(self.key(name), f"expected {expected}, got {value!r}")
+            return default
+
+    def raw(self, name: str) -> Any:
+        self.known.append(name)
+        return self.data.get(name)
+
+    def finish(self, extra_known: Iterable[str] = ()) -> None:
+        known = [*self.known, *extra_known]
+        for name in self.data:
+            if name not in known:
+                hint = difflib.get_close_matches(name, known, n=1)
+                msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                self.problems.add(self.key(name), msg)
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(value)
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(value)
+    return value
+
+
+def _int(minimum: int) -> Callable[[Any], int]:
+    def conv(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(value)
+        return value
+
+    return conv
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(value)
+    return tuple(value)
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(value)
+    return seconds
+
+
+def parse_listen(value: Any) -> tuple[str, int]:
+    """Parse ``"HOST:PORT"`` (``"[::1]:9464"`` for IPv6).
+
+    Raises:
+        ValueError: not of that form.
+    """
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError(value)
+    host, _, port_text = value.rpartition(":")
+    host = host.strip("[]")
+    port = int(port_text)
+    if not host or not 0 <= port <= 65535:
+        raise ValueError(value)
+    return host, port
+
+
+def _listen(section: _Section, default_port: int, problems: _Problems) -> ListenConfig:
+    host, port = section.get(
+        "listen", parse_listen, ("127.0.0.1", default_port), 'an address like "127.0.0.1:9464"'
+    )
+    enabled = section.get("enabled", _bool, True, "true or false")
+    section.finish()
+    return ListenConfig(host=host, port=port, enabled=enabled)
+
+
+def _threshold(data: object, path: str, windows: tuple[float, ...], problems: _Problems) -> Threshold | None:
+    sec = _Section(data, path, problems)
+    before = len(problems.items)
+    measure = sec.get("measure", _str, "", "a measure name", required=True)
+    if measure and measure not in MEASURES:
+        hint = difflib.get_close_matches(measure, list(MEASURES), n=1)
+        problems.add(
+            sec.key("measure"),
+            f"unknown measure {measure!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+        )
+        measure = ""
+    window = sec.get("window", _positive_duration, windows[0] if windows else 300.0, 'a duration like "5m"')
+    if "window" in sec.data and window not in windows and measure and MEASURES[measure].windowed:
+        problems.add(sec.key("window"), f"{sec.data['window']!r} is not one of the monitor's windows")
+    direction = sec.get("direction", _str, "above", '"above" or "below"')
+    if direction not in ("above", "below"):
+        problems.add(sec.key("direction"), f'expected "above" or "below", got {direction!r}')
+    for_ = sec.get("for", parse_duration, 0.0, 'a duration like "2m"')
+    channel = sec.get("channel", _str, "*", "a channel name or glob")
+    min_volume = sec.get("min_volume", _int(0), 0, "a whole number ≥ 0")
+
+    def value(name: str, required: bool) -> float | None:
+        sec.known.append(name)
+        if name not in sec.data:
+            if required:
+                problems.add(sec.key(name), "required key is missing")
+            return None
+        if not measure:
+            return None
+        try:
+            return parse_value(measure, sec.data[name])
+        except ValueError as exc:
+            problems.add(sec.key(name), str(exc))
+            return None
+
+    breach = value("breach", True)
+    warn = value("warn", False)
+    clear = value("clear", False)
+    sec.finish()
+    if len(problems.items) > before or breach is None:
+        return None
+    th = Threshold(
+        measure=measure,
+        window=window,
+        breach=breach,
+        warn=warn,
+        direction=direction,
+        for_=for_,
+        clear=breach if clear is None else clear,
+        channel=channel,
+        min_volume=min_volume,
+    )
+    if warn is not None and th.worse(warn, breach):
+        problems.add(sec.key("warn"), f"warn must come before breach ({direction} means worse is {direction})")
+    if clear is not None and th.worse(clear, breach):
+        problems.add(sec.key("clear"), "clear must be on the good side of breach")
+    return th
+
+
+def _step(data: object, path: str, windows: tuple[float, ...], problems: _Problems) -> Step | None:
+    sec = _Section(data, path, problems)
+    before = len(problems.items)
+    name = sec.get("name", _str, "", "a step name", required=True)
+    label = sec.get("label", _str, name, "a label")
+    mot = sec.get("moment_of_truth", _bool, False, "true or false")
+    target = sec.get("service_level_target", _positive_duration, 20.0, 'a duration like "20s"')
+    long_wait = sec.get("long_wait", _positive_duration, max(target * 3, 60.0), 'a duration like "2m"')
+    backlog_age = sec.get("backlog_age", _positive_duration, 86400.0, 'a duration like "4h"')
+    headline = sec.get("headline", _str, "", "a measure name")
+    if headline and headline not in MEASURES:
+        problems.add(sec.key("headline"), f"unknown measure {headline!r}")
+    rules: list[MatchRule] = []
+    raw_match = sec.raw("match")
+    if raw_match is None:
+        problems.add(sec.key("match"), "required key is missing")
+    elif not isinstance(raw_match, list):
+        problems.add(sec.key("match"), "expected a list of {channel, queue} tables")
+    else:
+        for i, item in enumerate(raw_match):
+            rsec = _Section(item, f"{sec.key('match')}[{i}]", problems)
+            channel = rsec.get("channel", _str, "*", "a channel glob")
+            queue = rsec.get("queue", _str, "*", "a queue glob")
+            rsec.finish()
+            rules.append(MatchRule(channel, queue))
+    thresholds: list[Threshold] = []
+    raw_th = sec.raw("thresholds")
+    if raw_th is not None and not isinstance(raw_th, list):
+        problems.add(sec.key("thresholds"), "expected a list of tables")
+    for i, item in enumerate(raw_th or []):
+        th = _threshold(item, f"{sec.key('thresholds')}[{i}]", windows, problems)
+        if th is not None:
+            thresholds.append(th)
+    sec.finish()
+    if len(problems.items) > before:
+        return None
+    return Step(
+        name=name,
+        label=label,
+        match=tuple(rules),
+        thresholds=tuple(thresholds),
+        service_level_target=target,
+        long_wait=long_wait,
+        backlog_age=backlog_age,
+        moment_of_truth=mot,
+        headline=headline or (thresholds[0].measure if thresholds else "wait_p90"),
+    )
+
+
+def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
+    """Validate a parsed TOML document.
+
+    Args:
+        raw: the document as :func:`tomllib.loads` returns it.
+        source: where it came from, for messages.
+
+    Returns:
+        The configuration.
+
+    Raises:
+        ConfigError: listing every problem found, each with its key path.
+    """
+    problems = _Problems()
+    top = _Section(raw, "", problems)
+
+    mon = _Section(top.raw("monitor") or {}, "monitor", problems)
+    windows = mon.get("windows", lambda v: tuple(_positive_duration(x) for x in v), (300.0, 900.0, 3600.0),
+                      'a list of durations like ["5m", "15m"]')
+    if not windows:
+        problems.add("monitor.windows", "needs at least one window")
+        windows = (300.0,)
+    windows = tuple(sorted(set(windows)))
+    formula = mon.get("service_level_formula", _str, "excl_short_abandons", "a formula name")
+    if formula not in SERVICE_LEVEL_FORMULAS:
+        problems.add(
+            "monitor.service_level_formula",
+            f"unknown formula {formula!r}; known: {', '.join(SERVICE_LEVEL_FORMULAS)}",
+        )
+    monitor = MonitorConfig(
+        tick=mon.get("tick", _positive_duration, 0.5, 'a duration like "500ms"'),
+        windows=windows,
+        panes=mon.get("panes", _int(1), 30, "a whole number ≥ 1"),
+        short_abandon=mon.get("short_abandon", parse_duration, 5.0, 'a duration like "5s"'),
+        service_level_formula=formula,
+        stale_after=mon.get("stale_after", _positive_duration, 60.0, 'a duration like "60s"'),
+        lost_after=mon.get("lost_after", _positive_duration, 4 * 3600.0, 'a duration like "4h"'),
+        trend_horizon=mon.get("trend_horizon", _positive_duration, 600.0, 'a duration like "10m"'),
+        strikes=mon.get("strikes", _int(1), 3, "a whole number ≥ 1"),
+        queue_size=mon.get("queue_size", _int(1), 256, "a whole number ≥ 1"),
+    )
+    mon.finish()
+
+    st = _Section(top.raw("store") or {}, "store", problems)
+    store = StoreConfig(
+        path=st.get("path", _str, "cxmon.db", "a file path"),
+        retention=st.get("retention", _positive_duration, 30 * 86400.0, 'a duration like "30d"'),
+        flush_interval=st.get("flush_interval", _positive_duration, 0.25, 'a duration like "250ms"'),
+        batch_size=st.get("batch_size", _int(1), 1000, "a whole number ≥ 1"),
+    )
+    st.finish()
+
+    prometheus = _listen(_Section(top.raw("prometheus") or {}, "prometheus", problems), 9464, problems)
+    hub = _listen(_Section(top.raw("hub") or {}, "hub", problems), 8765, problems)
+
+    al = _Section(top.raw("alerts") or {}, "alerts", problems)
+    alerts = AlertsConfig(
+        alertmanager_url=al.get("alertmanager_url", _str, None, "a URL"),  # type: ignore[arg-type]
+        webhook_url=al.get("webhook_url", _str, None, "a URL"),  # type: ignore[arg-type]
+        webhook_secret=al.get("webhook_secret", _str, None, "a string")  # type: ignore[arg-type]
+        or os.environ.get("CXMON_WEBHOOK_SECRET"),
+        resend_interval=al.get("resend_interval", _positive_duration, 60.0, 'a duration like "1m"'),
+        log=al.get("log", _bool, True, "true or false"),
+    )
+    if alerts.webhook_url and not alerts.webhook_secret:
+        problems.add("alerts.webhook_secret", "required when alerts.webhook_url is set (or CXMON_WEBHOOK_SECRET)")
+    al.finish()
+
+    jr = _Section(top.raw("journey") or {}, "journey", problems)
+    channels = jr.get("channels", _str_list, ("voice", "chat", "email"), "a list of channel names")
+    queues = jr.get("queues", _str_list, (), "a list of queue names")
+    raw_steps = jr.raw("steps")
+    steps: list[Step] = []
+    if not isinstance(raw_steps, list) or not raw_steps:
+        problems.add("journey.steps", "expected at least one [[journey.steps]] table")
+    else:
+        seen: set[str] = set()
+        for i, item in enumerate(raw_steps):
+            step = _step(item, f"journey.steps[{i}]", windows, problems)
+            if step is None:
+                continue
+            if step.name in seen or step.name == OTHER:
+                problems.add(f"journey.steps[{i}].name", f"step name {step.name!r} is used twice or reserved")
+            seen.add(step.name)
+            steps.append(step)
+    jr.finish()
+
+    collectors: list[CollectorConfig] = []
+    raw_cols = top.raw("collectors")
+    if raw_cols is not None and not isinstance(raw_cols, list):
+        problems.add("collectors", "expected a list of [[collectors]] tables")
+        raw_cols = []
+    names: set[str] = set()
+    for i, item in enumerate(raw_cols or []):
+        path = f"collectors[{i}]"
+        if not isinstance(item, dict):
+            problems.add(path, "expected a table")
+            continue
+        ctype = item.get("type")
+        name = item.get("name") or (ctype if isinstance(ctype, str) else f"collector{i}")
+        if not isinstance(name, str):
+            problems.add(f"{path}.name", f"expected a string, got {name!r}")
+            continue
+        if name in names:
+            problems.add(f"{path}.name", f"collector name {name!r} is used twice")
+        names.add(name)
+        options = {k: v for k, v in item.items() if k not in ("type", "name")}
+        from collectors.registry import validate_collector
+
+        for msg in validate_collector(ctype, options, path):
+            problems.items.append(msg)
+        if isinstance(ctype, str):
+            collectors.append(CollectorConfig(type=ctype, name=name, options=options, path=path))
+    top.finish(["monitor", "store", "prometheus", "hub", "alerts", "journey", "collectors"])
+
+    if problems.items:
+        raise ConfigError(problems.items, source)
+    return Config(
+        monitor=monitor,
+        store=store,
+        prometheus=prometheus,
+        hub=hub,
+        alerts=alerts,
+        steps=tuple(steps),
+        channels=channels,
+        queues=queues,
+        collectors=tuple(collectors),
+        source=source,
+        raw=raw,
+    )
+
+
+def loads(text: str, source: str = "<memory>") -> Config:
+    """Parse and validate TOML text.
+
+    Raises:
+        ConfigError: the TOML does not parse, or any key is wrong.
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{source}: {exc}"], source) from None
+    return validate(raw, source)
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML config file.
+
+    Raises:
+        ConfigError: the file is missing, does not parse, or any key is wrong.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read: {exc.strerror}"], str(p)) from None
+    return loads(text, str(p))
+
+
+def default_config_path() -> Path:
+    """Return config/default.toml of a checkout, or the copy packaged with cxmon."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "config" / "default.toml"
+    if checkout.is_file():
+        return checkout
+    cwd = Path.cwd() / "config" / "default.toml"
+    if cwd.is_file():
+        return cwd
+    return here / "data" / "default.toml"
+
+
+def known_labels(config: Config) -> tuple[frozenset[str], frozenset[str]]:
+    """Return the channel and queue label values metrics may use (config plus ``other``).
+
+    Queues are the configured ``journey.queues``, every literal (glob-free) queue in a match rule,
+    and the queues the collectors declare.
+    """
+    channels = set(config.channels) | {OTHER}
+    queues = set(config.queues) | {OTHER}
+    for step in config.steps:
+        for rule in step.match:
+            if not any(c in rule.channel for c in "*?["):
+                channels.add(rule.channel)
+            if not any(c in rule.queue for c in "*?["):
+                queues.add(rule.queue)
+    for col in config.collectors:
+        for q in col.options.get("queues", []) or []:
+            if isinstance(q, dict) and isinstance(q.get("name"), str):
+                queues.add(q["name"])
+                if isinstance(q.get("channel"), str):
+                    channels.add(q["channel"])
+    return frozenset(channels), frozenset(queues)
+
+
+__all__ = [
+    "OTHER",
+    "SERVICE_LEVEL_FORMULAS",
+    "AlertsConfig",
+    "CollectorConfig",
+    "Config",
+    "ListenConfig",
+    "MatchRule",
+    "MonitorConfig",
+    "StoreConfig",
+    "Step",
+    "Threshold",
+    "default_config_path",
+    "known_labels",
+    "load",
+    "loads",
+    "parse_ratio",
+    "validate",
+]

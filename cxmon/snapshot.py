@@ -1,0 +1,216 @@
+"""Snapshot: the immutable, versioned picture of the road that every consumer renders from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+# Histogram bucket upper bounds (seconds) chosen for contact-centre waits: seconds for voice and chat,
+# hours for email backlogs. Resolution times reach days.
+WAIT_BUCKETS: tuple[float, ...] = (
+    5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400,
+)
+RESOLUTION_BUCKETS: tuple[float, ...] = (
+    30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800,
+)
+# Cumulative counters each series carries for Prometheus `_total` metrics.
+TOTALS: tuple[str, ...] = (
+    "offered", "answered", "abandoned", "short_abandoned", "lost",
+    "escalated", "transferred", "resolved", "reopened",
+)
+
+
+class State(str, Enum):
+    """Pot-hole state of a series or a step (DESIGN.md)."""
+
+    OK = "ok"
+    WATCH = "watch"
+    POTHOLE = "pothole"
+    STALE = "stale"
+
+    @property
+    def severity(self) -> int:
+        """Rank for "worst wins": OK < WATCH < STALE < POTHOLE."""
+        return _SEVERITY[self]
+
+    @property
+    def code(self) -> int:
+        """Numeric code exported to Prometheus: 0 OK, 1 WATCH, 2 POTHOLE, 3 STALE."""
+        return _CODE[self]
+
+
+_SEVERITY = {State.OK: 0, State.WATCH: 1, State.STALE: 2, State.POTHOLE: 3}
+_CODE = {State.OK: 0, State.WATCH: 1, State.POTHOLE: 2, State.STALE: 3}
+
+SeriesKey = tuple[str, str, str]
+"""(step, channel, queue)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """A cumulative histogram: counts per bucket upper bound (not cumulative across buckets)."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    """len(bounds) + 1 counts; the last one is the +Inf overflow."""
+    total: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesFigures:
+    """Figures for one series (step, channel, queue)."""
+
+    step: str
+    channel: str
+    queue: str
+    windows: MappingProxyType[float, MappingProxyType[str, float | None]]
+    """Window length (seconds) → measure name → value (None where there is no data)."""
+    instant: MappingProxyType[str, float | None]
+    """waiting_now, longest_wait_now, agents_staffed, agents_available, occupancy, backlog, aged_backlog."""
+    totals: MappingProxyType[str, int]
+    """Cumulative counts since start (names in TOTALS)."""
+    wait_histogram: Histogram
+    resolution_histogram: Histogram
+    state: State
+    reason: str
+    history: tuple[tuple[float, MappingProxyType[str, float | None]], ...] = ()
+    """Per-minute points (minute start, figures of the shortest window) for the last hour."""
+
+    @property
+    def key(self) -> SeriesKey:
+        """(step, channel, queue)."""
+        return (self.step, self.channel, self.queue)
+
+    def value(self, measure: str, window: float | None = None) -> float | None:
+        """Return ``measure`` for ``window`` (instant measures ignore the window)."""
+        if measure in self.instant:
+            return self.instant[measure]
+        figures = self.windows.get(window if window is not None else min(self.windows))
+        return None if figures is None else figures.get(measure)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """An acknowledgement of a pot hole: silences repeat alerts until ``until``, not the display."""
+
+    step: str
+    who: str
+    note: str
+    ts: float
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepStatus:
+    """A journey step rolled up from its series: the worst state wins."""
+
+    name: str
+    label: str
+    state: State
+    reason: str
+    since: float
+    """When the step entered its current state (engine clock)."""
+    moment_of_truth: bool
+    headline_measure: str
+    headline_value: float | None
+    trend: float
+    """Slope of the headline measure, units per minute (0 when flat or unknown)."""
+    affected: int
+    """Contacts affected: waiting now plus offered in the shortest window."""
+    ack: Ack | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change of state of a step (``channel``/``queue`` empty) or of a series."""
+
+    ts: float
+    step: str
+    channel: str
+    queue: str
+    from_state: State
+    to_state: State
+    reason: str
+    measure: str = ""
+    value: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "ts": self.ts,
+            "step": self.step,
+            "channel": self.channel,
+            "queue": self.queue,
+            "from": self.from_state.value,
+            "to": self.to_state.value,
+            "reason": self.reason,
+            "measure": self.measure,
+            "value": self.value,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """Health of one collector."""
+
+    name: str
+    type: str
+    up: bool
+    stale: bool
+    events_total: int
+    errors_total: int
+    last_event_ts: float | None
+    """Source-clock time of the newest event or heartbeat."""
+    events_per_second: float
+    errors_per_second: float
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a consumer needs, as of one tick. Never mutated after publication."""
+
+    version: int
+    ts: float
+    """Engine clock (source time) of this tick."""
+    windows: tuple[float, ...]
+    service_level_formula: str
+    steps: tuple[StepStatus, ...]
+    series: tuple[SeriesFigures, ...]
+    sources: tuple[SourceStatus, ...]
+    transitions: tuple[Transition, ...] = ()
+    """Transitions that happened in this tick."""
+    strikes: int = 0
+    """Customers with at least the configured number of bad experiences in 24 h."""
+    events_total: int = 0
+    events_per_second: float = 0.0
+    errors_total: int = 0
+    stale: bool = False
+    """True when every source is stale: nothing shown may be taken as current."""
+    acks: tuple[Ack, ...] = ()
+    extra: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def step(self, name: str) -> StepStatus | None:
+        """Return the step called ``name``, or None."""
+        for step in self.steps:
+            if step.name == name:
+                return step
+        return None
+
+    def series_of(self, step: str) -> tuple[SeriesFigures, ...]:
+        """Return the series under ``step``."""
+        return tuple(s for s in self.series if s.step == step)
+
+
+EMPTY_SNAPSHOT = Snapshot(
+    version=0,
+    ts=0.0,
+    windows=(300.0, 900.0, 3600.0),
+    service_level_formula="excl_short_abandons",
+    steps=(),
+    series=(),
+    sources=(),
+)

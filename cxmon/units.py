@@ -1,0 +1,93 @@
+"""Parsing and formatting of durations ("90s", "2m", "4h") and ratios ("80%")."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> float:
+    """Return seconds for ``"90s"``, ``"1h30m"``, ``"500ms"`` or a plain number of seconds.
+
+    Args:
+        value: a string of number+unit parts, or an int/float of seconds.
+
+    Returns:
+        The duration in seconds (never negative).
+
+    Raises:
+        ValueError: the value is not a duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(value)
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(value)
+    text = value.strip().replace(" ", "")
+    pos = 0
+    total = 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            raise ValueError(value)
+        total += float(match.group(1)) * _SECONDS[match.group(2)]
+        pos = match.end()
+    if pos == 0 or pos != len(text):
+        raise ValueError(value)
+    return total
+
+
+def parse_ratio(value: object) -> float:
+    """Return a fraction for ``0.8``, ``"80%"`` (0 ≤ x ≤ 1).
+
+    Raises:
+        ValueError: the value is not a ratio between 0 and 1.
+    """
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.endswith("%"):
+            raise ValueError(value)
+        number = float(text[:-1]) / 100.0
+    elif isinstance(value, int | float):
+        number = float(value)
+    else:
+        raise ValueError(value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(value)
+    return number
+
+
+def format_duration(seconds: float | None) -> str:
+    """Format seconds compactly for people: ``"42s"``, ``"3m05s"``, ``"2h10m"``, ``"—"`` for None."""
+    if seconds is None:
+        return "—"
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        minutes, secs = divmod(int(round(seconds)), 60)
+        return f"{minutes}m{secs:02d}s"
+    if seconds < 86400:
+        hours, rest = divmod(int(round(seconds)), 3600)
+        return f"{hours}h{rest // 60:02d}m"
+    days, rest = divmod(int(round(seconds)), 86400)
+    return f"{days}d{rest // 3600:02d}h"
+
+
+def format_window(seconds: float) -> str:
+    """Format a window length the way config writes it: ``"5m"``, ``"1h"``, ``"90s"``."""
+    s = int(seconds)
+    if s % 3600 == 0:
+        return f"{s // 3600}h"
+    if s % 60 == 0:
+        return f"{s // 60}m"
+    return f"{s}s"
