@@ -1,0 +1,123 @@
+"""The ``cxmon`` command line: one verb per subcommand (DESIGN.md, "Command line")."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from cxmon import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_common(p: argparse.ArgumentParser, *, db: bool = True) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML config (default: config/default.toml)")
+    if db:
+        p.add_argument("--db", metavar="FILE", help="history database (default: [store] path)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="cxmon", description="Live service-level monitor for contact centres.")
+    parser.add_argument("--version", action="version", version=f"cxmon {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    # ------------------------------------------------------------------ engine commands (core)
+    run = sub.add_parser("run", help="collectors + engine + dashboard in one process")
+    _add_common(run)
+    run.add_argument("--headless", action="store_true", help="print a live summary line per second, no TUI")
+    run.add_argument("--wallboard", action="store_true", help="big-number wall view for a TV screen")
+    run.add_argument("--speed", help='simulator speed: a number (simulated seconds per second) or "max"')
+    run.add_argument("--duration", help='stop after this much engine time, e.g. "30m"')
+    run.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve /metrics here (overrides [prometheus])")
+    run.set_defaults(handler=_cmd_run)
+
+    serve = sub.add_parser("serve", help="headless daemon: collectors, store, exporter, alerts, hub")
+    _add_common(serve)
+    serve.add_argument("--speed", help='simulator speed: a number or "max"')
+    serve.add_argument("--duration", help='stop after this much engine time, e.g. "30m"')
+    serve.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve /metrics here (overrides [prometheus])")
+    serve.set_defaults(handler=_cmd_serve)
+
+    stats = sub.add_parser("stats", help="per-series figures over the stored history")
+    _add_common(stats)
+    stats.add_argument("--json", action="store_true", help="print JSON (the default is a table)")
+    stats.add_argument("--from", dest="from_", metavar="TIME", help="ISO 8601 time or epoch seconds")
+    stats.add_argument("--to", metavar="TIME", help="ISO 8601 time or epoch seconds")
+    stats.set_defaults(handler=_cmd_stats)
+
+    simulate = sub.add_parser("simulate", help="headless event generation to JSON lines")
+    _add_common(simulate, db=False)
+    simulate.add_argument("--minutes", type=float, default=60.0, help="simulated minutes (default 60)")
+    simulate.add_argument("--seed", type=int, help="random seed (default: the config's)")
+    simulate.add_argument("--out", metavar="FILE", default="-", help="output file (default stdout)")
+    simulate.add_argument("--no-incidents", action="store_true", help="leave out the scripted incidents")
+    simulate.set_defaults(handler=_cmd_simulate)
+
+    check = sub.add_parser("check", help="validate a config; exit 0, or 2 with every problem listed")
+    check.add_argument("file", metavar="CONFIG")
+    check.set_defaults(handler=_cmd_check)
+
+    # ------------------------------------------------------------------ importers (collectors)
+    # (section: import)
+
+    # ------------------------------------------------------------------ prometheus and alerting
+    # (section: rules, grafana)
+
+    # ------------------------------------------------------------------ dashboard clients
+    # (section: watch, replay)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv or [])])
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from cxmon.app_runner import run_command
+
+    return run_command(args, serve=False)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from cxmon.app_runner import run_command
+
+    return run_command(args, serve=True)
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from cxmon.stats import stats_command
+
+    return stats_command(args)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from collectors.simulator import simulate_command
+
+    return simulate_command(args)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from cxmon.config import load
+    from cxmon.errors import ConfigError
+
+    try:
+        config = load(args.file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{args.file}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        return 2
+    print(f"{args.file}: ok ({len(config.steps)} steps, {len(config.collectors)} collectors)")
+    return 0
