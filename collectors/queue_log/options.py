@@ -1,0 +1,95 @@
+"""Options of the queue_log collector (and the queue → channel table the AMI collector shares)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The config module's section reader reports unknown keys with a did-you-mean and every bad value with
+# its key path; collectors follow the same rules, so they reuse it.
+from cxmon.config import _bool, _int, _positive_duration, _Problems, _Section, _str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLogOptions:
+    """A validated ``[[collectors]]`` table of type "queue_log"."""
+
+    path: str
+    channels: dict[str, str] = field(default_factory=dict)
+    """Queue → channel for queues that are not ``channel``."""
+    channel: str = "voice"
+    start: str = "end"
+    """Where to begin on the very first run: ``end`` (only new lines; the file is still read to
+    learn who is waiting and who is logged in) or ``beginning`` (everything is new)."""
+    follow: bool = True
+    """Keep following the file; False stops at its end (imports)."""
+    poll_interval: float = 0.25
+    batch: int = 2000
+    """Events per emit while catching up."""
+    heartbeat: float = 15.0
+    """Seconds between heartbeats while the file is quiet, so a quiet queue is not STALE."""
+
+
+def queue_channels(sec: _Section) -> dict[str, str]:
+    """Read ``queues = [{ name = "...", channel = "..." }]`` into queue → channel."""
+    out: dict[str, str] = {}
+    raw = sec.raw("queues")
+    if raw is None:
+        return out
+    if not isinstance(raw, list):
+        sec.problems.add(sec.key("queues"), "expected a list of { name, channel } tables")
+        return out
+    for i, item in enumerate(raw):
+        q = _Section(item, f"{sec.key('queues')}[{i}]", sec.problems)
+        name = q.get("name", _str, "", "a queue name", required=True)
+        channel = q.get("channel", _str, "voice", "a channel name")
+        q.finish()
+        if name:
+            out[name] = channel
+    return out
+
+
+def resolve_path(path: str, config_source: str | None = None) -> str:
+    """Return ``path`` as given when it exists from here, else relative to the config file's folder."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists() or not config_source or config_source.startswith("<"):
+        return str(p)
+    beside = Path(config_source).resolve().parent / p
+    return str(beside) if beside.exists() else str(p)
+
+
+def parse_options(options: dict[str, Any], path: str) -> tuple[QueueLogOptions | None, list[str]]:
+    """Validate a queue_log collector table.
+
+    Returns:
+        (options, problems): options is None when there are problems.
+    """
+    problems = _Problems()
+    sec = _Section(options, path, problems)
+    file = sec.get("path", _str, "", "a file path", required=True)
+    channel = sec.get("channel", _str, "voice", "a channel name")
+    channels = queue_channels(sec)
+    start = sec.get("start", _str, "end", '"end" or "beginning"')
+    if start not in ("end", "beginning"):
+        problems.add(sec.key("start"), f'expected "end" or "beginning", got {start!r}')
+    follow = sec.get("follow", _bool, True, "true or false")
+    poll = sec.get("poll_interval", _positive_duration, 0.25, 'a duration like "250ms"')
+    batch = sec.get("batch", _int(1), 2000, "a whole number ≥ 1")
+    heartbeat = sec.get("heartbeat", _positive_duration, 15.0, 'a duration like "15s"')
+    sec.finish()
+    if problems.items:
+        return None, problems.items
+    return (
+        QueueLogOptions(
+            path=file,
+            channels=channels,
+            channel=channel,
+            start=start,
+            follow=follow,
+            poll_interval=poll,
+            batch=batch,
+            heartbeat=heartbeat,
+        ),
+        [],
+    )

@@ -1,0 +1,456 @@
+"""Asterisk queue_log lines → ContactEvents, with the call and member state the verbs need."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from cxmon.events import ContactEvent, EventKind
+
+ARRIVED = EventKind.ARRIVED
+ANSWERED = EventKind.ANSWERED
+ABANDONED = EventKind.ABANDONED
+RESOLVED = EventKind.RESOLVED
+TRANSFERRED = EventKind.TRANSFERRED
+STAFFING = EventKind.STAFFING
+LOST = EventKind.LOST
+
+# Abandon verbs → (reason, index of the wait field among the data fields, 1-based).
+_EXITS: dict[str, tuple[str, int]] = {
+    "ABANDON": ("hangup", 3),
+    "EXITWITHTIMEOUT": ("timeout", 3),
+    "EXITEMPTY": ("empty", 3),
+    "EXITWITHKEY": ("key", 4),
+}
+_TRANSFERS = frozenset({"TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"})
+_COMPLETES = frozenset({"COMPLETECALLER", "COMPLETEAGENT"})
+_RINGS = frozenset({"RINGNOANSWER", "RINGCANCELED", "AGENTDUMP"})
+_MEMBER = frozenset(
+    {
+        "ADDMEMBER",
+        "REMOVEMEMBER",
+        "PAUSE",
+        "UNPAUSE",
+        "PAUSEALL",
+        "UNPAUSEALL",
+        "AGENTLOGIN",
+        "AGENTLOGOFF",
+        "AGENTCALLBACKLOGIN",
+        "AGENTCALLBACKLOGOFF",
+    }
+)
+_PASSED = frozenset({"QUEUESTART", "CONFIGRELOAD"})
+KNOWN_VERBS: frozenset[str] = frozenset(
+    {"ENTERQUEUE", "CONNECT", *_EXITS, *_TRANSFERS, *_COMPLETES, *_RINGS, *_MEMBER, *_PASSED}
+)
+"""Every verb the parser gives a meaning to; anything else is counted under ``other_verbs``."""
+
+_NO_QUEUE = ("NONE", "")
+_PRUNE_EVERY = 4096
+"""Lines between sweeps of calls that have had no event for longer than ``forget_after``."""
+
+
+@dataclass(slots=True)
+class _Call:
+    """A call's entry in one queue."""
+
+    contact_id: str
+    """The id the engine knows this queue entry by (the caller's uniqueid, or the consult call's)."""
+    customer: str | None
+    ts: float
+    """When it entered the queue, or was answered once connected."""
+    agent: str = ""
+
+
+class QueueLogParser:
+    """Parses queue_log lines into events, keeping the state some verbs need.
+
+    One parser follows one log from its first line; its output for a line depends only on the
+    lines before it, so replaying a file's prefix quietly (``quiet=True``) restores the exact state
+    an uninterrupted run would have had (the tailer does this after a restart).
+
+    Output choices:
+        * RINGNOANSWER, RINGCANCELED and AGENTDUMP are not contact outcomes: they are counted
+          (``rings`` per verb, ``ring_ms`` for RINGNOANSWER's milliseconds) and no event is made.
+        * QUEUESTART means Asterisk restarted, so every call it had in flight is gone: those get a
+          ``lost`` event (reason ``restart``). CONFIGRELOAD is only counted; calls usually survive
+          a reload, and the engine times out any that do not (``monitor.lost_after``).
+        * A CONNECT in a queue the call never entered (a transfer the log does not show) gets an
+          ``arrived`` event dated ``wait`` seconds earlier, so answered never exceeds offered.
+        * An ATTENDEDTRANSFER row may carry the consult call's id (the real FreePBX sample does):
+          the transferred caller is then the call the agent was talking to in that queue, and it
+          takes over the consult call's place in the target queue, so its later CONNECT and
+          COMPLETE* there are reported under the consult call's contact id, which closes it.
+        * Bytes that are not UTF-8 are decoded with replacement characters; the line still counts.
+    """
+
+    def __init__(
+        self,
+        source: str = "queue_log",
+        channels: Mapping[str, str] | None = None,
+        default_channel: str = "voice",
+        forget_after: float = 86400.0,
+    ) -> None:
+        """Build a parser.
+
+        Args:
+            source: the collector name put on every event.
+            channels: queue name → channel, for queues that are not voice.
+            default_channel: the channel of every other queue.
+            forget_after: seconds after which a call with no further event is dropped from memory
+                (the engine has counted it lost by then).
+        """
+        self.source = source
+        self.channels = dict(channels or {})
+        self.default_channel = default_channel
+        self.forget_after = forget_after
+        self.out: list[ContactEvent] = []
+        """Events made since the caller last took them."""
+        self.on_error: Callable[[int, str], None] | None = None
+        """Called with (line number, why) for each malformed line."""
+        self.lines = 0
+        """Lines seen (good or bad); the line number of the last one."""
+        self.bad = 0
+        self.verbs: Counter[str] = Counter()
+        self.other_verbs: Counter[str] = Counter()
+        self.ring_ms = 0
+        self.quiet = False
+        """When True lines update state and counters but make no events and report no errors."""
+        self._waiting: dict[tuple[str, str], _Call] = {}
+        """(callid, queue) → the call waiting there."""
+        self._waiting_queue: dict[str, str] = {}
+        """callid → the queue it waits in most recently."""
+        self._connected: dict[tuple[str, str], _Call] = {}
+        """(callid, queue) → the answered call."""
+        self._agent_call: dict[tuple[str, str], str] = {}
+        """(agent, queue) → callid the agent is talking to."""
+        self._takes_over: dict[tuple[str, str], _Call] = {}
+        """(caller's callid, target queue) → the consult call's entry it took over."""
+        self._members: dict[str, dict[str, bool]] = {}
+        """queue → agent → paused."""
+        self._agent_queues: dict[str, set[str]] = {}
+        self._busy: set[str] = set()
+        self._staffing: dict[str, tuple[int, int]] = {}
+        """queue → (staffed, available) last reported."""
+        self._last_ts = 0.0
+        self._next_prune = _PRUNE_EVERY
+
+    # ------------------------------------------------------------------ helpers
+
+    def _channel(self, queue: str) -> str:
+        return self.channels.get(queue, self.default_channel)
+
+    def _error(self, why: str) -> None:
+        self.bad += 1
+        if not self.quiet and self.on_error is not None:
+            self.on_error(self.lines, why)
+
+    def _event(self, ts: float, kind: EventKind, call: _Call, queue: str, **extra: object) -> None:
+        if self.quiet:
+            return
+        self.out.append(
+            ContactEvent(
+                ts,
+                kind,
+                call.contact_id,
+                self._channel(queue),
+                queue,
+                self.source,
+                call.customer,
+                **extra,  # type: ignore[arg-type]
+            )
+        )
+
+    def new_file(self) -> None:
+        """Restart line numbering (the log was rotated); calls and members carry over."""
+        self.lines = 0
+        self._next_prune = _PRUNE_EVERY
+
+    # ------------------------------------------------------------------ feeding
+
+    def feed(self, block: bytes) -> int:
+        """Parse a block of complete lines (each ending in a newline; a missing last one is allowed).
+
+        Returns:
+            The number of lines in the block.
+        """
+        lines = block.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        for raw in lines:
+            self.feed_line(raw)
+        return len(lines)
+
+    def feed_line(self, raw: bytes) -> None:
+        """Parse one line (without its newline)."""
+        self.lines += 1
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            text = raw.decode(errors="replace")
+        f = text.rstrip("\r").split("|")
+        n = len(f)
+        if n < 5:
+            self._error(f"expected at least 5 '|'-separated fields, got {n}")
+            return
+        try:
+            ts = float(f[0])
+        except ValueError:
+            self._error(f"timestamp is not a number: {f[0][:40]!r}")
+            return
+        if not (0.0 <= ts < 1e11) or math.isnan(ts):
+            self._error(f"timestamp out of range: {f[0][:40]!r}")
+            return
+        callid = f[1]
+        queue = f[2]
+        agent = f[3]
+        verb = f[4]
+        if ts > self._last_ts:
+            self._last_ts = ts
+        if self.lines >= self._next_prune:
+            self._prune()
+
+        if verb == "ENTERQUEUE":
+            if not callid or queue in _NO_QUEUE:
+                self._error("ENTERQUEUE without a call id or queue")
+                return
+            key = (callid, queue)
+            if key in self._waiting:
+                # A repeated ENTERQUEUE (seen after a reload) is the same entry, not a new offer.
+                self.verbs["ENTERQUEUE_repeat"] += 1
+                return
+            caller = f[6] if n > 6 else ""
+            call = _Call(callid, caller or None, ts)
+            self._waiting[key] = call
+            self._waiting_queue[callid] = queue
+            self.verbs[verb] += 1
+            self._event(ts, ARRIVED, call, queue)
+        elif verb == "CONNECT":
+            wait = _number(f, 5)
+            if wait is None:
+                self._error(f"CONNECT hold time is not a number: {_field(f, 5)!r}")
+                return
+            key = (callid, queue)
+            self.verbs[verb] += 1
+            call = self._waiting.pop(key, None)
+            if call is None:
+                call = self._takes_over.pop(key, None)
+                if call is not None:
+                    self._waiting.pop((call.contact_id, queue), None)
+                    self._waiting_queue.pop(call.contact_id, None)
+            else:
+                self._waiting_queue.pop(callid, None)
+            if call is None:
+                previous = self._connected.get(key)
+                call = _Call(callid, previous.customer if previous else None, ts)
+                self._event(ts - wait, ARRIVED, call, queue, reason="inferred")
+            call.ts = ts
+            call.agent = agent
+            self._connected[key] = call
+            self._agent_call[(agent, queue)] = callid
+            self._event(ts, ANSWERED, call, queue, wait=wait)
+            self._set_busy(agent, True)
+        elif verb in _COMPLETES:
+            talk = _number(f, 6)
+            if talk is None:
+                self._error(f"{verb} talk time is not a number: {_field(f, 6)!r}")
+                return
+            self.verbs[verb] += 1
+            call = self._end_connected(callid, queue, agent)
+            self._event(ts, RESOLVED, call, queue, duration=talk)
+        elif verb in _EXITS:
+            reason, pos = _EXITS[verb]
+            wait = _number(f, 4 + pos)
+            if wait is None:
+                self._error(f"{verb} wait time is not a number: {_field(f, 4 + pos)!r}")
+                return
+            self.verbs[verb] += 1
+            call = self._waiting.pop((callid, queue), None)
+            if call is None:
+                call = _Call(callid, None, ts)
+            else:
+                self._waiting_queue.pop(callid, None)
+            self._event(ts, ABANDONED, call, queue, wait=wait, reason=reason)
+        elif verb in _TRANSFERS:
+            self.verbs[verb] += 1
+            self._transfer(ts, verb, f, callid, queue, agent)
+        elif verb in _RINGS:
+            self.verbs[verb] += 1
+            if verb == "RINGNOANSWER":
+                ms = _number(f, 5)
+                if ms is not None:
+                    self.ring_ms += int(ms)
+        elif verb in _MEMBER:
+            self.verbs[verb] += 1
+            self._member(ts, verb, queue, agent)
+        elif verb == "QUEUESTART":
+            self.verbs[verb] += 1
+            self._restart(ts)
+        elif verb == "CONFIGRELOAD":
+            self.verbs[verb] += 1
+        elif not verb:
+            self._error("empty verb")
+        else:
+            self.other_verbs[verb[:40]] += 1
+
+    # ------------------------------------------------------------------ calls
+
+    def _end_connected(self, callid: str, queue: str, agent: str) -> _Call:
+        call = self._connected.pop((callid, queue), None)
+        if call is None:
+            call = _Call(callid, None, 0.0)
+        who = call.agent or agent
+        if self._agent_call.get((who, queue)) == callid:
+            del self._agent_call[(who, queue)]
+        self._set_busy(who, False)
+        return call
+
+    def _transfer(self, ts: float, verb: str, f: list[str], callid: str, queue: str, agent: str) -> None:
+        key = (callid, queue)
+        target = ""
+        consult: _Call | None = None
+        if key not in self._connected and verb == "ATTENDEDTRANSFER":
+            # The row carries the consult call's id: the caller is whoever this agent was talking to.
+            caller = self._agent_call.get((agent, queue))
+            consult_queue = self._waiting_queue.get(callid)
+            if consult_queue is not None:
+                consult = self._waiting.get((callid, consult_queue))
+                target = consult_queue
+            if caller is not None:
+                callid = caller
+                key = (callid, queue)
+        call = self._end_connected(callid, queue, agent)
+        if consult is not None:
+            if call.customer:
+                # The consult call's caller id is the agent's extension, not the customer.
+                consult.customer = call.customer
+            self._takes_over[(callid, target)] = consult
+        if not target:
+            ext, ctx = _field(f, 5), _field(f, 6)
+            target = f"{ext}@{ctx}" if ext and ctx else ext
+        self._event(ts, TRANSFERRED, call, queue, target=target or None, reason=verb.lower())
+
+    def _restart(self, ts: float) -> None:
+        calls = [(q, c) for (_, q), c in self._waiting.items()]
+        calls += [(q, c) for (_, q), c in self._connected.items()]
+        for queue, call in calls:
+            self._event(ts, LOST, call, queue, reason="restart")
+        self._waiting.clear()
+        self._waiting_queue.clear()
+        self._connected.clear()
+        self._agent_call.clear()
+        self._takes_over.clear()
+        busy = list(self._busy)
+        self._busy.clear()
+        for agent in busy:
+            for q in self._agent_queues.get(agent, ()):
+                self._report_staffing(ts, q)
+
+    def _prune(self) -> None:
+        self._next_prune = self.lines + _PRUNE_EVERY
+        limit = self._last_ts - self.forget_after
+        for table in (self._waiting, self._connected, self._takes_over):
+            old = [k for k, c in table.items() if c.ts < limit]
+            for k in old:
+                del table[k]
+        live = {cid for cid, _ in self._waiting}
+        for cid in [c for c in self._waiting_queue if c not in live]:
+            del self._waiting_queue[cid]
+
+    # ------------------------------------------------------------------ members
+
+    def _member(self, ts: float, verb: str, queue: str, agent: str) -> None:
+        if not agent or agent == "NONE":
+            return
+        queues: list[str]
+        if queue in _NO_QUEUE or verb in ("PAUSEALL", "UNPAUSEALL"):
+            queues = sorted(self._agent_queues.get(agent, ()))
+        else:
+            queues = [queue]
+        for q in queues:
+            members = self._members.setdefault(q, {})
+            if verb in ("ADDMEMBER", "AGENTLOGIN", "AGENTCALLBACKLOGIN"):
+                members[agent] = members.get(agent, False)
+                self._agent_queues.setdefault(agent, set()).add(q)
+            elif verb in ("REMOVEMEMBER", "AGENTLOGOFF", "AGENTCALLBACKLOGOFF"):
+                members.pop(agent, None)
+                self._agent_queues.get(agent, set()).discard(q)
+            else:
+                # A pause names a member even when it was configured statically (no ADDMEMBER).
+                members[agent] = verb in ("PAUSE", "PAUSEALL")
+                self._agent_queues.setdefault(agent, set()).add(q)
+            self._report_staffing(ts, q)
+
+    def _set_busy(self, agent: str, busy: bool) -> None:
+        if not agent or agent == "NONE":
+            return
+        if busy == (agent in self._busy):
+            return
+        if busy:
+            self._busy.add(agent)
+        else:
+            self._busy.discard(agent)
+        for q in sorted(self._agent_queues.get(agent, ())):
+            self._report_staffing(self._last_ts, q)
+
+    def _report_staffing(self, ts: float, queue: str) -> None:
+        members = self._members.get(queue, {})
+        busy = self._busy
+        staffed = len(members)
+        available = sum(1 for a, paused in members.items() if not paused and a not in busy)
+        figures = (staffed, available)
+        if self._staffing.get(queue) == figures:
+            return
+        self._staffing[queue] = figures
+        if self.quiet:
+            return
+        self.out.append(
+            ContactEvent(
+                ts,
+                STAFFING,
+                "",
+                self._channel(queue),
+                queue,
+                self.source,
+                agents_staffed=staffed,
+                agents_available=available,
+            )
+        )
+
+    # ------------------------------------------------------------------ status
+
+    @property
+    def waiting_now(self) -> int:
+        """Calls waiting in a queue, as far as this log says."""
+        return len(self._waiting)
+
+    def status(self) -> dict[str, object]:
+        """Return small counters for the engine's status (lines, bad lines, verbs)."""
+        return {
+            "lines": self.lines,
+            "bad_lines": self.bad,
+            "verbs": dict(self.verbs),
+            "other_verbs": dict(self.other_verbs.most_common(10)),
+            "ring_no_answer_ms": self.ring_ms,
+            "waiting": len(self._waiting),
+            "talking": len(self._connected),
+        }
+
+
+def _field(f: list[str], i: int) -> str:
+    return f[i] if len(f) > i else ""
+
+
+def _number(f: list[str], i: int) -> float | None:
+    """Return field ``i`` as a non-negative finite number, or None."""
+    if len(f) <= i:
+        return None
+    try:
+        value = float(f[i])
+    except ValueError:
+        return None
+    if not (0.0 <= value < 1e10):
+        return None
+    return value

@@ -1,0 +1,177 @@
+"""QueueLogSource: tails an Asterisk queue_log and emits events with the offset they end at."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from collectors.base import Offset
+from collectors.queue_log.options import QueueLogOptions, parse_options, resolve_path
+from collectors.queue_log.parser import QueueLogParser
+from collectors.queue_log.tailer import IDLE, MISSING, PARTIAL, FileTailer, Lines, Switched
+from cxmon.errors import ConfigError
+from cxmon.events import ContactEvent, EventKind
+
+if TYPE_CHECKING:
+    from collectors.base import Sink
+    from cxmon.config import CollectorConfig, Config
+
+
+class QueueLogSource:
+    """Follows a queue_log file; every batch it emits carries the byte offset after its last line.
+
+    The engine stores a batch's events and its offset in one transaction, so after a crash the
+    source resumes exactly after the last stored line. The lines before that offset are parsed
+    again without emitting, which rebuilds who is waiting, talking, logged in and paused.
+    """
+
+    type = "queue_log"
+
+    def __init__(self, name: str, options: QueueLogOptions, forget_after: float = 86400.0) -> None:
+        """Create the source.
+
+        Args:
+            name: collector name, put into every event's ``source``.
+            options: validated options.
+            forget_after: seconds after which an unfinished call is dropped from the parser's memory.
+        """
+        self.name = name
+        self.options = options
+        self.path = options.path
+        self.parser = QueueLogParser(name, options.channels, options.channel, forget_after)
+        self.tailer = FileTailer(options.path)
+        self.status: dict[str, Any] = {}
+        """Small counters (lines, verbs, rotations…) a caller may publish in the engine's status."""
+        self.rotations = 0
+        self.done = False
+
+    @classmethod
+    def validate(cls, options: dict[str, Any], path: str) -> list[str]:
+        """Return every problem with a queue_log ``[[collectors]]`` table, each with its key path."""
+        return parse_options(options, path)[1]
+
+    @classmethod
+    def from_config(cls, collector: CollectorConfig, config: Config) -> QueueLogSource:
+        """Build the source a validated ``[[collectors]]`` table describes.
+
+        Raises:
+            ConfigError: the options are invalid.
+        """
+        options, problems = parse_options(collector.options, collector.path or collector.name)
+        if options is None:
+            raise ConfigError(problems, config.source)
+        options = _with_path(options, resolve_path(options.path, config.source))
+        return cls(collector.name, options, forget_after=max(config.monitor.lost_after * 2, 3600.0))
+
+    # ------------------------------------------------------------------ progress
+
+    @property
+    def bytes_done(self) -> int:
+        """Byte offset reached in the current file."""
+        return self.tailer.pos
+
+    @property
+    def lines(self) -> int:
+        """Lines parsed in the current file."""
+        return self.parser.lines
+
+    def _publish_status(self) -> None:
+        self.status.update(self.parser.status())
+        self.status["rotations"] = self.rotations
+        self.status["offset"] = self.tailer.pos
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, sink: Sink) -> None:
+        """Follow the file until cancelled (or to its end when ``follow`` is off)."""
+        opts = self.options
+        parser = self.parser
+        tailer = self.tailer
+        parser.on_error = lambda lineno, why: sink.error(f"{self.path}:{lineno}", why)
+        stored = await sink.load_offset()
+        found, warm_until = await asyncio.to_thread(
+            tailer.open, stored.file_id if stored else None, stored.position if stored else 0
+        )
+        if stored is not None and not found:
+            sink.error(
+                self.path,
+                f"stored offset file {stored.file_id} is gone; reading {self.path} from the start",
+            )
+        elif stored is None and opts.start == "end":
+            warm_until = await asyncio.to_thread(tailer.size)
+        pending: list[ContactEvent] = []
+        parser.out = pending
+        offset: Offset | None = None
+        emitted: Offset | None = stored
+        missing_reported = False
+        last_beat = time.monotonic()
+        try:
+            while True:
+                step = await asyncio.to_thread(tailer.step)
+                if isinstance(step, Lines):
+                    missing_reported = False
+                    sink.set_up(True)
+                    data = step.data
+                    if step.start < warm_until:
+                        cut = data.rfind(b"\n", 0, warm_until - step.start) + 1
+                        parser.quiet = True
+                        parser.feed(data[:cut])
+                        parser.quiet = False
+                        data = data[cut:]
+                    if data:
+                        parser.feed(data)
+                    offset = Offset(step.file_id, step.end)
+                    if len(pending) >= opts.batch:
+                        await sink.emit(pending, offset)
+                        emitted = offset
+                        pending = parser.out = []
+                        self._publish_status()
+                    continue
+                if isinstance(step, Switched):
+                    self.rotations += 1
+                    if step.dropped:
+                        sink.error(
+                            f"{self.path}:{parser.lines + 1}",
+                            f"unfinished last line ({step.dropped} bytes) dropped: the file was {step.why}",
+                        )
+                    parser.new_file()
+                    warm_until = 0
+                    continue
+                if step == PARTIAL:
+                    continue
+                # At the end of the file (or no file): hand over what is pending, then wait.
+                if pending or (offset is not None and offset != emitted):
+                    await sink.emit(pending, offset)
+                    emitted = offset
+                    pending = parser.out = []
+                self._publish_status()
+                if step == MISSING:
+                    sink.set_up(False)
+                    if not missing_reported:
+                        sink.error(self.path, "file not found; waiting for it to appear")
+                        missing_reported = True
+                else:
+                    sink.set_up(True)
+                if not opts.follow:
+                    break
+                assert step in (IDLE, MISSING)
+                now = time.monotonic()
+                if step == IDLE and now - last_beat >= opts.heartbeat:
+                    last_beat = now
+                    await sink.emit(
+                        [ContactEvent(time.time(), EventKind.HEARTBEAT, "", opts.channel, "", self.name)]
+                    )
+                await asyncio.sleep(opts.poll_interval)
+        finally:
+            self.done = True
+            self._publish_status()
+            tailer.close()
+            if opts.follow:
+                sink.set_up(False)
+
+
+def _with_path(options: QueueLogOptions, path: str) -> QueueLogOptions:
+    from dataclasses import replace
+
+    return replace(options, path=path)
