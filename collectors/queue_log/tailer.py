@@ -155,11 +155,22 @@ class FileTailer:
         if self.fd is None and not self._open(self.path):
             return MISSING
         assert self.fd is not None
+        if self.head is not None:
+            # Rewritten in place (copytruncate followed by fast growth): what follows our offset
+            # belongs to another log. One small read per chunk keeps us from reading it as ours.
+            got = os.pread(self.fd, len(self.head), 0)
+            if got != self.head:
+                return self._restart("replaced" if len(got) == len(self.head) else "truncated")
         read_at = self.pos + len(self._partial)
         data = os.pread(self.fd, self.chunk, read_at)
         if data:
             return self._take(data)
         return self._check_rotation()
+
+    def _restart(self, why: str) -> Switched:
+        dropped = len(self._partial)
+        self._open(self.path)
+        return Switched(why, dropped)
 
     def _take(self, data: bytes) -> Step:
         buf = self._partial + data if self._partial else data
@@ -188,18 +199,9 @@ class FileTailer:
             # Renamed away and not recreated yet: keep reading the old file until a new one appears.
             return IDLE
         if (now.st_dev, now.st_ino) != (self.st.st_dev, self.st.st_ino):
-            dropped = len(self._partial)
-            self._open(self.path)
-            return Switched("rotated", dropped)
-        size = os.fstat(self.fd).st_size
-        if size < self.pos + len(self._partial):
-            dropped = len(self._partial)
-            self._open(self.path)
-            return Switched("truncated", dropped)
-        if self.head is not None and os.pread(self.fd, len(self.head), 0) != self.head:
-            dropped = len(self._partial)
-            self._open(self.path)
-            return Switched("replaced", dropped)
+            return self._restart("rotated")
+        if os.fstat(self.fd).st_size < self.pos + len(self._partial):
+            return self._restart("truncated")
         return IDLE
 
     @property
