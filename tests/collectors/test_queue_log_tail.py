@@ -204,7 +204,7 @@ async def test_restart_resumes_after_the_stored_offset_with_state(tmp_path: Path
 
 
 async def test_restart_finds_a_file_rotated_while_down(tmp_path: Path) -> None:
-    """Lines written to the old file after the offset, then rotated away, are still read, then the new file."""
+    """Lines added to the old file after the offset, then rotated away, are read, then the new file."""
     path = tmp_path / "queue_log"
     path.write_text(enter(1))
     sink = MemorySink()
