@@ -64,6 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ------------------------------------------------------------------ prometheus and alerting
     # (section: rules, grafana)
+    def _cmd_rules(args: argparse.Namespace) -> int:
+        from cxmon.rules import rules_command
+
+        return rules_command(args)
+
+    def _cmd_grafana(args: argparse.Namespace) -> int:
+        from cxmon.grafana import grafana_command
+
+        return grafana_command(args)
+
+    rules = sub.add_parser("rules", help="Prometheus alerting rules (YAML) from the configured thresholds")
+    _add_common(rules, db=False)
+    rules.set_defaults(handler=_cmd_rules)
+    grafana = sub.add_parser("grafana", help="a Grafana dashboard (JSON) for cxmon's metrics")
+    _add_common(grafana, db=False)
+    grafana.set_defaults(handler=_cmd_grafana)
 
     # ------------------------------------------------------------------ dashboard clients
     # (section: watch, replay)

@@ -74,8 +74,10 @@ WINDOW_METRICS: dict[str, MetricRef] = {
     "transfers": _ref("cxmon_window_transfers", "Transferred contacts in the rolling window."),
     "reopen_rate": _ref("cxmon_reopen_ratio", "Reopened over resolved contacts in the window."),
     "csat": _ref("cxmon_csat_score", "Mean feedback score (1-5) in the window."),
+    "resolved": _ref("cxmon_window_resolutions", "Resolved contacts in the rolling window."),
+    "feedback": _ref("cxmon_window_feedback_responses", "Feedback scores received in the rolling window."),
 }
-"""Windowed measure → its gauge (labels step, channel, queue, window, plus the ones shown)."""
+"""Windowed measure (plus the resolved and feedback volumes thresholds need) → its gauge."""
 
 INSTANT_METRICS: dict[str, MetricRef] = {
     "waiting_now": _ref("cxmon_waiting_contacts", "Contacts waiting in queue now."),
@@ -140,7 +142,7 @@ class LabelBounds:
 
 # --------------------------------------------------------------------------- merging series into "other"
 
-_SUM_MEASURES = frozenset({*OUTCOMES, "escalations", "transfers"})
+_SUM_MEASURES = frozenset({*OUTCOMES, "escalations", "transfers", "resolved", "feedback"})
 _MAX_MEASURES = frozenset({"wait_p50", "wait_p90", "wait_p99", "resolution_p50", "resolution_p90"})
 
 
@@ -158,6 +160,10 @@ def _weight(measure: str, figures: Mapping[str, float | None], formula: str) -> 
         return g("answered") + g("abandoned") - g("short_abandoned")
     if measure in ("asa", "escalation_rate"):
         return g("answered")
+    if measure == "reopen_rate":
+        return g("resolved")
+    if measure == "csat":
+        return g("feedback")
     return g("offered")
 
 

@@ -1,0 +1,123 @@
+"""Tests for cxmon.grafana: the generated dashboard and the metrics its PromQL names."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cxmon.cli import main
+from cxmon.config import Config, load
+from cxmon.exporter import exported_names, render
+from cxmon.grafana import build_dashboard, render_dashboard
+from tests.test_exporter import make_series, make_snapshot
+
+PROMTOOL_DIR = Path(__file__).parent / "promtool"
+_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool"}
+_AGGREGATIONS = {
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "group",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+}
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Return the metric names a PromQL expression selects (not functions, keywords or labels)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    text = re.sub(r"\{[^}]*\}", "{}", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "[]", text)  # range durations and $__rate_interval
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", r"\1", text)
+    names = set()
+    for m in re.finditer(r"(?<![\w$.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?=\s*(\(|\{|\[|\)|$|\s|,))", text):
+        name, following = m.group(1), m.group(2)
+        if following == "(" or name in _KEYWORDS or name in _AGGREGATIONS:
+            continue
+        names.add(name)
+    return names
+
+
+def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Yield every panel, rows' nested panels included."""
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])
+
+
+@pytest.fixture
+def config() -> Config:
+    """The small two-step config used by the promtool tests."""
+    return load(PROMTOOL_DIR / "cxmon.toml")
+
+
+def test_promql_metric_names_parser() -> None:
+    """The test's PromQL reader finds metric names and skips functions, keywords and labels."""
+    expr = (
+        'histogram_quantile(0.9, sum by (le) (rate(cxmon_wait_seconds_bucket{step="a"}[$__rate_interval])))'
+    )
+    assert promql_metric_names(expr) == {"cxmon_wait_seconds_bucket"}
+    assert promql_metric_names("max by (channel) (up) and on(x) foo_total") == {"up", "foo_total"}
+
+
+def test_dashboard_has_a_datasource_variable(config: Config) -> None:
+    """The dashboard declares a ``datasource`` variable and every panel uses ``${datasource}``."""
+    dash = build_dashboard(config)
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for panel in panels(dash):
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "${datasource}"
+            assert all(t["datasource"]["uid"] == "${datasource}" for t in panel["targets"])
+
+
+def test_dashboard_has_a_state_row_and_four_panels_per_step(config: Config) -> None:
+    """A stat panel per step shows its state, then wait p90, service level, abandons, escalations."""
+    dash = build_dashboard(config)
+    stats = [p for p in dash["panels"] if p["type"] == "stat"]
+    assert len(stats) == len(config.steps)
+    assert all("cxmon_step_state_code" in p["targets"][0]["expr"] for p in stats)
+    for step in config.steps:
+        titles = [
+            p["title"]
+            for p in dash["panels"]
+            if p["type"] == "timeseries" and any(f'step="{step.name}"' in t["expr"] for t in p["targets"])
+        ]
+        assert [t.split(" (")[0] for t in titles] == ["Wait p90", "Service level", "Abandons", "Escalations"]
+
+
+def test_panel_ids_are_unique(config: Config) -> None:
+    """Grafana needs distinct panel ids."""
+    ids = [p["id"] for p in panels(build_dashboard(config))]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_query_names_only_exported_metrics(config: Config) -> None:
+    """Every panel's PromQL selects metrics that appear in a rendered exposition."""
+    snap = make_snapshot((make_series(), make_series("get_help", "chat", "support")))
+    exposed = exported_names(render(snap, config))
+    used = set()
+    for panel in panels(build_dashboard(config)):
+        for target in panel.get("targets", []):
+            used |= promql_metric_names(target["expr"])
+    assert used
+    assert used <= exposed, used - exposed
+
+
+def test_cli_grafana_prints_json(capsys: pytest.CaptureFixture[str], config: Config) -> None:
+    """`cxmon grafana --config FILE` prints the dashboard JSON and exits 0."""
+    assert main(["grafana", "--config", str(PROMTOOL_DIR / "cxmon.toml")]) == 0
+    out = capsys.readouterr().out
+    assert out == render_dashboard(config)
+    assert json.loads(out)["uid"] == "cxmon-journey"
