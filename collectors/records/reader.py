@@ -1,0 +1,249 @@
+"""Read a call-record CSV into time-ordered ContactEvents (one call per row)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collectors.records.mapping import RecordMapping
+from cxmon.events import ContactEvent, EventKind
+
+_RANK = {EventKind.ARRIVED: 0, EventKind.ANSWERED: 1, EventKind.ABANDONED: 1, EventKind.RESOLVED: 2}
+_HALF_DAY = 43200.0
+
+
+@dataclass(slots=True)
+class ReadState:
+    """Progress and counters of one read (updated from the reading thread)."""
+
+    bytes_done: int = 0
+    bytes_total: int = 0
+    rows: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    """calls answered / abandoned / not_queued / skipped:<outcome> / bad."""
+
+
+class _Times:
+    """Turns a row's date and time-of-day strings into epoch seconds, caching per date."""
+
+    def __init__(self, m: RecordMapping) -> None:
+        self.m = m
+        self.tz = m.tz
+        self._dates: dict[str, tuple[int, int, int]] = {}
+        self._hours: dict[tuple[tuple[int, int, int], int], float] = {}
+        self.hms = m.time_format == "%H:%M:%S"
+
+    def day(self, text: str) -> tuple[int, int, int]:
+        hit = self._dates.get(text)
+        if hit is None:
+            d = dt.datetime.strptime(text.strip(), self.m.date_format)
+            hit = (self.m.year or d.year, d.month, d.day)
+            self._dates[text] = hit
+        return hit
+
+    def at(self, day: tuple[int, int, int] | None, text: str) -> float:
+        """Epoch seconds of ``text`` (a time of day on ``day``, a datetime, or epoch seconds)."""
+        m = self.m
+        if m.time_format == "epoch":
+            return float(text)
+        if day is None:
+            t = dt.datetime.strptime(text.strip(), m.time_format)
+            if m.year:
+                t = t.replace(year=m.year)
+            return t.replace(tzinfo=self.tz).timestamp()
+        if self.hms:
+            h, mi, s = text.split(":")
+            secs = int(h) * 3600 + int(mi) * 60 + int(s)
+        else:
+            tt = dt.datetime.strptime(text.strip(), m.time_format)
+            secs = tt.hour * 3600 + tt.minute * 60 + tt.second
+        if not 0 <= secs < 86400 * 2:
+            raise ValueError(text)
+        # Local hour starts are cached: zone arithmetic per value would dominate the read.
+        hour, rest = divmod(secs, 3600)
+        start = self._hours.get((day, hour))
+        if start is None:
+            local = dt.datetime(*day) + dt.timedelta(hours=hour)
+            start = local.replace(tzinfo=self.tz).timestamp()
+            self._hours[(day, hour)] = start
+        return start + rest
+
+
+def read_records(
+    path: str | Path,
+    mapping: RecordMapping,
+    source: str = "records",
+    on_error: Callable[[int, str], None] | None = None,
+    state: ReadState | None = None,
+) -> list[ContactEvent]:
+    """Read every row of a call-record CSV and return its events ordered by time.
+
+    Per row: ``arrived`` when it entered the queue (or reached an agent directly), then
+    ``answered`` at the queue exit (wait = queue time; a call served without queueing waits 0)
+    and ``resolved`` at the service end (duration = service time), or ``abandoned`` at the queue
+    exit (reason ``hangup``). Calls that never reached a queue or an agent make no events, nor do
+    skipped outcomes; both are counted in ``state.counts``.
+
+    Args:
+        path: the CSV file (header row first).
+        mapping: which columns hold what.
+        source: the collector name put on every event.
+        on_error: called with (line number, why) for each row that cannot be read.
+        state: progress and counters to update.
+
+    Returns:
+        The events, sorted by time (ties: arrivals before exits before resolutions).
+    """
+    state = state or ReadState()
+    m = mapping
+    times = _Times(m)
+    report = on_error or (lambda lineno, why: None)
+    keyed: list[tuple[float, int, int, ContactEvent]] = []
+    seen: set[str] = set()
+    p = Path(path)
+    state.bytes_total = p.stat().st_size
+    with open(p, "rb") as f:
+        reader = csv.reader(_decoded(f, state), delimiter=m.delimiter)
+        header = next(reader, None)
+        if header is None:
+            return []
+        index = {name.strip(): i for i, name in enumerate(header)}
+        missing_cols = [c for c in m.columns() if c not in index]
+        if missing_cols:
+            report(1, f"columns not in the header: {', '.join(missing_cols)}")
+            state.counts["bad"] += 1
+            return []
+        col = {name: index[getattr(m, name)] if getattr(m, name) else None for name in _COLUMN_FIELDS}
+        width = max(index.values()) + 1
+        for row in reader:
+            lineno = reader.line_num
+            state.rows += 1
+            if not row:
+                continue
+            if len(row) < width:
+                report(lineno, f"expected {width} columns, got {len(row)}")
+                state.counts["bad"] += 1
+                continue
+            try:
+                events = _row_events(row, col, m, times, source, lineno, seen, state)
+            except (ValueError, OverflowError) as exc:
+                report(lineno, f"cannot read the row: {exc}")
+                state.counts["bad"] += 1
+                continue
+            for ev in events:
+                keyed.append((ev.ts, _RANK[ev.kind], lineno, ev))
+    keyed.sort(key=lambda k: k[:3])
+    return [k[3] for k in keyed]
+
+
+_COLUMN_FIELDS = (
+    "arrival",
+    "queue_start",
+    "queue_exit",
+    "service_start",
+    "service_end",
+    "queue",
+    "contact",
+    "customer",
+    "agent",
+    "outcome",
+    "date",
+)
+
+
+def _decoded(f: object, state: ReadState) -> Iterator[str]:
+    for raw in f:  # type: ignore[attr-defined]
+        state.bytes_done += len(raw)
+        yield raw.decode("utf-8", "replace")
+
+
+def _row_events(
+    row: list[str],
+    col: dict[str, int | None],
+    m: RecordMapping,
+    times: _Times,
+    source: str,
+    lineno: int,
+    seen: set[str],
+    state: ReadState,
+) -> list[ContactEvent]:
+    def get(name: str) -> str:
+        i = col[name]
+        return row[i].strip() if i is not None else ""
+
+    outcome = get("outcome")
+    if outcome and outcome in m.skipped:
+        state.counts[f"skipped:{outcome}"] += 1
+        return []
+    day = times.day(get("date")) if col["date"] is not None else None
+    missing = m.missing
+
+    def when(name: str) -> float | None:
+        text = get(name)
+        return None if text in missing else times.at(day, text)
+
+    arrival = when("arrival") if col["arrival"] is not None else None
+    qs, qe = when("queue_start"), when("queue_exit")
+    ss, se = when("service_start"), when("service_end")
+    start = qs if qs is not None else ss
+    if start is None:
+        state.counts["not_queued"] += 1
+        return []
+    if day is not None:
+        # Times of day after midnight belong to the next day.
+        anchor = arrival if arrival is not None else start
+        qs, qe, ss, se = (_after(t, anchor) for t in (qs, qe, ss, se))
+        start = qs if qs is not None else ss
+        assert start is not None
+
+    if outcome:
+        if outcome in m.answered:
+            answered = True
+        elif outcome in m.abandoned:
+            answered = False
+        else:
+            raise ValueError(f"unknown outcome {outcome!r}")
+    else:
+        answered = ss is not None
+
+    queue = get("queue") or m.queue_value
+    contact = get("contact") or f"line{lineno}"
+    if day is not None:
+        contact = f"{day[0]:04d}-{day[1]:02d}-{day[2]:02d}/{contact}"
+    if contact in seen:
+        contact = f"{contact}#{lineno}"
+    seen.add(contact)
+    customer: str | None = get("customer")
+    if customer in m.customer_missing:
+        customer = None
+    channel = m.channel
+
+    def ev(ts: float, kind: EventKind, **kw: object) -> ContactEvent:
+        return ContactEvent(ts, kind, contact, channel, queue, source, customer, **kw)  # type: ignore[arg-type]
+
+    out = [ev(start, EventKind.ARRIVED)]
+    if answered:
+        # Queue exit is when the call left the queue for an agent; service start can be a second
+        # or two earlier in this kind of data (the two systems' clocks differ).
+        answer_at = qe if qs is not None and qe is not None else (ss if ss is not None else start)
+        answer_at = max(answer_at, start)
+        out.append(ev(answer_at, EventKind.ANSWERED, wait=answer_at - start))
+        if ss is not None and se is not None:
+            out.append(ev(max(se, answer_at), EventKind.RESOLVED, duration=max(se - ss, 0.0)))
+        state.counts["answered"] += 1
+    else:
+        leave = qe if qe is not None else start
+        leave = max(leave, start)
+        out.append(ev(leave, EventKind.ABANDONED, wait=leave - start, reason="hangup"))
+        state.counts["abandoned"] += 1
+    return out
+
+
+def _after(t: float | None, anchor: float) -> float | None:
+    if t is not None and t < anchor - _HALF_DAY:
+        return t + 86400.0
+    return t
