@@ -430,6 +430,8 @@ def simulate_events(
                 q.factor *= active.arrivals_factor
             q.staffed = int(q.agents * agents_factor + 0.5)
             q.logged_in = max(q.staffed, q.busy)
+            # Agents log in (or are told to leave) first; returning agents then take waiting contacts.
+            yield staffing(q, t)
             while q.busy < q.staffed and q.nwait:
                 w = q.waiting.popleft()
                 if w.waiting:
@@ -444,7 +446,6 @@ def simulate_events(
                             yield CE(t, _ANSWERED, w.cid, q.channel, q.name, source, w.customer, wait)
                     push(heap, (t + q.handle(), seq, _END, w))
                     seq += 1
-            yield staffing(q, t)
             continue
 
         # ---- contact c enters queue q at t (a new arrival, an escalation or a transfer)
