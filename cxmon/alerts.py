@@ -1,0 +1,502 @@
+"""cxmon's own alerts: detector transitions to Alertmanager, a signed JSON webhook and the log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from cxmon.config import Config
+from cxmon.rules import POTHOLE_ALERT, STALE_ALERT, pothole_labels, severity, stale_labels, threshold_for
+from cxmon.snapshot import Snapshot, State, Transition
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Cxmon-Signature"
+"""Header carrying ``sha256=<hex HMAC-SHA256 of the body>`` on every webhook request."""
+EVENT_HEADER = "X-Cxmon-Event"
+QUEUE_SIZE = 256
+HTTP_TIMEOUT = 5.0
+
+
+def sign(secret: str, body: bytes) -> str:
+    """Return the signature header value for ``body``: ``sha256=<hex>``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Return whether ``header`` is the right signature of ``body`` (constant-time compare)."""
+    return header is not None and hmac.compare_digest(sign(secret, body), header)
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class HTTPError(Exception):
+    """A request got an error status or no answer."""
+
+
+async def post(url: str, body: bytes, headers: dict[str, str], timeout: float = HTTP_TIMEOUT) -> int:
+    """POST ``body`` to ``url`` with asyncio streams (HTTP/1.1, one request per connection).
+
+    Returns:
+        The status code (2xx).
+
+    Raises:
+        HTTPError: a non-2xx status, a malformed answer, or a network error.
+        TimeoutError: no complete answer within ``timeout`` seconds.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HTTPError(f"unsupported URL {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    async with asyncio.timeout(timeout):
+        try:
+            reader, writer = await asyncio.open_connection(
+                parts.hostname, port, ssl=ssl.create_default_context() if parts.scheme == "https" else None
+            )
+        except OSError as exc:
+            raise HTTPError(f"cannot connect to {parts.netloc}: {exc.strerror or exc}") from None
+        try:
+            head = [
+                f"POST {target} HTTP/1.1",
+                f"Host: {parts.netloc}",
+                "Content-Type: application/json",
+                f"Content-Length: {len(body)}",
+                "Connection: close",
+                "User-Agent: cxmon",
+                *(f"{k}: {v}" for k, v in headers.items()),
+            ]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            await writer.drain()
+            status_line = await reader.readline()
+            await reader.read()  # the rest; the server closes
+        except OSError as exc:
+            raise HTTPError(f"{parts.netloc}: {exc}") from None
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+    fields = status_line.decode("latin-1").split()
+    if len(fields) < 2 or not fields[1].isdigit():
+        raise HTTPError(f"{parts.netloc}: malformed answer {status_line[:80]!r}")
+    status = int(fields[1])
+    if not 200 <= status < 300:
+        raise HTTPError(f"{parts.netloc}: HTTP {status}")
+    return status
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+Request = Callable[[], tuple[str, bytes, dict[str, str]]]
+"""Builds (url, body, headers) when it is sent, so timestamps are those of the attempt."""
+
+
+@dataclass(slots=True)
+class SinkStats:
+    """Counters one sink keeps (exported as metrics and shown in the status bar)."""
+
+    sent: int = 0
+    failures: int = 0
+    dropped: int = 0
+    last_error: str | None = None
+    ok: bool = True
+
+    def as_dict(self, queued: int) -> dict[str, Any]:
+        """Return a JSON-friendly copy."""
+        return {
+            "sent": self.sent,
+            "failures": self.failures,
+            "dropped": self.dropped,
+            "queued": queued,
+            "ok": self.ok,
+            "last_error": self.last_error,
+        }
+
+
+class HttpSink:
+    """A bounded queue of requests and one task delivering them in order, with backoff on failure.
+
+    Nothing here ever blocks the caller: ``put`` appends (dropping the oldest when full) and returns.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        timeout: float = HTTP_TIMEOUT,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.stats = SinkStats()
+        self._queue: deque[tuple[str, Request]] = deque()
+        self._size = queue_size
+        self._timeout = timeout
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting to be delivered."""
+        return len(self._queue)
+
+    def put(self, request: Request, coalesce: str = "") -> None:
+        """Queue a request. A non-empty ``coalesce`` key replaces a queued request with the same key."""
+        if coalesce and any(key == coalesce for key, _ in self._queue):
+            self._queue = deque((k, request if k == coalesce else r) for k, r in self._queue)
+            return
+        if len(self._queue) >= self._size:
+            self._queue.popleft()
+            self.stats.dropped += 1
+        self._queue.append((coalesce, request))
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the delivery task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"cxmon-alerts-{self.name}")
+
+    async def aclose(self, drain: float = 0.0) -> None:
+        """Stop the delivery task, first giving it up to ``drain`` seconds to empty the queue."""
+        if self._task is None:
+            return
+        if drain > 0 and self._queue:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(drain):
+                    while self._queue and self.stats.ok:
+                        await asyncio.sleep(0.01)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        delay = self._retry_initial
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            _key, request = self._queue[0]
+            try:
+                url, body, headers = request()
+                await post(url, body, headers, self._timeout)
+            except (HTTPError, TimeoutError, ValueError) as exc:
+                self.stats.failures += 1
+                self.stats.ok = False
+                self.stats.last_error = str(exc) or type(exc).__name__
+                log.warning("alert sink %s: %s (retrying in %.1fs)", self.name, self.stats.last_error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max)
+                continue
+            if self._queue and self._queue[0][1] is request:
+                self._queue.popleft()
+            self.stats.sent += 1
+            self.stats.ok = True
+            delay = self._retry_initial
+
+
+# --------------------------------------------------------------------------- the dispatcher
+
+
+class EngineLike(Protocol):
+    """What :meth:`AlertDispatcher.attach` needs from the engine."""
+
+    extra_status: dict[str, Any]
+
+    def add_listener(self, fn: Callable[[Snapshot], None]) -> None: ...
+
+
+@dataclass(slots=True)
+class ActiveAlert:
+    """An alert that is firing (a step in POTHOLE or STALE)."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: float
+    """Wall time it started (Alertmanager compares with its own clock)."""
+    engine_ts: float
+    last_reminder: float = field(default=0.0)
+
+
+class AlertDispatcher:
+    """Turns each snapshot's transitions into notifications, without ever blocking the engine.
+
+    ``on_snapshot`` (an engine listener) only updates state and queues requests; each HTTP sink
+    has its own task, bounded queue and retry with backoff. While a step is a pot hole (or STALE)
+    its alert is re-sent to Alertmanager every ``alerts.resend_interval`` with an ``endsAt`` a few
+    intervals ahead (Prometheus' own practice), so it resolves by itself if cxmon dies; the webhook
+    and the log get a reminder at the same interval unless the pot hole is acknowledged. A new
+    acknowledgement also becomes an Alertmanager silence for the step until the ack expires.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        queue_size: int = QUEUE_SIZE,
+        timeout: float = HTTP_TIMEOUT,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.alerts = config.alerts
+        self._wall = wall_clock
+        self._steps = {s.name: s for s in config.steps}
+        self.active: dict[tuple[str, str], ActiveAlert] = {}
+        """(alertname, step) → the alert, while firing."""
+        self._acks_seen: dict[str, float] = {}
+        self.log_stats = SinkStats()
+        self._status_target: dict[str, Any] | None = None
+        self._am_sent = -float("inf")
+        kwargs = {
+            "queue_size": queue_size,
+            "timeout": timeout,
+            "retry_initial": retry_initial,
+            "retry_max": retry_max,
+        }
+        self.alertmanager: HttpSink | None = (
+            HttpSink("alertmanager", **kwargs) if self.alerts.alertmanager_url else None  # type: ignore[arg-type]
+        )
+        self.webhook: HttpSink | None = (
+            HttpSink("webhook", **kwargs) if self.alerts.webhook_url else None  # type: ignore[arg-type]
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def attach(self, engine: EngineLike) -> None:
+        """Listen to ``engine``'s snapshots; publish :meth:`status` in ``engine.extra_status["alerts"]``."""
+        self._status_target = engine.extra_status
+        engine.add_listener(self.on_snapshot)
+        self._publish_status()
+
+    async def start(self) -> None:
+        """Start the sinks' delivery tasks."""
+        for sink in self._http_sinks():
+            sink.start()
+
+    async def aclose(self, drain: float = 2.0) -> None:
+        """Stop the delivery tasks, giving queued notifications up to ``drain`` seconds to go out."""
+        for sink in self._http_sinks():
+            await sink.aclose(drain)
+
+    async def __aenter__(self) -> AlertDispatcher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _http_sinks(self) -> list[HttpSink]:
+        return [s for s in (self.alertmanager, self.webhook) if s is not None]
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, Any]:
+        """Return sink counters and the number of firing alerts (a fresh dict every call)."""
+        sinks: dict[str, dict[str, Any]] = {}
+        if self.alerts.log:
+            sinks["log"] = self.log_stats.as_dict(0)
+        for sink in self._http_sinks():
+            sinks[sink.name] = sink.stats.as_dict(sink.queued)
+        return {
+            "firing": len(self.active),
+            "sinks": sinks,
+            "failures": sum(s["failures"] for s in sinks.values()),
+            "ok": all(s["ok"] for s in sinks.values()),
+        }
+
+    def _publish_status(self) -> None:
+        if self._status_target is not None:
+            self._status_target["alerts"] = self.status()
+
+    # ------------------------------------------------------------------ the listener
+
+    def on_snapshot(self, snap: Snapshot) -> None:
+        """Handle one tick: transitions, acknowledgements and due re-sends (cheap; never awaits)."""
+        now = self._wall()
+        for tr in snap.transitions:
+            if not tr.channel and not tr.queue:  # step-level transitions only
+                self._on_transition(tr, snap, now)
+        acked = {}
+        for step in snap.steps:
+            if step.ack is not None and step.ack.until > snap.ts:
+                acked[step.name] = step.ack
+                if self._acks_seen.get(step.name) != step.ack.ts:
+                    self._acks_seen[step.name] = step.ack.ts
+                    self._on_ack(step.name, step.ack.who, step.ack.note, step.ack.until - snap.ts, now)
+        interval = self.alerts.resend_interval
+        if self.active and self.alertmanager is not None and now - self._am_sent >= interval:
+            self._send_am(now)
+        for (alertname, step_name), alert in self.active.items():
+            if step_name in acked or now - alert.last_reminder < interval:
+                continue
+            alert.last_reminder = now
+            self._remind(alertname, step_name, alert, snap)
+        self._publish_status()
+
+    def _on_transition(self, tr: Transition, snap: Snapshot, now: float) -> None:
+        step = self._steps.get(tr.step)
+        label = step.label if step is not None else tr.step
+        level = logging.WARNING if tr.to_state in (State.POTHOLE, State.STALE) else logging.INFO
+        self._log(level, "%s: %s → %s: %s", label, tr.from_state.value, tr.to_state.value, tr.reason)
+        am_changed = False
+        for state, alertname in ((State.POTHOLE, POTHOLE_ALERT), (State.STALE, STALE_ALERT)):
+            key = (alertname, tr.step)
+            if tr.from_state is state and key in self.active:
+                alert = self.active.pop(key)
+                if self.alertmanager is not None:
+                    self._put_am([self._am_alert(alert, ends_at=now)])
+                am_changed = True
+            if tr.to_state is state:
+                labels = self._labels(tr, alertname)
+                annotations = {
+                    "summary": f"{label}: {tr.reason}",
+                    "description": f"cxmon step {tr.step!r} is {state.value.upper()} since "
+                    f"{_iso(tr.ts)} (engine clock): {tr.reason}",
+                }
+                self.active[key] = ActiveAlert(labels, annotations, now, tr.ts, last_reminder=now)
+                am_changed = True
+        if am_changed and self.alertmanager is not None and self.active:
+            self._send_am(now)
+        if self.webhook is not None:
+            payload = {
+                "type": "transition",
+                **tr.to_dict(),
+                "label": label,
+                "severity": severity(step) if step is not None else "warning",
+                "acknowledged": any(s.name == tr.step and s.ack is not None for s in snap.steps),
+            }
+            self._put_webhook("transition", payload)
+
+    def _labels(self, tr: Transition, alertname: str) -> dict[str, str]:
+        """Labels as `cxmon rules` writes them, so Alertmanager merges both paths' alerts."""
+        step = self._steps.get(tr.step)
+        if step is None:
+            return {"alertname": alertname, "step": tr.step, "severity": "warning"}
+        if alertname == STALE_ALERT:
+            return stale_labels(step)
+        th = threshold_for(step, tr.measure) if tr.measure else None
+        if th is None:
+            return {"alertname": POTHOLE_ALERT, "step": step.name, "severity": severity(step)}
+        return pothole_labels(step, th)
+
+    def _on_ack(self, step: str, who: str, note: str, remaining: float, now: float) -> None:
+        self._log(logging.INFO, "%s acknowledged by %s: %s", step, who, note)
+        if self.webhook is not None:
+            self._put_webhook(
+                "acknowledged",
+                {
+                    "type": "acknowledged",
+                    "step": step,
+                    "who": who,
+                    "note": note,
+                    "until": _iso(now + remaining),
+                },
+            )
+        if self.alertmanager is not None:
+            silence = {
+                "matchers": [
+                    {
+                        "name": "alertname",
+                        "value": f"{POTHOLE_ALERT}|{STALE_ALERT}",
+                        "isRegex": True,
+                        "isEqual": True,
+                    },
+                    {"name": "step", "value": step, "isRegex": False, "isEqual": True},
+                ],
+                "startsAt": _iso(now),
+                "endsAt": _iso(now + max(remaining, 1.0)),
+                "createdBy": who,
+                "comment": note or "acknowledged in cxmon",
+            }
+            body = json.dumps(silence).encode()
+            url = self._am_url("/api/v2/silences")
+            self.alertmanager.put(lambda: (url, body, {}))
+
+    def _remind(self, alertname: str, step: str, alert: ActiveAlert, snap: Snapshot) -> None:
+        status = next((s for s in snap.steps if s.name == step), None)
+        reason = status.reason if status is not None else alert.annotations["summary"]
+        self._log(logging.WARNING, "%s still firing for %s: %s", alertname, step, reason)
+        if self.webhook is not None:
+            self._put_webhook(
+                "reminder",
+                {
+                    "type": "reminder",
+                    "alertname": alertname,
+                    "step": step,
+                    "labels": alert.labels,
+                    "reason": reason,
+                    "since": alert.engine_ts,
+                    "ts": snap.ts,
+                },
+            )
+
+    # ------------------------------------------------------------------ requests
+
+    def _log(self, level: int, msg: str, *args: object) -> None:
+        if self.alerts.log:
+            log.log(level, msg, *args)
+            self.log_stats.sent += 1
+
+    def _am_url(self, path: str) -> str:
+        return (self.alerts.alertmanager_url or "").rstrip("/") + path
+
+    def _am_alert(
+        self, alert: ActiveAlert, ends_at: float | None = None
+    ) -> Callable[[float], dict[str, Any]]:
+        labels, annotations, starts = dict(alert.labels), dict(alert.annotations), alert.starts_at
+        resend = self.alerts.resend_interval
+
+        def build(now: float) -> dict[str, Any]:
+            # Firing: endsAt a few re-send intervals ahead, so the alert lapses if cxmon stops.
+            end = ends_at if ends_at is not None else now + 4 * resend
+            return {
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": _iso(starts),
+                "endsAt": _iso(end),
+            }
+
+        return build
+
+    def _put_am(self, builders: list[Callable[[float], dict[str, Any]]], coalesce: str = "") -> None:
+        assert self.alertmanager is not None
+        url = self._am_url("/api/v2/alerts")
+        wall = self._wall
+
+        def request() -> tuple[str, bytes, dict[str, str]]:
+            now = wall()
+            return url, json.dumps([b(now) for b in builders]).encode(), {}
+
+        self.alertmanager.put(request, coalesce)
+
+    def _send_am(self, now: float) -> None:
+        self._am_sent = now
+        self._put_am([self._am_alert(a) for a in self.active.values()], coalesce="firing")
+
+    def _put_webhook(self, event: str, payload: dict[str, Any]) -> None:
+        assert self.webhook is not None
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        headers = {SIGNATURE_HEADER: sign(self.alerts.webhook_secret or "", body), EVENT_HEADER: event}
+        url = self.alerts.webhook_url or ""
+        self.webhook.put(lambda: (url, body, headers))
