@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 # `from_config(collector_config, config) -> Source` class methods.
 SOURCE_TYPES: dict[str, str] = {
     "simulator": "collectors.simulator:SimulatorSource",
+    "queue_log": "collectors.queue_log:QueueLogSource",
+    "ami": "collectors.ami:AmiSource",
+    "records": "collectors.records:RecordsSource",
 }
 
 

@@ -1,0 +1,184 @@
+"""AmiSource: a live Asterisk Manager Interface client that reconnects with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from collectors.ami.mapper import AmiMapper
+from collectors.ami.protocol import AmiConnection, AmiProtocolError
+from collectors.queue_log.options import queue_channels
+from cxmon.config import _int, _positive_duration, _Problems, _Section, _str
+from cxmon.errors import ConfigError
+from cxmon.events import ContactEvent, EventKind
+
+if TYPE_CHECKING:
+    from collectors.base import Sink
+    from cxmon.config import CollectorConfig, Config
+
+SECRET_ENV = "CXMON_AMI_SECRET"
+
+
+@dataclass(frozen=True, slots=True)
+class AmiOptions:
+    """A validated ``[[collectors]]`` table of type "ami"."""
+
+    host: str = "127.0.0.1"
+    port: int = 5038
+    user: str = "cxmon"
+    secret: str = field(default="", repr=False)
+    channels: dict[str, str] = field(default_factory=dict)
+    channel: str = "voice"
+    backoff_min: float = 0.5
+    backoff_max: float = 30.0
+    ping_interval: float = 15.0
+    """Seconds of silence before a Ping (and a heartbeat, so a quiet queue is not STALE)."""
+    leave_grace: float = 2.0
+    timeout: float = 10.0
+
+
+def parse_options(options: dict[str, Any], path: str) -> tuple[AmiOptions | None, list[str]]:
+    """Validate an AMI collector table; the secret may come from ``CXMON_AMI_SECRET`` instead.
+
+    Returns:
+        (options, problems): options is None when there are problems.
+    """
+    problems = _Problems()
+    sec = _Section(options, path, problems)
+    host = sec.get("host", _str, "127.0.0.1", "a host name")
+    port = sec.get("port", _int(1), 5038, "a port number")
+    if port > 65535:
+        problems.add(sec.key("port"), f"expected a port number, got {port}")
+    user = sec.get("user", _str, "", "a user name", required=True)
+    secret = sec.get("secret", _str, "", "a string") or os.environ.get(SECRET_ENV, "")
+    if not secret:
+        problems.add(sec.key("secret"), f"required (or set {SECRET_ENV})")
+    channel = sec.get("channel", _str, "voice", "a channel name")
+    channels = queue_channels(sec)
+    backoff_min = sec.get("backoff_min", _positive_duration, 0.5, 'a duration like "500ms"')
+    backoff_max = sec.get("backoff_max", _positive_duration, 30.0, 'a duration like "30s"')
+    ping = sec.get("ping_interval", _positive_duration, 15.0, 'a duration like "15s"')
+    grace = sec.get("leave_grace", _positive_duration, 2.0, 'a duration like "2s"')
+    timeout = sec.get("timeout", _positive_duration, 10.0, 'a duration like "10s"')
+    sec.finish()
+    if problems.items:
+        return None, problems.items
+    return (
+        AmiOptions(
+            host=host,
+            port=port,
+            user=user,
+            secret=secret,
+            channels=channels,
+            channel=channel,
+            backoff_min=backoff_min,
+            backoff_max=max(backoff_max, backoff_min),
+            ping_interval=ping,
+            leave_grace=grace,
+            timeout=timeout,
+        ),
+        [],
+    )
+
+
+class AmiSource:
+    """Follows queue events over AMI; down (so its steps go STALE) while disconnected."""
+
+    type = "ami"
+
+    def __init__(self, name: str, options: AmiOptions) -> None:
+        """Create the source.
+
+        Args:
+            name: collector name, put into every event's ``source``.
+            options: validated options.
+        """
+        self.name = name
+        self.options = options
+        self.mapper = AmiMapper(name, options.channels, options.channel, options.leave_grace)
+        self.connects = 0
+        """Successful logins so far."""
+        self.status: dict[str, Any] = {}
+
+    @classmethod
+    def validate(cls, options: dict[str, Any], path: str) -> list[str]:
+        """Return every problem with an AMI ``[[collectors]]`` table, each with its key path."""
+        return parse_options(options, path)[1]
+
+    @classmethod
+    def from_config(cls, collector: CollectorConfig, config: Config) -> AmiSource:
+        """Build the source a validated ``[[collectors]]`` table describes.
+
+        Raises:
+            ConfigError: the options are invalid.
+        """
+        options, problems = parse_options(collector.options, collector.path or collector.name)
+        if options is None:
+            raise ConfigError(problems, config.source)
+        return cls(collector.name, options)
+
+    async def run(self, sink: Sink) -> None:
+        """Connect, log in, snapshot the queues and follow events; reconnect with backoff forever."""
+        opts = self.options
+        where = f"ami://{opts.host}:{opts.port}"
+        delay = opts.backoff_min
+        sink.set_up(False)
+        while True:
+            conn: AmiConnection | None = None
+            try:
+                conn = await AmiConnection.open(opts.host, opts.port, opts.timeout)
+                await conn.login(opts.user, opts.secret, opts.timeout)
+                self.connects += 1
+                delay = opts.backoff_min
+                sink.set_up(True)
+                await self._follow(conn, sink)
+            except AmiProtocolError as exc:
+                sink.error(where, str(exc))
+            except (OSError, TimeoutError) as exc:
+                sink.error(where, f"disconnected: {exc or type(exc).__name__}")
+            finally:
+                sink.set_up(False)
+                if conn is not None:
+                    await conn.close()
+            # Whatever left the queue while we were away is settled by the next snapshot.
+            await self._flush(sink)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, opts.backoff_max)
+
+    async def _follow(self, conn: AmiConnection, sink: Sink) -> None:
+        mapper = self.mapper
+        opts = self.options
+        self.mapper.begin_snapshot()
+        await conn.send("QueueStatus")
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            try:
+                msg = await asyncio.wait_for(conn.read(), min(opts.ping_interval, opts.leave_grace))
+            except TimeoutError:
+                mapper.expire()
+                await self._flush(sink)
+                if loop.time() - last >= opts.ping_interval:
+                    # A quiet queue is not a dead server: say so, and check the link is alive.
+                    last = loop.time()
+                    await conn.send("Ping")
+                    await sink.emit(
+                        [ContactEvent(time.time(), EventKind.HEARTBEAT, "", opts.channel, "", self.name)]
+                    )
+                continue
+            last = loop.time()
+            mapper.feed(msg)
+            mapper.expire()
+            await self._flush(sink)
+
+    async def _flush(self, sink: Sink) -> int:
+        mapper = self.mapper
+        n = len(mapper.out)
+        if n:
+            events, mapper.out = mapper.out, []
+            await sink.emit(events)
+        self.status.update(connects=self.connects, waiting=mapper.waiting_now, **dict(mapper.counts))
+        return n

@@ -1,0 +1,375 @@
+"""Tests for the AMI collector against a small AMI server on 127.0.0.1 replaying the real trace."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from collectors.ami import AmiMapper, AmiOptions, AmiSource, encode, parse_options
+from cxmon.events import EventKind
+from tests.collectors.test_queue_log import MemorySink, shared_data
+
+Msg = dict[str, str]
+
+
+def trace_messages(path: Path) -> list[Msg]:
+    """The AMI messages of a captured trace, without the CLI noise lines around them."""
+    out: list[Msg] = []
+    cur: Msg = {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            if cur:
+                out.append(cur)
+                cur = {}
+            continue
+        if line[0].isspace() or line.startswith("<--"):
+            continue
+        key, _, value = line.partition(":")
+        cur[key] = value.strip()
+    if cur:
+        out.append(cur)
+    return out
+
+
+class AmiServer:
+    """A small AMI server: banner, Login, QueueStatus (scripted), Ping, then whatever the test pushes."""
+
+    def __init__(self, secret: str = "s3cret", status: list[Msg] | None = None) -> None:
+        self.secret = secret
+        self.status = status or []
+        self.logins = 0
+        self.actions: list[str] = []
+        self.writers: list[asyncio.StreamWriter] = []
+        self.connected = asyncio.Event()
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> AmiServer:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for w in self.writers:
+            w.close()
+        await self.server.wait_closed()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/5.0.1\r\n")
+        self.writers.append(writer)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                raw = await reader.readuntil(b"\r\n\r\n")
+                fields = dict(line.split(": ", 1) for line in raw.decode().split("\r\n") if ": " in line)
+                action = fields.get("Action", "")
+                self.actions.append(action)
+                aid = fields.get("ActionID", "")
+                if action == "Login":
+                    self.logins += 1
+                    if fields.get("Secret") == self.secret:
+                        writer.write(
+                            encode(
+                                {"Response": "Success", "ActionID": aid, "Message": "Authentication accepted"}
+                            )
+                        )
+                        self.connected.set()
+                    else:
+                        writer.write(
+                            encode({"Response": "Error", "ActionID": aid, "Message": "Authentication failed"})
+                        )
+                elif action == "QueueStatus":
+                    writer.write(encode({"Response": "Success", "ActionID": aid, "EventList": "start"}))
+                    for msg in self.status:
+                        writer.write(encode({**msg, "ActionID": aid}))
+                    writer.write(
+                        encode({"Event": "QueueStatusComplete", "ActionID": aid, "EventList": "Complete"})
+                    )
+                elif action == "Ping":
+                    writer.write(encode({"Response": "Success", "ActionID": aid, "Ping": "Pong"}))
+                await writer.drain()
+
+    async def push(self, *messages: Msg, raw: bytes = b"") -> None:
+        """Send events to every connected client."""
+        for w in self.writers:
+            if w.is_closing():
+                continue
+            w.write(raw + b"".join(encode(m) for m in messages))
+            await w.drain()
+
+    def drop(self) -> None:
+        """Close every client connection (the PBX restarted)."""
+        for w in self.writers:
+            w.close()
+        self.connected.clear()
+
+
+def options(port: int, **kw: object) -> AmiOptions:
+    base: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "user": "cxmon",
+        "secret": "s3cret",
+        "backoff_min": 0.01,
+        "backoff_max": 0.05,
+        "leave_grace": 0.2,
+        "timeout": 2.0,
+    }
+    return AmiOptions(**{**base, **kw})  # type: ignore[arg-type]
+
+
+async def until(cond: Callable[[], bool], what: str) -> None:
+    for _ in range(2000):
+        if cond():
+            return
+        await asyncio.sleep(0.005)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@contextlib.asynccontextmanager
+async def running(src: AmiSource, sink: MemorySink) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(src.run(sink))
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def contact_events(sink: MemorySink) -> list[tuple[str, str, str, float | None]]:
+    return [
+        (e.kind.value, e.contact_id, e.queue, e.wait)
+        for e in sink.events
+        if e.kind not in (EventKind.HEARTBEAT, EventKind.STAFFING)
+    ]
+
+
+# ---------------------------------------------------------------------- the real trace
+
+
+async def test_real_trace_join_then_connect_is_arrival_and_answer_after_9_seconds() -> None:
+    """Real trace, CRLF on the wire: QueueCallerJoin is an arrival, AgentConnect an answer (HoldTime 9 s)."""
+    part1 = trace_messages(shared_data("asterisk", "asterisk_ami_trace_part1_join_to_agentcalled.txt"))
+    part2 = trace_messages(shared_data("asterisk", "asterisk_ami_trace_part2_leave_to_agentconnect.txt"))
+    sink = MemorySink()
+    async with AmiServer() as server:
+        src = AmiSource("pbx", options(server.port))
+        async with running(src, sink):
+            await until(lambda: "QueueStatus" in server.actions, "login and snapshot")
+            await server.push(*part1)
+            await until(lambda: src.mapper.counts["AgentCalled"] == 1, "the first excerpt")
+            await server.push(*part2)
+            await until(lambda: len(contact_events(sink)) == 2, "the answer")
+    assert contact_events(sink) == [
+        ("arrived", "1514295827.372", "Q1", None),
+        ("answered", "1514295827.372", "Q1", 9.0),
+    ]
+    assert {e.customer_id for e in sink.events if e.contact_id} == {"123"}
+    assert {e.channel for e in sink.events if e.contact_id} == {"voice"}
+    assert src.mapper.counts["other"] > 0 and src.mapper.waiting_now == 0
+
+
+async def test_cli_noise_lines_on_the_wire_are_skipped() -> None:
+    """Lines that are not Key: Value (CLI output in a capture) are skipped, the event around them kept."""
+    sink = MemorySink()
+    noisy = (
+        b"    -- Started music on hold, class 'default'\r\n"
+        b"<-- Examining AMI event: -->\r\n"
+        b"Event: QueueCallerJoin\r\nQueue: Q1\r\n  == Using SIP RTP CoS mark 5\r\nUniqueid: u1\r\n"
+        b"CallerIDNum: 42\r\n\r\n"
+    )
+    async with AmiServer() as server:
+        src = AmiSource("pbx", options(server.port))
+        async with running(src, sink):
+            await until(lambda: "QueueStatus" in server.actions, "login")
+            await server.push(raw=noisy)
+            await until(lambda: len(contact_events(sink)) == 1, "the join")
+    assert contact_events(sink) == [("arrived", "u1", "Q1", None)]
+
+
+# ---------------------------------------------------------------------- connection handling
+
+
+async def test_wrong_secret_is_reported_and_retried_while_down() -> None:
+    """A refused login is an error; the source stays down and tries again with backoff."""
+    sink = MemorySink()
+    async with AmiServer(secret="other") as server, running(AmiSource("pbx", options(server.port)), sink):
+        await until(lambda: server.logins >= 3, "retries")
+    assert True not in sink.up
+    assert any("login refused: Authentication failed" in msg for _, msg in sink.errors)
+
+
+async def test_reconnects_after_the_server_drops_and_takes_a_new_snapshot() -> None:
+    """After a dropped connection the source is down, reconnects, logs in and asks for QueueStatus again."""
+    sink = MemorySink()
+    async with AmiServer() as server:
+        src = AmiSource("pbx", options(server.port))
+        async with running(src, sink):
+            await until(lambda: src.connects == 1 and sink.up[-1:] == [True], "first login")
+            server.drop()
+            await until(lambda: src.connects == 2, "second login")
+            await until(lambda: server.actions.count("QueueStatus") == 2, "second snapshot")
+    ups = sink.up
+    first_up = ups.index(True)
+    assert False in ups[first_up:] and ups[first_up:].count(True) >= 2
+
+
+async def test_unreachable_server_is_down_with_an_error() -> None:
+    """No server listening: the source reports the failure and never claims to be up."""
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    sink = MemorySink()
+    async with running(AmiSource("pbx", options(port)), sink):
+        await until(lambda: len(sink.errors) >= 2, "two failed attempts")
+    assert True not in sink.up and all(w == f"ami://127.0.0.1:{port}" for w, _ in sink.errors)
+
+
+async def test_queue_status_on_connect_restores_waiting_calls_and_members() -> None:
+    """The QueueStatus snapshot makes arrivals for calls already waiting (dated back) and staffing figures."""
+    status = [
+        {"Event": "QueueParams", "Queue": "sales"},
+        {
+            "Event": "QueueMember",
+            "Queue": "sales",
+            "Name": "A",
+            "StateInterface": "SIP/1",
+            "Status": "1",
+            "Paused": "0",
+        },
+        {
+            "Event": "QueueMember",
+            "Queue": "sales",
+            "Name": "B",
+            "StateInterface": "SIP/2",
+            "Status": "2",
+            "Paused": "0",
+        },
+        {
+            "Event": "QueueMember",
+            "Queue": "sales",
+            "Name": "C",
+            "StateInterface": "SIP/3",
+            "Status": "1",
+            "Paused": "1",
+        },
+        {"Event": "QueueEntry", "Queue": "sales", "Uniqueid": "w1", "CallerIDNum": "555", "Wait": "40"},
+    ]
+    sink = MemorySink()
+    async with AmiServer(status=status) as server:
+        src = AmiSource("pbx", options(server.port))
+        async with running(src, sink):
+            await until(lambda: len(sink.events) >= 2, "snapshot events")
+    [arrived] = [e for e in sink.events if e.kind is EventKind.ARRIVED]
+    [staffing] = [e for e in sink.events if e.kind is EventKind.STAFFING]
+    assert (arrived.contact_id, arrived.customer_id, arrived.reason) == ("w1", "555", "snapshot")
+    assert (staffing.agents_staffed, staffing.agents_available) == (3, 1)
+    assert src.mapper.waiting_now == 1
+
+
+async def test_secret_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a secret in the table, CXMON_AMI_SECRET is used; without both the table is refused."""
+    assert parse_options({"user": "cxmon"}, "collectors[0]")[1] == [
+        "collectors[0].secret: required (or set CXMON_AMI_SECRET)"
+    ]
+    monkeypatch.setenv("CXMON_AMI_SECRET", "from-env")
+    opts, problems = parse_options({"user": "cxmon", "port": 5039}, "collectors[0]")
+    assert problems == [] and opts is not None and opts.secret == "from-env"
+    assert "from-env" not in repr(opts)
+
+
+# ---------------------------------------------------------------------- the mapper
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def join(uid: str, queue: str = "sales") -> Msg:
+    return {"Event": "QueueCallerJoin", "Queue": queue, "Uniqueid": uid, "CallerIDNum": "555"}
+
+
+def test_abandon_carries_hold_time_and_hangup() -> None:
+    """QueueCallerAbandon is an abandon (wait = HoldTime, reason hangup); the Leave after it adds nothing."""
+    clock = Clock()
+    m = AmiMapper(clock=clock)
+    m.feed(join("u1"))
+    clock.now += 30
+    m.feed({"Event": "QueueCallerAbandon", "Queue": "sales", "Uniqueid": "u1", "HoldTime": "30"})
+    m.feed({"Event": "QueueCallerLeave", "Queue": "sales", "Uniqueid": "u1"})
+    clock.now += 10
+    m.expire()
+    assert [(e.kind, e.wait, e.reason) for e in m.out[1:]] == [(EventKind.ABANDONED, 30.0, "hangup")]
+
+
+def test_leave_without_an_agent_is_a_timeout_after_the_grace() -> None:
+    """A QueueCallerLeave that no AgentConnect follows within leave_grace is an abandon (timeout)."""
+    clock = Clock()
+    m = AmiMapper(clock=clock, leave_grace=2.0)
+    m.feed(join("u1"))
+    clock.now += 300
+    m.feed({"Event": "QueueCallerLeave", "Queue": "sales", "Uniqueid": "u1"})
+    m.expire()
+    assert len(m.out) == 1
+    clock.now += 2
+    m.expire()
+    assert [(e.kind, e.wait, e.reason, e.ts) for e in m.out[1:]] == [
+        (EventKind.ABANDONED, 300.0, "timeout", 1300.0)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"), [("caller", EventKind.RESOLVED), ("transfer", EventKind.TRANSFERRED)]
+)
+def test_agent_complete_is_resolved_or_transferred(reason: str, kind: EventKind) -> None:
+    """AgentComplete is resolved with TalkTime as duration, or a transfer when its Reason says so."""
+    m = AmiMapper(clock=Clock())
+    m.feed(join("u1"))
+    m.feed({"Event": "AgentConnect", "Queue": "sales", "Uniqueid": "u1", "HoldTime": "5", "RingTime": "2"})
+    m.feed({"Event": "AgentComplete", "Queue": "sales", "Uniqueid": "u1", "CallerIDNum": "555",
+            "HoldTime": "5", "TalkTime": "120", "Reason": reason})  # fmt: skip
+    last = m.out[-1]
+    assert last.kind is kind
+    assert last.duration == (120.0 if kind is EventKind.RESOLVED else None)
+
+
+def test_member_pause_and_status_change_staffing() -> None:
+    """QueueMemberStatus/QueueMemberPause update staffed and available agents of the queue."""
+    m = AmiMapper(clock=Clock())
+    m.feed(
+        {"Event": "QueueMemberAdded", "Queue": "sales", "Interface": "SIP/1", "Status": "1", "Paused": "0"}
+    )
+    m.feed({"Event": "QueueMemberPause", "Queue": "sales", "Interface": "SIP/1", "Paused": "1"})
+    m.feed(
+        {"Event": "QueueMemberStatus", "Queue": "sales", "Interface": "SIP/1", "Status": "5", "Paused": "0"}
+    )
+    assert [(e.agents_staffed, e.agents_available) for e in m.out] == [(1, 1), (1, 0), (0, 0)]
+
+
+def test_snapshot_after_reconnect_settles_calls_gone_meanwhile() -> None:
+    """A call waiting before a disconnect and absent from the next snapshot is lost (reason unseen)."""
+    m = AmiMapper(clock=Clock())
+    m.feed(join("gone"))
+    m.feed(join("still"))
+    m.begin_snapshot()
+    m.feed({"Event": "QueueEntry", "Queue": "sales", "Uniqueid": "still", "Wait": "20"})
+    m.feed({"Event": "QueueStatusComplete"})
+    assert [(e.kind, e.contact_id, e.reason) for e in m.out[2:]] == [(EventKind.LOST, "gone", "unseen")]
+    assert m.waiting_now == 1
+
+
+def test_event_timestamps_are_used_when_asterisk_sends_them() -> None:
+    """With timestampevents=yes the Timestamp header dates the event instead of our clock."""
+    m = AmiMapper(clock=Clock())
+    m.feed({**join("u1"), "Timestamp": "1514295827.123"})
+    assert m.out[0].ts == 1514295827.123
