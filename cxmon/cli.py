@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ------------------------------------------------------------------ importers (collectors)
     # (section: import)
+    from cxmon.importer import add_import_parser
+
+    add_import_parser(sub, _add_common)
 
     # ------------------------------------------------------------------ prometheus and alerting
     # (section: rules, grafana)

@@ -51,12 +51,16 @@ def queue_channels(sec: _Section) -> dict[str, str]:
 
 
 def resolve_path(path: str, config_source: str | None = None) -> str:
-    """Return ``path`` as given when it exists from here, else relative to the config file's folder."""
+    """Return ``path`` as given when it exists from here, else relative to the config file's folder
+    or the folder above it (the checkout, for a config in ``config/``)."""
     p = Path(path).expanduser()
     if p.is_absolute() or p.exists() or not config_source or config_source.startswith("<"):
         return str(p)
-    beside = Path(config_source).resolve().parent / p
-    return str(beside) if beside.exists() else str(p)
+    folder = Path(config_source).resolve().parent
+    for base in (folder, folder.parent):
+        if (base / p).exists():
+            return str(base / p)
+    return str(p)
 
 
 def parse_options(options: dict[str, Any], path: str) -> tuple[QueueLogOptions | None, list[str]]:

@@ -1,0 +1,292 @@
+"""Backfill: run a file through the engine on the events' own clock, with a progress bar on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from cxmon.config import Config, default_config_path, load
+from cxmon.errors import ConfigError
+
+PROGRESS_EVERY = 0.2
+"""Wall seconds between progress redraws on a terminal."""
+NEVER_PURGE = 100 * 365 * 86400.0
+"""An import keeps all of the history it writes, whatever the retention of the live monitor."""
+
+
+class Progressing(Protocol):
+    """What the importer needs from a source to draw its progress."""
+
+    name: str
+    type: str
+    status: dict[str, Any]
+
+    def progress(self) -> tuple[int, int, int]:
+        """Return (bytes done, bytes total, lines or rows read)."""
+
+    async def run(self, sink: Any) -> None:
+        """Read the file into the sink."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import did."""
+
+    source: str
+    lines: int
+    events: int
+    errors: int
+    seconds: float
+    db: str
+
+    @property
+    def lines_per_second(self) -> float:
+        """Lines (or rows) read per wall second."""
+        return self.lines / self.seconds if self.seconds > 0 else 0.0
+
+
+class ProgressBar:
+    """Bytes read of the total and lines per second, redrawn in place on a terminal.
+
+    When the stream is not a terminal (a log, CI) it prints a plain line at every tenth of the file.
+    """
+
+    def __init__(self, stream: IO[str], label: str, tty: bool | None = None, width: int = 30) -> None:
+        self.stream = stream
+        self.label = label
+        self.tty = stream.isatty() if tty is None else tty
+        self.width = width
+        self.started = time.monotonic()
+        self._last_tenth = -1
+
+    def update(self, done: int, total: int, lines: int, final: bool = False) -> None:
+        """Draw the bar for ``done`` of ``total`` bytes and ``lines`` read so far."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        frac = min(done / total, 1.0) if total > 0 else (1.0 if final else 0.0)
+        rate = lines / elapsed
+        text = (
+            f"{self.label}: {frac * 100:5.1f}% {_mb(done)}/{_mb(total)} MB, "
+            f"{lines:,} lines, {rate:,.0f} lines/s"
+        )
+        if self.tty:
+            filled = int(frac * self.width)
+            bar = "#" * filled + "-" * (self.width - filled)
+            self.stream.write(f"\r[{bar}] {text}" + ("\n" if final else ""))
+            self.stream.flush()
+            return
+        tenth = int(frac * 10)
+        if tenth > self._last_tenth or final:
+            self._last_tenth = tenth
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f}"
+
+
+async def run_import(
+    config: Config,
+    source: Progressing,
+    db_path: str,
+    *,
+    progress: ProgressBar | None = None,
+    paced: bool = False,
+) -> ImportResult:
+    """Run ``source`` to its end through an :class:`~cxmon.engine.Engine` that stores everything.
+
+    Args:
+        config: steps and thresholds the history is judged by (its collectors are not started).
+        source: a finite source (queue_log with ``follow`` off, records).
+        db_path: the history database; offsets are kept there, so importing a file again only
+            adds what was appended since.
+        progress: where to draw progress, if anywhere.
+        paced: follow the source's own (accelerated) clock instead of the events' timestamps.
+
+    Returns:
+        Counts and timing of the run.
+    """
+    from cxmon.engine import Engine
+
+    config = dataclasses.replace(config, store=dataclasses.replace(config.store, retention=NEVER_PURGE))
+    engine = Engine(config, db_path=db_path, sources=[source], clock=None if paced else "events")
+    engine.extra_status[source.name] = source.status
+    started = time.monotonic()
+
+    async def draw() -> None:
+        assert progress is not None
+        while True:
+            progress.update(*source.progress())
+            await asyncio.sleep(PROGRESS_EVERY)
+
+    async with engine:
+        drawer = asyncio.create_task(draw()) if progress is not None else None
+        try:
+            await engine.run()
+        finally:
+            if drawer is not None:
+                drawer.cancel()
+                await asyncio.gather(drawer, return_exceptions=True)
+    seconds = time.monotonic() - started
+    done, total, lines = source.progress()
+    if progress is not None:
+        progress.update(done, total, lines, final=True)
+    health = engine.health[source.name]
+    return ImportResult(
+        source=source.name,
+        lines=lines,
+        events=health.events_total,
+        errors=health.errors_total,
+        seconds=seconds,
+        db=db_path,
+    )
+
+
+# ---------------------------------------------------------------------- sources for the two formats
+
+
+def queue_log_source(config: Config, file: str, name: str | None = None) -> Progressing:
+    """A queue_log source reading ``file`` from its start to its end (channels from config)."""
+    from collectors.queue_log import QueueLogSource
+    from collectors.queue_log.options import QueueLogOptions
+
+    channels: dict[str, str] = {}
+    channel = "voice"
+    for cc in config.collectors:
+        if cc.type == "queue_log":
+            src = QueueLogSource.from_config(cc, config)
+            channels, channel = src.options.channels, src.options.channel
+            break
+    opts = QueueLogOptions(path=file, channels=channels, channel=channel, start="beginning", follow=False)
+    name = name or f"queue_log:{Path(file).name}"
+    source = QueueLogSource(name, opts, forget_after=config.monitor.lost_after * 2)
+    return _QueueLogProgress(source)
+
+
+class _QueueLogProgress:
+    """Adds ``progress()`` to a QueueLogSource (bytes of the file, lines parsed)."""
+
+    type = "queue_log"
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.name: str = source.name
+        self.status: dict[str, Any] = source.status
+        self._total = 0
+
+    def progress(self) -> tuple[int, int, int]:
+        path = Path(self.source.path)
+        if not self._total:
+            try:
+                self._total = path.stat().st_size
+            except OSError:
+                self._total = 0
+        return self.source.bytes_done, self._total, self.source.lines
+
+    async def run(self, sink: Any) -> None:
+        await self.source.run(sink)
+
+
+def records_source(
+    file: str, preset: str | None, mapping_file: str | None, speed: float | None, name: str | None = None
+) -> Progressing:
+    """A records source for ``file`` with a preset or a mapping file.
+
+    Raises:
+        ConfigError: unknown preset or a bad mapping.
+    """
+    from collectors.records import RecordsSource, load_mapping_file
+    from collectors.records.source import parse_options
+
+    options: dict[str, Any] = {"path": file}
+    if preset:
+        options["preset"] = preset
+    if mapping_file:
+        options["mapping"] = load_mapping_file(mapping_file)
+    if speed is not None:
+        options["speed"] = speed
+    opts, problems = parse_options(options, mapping_file or "records")
+    if opts is None:
+        raise ConfigError(problems, mapping_file)
+    return RecordsSource(name or f"records:{Path(file).name}", opts)
+
+
+# ---------------------------------------------------------------------- the command
+
+
+def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> int:
+    """``cxmon import queue_log|records FILE``: backfill, then point at ``cxmon stats``.
+
+    Returns:
+        0 when done, 1 when the file cannot be read, 2 for a configuration problem.
+    """
+    err = stderr or sys.stderr
+    try:
+        config = load(args.config or default_config_path())
+        if not Path(args.file).is_file():
+            print(f"{args.file}: no such file", file=err)
+            return 1
+        make: Callable[[], Progressing]
+        if args.import_kind == "queue_log":
+            make = lambda: queue_log_source(config, args.file, args.name)  # noqa: E731
+        else:
+            speed = _speed(args.speed)
+            make = lambda: records_source(args.file, args.preset, args.mapping, speed, args.name)  # noqa: E731
+        source = make()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=err)
+        return 2
+    db = args.db or config.store.path
+    bar = None if args.quiet else ProgressBar(err, Path(args.file).name)
+    paced = getattr(args, "speed", None) not in (None, "max")
+    result = asyncio.run(run_import(config, source, db, progress=bar, paced=paced))
+    print(
+        f"imported {result.lines:,} lines from {args.file}: {result.events:,} events, "
+        f"{result.errors:,} errors, {result.seconds:.1f} s ({result.lines_per_second:,.0f} lines/s) "
+        f"into {db}; see `cxmon stats --db {db}`",
+        file=err,
+    )
+    return 0
+
+
+def _speed(text: str | None) -> float | None:
+    if text in (None, "max"):
+        return None
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except ValueError:
+        raise ConfigError([f'--speed: expected a number or "max", got {text!r}']) from None
+    if value <= 0:
+        raise ConfigError([f"--speed: must be positive, got {text!r}"])
+    return value
+
+
+def add_import_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add ``import queue_log`` and ``import records`` to the ``cxmon`` subcommands."""
+    imp = sub.add_parser("import", help="backfill history from a file, with a progress bar")
+    kinds = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+
+    ql = kinds.add_parser("queue_log", help="an Asterisk queue_log file")
+    ql.add_argument("file", metavar="FILE")
+    add_common(ql)
+
+    rec = kinds.add_parser("records", help="a call-record CSV file")
+    rec.add_argument("file", metavar="FILE")
+    add_common(rec)
+    how = rec.add_mutually_exclusive_group(required=True)
+    how.add_argument("--preset", help='built-in column mapping: "anonymous-bank"')
+    how.add_argument("--mapping", metavar="FILE.toml", help="column mapping: a [mapping] table")
+    rec.add_argument("--speed", help='replay paced at this many seconds per second (default "max")')
+
+    for p in (ql, rec):
+        p.add_argument("--name", help="source name the file's offset is kept under")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.set_defaults(handler=import_command)
