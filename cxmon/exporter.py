@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -225,19 +226,27 @@ class _Row:
     resolution: Histogram
 
 
-def _rows(snapshot: Snapshot, bounds: LabelBounds) -> list[_Row]:
-    groups: dict[tuple[str, str, str], list[SeriesFigures]] = {}
-    for s in snapshot.series:
-        groups.setdefault(bounds.series(s), []).append(s)
+def _rows(snapshot: Snapshot, bounds: LabelBounds) -> Iterator[_Row]:
+    """Yield one row per bounded label set, merging the series that share one.
+
+    Rows are made one at a time, and only merged groups are collected: at thousands of series a
+    render keeps few long-lived objects, so it does not set off full garbage collections.
+    """
+    keys = [bounds.series(s) for s in snapshot.series]
+    seen: set[tuple[str, str, str]] = set()
+    shared: dict[tuple[str, str, str], list[SeriesFigures]] = {}
+    for key in keys:
+        if key in seen:
+            shared[key] = []
+        seen.add(key)
+    for key, s in zip(keys, snapshot.series, strict=True):
+        group = shared.get(key)
+        if group is None:
+            yield _Row(key, s.windows, s.instant, s.totals, s.wait_histogram, s.resolution_histogram)
+        else:
+            group.append(s)
     formula = snapshot.service_level_formula
-    rows = []
-    for labels, members in groups.items():
-        if len(members) == 1:
-            s = members[0]
-            rows.append(
-                _Row(labels, s.windows, s.instant, s.totals, s.wait_histogram, s.resolution_histogram)
-            )
-            continue
+    for labels, members in shared.items():
         windows = {
             w: _merge_figures([m.windows[w] for m in members if w in m.windows], formula)
             for w in sorted({w for m in members for w in m.windows})
@@ -246,17 +255,14 @@ def _rows(snapshot: Snapshot, bounds: LabelBounds) -> list[_Row]:
         for m in members:
             for k, v in m.totals.items():
                 totals[k] = totals.get(k, 0) + v
-        rows.append(
-            _Row(
-                labels,
-                windows,
-                _merge_figures([m.instant for m in members], formula, instant=True),
-                totals,
-                _merge_hist([m.wait_histogram for m in members]),
-                _merge_hist([m.resolution_histogram for m in members]),
-            )
+        yield _Row(
+            labels,
+            windows,
+            _merge_figures([m.instant for m in members], formula, instant=True),
+            totals,
+            _merge_hist([m.wait_histogram for m in members]),
+            _merge_hist([m.resolution_histogram for m in members]),
         )
-    return rows
 
 
 # --------------------------------------------------------------------------- metric families
@@ -274,21 +280,60 @@ def _fmt(value: float) -> str:
     return _SPECIAL.get(text, text)
 
 
-class _Fam:
-    """One metric family as plain tuples: cheap to build, and written two ways from the same data.
+class _Lines:
+    """Where a family's samples go when writing text: lines, turned into bytes every few thousand.
 
-    ``samples`` holds (name suffix, label values, label text, value); the label text is the
-    rendered ``k="v",...`` so the fast writer never formats a label twice.
+    Only short-lived objects are made per sample, and no single join or encode is big: a render in
+    a worker thread never holds the GIL for long, so the event loop keeps running.
+    """
+
+    __slots__ = ("buf", "chunks", "name")
+    FLUSH = 4096
+
+    def __init__(self, name: str, header: str) -> None:
+        self.name = name
+        self.chunks: list[bytes] = []
+        self.buf: list[str] = [header]
+
+    def append(self, sample: tuple[str, tuple[str, ...], str, float]) -> None:
+        suffix, _values, text, value = sample
+        v = repr(value)
+        v = _SPECIAL.get(v, v)
+        buf = self.buf
+        buf.append(f"{self.name}{suffix}{{{text}}} {v}\n" if text else f"{self.name}{suffix} {v}\n")
+        if len(buf) >= self.FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            self.chunks.append("".join(self.buf).encode())
+            self.buf = []
+
+
+class _Fam:
+    """One metric family, built once from the snapshot and either kept or written as it is built.
+
+    Samples are (name suffix, label values, label text, value); the label text is the rendered
+    ``k="v",...`` so no label is formatted twice. With ``text`` they go straight to :class:`_Lines`;
+    without, they are kept for :meth:`to_metric` (the prometheus-client Collector path).
     """
 
     __slots__ = ("help", "kind", "labelnames", "name", "samples")
 
-    def __init__(self, name: str, kind: str, help_: str, labelnames: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, text: bool, name: str, kind: str, help_: str, labelnames: tuple[str, ...] = ()
+    ) -> None:
         self.name = name
         self.kind = kind
         self.help = help_
         self.labelnames = labelnames
-        self.samples: list[tuple[str, tuple[str, ...], str, float]] = []
+        self.samples: Any
+        if text:
+            exposed = self.exposed_name
+            escaped = help_.replace("\\", "\\\\").replace("\n", "\\n")
+            self.samples = _Lines(exposed, f"# HELP {exposed} {escaped}\n# TYPE {exposed} {kind}\n")
+        else:
+            self.samples = []
 
     def add(self, values: tuple[str, ...], value: float, text: str | None = None, suffix: str = "") -> None:
         if text is None:
@@ -300,7 +345,7 @@ class _Fam:
         return self.name + "_total" if self.kind == "counter" else self.name
 
     def to_metric(self) -> Metric:
-        """Return the prometheus-client form of this family."""
+        """Return the prometheus-client form of this family (built without ``text``)."""
         metric = Metric(self.name, self.help, self.kind)
         names = self.labelnames
         bucket_names = (*names, "le")
@@ -310,18 +355,11 @@ class _Fam:
             metric.add_sample(sample_name + suffix, dict(zip(keys, values, strict=True)), value)
         return metric
 
-    def write(self, out: list[str]) -> None:
-        """Append this family in the text format 0.0.4."""
-        name = self.exposed_name
-        help_ = self.help.replace("\\", "\\\\").replace("\n", "\\n")
-        out.append(f"# HELP {name} {help_}\n# TYPE {name} {self.kind}\n")
-        special = _SPECIAL
-        out.extend(
-            f"{name}{suffix}{{{text}}} {special.get(v := repr(value), v)}\n"
-            if text
-            else f"{name}{suffix} {special.get(v := repr(value), v)}\n"
-            for suffix, _values, text, value in self.samples
-        )
+    def chunks(self) -> list[bytes]:
+        """Return the text of this family (built with ``text``) as byte chunks."""
+        lines: _Lines = self.samples
+        lines.flush()
+        return lines.chunks
 
 
 _LE_CACHE: dict[tuple[float, ...], tuple[tuple[str, str], ...]] = {}
@@ -352,8 +390,9 @@ def _ok(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
 
 
-def _families(snap: Snapshot, config: Config, bounds: LabelBounds) -> list[_Fam]:
+def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -> list[_Fam]:
     build = _Fam(
+        text,
         "cxmon_build_info",
         "gauge",
         "cxmon version and the service-level formula in use (always 1).",
@@ -361,12 +400,16 @@ def _families(snap: Snapshot, config: Config, bounds: LabelBounds) -> list[_Fam]
     )
     build.add((__version__, snap.service_level_formula), 1.0)
     ts = _Fam(
-        "cxmon_snapshot_timestamp_seconds", "gauge", "Engine clock (source time) of the exported snapshot."
+        text,
+        "cxmon_snapshot_timestamp_seconds",
+        "gauge",
+        "Engine clock (source time) of the exported snapshot.",
     )
     ts.add((), snap.ts, "")
-    events = _Fam("cxmon_events", "counter", "Events taken in by the engine.")
+    events = _Fam(text, "cxmon_events", "counter", "Events taken in by the engine.")
     events.add((), float(snap.events_total), "")
     strikes = _Fam(
+        text,
         "cxmon_strike_customers",
         "gauge",
         f"Customers with at least {config.monitor.strikes} bad experiences in the last 24 hours.",
@@ -377,27 +420,30 @@ def _families(snap: Snapshot, config: Config, bounds: LabelBounds) -> list[_Fam]
         ts,
         events,
         strikes,
-        *_step_families(snap, bounds),
-        *_series_families(snap, bounds),
-        *_collector_families(snap, bounds),
-        *_alert_families(snap.extra.get("alerts")),
+        *_step_families(snap, bounds, text),
+        *_series_families(snap, bounds, text),
+        *_collector_families(snap, bounds, text),
+        *_alert_families(snap.extra.get("alerts"), text),
     ]
 
 
-def _step_families(snap: Snapshot, bounds: LabelBounds) -> list[_Fam]:
+def _step_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam]:
     state = _Fam(
+        text,
         "cxmon_step_state",
         "gauge",
         "Current state of a journey step: 1 for its state, 0 for the others.",
         ("step", "state"),
     )
     code = _Fam(
+        text,
         "cxmon_step_state_code",
         "gauge",
         "Current state of a journey step as a number: 0 ok, 1 watch, 2 pothole, 3 stale.",
         ("step",),
     )
     acked = _Fam(
+        text,
         "cxmon_step_acknowledged",
         "gauge",
         "1 while the step's pot hole is acknowledged (repeat alerts silenced), else 0.",
@@ -418,26 +464,35 @@ def _step_families(snap: Snapshot, bounds: LabelBounds) -> list[_Fam]:
     return [state, code, acked]
 
 
-def _series_families(snap: Snapshot, bounds: LabelBounds) -> list[_Fam]:
+def _series_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam]:
     rows = _rows(snap, bounds)
     labels = SERIES_LABELS
 
-    contacts = _Fam("cxmon_contacts", "counter", "Contacts since start, by outcome.", (*labels, "outcome"))
-    counters = {key: _Fam(name, "counter", help_, labels) for key, (name, help_) in TOTAL_COUNTERS.items()}
+    contacts = _Fam(
+        text, "cxmon_contacts", "counter", "Contacts since start, by outcome.", (*labels, "outcome")
+    )
+    counters = {
+        key: _Fam(text, name, "counter", help_, labels) for key, (name, help_) in TOTAL_COUNTERS.items()
+    }
     wait = _Fam(
+        text,
         "cxmon_wait_seconds",
         "histogram",
         "Wait in queue of contacts that left it (answered or abandoned).",
         labels,
     )
     resolution = _Fam(
-        "cxmon_resolution_seconds", "histogram", "Handle or resolution time of resolved contacts.", labels
+        text,
+        "cxmon_resolution_seconds",
+        "histogram",
+        "Handle or resolution time of resolved contacts.",
+        labels,
     )
-    instant = [(m, _Fam(ref.name, "gauge", ref.help, labels)) for m, ref in INSTANT_METRICS.items()]
+    instant = [(m, _Fam(text, ref.name, "gauge", ref.help, labels)) for m, ref in INSTANT_METRICS.items()]
     windowed: dict[str, _Fam] = {}
     for ref in WINDOW_METRICS.values():
         if ref.name not in windowed:
-            windowed[ref.name] = _Fam(ref.name, "gauge", ref.help, (*labels, "window", *ref.labels))
+            windowed[ref.name] = _Fam(text, ref.name, "gauge", ref.help, (*labels, "window", *ref.labels))
     # Per measure: its family, the extra label values and their rendered text, computed once.
     per_measure = [
         (
@@ -457,24 +512,24 @@ def _series_families(snap: Snapshot, bounds: LabelBounds) -> list[_Fam]:
     measure_adds = [(m, fam.samples.append, extra, extra_text) for m, fam, extra, extra_text in per_measure]
     for row in rows:
         lv = row.labels
-        text = f'step="{_esc(lv[0])}",channel="{_esc(lv[1])}",queue="{_esc(lv[2])}"'
+        ltext = f'step="{_esc(lv[0])}",channel="{_esc(lv[1])}",queue="{_esc(lv[2])}"'
         totals = row.totals
         for outcome, otext in outcome_text:
-            contacts_add(("", (*lv, outcome), text + otext, float(totals.get(outcome, 0))))
+            contacts_add(("", (*lv, outcome), ltext + otext, float(totals.get(outcome, 0))))
         for key, add in counter_adds:
-            add(("", lv, text, float(totals.get(key, 0))))
-        _add_histogram(wait, lv, text, row.wait)
-        _add_histogram(resolution, lv, text, row.resolution)
+            add(("", lv, ltext, float(totals.get(key, 0))))
+        _add_histogram(wait, lv, ltext, row.wait)
+        _add_histogram(resolution, lv, ltext, row.resolution)
         for m, add in instant_adds:
             value = row.instant.get(m)
             if value is not None and value == value:
-                add(("", lv, text, float(value)))
+                add(("", lv, ltext, float(value)))
         for w, figures in row.windows.items():
             wname = window_names.get(w)
             if wname is None:
                 wname = window_names[w] = format_window(w)
             wvalues = (*lv, wname)
-            wtext = f'{text},window="{wname}"'
+            wtext = f'{ltext},window="{wname}"'
             for m, add, extra, extra_text in measure_adds:
                 value = figures.get(m)
                 if value is not None and value == value:  # None and NaN mean "no data": no sample
@@ -483,18 +538,20 @@ def _series_families(snap: Snapshot, bounds: LabelBounds) -> list[_Fam]:
     return [contacts, *counters.values(), wait, resolution, *(f for _, f in instant), *windowed.values()]
 
 
-def _collector_families(snap: Snapshot, bounds: LabelBounds) -> list[_Fam]:
+def _collector_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam]:
     lab = ("collector",)
-    up = _Fam("cxmon_collector_up", "gauge", "1 when the collector is connected/reading.", lab)
+    up = _Fam(text, "cxmon_collector_up", "gauge", "1 when the collector is connected/reading.", lab)
     stale = _Fam(
+        text,
         "cxmon_collector_stale",
         "gauge",
         "1 when the collector has been silent for longer than allowed.",
         lab,
     )
-    events = _Fam("cxmon_collector_events", "counter", "Events taken from the collector.", lab)
-    errors = _Fam("cxmon_collector_errors", "counter", "Bad input or failures in the collector.", lab)
+    events = _Fam(text, "cxmon_collector_events", "counter", "Events taken from the collector.", lab)
+    errors = _Fam(text, "cxmon_collector_errors", "counter", "Bad input or failures in the collector.", lab)
     last = _Fam(
+        text,
         "cxmon_collector_last_event_timestamp_seconds",
         "gauge",
         "Source-clock time of the collector's newest event or heartbeat.",
@@ -520,12 +577,12 @@ def _collector_families(snap: Snapshot, bounds: LabelBounds) -> list[_Fam]:
     return [up, stale, events, errors, last]
 
 
-def _alert_families(status: Any) -> list[_Fam]:
+def _alert_families(status: Any, text: bool) -> list[_Fam]:
     lab = ("sink",)
-    sent = _Fam("cxmon_alert_notifications", "counter", "Notifications delivered by the sink.", lab)
-    failed = _Fam("cxmon_alert_sink_failures", "counter", "Failed delivery attempts (each retry).", lab)
-    dropped = _Fam("cxmon_alert_dropped", "counter", "Notifications dropped: sink queue full.", lab)
-    queued = _Fam("cxmon_alert_queue_length", "gauge", "Notifications waiting for the sink.", lab)
+    sent = _Fam(text, "cxmon_alert_notifications", "counter", "Notifications delivered by the sink.", lab)
+    failed = _Fam(text, "cxmon_alert_sink_failures", "counter", "Failed delivery attempts (each retry).", lab)
+    dropped = _Fam(text, "cxmon_alert_dropped", "counter", "Notifications dropped: sink queue full.", lab)
+    queued = _Fam(text, "cxmon_alert_queue_length", "gauge", "Notifications waiting for the sink.", lab)
     sinks = status.get("sinks", {}) if isinstance(status, Mapping) else {}
     for name, st in sinks.items():
         if name not in ALERT_SINKS or not isinstance(st, Mapping):
@@ -561,8 +618,16 @@ class SnapshotCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Yield every cxmon metric family for the current snapshot."""
         snap = self._source() if callable(self._source) else self._source
-        for fam in _families(snap, self._config, self._bounds):
+        for fam in _families(snap, self._config, self._bounds, False):
             yield fam.to_metric()
+
+
+def render_chunks(snapshot: Snapshot, config: Config) -> list[bytes]:
+    """Return the text exposition of ``snapshot`` as byte chunks (see :func:`render`)."""
+    out: list[bytes] = []
+    for fam in _families(snapshot, config, LabelBounds(config), True):
+        out.extend(fam.chunks())
+    return out
 
 
 def render(snapshot: Snapshot, config: Config) -> bytes:
@@ -579,10 +644,7 @@ def render(snapshot: Snapshot, config: Config) -> bytes:
     Returns:
         Prometheus text format 0.0.4, UTF-8.
     """
-    out: list[str] = []
-    for fam in _families(snapshot, config, LabelBounds(config)):
-        fam.write(out)
-    return "".join(out).encode()
+    return b"".join(render_chunks(snapshot, config))
 
 
 def render_with_client(snapshot: Snapshot, config: Config) -> bytes:
@@ -616,6 +678,30 @@ _REASONS = {
 _CHUNK = 1 << 20
 
 
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """One rendered exposition: the text in chunks, and the same gzip-compressed."""
+
+    chunks: tuple[bytes, ...]
+    length: int
+    gzip: bytes
+    version: int
+
+    @property
+    def body(self) -> bytes:
+        """The whole text (joins the chunks)."""
+        return b"".join(self.chunks)
+
+
+def render_payload(snapshot: Snapshot, config: Config) -> Payload:
+    """Render and compress ``snapshot`` (run it in a worker thread: zlib lets go of the GIL)."""
+    chunks = render_chunks(snapshot, config)
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    gz = [comp.compress(c) for c in chunks]
+    gz.append(comp.flush())
+    return Payload(tuple(chunks), sum(len(c) for c in chunks), b"".join(gz), snapshot.version)
+
+
 class MetricsServer:
     """Serves ``/metrics`` from bytes rendered off the event loop, and ``/healthz``.
 
@@ -644,8 +730,7 @@ class MetricsServer:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._rendered = asyncio.Condition()
-        self._body: bytes | None = None
-        self._body_version = -1
+        self._payload: Payload | None = None
         self._last_scrape = -math.inf
         self._clients: set[asyncio.Task[None]] = set()
         self.renders = 0
@@ -696,11 +781,11 @@ class MetricsServer:
             await self._wake.wait()
             self._wake.clear()
             snap = self._engine.latest
-            if snap.version == self._body_version or (not self._active() and self._body is not None):
+            if snap.version == self._version or (not self._active() and self._payload is not None):
                 continue
             t0 = time.perf_counter()
             try:
-                body = await asyncio.to_thread(render, snap, self._config)
+                payload = await asyncio.to_thread(render_payload, snap, self._config)
             except Exception:  # a render bug must not kill the exporter; keep the last good bytes
                 log.exception("rendering metrics failed")
                 await asyncio.sleep(1.0)
@@ -709,28 +794,35 @@ class MetricsServer:
             self.renders += 1
             self.last_render_seconds = took
             async with self._rendered:
-                self._body, self._body_version = body, snap.version
+                self._payload = payload
                 self._rendered.notify_all()
             await asyncio.sleep(took * (1.0 / self._share - 1.0))
 
-    async def body(self, timeout: float = 10.0) -> bytes | None:
-        """Return the bytes a scrape serves now: cached, or freshly rendered after an idle spell.
+    @property
+    def _version(self) -> int:
+        return -1 if self._payload is None else self._payload.version
+
+    async def payload(self, timeout: float = 10.0) -> Payload | None:
+        """Return what a scrape serves now: cached, or freshly rendered after an idle spell.
 
         Returns:
-            The exposition, or None when none could be rendered within ``timeout``.
+            The payload, or None when none could be rendered within ``timeout``.
         """
         was_active = self._active()
         self._last_scrape = time.monotonic()
-        if self._body is not None and was_active:
-            return self._body
+        if self._payload is not None and was_active:
+            return self._payload
         wanted = self._engine.latest.version
         self._wake.set()
         async with self._rendered:
-            try:
-                await asyncio.wait_for(self._rendered.wait_for(lambda: self._body_version >= wanted), timeout)
-            except TimeoutError:
-                return self._body
-        return self._body
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rendered.wait_for(lambda: self._version >= wanted), timeout)
+        return self._payload
+
+    async def body(self, timeout: float = 10.0) -> bytes | None:
+        """Return the uncompressed exposition a scrape serves now (see :meth:`payload`)."""
+        payload = await self.payload(timeout)
+        return None if payload is None else payload.body
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -751,62 +843,69 @@ class MetricsServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await reader.readline()
         parts = request.decode("latin-1").split()
-        while True:  # headers: read and ignore (bounded by the stream limit and the timeout)
+        gzip_ok = False
+        while True:  # headers (bounded by the stream limit and the timeout); only Accept-Encoding matters
             line = await reader.readline()
             if line in (b"\r\n", b"\n", b""):
                 break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "accept-encoding" and "gzip" in value.lower():
+                gzip_ok = True
         if len(parts) != 3:
-            await _respond(writer, 400, b"bad request\n")
+            await _respond(writer, 400, [b"bad request\n"])
             return
         method, target, _ = parts
         path = target.split("?", 1)[0]
         if method not in ("GET", "HEAD"):
-            await _respond(writer, 405, b"method not allowed\n", head=False)
+            await _respond(writer, 405, [b"method not allowed\n"])
             return
         head = method == "HEAD"
         if path == "/metrics":
-            body = await self.body()
-            if body is None:
-                await _respond(writer, 503, b"no snapshot rendered yet\n", head=head)
+            payload = await self.payload()
+            if payload is None:
+                await _respond(writer, 503, [b"no snapshot rendered yet\n"], head=head)
+            elif gzip_ok:
+                await _respond(writer, 200, [payload.gzip], CONTENT_TYPE, head=head, encoding="gzip")
             else:
-                await _respond(writer, 200, body, CONTENT_TYPE, head=head)
+                await _respond(writer, 200, payload.chunks, CONTENT_TYPE, head=head)
         elif path == "/healthz":
             snap = self._engine.latest
             doc = {
                 "status": "stale" if snap.stale else "ok",
                 "version": snap.version,
                 "ts": snap.ts,
-                "rendered_version": self._body_version,
+                "rendered_version": self._version,
+                "last_render_seconds": round(self.last_render_seconds, 6),
             }
-            await _respond(
-                writer,
-                503 if snap.stale else 200,
-                json.dumps(doc).encode() + b"\n",
-                "application/json",
-                head=head,
-            )
+            body = json.dumps(doc).encode() + b"\n"
+            await _respond(writer, 503 if snap.stale else 200, [body], "application/json", head=head)
         else:
-            await _respond(writer, 404, b"not found: try /metrics or /healthz\n", head=head)
+            await _respond(writer, 404, [b"not found: try /metrics or /healthz\n"], head=head)
 
 
 async def _respond(
     writer: asyncio.StreamWriter,
     status: int,
-    body: bytes,
+    chunks: Iterable[bytes],
     content_type: str = "text/plain; charset=utf-8",
     *,
     head: bool = False,
+    encoding: str | None = None,
 ) -> None:
+    chunks = list(chunks)
+    length = sum(len(c) for c in chunks)
     header = (
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\n"
-        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\nContent-Type: {content_type}\r\n"
+        + (f"Content-Encoding: {encoding}\r\nVary: Accept-Encoding\r\n" if encoding else "")
+        + f"Content-Length: {length}\r\nConnection: close\r\n\r\n"
     )
     writer.write(header.encode("latin-1"))
     if not head:
-        view = memoryview(body)
-        for i in range(0, len(view), _CHUNK):
-            writer.write(view[i : i + _CHUNK])
-            await writer.drain()
+        for chunk in chunks:
+            view = memoryview(chunk)
+            for i in range(0, len(view), _CHUNK):
+                writer.write(view[i : i + _CHUNK])
+                await writer.drain()
     await writer.drain()
 
 
