@@ -1,0 +1,169 @@
+"""Plain helpers the widgets share: state words, trend arrows, threshold judgements, time text."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Iterable, Sequence
+
+from cxmon.config import Config, Threshold
+from cxmon.measures import MEASURES, format_value
+from cxmon.snapshot import SeriesFigures, State
+from cxmon.units import format_duration
+
+STATE_WORD: dict[State, str] = {
+    State.OK: "✔ OK",
+    State.WATCH: "▲ WATCH",
+    State.POTHOLE: "✖ POTHOLE",
+    State.STALE: "? STALE",
+}
+"""State told by a symbol and a word, so it reads without colour."""
+
+MATRIX_MEASURES: tuple[str, ...] = (
+    "waiting_now",
+    "longest_wait_now",
+    "service_level",
+    "wait_p90",
+    "abandon_rate",
+    "escalations",
+    "resolution_p50",
+)
+"""Columns of the step × channel matrix."""
+
+SPARK_MEASURES: tuple[str, ...] = ("wait_p90", "service_level", "offered", "abandoned", "escalations")
+"""Measures drawn as sparklines in the detail pane."""
+
+FIGURE_MEASURES: tuple[str, ...] = (
+    "offered",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "service_level",
+    "asa",
+    "wait_p50",
+    "wait_p90",
+    "wait_p99",
+    "abandon_rate",
+    "resolution_p50",
+    "resolution_p90",
+    "escalations",
+    "escalation_rate",
+    "transfers",
+    "reopen_rate",
+    "csat",
+)
+"""Windowed measures listed in the detail pane's figures table."""
+
+# Measures where a smaller number is the bad direction when no threshold says otherwise.
+_LOW_IS_BAD = frozenset({"service_level", "csat", "agents_available", "agents_staffed"})
+# Which way to combine a channel's queues into one row: counts add up, the rest show the worst queue.
+_SUMMED = frozenset({"waiting_now", "escalations", "offered", "answered", "abandoned", "backlog"})
+
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+
+
+def clock_text(ts: float, *, utc: bool = False) -> str:
+    """Format an epoch time as ``HH:MM:SS`` (local time, or UTC when ``utc``)."""
+    if ts <= 0:
+        return "—"
+    parts = time.gmtime(ts) if utc else time.localtime(ts)
+    return time.strftime("%H:%M:%S", parts)
+
+
+def age_text(seconds: float | None) -> str:
+    """Format a data age ("0.4s", "3m05s"), or "—" when unknown."""
+    if seconds is None:
+        return "—"
+    return format_duration(max(0.0, seconds))
+
+
+def low_is_bad(measure: str) -> bool:
+    """Return whether a lower value of ``measure`` is worse (service level, CSAT…)."""
+    return measure in _LOW_IS_BAD
+
+
+def trend_arrow(trend: float, measure: str) -> tuple[str, str]:
+    """Return an arrow for a slope (units per minute) and whether that movement is "bad"/"good"/"flat".
+
+    Args:
+        trend: the slope of ``measure`` in units per minute.
+        measure: the measure it belongs to (decides what counts as flat, and which way is bad).
+
+    Returns:
+        (arrow, verdict): arrow is ↑, ↓ or →; verdict is "bad", "good" or "flat".
+    """
+    kind = MEASURES[measure].kind if measure in MEASURES else "count"
+    flat = {"ratio": 0.005, "duration": 1.0, "score": 0.02}.get(kind, 0.5)
+    if abs(trend) < flat:
+        return "→", "flat"
+    rising = trend > 0
+    bad = rising != low_is_bad(measure)
+    return ("↑" if rising else "↓"), ("bad" if bad else "good")
+
+
+def thresholds_for(config: Config, step: str, measure: str, channel: str) -> list[Threshold]:
+    """Return the thresholds of ``step`` on ``measure`` that apply to series on ``channel``."""
+    try:
+        step_cfg = config.step(step)
+    except KeyError:
+        return []
+    return [
+        th for th in step_cfg.thresholds if th.measure == measure and fnmatch.fnmatchcase(channel, th.channel)
+    ]
+
+
+def judge(value: float | None, thresholds: Iterable[Threshold]) -> str:
+    """Return "breach", "warn" or "ok" for ``value`` against ``thresholds`` ("ok" when None)."""
+    if value is None:
+        return "ok"
+    verdict = "ok"
+    for th in thresholds:
+        if th.worse(value, th.breach) or value == th.breach:
+            return "breach"
+        if th.warn is not None and (th.worse(value, th.warn) or value == th.warn):
+            verdict = "warn"
+    return verdict
+
+
+def combine(measure: str, values: Sequence[float | None]) -> float | None:
+    """Combine the values of several queues into one channel row: sum counts, else the worst queue."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    if measure in _SUMMED:
+        return sum(known)
+    return min(known) if low_is_bad(measure) else max(known)
+
+
+def threshold_text(thresholds: Sequence[Threshold]) -> str:
+    """Describe thresholds briefly: ``"warn 45s · breach 60s (voice)"``."""
+    parts = []
+    for th in thresholds:
+        text = f"breach {format_value(th.measure, th.breach)}"
+        if th.warn is not None:
+            text = f"warn {format_value(th.measure, th.warn)} · " + text
+        if th.channel != "*":
+            text += f" ({th.channel})"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def series_label(series: SeriesFigures) -> str:
+    """Return ``"voice/billing"`` for a series."""
+    return f"{series.channel}/{series.queue}"
+
+
+def sparkline(values: Sequence[float | None], *, top: float | None = None) -> str:
+    """Draw values as block characters scaled to ``top`` (the largest value when None); gaps as spaces."""
+    known = [v for v in values if v is not None]
+    ceiling = max([*known, top or 0.0]) if known else (top or 0.0)
+    out = []
+    for v in values:
+        if v is None:
+            out.append(" ")
+        elif ceiling <= 0:
+            out.append(SPARK_BARS[0])
+        else:
+            index = round(v / ceiling * (len(SPARK_BARS) - 1))
+            out.append(SPARK_BARS[max(0, min(len(SPARK_BARS) - 1, index))])
+    return "".join(out)

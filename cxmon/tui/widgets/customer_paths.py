@@ -1,0 +1,113 @@
+"""Customer paths: who had the most strikes in 24 h, and one customer's journey as they lived it."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import DataTable, Static
+
+from cxmon.config import Config
+from cxmon.events import ContactEvent, EventKind
+from cxmon.tui.format import clock_text
+from cxmon.tui.messages import CustomerChosen
+from cxmon.tui.widgets.diff_table import Cell, DiffTable
+from cxmon.units import format_duration
+
+PATH_COLUMNS = ("Time", "Step", "Channel", "Queue", "Event", "Wait/handle", "Bump")
+_BUMPS = {
+    EventKind.ABANDONED: "✖ abandon",
+    EventKind.TRANSFERRED: "↪ transfer",
+    EventKind.ESCALATED: "⇧ escalation",
+    EventKind.REOPENED: "↻ reopen",
+}
+
+
+def bump(event: ContactEvent, config: Config) -> str:
+    """Return the bump this event was for the customer ("" when none): long wait, abandon, transfer…"""
+    if event.kind in _BUMPS:
+        return _BUMPS[event.kind]
+    step = config.step_for(event.channel, event.queue)
+    if event.kind is EventKind.ANSWERED and event.wait is not None and step and event.wait > step.long_wait:
+        return "⌛ long wait"
+    return ""
+
+
+def path_rows(
+    events: list[ContactEvent], config: Config, *, utc: bool = False
+) -> list[tuple[str, tuple[Cell, ...]]]:
+    """Rows for one customer's path, oldest first, each bump marked."""
+    rows: list[tuple[str, tuple[Cell, ...]]] = []
+    for i, e in enumerate(events):
+        step = config.step_for(e.channel, e.queue)
+        figure = e.wait if e.wait is not None else e.duration
+        mark = bump(e, config)
+        rows.append(
+            (
+                str(i),
+                (
+                    (clock_text(e.ts, utc=utc), ""),
+                    (step.label if step else "other", ""),
+                    (e.channel, ""),
+                    (e.queue, ""),
+                    (e.kind.value, ""),
+                    (format_duration(figure) if figure is not None else "", ""),
+                    (mark, "breach" if mark else ""),
+                ),
+            )
+        )
+    return rows
+
+
+class CustomerPaths(Horizontal):
+    """The strikes list on the left; Enter shows that customer's path on the right."""
+
+    leaders: reactive[tuple[tuple[str, int], ...]] = reactive(())
+    """(customer_id, strikes in 24 h), most first."""
+    path: reactive[tuple[str, tuple[ContactEvent, ...]] | None] = reactive(None)
+    """(customer_id, events oldest first) of the customer shown, or None."""
+
+    def __init__(self, config: Config, *, utc: bool = False, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.config = config
+        self.utc = utc
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="leaders-box"):
+            yield Static("Most strikes, last 24 h", classes="box-title")
+            yield DiffTable(id="leaders")
+        with Vertical(id="path-box"):
+            yield Static("Pick a customer and press Enter", id="path-title", classes="box-title")
+            yield DiffTable(id="path", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.query_one("#leaders", DiffTable).set_columns(("Customer", "Strikes"))
+        self.query_one("#path", DiffTable).set_columns(PATH_COLUMNS)
+
+    def watch_leaders(self, leaders: tuple[tuple[str, int], ...]) -> None:
+        if not self.is_mounted:
+            return
+        table = self.query_one("#leaders", DiffTable)
+        table.set_rows(
+            [
+                (cid, ((cid, ""), (str(n), "breach" if n >= self.config.monitor.strikes else "")))
+                for cid, n in leaders
+            ]
+        )
+
+    def watch_path(self, path: tuple[str, tuple[ContactEvent, ...]] | None) -> None:
+        if not self.is_mounted or path is None:
+            return
+        customer, events = path
+        bumps = sum(1 for e in events if bump(e, self.config))
+        self.query_one("#path-title", Static).update(
+            f"Customer {customer}: {len(events)} events, {bumps} bumps (oldest first)"
+        )
+        self.query_one("#path", DiffTable).set_rows(path_rows(list(events), self.config, utc=self.utc))
+
+    @on(DataTable.RowSelected, "#leaders")
+    def _choose(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(CustomerChosen(str(event.row_key.value)))

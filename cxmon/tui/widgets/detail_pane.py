@@ -1,0 +1,174 @@
+"""Detail pane: one step's series over the last hour (sparklines against thresholds) and every window."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from cxmon.config import Config
+from cxmon.measures import MEASURES, format_value
+from cxmon.snapshot import EMPTY_SNAPSHOT, SeriesFigures, SeriesKey, Snapshot, StepStatus
+from cxmon.tui.format import (
+    FIGURE_MEASURES,
+    SPARK_BARS,
+    SPARK_MEASURES,
+    STATE_WORD,
+    clock_text,
+    judge,
+    series_label,
+    threshold_text,
+    thresholds_for,
+)
+from cxmon.tui.widgets.diff_table import Cell, DiffTable
+from cxmon.units import format_window
+
+_VERDICT_STYLE = {"breach": "bold $text-error", "warn": "$text-warning", "ok": "$text-success"}
+
+
+def pick_series(
+    snapshot: Snapshot, step: str | None, key: SeriesKey | None
+) -> tuple[StepStatus | None, SeriesFigures | None]:
+    """Return the step to detail (the chosen one, else the worst) and its series (chosen, else worst)."""
+    status = snapshot.step(step) if step else None
+    if status is None and snapshot.steps:
+        status = max(snapshot.steps, key=lambda s: s.state.severity)
+    if status is None:
+        return None, None
+    members = snapshot.series_of(status.name)
+    chosen = next((s for s in members if s.key == key), None)
+    if chosen is None and members:
+        chosen = max(members, key=lambda s: (s.state.severity, s.value("offered") or 0))
+    return status, chosen
+
+
+def spark_content(series: SeriesFigures, measure: str, config: Config, points: int) -> Content:
+    """One sparkline line: label, the last ``points`` minutes coloured against thresholds, now, limits."""
+    ths = thresholds_for(config, series.step, measure, series.channel)
+    recent: list[float | None] = [figs.get(measure) for _, figs in series.history][-points:]
+    history: list[float | None] = [*([None] * (points - len(recent))), *recent]
+    known = [v for v in history if v is not None]
+    top = max([*known, *(th.breach for th in ths)], default=0.0)
+    bars: list[tuple[str, str]] = []
+    for v in history:
+        if v is None:
+            bars.append((" ", ""))
+            continue
+        index = 0 if top <= 0 else round(v / top * (len(SPARK_BARS) - 1))
+        bar = SPARK_BARS[max(0, min(len(SPARK_BARS) - 1, index))]
+        bars.append((bar, _VERDICT_STYLE[judge(v, ths)] if ths else "$text-primary"))
+    now = series.value(measure)
+    label = MEASURES[measure].label
+    limits = threshold_text(ths)
+    return Content.assemble(
+        (f"{label:<14}", "bold"),
+        *bars,
+        " ",
+        (f"{format_value(measure, now):>6}", _VERDICT_STYLE[judge(now, ths)] if ths else "bold"),
+        ("  " + limits if limits else "", "$text-muted"),
+    )
+
+
+class DetailPane(VerticalScroll):
+    """The chosen step/series: state and reason, 60-minute sparklines, figures for every window."""
+
+    snapshot: reactive[Snapshot] = reactive(EMPTY_SNAPSHOT, always_update=False)
+    """The snapshot being shown."""
+    step: reactive[str | None] = reactive(None)
+    """The step chosen (None: the worst step)."""
+    series_key: reactive[SeriesKey | None] = reactive(None)
+    """The series chosen (None: the step's worst series)."""
+
+    def __init__(self, config: Config, *, utc: bool = False, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.config = config
+        self.utc = utc
+        self._shown: tuple[object, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        yield Static(id="detail-sparks")
+        yield Static(id="detail-instant")
+        yield DiffTable(id="detail-figures", cursor_type="none")
+
+    def on_mount(self) -> None:
+        self._paint()
+
+    def watch_snapshot(self) -> None:
+        self._paint()
+
+    def watch_step(self) -> None:
+        self._paint()
+
+    def watch_series_key(self) -> None:
+        self._paint()
+
+    def on_resize(self) -> None:
+        self._shown = None
+        self._paint()
+
+    def _paint(self) -> None:
+        if not self.is_mounted:
+            return
+        status, series = pick_series(self.snapshot, self.step, self.series_key)
+        points = max(10, min(60, self.size.width - 40))
+        key = (status, series, points, self.snapshot.windows)
+        if key == self._shown:
+            return
+        self._shown = key
+        title = self.query_one("#detail-title", Static)
+        sparks = self.query_one("#detail-sparks", Static)
+        instant = self.query_one("#detail-instant", Static)
+        figures = self.query_one("#detail-figures", DiffTable)
+        if status is None:
+            title.update("No step yet: waiting for the first snapshot.")
+            return
+        star = "★ moment of truth · " if status.moment_of_truth else ""
+        ack = f"\n✓ acknowledged by {status.ack.who}: {status.ack.note}" if status.ack else ""
+        where = f" — {series_label(series)}" if series else ""
+        title.update(
+            Content.assemble(
+                (f"{status.label}{where}  ", "bold"),
+                (STATE_WORD[status.state], f"bold {_state_style(status.state.value)}"),
+                f"  since {clock_text(status.since, utc=self.utc)}\n",
+                (star, "$text-accent"),
+                status.reason or "within bounds",
+                ack,
+            )
+        )
+        if series is None:
+            sparks.update("No series under this step yet.")
+            instant.update("")
+            figures.set_rows([])
+            return
+        sparks.update(
+            Content("\n").join(spark_content(series, m, self.config, points) for m in SPARK_MEASURES)
+        )
+        instant.update(
+            "  ".join(
+                f"{MEASURES[m].label} {format_value(m, v)}"
+                for m, v in series.instant.items()
+                if m in MEASURES
+            )
+        )
+        windows = tuple(series.windows)
+        titles = ["measure", *(format_window(w) for w in windows)]
+        if len(figures.columns) != len(titles):
+            figures.set_columns(titles)
+        rows = []
+        for measure in FIGURE_MEASURES:
+            ths = thresholds_for(self.config, series.step, measure, series.channel)
+            cells: list[Cell] = [(MEASURES[measure].label, "")]
+            for w in windows:
+                value = series.windows[w].get(measure)
+                cells.append((format_value(measure, value), judge(value, ths)))
+            rows.append((measure, tuple(cells)))
+        figures.set_rows(rows)
+
+
+def _state_style(state: str) -> str:
+    return {"pothole": "$text-error", "watch": "$text-warning", "stale": "$text-secondary"}.get(
+        state, "$text-success"
+    )

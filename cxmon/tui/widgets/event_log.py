@@ -1,0 +1,92 @@
+"""Event log: state transitions and acknowledgements, newest first, stamped with source time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from textual.reactive import reactive
+
+from cxmon.snapshot import Ack, State, Transition
+from cxmon.tui.format import STATE_WORD, clock_text
+from cxmon.tui.widgets.diff_table import Cell, DiffTable
+
+COLUMNS = ("Time", "Step", "Where", "Change", "Reason")
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One line of the event log: a transition or an acknowledgement."""
+
+    ts: float
+    step: str
+    where: str
+    change: str
+    state: State | None
+    """The state entered (None for an acknowledgement)."""
+    reason: str
+
+    @property
+    def key(self) -> str:
+        """Identity of the entry, so the same transition seen twice is logged once."""
+        return f"{self.ts}\t{self.step}\t{self.where}\t{self.change}"
+
+    @classmethod
+    def of_transition(cls, tr: Transition) -> LogEntry:
+        """Describe a transition."""
+        return cls(
+            ts=tr.ts,
+            step=tr.step,
+            where=f"{tr.channel}/{tr.queue}" if tr.channel else "whole step",
+            change=f"{tr.from_state.value.upper()} → {tr.to_state.value.upper()}",
+            state=tr.to_state,
+            reason=tr.reason,
+        )
+
+    @classmethod
+    def of_ack(cls, ack: Ack) -> LogEntry:
+        """Describe an acknowledgement."""
+        return cls(
+            ts=ack.ts,
+            step=ack.step,
+            where="whole step",
+            change=f"✓ ack by {ack.who}",
+            state=None,
+            reason=ack.note,
+        )
+
+
+class EventLog(DiffTable):
+    """The newest transitions and acknowledgements first."""
+
+    entries: reactive[tuple[LogEntry, ...]] = reactive(())
+    """Log entries, newest first (the app accumulates them from every snapshot it receives)."""
+
+    def __init__(self, *, utc: bool = False, labels: dict[str, str] | None = None, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.utc = utc
+        self.labels = labels or {}
+
+    def on_mount(self) -> None:
+        self.set_columns(COLUMNS)
+        self._paint(self.entries)
+
+    def watch_entries(self, entries: tuple[LogEntry, ...]) -> None:
+        self._paint(entries)
+
+    def _paint(self, entries: Iterable[LogEntry]) -> None:
+        if not self.is_mounted or not self.columns:
+            return
+        rows = []
+        for e in entries:
+            word = STATE_WORD[e.state] if e.state is not None else "✓ ACK"
+            style = f"-{e.state.value}" if e.state is not None else "muted"
+            cells: tuple[Cell, ...] = (
+                (clock_text(e.ts, utc=self.utc), ""),
+                (self.labels.get(e.step, e.step), ""),
+                (e.where, "muted"),
+                (f"{word}  {e.change}", style),
+                (e.reason, ""),
+            )
+            rows.append((e.key, cells))
+        self.set_rows(rows)

@@ -1,0 +1,134 @@
+"""Journey map: the steps left to right as tiles, coloured and worded by state."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from cxmon.measures import MEASURES, format_value
+from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot, State, StepStatus
+from cxmon.tui.format import STATE_WORD, trend_arrow
+from cxmon.tui.messages import StepChosen
+
+STATE_CLASSES = ("-ok", "-watch", "-pothole", "-stale")
+
+
+def tile_text(step: StepStatus, state: State) -> Content:
+    """Return a tile's three lines: label (★ on a moment of truth), state word, headline and trend."""
+    star = "★ " if step.moment_of_truth else ""
+    label = (
+        MEASURES[step.headline_measure].label if step.headline_measure in MEASURES else step.headline_measure
+    )
+    arrow, verdict = trend_arrow(step.trend, step.headline_measure)
+    arrow_style = {"bad": "$text-error", "good": "$text-success"}.get(verdict, "")
+    headline = (
+        format_value(step.headline_measure, step.headline_value) if step.headline_measure in MEASURES else "—"
+    )
+    return Content.assemble(
+        (f"{star}{step.label}", "bold"),
+        "\n",
+        (STATE_WORD[state], "bold"),
+        "\n",
+        f"{label} ",
+        (headline, "bold"),
+        " ",
+        (arrow, arrow_style),
+    )
+
+
+class StepTile(Static):
+    """One step: its state by colour and by word, headline figure, trend arrow."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(id=f"tile-{step}", classes="tile")
+        self.step = step
+        self._shown: tuple[object, ...] | None = None
+
+    def show(self, status: StepStatus, state: State) -> None:
+        """Redraw from ``status`` (shown as ``state``), touching the widget only when something changed."""
+        key = (
+            status.label,
+            state,
+            status.headline_measure,
+            status.headline_value,
+            trend_arrow(status.trend, status.headline_measure),
+            status.moment_of_truth,
+            status.reason,
+        )
+        if key == self._shown:
+            return
+        self._shown = key
+        self.update(tile_text(status, state))
+        for cls in STATE_CLASSES:
+            self.set_class(cls == f"-{state.value}", cls)
+        self.set_class(status.moment_of_truth, "-mot")
+        self.tooltip = status.reason or None
+
+
+class JourneyMap(Horizontal, can_focus=True):
+    """The journey's steps as tiles in journey order; ←/→ pick a step, Enter drills into it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "move(-1)", "Previous step", show=False),
+        Binding("right", "move(1)", "Next step", show=False),
+        Binding("enter", "choose", "Drill in"),
+    ]
+
+    snapshot: reactive[Snapshot] = reactive(EMPTY_SNAPSHOT, always_update=False)
+    """The snapshot being shown."""
+    cursor: reactive[int] = reactive(0)
+    """Index of the highlighted tile."""
+
+    def compose(self) -> ComposeResult:
+        return []
+
+    @property
+    def steps(self) -> list[str]:
+        """Step names in the order the tiles show them."""
+        return [tile.step for tile in self.query_children(StepTile)]
+
+    def watch_snapshot(self, snapshot: Snapshot) -> None:
+        names = [s.name for s in snapshot.steps]
+        if names != self.steps:
+            self.remove_children()
+            self.mount_all(StepTile(name) for name in names)
+            self.call_after_refresh(self._paint, snapshot)
+        else:
+            self._paint(snapshot)
+
+    def _paint(self, snapshot: Snapshot) -> None:
+        tiles = {tile.step: tile for tile in self.query_children(StepTile)}
+        for status in snapshot.steps:
+            tile = tiles.get(status.name)
+            if tile is not None:
+                # Stale data is never shown as OK: every tile says STALE while the whole feed is stale.
+                tile.show(status, State.STALE if snapshot.stale else status.state)
+        self._mark_cursor()
+
+    def watch_cursor(self) -> None:
+        self._mark_cursor()
+
+    def _mark_cursor(self) -> None:
+        for i, tile in enumerate(self.query_children(StepTile)):
+            tile.set_class(i == self.cursor, "-cursor")
+
+    def action_move(self, delta: int) -> None:
+        """Highlight the previous/next step."""
+        count = len(self.steps)
+        if count:
+            self.cursor = (self.cursor + delta) % count
+
+    def action_choose(self) -> None:
+        """Drill into the highlighted step."""
+        steps = self.steps
+        if steps:
+            self.post_message(StepChosen(steps[min(self.cursor, len(steps) - 1)]))
+
+    def on_click(self) -> None:
+        self.focus()

@@ -1,0 +1,159 @@
+"""Pot-hole board: open pot holes and watches, worst first, with reason, since and acknowledgement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on
+from textual.binding import BindingType
+from textual.reactive import reactive
+from textual.widgets import DataTable
+
+from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, Snapshot, State
+from cxmon.tui.format import STATE_WORD, clock_text
+from cxmon.tui.messages import StepChosen
+from cxmon.tui.widgets.diff_table import Cell, DiffTable
+
+COLUMNS = ("State", "Step", "Where", "Reason", "Since", "Acknowledged")
+
+
+@dataclass(frozen=True, slots=True)
+class BoardRow:
+    """One open pot hole or watch: a whole step, or one series of it."""
+
+    key: str
+    step: str
+    channel: str
+    queue: str
+    state: State
+    moment_of_truth: bool
+    affected: int
+    reason: str
+    since: float | None
+    ack: Ack | None
+
+
+def board_rows(snapshot: Snapshot, since: dict[str, float], filter_text: str = "") -> list[BoardRow]:
+    """Rank the steps and series that are not OK: severity, then moment of truth, then contacts affected.
+
+    Args:
+        snapshot: what to show.
+        since: row key → when that series entered its state (from transitions seen so far).
+        filter_text: keep only rows whose channel or queue contains this (steps always stay).
+
+    Returns:
+        Rows, worst first.
+    """
+    needle = filter_text.strip().lower()
+    acks = {a.step: a for a in snapshot.acks}
+    mot = {s.name: s.moment_of_truth for s in snapshot.steps}
+    rows: list[BoardRow] = []
+    for step in snapshot.steps:
+        if step.state is State.OK:
+            continue
+        rows.append(
+            BoardRow(
+                key=f"{step.name}\t\t",
+                step=step.name,
+                channel="",
+                queue="",
+                state=step.state,
+                moment_of_truth=step.moment_of_truth,
+                affected=step.affected,
+                reason=step.reason,
+                since=step.since,
+                ack=step.ack or acks.get(step.name),
+            )
+        )
+    for series in snapshot.series:
+        if series.state is State.OK:
+            continue
+        if needle and needle not in series.channel.lower() and needle not in series.queue.lower():
+            continue
+        waiting = series.instant.get("waiting_now") or 0
+        offered = series.value("offered") or 0
+        key = f"{series.step}\t{series.channel}\t{series.queue}"
+        rows.append(
+            BoardRow(
+                key=key,
+                step=series.step,
+                channel=series.channel,
+                queue=series.queue,
+                state=series.state,
+                moment_of_truth=mot.get(series.step, False),
+                affected=int(waiting + offered),
+                reason=series.reason,
+                since=since.get(key),
+                ack=acks.get(series.step),
+            )
+        )
+    rows.sort(key=lambda r: (-r.state.severity, not r.moment_of_truth, -r.affected, r.key))
+    return rows
+
+
+class PotholeBoard(DiffTable):
+    """Open pot holes and watches, worst first; Enter drills into the step, ``a`` acknowledges it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = []
+
+    snapshot: reactive[Snapshot] = reactive(EMPTY_SNAPSHOT, always_update=False)
+    """The snapshot being shown."""
+    filter_text: reactive[str] = reactive("")
+    """Only series whose channel or queue contains this are listed."""
+
+    def __init__(self, *, utc: bool = False, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.utc = utc
+        self._since: dict[str, float] = {}
+        self._rows: dict[str, BoardRow] = {}
+
+    def on_mount(self) -> None:
+        self.set_columns(COLUMNS)
+        self._paint()
+
+    def watch_snapshot(self, snapshot: Snapshot) -> None:
+        for tr in snapshot.transitions:
+            if tr.channel:
+                self._since[f"{tr.step}\t{tr.channel}\t{tr.queue}"] = tr.ts
+        self._paint()
+
+    def watch_filter_text(self) -> None:
+        self._paint()
+
+    def _paint(self) -> None:
+        if not self.is_mounted or not self.columns:
+            return
+        rows = board_rows(self.snapshot, self._since, self.filter_text)
+        labels = {s.name: s.label for s in self.snapshot.steps}
+        out = []
+        for row in rows:
+            star = "★ " if row.moment_of_truth else ""
+            where = f"{row.channel}/{row.queue}" if row.channel else "whole step"
+            ack = f"✓ {row.ack.who}: {row.ack.note}" if row.ack else ""
+            cells: tuple[Cell, ...] = (
+                (STATE_WORD[row.state], f"-{row.state.value}"),
+                (star + labels.get(row.step, row.step), ""),
+                (where, "" if row.channel else "muted"),
+                (row.reason, ""),
+                (clock_text(row.since, utc=self.utc) if row.since else "—", ""),
+                (ack, "muted"),
+            )
+            out.append((row.key, cells))
+        self.set_rows(out)
+        self._rows = {row.key: row for row in rows}
+
+    @property
+    def current_row(self) -> BoardRow | None:
+        """The pot hole under the cursor."""
+        key = self.current_key
+        return None if key is None else self._rows.get(key)
+
+    @on(DataTable.RowSelected)
+    def _drill_in(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        row = self._rows.get(str(event.row_key.value))
+        if row is not None:
+            self.post_message(
+                StepChosen(row.step, (row.step, row.channel, row.queue) if row.channel else None)
+            )

@@ -1,0 +1,106 @@
+"""Status bar: each source's health, events/s, data age, window, filter, PAUSED and alert-sink trouble."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot, SourceStatus
+from cxmon.tui.format import age_text
+from cxmon.units import format_window
+
+
+def data_age(snapshot: Snapshot) -> float | None:
+    """Seconds between the snapshot and the newest event any source delivered (None when none yet)."""
+    newest = [s.last_event_ts for s in snapshot.sources if s.last_event_ts is not None]
+    if not newest:
+        return None
+    return snapshot.ts - max(newest)
+
+
+def alerts_text(value: Any) -> str:
+    """Summarise ``Snapshot.extra["alerts"]`` (alert sink status) for the status bar ("" when healthy)."""
+    if not value:
+        return ""
+    if isinstance(value, dict):
+        failures = value.get("failures") or value.get("errors") or value.get("failed") or 0
+        last = value.get("last_error") or ""
+        if not failures and not last:
+            return ""
+        return f"alerts: {failures} failed" + (f" ({last})" if last else "")
+    return f"alerts: {value}"
+
+
+def source_part(src: SourceStatus) -> Content:
+    """One source: a symbol and word for its health, its event and error rates."""
+    if src.stale:
+        mark, style = "? STALE", "bold $text-error"
+    elif not src.up:
+        mark, style = "✖ down", "bold $text-error"
+    else:
+        mark, style = "● up", "$text-success"
+    errors = f" {src.errors_per_second:.1f} err/s" if src.errors_per_second or src.errors_total else ""
+    return Content.assemble(
+        (src.name, "bold"),
+        " ",
+        (mark, style),
+        f" {src.events_per_second:.0f} ev/s",
+        (errors, "$text-warning"),
+    )
+
+
+class StatusBar(Static):
+    """One line at the bottom: sources, rate, data age, window, filter, PAUSED."""
+
+    snapshot: reactive[Snapshot] = reactive(EMPTY_SNAPSHOT, always_update=False)
+    """The snapshot being shown."""
+    window: reactive[float] = reactive(300.0)
+    """The window the matrix shows."""
+    filter_text: reactive[str] = reactive("")
+    """The active channel/queue filter."""
+    paused: reactive[bool] = reactive(False)
+    """Updates are paused: the screen shows an older snapshot."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shown: Content | None = None
+
+    def on_mount(self) -> None:
+        self._paint()
+
+    def watch_snapshot(self) -> None:
+        self._paint()
+
+    def watch_window(self) -> None:
+        self._paint()
+
+    def watch_filter_text(self) -> None:
+        self._paint()
+
+    def watch_paused(self) -> None:
+        self._paint()
+
+    def _paint(self) -> None:
+        snap = self.snapshot
+        parts: list[Content] = []
+        if self.paused:
+            parts.append(Content.styled(" ⏸ PAUSED ", "bold reverse $text-warning"))
+        parts.extend(source_part(s) for s in snap.sources)
+        parts.append(Content(f"{snap.events_per_second:.0f} ev/s total"))
+        age = data_age(snap)
+        parts.append(Content.assemble("age ", (age_text(age), "bold")))
+        parts.append(Content(f"window {format_window(snap.windows[0] if not self.window else self.window)}"))
+        if snap.strikes:
+            parts.append(Content.assemble(("strikes ", ""), (str(snap.strikes), "bold $text-warning")))
+        if self.filter_text:
+            parts.append(Content.assemble("filter ", (self.filter_text, "bold $text-accent")))
+        alerts = alerts_text(snap.extra.get("alerts"))
+        if alerts:
+            parts.append(Content.styled(alerts, "bold $text-error"))
+        content = Content(" │ ").join(parts)
+        if content != self._shown:
+            self._shown = content
+            self.update(content)
