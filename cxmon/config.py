@@ -350,7 +350,9 @@ def _threshold(data: object, path: str, windows: tuple[float, ...], problems: _P
         min_volume=min_volume,
     )
     if warn is not None and th.worse(warn, breach):
-        problems.add(sec.key("warn"), f"warn must come before breach ({direction} means worse is {direction})")
+        problems.add(
+            sec.key("warn"), f"warn must come before breach ({direction} means worse is {direction})"
+        )
     if clear is not None and th.worse(clear, breach):
         problems.add(sec.key("clear"), "clear must be on the good side of breach")
     return th
@@ -422,8 +424,12 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     top = _Section(raw, "", problems)
 
     mon = _Section(top.raw("monitor") or {}, "monitor", problems)
-    windows = mon.get("windows", lambda v: tuple(_positive_duration(x) for x in v), (300.0, 900.0, 3600.0),
-                      'a list of durations like ["5m", "15m"]')
+    windows = mon.get(
+        "windows",
+        lambda v: tuple(_positive_duration(x) for x in v),
+        (300.0, 900.0, 3600.0),
+        'a list of durations like ["5m", "15m"]',
+    )
     if not windows:
         problems.add("monitor.windows", "needs at least one window")
         windows = (300.0,)
@@ -470,7 +476,9 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         log=al.get("log", _bool, True, "true or false"),
     )
     if alerts.webhook_url and not alerts.webhook_secret:
-        problems.add("alerts.webhook_secret", "required when alerts.webhook_url is set (or CXMON_WEBHOOK_SECRET)")
+        problems.add(
+            "alerts.webhook_secret", "required when alerts.webhook_url is set (or CXMON_WEBHOOK_SECRET)"
+        )
     al.finish()
 
     jr = _Section(top.raw("journey") or {}, "journey", problems)
@@ -608,8 +616,8 @@ __all__ = [
     "ListenConfig",
     "MatchRule",
     "MonitorConfig",
-    "StoreConfig",
     "Step",
+    "StoreConfig",
     "Threshold",
     "default_config_path",
     "known_labels",

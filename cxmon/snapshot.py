@@ -10,15 +10,52 @@ from typing import Any
 # Histogram bucket upper bounds (seconds) chosen for contact-centre waits: seconds for voice and chat,
 # hours for email backlogs. Resolution times reach days.
 WAIT_BUCKETS: tuple[float, ...] = (
-    5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400,
+    5,
+    10,
+    20,
+    30,
+    45,
+    60,
+    90,
+    120,
+    180,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    14400,
+    28800,
+    86400,
 )
 RESOLUTION_BUCKETS: tuple[float, ...] = (
-    30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    14400,
+    28800,
+    86400,
+    172800,
+    604800,
 )
 # Cumulative counters each series carries for Prometheus `_total` metrics.
 TOTALS: tuple[str, ...] = (
-    "offered", "answered", "abandoned", "short_abandoned", "lost",
-    "escalated", "transferred", "resolved", "reopened",
+    "offered",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "lost",
+    "escalated",
+    "transferred",
+    "resolved",
+    "reopened",
 )
 
 

@@ -74,12 +74,12 @@ def format_duration(seconds: float | None) -> str:
     if seconds < 60:
         return f"{seconds:.0f}s"
     if seconds < 3600:
-        minutes, secs = divmod(int(round(seconds)), 60)
-        return f"{minutes}m{secs:02d}s"
+        minutes, secs = divmod(round(seconds), 60)
+        return f"{minutes}m" if secs == 0 else f"{minutes}m{secs:02d}s"
     if seconds < 86400:
-        hours, rest = divmod(int(round(seconds)), 3600)
-        return f"{hours}h{rest // 60:02d}m"
-    days, rest = divmod(int(round(seconds)), 86400)
+        hours, rest = divmod(round(seconds), 3600)
+        return f"{hours}h" if rest < 60 else f"{hours}h{rest // 60:02d}m"
+    days, rest = divmod(round(seconds), 86400)
     return f"{days}d{rest // 3600:02d}h"
 
 

@@ -1,0 +1,191 @@
+"""``cxmon run`` and ``cxmon serve``: build the engine from config, wire its consumers, run, shut down."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cxmon.config import Config, ListenConfig, default_config_path, load, parse_listen
+from cxmon.engine import Engine
+from cxmon.errors import ConfigError, CxmonError
+from cxmon.snapshot import Snapshot, State
+from cxmon.units import parse_duration
+
+log = logging.getLogger("cxmon")
+
+# Source types whose speed --speed sets.
+_SPEED_TYPES = ("simulator", "records")
+_STATE_WORD = {State.OK: "OK", State.WATCH: "WATCH", State.POTHOLE: "POTHOLE", State.STALE: "STALE"}
+
+
+def load_config(path: str | None) -> Config:
+    """Load ``path``, or the default config when None.
+
+    Raises:
+        ConfigError: with every problem listed.
+    """
+    return load(path if path else default_config_path())
+
+
+def apply_overrides(config: Config, *, speed: str | None = None, metrics_listen: str | None = None) -> Config:
+    """Return ``config`` with command-line overrides applied (simulator/replay speed, /metrics address).
+
+    Raises:
+        ConfigError: an override is not valid.
+    """
+    if speed is not None:
+        value: Any = speed
+        if speed != "max":
+            try:
+                value = float(speed)
+            except ValueError:
+                raise ConfigError([f'--speed: expected a number or "max", got {speed!r}']) from None
+            if value <= 0:
+                raise ConfigError([f"--speed: must be above 0, got {speed!r}"])
+        collectors = tuple(
+            dataclasses.replace(c, options={**c.options, "speed": value}) if c.type in _SPEED_TYPES else c
+            for c in config.collectors
+        )
+        config = dataclasses.replace(config, collectors=collectors)
+    if metrics_listen is not None:
+        try:
+            host, port = parse_listen(metrics_listen)
+        except ValueError:
+            raise ConfigError([f"--metrics-listen: expected HOST:PORT, got {metrics_listen!r}"]) from None
+        config = dataclasses.replace(config, prometheus=ListenConfig(host=host, port=port, enabled=True))
+    return config
+
+
+def summary_line(snap: Snapshot) -> str:
+    """One compact line for ``--headless``: engine time, events, and every step with its state."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(snap.ts))
+    steps = "  ".join(
+        f"{s.name} {_STATE_WORD[s.state]}"
+        + (f" ({s.reason})" if s.state in (State.WATCH, State.POTHOLE) else "")
+        for s in snap.steps
+    )
+    stale = "  [STALE]" if snap.stale else ""
+    return f"{stamp}Z  events {snap.events_total}  {steps}{stale}"
+
+
+def run_command(args: argparse.Namespace, *, serve: bool) -> int:
+    """Implement ``cxmon run`` (``serve=False``) and ``cxmon serve``; return the exit code."""
+    logging.basicConfig(
+        level=logging.INFO if serve else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config(args.config)
+        config = apply_overrides(
+            config, speed=args.speed, metrics_listen=getattr(args, "metrics_listen", None)
+        )
+        duration = parse_duration(args.duration) if args.duration else None
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except ValueError:
+        print(f'--duration: expected a duration like "30m", got {args.duration!r}', file=sys.stderr)
+        return 2
+    headless = serve or getattr(args, "headless", False)
+    try:
+        return asyncio.run(
+            _main(
+                config,
+                args.db,
+                duration,
+                serve=serve,
+                headless=headless,
+                wallboard=getattr(args, "wallboard", False),
+            )
+        )
+    except CxmonError as exc:
+        print(f"cxmon: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _main(
+    config: Config, db: str | None, duration: float | None, *, serve: bool, headless: bool, wallboard: bool
+) -> int:
+    engine = Engine(config, db_path=db)
+    loop = asyncio.get_running_loop()
+    stoppers: list[Callable[[], None]] = [engine.stop]
+
+    def on_signal() -> None:
+        for stop in stoppers:
+            stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    closers: list[Any] = []
+    try:
+        async with engine:
+            closers = await _start_consumers(engine, config)
+            if headless:
+                printer = asyncio.create_task(_print_summaries(engine, quiet=serve), name="summary")
+                # (serve logs transitions through the alert dispatcher's log sink instead)
+                try:
+                    await engine.run(duration)
+                finally:
+                    printer.cancel()
+                    await asyncio.gather(printer, return_exceptions=True)
+                if not serve:
+                    print(summary_line(engine.latest), flush=True)
+                code = 0
+            else:
+                from cxmon.tui.app import run_dashboard
+
+                runner = asyncio.create_task(engine.run(duration), name="engine-run")
+                dashboard = asyncio.create_task(run_dashboard(engine, wallboard=wallboard), name="dashboard")
+                stoppers.append(dashboard.cancel)
+                done, _ = await asyncio.wait({runner, dashboard}, return_when=asyncio.FIRST_COMPLETED)
+                code = dashboard.result() if dashboard in done and not dashboard.cancelled() else 0
+                for task in (runner, dashboard):
+                    task.cancel()
+                await asyncio.gather(runner, dashboard, return_exceptions=True)
+            for closer in reversed(closers):
+                await closer()
+            closers = []
+    finally:
+        for closer in reversed(closers):
+            await closer()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return code
+
+
+async def _start_consumers(engine: Engine, config: Config) -> list[Callable[[], Any]]:
+    """Start the exporter and the alert dispatcher; return their async closers."""
+    closers: list[Callable[[], Any]] = []
+    if config.prometheus.enabled:
+        from cxmon.exporter import start_exporter
+
+        server = await start_exporter(engine, config.prometheus.host, config.prometheus.port)
+        log.info("metrics on http://%s:%d/metrics", config.prometheus.host, server.port)
+        closers.append(server.close)
+    from cxmon.alerts import AlertDispatcher
+
+    dispatcher = AlertDispatcher(config)
+    dispatcher.attach(engine)
+    await dispatcher.start()
+    closers.append(dispatcher.aclose)
+    return closers
+
+
+async def _print_summaries(engine: Engine, *, quiet: bool) -> None:
+    """Print one summary line per wall second (``cxmon run --headless``); nothing when ``quiet``."""
+    if quiet:
+        return
+    while True:
+        await asyncio.sleep(1.0)
+        snap = engine.latest
+        if snap.version:
+            print(summary_line(snap), flush=True)

@@ -1,0 +1,255 @@
+"""The pot-hole detector: OK → WATCH → POTHOLE per threshold, series and step, with readable reasons.
+
+Per (series, threshold) a small state machine runs on each tick:
+
+- POTHOLE when the measure has been past ``breach`` for at least ``for``; it stays a pot hole until
+  the measure is back past ``clear`` (hysteresis), so a value hovering at the breach line cannot
+  make an alert storm.
+- WATCH when the measure is past ``warn``, is past ``breach`` but not yet for long enough, or its
+  recent trend projects a breach within ``monitor.trend_horizon``. WATCH drops back to OK only after
+  the condition has been gone for ``for`` (so WATCH does not flicker either).
+- A series takes its worst threshold; a step takes its worst series. A step whose sources are all
+  silent is STALE whatever its figures say: unknown is never shown as OK.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cxmon.config import Config, Step, Threshold
+from cxmon.measures import MEASURES, format_value
+from cxmon.snapshot import SeriesKey, State, Transition
+from cxmon.units import format_duration
+from cxmon.windows import volume
+
+TREND_SPAN = 300.0
+"""Seconds of history the trend is fitted over."""
+TREND_MIN_POINTS = 5
+TREND_SAMPLE = 10.0
+"""Seconds between trend samples."""
+
+
+@dataclass(slots=True)
+class RuleState:
+    """State of one threshold on one series."""
+
+    state: State = State.OK
+    breach_since: float | None = None
+    calm_since: float | None = None
+    reason: str = ""
+    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A state with its reason, and the figures behind it."""
+
+    state: State
+    reason: str
+    measure: str = ""
+    value: float | None = None
+    badness: float = 0.0
+    """How far past its limit (relative), to rank verdicts of the same state."""
+
+
+OK_VERDICT = Verdict(State.OK, "within bounds")
+
+
+def _label(th: Threshold) -> str:
+    return MEASURES[th.measure].label
+
+
+def slope(samples: deque[tuple[float, float]], now: float) -> float | None:
+    """Least-squares slope (units per second) of samples in the last TREND_SPAN seconds."""
+    pts = [(t, v) for t, v in samples if t >= now - TREND_SPAN]
+    if len(pts) < TREND_MIN_POINTS or pts[-1][0] - pts[0][0] < 60.0:
+        return None
+    n = len(pts)
+    mt = sum(t for t, _ in pts) / n
+    mv = sum(v for _, v in pts) / n
+    den = sum((t - mt) ** 2 for t, _ in pts)
+    if den == 0:
+        return None
+    return sum((t - mt) * (v - mv) for t, v in pts) / den
+
+
+class Detector:
+    """Judges every series against its step's thresholds, and rolls states up per step."""
+
+    def __init__(self, config: Config) -> None:
+        """Build a detector for the config's steps and thresholds."""
+        self.config = config
+        self.horizon = config.monitor.trend_horizon
+        self.rules: dict[tuple[SeriesKey, int], RuleState] = {}
+        self.step_state: dict[str, State] = {s.name: State.OK for s in config.steps}
+        self.step_since: dict[str, float] = {}
+        self.step_reason: dict[str, str] = {}
+
+    def judge_rule(self, key: SeriesKey, idx: int, th: Threshold, value: float | None, now: float) -> Verdict:
+        """Advance one threshold's state machine and return its verdict."""
+        rs = self.rules.get((key, idx))
+        if rs is None:
+            rs = self.rules[(key, idx)] = RuleState()
+        label = _label(th)
+        if value is None:
+            rs.breach_since = None
+            rs.calm_since = None
+            rs.state = State.OK
+            rs.samples.clear()
+            return Verdict(State.OK, f"{label}: too few contacts to judge", th.measure, None)
+        if not rs.samples or now - rs.samples[-1][0] >= TREND_SAMPLE:
+            rs.samples.append((now, value))
+        fmt = format_value(th.measure, value)
+        limit = format_value(th.measure, th.breach)
+        op = ">" if th.direction == "above" else "<"
+        badness = abs(value - th.breach) / abs(th.breach) if th.breach else abs(value)
+
+        breached = th.worse(value, th.breach)
+        if breached:
+            if rs.breach_since is None:
+                rs.breach_since = now
+        else:
+            rs.breach_since = None
+
+        if rs.state is State.POTHOLE:
+            cleared = not th.worse(value, th.clear) and value != th.clear
+            if not cleared:
+                held = now - (rs.breach_since if rs.breach_since is not None else now)
+                reason = f"{label} {fmt} {op} {limit}" + (f" for {format_duration(held)}" if held else "")
+                if not breached:
+                    reason = f"{label} {fmt}, not yet back past {format_value(th.measure, th.clear)}"
+                rs.reason = reason
+                return Verdict(State.POTHOLE, reason, th.measure, value, 2.0 + badness)
+            rs.state = State.WATCH
+            rs.calm_since = None
+
+        if breached and now - (rs.breach_since if rs.breach_since is not None else now) >= th.for_:
+            rs.state = State.POTHOLE
+            held = now - (rs.breach_since if rs.breach_since is not None else now)
+            reason = f"{label} {fmt} {op} {limit} for {format_duration(held)}"
+            rs.reason = reason
+            return Verdict(State.POTHOLE, reason, th.measure, value, 2.0 + badness)
+
+        watch_reason = ""
+        if breached:
+            watch_reason = f"{label} {fmt} {op} {limit} (pot hole if it lasts {format_duration(th.for_)})"
+        elif th.warn is not None and th.worse(value, th.warn):
+            watch_reason = f"{label} {fmt} {op} warn {format_value(th.measure, th.warn)}"
+        else:
+            s = slope(rs.samples, now)
+            if s is not None and s != 0:
+                projected = value + s * self.horizon
+                if th.worse(projected, th.breach) and ((s > 0) == (th.direction == "above")):
+                    eta = (th.breach - value) / s
+                    rate = (
+                        format_value(th.measure, abs(s) * 60)
+                        if MEASURES[th.measure].kind != "ratio"
+                        else (f"{abs(s) * 6000:.1f} pts")
+                    )
+                    word = "rising" if s > 0 else "falling"
+                    watch_reason = (
+                        f"{label} {fmt} {word} {rate}/min: {limit} in ~{format_duration(max(eta, 0))}"
+                    )
+        if watch_reason:
+            rs.state = State.WATCH
+            rs.calm_since = None
+            rs.reason = watch_reason
+            return Verdict(State.WATCH, watch_reason, th.measure, value, 1.0 + badness)
+        if rs.state is State.WATCH:
+            if rs.calm_since is None:
+                rs.calm_since = now
+            if now - rs.calm_since < max(th.for_, 1e-9):
+                return Verdict(
+                    State.WATCH, f"{label} {fmt}, recovering (was: {rs.reason})", th.measure, value, 1.0
+                )
+        rs.state = State.OK
+        rs.calm_since = None
+        return Verdict(State.OK, f"{label} {fmt}", th.measure, value, 0.0)
+
+    def judge_series(
+        self,
+        key: SeriesKey,
+        step: Step,
+        figures: Mapping[float, Mapping[str, float | None]],
+        instant: Mapping[str, float | None],
+        now: float,
+    ) -> Verdict:
+        """Judge one series against every threshold of its step that applies to its channel."""
+        worst = OK_VERDICT
+        first: Verdict | None = None
+        for idx, th in enumerate(step.thresholds):
+            if not _channel_applies(th, key[1]):
+                continue
+            if MEASURES[th.measure].windowed:
+                wf = figures.get(th.window) or {}
+                value = wf.get(th.measure)
+                if value is not None and th.min_volume and volume(th.measure, dict(wf)) < th.min_volume:
+                    value = None
+            else:
+                value = instant.get(th.measure)
+            verdict = self.judge_rule(key, idx, th, value, now)
+            if first is None:
+                first = verdict
+            if (verdict.state.severity, verdict.badness) > (worst.state.severity, worst.badness):
+                worst = verdict
+        if worst is OK_VERDICT and first is not None:
+            return first
+        return worst
+
+    def roll_up(
+        self,
+        step: Step,
+        verdicts: Mapping[SeriesKey, Verdict],
+        stale: bool,
+        stale_reason: str,
+        now: float,
+    ) -> tuple[State, str, Transition | None]:
+        """Return a step's state (worst series wins; STALE overrides), its reason, and any transition."""
+        if stale:
+            state, reason, measure, value = State.STALE, stale_reason, "", None
+        else:
+            worst: tuple[SeriesKey, Verdict] | None = None
+            for key, v in verdicts.items():
+                if worst is None or (v.state.severity, v.badness) > (
+                    worst[1].state.severity,
+                    worst[1].badness,
+                ):
+                    worst = (key, v)
+            if worst is None:
+                state, reason, measure, value = State.OK, "no contacts yet", "", None
+            else:
+                key, v = worst
+                state, measure, value = v.state, v.measure, v.value
+                reason = v.reason if len(verdicts) == 1 else f"{key[1]}/{key[2]}: {v.reason}"
+        previous = self.step_state.get(step.name, State.OK)
+        self.step_reason[step.name] = reason
+        if step.name not in self.step_since:
+            self.step_since[step.name] = now
+        if state is previous:
+            return state, reason, None
+        self.step_state[step.name] = state
+        self.step_since[step.name] = now
+        return (
+            state,
+            reason,
+            Transition(
+                ts=now,
+                step=step.name,
+                channel="",
+                queue="",
+                from_state=previous,
+                to_state=state,
+                reason=reason,
+                measure=measure,
+                value=value,
+            ),
+        )
+
+
+def _channel_applies(th: Threshold, channel: str) -> bool:
+    if th.channel == "*":
+        return True
+    return fnmatch.fnmatchcase(channel, th.channel)

@@ -1,0 +1,728 @@
+"""The engine: one bounded queue from the sources, one consumer, a ticker that publishes Snapshots.
+
+Sources put batches on a bounded ``asyncio.Queue`` (a full queue makes them wait: back-pressure).
+One consumer task feeds each batch to the aggregator and the store. Every tick (``monitor.tick`` of
+engine time) the aggregator's figures and the detector's verdicts become an immutable Snapshot,
+handed to listeners (exporter, alert dispatcher) and subscribers (TUI, hub). Engine time follows the
+simulator's clock when it drives the run, the events themselves for backfills, and the wall otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+from collectors.base import Offset, Source
+from collectors.registry import create_source
+from cxmon.config import OTHER, Config, Step
+from cxmon.detector import Detector, Verdict
+from cxmon.events import ContactEvent
+from cxmon.measures import INSTANT
+from cxmon.snapshot import (
+    EMPTY_SNAPSHOT,
+    RESOLUTION_BUCKETS,
+    TOTALS,
+    WAIT_BUCKETS,
+    Ack,
+    Histogram,
+    SeriesFigures,
+    SeriesKey,
+    Snapshot,
+    SourceStatus,
+    State,
+    StepStatus,
+    Transition,
+)
+from cxmon.store import Store
+from cxmon.windows import Aggregator, Series, instant_measures, window_measures
+
+log = logging.getLogger(__name__)
+
+EVENT_TICK_MIN = 5.0
+"""Ticks are at least this far apart in engine time when data, not the wall, drives the clock."""
+HISTORY_POINTS = 60
+HISTORY_MEASURES = ("wait_p90", "service_level", "offered", "abandoned", "escalations", "csat")
+
+ClockArg = Callable[[], float] | Literal["events"] | None
+
+
+@dataclass(slots=True)
+class SourceHealth:
+    """Running health figures of one source."""
+
+    name: str
+    type: str
+    up: bool = False
+    finished: bool = False
+    events_total: int = 0
+    errors_total: int = 0
+    last_event_ts: float | None = None
+    last_error: str | None = None
+    rate_events: float = 0.0
+    rate_errors: float = 0.0
+    _mark_events: int = 0
+    _mark_errors: int = 0
+
+
+class _SourceSink:
+    """The Sink a source talks to (collectors.base.Sink)."""
+
+    def __init__(self, engine: Engine, source: Source) -> None:
+        self._engine = engine
+        self.name = source.name
+        self.health = engine.health[source.name]
+
+    async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
+        if not events and offset is None:
+            return
+        await self._engine._queue.put((self.name, events, offset))
+
+    def error(self, where: str, msg: str) -> None:
+        self.health.errors_total += 1
+        line = f"{where}: {msg}"
+        self.health.last_error = line
+        self._engine.errors.append(f"[{self.name}] {line}")
+        log.warning("%s: %s", self.name, line)
+
+    def set_up(self, up: bool) -> None:
+        self.health.up = up
+
+    async def load_offset(self) -> Offset | None:
+        store = self._engine.store
+        return None if store is None else await store.load_offset(self.name)
+
+
+class Subscription:
+    """Newest-only snapshot stream: a slow reader skips snapshots, it never holds the engine up."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._latest: Snapshot | None = None
+        self._event = asyncio.Event()
+        self.closed = False
+
+    def _offer(self, snap: Snapshot) -> None:
+        self._latest = snap
+        self._event.set()
+
+    def close(self) -> None:
+        """Stop the stream; the iterator ends."""
+        self.closed = True
+        self._event.set()
+        self._engine._subs.discard(self)
+
+    def __aiter__(self) -> AsyncIterator[Snapshot]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[Snapshot]:
+        if self._engine.latest.version:
+            yield self._engine.latest
+        while not self.closed:
+            await self._event.wait()
+            self._event.clear()
+            snap, self._latest = self._latest, None
+            if snap is not None and not self.closed:
+                yield snap
+
+
+class Engine:
+    """Collectors → aggregator/store → detector → snapshots, with owned tasks and a clean shutdown."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        db_path: str | None = None,
+        store: bool = True,
+        sources: Sequence[Source] | None = None,
+        clock: ClockArg = None,
+    ) -> None:
+        """Build an engine; nothing runs until it is entered (``async with engine:``).
+
+        Args:
+            config: the validated configuration.
+            db_path: the history database (default: ``[store] path``).
+            store: False runs without a database (no history, no offsets).
+            sources: the sources to read (default: the config's collectors).
+            clock: engine time: a callable, ``"events"`` (the newest event's time: backfills),
+                or None (the clock of a simulator/replay source if there is one, else the wall).
+        """
+        self.config = config
+        self.sources: list[Source] = (
+            list(sources) if sources is not None else [create_source(cc, config) for cc in config.collectors]
+        )
+        self.aggregator = Aggregator(config)
+        self.detector = Detector(config)
+        self.store: Store | None = (
+            Store(
+                db_path or config.store.path,
+                flush_interval=config.store.flush_interval,
+                batch_size=config.store.batch_size,
+            )
+            if store
+            else None
+        )
+        self.health: dict[str, SourceHealth] = {
+            s.name: SourceHealth(s.name, getattr(s, "type", s.__class__.__name__)) for s in self.sources
+        }
+        self.errors: deque[str] = deque(maxlen=200)
+        self.extra_status: dict[str, Any] = {}
+        self.latest: Snapshot = EMPTY_SNAPSHOT
+        self._listeners: list[Callable[[Snapshot], None]] = []
+        self._subs: set[Subscription] = set()
+        self._queue: asyncio.Queue[tuple[str, Sequence[ContactEvent], Offset | None]] = asyncio.Queue(
+            maxsize=config.monitor.queue_size
+        )
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._source_tasks: dict[str, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
+        self._started = False
+        self._closed = False
+        self._version = 0
+        self._acks: dict[str, Ack] = {}
+        self._step_samples: dict[str, deque[tuple[float, float]]] = {}
+        self._history: dict[SeriesKey, deque[tuple[float, MappingProxyType[str, float | None]]]] = {}
+        self._history_tuple: dict[
+            SeriesKey, tuple[tuple[float, MappingProxyType[str, float | None]], ...]
+        ] = {}
+        self._minute = -1
+        self._figure_cache: dict[
+            SeriesKey, tuple[int, MappingProxyType[float, MappingProxyType[str, float | None]]]
+        ] = {}
+        self._next_purge = 0.0
+        self._wall_mark = time.monotonic()
+
+        # Engine time.
+        self._event_clock = clock == "events"
+        self.paced = True
+        if callable(clock):
+            self._clock: Callable[[], float] = clock
+        elif self._event_clock:
+            self._clock = lambda: self.aggregator.watermark
+            self.paced = False
+        else:
+            clocked = next((s for s in self.sources if callable(getattr(s, "clock", None))), None)
+            if clocked is not None:
+                self._clock = clocked.clock  # type: ignore[attr-defined]
+                self.paced = bool(getattr(clocked, "paced", True))
+            else:
+                self._clock = time.time
+        self._tick_every = config.monitor.tick if self.paced else max(config.monitor.tick, EVENT_TICK_MIN)
+        self._next_tick: float | None = None
+        self._start_time: float | None = None
+        self._deadline: float | None = None
+        self._duration: float | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    def now(self) -> float:
+        """Engine time (epoch seconds)."""
+        return self._clock()
+
+    def add_listener(self, fn: Callable[[Snapshot], None]) -> None:
+        """Call ``fn`` with every new snapshot, synchronously, on the engine's loop (keep it cheap)."""
+        self._listeners.append(fn)
+
+    def subscribe(self) -> Subscription:
+        """Return a newest-only stream of snapshots."""
+        sub = Subscription(self)
+        self._subs.add(sub)
+        return sub
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return; leaving the ``async with`` block flushes everything."""
+        self._stop.set()
+
+    async def acknowledge(self, step: str, who: str, note: str, until: float | None = None) -> Ack:
+        """Acknowledge a step's pot hole: stored, shown, and it silences repeat alerts until ``until``.
+
+        Raises:
+            KeyError: no such step.
+        """
+        self.config.step(step)
+        now = self.now()
+        ack = Ack(step=step, who=who, note=note, ts=now, until=until if until is not None else now + 4 * 3600)
+        self._acks[step] = ack
+        if self.store is not None:
+            await self.store.add_ack(ack)
+        return ack
+
+    async def customer_leaders(self, limit: int = 20) -> list[tuple[str, int]]:
+        """Return (customer_id, strikes in the last 24 h), most strikes first."""
+        return self.aggregator.leaders(limit)
+
+    async def customer_path(self, customer_id: str) -> list[ContactEvent]:
+        """Return one customer's events over the last 24 h from the store, oldest first."""
+        if self.store is None:
+            return []
+        await self.store.flush()
+        return await self.store.customer_events(customer_id, since=self.now() - 86400.0)
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Open the store and start the consumer, the ticker and one task per source."""
+        if self._started:
+            return
+        self._started = True
+        if self.store is not None:
+            await self.store.open()
+        self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
+        for source in self.sources:
+            sink = _SourceSink(self, source)
+            task = asyncio.create_task(self._run_source(source, sink), name=f"source-{source.name}")
+            self._source_tasks[source.name] = task
+        if self.paced:
+            self._tasks.append(asyncio.create_task(self._ticker(), name="engine-ticker"))
+
+    async def run(self, duration: float | None = None) -> None:
+        """Run until :meth:`stop`, until every source has finished, or for ``duration`` of engine time."""
+        if not self._started:
+            await self.start()
+        if duration is not None:
+            self._deadline = self.now() + duration if self.paced else None
+            self._duration = duration
+        else:
+            self._deadline = None
+            self._duration = None
+        waiters = [asyncio.create_task(self._stop.wait(), name="engine-stop")]
+        if self._source_tasks:
+            waiters.append(asyncio.create_task(self._sources_done(), name="engine-sources-done"))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await w
+
+    async def _sources_done(self) -> None:
+        await asyncio.gather(*self._source_tasks.values(), return_exceptions=True)
+        await self._queue.join()
+
+    async def aclose(self) -> None:
+        """Stop the sources, drain what they sent, publish a last snapshot and flush the store."""
+        if self._closed or not self._started:
+            return
+        self._closed = True
+        for task in self._source_tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._source_tasks.values(), return_exceptions=True)
+        # Everything the sources handed over is processed before the consumer stops.
+        await self._queue.join()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tick(self.now())
+        for sub in list(self._subs):
+            sub.close()
+        if self.store is not None:
+            await self.store.close()
+
+    # ------------------------------------------------------------------ tasks
+
+    async def _run_source(self, source: Source, sink: _SourceSink) -> None:
+        health = self.health[source.name]
+        try:
+            await source.run(sink)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            sink.error(source.name, f"source stopped: {exc!r}")
+            log.exception("source %s failed", source.name)
+        finally:
+            health.up = False
+            health.finished = True
+
+    async def _consume(self) -> None:
+        queue = self._queue
+        while True:
+            name, events, offset = await queue.get()
+            try:
+                await self._process(name, events, offset)
+            except Exception:
+                log.exception("engine failed on a batch from %s", name)
+                self.errors.append(f"[engine] failed on a batch from {name}")
+            finally:
+                queue.task_done()
+
+    async def _process(self, name: str, events: Sequence[ContactEvent], offset: Offset | None) -> None:
+        health = self.health.get(name)
+        if health is not None and events:
+            health.events_total += len(events)
+            newest = max(ev.ts for ev in events)
+            if health.last_event_ts is None or newest > health.last_event_ts:
+                health.last_event_ts = newest
+            health.up = health.up or not health.finished
+        agg = self.aggregator
+        if self.paced:
+            agg.add(events, name)
+        else:
+            # Data drives time: tick at every tick boundary the batch crosses, so the detector sees
+            # the history unfold exactly as it would have live.
+            for i, ev in enumerate(events):
+                if self._next_tick is None:
+                    self._next_tick = ev.ts
+                    self._start_time = ev.ts
+                if (
+                    self._duration is not None
+                    and self._start_time is not None
+                    and ev.ts > self._start_time + self._duration
+                ):
+                    # The run asked for this much time: what lies beyond it is not part of the run.
+                    events = events[:i]
+                    offset = None  # the source's offset covers events this run leaves out
+                    self._tick(self._start_time + self._duration)
+                    self.stop()
+                    break
+                if ev.ts >= self._next_tick:
+                    self._catch_up(ev.ts)
+                agg.add_one(ev, name)
+        if self.store is not None:
+            await self.store.add(events, source=name, offset=offset)
+
+    def _catch_up(self, ts: float) -> None:
+        assert self._next_tick is not None
+        longest = max(self.config.monitor.windows)
+        if ts - self._next_tick > longest + self._tick_every:
+            # A long gap in the data: one tick now, then jump to just before the next data.
+            self._tick(self._next_tick)
+            self._next_tick = ts - longest
+        while self._next_tick <= ts:
+            self._tick(self._next_tick)
+            self._next_tick += self._tick_every
+
+    async def _ticker(self) -> None:
+        interval = self.config.monitor.tick
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self._tick(self.now())
+            except Exception:
+                log.exception("tick failed")
+                self.errors.append("[engine] tick failed")
+            if self._deadline is not None and self.now() >= self._deadline:
+                self.stop()
+
+    # ------------------------------------------------------------------ the tick
+
+    def _tick(self, now: float) -> Snapshot:
+        """Build, store and publish the snapshot for engine time ``now``."""
+        agg = self.aggregator
+        lost = agg.advance(now)
+        if lost and self.store is not None:
+            self.store._events.extend(
+                (
+                    ev.ts,
+                    ev.kind.value,
+                    ev.source,
+                    ev.contact_id,
+                    ev.channel,
+                    ev.queue,
+                    None,
+                    None,
+                    None,
+                    ev.reason,
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+                for ev in lost
+            )
+        mon = self.config.monitor
+        formula = mon.service_level_formula
+
+        sources = self._source_statuses(now)
+        stale_names = {s.name for s in sources if s.stale}
+        all_stale = (bool(sources) and len(stale_names) == len(sources)) or not sources
+
+        # Figures and verdicts per series.
+        figs: dict[SeriesKey, SeriesFigures] = {}
+        verdicts_by_step: dict[str, dict[SeriesKey, Verdict]] = {}
+        step_by_name = {s.name: s for s in self.config.steps}
+        new_minute = int(now // 60) != self._minute
+        for key, series in agg.series.items():
+            windows = self._windows_of(key, series)
+            instant = MappingProxyType(instant_measures(series, now))
+            step = step_by_name.get(key[0])
+            verdict = (
+                Verdict(State.OK, "no thresholds")
+                if step is None
+                else self.detector.judge_series(key, step, windows, instant, now)
+            )
+            series_stale = (bool(series.sources) and series.sources <= stale_names) or (
+                not series.sources and all_stale
+            )
+            if series_stale:
+                verdict = Verdict(State.STALE, "source silent", verdict.measure, verdict.value)
+            if step is not None:
+                verdicts_by_step.setdefault(step.name, {})[key] = verdict
+            if new_minute:
+                self._record_history(key, now, windows)
+            figs[key] = SeriesFigures(
+                step=key[0],
+                channel=key[1],
+                queue=key[2],
+                windows=windows,
+                instant=instant,
+                totals=MappingProxyType(dict(zip(TOTALS, series.totals, strict=True))),
+                wait_histogram=Histogram(
+                    WAIT_BUCKETS, tuple(series.wait_hist), series.wait_hist_sum, sum(series.wait_hist)
+                ),
+                resolution_histogram=Histogram(
+                    RESOLUTION_BUCKETS, tuple(series.res_hist), series.res_hist_sum, sum(series.res_hist)
+                ),
+                state=verdict.state,
+                reason=verdict.reason,
+                history=self._history_tuple.get(key, ()),
+            )
+
+        # Steps, rolled up.
+        steps: list[StepStatus] = []
+        transitions: list[Transition] = []
+        shortest = min(mon.windows)
+        for step in self.config.steps:
+            verdicts = verdicts_by_step.get(step.name, {})
+            step_sources = set().union(*(agg.series[k].sources for k in verdicts)) if verdicts else set()
+            if step_sources:
+                stale = step_sources <= stale_names
+                quiet = sorted(step_sources & stale_names)
+            else:
+                stale = all_stale
+                quiet = sorted(stale_names)
+            stale_reason = self._stale_reason(quiet, now)
+            state, reason, transition = self.detector.roll_up(step, verdicts, stale, stale_reason, now)
+            if transition is not None:
+                transitions.append(transition)
+                if state is State.OK:
+                    self._acks.pop(step.name, None)
+            ack = self._acks.get(step.name)
+            if ack is not None and ack.until <= now:
+                self._acks.pop(step.name, None)
+                ack = None
+            headline, value = self._headline(step, verdicts, figs, shortest)
+            affected = 0
+            for k in verdicts:
+                f = figs[k]
+                affected += int(
+                    (f.instant.get("waiting_now") or 0) + (f.windows[shortest].get("offered") or 0)
+                )
+            steps.append(
+                StepStatus(
+                    name=step.name,
+                    label=step.label,
+                    state=state,
+                    reason=reason,
+                    since=self.detector.step_since.get(step.name, now),
+                    moment_of_truth=step.moment_of_truth,
+                    headline_measure=headline,
+                    headline_value=value,
+                    trend=self._trend(step.name, value, now),
+                    affected=affected,
+                    ack=ack,
+                )
+            )
+
+        if new_minute:
+            self._minute = int(now // 60)
+            if self.store is not None:
+                self.store.add_minute(
+                    self._minute * 60.0,
+                    (
+                        (*k, f.state, {m: v for m, v in f.windows[shortest].items() if v is not None})
+                        for k, f in figs.items()
+                    ),
+                )
+        if transitions and self.store is not None:
+            self.store.add_transitions(transitions)
+        if self.store is not None and now >= self._next_purge:
+            self._next_purge = now + 3600.0
+            self._schedule_purge(now - self.config.store.retention)
+
+        self._version += 1
+        snap = Snapshot(
+            version=self._version,
+            ts=now,
+            windows=mon.windows,
+            service_level_formula=formula,
+            steps=tuple(steps),
+            series=tuple(figs[k] for k in sorted(figs)),
+            sources=sources,
+            transitions=tuple(transitions),
+            strikes=agg.struck,
+            events_total=sum(h.events_total for h in self.health.values()),
+            events_per_second=sum(h.rate_events for h in self.health.values()),
+            errors_total=sum(h.errors_total for h in self.health.values()),
+            stale=all_stale,
+            acks=tuple(self._acks.values()),
+            extra=MappingProxyType(dict(self.extra_status)),
+        )
+        self.latest = snap
+        for fn in self._listeners:
+            try:
+                fn(snap)
+            except Exception:
+                log.exception("snapshot listener failed")
+        for sub in self._subs:
+            sub._offer(snap)
+        return snap
+
+    def _schedule_purge(self, before: float) -> None:
+        store = self.store
+        if store is None:
+            return
+
+        async def purge() -> None:
+            try:
+                await store.purge(before)
+            except Exception:
+                log.exception("retention purge failed")
+
+        task = asyncio.get_running_loop().create_task(purge(), name="store-purge")
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    def _windows_of(
+        self, key: SeriesKey, series: Series
+    ) -> MappingProxyType[float, MappingProxyType[str, float | None]]:
+        cached = self._figure_cache.get(key)
+        if cached is not None and not any(w.dirty for w in series.windows):
+            return cached[1]
+        formula = self.config.monitor.service_level_formula
+        out = {}
+        for w in series.windows:
+            out[w.length] = MappingProxyType(window_measures(w.total, formula))
+            w.dirty = False
+        result = MappingProxyType(out)
+        self._figure_cache[key] = (series.version, result)
+        return result
+
+    def _record_history(
+        self,
+        key: SeriesKey,
+        now: float,
+        windows: MappingProxyType[float, MappingProxyType[str, float | None]],
+    ) -> None:
+        hist = self._history.get(key)
+        if hist is None:
+            hist = self._history[key] = deque(maxlen=HISTORY_POINTS)
+        shortest = windows[min(windows)]
+        hist.append(
+            (float(int(now // 60) * 60), MappingProxyType({m: shortest.get(m) for m in HISTORY_MEASURES}))
+        )
+        self._history_tuple[key] = tuple(hist)
+
+    def _headline(
+        self,
+        step: Step,
+        verdicts: dict[SeriesKey, Verdict],
+        figs: dict[SeriesKey, SeriesFigures],
+        window: float,
+    ) -> tuple[str, float | None]:
+        """The figure that drives the step: the worst series' judged measure, else the step's headline.
+
+        The headline is read in the window of the step's threshold on that measure, and from the
+        series the thresholds judge (so a series with too few contacts cannot set it).
+        """
+        if verdicts:
+            worst = max(verdicts.values(), key=lambda v: (v.state.severity, v.badness))
+            if worst.state in (State.WATCH, State.POTHOLE) and worst.measure:
+                return worst.measure, worst.value
+        measure = step.headline
+        below = measure in ("service_level", "csat")
+        for th in step.thresholds:
+            if th.measure == measure:
+                window = th.window
+                below = th.direction == "below"
+                break
+        judged = [v.value for v in verdicts.values() if v.measure == measure and v.value is not None]
+        if not judged:
+            for key in verdicts:
+                f = figs[key]
+                v = f.instant.get(measure) if measure in INSTANT else f.windows[window].get(measure)
+                if v is not None:
+                    judged.append(v)
+        if not judged:
+            return measure, None
+        return measure, (min(judged) if below else max(judged))
+
+    def _trend(self, step: str, value: float | None, now: float) -> float:
+        samples = self._step_samples.get(step)
+        if samples is None:
+            samples = self._step_samples[step] = deque(maxlen=64)
+        if value is None:
+            samples.clear()
+            return 0.0
+        if not samples or now - samples[-1][0] >= 10.0:
+            samples.append((now, value))
+        from cxmon.detector import slope
+
+        s = slope(samples, now)
+        return 0.0 if s is None else s * 60.0
+
+    def _source_statuses(self, now: float) -> tuple[SourceStatus, ...]:
+        wall = time.monotonic()
+        elapsed = wall - self._wall_mark
+        update_rates = elapsed >= 1.0
+        out = []
+        limit = self.config.monitor.stale_after
+        for h in self.health.values():
+            if update_rates:
+                h.rate_events = (h.events_total - h._mark_events) / elapsed
+                h.rate_errors = (h.errors_total - h._mark_errors) / elapsed
+                h._mark_events, h._mark_errors = h.events_total, h.errors_total
+            silent = h.last_event_ts is None or now - h.last_event_ts > limit
+            if self._event_clock:
+                silent = h.last_event_ts is None
+            stale = (not h.up and not h.finished) or silent or (h.finished and self.paced and silent)
+            if h.finished and not self.paced:
+                stale = False
+            out.append(
+                SourceStatus(
+                    name=h.name,
+                    type=h.type,
+                    up=h.up,
+                    stale=stale,
+                    events_total=h.events_total,
+                    errors_total=h.errors_total,
+                    last_event_ts=h.last_event_ts,
+                    events_per_second=h.rate_events,
+                    errors_per_second=h.rate_errors,
+                    last_error=h.last_error,
+                )
+            )
+        if update_rates:
+            self._wall_mark = wall
+        return tuple(out)
+
+    def _stale_reason(self, names: list[str], now: float) -> str:
+        if not names:
+            return "no sources"
+        parts = []
+        for name in names:
+            h = self.health[name]
+            if h.last_event_ts is None:
+                parts.append(f"nothing from {name} yet")
+            elif not h.up and not h.finished:
+                parts.append(f"{name} is down")
+            else:
+                parts.append(f"nothing from {name} for {int(now - h.last_event_ts)}s")
+        return "; ".join(parts)
+
+
+__all__ = ["OTHER", "Engine", "SourceHealth", "Subscription"]

@@ -1,0 +1,421 @@
+"""History in SQLite (aiosqlite): one connection, WAL, batched writes, migrations, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from collectors.base import Offset
+from cxmon.errors import StoreError
+from cxmon.events import KINDS_BY_VALUE, ContactEvent
+from cxmon.snapshot import Ack, State, Transition
+
+log = logging.getLogger(__name__)
+
+# Each entry migrates the schema from version i to i + 1. Never edit a shipped entry: append one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        contact_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        customer_id TEXT,
+        wait REAL,
+        duration REAL,
+        reason TEXT,
+        score REAL,
+        target TEXT,
+        agents_staffed INTEGER,
+        agents_available INTEGER
+    );
+    CREATE INDEX events_ts ON events (ts);
+    CREATE INDEX events_customer ON events (customer_id, ts) WHERE customer_id IS NOT NULL;
+    CREATE TABLE source_offsets (
+        source TEXT PRIMARY KEY,
+        file_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        step TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX transitions_ts ON transitions (ts);
+    CREATE TABLE acks (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        step TEXT NOT NULL,
+        who TEXT NOT NULL,
+        note TEXT NOT NULL,
+        until REAL NOT NULL
+    );
+    CREATE TABLE snapshots (
+        minute REAL NOT NULL,
+        step TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        state TEXT NOT NULL,
+        figures TEXT NOT NULL,
+        PRIMARY KEY (minute, step, channel, queue)
+    );
+    """,
+)
+
+_EVENT_COLUMNS = (
+    "ts, kind, source, contact_id, channel, queue, customer_id, wait, duration, reason, score, target, "
+    "agents_staffed, agents_available"
+)
+_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_UPSERT_OFFSET = (
+    "INSERT INTO source_offsets (source, file_id, position, updated) VALUES (?,?,?,?) "
+    "ON CONFLICT (source) DO UPDATE SET file_id = excluded.file_id, position = excluded.position, "
+    "updated = excluded.updated"
+)
+
+
+def _row(ev: ContactEvent, source: str) -> tuple[Any, ...]:
+    return (
+        ev.ts,
+        ev.kind.value,
+        ev.source or source,
+        ev.contact_id,
+        ev.channel,
+        ev.queue,
+        ev.customer_id,
+        ev.wait,
+        ev.duration,
+        ev.reason,
+        ev.score,
+        ev.target,
+        ev.agents_staffed,
+        ev.agents_available,
+    )
+
+
+def event_from_row(row: Sequence[Any]) -> ContactEvent:
+    """Rebuild a ContactEvent from a row selected as ``_EVENT_COLUMNS``."""
+    return ContactEvent(
+        ts=row[0],
+        kind=KINDS_BY_VALUE[row[1]],
+        source=row[2],
+        contact_id=row[3],
+        channel=row[4],
+        queue=row[5],
+        customer_id=row[6],
+        wait=row[7],
+        duration=row[8],
+        reason=row[9],
+        score=row[10],
+        target=row[11],
+        agents_staffed=row[12],
+        agents_available=row[13],
+    )
+
+
+class Store:
+    """The history database. Writes are batched: one transaction per batch, flushed at least every
+    ``flush_interval`` seconds, and a source's offset is committed in the same transaction as the
+    events that came before it."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        flush_interval: float = 0.25,
+        batch_size: int = 1000,
+        max_pending: int = 50_000,
+    ) -> None:
+        """Describe a store; nothing is opened until :meth:`open`.
+
+        Args:
+            path: the SQLite file.
+            flush_interval: most seconds a written event waits before its commit.
+            batch_size: pending rows that trigger a flush straight away.
+            max_pending: pending rows past which :meth:`add` waits for a flush (back-pressure).
+        """
+        self.path = str(path)
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self._db: aiosqlite.Connection | None = None
+        self._events: list[tuple[Any, ...]] = []
+        self._offsets: dict[str, Offset] = {}
+        self._transitions: list[tuple[Any, ...]] = []
+        self._snapshots: list[tuple[Any, ...]] = []
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.rows_written = 0
+        self.flushes = 0
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def open(self) -> Store:
+        """Open (creating or migrating) the database and start the flusher task."""
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA busy_timeout=5000")
+            await self._migrate()
+        except Exception as exc:  # sqlite3.Error, OSError
+            if self._db is not None:
+                await self._db.close()
+                self._db = None
+            raise StoreError(f"cannot open the history database: {exc}", self.path) from exc
+        self._task = asyncio.create_task(self._flusher(), name="store-flusher")
+        return self
+
+    async def __aenter__(self) -> Store:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Flush everything pending, stop the flusher and close the connection."""
+        if self._task is not None:
+            # Never cancel the flusher mid-transaction: ask it to finish and wait for it.
+            self._closing = True
+            self._wake.set()
+            await self._task
+            self._task = None
+        if self._db is not None:
+            await self.flush()
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        """The open connection."""
+        if self._db is None:
+            raise StoreError("the store is not open", self.path)
+        return self._db
+
+    async def _migrate(self) -> None:
+        db = self.db
+        await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        async with db.execute("SELECT version FROM schema_version") as cur:
+            row = await cur.fetchone()
+        version = row[0] if row else 0
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"database schema {version} is newer than this cxmon ({len(MIGRATIONS)})", self.path
+            )
+        for i in range(version, len(MIGRATIONS)):
+            await db.executescript(
+                "BEGIN;"
+                + MIGRATIONS[i]
+                + f"DELETE FROM schema_version; INSERT INTO schema_version VALUES ({i + 1});"
+                "COMMIT;"
+            )
+
+    async def schema_version(self) -> int:
+        """Return the schema version of the open database."""
+        async with self.db.execute("SELECT version FROM schema_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ writes
+
+    @property
+    def pending(self) -> int:
+        """Rows waiting for the next commit."""
+        return len(self._events) + len(self._transitions) + len(self._snapshots)
+
+    async def add(
+        self, events: Iterable[ContactEvent], source: str = "", offset: Offset | None = None
+    ) -> None:
+        """Queue events (and the source's new offset) for the next batch; waits when too much is pending."""
+        self._events.extend(_row(ev, source) for ev in events)
+        if offset is not None:
+            self._offsets[source] = offset
+        if len(self._events) >= self.batch_size:
+            self._wake.set()
+        if self.pending >= self.max_pending:
+            await self.flush()
+
+    def add_transitions(self, transitions: Iterable[Transition]) -> None:
+        """Queue state transitions for the next batch."""
+        for t in transitions:
+            self._transitions.append(
+                (t.ts, t.step, t.channel, t.queue, t.from_state.value, t.to_state.value, t.reason)
+            )
+
+    def add_minute(self, minute: float, rows: Iterable[tuple[str, str, str, State, dict[str, Any]]]) -> None:
+        """Queue the per-minute figures of every series."""
+        for step, channel, queue, state, figures in rows:
+            self._snapshots.append((minute, step, channel, queue, state.value, json.dumps(figures)))
+
+    async def add_ack(self, ack: Ack) -> None:
+        """Store an acknowledgement and commit it now."""
+        await self.flush()
+        async with self._lock:
+            await self.db.execute(
+                "INSERT INTO acks (ts, step, who, note, until) VALUES (?,?,?,?,?)",
+                (ack.ts, ack.step, ack.who, ack.note, ack.until),
+            )
+
+    async def flush(self) -> None:
+        """Commit everything pending in one transaction."""
+        async with self._lock:
+            if not (self._events or self._offsets or self._transitions or self._snapshots):
+                return
+            events, self._events = self._events, []
+            offsets, self._offsets = self._offsets, {}
+            transitions, self._transitions = self._transitions, []
+            snapshots, self._snapshots = self._snapshots, []
+            db = self.db
+            try:
+                await db.execute("BEGIN")
+                if events:
+                    await db.executemany(_INSERT_EVENT, events)
+                if offsets:
+                    now = time.time()
+                    await db.executemany(
+                        _UPSERT_OFFSET, [(s, o.file_id, o.position, now) for s, o in offsets.items()]
+                    )
+                if transitions:
+                    await db.executemany(
+                        "INSERT INTO transitions (ts, step, channel, queue, from_state, to_state, reason) "
+                        "VALUES (?,?,?,?,?,?,?)",
+                        transitions,
+                    )
+                if snapshots:
+                    await db.executemany(
+                        "INSERT OR REPLACE INTO snapshots (minute, step, channel, queue, state, figures) "
+                        "VALUES (?,?,?,?,?,?)",
+                        snapshots,
+                    )
+                await db.execute("COMMIT")
+            except BaseException:
+                # Keep the rows (and offsets) for the next attempt: nothing may be lost.
+                self._events[:0] = events
+                self._transitions[:0] = transitions
+                self._snapshots[:0] = snapshots
+                self._offsets = {**offsets, **self._offsets}
+                with contextlib.suppress(Exception):
+                    await db.execute("ROLLBACK")
+                raise
+            self.rows_written += len(events)
+            self.flushes += 1
+
+    async def _flusher(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # keep running: the rows are kept and the next flush retries
+                log.exception("history flush failed")
+
+    async def purge(self, before: float) -> int:
+        """Delete events, transitions and minute figures older than ``before``; return events deleted."""
+        async with self._lock:
+            db = self.db
+            await db.execute("BEGIN")
+            try:
+                cur = await db.execute("DELETE FROM events WHERE ts < ?", (before,))
+                deleted = cur.rowcount
+                await db.execute("DELETE FROM transitions WHERE ts < ?", (before,))
+                await db.execute("DELETE FROM snapshots WHERE minute < ?", (before,))
+                await db.execute("DELETE FROM acks WHERE until < ?", (before,))
+                await db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await db.execute("ROLLBACK")
+                raise
+        return deleted
+
+    # ------------------------------------------------------------------ reads
+
+    async def load_offset(self, source: str) -> Offset | None:
+        """Return the committed offset of ``source``, or None."""
+        async with self.db.execute(
+            "SELECT file_id, position FROM source_offsets WHERE source = ?", (source,)
+        ) as cur:
+            row = await cur.fetchone()
+        return Offset(row[0], int(row[1])) if row else None
+
+    async def events(
+        self, start: float | None = None, end: float | None = None, batch: int = 10_000
+    ) -> list[ContactEvent]:
+        """Return stored events with ``start ≤ ts < end``, oldest first."""
+        return [ev async for ev in self.iter_events(start, end, batch)]
+
+    async def iter_events(self, start: float | None = None, end: float | None = None, batch: int = 10_000):  # type: ignore[no-untyped-def]
+        """Yield stored events with ``start ≤ ts < end``, oldest first, fetched in batches."""
+        lo = float("-inf") if start is None else start
+        hi = float("inf") if end is None else end
+        async with self.db.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id", (lo, hi)
+        ) as cur:
+            while True:
+                rows = await cur.fetchmany(batch)
+                if not rows:
+                    break
+                for row in rows:
+                    yield event_from_row(row)
+
+    async def count_events(self) -> int:
+        """Return how many events are stored."""
+        async with self.db.execute("SELECT count(*) FROM events") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def customer_events(self, customer_id: str, since: float | None = None) -> list[ContactEvent]:
+        """Return one customer's events, oldest first."""
+        async with self.db.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE customer_id = ? AND ts >= ? ORDER BY ts, id",
+            (customer_id, float("-inf") if since is None else since),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [event_from_row(r) for r in rows]
+
+    async def transitions(self, start: float | None = None, end: float | None = None) -> list[Transition]:
+        """Return stored transitions with ``start ≤ ts < end``, oldest first."""
+        async with self.db.execute(
+            "SELECT ts, step, channel, queue, from_state, to_state, reason FROM transitions "
+            "WHERE ts >= ? AND ts < ? ORDER BY ts, id",
+            (float("-inf") if start is None else start, float("inf") if end is None else end),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [
+            Transition(
+                ts=r[0],
+                step=r[1],
+                channel=r[2],
+                queue=r[3],
+                from_state=State(r[4]),
+                to_state=State(r[5]),
+                reason=r[6],
+            )
+            for r in rows
+        ]
+
+    async def acks(self) -> list[Ack]:
+        """Return every stored acknowledgement, oldest first."""
+        async with self.db.execute("SELECT step, who, note, ts, until FROM acks ORDER BY ts, id") as cur:
+            rows = await cur.fetchall()
+        return [Ack(step=r[0], who=r[1], note=r[2], ts=r[3], until=r[4]) for r in rows]

@@ -1,0 +1,540 @@
+"""Rolling windows of every measure per series, updated incrementally (amortised O(1) per event).
+
+Each window of length W is kept as P panes of W/P seconds plus a running total. An event is added to
+the pane its timestamp falls in and to the total; when time moves past a pane, the pane is subtracted
+from the total. The window at time ``now`` therefore holds exactly the events whose pane index
+``floor(ts / (W/P))`` is greater than ``floor(now' / (W/P)) - P``, where ``now'`` is the later of the
+clock and the newest event seen. Late events inside that span are counted in their own pane; older
+ones only reach the cumulative totals.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from cxmon import sketch
+from cxmon.config import OTHER, Config, Step, known_labels
+from cxmon.events import ContactEvent, EventKind
+from cxmon.snapshot import RESOLUTION_BUCKETS, WAIT_BUCKETS, SeriesKey
+
+# Pane counter slots.
+OFFERED = 0
+ANSWERED = 1
+ANSWERED_WITHIN = 2
+ABANDONED = 3
+SHORT_ABANDONED = 4
+WAIT_SUM = 5  # waits of answered contacts
+ESCALATED = 6
+TRANSFERRED = 7
+RESOLVED = 8
+REOPENED = 9
+FEEDBACK_N = 10
+FEEDBACK_SUM = 11
+LOST = 12
+ANSWERED_TIMED = 13  # answered contacts whose wait is known
+N_SLOTS = 14
+
+STRIKE_WINDOW = 86400.0
+_ROUTE_CACHE_LIMIT = 10_000
+
+
+class Pane:
+    """Counters and sketches for one slice of time (or a window's running total)."""
+
+    __slots__ = ("c", "idx", "res", "wait")
+
+    def __init__(self, idx: int) -> None:
+        self.idx = idx
+        self.c = [0.0] * N_SLOTS
+        self.wait: dict[int, int] = {}
+        self.res: dict[int, int] = {}
+
+
+class Window:
+    """One rolling window of one series."""
+
+    __slots__ = ("dirty", "head", "length", "n_panes", "pane_len", "panes", "total")
+
+    def __init__(self, length: float, n_panes: int) -> None:
+        self.length = length
+        self.n_panes = n_panes
+        self.pane_len = length / n_panes
+        self.panes: deque[Pane] = deque()
+        self.total = Pane(0)
+        self.head = -(2**62)
+        """Index of the newest pane the window has reached (by events or by the clock)."""
+        self.dirty = True
+
+    def pane_for(self, ts: float) -> Pane | None:
+        """Return the pane for ``ts``, creating it; None when ``ts`` is older than the window."""
+        idx = int(ts // self.pane_len)
+        panes = self.panes
+        if idx >= self.head:
+            if idx > self.head:
+                self.head = idx
+                self.expire(idx)
+            if panes and panes[-1].idx == idx:
+                return panes[-1]
+            pane = Pane(idx)
+            panes.append(pane)
+            return pane
+        if idx <= self.head - self.n_panes:
+            return None
+        # A late event: find its pane, newest first (lateness is usually small).
+        for pos in range(len(panes) - 1, -1, -1):
+            p = panes[pos]
+            if p.idx == idx:
+                return p
+            if p.idx < idx:
+                pane = Pane(idx)
+                panes.insert(pos + 1, pane)
+                return pane
+        pane = Pane(idx)
+        panes.appendleft(pane)
+        return pane
+
+    def expire(self, head_idx: int) -> None:
+        """Take panes at or before ``head_idx - n_panes`` out of the total."""
+        panes = self.panes
+        limit = head_idx - self.n_panes
+        total = self.total
+        while panes and panes[0].idx <= limit:
+            old = panes.popleft()
+            tc = total.c
+            for i, v in enumerate(old.c):
+                if v:
+                    tc[i] -= v
+            if old.wait:
+                sketch.merge_into(total.wait, old.wait, -1)
+            if old.res:
+                sketch.merge_into(total.res, old.res, -1)
+            self.dirty = True
+        if not panes:
+            # Nothing left: reset the running sums exactly (no floating-point residue).
+            total.c = [0.0] * N_SLOTS
+            total.wait.clear()
+            total.res.clear()
+
+    def advance(self, now: float) -> None:
+        """Move the window's edge to ``now`` (time passes even when no events come)."""
+        idx = int(now // self.pane_len)
+        if idx > self.head:
+            self.head = idx
+            self.expire(idx)
+
+
+@dataclass(slots=True)
+class Series:
+    """Everything kept for one (step, channel, queue)."""
+
+    key: SeriesKey
+    step: Step | None
+    sl_target: float
+    long_wait: float
+    backlog_age: float
+    windows: list[Window]
+    totals: list[int] = field(default_factory=lambda: [0] * 9)
+    wait_hist: list[int] = field(default_factory=lambda: [0] * (len(WAIT_BUCKETS) + 1))
+    wait_hist_sum: float = 0.0
+    res_hist: list[int] = field(default_factory=lambda: [0] * (len(RESOLUTION_BUCKETS) + 1))
+    res_hist_sum: float = 0.0
+    waiting: dict[str, float] = field(default_factory=dict)
+    """contact_id → arrival time, for contacts in queue now."""
+    open: dict[str, float] = field(default_factory=dict)
+    """contact_id → arrival time, for contacts not yet resolved (backlog)."""
+    agents_staffed: int | None = None
+    agents_available: int | None = None
+    sources: set[str] = field(default_factory=set)
+    version: int = 0
+    """Bumped on every change, so consumers can skip unchanged series."""
+
+
+# Indexes into Series.totals (names match cxmon.snapshot.TOTALS).
+T_OFFERED, T_ANSWERED, T_ABANDONED, T_SHORT, T_LOST, T_ESCALATED, T_TRANSFERRED, T_RESOLVED, T_REOPENED = (
+    range(9)
+)
+
+
+class Aggregator:
+    """Routes events to series and keeps every series' windows, contact state and totals."""
+
+    def __init__(self, config: Config, *, time_out_lost: bool = True) -> None:
+        """Build an empty aggregator.
+
+        Args:
+            config: the validated configuration (steps, windows, panes, limits).
+            time_out_lost: when True, contacts with no terminal event after ``monitor.lost_after``
+                are closed as lost by :meth:`advance` (off when replaying stored history, which
+                already holds those lost events).
+        """
+        self.config = config
+        mon = config.monitor
+        self.windows = mon.windows
+        self.n_panes = mon.panes
+        self.short_abandon = mon.short_abandon
+        self.lost_after = mon.lost_after
+        self.time_out_lost = time_out_lost
+        self.strike_limit = mon.strikes
+        self.series: dict[SeriesKey, Series] = {}
+        self._contacts: dict[str, SeriesKey] = {}
+        """contact_id → series it is open in."""
+        self._routes: dict[tuple[str, str], tuple[SeriesKey, Step | None]] = {}
+        self._channels, self._queues = known_labels(config)
+        self.watermark = 0.0
+        """Newest event time seen."""
+        self.late_dropped = 0
+        """Events too old for any window (still in the totals)."""
+        self._next_lost_scan = 0.0
+        # Strikes: per customer, bad experiences in the last 24 h.
+        self._strike_log: deque[tuple[float, str]] = deque()
+        self.strikes: dict[str, int] = {}
+        self.struck = 0
+        """Customers with at least ``monitor.strikes`` strikes."""
+
+    # ------------------------------------------------------------------ routing
+
+    def route(self, channel: str, queue: str) -> tuple[SeriesKey, Step | None]:
+        """Return the series key and step for a contact on ``channel``/``queue``.
+
+        Steps come from the config's match rules on the raw names; the channel and queue labels
+        are kept only when known (config) and are otherwise ``other``, so no input can grow the
+        number of series without bound.
+        """
+        hit = self._routes.get((channel, queue))
+        if hit is not None:
+            return hit
+        step = self.config.step_for(channel, queue)
+        key = (
+            step.name if step else OTHER,
+            channel if channel in self._channels else OTHER,
+            queue if queue in self._queues else OTHER,
+        )
+        if len(self._routes) >= _ROUTE_CACHE_LIMIT:
+            self._routes.clear()
+        self._routes[(channel, queue)] = (key, step)
+        return key, step
+
+    def _series(self, key: SeriesKey, step: Step | None) -> Series:
+        series = self.series.get(key)
+        if series is None:
+            sl_target = step.service_level_target if step else 20.0
+            series = Series(
+                key=key,
+                step=step,
+                sl_target=sl_target,
+                long_wait=step.long_wait if step else max(3 * sl_target, 60.0),
+                backlog_age=step.backlog_age if step else 86400.0,
+                windows=[Window(w, self.n_panes) for w in self.windows],
+            )
+            self.series[key] = series
+        return series
+
+    # ------------------------------------------------------------------ events
+
+    def add(self, events: Iterable[ContactEvent], source: str = "") -> None:
+        """Account for a batch of events."""
+        for ev in events:
+            self.add_one(ev, source)
+
+    def add_one(self, ev: ContactEvent, source: str = "", into: Series | None = None) -> None:
+        """Account for one event (in series ``into`` when given, else where the event routes)."""
+        kind = ev.kind
+        if kind is EventKind.HEARTBEAT:
+            if ev.ts > self.watermark:
+                self.watermark = ev.ts
+            return
+        ts = ev.ts
+        if ts > self.watermark:
+            self.watermark = ts
+        if into is None:
+            key, step = self.route(ev.channel, ev.queue)
+            series = self._series(key, step)
+        else:
+            series, key = into, into.key
+        series.version += 1
+        src = source or ev.source
+        if src:
+            series.sources.add(src)
+        totals = series.totals
+        cid = ev.contact_id
+
+        if kind is EventKind.STAFFING:
+            if ev.agents_staffed is not None:
+                series.agents_staffed = ev.agents_staffed
+            if ev.agents_available is not None:
+                series.agents_available = ev.agents_available
+            return
+
+        # Which pane slots this event touches, and what it adds to the sketches.
+        slot = -1
+        slot2 = -1
+        wait_value: float | None = None
+        res_value: float | None = None
+        feedback: float | None = None
+        strike = False
+
+        if kind is EventKind.ARRIVED:
+            prev = self._contacts.get(cid)
+            if prev is not None and prev != key:
+                old = self.series.get(prev)
+                if old is not None:
+                    old.waiting.pop(cid, None)
+                    old.open.pop(cid, None)
+                    old.version += 1
+            series.waiting[cid] = ts
+            series.open[cid] = ts
+            self._contacts[cid] = key
+            slot = OFFERED
+            totals[T_OFFERED] += 1
+        elif kind is EventKind.ANSWERED:
+            arrived = series.waiting.pop(cid, None)
+            wait = ev.wait if ev.wait is not None else (ts - arrived if arrived is not None else None)
+            if wait is not None and wait < 0:
+                wait = 0.0
+            slot = ANSWERED
+            totals[T_ANSWERED] += 1
+            if wait is not None:
+                wait_value = wait
+                if wait <= series.sl_target:
+                    slot2 = ANSWERED_WITHIN
+                if wait > series.long_wait:
+                    strike = True
+        elif kind is EventKind.ABANDONED:
+            arrived = series.waiting.pop(cid, None)
+            series.open.pop(cid, None)
+            self._contacts.pop(cid, None)
+            wait = ev.wait if ev.wait is not None else (ts - arrived if arrived is not None else None)
+            if wait is not None and wait < 0:
+                wait = 0.0
+            slot = ABANDONED
+            totals[T_ABANDONED] += 1
+            if wait is not None:
+                wait_value = wait
+                if wait < self.short_abandon:
+                    slot2 = SHORT_ABANDONED
+                    totals[T_SHORT] += 1
+            if slot2 != SHORT_ABANDONED:
+                strike = True
+        elif kind is EventKind.RESOLVED:
+            series.waiting.pop(cid, None)
+            series.open.pop(cid, None)
+            self._contacts.pop(cid, None)
+            slot = RESOLVED
+            totals[T_RESOLVED] += 1
+            if ev.duration is not None and ev.duration >= 0:
+                res_value = ev.duration
+        elif kind is EventKind.ESCALATED:
+            series.waiting.pop(cid, None)
+            slot = ESCALATED
+            totals[T_ESCALATED] += 1
+            strike = True
+        elif kind is EventKind.TRANSFERRED:
+            series.waiting.pop(cid, None)
+            slot = TRANSFERRED
+            totals[T_TRANSFERRED] += 1
+            strike = True
+        elif kind is EventKind.REOPENED:
+            series.open[cid] = ts
+            self._contacts[cid] = key
+            slot = REOPENED
+            totals[T_REOPENED] += 1
+            strike = True
+        elif kind is EventKind.FEEDBACK:
+            if ev.score is None:
+                return
+            feedback = ev.score
+            slot = FEEDBACK_N
+        elif kind is EventKind.LOST:
+            series.waiting.pop(cid, None)
+            series.open.pop(cid, None)
+            self._contacts.pop(cid, None)
+            slot = LOST
+            totals[T_LOST] += 1
+
+        if wait_value is not None:
+            series.wait_hist[bisect.bisect_left(WAIT_BUCKETS, wait_value)] += 1
+            series.wait_hist_sum += wait_value
+            wkey = sketch.bin_of(wait_value)
+        if res_value is not None:
+            series.res_hist[bisect.bisect_left(RESOLUTION_BUCKETS, res_value)] += 1
+            series.res_hist_sum += res_value
+            rkey = sketch.bin_of(res_value)
+        if strike and ev.customer_id:
+            self._strike(ev.customer_id, ts)
+
+        for window in series.windows:
+            pane = window.pane_for(ts)
+            if pane is None:
+                self.late_dropped += 1
+                continue
+            window.dirty = True
+            for target in (pane, window.total):
+                c = target.c
+                if slot >= 0:
+                    c[slot] += 1
+                if slot2 >= 0:
+                    c[slot2] += 1
+                if wait_value is not None:
+                    target.wait[wkey] = target.wait.get(wkey, 0) + 1
+                    if slot == ANSWERED:
+                        c[WAIT_SUM] += wait_value
+                        c[ANSWERED_TIMED] += 1
+                if res_value is not None:
+                    target.res[rkey] = target.res.get(rkey, 0) + 1
+                if feedback is not None:
+                    c[FEEDBACK_SUM] += feedback
+
+    def _strike(self, customer: str, ts: float) -> None:
+        self._strike_log.append((ts, customer))
+        n = self.strikes.get(customer, 0) + 1
+        self.strikes[customer] = n
+        if n == self.strike_limit:
+            self.struck += 1
+
+    # ------------------------------------------------------------------ time
+
+    def advance(self, now: float) -> list[ContactEvent]:
+        """Move every window to ``now`` and time out contacts; return the ``lost`` events made.
+
+        Args:
+            now: engine time (the later of this and the newest event is used).
+
+        Returns:
+            One ``lost`` event per contact closed for want of a terminal event (when enabled); the
+            caller stores them and they are already counted here.
+        """
+        now = max(now, self.watermark)
+        for series in self.series.values():
+            for window in series.windows:
+                window.advance(now)
+        while self._strike_log and self._strike_log[0][0] <= now - STRIKE_WINDOW:
+            _, customer = self._strike_log.popleft()
+            n = self.strikes[customer]
+            if n == self.strike_limit:
+                self.struck -= 1
+            if n <= 1:
+                del self.strikes[customer]
+            else:
+                self.strikes[customer] = n - 1
+        lost: list[ContactEvent] = []
+        if self.time_out_lost and now >= self._next_lost_scan:
+            self._next_lost_scan = now + min(60.0, self.lost_after / 4)
+            limit = now - self.lost_after
+            for series in list(self.series.values()):
+                stale = [cid for cid, t in series.open.items() if t <= limit]
+                stale += [cid for cid, t in series.waiting.items() if t <= limit and cid not in series.open]
+                for cid in stale:
+                    _, channel, queue = series.key
+                    ev = ContactEvent(
+                        ts=now,
+                        kind=EventKind.LOST,
+                        contact_id=cid,
+                        channel=channel,
+                        queue=queue,
+                        source="engine",
+                        reason="no terminal event",
+                    )
+                    self.add_one(ev, into=series)
+                    lost.append(ev)
+        return lost
+
+    def leaders(self, limit: int) -> list[tuple[str, int]]:
+        """Return the customers with the most strikes in the last 24 h, most first."""
+        return heapq.nlargest(limit, self.strikes.items(), key=lambda kv: (kv[1], kv[0]))
+
+
+# ---------------------------------------------------------------------- measures
+
+
+def window_measures(total: Pane, formula: str) -> dict[str, float | None]:
+    """Compute every windowed measure from a window's running total.
+
+    Args:
+        total: the window's counters and sketches.
+        formula: the service-level formula name (cxmon.config.SERVICE_LEVEL_FORMULAS).
+
+    Returns:
+        measure name → value, None where the measure has no data.
+    """
+    c = total.c
+    offered, answered, within = c[OFFERED], c[ANSWERED], c[ANSWERED_WITHIN]
+    abandoned, short = c[ABANDONED], c[SHORT_ABANDONED]
+    if formula == "excl_short_abandons":
+        sl_den = answered + abandoned - short
+    elif formula == "incl_abandons":
+        sl_den = answered + abandoned
+    else:
+        sl_den = answered
+    ab_den = answered + abandoned - short
+    p50, p90, p99 = sketch.quantiles(total.wait, (0.5, 0.9, 0.99))
+    r50, r90 = sketch.quantiles(total.res, (0.5, 0.9))
+    resolved = c[RESOLVED]
+    fn = c[FEEDBACK_N]
+    return {
+        "offered": offered,
+        "answered": answered,
+        "abandoned": abandoned,
+        "short_abandoned": short,
+        "lost": c[LOST],
+        "service_level": within / sl_den if sl_den > 0 else None,
+        "asa": c[WAIT_SUM] / c[ANSWERED_TIMED] if c[ANSWERED_TIMED] > 0 else None,
+        "wait_p50": p50,
+        "wait_p90": p90,
+        "wait_p99": p99,
+        "abandon_rate": (abandoned - short) / ab_den if ab_den > 0 else None,
+        "resolution_p50": r50,
+        "resolution_p90": r90,
+        "escalations": c[ESCALATED],
+        "escalation_rate": c[ESCALATED] / answered if answered > 0 else None,
+        "transfers": c[TRANSFERRED],
+        "reopen_rate": c[REOPENED] / resolved if resolved > 0 else None,
+        "csat": c[FEEDBACK_SUM] / fn if fn > 0 else None,
+        "resolved": resolved,
+        "feedback": fn,
+    }
+
+
+def instant_measures(series: Series, now: float) -> dict[str, float | None]:
+    """Compute the measures of "now" for a series: queue, longest wait, staffing, backlog."""
+    waiting = series.waiting
+    longest = now - min(waiting.values()) if waiting else None
+    staffed, available = series.agents_staffed, series.agents_available
+    occupancy = None
+    if staffed and available is not None:
+        occupancy = max(0.0, min(1.0, (staffed - available) / staffed))
+    aged_limit = now - series.backlog_age
+    return {
+        "waiting_now": float(len(waiting)),
+        "longest_wait_now": max(0.0, longest) if longest is not None else None,
+        "agents_staffed": None if staffed is None else float(staffed),
+        "agents_available": None if available is None else float(available),
+        "occupancy": occupancy,
+        "backlog": float(len(series.open)),
+        "aged_backlog": float(sum(1 for t in series.open.values() if t <= aged_limit)),
+    }
+
+
+def volume(measure: str, figures: dict[str, float | None]) -> float:
+    """Return the number of contacts a measure's value rests on (for a threshold's ``min_volume``)."""
+    if measure == "csat":
+        return figures.get("feedback") or 0.0
+    if measure.startswith("resolution") or measure == "reopen_rate":
+        return figures.get("resolved") or 0.0
+    if measure in ("offered", "escalations", "transfers", "lost"):
+        return figures.get("offered") or 0.0
+    return (figures.get("answered") or 0.0) + (figures.get("abandoned") or 0.0)
+
+
+__all__: Sequence[str] = [
+    "Aggregator",
+    "Pane",
+    "Series",
+    "Window",
+    "instant_measures",
+    "volume",
+    "window_measures",
+]

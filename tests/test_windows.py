@@ -1,0 +1,232 @@
+"""Rolling windows against a brute-force recomputation from the raw events."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cxmon import sketch
+from cxmon.events import ContactEvent, EventKind
+from cxmon.windows import Aggregator, instant_measures, window_measures
+from tests.helpers import one_step_config
+
+CONFIG = one_step_config()
+T0 = 1_767_600_000.0
+SL_T = 20.0
+SHORT = 5.0
+
+
+@dataclass
+class Contact:
+    arrive: float
+    outcome: str  # answered, abandoned, waiting
+    wait: float
+    resolve_after: float | None
+    escalate: bool
+    transfer: bool
+    score: int | None
+    queue: str
+
+
+contacts = st.builds(
+    Contact,
+    arrive=st.floats(0, 900),
+    outcome=st.sampled_from(["answered", "answered", "abandoned", "waiting"]),
+    wait=st.one_of(st.floats(0, 120), st.integers(0, 40).map(float)),
+    resolve_after=st.one_of(st.none(), st.floats(1, 600)),
+    escalate=st.booleans(),
+    transfer=st.booleans(),
+    score=st.one_of(st.none(), st.integers(1, 5)),
+    queue=st.sampled_from(["q1", "q2"]),
+)
+
+
+def events_of(i: int, c: Contact) -> list[ContactEvent]:
+    cid = f"c{i}"
+    base = {"contact_id": cid, "channel": "voice", "queue": c.queue, "customer_id": f"u{i % 7}"}
+    out = [ContactEvent(ts=T0 + c.arrive, kind=EventKind.ARRIVED, **base)]
+    t = T0 + c.arrive + c.wait
+    if c.outcome == "abandoned":
+        out.append(ContactEvent(ts=t, kind=EventKind.ABANDONED, wait=c.wait, reason="hangup", **base))
+    elif c.outcome == "answered":
+        out.append(ContactEvent(ts=t, kind=EventKind.ANSWERED, wait=c.wait, **base))
+        if c.resolve_after is not None:
+            end = t + c.resolve_after
+            if c.escalate:
+                out.append(ContactEvent(ts=end, kind=EventKind.ESCALATED, target="tier2", **base))
+            elif c.transfer:
+                out.append(ContactEvent(ts=end, kind=EventKind.TRANSFERRED, target="q9", **base))
+            else:
+                out.append(ContactEvent(ts=end, kind=EventKind.RESOLVED, duration=c.resolve_after, **base))
+                if c.score is not None:
+                    out.append(ContactEvent(ts=end + 1, kind=EventKind.FEEDBACK, score=float(c.score), **base))
+    return out
+
+
+def brute(events: list[ContactEvent], queue: str, length: float, panes: int, now: float) -> dict[str, float | None]:
+    """Recompute a window's measures straight from the definitions in DESIGN.md."""
+    mine = [e for e in events if e.queue == queue]
+    pane_len = length / panes
+    # Engine time is the later of the clock and the newest event of any series.
+    head = max([math.floor(now / pane_len)] + [math.floor(e.ts / pane_len) for e in events])
+    inside = [e for e in mine if math.floor(e.ts / pane_len) > head - panes]
+
+    def of(kind: EventKind) -> list[ContactEvent]:
+        return [e for e in inside if e.kind is kind]
+
+    answered, abandoned = of(EventKind.ANSWERED), of(EventKind.ABANDONED)
+    short = [e for e in abandoned if e.wait is not None and e.wait < SHORT]
+    within = [e for e in answered if e.wait is not None and e.wait <= SL_T]
+    waits = sorted(e.wait for e in answered + abandoned if e.wait is not None)
+    resolved = of(EventKind.RESOLVED)
+    res = sorted(e.duration for e in resolved if e.duration is not None)
+    scores = [e.score for e in of(EventKind.FEEDBACK) if e.score is not None]
+    den = len(answered) + len(abandoned) - len(short)
+
+    def q(vals: list[float], p: float) -> float | None:
+        return vals[int(p * (len(vals) - 1))] if vals else None
+
+    return {
+        "offered": len(of(EventKind.ARRIVED)),
+        "answered": len(answered),
+        "abandoned": len(abandoned),
+        "short_abandoned": len(short),
+        "service_level": len(within) / den if den else None,
+        "abandon_rate": (len(abandoned) - len(short)) / den if den else None,
+        "asa": sum(e.wait for e in answered) / len(answered) if answered else None,  # type: ignore[misc]
+        "wait_p50": q(waits, 0.5),
+        "wait_p90": q(waits, 0.9),
+        "wait_p99": q(waits, 0.99),
+        "resolution_p50": q(res, 0.5),
+        "resolution_p90": q(res, 0.9),
+        "escalations": len(of(EventKind.ESCALATED)),
+        "escalation_rate": len(of(EventKind.ESCALATED)) / len(answered) if answered else None,
+        "transfers": len(of(EventKind.TRANSFERRED)),
+        "reopen_rate": 0.0 if resolved else None,
+        "csat": sum(scores) / len(scores) if scores else None,
+    }
+
+
+QUANTILES = {"wait_p50", "wait_p90", "wait_p99", "resolution_p50", "resolution_p90"}
+
+
+def assert_close(measure: str, got: float | None, want: float | None) -> None:
+    if want is None:
+        assert got is None, (measure, got)
+        return
+    assert got is not None, (measure, want)
+    if measure in QUANTILES:
+        assert abs(got - want) <= sketch.ALPHA * want + sketch.MIN_VALUE, (measure, got, want)
+    else:
+        assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9), (measure, got, want)
+
+
+@given(
+    st.lists(contacts, max_size=60),
+    st.lists(st.tuples(st.integers(0, 400), st.floats(0, 8)), max_size=30),
+    st.lists(st.integers(0, 400), max_size=5),
+    st.floats(0, 1200),
+)
+@settings(max_examples=200, deadline=None)
+def test_windows_match_brute_force(
+    cs: list[Contact], jitters: list[tuple[int, float]], stragglers: list[int], extra: float
+) -> None:
+    """Every windowed measure equals a brute-force recomputation, whatever the order events arrive in.
+
+    Events arrive slightly out of order (each swap moves an event a few seconds late), and a few
+    arrive long after their time (older than the window by then): both must land exactly where the
+    definition puts them.
+    """
+    events = sorted((e for i, c in enumerate(cs) for e in events_of(i, c)), key=lambda e: e.ts)
+    order = list(events)
+    for pos, lateness in jitters:
+        if len(order) > 1:
+            i = pos % (len(order) - 1)
+            if order[i + 1].ts - order[i].ts <= lateness:
+                order[i], order[i + 1] = order[i + 1], order[i]
+    for pos in stragglers:
+        if order:
+            order.append(order.pop(pos % len(order)))
+    agg = Aggregator(CONFIG)
+    agg.add(order)
+    now = T0 + extra
+    agg.advance(now)
+    for queue in ("q1", "q2"):
+        series = agg.series.get(("help", "voice", queue))
+        for length in CONFIG.monitor.windows:
+            want = brute(events, queue, length, CONFIG.monitor.panes, now)
+            if series is None:
+                assert want["offered"] == 0
+                continue
+            window = next(w for w in series.windows if w.length == length)
+            got = window_measures(window.total, "excl_short_abandons")
+            for measure, value in want.items():
+                assert_close(measure, got[measure], value)
+
+
+@given(st.lists(contacts, max_size=60))
+@settings(max_examples=100, deadline=None)
+def test_waiting_now_and_totals_match_brute_force(cs: list[Contact]) -> None:
+    """Contacts waiting now, the longest wait, and cumulative totals equal a recount of the events."""
+    events = sorted((e for i, c in enumerate(cs) for e in events_of(i, c)), key=lambda e: e.ts)
+    agg = Aggregator(CONFIG, time_out_lost=False)
+    agg.add(events)
+    now = T0 + 2000
+    for queue in ("q1", "q2"):
+        mine = [e for e in events if e.queue == queue]
+        left = {e.contact_id for e in mine if e.kind in (EventKind.ANSWERED, EventKind.ABANDONED)}
+        arrivals = {e.contact_id: e.ts for e in mine if e.kind is EventKind.ARRIVED}
+        waiting = {cid: t for cid, t in arrivals.items() if cid not in left}
+        series = agg.series.get(("help", "voice", queue))
+        if series is None:
+            assert not mine
+            continue
+        inst = instant_measures(series, now)
+        assert inst["waiting_now"] == len(waiting)
+        assert inst["longest_wait_now"] == (now - min(waiting.values()) if waiting else None)
+        assert series.totals[0] == len(arrivals)
+        assert series.totals[1] == sum(1 for e in mine if e.kind is EventKind.ANSWERED)
+        assert series.totals[2] == sum(1 for e in mine if e.kind is EventKind.ABANDONED)
+
+
+def test_unknown_queue_names_share_one_series() -> None:
+    """A flood of unconfigured queue names lands in the step's `other` series, not in new series."""
+    agg = Aggregator(CONFIG)
+    agg.add(
+        ContactEvent(ts=T0 + i, kind=EventKind.ARRIVED, contact_id=f"x{i}", channel="voice", queue=f"q-{i}")
+        for i in range(5000)
+    )
+    assert list(agg.series) == [("help", "voice", "other")]
+    assert agg.series[("help", "voice", "other")].totals[0] == 5000
+
+
+def test_contact_without_an_ending_is_counted_lost() -> None:
+    """A contact that never gets a terminal event leaves "waiting now" after lost_after, counted as lost."""
+    agg = Aggregator(CONFIG)
+    agg.add([ContactEvent(ts=T0, kind=EventKind.ARRIVED, contact_id="c", channel="voice", queue="q1")])
+    assert agg.advance(T0 + 1800) == []
+    lost = agg.advance(T0 + 3601)
+    assert [e.contact_id for e in lost] == ["c"]
+    series = agg.series[("help", "voice", "q1")]
+    assert instant_measures(series, T0 + 3601)["waiting_now"] == 0
+    assert series.totals[4] == 1
+
+
+def test_strikes_count_customers_with_three_bad_experiences_in_a_day() -> None:
+    """Three abandons in a day make a customer count; a day later they no longer do."""
+    agg = Aggregator(CONFIG)
+    for i in range(3):
+        base = {"contact_id": f"s{i}", "channel": "voice", "queue": "q1", "customer_id": "alice"}
+        agg.add(
+            [
+                ContactEvent(ts=T0 + i * 100, kind=EventKind.ARRIVED, **base),
+                ContactEvent(ts=T0 + i * 100 + 30, kind=EventKind.ABANDONED, wait=30.0, **base),
+            ]
+        )
+    assert agg.struck == 1
+    assert agg.leaders(5) == [("alice", 3)]
+    agg.advance(T0 + 86_400 + 250)
+    assert agg.struck == 0
