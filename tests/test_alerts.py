@@ -13,7 +13,9 @@ import pytest
 
 from cxmon.alerts import SIGNATURE_HEADER, AlertDispatcher, post, verify_signature
 from cxmon.config import AlertsConfig, Config
+from cxmon.engine import Engine
 from cxmon.snapshot import Ack, Snapshot, State, StepStatus, Transition
+from tests.integration import sim_config
 from tests.test_exporter import make_config, make_snapshot
 
 SECRET = "s3cret"
@@ -311,3 +313,21 @@ async def test_post_reports_http_errors(receiver: Receiver) -> None:
     receiver.status = 503
     with pytest.raises(Exception, match="HTTP 503"):
         await post(f"http://127.0.0.1:{receiver.port}/x", b"{}", {})
+
+
+async def test_real_engine_incident_reaches_the_webhook(receiver: Receiver) -> None:
+    """The Engine on the simulator (speed max) turns the scripted billing outage into signed webhook calls."""
+    url = f"http://127.0.0.1:{receiver.port}/hook"
+    config = sim_config(speed="max", duration="20m", webhook_url=url, webhook_secret=SECRET, log=False)
+    engine = Engine(config, store=False)
+    disp = AlertDispatcher(config)
+    disp.attach(engine)
+    async with disp, engine:
+        await engine.run()
+        await receiver.wait_for(
+            lambda: any(b["to"] == "ok" for b in receiver.bodies("/hook") if b["step"] == "get_help")
+        )
+    get_help = [b for b in receiver.bodies("/hook") if b["step"] == "get_help"]
+    assert [b["to"] for b in get_help][:3] == ["watch", "pothole", "watch"]
+    assert all(verify_signature(SECRET, r.body, r.headers["x-cxmon-signature"]) for r in receiver.requests)
+    assert engine.extra_status["alerts"]["sinks"]["webhook"]["sent"] == len(receiver.requests)

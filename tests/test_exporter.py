@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import subprocess
 from collections.abc import Callable, Mapping
@@ -12,7 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from cxmon.config import Config, loads
+from cxmon.config import Config, known_labels, loads
+from cxmon.engine import Engine
 from cxmon.exporter import (
     CONTENT_TYPE,
     SnapshotCollector,
@@ -33,7 +35,7 @@ from cxmon.snapshot import (
     State,
     StepStatus,
 )
-from tests.integration import require_binary
+from tests.integration import require_binary, sim_config
 
 CONFIG_TOML = """
 [monitor]
@@ -474,3 +476,43 @@ async def test_live_scrape_passes_promtool() -> None:
     out, _ = await asyncio.wait_for(proc.communicate(body), 30)
     assert (proc.returncode, out) == (0, b"")
     assert "cxmon_wait_seconds_bucket" in exported_names(body)
+
+
+async def test_gzip_scrape_decompresses_to_the_same_bytes() -> None:
+    """With Accept-Encoding: gzip the server sends the cached gzip body of the same exposition."""
+    feed = SnapshotFeed(make_config(), make_snapshot())
+    server = await start_exporter(feed, "127.0.0.1", 0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
+        raw = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        await server.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"Content-Encoding: gzip" in head
+    assert gzip.decompress(body) == render(feed.latest, make_config())
+
+
+async def test_real_engine_on_the_simulator_exports_a_clean_exposition() -> None:
+    """The Engine on the simulator (speed max) serves /metrics that promtool accepts, with bounded labels."""
+    promtool = require_binary("promtool")
+    config = sim_config(speed="max", duration="20m")
+    async with Engine(config, store=False) as engine:
+        server = await start_exporter(engine, "127.0.0.1", 0)
+        try:
+            await engine.run()
+            _, _, body = await http_get(server.port, "/metrics")
+            snap = engine.latest
+        finally:
+            await server.close()
+    proc = await asyncio.create_subprocess_exec(promtool, "check", "metrics", stdin=-1, stdout=-1, stderr=-2)
+    out, _ = await asyncio.wait_for(proc.communicate(body), 30)
+    assert (proc.returncode, out) == (0, b"")
+    steps, queues = {s.name for s in config.steps} | {"other"}, known_labels(config)[1]
+    exported = [s for s in samples(body) if s[0] == "cxmon_contacts_total"]
+    assert exported
+    assert all(dict(labels)["step"] in steps and dict(labels)["queue"] in queues for _, labels, _ in exported)
+    offered = sum(v for _, labels, v in exported if dict(labels)["outcome"] == "offered")
+    assert offered == sum(s.totals["offered"] for s in snap.series) > 0

@@ -12,8 +12,10 @@ import pytest
 
 from cxmon.cli import main
 from cxmon.config import Config, load
+from cxmon.engine import Engine
 from cxmon.exporter import exported_names, render
 from cxmon.grafana import build_dashboard, render_dashboard
+from tests.integration import sim_config
 from tests.test_exporter import make_series, make_snapshot
 
 PROMTOOL_DIR = Path(__file__).parent / "promtool"
@@ -121,3 +123,18 @@ def test_cli_grafana_prints_json(capsys: pytest.CaptureFixture[str], config: Con
     out = capsys.readouterr().out
     assert out == render_dashboard(config)
     assert json.loads(out)["uid"] == "cxmon-journey"
+
+
+async def test_every_query_names_metrics_of_a_real_run() -> None:
+    """Against the exposition of the Engine run on the simulator, every panel's metrics exist."""
+    config = sim_config(speed="max", duration="20m")
+    async with Engine(config, store=False) as engine:
+        await engine.run()
+        exposed = exported_names(render(engine.latest, config))
+    used = {
+        n
+        for p in panels(build_dashboard(config))
+        for t in p.get("targets", [])
+        for n in promql_metric_names(t["expr"])
+    }
+    assert used <= exposed, used - exposed
