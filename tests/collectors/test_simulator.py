@@ -21,6 +21,7 @@ from collectors.simulator import SimOptions, SimulatorSource, parse_options, sim
 from collectors.simulator.options import parse_start
 from cxmon.config import Config, default_config_path, load
 from cxmon.events import ContactEvent, EventKind
+from cxmon.snapshot import State
 
 START = parse_start("2026-01-05T08:00:00Z")
 MINUTE = 60.0
@@ -350,6 +351,50 @@ def test_from_config_builds_the_default_simulator() -> None:
     source = SimulatorSource.from_config(cc, config)
     assert source.name == cc.name and source.type == "simulator"
     assert [q.name for q in source.options.queues][:2] == ["presales", "sales"]
+
+
+# --------------------------------------------------------------------------- end to end through the engine
+
+
+async def _engine_states(
+    tmp_path: Path, minutes: float, *, incidents: bool
+) -> list[tuple[float, dict[str, tuple[State, str]]]]:
+    """Run the real Engine on the simulator at "max"; return each tick's step states and reasons."""
+    from cxmon.engine import Engine
+
+    config, options = default_options()
+    options = replace(
+        options, speed=None, start=START, duration=minutes * MINUTE, incidents_enabled=incidents
+    )
+    ticks: list[tuple[float, dict[str, tuple[State, str]]]] = []
+    engine = Engine(config, db_path=str(tmp_path / "sim.db"), sources=[SimulatorSource("sim", options)])
+    engine.add_listener(
+        lambda snap: ticks.append((snap.ts, {s.name: (s.state, s.reason) for s in snap.steps}))
+    )
+    async with engine:
+        await engine.run()
+    assert engine.latest.ts == pytest.approx(START + minutes * MINUTE, abs=engine.config.monitor.tick)
+    return ticks
+
+
+async def test_engine_finds_the_billing_pothole_and_sees_it_heal(tmp_path: Path) -> None:
+    """Through the real Engine, "get help" becomes a pot hole on billing during the incident, then OK."""
+    ticks = await _engine_states(tmp_path, 30, incidents=True)
+    holes = [(ts, steps["get_help"][1]) for ts, steps in ticks if steps["get_help"][0] is State.POTHOLE]
+    assert holes, "the incident never made get_help a pot hole"
+    assert START + 3 * MINUTE < holes[0][0] < START + 10 * MINUTE
+    assert all("billing" in reason for _, reason in holes)
+    assert ticks[-1][1]["get_help"][0] is State.OK
+    assert holes[-1][0] < START + 25 * MINUTE
+
+
+async def test_engine_sees_no_pothole_without_the_incident(tmp_path: Path) -> None:
+    """Through the real Engine, with incidents disabled no step is a pot hole in the first 30 minutes."""
+    ticks = await _engine_states(tmp_path, 30, incidents=False)
+    assert len(ticks) > 100
+    assert not [
+        (ts, name) for ts, steps in ticks for name, (state, _) in steps.items() if state is State.POTHOLE
+    ]
 
 
 # --------------------------------------------------------------------------- validation
