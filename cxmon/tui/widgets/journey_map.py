@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
@@ -85,37 +84,31 @@ class JourneyMap(Horizontal, can_focus=True):
     cursor: reactive[int] = reactive(0)
     """Index of the highlighted tile."""
 
-    def compose(self) -> ComposeResult:
-        return []
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._tiles: dict[str, StepTile] = {}
 
     @property
     def steps(self) -> list[str]:
         """Step names in the order the tiles show them."""
-        return [tile.step for tile in self.query_children(StepTile)]
+        return list(self._tiles)
 
     def watch_snapshot(self, snapshot: Snapshot) -> None:
         names = [s.name for s in snapshot.steps]
         if names != self.steps:
             self.remove_children()
-            self.mount_all(StepTile(name) for name in names)
-            self.call_after_refresh(self._paint, snapshot)
-        else:
-            self._paint(snapshot)
-
-    def _paint(self, snapshot: Snapshot) -> None:
-        tiles = {tile.step: tile for tile in self.query_children(StepTile)}
+            self._tiles = {name: StepTile(name) for name in names}
+            self.mount_all(self._tiles.values())
         for status in snapshot.steps:
-            tile = tiles.get(status.name)
-            if tile is not None:
-                # Stale data is never shown as OK: every tile says STALE while the whole feed is stale.
-                tile.show(status, State.STALE if snapshot.stale else status.state)
+            # Stale data is never shown as OK: every tile says STALE while the whole feed is stale.
+            self._tiles[status.name].show(status, State.STALE if snapshot.stale else status.state)
         self._mark_cursor()
 
     def watch_cursor(self) -> None:
         self._mark_cursor()
 
     def _mark_cursor(self) -> None:
-        for i, tile in enumerate(self.query_children(StepTile)):
+        for i, tile in enumerate(self._tiles.values()):
             tile.set_class(i == self.cursor, "-cursor")
 
     def action_move(self, delta: int) -> None:
