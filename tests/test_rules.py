@@ -147,3 +147,19 @@ def test_cli_rules_exits_2_on_a_bad_config(tmp_path: Path, capsys: pytest.Captur
     bad.write_text("[journey]\nsteps = []\n")
     assert main(["rules", "--config", str(bad)]) == 2
     assert "journey.steps" in capsys.readouterr().err
+
+
+def test_missing_binary_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With CI set, an integration test whose binary is absent fails instead of skipping."""
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        require_binary("promtool")
+
+
+def test_missing_binary_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without CI, an absent binary skips the test with a message naming it."""
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="promtool is not installed"):
+        require_binary("promtool")
