@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Digits, Label
+from textual.widgets import Digits, Footer, Label
 
 from cxmon.measures import MEASURES
 from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot, State, StepStatus
@@ -83,6 +83,7 @@ class WallboardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Label(id="wall-title")
         yield Grid(id="wall-grid")
+        yield Footer()
 
     def watch_snapshot(self, snapshot: Snapshot) -> None:
         if not self.is_mounted:

@@ -29,15 +29,16 @@ def tile_text(step: StepStatus, state: State) -> Content:
     headline = (
         format_value(step.headline_measure, step.headline_value) if step.headline_measure in MEASURES else "—"
     )
+    # Figure and arrow first: on a narrow tile the label is what gets cut.
     return Content.assemble(
         (f"{star}{step.label}", "bold"),
         "\n",
         (STATE_WORD[state], "bold"),
         "\n",
-        f"{label} ",
         (headline, "bold"),
         " ",
         (arrow, arrow_style),
+        f" {label}",
     )
 
 

@@ -15,7 +15,7 @@ from cxmon.tui.format import STATE_WORD, clock_text
 from cxmon.tui.messages import StepChosen
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 
-COLUMNS = ("State", "Step", "Where", "Reason", "Since", "Acknowledged")
+COLUMNS = ("State", "Step", "Where", "Since", "Reason", "Acknowledged")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +135,8 @@ class PotholeBoard(DiffTable):
                 (STATE_WORD[row.state], f"-{row.state.value}"),
                 (star + labels.get(row.step, row.step), ""),
                 (where, "" if row.channel else "muted"),
-                (row.reason, ""),
                 (clock_text(row.since, utc=self.utc) if row.since else "—", ""),
+                (row.reason, ""),
                 (ack, "muted"),
             )
             out.append((row.key, cells))
