@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import threading
+from pathlib import Path
 
 from cxmon.config import Config, default_config_path, loads
 from cxmon.engine import Engine
@@ -88,8 +90,25 @@ def build_app() -> CxmonApp:
 
 # snap_compare and `textual run` load this file with runpy (``__name__`` "<run_path>"); tests that
 # import it for the helpers above do not pay for the simulation.
-if __name__ in ("<run_path>", "__main__"):
+if __name__ == "<run_path>" or (__name__ == "__main__" and sys.argv[1:2] != ["--screenshot"]):
     app = build_app()
 
+
+async def _save_screenshot(path: str, size: tuple[int, int] = (160, 48)) -> None:
+    """Write the dashboard as an SVG (Textual's own export): ``docs/dashboard.svg``."""
+    shot = build_app()
+    async with shot.run_test(size=size) as pilot:
+        for _ in range(100):
+            if shot.snapshot.version:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.2)
+        target = Path(path)
+        shot.save_screenshot(filename=target.name, path=str(target.parent))
+
+
 if __name__ == "__main__":
-    app.run()
+    if sys.argv[1:2] == ["--screenshot"]:
+        asyncio.run(_save_screenshot(sys.argv[2] if len(sys.argv) > 2 else "docs/dashboard.svg"))
+    else:
+        app.run()

@@ -70,7 +70,9 @@ class DiffTable(DataTable[Text]):
                     continue
                 for col, (new_cell, old_cell) in enumerate(zip(cells, old, strict=True)):
                     if new_cell != old_cell:
-                        self.update_cell(key, str(col), text(new_cell), update_width=True)
+                        # Widening is cheap; a narrower cell makes DataTable re-measure the whole column.
+                        wider = len(new_cell[0]) > len(old_cell[0])
+                        self.update_cell(key, str(col), text(new_cell), update_width=wider)
                         changed = True
         self._order = order
         self._cells = dict(rows)
