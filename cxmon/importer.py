@@ -14,6 +14,7 @@ from typing import IO, Any, Protocol
 
 from cxmon.config import Config, default_config_path, load
 from cxmon.errors import ConfigError
+from cxmon.snapshot import Snapshot
 
 PROGRESS_EVERY = 0.2
 """Wall seconds between progress redraws on a terminal."""
@@ -45,6 +46,8 @@ class ImportResult:
     errors: int
     seconds: float
     db: str
+    final: Snapshot
+    """The engine's last snapshot: the figures of the imported history."""
 
     @property
     def lines_per_second(self) -> float:
@@ -146,6 +149,7 @@ async def run_import(
         errors=health.errors_total,
         seconds=seconds,
         db=db_path,
+        final=engine.latest,
     )
 
 

@@ -1,0 +1,160 @@
+"""Benchmark: `cxmon import queue_log` (store on) against Google's mtail on the same 2,000,000-line log.
+
+Generates a realistic, seeded Asterisk queue_log (FreePBX-style DID lines, rings that are not
+answered, pauses, transfers, abandons and timeouts), then times in the same run:
+
+* ``cxmon import queue_log FILE --db DB`` in a subprocess: parse, aggregate, store every event;
+* ``mtail --one_shot`` with an equivalent program (lines per queue and verb, histogram of waits).
+
+Prints lines per second for both and the ratio. Usage: ``python bench/queue_log.py [--lines N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MTAIL_PROG = r"""
+counter cxmon_bench_lines_total by queue, verb
+histogram cxmon_bench_wait_seconds by queue buckets 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800
+
+/^\d+\|[^|]*\|(?P<queue>[^|]*)\|[^|]*\|(?P<verb>[A-Z]+)/ {
+  cxmon_bench_lines_total[$queue][$verb]++
+}
+/^\d+\|[^|]*\|(?P<queue>[^|]*)\|[^|]*\|CONNECT\|(?P<wait>\d+)/ {
+  cxmon_bench_wait_seconds[$queue] = $wait
+}
+/^\d+\|[^|]*\|(?P<queue>[^|]*)\|[^|]*\|(ABANDON|EXITWITHTIMEOUT|EXITEMPTY)\|[^|]*\|[^|]*\|(?P<wait>\d+)/ {
+  cxmon_bench_wait_seconds[$queue] = $wait
+}
+"""
+
+QUEUES = ["sales", "billing", "tech", "tier2", "retention", "1501", "1509", "vip"]
+
+
+def generate(path: Path, lines: int, seed: int = 42) -> int:
+    """Write a queue_log of about ``lines`` lines; return the exact count."""
+    rng = random.Random(seed)
+    out: list[tuple[float, int, str]] = []
+    seq = 0
+    t0 = 1_717_000_000
+    agents = {q: [f"PJSIP/{7000 + i * 10 + j}" for j in range(8)] for i, q in enumerate(QUEUES)}
+
+    def put(ts: float, text: str) -> None:
+        nonlocal seq
+        seq += 1
+        out.append((ts, seq, text))
+
+    for q, members in agents.items():
+        for a in members:
+            put(t0, f"{t0}|NONE|{q}|{a}|ADDMEMBER|")
+    t = float(t0)
+    call = 0
+    while seq < lines:
+        t += rng.expovariate(1 / 1.5)
+        call += 1
+        q = rng.choice(QUEUES)
+        cid = f"{int(t)}.{call}"
+        ts = int(t)
+        caller = f"0{rng.randrange(10**9):09d}"
+        put(ts, f"{ts}|{cid}|{q}|NONE|DID|{rng.randrange(10**6)}")
+        put(ts, f"{ts}|{cid}|{q}|NONE|ENTERQUEUE||{caller}|1")
+        wait = int(rng.expovariate(1 / 35))
+        agent = rng.choice(agents[q])
+        for r in range(rng.choice((0, 0, 0, 1, 2))):
+            rang = ts + min(wait, 15 * (r + 1))
+            put(rang, f"{rang}|{cid}|{q}|{agent}|RINGNOANSWER|15000")
+        fate = rng.random()
+        if fate < 0.12:
+            put(ts + wait, f"{ts + wait}|{cid}|{q}|NONE|ABANDON|1|1|{wait}")
+            continue
+        if fate < 0.14:
+            put(ts + wait, f"{ts + wait}|{cid}|{q}|NONE|EXITWITHTIMEOUT|1|1|{wait}")
+            continue
+        put(ts + wait, f"{ts + wait}|{cid}|{q}|{agent}|CONNECT|{wait}|{cid}9|{rng.randrange(1, 9)}")
+        talk = int(rng.lognormvariate(5.2, 0.6))
+        end = ts + wait + talk
+        if fate < 0.18:
+            put(end, f"{end}|{cid}|{q}|{agent}|BLINDTRANSFER|2000|from-internal|{wait}|{talk}|1")
+        else:
+            verb = "COMPLETECALLER" if fate < 0.6 else "COMPLETEAGENT"
+            put(end, f"{end}|{cid}|{q}|{agent}|{verb}|{wait}|{talk}|1")
+        if rng.random() < 0.02:
+            put(end, f"{end}|NONE|{q}|{agent}|PAUSE|lunch")
+            put(end + 900, f"{end + 900}|NONE|{q}|{agent}|UNPAUSE|")
+    heapq.heapify(out)
+    with open(path, "w") as f:
+        n = 0
+        while out and n < lines:
+            f.write(heapq.heappop(out)[2] + "\n")
+            n += 1
+    return n
+
+
+def time_cxmon(log: Path, db: Path) -> float:
+    """Wall seconds of `cxmon import queue_log` with the store on."""
+    cmd = [sys.executable, "-m", "cxmon", "import", "queue_log", str(log), "--db", str(db), "--quiet"]
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return time.perf_counter() - started
+
+
+def time_mtail(log: Path, work: Path) -> float | None:
+    """Wall seconds of mtail --one_shot over the log, or None when mtail is not installed."""
+    mtail = shutil.which("mtail")
+    if mtail is None:
+        return None
+    progs = work / "progs"
+    progs.mkdir(exist_ok=True)
+    (progs / "queue_log.mtail").write_text(MTAIL_PROG)
+    cmd = [mtail, "--one_shot", "--one_shot_format", "prometheus", "--progs", str(progs), "--logs", str(log),
+           "--logtostderr=false", "--disable_fsnotify"]  # fmt: skip
+    started = time.perf_counter()
+    result = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if "cxmon_bench_lines_total" not in result.stdout:
+        raise RuntimeError("mtail printed no metrics:\n" + result.stderr[-2000:])
+    return elapsed
+
+
+def main() -> int:
+    """Generate the log, run both, print lines/s and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=2_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cxmon-bench-") as tmp:
+        work = Path(tmp)
+        log = work / "queue_log"
+        started = time.perf_counter()
+        n = generate(log, args.lines, args.seed)
+        size = log.stat().st_size
+        print(f"generated {n:,} lines ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s")
+
+        db = work / "bench.db"
+        cx = time_cxmon(log, db)
+        with sqlite3.connect(db) as conn:
+            stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        print(f"cxmon import queue_log: {cx:6.1f} s  {n / cx:>10,.0f} lines/s  ({stored:,} events stored)")
+
+        mt = time_mtail(log, work)
+        if mt is None:
+            print("mtail: not installed (make bench-deps); no comparison")
+            return 0
+        print(f"mtail --one_shot:       {mt:6.1f} s  {n / mt:>10,.0f} lines/s")
+        print(f"ratio cxmon/mtail: {mt / cx:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,278 @@
+"""End-to-end tests of `cxmon import`: real Engine, real SQLite store, real files."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from collectors.records import RecordMapping, RecordsSource
+from collectors.records.source import RecordsOptions
+from cxmon.config import Config, default_config_path, loads
+from cxmon.importer import ImportResult, ProgressBar, import_command, queue_log_source, run_import
+from tests.collectors.test_queue_log import shared_data
+
+CONFIG_TEXT = default_config_path().read_text()
+
+
+def config(**monitor: str) -> Config:
+    text = CONFIG_TEXT
+    for key, value in monitor.items():
+        text = text.replace("[monitor]\n", f'[monitor]\n{key} = "{value}"\n', 1)
+        text = "\n".join(
+            line for line in text.splitlines() if not line.startswith(f"{key} = ") or value in line
+        )
+    return loads(text)
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def import_queue_log(cfg: Config, log: Path, db: Path) -> ImportResult:
+    return await run_import(cfg, queue_log_source(cfg, str(log)), str(db))
+
+
+def series_figures(result: ImportResult) -> dict[tuple[str, str, str], dict[str, object]]:
+    """Totals and windowed figures of every series of an import's final snapshot."""
+    out: dict[tuple[str, str, str], dict[str, object]] = {}
+    for s in result.final.series:
+        figures: dict[str, object] = dict(s.totals)
+        for window, values in s.windows.items():
+            for name, value in values.items():
+                figures[f"{name}@{window:g}"] = None if value is None else round(value, 6)
+        out[s.key] = figures
+    return out
+
+
+# ---------------------------------------------------------------------- queue_log
+
+
+async def test_real_sample_is_stored_with_its_offset(tmp_path: Path) -> None:
+    """The FreePBX sample imports into the store: six events, the offset at the end of the file."""
+    log = shared_data("asterisk", "asterisk_queue_log_issue759.log")
+    db = tmp_path / "h.db"
+    result = await import_queue_log(config(), log, db)
+    assert result.lines == 8 and result.events == 6 and result.errors == 0
+    kinds = rows(db, "SELECT kind, queue FROM events WHERE kind != 'heartbeat' ORDER BY id")
+    assert kinds == [
+        ("arrived", "1501"),
+        ("answered", "1501"),
+        ("arrived", "1509"),
+        ("transferred", "1501"),
+        ("answered", "1509"),
+        ("resolved", "1509"),
+    ]
+    [(position,)] = rows(db, "SELECT position FROM source_offsets")
+    assert position == log.stat().st_size
+
+
+async def test_importing_again_adds_only_what_was_appended(tmp_path: Path) -> None:
+    """A second import of the same (grown) file resumes at the stored offset: nothing twice."""
+    log = tmp_path / "queue_log"
+    log.write_text("100|c1|sales|NONE|ENTERQUEUE||555|1\n")
+    db = tmp_path / "h.db"
+    cfg = config()
+    await import_queue_log(cfg, log, db)
+    await import_queue_log(cfg, log, db)
+    with open(log, "a") as f:
+        f.write("130|c1|sales|NONE|ABANDON|1|1|30\n")
+    await import_queue_log(cfg, log, db)
+    assert rows(db, "SELECT kind, contact_id FROM events WHERE source != 'engine' ORDER BY id") == [
+        ("arrived", "c1"),
+        ("abandoned", "c1"),
+    ]
+
+
+async def test_call_without_terminal_event_is_counted_lost(tmp_path: Path) -> None:
+    """A call that never ends (crash, reload) is lost after monitor.lost_after, not left waiting."""
+    log = tmp_path / "queue_log"
+    later = "".join(
+        f"{2000 + i * 60}|k{i}|sales|NONE|ENTERQUEUE||9|1\n{2010 + i * 60}|k{i}|sales|NONE|ABANDON|1|1|10\n"
+        for i in range(30)
+    )
+    log.write_text("1000|stuck|sales|NONE|ENTERQUEUE||555|1\n1001|NONE|NONE|NONE|CONFIGRELOAD|\n" + later)
+    db = tmp_path / "h.db"
+    result = await import_queue_log(config(lost_after="10m"), log, db)
+    [sales] = [s for s in result.final.series if s.queue == "sales"]
+    assert sales.totals["lost"] == 1 and sales.instant["waiting_now"] == 0
+    assert rows(db, "SELECT contact_id FROM events WHERE kind = 'lost'") == [("stuck",)]
+
+
+async def test_queuestart_makes_calls_in_flight_lost_in_the_stats(tmp_path: Path) -> None:
+    """After QUEUESTART (Asterisk restarted) the calls it had in flight count as lost at once."""
+    log = tmp_path / "queue_log"
+    log.write_text("1000|a|sales|NONE|ENTERQUEUE||1|1\n1005|NONE|NONE|NONE|QUEUESTART|\n")
+    result = await import_queue_log(config(), log, tmp_path / "h.db")
+    [sales] = [s for s in result.final.series if s.queue == "sales"]
+    assert sales.totals["lost"] == 1 and sales.instant["waiting_now"] == 0
+
+
+# ---------------------------------------------------------------------- cross-format
+
+
+def _calls(n: int, seed: int) -> list[tuple[str, str, int, str, int | None, int | None, int]]:
+    """(id, queue, enter, outcome, wait, talk, customer) for n seeded calls."""
+    rng = random.Random(seed)
+    out = []
+    t = 1_700_000_000
+    for i in range(n):
+        t += rng.randrange(1, 40)
+        q = rng.choice(["sales", "billing", "tech"])
+        wait = int(rng.expovariate(1 / 30))
+        if rng.random() < 0.2:
+            out.append((f"c{i}", q, t, "abandon", wait, None, rng.randrange(50)))
+        else:
+            out.append((f"c{i}", q, t, "served", wait, rng.randrange(30, 600), rng.randrange(50)))
+    return out
+
+
+def write_queue_log(path: Path, calls: list[tuple[str, str, int, str, int | None, int | None, int]]) -> None:
+    lines: list[tuple[int, int, str]] = []
+    for n, (cid, q, t, outcome, wait, talk, cust) in enumerate(calls):
+        lines.append((t, n * 3, f"{t}|{cid}|{q}|NONE|ENTERQUEUE||{cust}|1"))
+        assert wait is not None
+        if outcome == "abandon":
+            lines.append((t + wait, n * 3 + 1, f"{t + wait}|{cid}|{q}|NONE|ABANDON|1|1|{wait}"))
+        else:
+            assert talk is not None
+            lines.append((t + wait, n * 3 + 1, f"{t + wait}|{cid}|{q}|SIP/1|CONNECT|{wait}|x|1"))
+            lines.append(
+                (
+                    t + wait + talk,
+                    n * 3 + 2,
+                    f"{t + wait + talk}|{cid}|{q}|SIP/1|COMPLETECALLER|{wait}|{talk}|1",
+                )
+            )
+    path.write_text("".join(text + "\n" for _, _, text in sorted(lines)))
+
+
+def write_records(path: Path, calls: list[tuple[str, str, int, str, int | None, int | None, int]]) -> None:
+    out = ["id,queue,customer,q_start,q_exit,s_start,s_end"]
+    for cid, q, t, outcome, wait, talk, cust in calls:
+        assert wait is not None
+        if outcome == "abandon":
+            out.append(f"{cid},{q},{cust},{t},{t + wait},,")
+        else:
+            assert talk is not None
+            out.append(f"{cid},{q},{cust},{t},{t + wait},{t + wait},{t + wait + talk}")
+    path.write_text("\n".join(out) + "\n")
+
+
+async def test_same_calls_as_queue_log_and_as_records_give_the_same_figures(tmp_path: Path) -> None:
+    """800 calls written as a queue_log and as a call-record CSV give identical figures per series."""
+    calls = _calls(800, seed=5)
+    write_queue_log(tmp_path / "queue_log", calls)
+    write_records(tmp_path / "calls.csv", calls)
+    cfg = config()
+    from_log = await import_queue_log(cfg, tmp_path / "queue_log", tmp_path / "a.db")
+    mapping = RecordMapping(
+        contact="id", queue="queue", customer="customer", queue_start="q_start", queue_exit="q_exit",
+        service_start="s_start", service_end="s_end", time_format="epoch", missing=("",),
+    )  # fmt: skip
+    records = RecordsSource("records", RecordsOptions(path=str(tmp_path / "calls.csv"), mapping=mapping))
+    from_csv = await run_import(cfg, records, str(tmp_path / "b.db"))
+    assert from_log.errors == from_csv.errors == 0
+    a, b = series_figures(from_log), series_figures(from_csv)
+    assert set(a) == set(b) and len(a) >= 1
+    assert a == b
+    [(n_log,)] = rows(
+        tmp_path / "a.db",
+        "SELECT COUNT(*) FROM events WHERE kind IN ('arrived','answered','abandoned','resolved')",
+    )
+    [(n_csv,)] = rows(
+        tmp_path / "b.db",
+        "SELECT COUNT(*) FROM events WHERE kind IN ('arrived','answered','abandoned','resolved')",
+    )
+    assert n_log == n_csv == sum(3 if c[3] == "served" else 2 for c in calls)
+
+
+# ---------------------------------------------------------------------- the command and its progress bar
+
+
+def test_progress_bar_without_a_terminal_prints_plain_lines() -> None:
+    """On a non-terminal the bar prints a plain line per tenth of the file, with bytes and lines/s."""
+    out = io.StringIO()
+    bar = ProgressBar(out, "queue_log", tty=False)
+    for done in range(0, 1001, 50):
+        bar.update(done * 1000, 1_000_000, done * 10)
+    bar.update(1_000_000, 1_000_000, 10_000, final=True)
+    lines = out.getvalue().splitlines()
+    assert 10 <= len(lines) <= 12 and "\r" not in out.getvalue()
+    assert lines[-1].startswith("queue_log: 100.0% 1.0/1.0 MB, 10,000 lines,") and lines[-1].endswith(
+        "lines/s"
+    )
+
+
+def test_progress_bar_on_a_terminal_redraws_in_place() -> None:
+    """On a terminal the bar redraws one line with carriage returns and ends with a newline."""
+    out = io.StringIO()
+    bar = ProgressBar(out, "f", tty=True, width=10)
+    bar.update(5, 10, 1)
+    bar.update(10, 10, 2, final=True)
+    text = out.getvalue()
+    assert text.count("\r") == 2 and text.endswith("\n") and "[#####-----]" in text
+
+
+def test_import_records_command_with_the_bank_preset(tmp_path: Path) -> None:
+    """`cxmon import records FILE --preset anonymous-bank` stores the calls and reports on stderr."""
+    csv_path = tmp_path / "calls.csv"
+    csv_path.write_text(
+        "vru+line,call_id,customer_id,priority,type,date,vru_entry,vru_exit,vru_time,"
+        "q_start,q_exit,q_time,outcome,ser_start,ser_exit,ser_time,server\n"
+        "AA1,1,7,0,PS,2010-08-01,9:00:00,9:00:05,5,9:00:05,9:00:30,25,AGENT,9:00:30,9:03:30,180,DANA\n"
+        "AA1,2,0,0,NE,2010-08-01,9:01:00,9:01:05,5,9:01:05,9:01:50,45,HANG,0:00:00,0:00:00,0,NO_SERVER\n"
+    )
+    db = tmp_path / "bank.db"
+    err = io.StringIO()
+    args = argparse.Namespace(
+        import_kind="records", file=str(csv_path), config=None, db=str(db), preset="anonymous-bank",
+        mapping=None, speed=None, name=None, quiet=False,
+    )  # fmt: skip
+    assert import_command(args, stderr=err) == 0
+    assert rows(db, "SELECT kind, queue FROM events WHERE source = 'records:calls.csv' ORDER BY ts, id") == [
+        ("arrived", "PS"),
+        ("answered", "PS"),
+        ("arrived", "NE"),
+        ("abandoned", "NE"),
+        ("resolved", "PS"),
+    ]
+    assert "imported 2 lines" in err.getvalue() and "100.0%" in err.getvalue()
+
+
+def test_import_command_reports_a_missing_file(tmp_path: Path) -> None:
+    """A file that does not exist is exit code 1 with a message, and no database is made."""
+    err = io.StringIO()
+    args = argparse.Namespace(
+        import_kind="queue_log", file=str(tmp_path / "nope"), config=None, db=str(tmp_path / "x.db"),
+        name=None, quiet=True,
+    )  # fmt: skip
+    assert import_command(args, stderr=err) == 1
+    assert "no such file" in err.getvalue() and not (tmp_path / "x.db").exists()
+
+
+def test_import_command_refuses_an_unknown_preset(tmp_path: Path) -> None:
+    """An unknown preset is a configuration problem: exit code 2 with the reason."""
+    (tmp_path / "c.csv").write_text("a\n")
+    err = io.StringIO()
+    args = argparse.Namespace(
+        import_kind="records", file=str(tmp_path / "c.csv"), config=None, db=str(tmp_path / "x.db"),
+        preset="bank", mapping=None, speed=None, name=None, quiet=True,
+    )  # fmt: skip
+    assert import_command(args, stderr=err) == 2
+    assert "unknown preset 'bank'" in err.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["queue_log", "records"])
+def test_cli_has_the_import_verbs(kind: str) -> None:
+    """`cxmon import queue_log|records` parse to the import handler."""
+    from cxmon.cli import build_parser
+
+    extra = ["--preset", "anonymous-bank"] if kind == "records" else []
+    args = build_parser().parse_args(["import", kind, "f", "--db", "x.db", *extra])
+    assert args.handler is import_command and args.import_kind == kind and args.file == "f"
