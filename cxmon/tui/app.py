@@ -420,7 +420,6 @@ async def run_dashboard(engine: Feed, *, wallboard: bool = False) -> int:
         The exit code: 0 after ``q``, 2 when the dashboard could not start.
     """
     app = CxmonApp(engine, wallboard=wallboard)
-    result = await app.run_async()
-    if app.return_code is not None and app.return_code != 0:
-        return app.return_code
-    return 0 if result is None else int(result)
+    await app.run_async()
+    # Textual sets a non-zero return code when the app died (e.g. it could not start).
+    return 0 if not app.return_code else 2
