@@ -265,7 +265,7 @@ def _speed(text: str | None) -> float | None:
     if text in (None, "max"):
         return None
     try:
-        value = float(text)  # type: ignore[arg-type]
+        value = float(text or "")
     except ValueError:
         raise ConfigError([f'--speed: expected a number or "max", got {text!r}']) from None
     if value <= 0:

@@ -42,6 +42,7 @@ _MEMBER = frozenset(
     }
 )
 _PASSED = frozenset({"QUEUESTART", "CONFIGRELOAD"})
+_CALL_VERBS = frozenset({"ENTERQUEUE", "CONNECT", *_EXITS, *_TRANSFERS, *_COMPLETES})
 KNOWN_VERBS: frozenset[str] = frozenset(
     {"ENTERQUEUE", "CONNECT", *_EXITS, *_TRANSFERS, *_COMPLETES, *_RINGS, *_MEMBER, *_PASSED}
 )
@@ -203,6 +204,7 @@ class QueueLogParser:
         if not (0.0 <= ts < 1e11) or math.isnan(ts):
             self._error(f"timestamp out of range: {f[0][:40]!r}")
             return
+        call: _Call | None
         callid = f[1]
         queue = f[2]
         agent = f[3]
@@ -212,10 +214,10 @@ class QueueLogParser:
         if self.lines >= self._next_prune:
             self._prune()
 
+        if verb in _CALL_VERBS and (not callid or callid == "NONE" or queue in _NO_QUEUE):
+            self._error(f"{verb} without a call id or queue")
+            return
         if verb == "ENTERQUEUE":
-            if not callid or queue in _NO_QUEUE:
-                self._error("ENTERQUEUE without a call id or queue")
-                return
             key = (callid, queue)
             if key in self._waiting:
                 # A repeated ENTERQUEUE (seen after a reload) is the same entry, not a new offer.
@@ -245,7 +247,7 @@ class QueueLogParser:
             if call is None:
                 previous = self._connected.get(key)
                 call = _Call(callid, previous.customer if previous else None, ts)
-                self._event(ts - wait, ARRIVED, call, queue, reason="inferred")
+                self._event(max(ts - wait, 0.0), ARRIVED, call, queue, reason="inferred")
             call.ts = ts
             call.agent = agent
             self._connected[key] = call
