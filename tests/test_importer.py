@@ -276,3 +276,52 @@ def test_cli_has_the_import_verbs(kind: str) -> None:
     extra = ["--preset", "anonymous-bank"] if kind == "records" else []
     args = build_parser().parse_args(["import", kind, "f", "--db", "x.db", *extra])
     assert args.handler is import_command and args.import_kind == kind and args.file == "f"
+
+
+# ---------------------------------------------------------------------- the simulator, through a queue_log
+
+
+async def test_simulated_calls_written_as_a_queue_log_import_to_the_same_counts(tmp_path: Path) -> None:
+    """The real Engine runs the simulator ("max"); its voice calls, written as a queue_log and imported,
+    give the same offered/answered/abandoned/resolved counts per queue as the simulator's own events."""
+    from cxmon.engine import Engine
+
+    text = CONFIG_TEXT.replace(
+        "speed = 10 ", 'speed = "max"\nduration = "20m"\nstart = "2026-01-05T08:00:00Z" '
+    )
+    cfg = loads(text)
+    sim_db = tmp_path / "sim.db"
+    async with Engine(cfg, db_path=str(sim_db)) as engine:
+        await engine.run()
+    events = rows(
+        sim_db,
+        "SELECT ts, kind, contact_id, queue, wait, duration FROM events WHERE source = 'sim' "
+        "AND channel = 'voice' AND kind IN ('arrived', 'answered', 'abandoned', 'resolved') ORDER BY ts, id",
+    )
+    assert len(events) > 100
+    verb = {
+        "arrived": "ENTERQUEUE",
+        "answered": "CONNECT",
+        "abandoned": "ABANDON",
+        "resolved": "COMPLETECALLER",
+    }
+    lines = []
+    for ts, kind, cid, queue, wait, duration in events:
+        data = {
+            "arrived": "|555|1",
+            "answered": f"{wait or 0:g}|x|1",
+            "abandoned": f"1|1|{wait or 0:g}",
+            "resolved": f"0|{duration or 0:g}|1",
+        }[str(kind)]
+        lines.append(f"{ts}|{cid}|{queue}|SIP/1|{verb[str(kind)]}|{data}\n")
+    log = tmp_path / "queue_log"
+    log.write_text("".join(lines))
+    result = await import_queue_log(cfg, log, tmp_path / "imported.db")
+    assert result.errors == 0
+    count = (
+        "SELECT queue, kind, COUNT(*) FROM events "
+        "WHERE kind IN ('arrived', 'answered', 'abandoned', 'resolved') AND source != 'engine' "
+        "AND channel = 'voice' GROUP BY queue, kind ORDER BY queue, kind"
+    )
+    from_sim = rows(sim_db, count.replace("source != 'engine'", "source = 'sim'"))
+    assert rows(tmp_path / "imported.db", count) == from_sim
