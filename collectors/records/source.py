@@ -14,7 +14,7 @@ from collectors.records.mapping import PRESETS, RecordMapping, parse_mapping
 from collectors.records.reader import ReadState, read_records
 from cxmon.config import _Problems, _Section, _str
 from cxmon.errors import ConfigError
-from cxmon.events import ContactEvent
+from cxmon.events import ContactEvent, EventKind
 
 if TYPE_CHECKING:
     from collectors.base import Sink
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 PACE_INTERVAL = 0.05
 """Wall seconds between batches when paced."""
 MAX_BATCH = 2000
+HEARTBEAT_EVERY = 2.0
+"""Wall seconds without a replayed event before a heartbeat is sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,7 @@ class RecordsSource:
         i = 0
         beat = 0
         n = len(events)
+        quiet_since = t0
         while i < n:
             beat += 1
             await asyncio.sleep(max(0.0, t0 + beat * PACE_INTERVAL - loop.time()))
@@ -241,3 +244,11 @@ class RecordsSource:
                 await sink.emit(events[i:j])
                 self._events_done = j
                 i = j
+                quiet_since = loop.time()
+            elif loop.time() - quiet_since >= HEARTBEAT_EVERY:
+                # The replay is alive and nothing happened (a quiet hour): say so, not STALE.
+                quiet_since = loop.time()
+                beat_event = ContactEvent(
+                    now, EventKind.HEARTBEAT, "", self.options.mapping.channel, "", self.name
+                )
+                await sink.emit([beat_event])
