@@ -115,7 +115,7 @@ def run_command(args: argparse.Namespace, *, serve: bool) -> int:
 async def _main(
     config: Config, db: str | None, duration: float | None, *, serve: bool, headless: bool, wallboard: bool
 ) -> int:
-    engine = Engine(config, db_path=db)
+    engine = Engine(config, db_path=db, duration=duration)
     loop = asyncio.get_running_loop()
     stoppers: list[Callable[[], None]] = [engine.stop]
 

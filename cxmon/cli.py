@@ -19,7 +19,9 @@ def _add_common(p: argparse.ArgumentParser, *, db: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="cxmon", description="Live service-level monitor for contact centres.")
+    parser = argparse.ArgumentParser(
+        prog="cxmon", description="Live service-level monitor for contact centres."
+    )
     parser.add_argument("--version", action="version", version=f"cxmon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -30,14 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wallboard", action="store_true", help="big-number wall view for a TV screen")
     run.add_argument("--speed", help='simulator speed: a number (simulated seconds per second) or "max"')
     run.add_argument("--duration", help='stop after this much engine time, e.g. "30m"')
-    run.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve /metrics here (overrides [prometheus])")
+    run.add_argument(
+        "--metrics-listen", metavar="HOST:PORT", help="serve /metrics here (overrides [prometheus])"
+    )
     run.set_defaults(handler=_cmd_run)
 
     serve = sub.add_parser("serve", help="headless daemon: collectors, store, exporter, alerts, hub")
     _add_common(serve)
     serve.add_argument("--speed", help='simulator speed: a number or "max"')
     serve.add_argument("--duration", help='stop after this much engine time, e.g. "30m"')
-    serve.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve /metrics here (overrides [prometheus])")
+    serve.add_argument(
+        "--metrics-listen", metavar="HOST:PORT", help="serve /metrics here (overrides [prometheus])"
+    )
     serve.set_defaults(handler=_cmd_serve)
 
     stats = sub.add_parser("stats", help="per-series figures over the stored history")

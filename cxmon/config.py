@@ -554,7 +554,7 @@ def loads(text: str, source: str = "<memory>") -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{source}: {exc}"], source) from None
+        raise ConfigError([f"{source}: {exc}"]) from None
     return validate(raw, source)
 
 
@@ -568,7 +568,7 @@ def load(path: str | os.PathLike[str]) -> Config:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([f"{p}: cannot read: {exc.strerror}"], str(p)) from None
+        raise ConfigError([f"{p}: cannot read: {exc.strerror}"]) from None
     return loads(text, str(p))
 
 

@@ -46,7 +46,10 @@ from cxmon.windows import Aggregator, Series, instant_measures, window_measures
 log = logging.getLogger(__name__)
 
 EVENT_TICK_MIN = 5.0
-"""Ticks are at least this far apart in engine time when data, not the wall, drives the clock."""
+"""Ticks are at least this far apart in engine time when a simulator runs as fast as it can."""
+BACKFILL_TICK = 60.0
+"""Tick spacing of backfills (``clock="events"``): a minute of history at a time, like the minute figures."""
+RECENT_TRANSITIONS = 200
 HISTORY_POINTS = 60
 HISTORY_MEASURES = ("wait_p90", "service_level", "offered", "abandoned", "escalations", "csat")
 
@@ -78,11 +81,14 @@ class _SourceSink:
         self._engine = engine
         self.name = source.name
         self.health = engine.health[source.name]
+        self.emitted = 0
+        """Events the source has handed over (counted once they are on the engine's queue)."""
 
     async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
         if not events and offset is None:
             return
         await self._engine._queue.put((self.name, events, offset))
+        self.emitted += len(events)
 
     def error(self, where: str, msg: str) -> None:
         self.health.errors_total += 1
@@ -143,6 +149,7 @@ class Engine:
         store: bool = True,
         sources: Sequence[Source] | None = None,
         clock: ClockArg = None,
+        duration: float | None = None,
     ) -> None:
         """Build an engine; nothing runs until it is entered (``async with engine:``).
 
@@ -153,6 +160,7 @@ class Engine:
             sources: the sources to read (default: the config's collectors).
             clock: engine time: a callable, ``"events"`` (the newest event's time: backfills),
                 or None (the clock of a simulator/replay source if there is one, else the wall).
+            duration: stop after this much engine time (also settable through :meth:`run`).
         """
         self.config = config
         self.sources: list[Source] = (
@@ -182,11 +190,14 @@ class Engine:
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
+        self._sinks: dict[str, _SourceSink] = {}
         self._stop = asyncio.Event()
         self._started = False
         self._closed = False
         self._version = 0
         self._acks: dict[str, Ack] = {}
+        self._recent: deque[Transition] = deque(maxlen=RECENT_TRANSITIONS)
+        self._recent_tuple: tuple[Transition, ...] = ()
         self._step_samples: dict[str, deque[tuple[float, float]]] = {}
         self._history: dict[SeriesKey, deque[tuple[float, MappingProxyType[str, float | None]]]] = {}
         self._history_tuple: dict[
@@ -210,15 +221,21 @@ class Engine:
         else:
             clocked = next((s for s in self.sources if callable(getattr(s, "clock", None))), None)
             if clocked is not None:
-                self._clock = clocked.clock  # type: ignore[attr-defined]
                 self.paced = bool(getattr(clocked, "paced", True))
+                # Unpaced, the source runs ahead of what has been processed: time is the data's.
+                self._clock = clocked.clock if self.paced else (lambda: self.aggregator.watermark)  # type: ignore[attr-defined]
             else:
                 self._clock = time.time
-        self._tick_every = config.monitor.tick if self.paced else max(config.monitor.tick, EVENT_TICK_MIN)
+        if self.paced:
+            self._tick_every = config.monitor.tick
+        elif self._event_clock:
+            self._tick_every = max(config.monitor.tick, BACKFILL_TICK)
+        else:
+            self._tick_every = max(config.monitor.tick, EVENT_TICK_MIN)
         self._next_tick: float | None = None
         self._start_time: float | None = None
         self._deadline: float | None = None
-        self._duration: float | None = None
+        self._duration: float | None = duration
 
     # ------------------------------------------------------------------ public API
 
@@ -283,7 +300,7 @@ class Engine:
             await self.store.open()
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
         for source in self.sources:
-            sink = _SourceSink(self, source)
+            sink = self._sinks[source.name] = _SourceSink(self, source)
             task = asyncio.create_task(self._run_source(source, sink), name=f"source-{source.name}")
             self._source_tasks[source.name] = task
         if self.paced:
@@ -294,11 +311,9 @@ class Engine:
         if not self._started:
             await self.start()
         if duration is not None:
-            self._deadline = self.now() + duration if self.paced else None
             self._duration = duration
-        else:
-            self._deadline = None
-            self._duration = None
+        if self._duration is not None and self.paced:
+            self._deadline = self.now() + self._duration
         waiters = [asyncio.create_task(self._stop.wait(), name="engine-stop")]
         if self._source_tasks:
             waiters.append(asyncio.create_task(self._sources_done(), name="engine-sources-done"))
@@ -332,6 +347,8 @@ class Engine:
             sub.close()
         if self.store is not None:
             await self.store.close()
+        for name, sink in self._sinks.items():
+            log.info("source %s: %d events emitted", name, sink.emitted)
 
     # ------------------------------------------------------------------ tasks
 
@@ -361,14 +378,8 @@ class Engine:
                 queue.task_done()
 
     async def _process(self, name: str, events: Sequence[ContactEvent], offset: Offset | None) -> None:
-        health = self.health.get(name)
-        if health is not None and events:
-            health.events_total += len(events)
-            newest = max(ev.ts for ev in events)
-            if health.last_event_ts is None or newest > health.last_event_ts:
-                health.last_event_ts = newest
-            health.up = health.up or not health.finished
         agg = self.aggregator
+        health = self.health.get(name)
         if self.paced:
             agg.add(events, name)
         else:
@@ -390,8 +401,17 @@ class Engine:
                     self.stop()
                     break
                 if ev.ts >= self._next_tick:
+                    if health is not None:
+                        # The source is alive up to this event: ticks inside a batch must know.
+                        health.last_event_ts = max(health.last_event_ts or ev.ts, ev.ts)
                     self._catch_up(ev.ts)
                 agg.add_one(ev, name)
+        if health is not None and events:
+            health.events_total += len(events)
+            newest = max(ev.ts for ev in events)
+            if health.last_event_ts is None or newest > health.last_event_ts:
+                health.last_event_ts = newest
+            health.up = health.up or not health.finished
         if self.store is not None:
             await self.store.add(events, source=name, offset=offset)
 
@@ -548,8 +568,11 @@ class Engine:
                         for k, f in figs.items()
                     ),
                 )
-        if transitions and self.store is not None:
-            self.store.add_transitions(transitions)
+        if transitions:
+            self._recent.extend(transitions)
+            self._recent_tuple = tuple(self._recent)
+            if self.store is not None:
+                self.store.add_transitions(transitions)
         if self.store is not None and now >= self._next_purge:
             self._next_purge = now + 3600.0
             self._schedule_purge(now - self.config.store.retention)
@@ -564,6 +587,7 @@ class Engine:
             series=tuple(figs[k] for k in sorted(figs)),
             sources=sources,
             transitions=tuple(transitions),
+            recent_transitions=self._recent_tuple,
             strikes=agg.struck,
             events_total=sum(h.events_total for h in self.health.values()),
             events_per_second=sum(h.rate_events for h in self.health.values()),

@@ -220,6 +220,8 @@ class Snapshot:
     sources: tuple[SourceStatus, ...]
     transitions: tuple[Transition, ...] = ()
     """Transitions that happened in this tick."""
+    recent_transitions: tuple[Transition, ...] = ()
+    """The last transitions (up to 200), oldest first: a reader that skipped snapshots misses none."""
     strikes: int = 0
     """Customers with at least the configured number of bad experiences in 24 h."""
     events_total: int = 0

@@ -333,7 +333,10 @@ class Aggregator:
             totals[T_ESCALATED] += 1
             strike = True
         elif kind is EventKind.TRANSFERRED:
+            # The contact leaves this series; an arrival elsewhere (if the source sees one) reopens it.
             series.waiting.pop(cid, None)
+            series.open.pop(cid, None)
+            self._contacts.pop(cid, None)
             slot = TRANSFERRED
             totals[T_TRANSFERRED] += 1
             strike = True

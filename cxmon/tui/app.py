@@ -189,7 +189,8 @@ class CxmonApp(App[int]):
             self.post_message(SnapshotPublished(snap))
 
     def _collect_log(self, snap: Snapshot) -> None:
-        entries = [LogEntry.of_transition(tr) for tr in snap.transitions]
+        # recent_transitions holds the ticks this reader skipped too (the feed is newest-only).
+        entries = [LogEntry.of_transition(tr) for tr in snap.recent_transitions or snap.transitions]
         entries.extend(LogEntry.of_ack(ack) for ack in snap.acks)
         for entry in sorted(entries, key=lambda e: e.ts):
             if entry.key not in self._seen_keys:

@@ -1,0 +1,129 @@
+"""Configuration: the default validates; every problem is listed with its key path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cxmon.config import default_config_path, known_labels, load, loads
+from cxmon.errors import ConfigError
+from tests.helpers import ONE_STEP, REPO
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        loads(text, "t.toml")
+    return info.value.problems
+
+
+def test_default_config_models_the_whole_journey() -> None:
+    """The default has every journey step, in order, with thresholds and moments of truth."""
+    config = load(REPO / "config" / "default.toml")
+    assert [s.name for s in config.steps] == [
+        "enquire",
+        "order",
+        "get_help",
+        "escalate",
+        "resolve",
+        "follow_up",
+    ]
+    assert all(s.thresholds for s in config.steps)
+    assert {s.name for s in config.steps if s.moment_of_truth} == {"order", "get_help", "resolve"}
+    assert [c.type for c in config.collectors] == ["simulator"]
+
+
+def test_example_config_is_valid() -> None:
+    """The commented example config validates as it ships."""
+    load(REPO / "config" / "example.toml")
+
+
+def test_packaged_default_is_the_checkout_default() -> None:
+    """The copy packaged with the wheel is the same file as config/default.toml."""
+    assert (REPO / "config" / "default.toml").read_bytes() == (
+        REPO / "cxmon" / "data" / "default.toml"
+    ).read_bytes()
+    assert default_config_path().is_file()
+
+
+def test_bad_duration_is_reported_with_its_key_path() -> None:
+    """A threshold value of the wrong kind names the full key path and what was expected."""
+    text = ONE_STEP.replace('breach = "60s"', 'breach = "fast"')
+    assert problems_of(text) == [
+        "journey.steps[0].thresholds[0].breach: expected a duration like \"90s\", got 'fast'"
+    ]
+
+
+def test_every_problem_is_listed_not_just_the_first() -> None:
+    """Several mistakes in one file are all reported, each with its path, unknown keys with a hint."""
+    text = (
+        ONE_STEP.replace('measure = "wait_p90"', 'measure = "wait_p95"')
+        .replace("panes = 6", 'panes = 6\ntikc = "1s"')
+        .replace("direction", "direction")
+        .replace('for = "30s"', 'for = "30s"\ndirection = "sideways"')
+    )
+    found = problems_of(text)
+    assert "monitor.tikc: unknown key (did you mean 'tick'?)" in found
+    assert any(
+        p.startswith("journey.steps[0].thresholds[0].measure: unknown measure 'wait_p95'") for p in found
+    )
+    assert any(p.startswith("journey.steps[0].thresholds[0].direction:") for p in found)
+    assert len(found) >= 3
+
+
+def test_ratio_thresholds_accept_percent_and_reject_nonsense() -> None:
+    """Ratios read "80%" or 0.8; 180 is not a ratio."""
+    text = ONE_STEP.replace('measure = "wait_p90"', 'measure = "service_level"').replace(
+        'warn = "30s"\n  breach = "60s"\n  clear = "45s"',
+        'warn = "85%"\n  breach = 180\n  clear = 0.83\n  direction = "below"',
+    )
+    assert problems_of(text) == [
+        'journey.steps[0].thresholds[0].breach: expected a ratio like 0.8 or "80%", got 180'
+    ]
+
+
+def test_unknown_collector_type_gets_a_suggestion() -> None:
+    """A misspelt collector type is an error with a did-you-mean."""
+    found = problems_of(ONE_STEP + '\n[[collectors]]\ntype = "simulater"\n')
+    assert found == ["collectors[0].type: unknown collector type 'simulater' (did you mean 'simulator'?)"]
+
+
+def test_labels_are_bounded_by_config() -> None:
+    """Known label values are the configured channels and queues (plus `other`), nothing from input."""
+    channels, queues = known_labels(load(default_config_path()))
+    assert "other" in channels and "other" in queues
+    assert {"billing", "tier2", "tickets"} <= queues
+
+
+def run_check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cxmon", "check", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+def test_check_command_exit_codes(tmp_path: Path) -> None:
+    """`cxmon check` exits 0 on a valid file and 2, listing every problem, on a bad one."""
+    ok = run_check(REPO / "config" / "default.toml")
+    assert ok.returncode == 0, ok.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(ONE_STEP.replace('breach = "60s"', 'breach = "fast"').replace("panes = 6", "panes = 0"))
+    res = run_check(bad)
+    assert res.returncode == 2
+    assert "journey.steps[0].thresholds[0].breach: expected a duration" in res.stderr
+    assert "monitor.panes: expected a whole number ≥ 1, got 0" in res.stderr
+    assert "2 problem(s)" in res.stderr
+
+
+def test_unparseable_toml_is_a_config_error(tmp_path: Path) -> None:
+    """TOML syntax errors are reported with the file name, not as a traceback."""
+    bad = tmp_path / "broken.toml"
+    bad.write_text("[monitor\n")
+    res = run_check(bad)
+    assert res.returncode == 2
+    assert "broken.toml" in res.stderr and "Traceback" not in res.stderr

@@ -1,0 +1,265 @@
+"""The engine end to end on the simulator: pot holes form and heal, history is stored, shutdown loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from collectors.base import Sink
+from collectors.simulator import SimulatorSource
+from collectors.simulator.model import simulate_events
+from cxmon.engine import Engine
+from cxmon.events import ContactEvent, EventKind
+from cxmon.snapshot import Snapshot, State, Transition
+from cxmon.stats import compute_stats
+from tests.helpers import REPO, SIM_START, SIM_START_TS, one_step_config, sim_config
+
+INCIDENT_AT = 180.0  # default.toml: billing loses half its agents at +3m ...
+INCIDENT_END = 780.0  # ... for 10m
+
+
+async def run_sim(tmp_path: Path, minutes: float, **options: object) -> tuple[Engine, list[Transition]]:
+    engine = Engine(sim_config(speed="max", **options), db_path=str(tmp_path / "h.db"))
+    seen: list[Transition] = []
+    engine.add_listener(lambda snap: seen.extend(snap.transitions))
+    async with engine:
+        await engine.run(duration=minutes * 60)
+    return engine, seen
+
+
+def path_of(transitions: list[Transition], step: str) -> list[tuple[float, State]]:
+    return [(t.ts - SIM_START_TS, t.to_state) for t in transitions if t.step == step]
+
+
+async def test_incident_forms_a_pothole_that_heals(tmp_path: Path) -> None:
+    """The billing incident takes get_help OK → WATCH → POTHOLE → OK at plausible times.
+
+    The incident starts at +3m and ends at +13m. The step must start watching after it starts,
+    become a pot hole within the incident (after the 2m `for`), and be OK again within the 30
+    minutes. The steps the incident does not touch stay OK throughout; follow_up (the CSAT of
+    the affected customers) may be watched as their scores drop, but is never a pot hole.
+    """
+    engine, seen = await run_sim(tmp_path, 30)
+    path = path_of(seen, "get_help")
+    states = [s for _, s in path]
+    assert states[:2] == [State.WATCH, State.POTHOLE], path
+    assert states[-1] is State.OK, path
+    watch_at, pothole_at = path[0][0], path[1][0]
+    assert INCIDENT_AT < watch_at < pothole_at
+    assert pothole_at - watch_at >= 120.0  # `for` = 2m
+    assert pothole_at < INCIDENT_END
+    ok_at = path[-1][0]
+    assert INCIDENT_END < ok_at <= 1800.0
+    for step in ("enquire", "order", "escalate", "resolve"):
+        assert path_of(seen, step) == [], step
+    assert State.POTHOLE not in [s for _, s in path_of(seen, "follow_up")]
+    assert "service level" in next(
+        t.reason for t in seen if t.to_state is State.POTHOLE
+    ) or "abandon" in next(t.reason for t in seen if t.to_state is State.POTHOLE)
+
+
+async def test_without_the_incident_there_is_no_pothole(tmp_path: Path) -> None:
+    """The same run with incidents disabled makes no pot hole anywhere."""
+    engine, seen = await run_sim(tmp_path, 30, incidents_enabled=False)
+    assert [t for t in seen if t.to_state is State.POTHOLE] == []
+    assert all(s.state is State.OK for s in engine.latest.steps), engine.latest.steps
+
+
+async def test_everything_received_is_stored_and_stats_agree(tmp_path: Path) -> None:
+    """After a run every event the engine received is in the database, and stats recount them."""
+    engine, seen = await run_sim(tmp_path, 20)
+    received = engine.latest.events_total
+    con = sqlite3.connect(tmp_path / "h.db")
+    stored = con.execute("SELECT count(*) FROM events WHERE source = 'sim'").fetchone()[0]
+    stored_transitions = con.execute("SELECT count(*) FROM transitions").fetchone()[0]
+    con.close()
+    assert stored == received
+    assert stored_transitions == len(seen)
+    doc = await compute_stats(engine.config, str(tmp_path / "h.db"))
+    offered = {(s["step"], s["queue"]): s["offered"] for s in doc["series"]}
+    expected = sum(
+        1
+        for e in simulate_events(engine.sources[0].options, SIM_START_TS, SIM_START_TS + 1200)  # type: ignore[attr-defined]
+        if e.kind is EventKind.ARRIVED and e.queue == "billing"
+    )
+    assert offered[("get_help", "billing")] == expected
+    assert [t["to"] for t in doc["transitions"]] == [t.to_state.value for t in seen]
+
+
+async def test_acknowledgement_reaches_store_and_snapshot(tmp_path: Path) -> None:
+    """An ack is stored, shown on the step's status, and survives until it expires."""
+    engine = Engine(sim_config(speed="max", duration="10m"), db_path=str(tmp_path / "h.db"))
+    async with engine:
+        await engine.run(duration=600)
+        ack = await engine.acknowledge("get_help", "dana", "extra agents called in")
+        snap = engine._tick(engine.now())
+        assert snap.step("get_help").ack == ack  # type: ignore[union-attr]
+        assert await engine.store.acks() == [ack]  # type: ignore[union-attr]
+
+
+class QuietSource:
+    """A source that sends a few events, then nothing at all (a dead feed)."""
+
+    name = "pbx"
+    type = "test"
+
+    def __init__(self, events: Sequence[ContactEvent]) -> None:
+        self.events = events
+
+    async def run(self, sink: Sink) -> None:
+        sink.set_up(True)
+        await sink.emit(self.events)
+        await asyncio.Event().wait()
+
+
+async def test_silent_source_turns_its_step_stale_never_ok(tmp_path: Path) -> None:
+    """When the source says nothing for longer than stale_after, the step is STALE, not OK."""
+    now = [1000.0]
+    events = [ContactEvent(ts=1000.0, kind=EventKind.ARRIVED, contact_id="c", channel="voice", queue="q1")]
+    engine = Engine(one_step_config(), store=False, sources=[QuietSource(events)], clock=lambda: now[0])
+    states: list[Snapshot] = []
+    engine.add_listener(states.append)
+    async with engine:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if engine.latest.events_total:
+                break
+        first = engine._tick(now[0])
+        assert first.steps[0].state is not State.STALE
+        now[0] += 31.0  # stale_after = 30s
+        later = engine._tick(now[0])
+    assert later.steps[0].state is State.STALE
+    assert later.stale
+    assert "nothing from pbx for 31s" in later.steps[0].reason
+    assert later.sources[0].stale
+
+
+def cxmon(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cxmon", *args], capture_output=True, text=True, cwd=REPO, **kw
+    )  # type: ignore[call-overload,no-any-return]
+
+
+def write_config(tmp_path: Path, speed: str) -> Path:
+    text = (REPO / "config" / "default.toml").read_text()
+    text = text.replace("speed = 10 ", f"speed = {speed} ").replace(
+        "seed = 7", f'seed = 7\nstart = "{SIM_START}"'
+    )
+    text = text.replace('listen = "127.0.0.1:9464"', 'listen = "127.0.0.1:0"')
+    path = tmp_path / "cxmon.toml"
+    path.write_text(text)
+    return path
+
+
+def test_headless_run_on_the_fast_clock_exits_zero_with_everything_stored(tmp_path: Path) -> None:
+    """`cxmon run --headless --speed max --duration 30m` runs 30 simulated minutes and stores them."""
+    db = tmp_path / "h.db"
+    res = cxmon(
+        "run",
+        "--headless",
+        "--speed",
+        "max",
+        "--duration",
+        "30m",
+        "--db",
+        str(db),
+        "--config",
+        str(write_config(tmp_path, "10")),
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "get_help" in res.stdout
+    con = sqlite3.connect(db)
+    lo, hi = con.execute("SELECT min(ts), max(ts) FROM events WHERE source = 'sim'").fetchone()
+    con.close()
+    assert hi - SIM_START_TS <= 1800.0 and hi - SIM_START_TS > 1700.0
+    stats = cxmon(
+        "stats", "--db", str(db), "--json", "--config", str(write_config(tmp_path, "10")), timeout=120
+    )
+    assert stats.returncode == 0, stats.stderr
+    doc = json.loads(stats.stdout)
+    keys = {
+        "step",
+        "channel",
+        "queue",
+        "offered",
+        "answered",
+        "abandoned",
+        "short_abandoned",
+        "service_level",
+        "asa_seconds",
+        "wait_p50_seconds",
+        "wait_p90_seconds",
+        "wait_p99_seconds",
+        "abandon_rate",
+        "resolution_p50_seconds",
+        "resolution_p90_seconds",
+        "escalated",
+        "transferred",
+    }
+    assert doc["series"] and all(keys <= set(s) for s in doc["series"])
+    assert {"ts", "step", "from", "to", "reason"} <= set(doc["transitions"][0])
+    assert doc["transitions"][0]["ts"].endswith("Z")
+
+
+def test_sigterm_flushes_every_event_the_collector_emitted(tmp_path: Path) -> None:
+    """SIGTERM to a running `cxmon serve` stores every event the simulator had emitted, none missing.
+
+    The simulator is deterministic, so the stored events must be exactly the first N events it
+    generates for the same options: a gap anywhere (a batch lost at shutdown) breaks the equality.
+    """
+    db = tmp_path / "h.db"
+    config = write_config(tmp_path, "600")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cxmon", "serve", "--config", str(config), "--db", str(db)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if db.exists():
+                con = sqlite3.connect(db)
+                try:
+                    n = con.execute("SELECT count(*) FROM events").fetchone()[0]
+                except sqlite3.OperationalError:
+                    n = 0
+                con.close()
+                if n > 2000:
+                    break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    emitted = int(re.search(r"source sim: (\d+) events emitted", err).group(1))  # type: ignore[union-attr]
+    con = sqlite3.connect(db)
+    rows = con.execute(
+        "SELECT ts, kind, contact_id, queue FROM events WHERE source = 'sim' ORDER BY id"
+    ).fetchall()
+    con.close()
+    assert len(rows) > 2000
+    assert len(rows) == emitted
+    from cxmon.config import load
+
+    source = SimulatorSource.from_config(load(config).collectors[0], load(config))
+    last = rows[-1][0]
+    expected = [
+        (e.ts, e.kind.value, e.contact_id, e.queue)
+        for e in simulate_events(source.options, SIM_START_TS, last + 1, source="sim")
+    ]
+    assert rows == expected[: len(rows)]
+    # What was stored is a whole prefix: nothing emitted before the last stored event is missing.
+    assert all(row[0] > last for row in expected[len(rows) :])

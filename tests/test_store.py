@@ -1,0 +1,129 @@
+"""The history store: WAL, migrations, batched commits, offsets with their events, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from collectors.base import Offset
+from cxmon.errors import StoreError
+from cxmon.events import ContactEvent, EventKind
+from cxmon.snapshot import Ack, State, Transition
+from cxmon.store import MIGRATIONS, Store
+
+
+def ev(i: int, ts: float = 1000.0, **kw: object) -> ContactEvent:
+    return ContactEvent(
+        ts=ts + i, kind=EventKind.ARRIVED, contact_id=f"c{i}", channel="voice", queue="q", **kw
+    )  # type: ignore[arg-type]
+
+
+async def test_database_is_wal_with_current_schema(tmp_path: Path) -> None:
+    """A new database is in WAL mode and at the newest schema version."""
+    async with Store(tmp_path / "h.db") as store:
+        async with store.db.execute("PRAGMA journal_mode") as cur:
+            assert (await cur.fetchone()) == ("wal",)
+        assert await store.schema_version() == len(MIGRATIONS)
+
+
+async def test_reopening_keeps_data_and_does_not_migrate_twice(tmp_path: Path) -> None:
+    """Opening an existing database keeps its rows and its schema version."""
+    async with Store(tmp_path / "h.db") as store:
+        await store.add([ev(1)], source="s")
+    async with Store(tmp_path / "h.db") as store:
+        assert await store.count_events() == 1
+        assert await store.schema_version() == len(MIGRATIONS)
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A database written by a newer cxmon is refused with a clear error, not corrupted."""
+    path = tmp_path / "h.db"
+    async with Store(path):
+        pass
+    con = sqlite3.connect(path)
+    con.execute("UPDATE schema_version SET version = 99")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="newer"):
+        await Store(path).open()
+
+
+async def test_events_are_committed_within_the_flush_interval(tmp_path: Path) -> None:
+    """A small batch is committed by the background flusher without an explicit flush."""
+    path = tmp_path / "h.db"
+    async with Store(path, flush_interval=0.05) as store:
+        await store.add([ev(i) for i in range(10)], source="s")
+        for _ in range(200):
+            if store.flushes:
+                break
+            await asyncio.sleep(0.01)
+        con = sqlite3.connect(path)
+        assert con.execute("SELECT count(*) FROM events").fetchone() == (10,)
+        con.close()
+
+
+async def test_offset_is_committed_with_its_events(tmp_path: Path) -> None:
+    """A source's offset lands in the same transaction as the events before it."""
+    path = tmp_path / "h.db"
+    async with Store(path, flush_interval=60) as store:
+        await store.add([ev(1), ev(2)], source="tail", offset=Offset("dev:ino:abc", 120))
+        assert await store.load_offset("tail") is None  # nothing committed yet
+        await store.flush()
+        assert await store.load_offset("tail") == Offset("dev:ino:abc", 120)
+        assert await store.count_events() == 2
+
+
+async def test_close_flushes_everything(tmp_path: Path) -> None:
+    """Closing commits whatever is pending: events, transitions, minute figures."""
+    path = tmp_path / "h.db"
+    store = await Store(path, flush_interval=60).open()
+    await store.add([ev(i) for i in range(2500)], source="s")
+    store.add_transitions([Transition(5.0, "help", "", "", State.OK, State.WATCH, "wait p90 40s > warn 30s")])
+    await store.close()
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (2500,)
+    assert con.execute("SELECT to_state, reason FROM transitions").fetchall() == [
+        ("watch", "wait p90 40s > warn 30s")
+    ]
+    con.close()
+
+
+async def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
+    """An event read back equals the event written."""
+    original = ContactEvent(
+        ts=12.5,
+        kind=EventKind.ANSWERED,
+        contact_id="c",
+        channel="chat",
+        queue="q",
+        source="s",
+        customer_id="u1",
+        wait=3.25,
+        reason="r",
+        target="t",
+    )
+    async with Store(tmp_path / "h.db") as store:
+        await store.add([original])
+        await store.flush()
+        assert await store.events() == [original]
+        assert await store.customer_events("u1") == [original]
+
+
+async def test_retention_purges_old_rows_only(tmp_path: Path) -> None:
+    """Purging by age deletes older rows and keeps newer ones."""
+    async with Store(tmp_path / "h.db") as store:
+        await store.add([ev(i, ts=0.0) for i in range(10)] + [ev(i, ts=1000.0) for i in range(5)])
+        await store.flush()
+        assert await store.purge(before=500.0) == 10
+        assert await store.count_events() == 5
+
+
+async def test_acknowledgements_are_stored(tmp_path: Path) -> None:
+    """An acknowledgement is committed at once and read back."""
+    ack = Ack(step="help", who="dana", note="on it", ts=10.0, until=100.0)
+    async with Store(tmp_path / "h.db") as store:
+        await store.add_ack(ack)
+        assert await store.acks() == [ack]
