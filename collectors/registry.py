@@ -17,6 +17,7 @@ SOURCE_TYPES: dict[str, str] = {
     "queue_log": "collectors.queue_log:QueueLogSource",
     "ami": "collectors.ami:AmiSource",
     "records": "collectors.records:RecordsSource",
+    "jsonl": "collectors.jsonl:JsonlFileSource",
 }
 
 

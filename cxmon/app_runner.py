@@ -145,7 +145,11 @@ async def _main(
 
                 runner = asyncio.create_task(engine.run(duration), name="engine-run")
                 dashboard = asyncio.create_task(run_dashboard(engine, wallboard=wallboard), name="dashboard")
-                stoppers.append(dashboard.cancel)
+
+                def cancel_dashboard() -> None:
+                    dashboard.cancel()
+
+                stoppers.append(cancel_dashboard)
                 done, _ = await asyncio.wait({runner, dashboard}, return_when=asyncio.FIRST_COMPLETED)
                 code = dashboard.result() if dashboard in done and not dashboard.cancelled() else 0
                 for task in (runner, dashboard):

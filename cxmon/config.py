@@ -244,6 +244,10 @@ def _str(value: Any) -> str:
     return value
 
 
+def _opt_str(value: Any) -> str | None:
+    return _str(value)
+
+
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(value)
@@ -424,10 +428,10 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     top = _Section(raw, "", problems)
 
     mon = _Section(top.raw("monitor") or {}, "monitor", problems)
-    windows = mon.get(
+    windows: tuple[float, ...] = mon.get(
         "windows",
         lambda v: tuple(_positive_duration(x) for x in v),
-        (300.0, 900.0, 3600.0),
+        tuple[float, ...]((300.0, 900.0, 3600.0)),
         'a list of durations like ["5m", "15m"]',
     )
     if not windows:
@@ -468,9 +472,9 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
 
     al = _Section(top.raw("alerts") or {}, "alerts", problems)
     alerts = AlertsConfig(
-        alertmanager_url=al.get("alertmanager_url", _str, None, "a URL"),  # type: ignore[arg-type]
-        webhook_url=al.get("webhook_url", _str, None, "a URL"),  # type: ignore[arg-type]
-        webhook_secret=al.get("webhook_secret", _str, None, "a string")  # type: ignore[arg-type]
+        alertmanager_url=al.get("alertmanager_url", _opt_str, None, "a URL"),
+        webhook_url=al.get("webhook_url", _opt_str, None, "a URL"),
+        webhook_secret=al.get("webhook_secret", _opt_str, None, "a string")
         or os.environ.get("CXMON_WEBHOOK_SECRET"),
         resend_interval=al.get("resend_interval", _positive_duration, 60.0, 'a duration like "1m"'),
         log=al.get("log", _bool, True, "true or false"),
@@ -482,8 +486,10 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     al.finish()
 
     jr = _Section(top.raw("journey") or {}, "journey", problems)
-    channels = jr.get("channels", _str_list, ("voice", "chat", "email"), "a list of channel names")
-    queues = jr.get("queues", _str_list, (), "a list of queue names")
+    channels: tuple[str, ...] = jr.get(
+        "channels", _str_list, tuple[str, ...](("voice", "chat", "email")), "a list of channel names"
+    )
+    queues: tuple[str, ...] = jr.get("queues", _str_list, tuple[str, ...](()), "a list of queue names")
     raw_steps = jr.raw("steps")
     steps: list[Step] = []
     if not isinstance(raw_steps, list) or not raw_steps:

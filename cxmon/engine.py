@@ -314,7 +314,7 @@ class Engine:
             self._duration = duration
         if self._duration is not None and self.paced:
             self._deadline = self.now() + self._duration
-        waiters = [asyncio.create_task(self._stop.wait(), name="engine-stop")]
+        waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._wait_stop(), name="engine-stop")]
         if self._source_tasks:
             waiters.append(asyncio.create_task(self._sources_done(), name="engine-sources-done"))
         try:
@@ -324,6 +324,9 @@ class Engine:
                 w.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await w
+
+    async def _wait_stop(self) -> None:
+        await self._stop.wait()
 
     async def _sources_done(self) -> None:
         await asyncio.gather(*self._source_tasks.values(), return_exceptions=True)
@@ -385,27 +388,30 @@ class Engine:
         else:
             # Data drives time: tick at every tick boundary the batch crosses, so the detector sees
             # the history unfold exactly as it would have live.
+            if self._next_tick is None and events:
+                self._next_tick = self._start_time = events[0].ts
+            assert self._next_tick is not None or not events
+            next_tick = self._next_tick if self._next_tick is not None else 0.0
+            start = self._start_time if self._start_time is not None else 0.0
+            limit = start + self._duration if self._duration is not None else float("inf")
+            add = agg.add_one
             for i, ev in enumerate(events):
-                if self._next_tick is None:
-                    self._next_tick = ev.ts
-                    self._start_time = ev.ts
-                if (
-                    self._duration is not None
-                    and self._start_time is not None
-                    and ev.ts > self._start_time + self._duration
-                ):
-                    # The run asked for this much time: what lies beyond it is not part of the run.
-                    events = events[:i]
-                    offset = None  # the source's offset covers events this run leaves out
-                    self._tick(self._start_time + self._duration)
-                    self.stop()
-                    break
-                if ev.ts >= self._next_tick:
+                ts = ev.ts
+                if ts >= next_tick or ts > limit:
+                    if ts > limit:
+                        # The run asked for this much time: what lies beyond it is not part of the run.
+                        events = events[:i]
+                        offset = None  # the source's offset covers events this run leaves out
+                        if not self._stop.is_set():
+                            self._catch_up(limit)
+                            self.stop()
+                        break
                     if health is not None:
                         # The source is alive up to this event: ticks inside a batch must know.
-                        health.last_event_ts = max(health.last_event_ts or ev.ts, ev.ts)
-                    self._catch_up(ev.ts)
-                agg.add_one(ev, name)
+                        health.last_event_ts = max(health.last_event_ts or ts, ts)
+                    self._catch_up(ts)
+                    next_tick = self._next_tick if self._next_tick is not None else ts
+                add(ev, name)
         if health is not None and events:
             health.events_total += len(events)
             newest = max(ev.ts for ev in events)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
+from typing import Any
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     """What happened to a contact (DESIGN.md, "event kinds")."""
 
     ARRIVED = "arrived"
@@ -74,35 +76,70 @@ class ContactEvent:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> ContactEvent:
+    def from_dict(cls, data: dict[str, Any]) -> ContactEvent:
         """Build an event from :meth:`to_dict` output (or a JSON feed record).
 
         Raises:
-            ValueError: a field is missing or has the wrong type.
+            ValueError: a field is missing or has the wrong type (the message names it).
         """
+        get = data.get
         try:
-            kind = KINDS_BY_VALUE[str(data["kind"])]
-            ts = float(data["ts"])  # type: ignore[arg-type]
-        except KeyError as exc:
-            raise ValueError(f"missing or unknown field {exc}") from None
+            customer, wait, duration, reason = get("customer_id"), get("wait"), get("duration"), get("reason")
+            score, target, staffed, available = (
+                get("score"),
+                get("target"),
+                get("agents_staffed"),
+                get("agents_available"),
+            )
+            return cls(
+                float(data["ts"]),
+                KINDS_BY_VALUE[data["kind"]],
+                str(get("contact_id", "")),
+                str(get("channel", "")),
+                str(get("queue", "")),
+                str(get("source", "")),
+                None if customer is None else str(customer),
+                None if wait is None else float(wait),
+                None if duration is None else float(duration),
+                None if reason is None else str(reason),
+                None if score is None else float(score),
+                None if target is None else str(target),
+                None if staffed is None else int(staffed),
+                None if available is None else int(available),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(_explain(data)) from None
+
+
+def _opt(value: Any, conv: Callable[[Any], Any]) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or (conv is not str and isinstance(value, str)):
+        raise TypeError(value)
+    return conv(value)
+
+
+def _explain(data: dict[str, Any]) -> str:
+    """Say which field of a record is wrong (the slow path, for bad input only)."""
+    if "kind" not in data:
+        return "missing field 'kind'"
+    if data["kind"] not in KINDS_BY_VALUE:
+        return f"unknown kind {data['kind']!r}"
+    if "ts" not in data:
+        return "missing field 'ts'"
+    try:
+        float(data["ts"])
+    except (TypeError, ValueError):
+        return f"ts must be a number, got {data['ts']!r}"
+    for name, conv in _CONVERT.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        try:
+            _opt(value, conv)
         except (TypeError, ValueError):
-            raise ValueError(f"ts must be a number, got {data.get('ts')!r}") from None
-        kwargs: dict[str, object] = {}
-        for name, conv in _CONVERT.items():
-            value = data.get(name)
-            if value is not None:
-                try:
-                    kwargs[name] = conv(value)
-                except (TypeError, ValueError):
-                    raise ValueError(f"{name} has the wrong type: {value!r}") from None
-        return cls(
-            ts=ts,
-            kind=kind,
-            contact_id=str(data.get("contact_id", "")),
-            channel=str(data.get("channel", "")),
-            queue=str(data.get("queue", "")),
-            **kwargs,  # type: ignore[arg-type]
-        )
+            return f"{name} has the wrong type: {value!r}"
+    return "not an event"
 
 
 _OPTIONAL = (
@@ -116,7 +153,7 @@ _OPTIONAL = (
     "agents_staffed",
     "agents_available",
 )
-_CONVERT = {
+_CONVERT: dict[str, Callable[[Any], Any]] = {
     "source": str,
     "customer_id": str,
     "wait": float,

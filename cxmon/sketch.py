@@ -42,27 +42,28 @@ def quantiles(bins: Mapping[int, int], qs: Iterable[float]) -> list[float | None
     reference computed from the raw values is ``sorted(v)[int(q * (len(v) - 1))]``.
 
     Args:
-        bins: bin key → count (counts ≤ 0 are ignored).
+        bins: bin key → count (every count positive, as add and merge_into keep them).
         qs: quantiles, in increasing order.
 
     Returns:
         One value per quantile, or None for every quantile when the sketch is empty.
     """
-    items = sorted((k, c) for k, c in bins.items() if c > 0)
     qs = list(qs)
-    n = sum(c for _, c in items)
-    if n == 0:
+    n = sum(bins.values())
+    if n <= 0:
         return [None] * len(qs)
+    ranks = [int(q * (n - 1)) for q in qs]
     out: list[float | None] = []
-    i = 0
-    cum = items[0][1]
-    for q in qs:
-        rank = int(q * (n - 1))
-        while cum <= rank:
-            i += 1
-            cum += items[i][1]
-        out.append(value_of(items[i][0]))
-    return out
+    want = ranks[0]
+    cum = 0
+    for key in sorted(bins):
+        cum += bins[key]
+        while cum > want:
+            out.append(value_of(key))
+            if len(out) == len(ranks):
+                return out
+            want = ranks[len(out)]
+    return out  # not reached: the last key's cumulative count is n
 
 
 def add(bins: dict[int, int], value: float, count: int = 1) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -59,7 +59,7 @@ TOTALS: tuple[str, ...] = (
 )
 
 
-class State(str, Enum):
+class State(StrEnum):
     """Pot-hole state of a series or a step (DESIGN.md)."""
 
     OK = "ok"

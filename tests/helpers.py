@@ -22,7 +22,9 @@ def sim_config(**options: Any) -> Config:
     """The default config with the simulator's options overridden (e.g. ``speed="max"``)."""
     config = default_config()
     collectors = tuple(
-        dataclasses.replace(c, options={**c.options, "start": SIM_START, **options}) if c.type == "simulator" else c
+        dataclasses.replace(c, options={**c.options, "start": SIM_START, **options})
+        if c.type == "simulator"
+        else c
         for c in config.collectors
     )
     return dataclasses.replace(config, collectors=collectors)

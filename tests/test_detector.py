@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+
 from cxmon.config import Threshold
 from cxmon.detector import Detector, Verdict
 from cxmon.snapshot import State
 from tests.helpers import one_step_config
 
 KEY = ("help", "voice", "q1")
-TH = Threshold(measure="wait_p90", window=60.0, breach=60.0, warn=30.0, direction="above", for_=30.0, clear=45.0)
-SL = Threshold(measure="service_level", window=60.0, breach=0.8, warn=0.85, direction="below", for_=60.0, clear=0.83)
+TH = Threshold(
+    measure="wait_p90", window=60.0, breach=60.0, warn=30.0, direction="above", for_=30.0, clear=45.0
+)
+SL = Threshold(
+    measure="service_level", window=60.0, breach=0.8, warn=0.85, direction="below", for_=60.0, clear=0.83
+)
 
 
 def run(det: Detector, th: Threshold, values: list[float | None], step: float = 1.0) -> list[State]:
@@ -17,7 +23,7 @@ def run(det: Detector, th: Threshold, values: list[float | None], step: float = 
 
 
 def transitions(states: list[State]) -> list[tuple[State, State]]:
-    return [(a, b) for a, b in zip(states, states[1:], strict=False) if a is not b]
+    return [(a, b) for a, b in itertools.pairwise(states) if a is not b]
 
 
 def test_breach_becomes_pothole_only_after_for() -> None:
@@ -47,7 +53,11 @@ def test_recovery_goes_back_through_watch_to_ok() -> None:
     """Back past clear leaves the pot hole; calm for `for` returns to OK."""
     values = [70.0] * 31 + [20.0] * 80
     states = run(Detector(one_step_config()), TH, values)
-    assert transitions(states) == [(State.WATCH, State.POTHOLE), (State.POTHOLE, State.WATCH), (State.WATCH, State.OK)]
+    assert transitions(states) == [
+        (State.WATCH, State.POTHOLE),
+        (State.POTHOLE, State.WATCH),
+        (State.WATCH, State.OK),
+    ]
     assert states[-1] is State.OK
 
 

@@ -1,4 +1,4 @@
-"""The engine end to end on the simulator: pot holes form and heal, history is stored, shutdown loses nothing."""
+"""The engine end to end on the simulator: pot holes form and heal, history is kept, nothing is lost."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ async def test_incident_forms_a_pothole_that_heals(tmp_path: Path) -> None:
     minutes. The steps the incident does not touch stay OK throughout; follow_up (the CSAT of
     the affected customers) may be watched as their scores drop, but is never a pot hole.
     """
-    engine, seen = await run_sim(tmp_path, 30)
+    _, seen = await run_sim(tmp_path, 30)
     path = path_of(seen, "get_help")
     states = [s for _, s in path]
     assert states[:2] == [State.WATCH, State.POTHOLE], path
@@ -178,7 +178,7 @@ def test_headless_run_on_the_fast_clock_exits_zero_with_everything_stored(tmp_pa
     assert res.returncode == 0, res.stderr
     assert "get_help" in res.stdout
     con = sqlite3.connect(db)
-    lo, hi = con.execute("SELECT min(ts), max(ts) FROM events WHERE source = 'sim'").fetchone()
+    _, hi = con.execute("SELECT min(ts), max(ts) FROM events WHERE source = 'sim'").fetchone()
     con.close()
     assert hi - SIM_START_TS <= 1800.0 and hi - SIM_START_TS > 1700.0
     stats = cxmon(

@@ -62,11 +62,15 @@ def events_of(i: int, c: Contact) -> list[ContactEvent]:
             else:
                 out.append(ContactEvent(ts=end, kind=EventKind.RESOLVED, duration=c.resolve_after, **base))
                 if c.score is not None:
-                    out.append(ContactEvent(ts=end + 1, kind=EventKind.FEEDBACK, score=float(c.score), **base))
+                    out.append(
+                        ContactEvent(ts=end + 1, kind=EventKind.FEEDBACK, score=float(c.score), **base)
+                    )
     return out
 
 
-def brute(events: list[ContactEvent], queue: str, length: float, panes: int, now: float) -> dict[str, float | None]:
+def brute(
+    events: list[ContactEvent], queue: str, length: float, panes: int, now: float
+) -> dict[str, float | None]:
     """Recompute a window's measures straight from the definitions in DESIGN.md."""
     mine = [e for e in events if e.queue == queue]
     pane_len = length / panes

@@ -1,0 +1,270 @@
+"""Engine benchmark: events/s through parse → aggregate → store, snapshot latency, and memory over time.
+
+Prints, for a 300-series contact centre:
+- throughput on 1,000,000 simulated events read back from JSON lines (parse → aggregate → store),
+  with the store on and off, and the peak RSS of each run (each in its own process);
+- snapshot latency at 5,000 events/s: wall time from an event handed to the engine to the first
+  published snapshot that includes it (p50/p99), at the default tick;
+- RSS every 10 simulated minutes over a 2-hour simulated run, to show memory is flat once the
+  longest window is full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collectors.jsonl import JsonlFileSource
+from collectors.registry import create_source
+from collectors.simulator.model import simulate_events
+from cxmon.config import Config, loads
+from cxmon.engine import Engine
+from cxmon.events import ContactEvent, EventKind
+
+START = 1_767_600_000.0
+SERIES = 300
+
+
+def bench_config(series: int = SERIES, speed: str = '"max"') -> Config:
+    """A journey of 6 steps over ``series`` simulated queues (half voice, half chat), one series each."""
+    queues = []
+    for i in range(series):
+        channel = "voice" if i % 2 == 0 else "chat"
+        queues.append(
+            f'[[collectors.queues]]\nname = "q{i:03d}"\nchannel = "{channel}"\nagents = 40\n'
+            f'arrivals_per_hour = 500\nhandle_mean = "4m"\npatience_mean = "3m"\nfeedback = 0.3\n'
+            f'escalate = 0.05\nescalate_to = "q{(i + 2) % series:03d}"\n'
+        )
+    steps = "\n".join(
+        f'[[journey.steps]]\nname = "step{s}"\nservice_level_target = "20s"\n'
+        f'match = [{{ channel = "*", queue = "q{s}*" }}]\n'
+        f'  [[journey.steps.thresholds]]\n  measure = "wait_p90"\n  window = "5m"\n  warn = "45s"\n'
+        f'  breach = "60s"\n  for = "2m"\n'
+        for s in range(3)
+    )
+    names = [f"q{i:03d}" for i in range(series)]
+    text = (
+        f'[journey]\nchannels = ["voice", "chat", "survey"]\nqueues = {json.dumps(names)}\n{steps}\n'
+        '[[journey.steps]]\nname = "follow_up"\nmatch = [{ channel = "survey", queue = "*" }]\n'
+        f'\n[[collectors]]\ntype = "simulator"\nname = "sim"\nseed = 7\nspeed = {speed}\n'
+        f'start = "2026-01-05T08:00:00Z"\ncustomers = 20000\n' + "\n".join(queues)
+    )
+    return loads(text, "<bench>")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def generate(path: Path, count: int) -> float:
+    """Write ``count`` simulated events as JSON lines; return the simulated seconds they span."""
+    config = bench_config()
+    source = create_source(config.collectors[0], config)
+    n = 0
+    last = START
+    with path.open("w") as fh:
+        for ev in simulate_events(source.options, START, None, source="sim"):  # type: ignore[attr-defined]
+            fh.write(json.dumps(ev.to_dict()))
+            fh.write("\n")
+            n += 1
+            last = ev.ts
+            if n >= count:
+                break
+    return last - START
+
+
+async def ingest(path: Path, db: str | None) -> dict[str, float]:
+    config = bench_config()
+    config = dataclasses.replace(config, store=dataclasses.replace(config.store, retention=3650 * 86400.0))
+    engine = Engine(
+        config, db_path=db, store=db is not None, sources=[JsonlFileSource("feed", str(path))], clock="events"
+    )
+    t0 = time.perf_counter()
+    async with engine:
+        await engine.run()
+    elapsed = time.perf_counter() - t0
+    events = engine.health["feed"].events_total
+    return {
+        "events": events,
+        "seconds": elapsed,
+        "events_per_s": events / elapsed,
+        "series": len(engine.aggregator.series),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+# --------------------------------------------------------------------------- latency
+
+
+class SteadySource:
+    """Emits ``rate`` events/s of wall time across the series, remembering when each was handed over."""
+
+    name = "steady"
+    type = "bench"
+
+    def __init__(self, rate: float, seconds: float, series: int) -> None:
+        self.rate, self.seconds, self.series = rate, seconds, series
+        self.sent: list[tuple[int, float]] = []
+        """(cumulative events handed over, wall time)."""
+
+    async def run(self, sink) -> None:  # type: ignore[no-untyped-def]
+        sink.set_up(True)
+        step = 0.01
+        per = int(self.rate * step)
+        total = 0
+        t0 = time.perf_counter()
+        i = 0
+        while time.perf_counter() - t0 < self.seconds:
+            now = time.time()
+            batch = []
+            for _ in range(per // 2):
+                q = f"q{i % self.series:03d}"
+                ch = "voice" if (i % self.series) % 2 == 0 else "chat"
+                cid = f"c{i}"
+                batch.append(
+                    ContactEvent(ts=now, kind=EventKind.ARRIVED, contact_id=cid, channel=ch, queue=q)
+                )
+                batch.append(
+                    ContactEvent(
+                        ts=now,
+                        kind=EventKind.ANSWERED,
+                        contact_id=cid,
+                        channel=ch,
+                        queue=q,
+                        wait=float(i % 90),
+                    )
+                )
+                i += 1
+            await sink.emit(batch)
+            total += len(batch)
+            self.sent.append((total, time.perf_counter()))
+            await asyncio.sleep(max(0.0, t0 + len(self.sent) * step - time.perf_counter()))
+
+
+async def latency(rate: float, seconds: float) -> dict[str, float]:
+    config = bench_config(speed="1")
+    source = SteadySource(rate, seconds, SERIES)
+    engine = Engine(config, store=True, db_path=str(Path(tempfile.mkdtemp()) / "lat.db"), sources=[source])
+    published: list[tuple[int, float]] = []
+    engine.add_listener(lambda snap: published.append((snap.events_total, time.perf_counter())))
+    async with engine:
+        await engine.run()
+        await asyncio.sleep(config.monitor.tick * 2)
+    lat = []
+    j = 0
+    for count, sent_at in source.sent:
+        while j < len(published) and published[j][0] < count:
+            j += 1
+        if j < len(published):
+            lat.append(published[j][1] - sent_at)
+    lat.sort()
+    achieved = source.sent[-1][0] / (source.sent[-1][1] - source.sent[0][1])
+    return {
+        "rate": achieved,
+        "tick_s": config.monitor.tick,
+        "p50_ms": 1000 * lat[len(lat) // 2],
+        "p99_ms": 1000 * lat[int(len(lat) * 0.99)],
+        "max_ms": 1000 * lat[-1],
+    }
+
+
+# --------------------------------------------------------------------------- memory over time
+
+
+async def memory(hours: float) -> dict[str, object]:
+    config = bench_config()
+    db = Path(tempfile.mkdtemp()) / "mem.db"
+    engine = Engine(config, db_path=str(db))
+    samples: list[tuple[int, float]] = []
+    next_mark = [START]
+
+    def sample(snap) -> None:  # type: ignore[no-untyped-def]
+        if snap.ts >= next_mark[0]:
+            samples.append((int((snap.ts - START) // 60), rss_mb()))
+            next_mark[0] += 600
+
+    engine.add_listener(sample)
+    async with engine:
+        await engine.run(duration=hours * 3600)
+    return {"samples": samples, "events": engine.latest.events_total, "series": len(engine.aggregator.series)}
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def child(args: list[str]) -> dict[str, object]:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=float, default=5000.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--hours", type=float, default=2.0)
+    parser.add_argument("--child", nargs="*")
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        if kind == "ingest":
+            result: object = asyncio.run(ingest(Path(rest[0]), rest[1] if len(rest) > 1 else None))
+        elif kind == "latency":
+            result = asyncio.run(latency(float(rest[0]), float(rest[1])))
+        else:
+            result = asyncio.run(memory(float(rest[0])))
+        print(json.dumps(result))
+        return
+
+    tmp = Path(tempfile.mkdtemp(prefix="cxmon-bench-"))
+    data = tmp / "events.jsonl"
+    t0 = time.perf_counter()
+    span = generate(data, args.events)
+    print(
+        f"generated {args.events:,} events ({span / 3600:.1f} simulated hours, {SERIES} series) "
+        f"in {time.perf_counter() - t0:.1f}s, {data.stat().st_size / 2**20:.0f} MiB of JSON lines"
+    )
+    for label, extra in (("store off", []), ("store on ", [str(tmp / "bench.db")])):
+        r = child(["--child", "ingest", str(data), *extra])
+        print(
+            f"parse → aggregate → {label}: {r['events']:,.0f} events in {r['seconds']:.1f}s = "
+            f"{r['events_per_s']:,.0f} events/s, {r['series']} series, peak RSS {r['peak_rss_mb']:.0f} MiB"
+        )
+    r = child(["--child", "latency", str(args.rate), str(args.seconds)])
+    print(
+        f"snapshot latency at {r['rate']:,.0f} events/s (tick {r['tick_s']}s): p50 {r['p50_ms']:.0f} ms, "
+        f"p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms"
+    )
+    r = child(["--child", "memory", str(args.hours)])
+    samples = r["samples"]
+    print(f"memory over {args.hours:g} simulated hours ({r['events']:,} events, {r['series']} series):")
+    print("  " + "  ".join(f"{m}m:{mb:.0f}MiB" for m, mb in samples))  # type: ignore[union-attr]
+    half = [mb for m, mb in samples if m >= 60]  # type: ignore[union-attr]
+    if len(half) >= 2:
+        print(
+            f"  after the 60m window is full: {half[0]:.0f} → {half[-1]:.0f} MiB "
+            f"({(half[-1] - half[0]) / half[0] * 100:+.1f} %)"
+        )
+
+
+if __name__ == "__main__":
+    main()

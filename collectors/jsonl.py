@@ -1,0 +1,134 @@
+"""JsonlFileSource: ContactEvents as JSON lines (what ``cxmon simulate --out`` writes), read or followed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from collectors.base import Offset
+from cxmon.config import _bool, _Problems, _Section, _str
+from cxmon.errors import ConfigError
+from cxmon.events import ContactEvent
+
+if TYPE_CHECKING:
+    from collectors.base import Sink
+    from cxmon.config import CollectorConfig, Config
+
+CHUNK = 64 * 1024
+BATCH = 5000
+POLL = 0.25
+
+
+def _read(path: str, position: int, size: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(position)
+        return fh.read(size)
+
+
+def file_id(path: str) -> str:
+    """Identity of a file: device and inode."""
+    st = os.stat(path)
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def parse_line(raw: bytes) -> ContactEvent:
+    """Parse one JSON line into an event.
+
+    Raises:
+        ValueError: not JSON, not an object, or not an event.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return ContactEvent.from_dict(data)
+
+
+class JsonlFileSource:
+    """Reads a file of JSON events from where it last stopped; with ``follow``, keeps reading as it grows."""
+
+    type = "jsonl"
+
+    def __init__(self, name: str, path: str, *, follow: bool = False) -> None:
+        """Create the source for ``path``."""
+        self.name = name
+        self.path = path
+        self.follow = follow
+
+    @classmethod
+    def validate(cls, options: dict[str, Any], path: str) -> list[str]:
+        """Return every problem with a jsonl ``[[collectors]]`` table."""
+        problems = _Problems()
+        sec = _Section(options, path, problems)
+        sec.get("path", _str, "", "a file path", required=True)
+        sec.get("follow", _bool, False, "true or false")
+        sec.finish()
+        return problems.items
+
+    @classmethod
+    def from_config(cls, collector: CollectorConfig, config: Config) -> JsonlFileSource:
+        """Build the source; a relative path is taken from the config file's folder.
+
+        Raises:
+            ConfigError: the options are invalid.
+        """
+        problems = cls.validate(collector.options, collector.path)
+        if problems:
+            raise ConfigError(problems)
+        raw = Path(collector.options["path"])
+        if not raw.is_absolute() and config.source not in ("<memory>", ""):
+            raw = Path(config.source).parent / raw
+        return cls(collector.name, str(raw), follow=bool(collector.options.get("follow", False)))
+
+    async def run(self, sink: Sink) -> None:
+        """Emit the file's events in batches, each with the offset after its last complete line."""
+        position = 0
+        lineno = 0
+        saved = await sink.load_offset()
+        try:
+            ident = await asyncio.to_thread(file_id, self.path)
+        except OSError as exc:
+            sink.error(self.path, f"cannot read: {exc.strerror}")
+            return
+        if saved is not None and saved.file_id == ident:
+            position = saved.position
+        sink.set_up(True)
+        pending = b""
+        batch: list[ContactEvent] = []
+        while True:
+            chunk = await asyncio.to_thread(_read, self.path, position + len(pending), CHUNK)
+            if not chunk:
+                if batch:
+                    await self._emit(sink, batch, ident, position)
+                    batch = []
+                if not self.follow:
+                    if pending:
+                        sink.error(f"{self.path}:{lineno + 1}", "last line has no newline (left for later)")
+                    return
+                await asyncio.sleep(POLL)
+                continue
+            data = pending + chunk
+            lines = data.split(b"\n")
+            pending = lines.pop()
+            for raw in lines:
+                lineno += 1
+                position += len(raw) + 1
+                if not raw.strip():
+                    continue
+                try:
+                    batch.append(parse_line(raw))
+                except ValueError as exc:
+                    sink.error(f"{self.path}:{lineno}", str(exc))
+                if len(batch) >= BATCH:
+                    await self._emit(sink, batch, ident, position)
+                    batch = []
+
+    async def _emit(self, sink: Sink, batch: Sequence[ContactEvent], ident: str, position: int) -> None:
+        await sink.emit(batch, Offset(ident, position))
