@@ -83,7 +83,13 @@ _EVENT_COLUMNS = (
     "ts, kind, source, contact_id, channel, queue, customer_id, wait, duration, reason, score, target, "
     "agents_staffed, agents_available"
 )
-_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+# Optional columns are bound as a sentinel that NULLIF turns into NULL: sqlite3 binds None through its
+# adapter lookup (about 0.25 µs a value, two seconds per million rows here), while an exact str or int
+# binds directly. Text columns use 0 (never a valid text value), numeric columns use '' (never a number).
+_INSERT_EVENT = (
+    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,"
+    "NULLIF(?,0),NULLIF(?,''),NULLIF(?,''),NULLIF(?,0),NULLIF(?,''),NULLIF(?,0),NULLIF(?,''),NULLIF(?,''))"
+)
 _UPSERT_OFFSET = (
     "INSERT INTO source_offsets (source, file_id, position, updated) VALUES (?,?,?,?) "
     "ON CONFLICT (source) DO UPDATE SET file_id = excluded.file_id, position = excluded.position, "
@@ -92,21 +98,24 @@ _UPSERT_OFFSET = (
 
 
 def _row(ev: ContactEvent, source: str) -> tuple[Any, ...]:
+    """The row of ``ev`` for ``_INSERT_EVENT`` (optional fields as their NULL sentinels)."""
+    customer, wait, duration, reason = ev.customer_id, ev.wait, ev.duration, ev.reason
+    score, target, staffed, available = ev.score, ev.target, ev.agents_staffed, ev.agents_available
     return (
         ev.ts,
-        ev.kind.value,
+        ev.kind._value_,  # .value goes through Enum's descriptor: several times slower
         ev.source or source,
         ev.contact_id,
         ev.channel,
         ev.queue,
-        ev.customer_id,
-        ev.wait,
-        ev.duration,
-        ev.reason,
-        ev.score,
-        ev.target,
-        ev.agents_staffed,
-        ev.agents_available,
+        0 if customer is None else customer,
+        "" if wait is None else wait,
+        "" if duration is None else duration,
+        0 if reason is None else reason,
+        "" if score is None else score,
+        0 if target is None else target,
+        "" if staffed is None else staffed,
+        "" if available is None else available,
     )
 
 
@@ -247,7 +256,8 @@ class Store:
         self, events: Iterable[ContactEvent], source: str = "", offset: Offset | None = None
     ) -> None:
         """Queue events (and the source's new offset) for the next batch; waits when too much is pending."""
-        self._events.extend(_row(ev, source) for ev in events)
+        row = _row
+        self._events.extend([row(ev, source) for ev in events])
         if offset is not None:
             self._offsets[source] = offset
         if len(self._events) >= self.batch_size:
@@ -334,8 +344,9 @@ class Store:
         """Delete events, transitions and minute figures older than ``before``; return events deleted."""
         async with self._lock:
             db = self.db
-            await db.execute("BEGIN")
             try:
+                # BEGIN inside the try: cancelled while BEGIN is queued, the ROLLBACK still follows it.
+                await db.execute("BEGIN")
                 cur = await db.execute("DELETE FROM events WHERE ts < ?", (before,))
                 deleted = cur.rowcount
                 await db.execute("DELETE FROM transitions WHERE ts < ?", (before,))

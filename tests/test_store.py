@@ -112,6 +112,19 @@ async def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
         assert await store.customer_events("u1") == [original]
 
 
+async def test_round_trip_keeps_empty_zero_and_missing_values_apart(tmp_path: Path) -> None:
+    """Empty strings, zeros and "0" come back as written, and missing fields as None."""
+    edge = [
+        ContactEvent(1.0, EventKind.ABANDONED, "c", "voice", "q", "s", "", 0.0, None, "0", 0.0, "", 0, 0),
+        ContactEvent(2.0, EventKind.STAFFING, "", "voice", "q", "s", "0", None, 0.0, "", None, "0"),
+        ContactEvent(3.0, EventKind.RESOLVED, "d", "voice", "q", "s", duration=7.0),
+    ]
+    async with Store(tmp_path / "h.db") as store:
+        await store.add(edge)
+        await store.flush()
+        assert await store.events() == edge
+
+
 async def test_retention_purges_old_rows_only(tmp_path: Path) -> None:
     """Purging by age deletes older rows and keeps newer ones."""
     async with Store(tmp_path / "h.db") as store:
