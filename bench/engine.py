@@ -43,7 +43,7 @@ def bench_config(series: int = SERIES, speed: str = '"max"') -> Config:
         channel = "voice" if i % 2 == 0 else "chat"
         queues.append(
             f'[[collectors.queues]]\nname = "q{i:03d}"\nchannel = "{channel}"\nagents = 40\n'
-            f'arrivals_per_hour = 500\nhandle_mean = "4m"\npatience_mean = "3m"\nfeedback = 0.3\n'
+            f'arrivals_per_hour = 500\nhandle_mean = "4m"\npatience_mean = "3m"\n'
             f'escalate = 0.05\nescalate_to = "q{(i + 2) % series:03d}"\n'
         )
     steps = "\n".join(

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_cmd_run)
 
-    serve = sub.add_parser("serve", help="headless daemon: collectors, store, exporter, alerts, hub")
+    serve = sub.add_parser("serve", help="headless daemon: collectors, store, exporter, alerts")
     _add_common(serve)
     serve.add_argument("--speed", help='simulator speed: a number or "max"')
     serve.add_argument("--duration", help='stop after this much engine time, e.g. "30m"')

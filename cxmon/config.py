@@ -97,7 +97,7 @@ class MonitorConfig:
     trend_horizon: float = 600.0
     strikes: int = 3
     """Bad experiences in 24 h that make a customer count in the strikes measure."""
-    queue_size: int = 256
+    queue_size: int = 32
     """Engine queue bound, in batches."""
 
 
@@ -454,7 +454,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         lost_after=mon.get("lost_after", _positive_duration, 4 * 3600.0, 'a duration like "4h"'),
         trend_horizon=mon.get("trend_horizon", _positive_duration, 600.0, 'a duration like "10m"'),
         strikes=mon.get("strikes", _int(1), 3, "a whole number ≥ 1"),
-        queue_size=mon.get("queue_size", _int(1), 256, "a whole number ≥ 1"),
+        queue_size=mon.get("queue_size", _int(1), 32, "a whole number ≥ 1"),
     )
     mon.finish()
 
