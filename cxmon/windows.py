@@ -41,6 +41,22 @@ N_SLOTS = 14
 STRIKE_WINDOW = 86400.0
 _ROUTE_CACHE_LIMIT = 10_000
 
+# Module-level names for the kinds: add_one tests them for every event, and a global is cheaper
+# than an attribute of the enum class.
+_ARRIVED = EventKind.ARRIVED
+_ANSWERED = EventKind.ANSWERED
+_ABANDONED = EventKind.ABANDONED
+_RESOLVED = EventKind.RESOLVED
+_ESCALATED = EventKind.ESCALATED
+_TRANSFERRED = EventKind.TRANSFERRED
+_REOPENED = EventKind.REOPENED
+_FEEDBACK = EventKind.FEEDBACK
+_LOST = EventKind.LOST
+_STAFFING = EventKind.STAFFING
+_HEARTBEAT = EventKind.HEARTBEAT
+_bin_of = sketch.bin_of
+_bisect_left = bisect.bisect_left
+
 
 class Pane:
     """Counters and sketches for one slice of time (or a window's running total)."""
@@ -183,6 +199,8 @@ class Aggregator:
         self._contacts: dict[str, SeriesKey] = {}
         """contact_id → series it is open in."""
         self._routes: dict[tuple[str, str], tuple[SeriesKey, Step | None]] = {}
+        self._series_of: dict[tuple[str, str], Series] = {}
+        """(channel, queue) → its series: route and series lookup in one step for add_one."""
         self._channels, self._queues = known_labels(config)
         self.watermark = 0.0
         """Newest event time seen."""
@@ -242,17 +260,24 @@ class Aggregator:
 
     def add_one(self, ev: ContactEvent, source: str = "", into: Series | None = None) -> None:
         """Account for one event (in series ``into`` when given, else where the event routes)."""
+        # This runs for every event of every source: names are bound locally and the common case
+        # (the event falls in each window's newest pane) is handled without a call.
         kind = ev.kind
-        if kind is EventKind.HEARTBEAT:
-            if ev.ts > self.watermark:
-                self.watermark = ev.ts
-            return
         ts = ev.ts
         if ts > self.watermark:
             self.watermark = ts
+        if kind is _HEARTBEAT:
+            return
         if into is None:
-            key, step = self.route(ev.channel, ev.queue)
-            series = self._series(key, step)
+            route = (ev.channel, ev.queue)
+            series = self._series_of.get(route)  # type: ignore[assignment]
+            if series is None:
+                key, step = self.route(*route)
+                series = self._series(key, step)
+                if len(self._series_of) >= _ROUTE_CACHE_LIMIT:
+                    self._series_of.clear()
+                self._series_of[route] = series
+            key = series.key
         else:
             series, key = into, into.key
         series.version += 1
@@ -262,7 +287,7 @@ class Aggregator:
         totals = series.totals
         cid = ev.contact_id
 
-        if kind is EventKind.STAFFING:
+        if kind is _STAFFING:
             if ev.agents_staffed is not None:
                 series.agents_staffed = ev.agents_staffed
             if ev.agents_available is not None:
@@ -277,8 +302,9 @@ class Aggregator:
         feedback: float | None = None
         strike = False
 
-        if kind is EventKind.ARRIVED:
-            prev = self._contacts.get(cid)
+        if kind is _ARRIVED:
+            contacts = self._contacts
+            prev = contacts.get(cid)
             if prev is not None and prev != key:
                 old = self.series.get(prev)
                 if old is not None:
@@ -287,52 +313,57 @@ class Aggregator:
                     old.version += 1
             series.waiting[cid] = ts
             series.open[cid] = ts
-            self._contacts[cid] = key
+            contacts[cid] = key
             slot = OFFERED
             totals[T_OFFERED] += 1
-        elif kind is EventKind.ANSWERED:
+        elif kind is _ANSWERED:
             arrived = series.waiting.pop(cid, None)
-            wait = ev.wait if ev.wait is not None else (ts - arrived if arrived is not None else None)
-            if wait is not None and wait < 0:
-                wait = 0.0
+            wait = ev.wait
+            if wait is None and arrived is not None:
+                wait = ts - arrived
             slot = ANSWERED
             totals[T_ANSWERED] += 1
             if wait is not None:
+                if wait < 0:
+                    wait = 0.0
                 wait_value = wait
                 if wait <= series.sl_target:
                     slot2 = ANSWERED_WITHIN
                 if wait > series.long_wait:
                     strike = True
-        elif kind is EventKind.ABANDONED:
+        elif kind is _RESOLVED:
+            series.waiting.pop(cid, None)
+            series.open.pop(cid, None)
+            self._contacts.pop(cid, None)
+            slot = RESOLVED
+            totals[T_RESOLVED] += 1
+            duration = ev.duration
+            if duration is not None and duration >= 0:
+                res_value = duration
+        elif kind is _ABANDONED:
             arrived = series.waiting.pop(cid, None)
             series.open.pop(cid, None)
             self._contacts.pop(cid, None)
-            wait = ev.wait if ev.wait is not None else (ts - arrived if arrived is not None else None)
-            if wait is not None and wait < 0:
-                wait = 0.0
+            wait = ev.wait
+            if wait is None and arrived is not None:
+                wait = ts - arrived
             slot = ABANDONED
             totals[T_ABANDONED] += 1
             if wait is not None:
+                if wait < 0:
+                    wait = 0.0
                 wait_value = wait
                 if wait < self.short_abandon:
                     slot2 = SHORT_ABANDONED
                     totals[T_SHORT] += 1
             if slot2 != SHORT_ABANDONED:
                 strike = True
-        elif kind is EventKind.RESOLVED:
-            series.waiting.pop(cid, None)
-            series.open.pop(cid, None)
-            self._contacts.pop(cid, None)
-            slot = RESOLVED
-            totals[T_RESOLVED] += 1
-            if ev.duration is not None and ev.duration >= 0:
-                res_value = ev.duration
-        elif kind is EventKind.ESCALATED:
+        elif kind is _ESCALATED:
             series.waiting.pop(cid, None)
             slot = ESCALATED
             totals[T_ESCALATED] += 1
             strike = True
-        elif kind is EventKind.TRANSFERRED:
+        elif kind is _TRANSFERRED:
             # The contact leaves this series; an arrival elsewhere (if the source sees one) reopens it.
             series.waiting.pop(cid, None)
             series.open.pop(cid, None)
@@ -340,56 +371,76 @@ class Aggregator:
             slot = TRANSFERRED
             totals[T_TRANSFERRED] += 1
             strike = True
-        elif kind is EventKind.REOPENED:
+        elif kind is _REOPENED:
             series.open[cid] = ts
             self._contacts[cid] = key
             slot = REOPENED
             totals[T_REOPENED] += 1
             strike = True
-        elif kind is EventKind.FEEDBACK:
+        elif kind is _FEEDBACK:
             if ev.score is None:
                 return
             feedback = ev.score
             slot = FEEDBACK_N
-        elif kind is EventKind.LOST:
+        elif kind is _LOST:
             series.waiting.pop(cid, None)
             series.open.pop(cid, None)
             self._contacts.pop(cid, None)
             slot = LOST
             totals[T_LOST] += 1
 
+        wkey = rkey = 0
         if wait_value is not None:
-            series.wait_hist[bisect.bisect_left(WAIT_BUCKETS, wait_value)] += 1
+            series.wait_hist[_bisect_left(WAIT_BUCKETS, wait_value)] += 1
             series.wait_hist_sum += wait_value
-            wkey = sketch.bin_of(wait_value)
+            wkey = _bin_of(wait_value)
         if res_value is not None:
-            series.res_hist[bisect.bisect_left(RESOLUTION_BUCKETS, res_value)] += 1
+            series.res_hist[_bisect_left(RESOLUTION_BUCKETS, res_value)] += 1
             series.res_hist_sum += res_value
-            rkey = sketch.bin_of(res_value)
+            rkey = _bin_of(res_value)
         if strike and ev.customer_id:
             self._strike(ev.customer_id, ts)
+        timed = wait_value is not None and slot == ANSWERED
 
         for window in series.windows:
-            pane = window.pane_for(ts)
-            if pane is None:
-                self.late_dropped += 1
-                continue
+            idx = int(ts // window.pane_len)
+            panes = window.panes
+            if idx == window.head and panes and panes[-1].idx == idx:
+                pane = panes[-1]
+            else:
+                found = window.pane_for(ts)
+                if found is None:
+                    self.late_dropped += 1
+                    continue
+                pane = found
             window.dirty = True
-            for target in (pane, window.total):
-                c = target.c
-                if slot >= 0:
-                    c[slot] += 1
-                if slot2 >= 0:
-                    c[slot2] += 1
-                if wait_value is not None:
-                    target.wait[wkey] = target.wait.get(wkey, 0) + 1
-                    if slot == ANSWERED:
-                        c[WAIT_SUM] += wait_value
-                        c[ANSWERED_TIMED] += 1
-                if res_value is not None:
-                    target.res[rkey] = target.res.get(rkey, 0) + 1
-                if feedback is not None:
-                    c[FEEDBACK_SUM] += feedback
+            total = window.total
+            pc = pane.c
+            tc = total.c
+            if slot >= 0:
+                pc[slot] += 1
+                tc[slot] += 1
+            if slot2 >= 0:
+                pc[slot2] += 1
+                tc[slot2] += 1
+            if wait_value is not None:
+                bins = pane.wait
+                bins[wkey] = bins.get(wkey, 0) + 1
+                bins = total.wait
+                bins[wkey] = bins.get(wkey, 0) + 1
+                if timed:
+                    pc[WAIT_SUM] += wait_value
+                    tc[WAIT_SUM] += wait_value
+                    pc[ANSWERED_TIMED] += 1
+                    tc[ANSWERED_TIMED] += 1
+            if res_value is not None:
+                bins = pane.res
+                bins[rkey] = bins.get(rkey, 0) + 1
+                bins = total.res
+                bins[rkey] = bins.get(rkey, 0) + 1
+            if feedback is not None:
+                pc[FEEDBACK_SUM] += feedback
+                tc[FEEDBACK_SUM] += feedback
 
     def _strike(self, customer: str, ts: float) -> None:
         self._strike_log.append((ts, customer))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -133,6 +132,8 @@ class QueueLogParser:
         """queue → agent → paused."""
         self._agent_queues: dict[str, set[str]] = {}
         self._busy: set[str] = set()
+        self._available: dict[str, int] = {}
+        """queue → members neither paused nor on a call (kept up to date, never recounted)."""
         self._staffing: dict[str, tuple[int, int]] = {}
         """queue → (staffed, available) last reported."""
         self._last_ts = 0.0
@@ -177,21 +178,40 @@ class QueueLogParser:
         Returns:
             The number of lines in the block.
         """
-        lines = block.split(b"\n")
-        if lines and lines[-1] == b"":
+        try:
+            text = block.decode()
+        except UnicodeDecodeError:
+            # Some line is not UTF-8: decode line by line so only that line gets replacements.
+            raws = block.split(b"\n")
+            if raws and raws[-1] == b"":
+                raws.pop()
+            for raw in raws:
+                self.feed_line(raw)
+            return len(raws)
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
             lines.pop()
-        for raw in lines:
-            self.feed_line(raw)
+        parse = self._parse
+        if "\r" in text:
+            for line in lines:
+                parse(line.rstrip("\r"))
+        else:
+            for line in lines:
+                parse(line)
         return len(lines)
 
     def feed_line(self, raw: bytes) -> None:
         """Parse one line (without its newline)."""
-        self.lines += 1
         try:
             text = raw.decode()
         except UnicodeDecodeError:
             text = raw.decode(errors="replace")
-        f = text.rstrip("\r").split("|")
+        self._parse(text.rstrip("\r"))
+
+    def _parse(self, text: str) -> None:
+        """Parse one decoded line. The common verbs are handled inline: this runs for every line."""
+        self.lines = lineno = self.lines + 1
+        f = text.split("|")
         n = len(f)
         if n < 5:
             self._error(f"expected at least 5 '|'-separated fields, got {n}")
@@ -201,17 +221,14 @@ class QueueLogParser:
         except ValueError:
             self._error(f"timestamp is not a number: {f[0][:40]!r}")
             return
-        if not (0.0 <= ts < 1e11) or math.isnan(ts):
+        if not (0.0 <= ts < 1e11):  # also false for NaN
             self._error(f"timestamp out of range: {f[0][:40]!r}")
             return
         call: _Call | None
-        callid = f[1]
-        queue = f[2]
-        agent = f[3]
-        verb = f[4]
+        callid, queue, agent, verb = f[1], f[2], f[3], f[4]
         if ts > self._last_ts:
             self._last_ts = ts
-        if self.lines >= self._next_prune:
+        if lineno >= self._next_prune:
             self._prune()
 
         if verb in _CALL_VERBS and (not callid or callid == "NONE" or queue in _NO_QUEUE):
@@ -219,16 +236,27 @@ class QueueLogParser:
             return
         if verb == "ENTERQUEUE":
             key = (callid, queue)
-            if key in self._waiting:
+            waiting = self._waiting
+            if key in waiting:
                 # A repeated ENTERQUEUE (seen after a reload) is the same entry, not a new offer.
                 self.verbs["ENTERQUEUE_repeat"] += 1
                 return
-            caller = f[6] if n > 6 else ""
-            call = _Call(callid, caller or None, ts)
-            self._waiting[key] = call
+            customer = (f[6] if n > 6 else "") or None
+            waiting[key] = _Call(callid, customer, ts)
             self._waiting_queue[callid] = queue
             self.verbs[verb] += 1
-            self._event(ts, ARRIVED, call, queue)
+            if not self.quiet:
+                self.out.append(
+                    ContactEvent(
+                        ts,
+                        ARRIVED,
+                        callid,
+                        self.channels.get(queue, self.default_channel),
+                        queue,
+                        self.source,
+                        customer,
+                    )
+                )
         elif verb == "CONNECT":
             wait = _number(f, 5)
             if wait is None:
@@ -252,7 +280,19 @@ class QueueLogParser:
             call.agent = agent
             self._connected[key] = call
             self._agent_call[(agent, queue)] = callid
-            self._event(ts, ANSWERED, call, queue, wait=wait)
+            if not self.quiet:
+                self.out.append(
+                    ContactEvent(
+                        ts,
+                        ANSWERED,
+                        call.contact_id,
+                        self.channels.get(queue, self.default_channel),
+                        queue,
+                        self.source,
+                        call.customer,
+                        wait,
+                    )
+                )
             self._set_busy(agent, True)
         elif verb in _COMPLETES:
             talk = _number(f, 6)
@@ -261,7 +301,26 @@ class QueueLogParser:
                 return
             self.verbs[verb] += 1
             call = self._end_connected(callid, queue, agent)
-            self._event(ts, RESOLVED, call, queue, duration=talk)
+            if not self.quiet:
+                self.out.append(
+                    ContactEvent(
+                        ts,
+                        RESOLVED,
+                        call.contact_id,
+                        self.channels.get(queue, self.default_channel),
+                        queue,
+                        self.source,
+                        call.customer,
+                        None,
+                        talk,
+                    )
+                )
+        elif verb in _RINGS:
+            self.verbs[verb] += 1
+            if verb == "RINGNOANSWER":
+                ms = _number(f, 5)
+                if ms is not None:
+                    self.ring_ms += int(ms)
         elif verb in _EXITS:
             reason, pos = _EXITS[verb]
             wait = _number(f, 4 + pos)
@@ -278,12 +337,6 @@ class QueueLogParser:
         elif verb in _TRANSFERS:
             self.verbs[verb] += 1
             self._transfer(ts, verb, f, callid, queue, agent)
-        elif verb in _RINGS:
-            self.verbs[verb] += 1
-            if verb == "RINGNOANSWER":
-                ms = _number(f, 5)
-                if ms is not None:
-                    self.ring_ms += int(ms)
         elif verb in _MEMBER:
             self.verbs[verb] += 1
             self._member(ts, verb, queue, agent)
@@ -348,6 +401,11 @@ class QueueLogParser:
         self._busy.clear()
         for agent in busy:
             for q in self._agent_queues.get(agent, ()):
+                paused = self._members.get(q, {}).get(agent)
+                if paused is not None and not paused:
+                    self._available[q] = self._available.get(q, 0) + 1
+        for agent in busy:
+            for q in self._agent_queues.get(agent, ()):
                 self._report_staffing(ts, q)
 
     def _prune(self) -> None:
@@ -371,8 +429,10 @@ class QueueLogParser:
             queues = sorted(self._agent_queues.get(agent, ()))
         else:
             queues = [queue]
+        free = agent not in self._busy
         for q in queues:
             members = self._members.setdefault(q, {})
+            was = members.get(agent)
             if verb in ("ADDMEMBER", "AGENTLOGIN", "AGENTCALLBACKLOGIN"):
                 members[agent] = members.get(agent, False)
                 self._agent_queues.setdefault(agent, set()).add(q)
@@ -383,6 +443,12 @@ class QueueLogParser:
                 # A pause names a member even when it was configured statically (no ADDMEMBER).
                 members[agent] = verb in ("PAUSE", "PAUSEALL")
                 self._agent_queues.setdefault(agent, set()).add(q)
+            now = members.get(agent)
+            if free:
+                before = was is not None and not was
+                after = now is not None and not now
+                if before != after:
+                    self._available[q] = self._available.get(q, 0) + (1 if after else -1)
             self._report_staffing(ts, q)
 
     def _set_busy(self, agent: str, busy: bool) -> None:
@@ -394,15 +460,20 @@ class QueueLogParser:
             self._busy.add(agent)
         else:
             self._busy.discard(agent)
-        for q in sorted(self._agent_queues.get(agent, ())):
+        queues = self._agent_queues.get(agent)
+        if not queues:
+            return
+        step = -1 if busy else 1
+        available = self._available
+        for q in sorted(queues) if len(queues) > 1 else queues:
+            paused = self._members.get(q, {}).get(agent)
+            if paused is not None and not paused:
+                available[q] = available.get(q, 0) + step
             self._report_staffing(self._last_ts, q)
 
     def _report_staffing(self, ts: float, queue: str) -> None:
-        members = self._members.get(queue, {})
-        busy = self._busy
-        staffed = len(members)
-        available = sum(1 for a, paused in members.items() if not paused and a not in busy)
-        figures = (staffed, available)
+        members = self._members.get(queue)
+        figures = (len(members) if members else 0, self._available.get(queue, 0))
         if self._staffing.get(queue) == figures:
             return
         self._staffing[queue] = figures
@@ -416,8 +487,8 @@ class QueueLogParser:
                 self._channel(queue),
                 queue,
                 self.source,
-                agents_staffed=staffed,
-                agents_available=available,
+                agents_staffed=figures[0],
+                agents_available=figures[1],
             )
         )
 
