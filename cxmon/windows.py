@@ -270,7 +270,7 @@ class Aggregator:
             return
         if into is None:
             route = (ev.channel, ev.queue)
-            series = self._series_of.get(route)  # type: ignore[assignment]
+            series = self._series_of.get(route)
             if series is None:
                 key, step = self.route(*route)
                 series = self._series(key, step)
