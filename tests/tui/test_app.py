@@ -324,3 +324,32 @@ async def test_a_failing_worker_is_reported_and_the_app_carries_on(engine: Engin
         )
         assert any("database is locked" in n.message for n in app._notifications)
         assert app.is_running
+
+
+async def test_resizing_from_80x24_to_200x60_keeps_every_step_and_the_status_bar(engine: Engine) -> None:
+    """At 80×24 and after growing to 200×60, every step tile and the status bar are on screen."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, lambda: len(app.query(StepTile)) == len(engine.config.steps))
+        for size in ((80, 24), (200, 60)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.05)
+            width, height = size
+            for tile in app.query(StepTile):
+                region = tile.region
+                assert region.width > 0 and region.height > 0, (size, tile.step)
+                assert region.right <= width and region.bottom <= height, (size, tile.step)
+            bar = app.query_one(StatusBar).region
+            assert bar.height > 0 and bar.bottom <= height, size
+
+
+async def test_light_and_dark_themes_both_render(engine: Engine) -> None:
+    """Switching between Textual's light and dark themes keeps the state classes and the tiles."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: len(app.query(StepTile)) == len(engine.config.steps))
+        for theme in ("textual-light", "textual-dark"):
+            app.theme = theme
+            await pilot.pause(0.05)
+            assert app.current_theme.dark is (theme == "textual-dark")
+            assert app.query_one("#tile-get_help", StepTile).has_class("-pothole")
