@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import random
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from collectors.base import Offset
 from collectors.records import RecordMapping, RecordsSource
+from collectors.records import source as records_source_module
 from collectors.records.source import RecordsOptions
 from cxmon.config import Config, default_config_path, loads
-from cxmon.importer import ImportResult, ProgressBar, import_command, queue_log_source, run_import
+from cxmon.events import ContactEvent
+from cxmon.importer import (
+    ImportResult,
+    ProgressBar,
+    import_command,
+    queue_log_source,
+    records_source,
+    run_import,
+)
+from cxmon.store import Store
 from tests.collectors.test_queue_log import shared_data
 
 CONFIG_TEXT = default_config_path().read_text()
@@ -325,3 +338,112 @@ async def test_simulated_calls_written_as_a_queue_log_import_to_the_same_counts(
     )
     from_sim = rows(sim_db, count.replace("source != 'engine'", "source = 'sim'"))
     assert rows(tmp_path / "imported.db", count) == from_sim
+
+
+# ---------------------------------------------------------------------- records, exactly once
+
+BANK_HEADER = (
+    "vru+line,call_id,customer_id,priority,type,date,vru_entry,vru_exit,vru_time,"
+    "q_start,q_exit,q_time,outcome,ser_start,ser_exit,ser_time,server\n"
+)
+
+
+def bank_rows(first: int, n: int) -> str:
+    """n bank-format calls, every other one served, numbered from ``first``, a minute apart."""
+    out = []
+    for i in range(first, first + n):
+        h, m = divmod(8 * 60 + i, 60)
+        if i % 2:
+            out.append(f"AA1,{i},{i % 7},0,PS,2010-08-01,{h}:{m:02d}:00,{h}:{m:02d}:05,5,{h}:{m:02d}:05,"
+                       f"{h}:{m:02d}:30,25,AGENT,{h}:{m:02d}:30,{h}:{m:02d}:50,20,DANA\n")  # fmt: skip
+        else:
+            out.append(f"AA1,{i},0,0,NE,2010-08-01,{h}:{m:02d}:00,{h}:{m:02d}:05,5,{h}:{m:02d}:05,"
+                       f"{h}:{m:02d}:40,35,HANG,0:00:00,0:00:00,0,NO_SERVER\n")  # fmt: skip
+    return "".join(out)
+
+
+def import_records_args(path: Path, db: Path) -> argparse.Namespace:
+    return argparse.Namespace(
+        import_kind="records", file=str(path), config=None, db=str(db), preset="anonymous-bank",
+        mapping=None, speed=None, name=None, quiet=True,
+    )  # fmt: skip
+
+
+STORED = (
+    "SELECT kind, contact_id, ts FROM events WHERE source = 'records:calls.csv' ORDER BY ts, kind, contact_id"
+)
+
+
+def test_importing_records_twice_stores_the_calls_once(tmp_path: Path) -> None:
+    """`cxmon import records FILE` run a second time on the same file adds nothing."""
+    path = tmp_path / "calls.csv"
+    path.write_text(BANK_HEADER + bank_rows(0, 40))
+    db = tmp_path / "h.db"
+    assert import_command(import_records_args(path, db), stderr=io.StringIO()) == 0
+    once = rows(db, STORED)
+    assert import_command(import_records_args(path, db), stderr=io.StringIO()) == 0
+    assert rows(db, STORED) == once and len(once) == 20 * 3 + 20 * 2
+
+
+def test_records_appended_later_are_the_only_ones_added(tmp_path: Path) -> None:
+    """Rows appended after an import are added by the next one; the result equals one import of it all."""
+    path = tmp_path / "calls.csv"
+    path.write_text(BANK_HEADER + bank_rows(0, 30))
+    db = tmp_path / "h.db"
+    assert import_command(import_records_args(path, db), stderr=io.StringIO()) == 0
+    with open(path, "a") as f:
+        f.write(bank_rows(30, 25))
+    assert import_command(import_records_args(path, db), stderr=io.StringIO()) == 0
+    whole = tmp_path / "whole" / "calls.csv"
+    whole.parent.mkdir()
+    whole.write_text(path.read_text())
+    assert import_command(import_records_args(whole, tmp_path / "w.db"), stderr=io.StringIO()) == 0
+    assert rows(db, STORED) == rows(tmp_path / "w.db", STORED)
+
+
+class _Killed(Exception):
+    """Stands for a kill -9 right after a commit."""
+
+
+class _StoreSink:
+    """The engine's side of a source reduced to the store: each batch is committed with its offset."""
+
+    def __init__(self, store: Store, name: str, limit: int) -> None:
+        self.store, self.name, self.limit = store, name, limit
+        self.batches = 0
+
+    async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
+        await self.store.add(events, source=self.name, offset=offset)
+        await self.store.flush()
+        self.batches += 1
+        if self.batches >= self.limit:
+            raise _Killed
+
+    def error(self, where: str, msg: str) -> None:
+        raise AssertionError(f"{where}: {msg}")
+
+    def set_up(self, up: bool) -> None:
+        pass
+
+    async def load_offset(self) -> Offset | None:
+        return await self.store.load_offset(self.name)
+
+
+async def test_interrupted_records_import_resumes_without_loss_or_repeat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A records import killed after some committed batches resumes after them: every call stored once."""
+    monkeypatch.setattr(records_source_module, "MAX_BATCH", 7)  # several batches from a small file
+    path = tmp_path / "calls.csv"
+    path.write_text(BANK_HEADER + bank_rows(0, 60))
+    db = tmp_path / "h.db"
+    for limit in (2, 3, 1, 1000):
+        async with Store(db) as store:
+            src = records_source(str(path), "anonymous-bank", None, None)
+            with contextlib.suppress(_Killed):
+                await src.run(_StoreSink(store, src.name, limit))
+    stored = rows(db, STORED)
+    assert len(stored) == len(set(stored)) == 30 * 3 + 30 * 2
+    whole = tmp_path / "w.db"
+    await run_import(config(), records_source(str(path), "anonymous-bank", None, None), str(whole))
+    assert stored == rows(whole, STORED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -98,44 +99,82 @@ def read_records(
     Returns:
         The events, sorted by time (ties: arrivals before exits before resolutions).
     """
+    data = Path(path).read_bytes()
+    return read_rows(data, mapping, source, on_error, state)
+
+
+def header_end(data: bytes) -> int:
+    """Return the byte offset just after the header line (the first row starts there)."""
+    cut = data.find(b"\n")
+    return len(data) if cut < 0 else cut + 1
+
+
+def read_rows(
+    data: bytes,
+    mapping: RecordMapping,
+    source: str = "records",
+    on_error: Callable[[int, str], None] | None = None,
+    state: ReadState | None = None,
+    start: int | None = None,
+    end: int | None = None,
+) -> list[ContactEvent]:
+    """Read the rows of a call-record CSV held in ``data`` between two byte offsets, like
+    :func:`read_records` (which reads them all).
+
+    Args:
+        data: the whole file (its header line is always read from the top).
+        mapping: which columns hold what.
+        source: the collector name put on every event.
+        on_error: called with (line number in the file, why) for each row that cannot be read.
+        state: progress and counters to update (``bytes_done`` counts from ``start``).
+        start: offset of the first row to read, at the start of a line (default: after the header).
+        end: offset after the last row to read (default: the end of ``data``).
+
+    Returns:
+        The events of those rows, sorted by time (ties: arrivals before exits before resolutions).
+    """
     state = state or ReadState()
     m = mapping
     times = _Times(m)
     report = on_error or (lambda lineno, why: None)
     keyed: list[tuple[float, int, int, ContactEvent]] = []
     seen: set[str] = set()
-    p = Path(path)
-    state.bytes_total = p.stat().st_size
-    with open(p, "rb") as f:
-        reader = csv.reader(_decoded(f, state), delimiter=m.delimiter)
-        header = next(reader, None)
-        if header is None:
-            return []
-        index = {name.strip(): i for i, name in enumerate(header)}
-        missing_cols = [c for c in m.columns() if c not in index]
-        if missing_cols:
-            report(1, f"columns not in the header: {', '.join(missing_cols)}")
+    first = header_end(data)
+    start = first if start is None else max(start, first)
+    end = len(data) if end is None else end
+    state.bytes_total = len(data)
+    state.bytes_done = start
+    if not data:
+        return []
+    header = next(csv.reader([data[:first].decode("utf-8", "replace")], delimiter=m.delimiter), [])
+    index = {name.strip(): i for i, name in enumerate(header)}
+    missing_cols = [c for c in m.columns() if c not in index]
+    if missing_cols:
+        report(1, f"columns not in the header: {', '.join(missing_cols)}")
+        state.counts["bad"] += 1
+        return []
+    col = {name: index[getattr(m, name)] if getattr(m, name) else None for name in _COLUMN_FIELDS}
+    width = max(index.values()) + 1
+    # Line numbers stay those of the file, wherever the read starts.
+    base = data.count(b"\n", 0, start)
+    reader = csv.reader(_decoded(io.BytesIO(data[start:end]), state), delimiter=m.delimiter)
+    for row in reader:
+        lineno = base + reader.line_num
+        state.rows += 1
+        if not row:
+            continue
+        if len(row) < width:
+            report(lineno, f"expected {width} columns, got {len(row)}")
             state.counts["bad"] += 1
-            return []
-        col = {name: index[getattr(m, name)] if getattr(m, name) else None for name in _COLUMN_FIELDS}
-        width = max(index.values()) + 1
-        for row in reader:
-            lineno = reader.line_num
-            state.rows += 1
-            if not row:
-                continue
-            if len(row) < width:
-                report(lineno, f"expected {width} columns, got {len(row)}")
-                state.counts["bad"] += 1
-                continue
-            try:
-                events = _row_events(row, col, m, times, source, lineno, seen, state)
-            except (ValueError, OverflowError) as exc:
-                report(lineno, f"cannot read the row: {exc}")
-                state.counts["bad"] += 1
-                continue
-            for ev in events:
-                keyed.append((ev.ts, _RANK[ev.kind], lineno, ev))
+            continue
+        try:
+            events = _row_events(row, col, m, times, source, lineno, seen, state)
+        except (ValueError, OverflowError) as exc:
+            report(lineno, f"cannot read the row: {exc}")
+            state.counts["bad"] += 1
+            continue
+        for ev in events:
+            keyed.append((ev.ts, _RANK[ev.kind], lineno, ev))
     keyed.sort(key=lambda k: k[:3])
     return [k[3] for k in keyed]
 

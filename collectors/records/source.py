@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from collectors.base import Offset
 from collectors.queue_log.options import resolve_path
 from collectors.records.mapping import PRESETS, RecordMapping, parse_mapping
-from collectors.records.reader import ReadState, read_records
+from collectors.records.reader import ReadState, header_end, read_rows
 from cxmon.config import _Problems, _Section, _str
 from cxmon.errors import ConfigError
 from cxmon.events import ContactEvent, EventKind
@@ -178,57 +180,113 @@ class RecordsSource:
     # ------------------------------------------------------------------ running
 
     async def run(self, sink: Sink) -> None:
-        """Read the file, then hand its events over in time order; returns when all are replayed."""
+        """Read the file, then hand its events over in time order; returns when all are replayed.
+
+        Every batch carries an :class:`~collectors.base.Offset` naming the part of the file it
+        comes from and how many of that part's events have been handed over, so a second run
+        skips what the store already holds: only rows appended since, or the rest of a part an
+        interrupted run did not finish.
+        """
         opts = self.options
         errors: list[tuple[int, str]] = []
         try:
-            events = await asyncio.to_thread(
-                read_records,
-                opts.path,
-                opts.mapping,
-                self.name,
-                lambda lineno, why: errors.append((lineno, why)),
-                self.state,
-            )
+            data = await asyncio.to_thread(Path(opts.path).read_bytes)
         except OSError as exc:
             sink.error(self.path, f"cannot read: {exc.strerror or exc}")
             self.done = True
             return
-        for lineno, why in errors:
-            sink.error(f"{self.path}:{lineno}", why)
-        if opts.start is not None:
-            events = [e for e in events if e.ts >= opts.start]
-        if opts.end is not None:
-            events = [e for e in events if e.ts < opts.end]
-        self._events_total = len(events)
+        self.state.bytes_total = len(data)
+        parts = await asyncio.to_thread(self._parts, data, await sink.load_offset(), sink)
+
+        def read(part: _Part) -> list[ContactEvent]:
+            events = read_rows(
+                data,
+                opts.mapping,
+                self.name,
+                lambda lineno, why: errors.append((lineno, why)),
+                self.state,
+                part.start,
+                part.end,
+            )
+            if opts.start is not None:
+                events = [e for e in events if e.ts >= opts.start]
+            if opts.end is not None:
+                events = [e for e in events if e.ts < opts.end]
+            return events
+
+        work: list[tuple[_Part, list[ContactEvent]]] = []
+        for part in parts:
+            events = await asyncio.to_thread(read, part)
+            for lineno, why in errors:
+                if part.skip == 0:  # a resumed part was read (and its errors reported) before
+                    sink.error(f"{self.path}:{lineno}", why)
+            errors.clear()
+            work.append((part, events))
+        self.state.bytes_done = len(data)
+        self._events_total = sum(len(events) - min(part.skip, len(events)) for part, events in work)
         self.status.update(rows=self.state.rows, **dict(self.state.counts))
-        if not events:
+        if not self._events_total:
+            # Nothing new; still record where the file ends, so the next run skips it too.
+            for part, events in work:
+                await sink.emit([], Offset(part.file_id, len(events)))
             self.done = True
             return
-        self._now = opts.start if opts.start is not None else events[0].ts
+        first = next(events[part.skip] for part, events in work if len(events) > part.skip)
+        self._now = opts.start if opts.start is not None else first.ts
         sink.set_up(True)
         try:
-            if opts.speed is None:
-                await self._run_max(sink, events)
-            else:
-                await self._run_paced(sink, events, opts.speed)
+            for part, events in work:
+                if opts.speed is None:
+                    await self._run_max(sink, events, part)
+                else:
+                    await self._run_paced(sink, events, opts.speed, part)
         finally:
             self.done = True
             sink.set_up(False)
 
-    async def _run_max(self, sink: Sink, events: list[ContactEvent]) -> None:
-        for i in range(0, len(events), MAX_BATCH):
+    def _parts(self, data: bytes, stored: Offset | None, sink: Sink) -> list[_Part]:
+        """The parts of ``data`` still to hand over, given the offset stored by an earlier run."""
+        head = data[: header_end(data)]
+        ident = _identity(head, self.options)
+        out: list[_Part] = []
+        start = len(head)
+        if stored is not None:
+            done = _Part.parse(stored.file_id, stored.position)
+            if (
+                done is not None
+                and done.ident == ident
+                and done.end <= len(data)
+                and _digest(data[done.start : done.end]) == done.digest
+            ):
+                out.append(done)  # the runs skips the events already handed over
+                start = done.end
+            else:
+                sink.error(
+                    self.path,
+                    "the stored offset belongs to another file or other options; reading from the start",
+                )
+        if start < len(data) or not out:
+            out.append(_Part(ident, start, len(data), _digest(data[start:]), 0))
+        return out
+
+    async def _run_max(self, sink: Sink, events: list[ContactEvent], part: _Part) -> None:
+        start = min(part.skip, len(events))
+        if start == len(events):
+            return
+        for i in range(start, len(events), MAX_BATCH):
             batch = events[i : i + MAX_BATCH]
             self._now = batch[-1].ts
-            await sink.emit(batch)
-            self._events_done = i + len(batch)
+            await sink.emit(batch, Offset(part.file_id, i + len(batch)))
+            self._events_done += len(batch)
             await asyncio.sleep(0)
 
-    async def _run_paced(self, sink: Sink, events: list[ContactEvent], speed: float) -> None:
+    async def _run_paced(self, sink: Sink, events: list[ContactEvent], speed: float, part: _Part) -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        start = self._now
-        i = 0
+        i = min(part.skip, len(events))
+        if i == len(events):
+            return
+        start = max(self._now, events[i].ts) if self._events_done else self._now
         beat = 0
         n = len(events)
         quiet_since = t0
@@ -241,8 +299,8 @@ class RecordsSource:
                 j += 1
             self._now = max(self._now, now)
             if j > i:
-                await sink.emit(events[i:j])
-                self._events_done = j
+                await sink.emit(events[i:j], Offset(part.file_id, j))
+                self._events_done += j - i
                 i = j
                 quiet_since = loop.time()
             elif loop.time() - quiet_since >= HEARTBEAT_EVERY:
@@ -252,3 +310,44 @@ class RecordsSource:
                     now, EventKind.HEARTBEAT, "", self.options.mapping.channel, "", self.name
                 )
                 await sink.emit([beat_event])
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()[:16]
+
+
+def _identity(head: bytes, options: RecordsOptions) -> str:
+    """The header line and the options that shape the events: the same events come from the same rows."""
+    shape = repr((options.mapping, options.start, options.end)).encode()
+    return _digest(head + b"\0" + shape)
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A byte range of rows read as one time-ordered sequence of events, and how many were handed over.
+
+    Its :class:`~collectors.base.Offset` is ``records:IDENT:START-END:DIGEST`` (the content of the
+    range, so a rewritten file is not taken for the one already imported) with the count of events.
+    """
+
+    ident: str
+    start: int
+    end: int
+    digest: str
+    skip: int
+    """Events of this part already handed over (they come first in its time order)."""
+
+    @property
+    def file_id(self) -> str:
+        return f"records:{self.ident}:{self.start}-{self.end}:{self.digest}"
+
+    @classmethod
+    def parse(cls, file_id: str, position: int) -> _Part | None:
+        try:
+            tag, ident, span, digest = file_id.split(":")
+            a, b = span.split("-")
+            if tag != "records":
+                return None
+            return cls(ident, int(a), int(b), digest, position)
+        except ValueError:
+            return None
