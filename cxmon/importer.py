@@ -19,6 +19,8 @@ from cxmon.snapshot import Snapshot
 PROGRESS_EVERY = 0.2
 """Wall seconds between progress redraws on a terminal."""
 NEVER_PURGE = 100 * 365 * 86400.0
+IMPORT_BATCH = 20_000
+"""Rows per store transaction during an import."""
 """An import keeps all of the history it writes, whatever the retention of the live monitor."""
 
 
@@ -117,9 +119,28 @@ async def run_import(
         Counts and timing of the run.
     """
     from cxmon.engine import Engine
+    from cxmon.store import Store
 
-    config = dataclasses.replace(config, store=dataclasses.replace(config.store, retention=NEVER_PURGE))
+    config = dataclasses.replace(
+        config,
+        store=dataclasses.replace(
+            config.store,
+            retention=NEVER_PURGE,
+            # Big transactions: each commit rewrites every index page it touched, and the customer
+            # index is touched all over; nobody waits on a backfill's commits.
+            batch_size=max(config.store.batch_size, IMPORT_BATCH),
+            flush_interval=max(config.store.flush_interval, 1.0),
+        ),
+    )
     engine = Engine(config, db_path=db_path, sources=[source], clock=None if paced else "events")
+    if not paced:
+        # Commits in a writer process, beside the parsing rather than in turn with it (Store docs).
+        engine.store = Store(
+            db_path,
+            flush_interval=config.store.flush_interval,
+            batch_size=config.store.batch_size,
+            writer="process",
+        )
     engine.extra_status[source.name] = source.status
     started = time.monotonic()
 

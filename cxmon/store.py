@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import marshal
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 
@@ -97,6 +100,45 @@ _UPSERT_OFFSET = (
 )
 
 
+_INSERT_TRANSITION = (
+    "INSERT INTO transitions (ts, step, channel, queue, from_state, to_state, reason) VALUES (?,?,?,?,?,?,?)"
+)
+_UPSERT_SNAPSHOT = (
+    "INSERT OR REPLACE INTO snapshots (minute, step, channel, queue, state, figures) VALUES (?,?,?,?,?,?)"
+)
+
+# The writer process of ``Store(writer="process")``: reads length-prefixed marshal frames of
+# (events, offsets, transitions, snapshots) on stdin, commits each frame in one transaction and
+# answers one line per frame. Only the standard library, so it starts in a few milliseconds.
+_WRITER_SCRIPT = f"""
+import marshal, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("PRAGMA synchronous=NORMAL")
+conn.execute("PRAGMA busy_timeout=5000")
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+while True:
+    head = inp.read(8)
+    if len(head) < 8:
+        break
+    events, offsets, transitions, snapshots = marshal.loads(inp.read(int.from_bytes(head, "big")))
+    try:
+        conn.execute("BEGIN")
+        conn.executemany({_INSERT_EVENT!r}, events)
+        conn.executemany({_UPSERT_OFFSET!r}, offsets)
+        conn.executemany({_INSERT_TRANSITION!r}, transitions)
+        conn.executemany({_UPSERT_SNAPSHOT!r}, snapshots)
+        conn.execute("COMMIT")
+        out.write(b"ok\\n")
+    except Exception as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        out.write(("error " + repr(exc).replace("\\n", " ") + "\\n").encode())
+    out.flush()
+conn.close()
+"""
+
+
 def _row(ev: ContactEvent, source: str) -> tuple[Any, ...]:
     """The row of ``ev`` for ``_INSERT_EVENT`` (optional fields as their NULL sentinels)."""
     customer, wait, duration, reason = ev.customer_id, ev.wait, ev.duration, ev.reason
@@ -151,6 +193,7 @@ class Store:
         flush_interval: float = 0.25,
         batch_size: int = 1000,
         max_pending: int = 50_000,
+        writer: Literal["thread", "process"] = "thread",
     ) -> None:
         """Describe a store; nothing is opened until :meth:`open`.
 
@@ -159,11 +202,16 @@ class Store:
             flush_interval: most seconds a written event waits before its commit.
             batch_size: pending rows that trigger a flush straight away.
             max_pending: pending rows past which :meth:`add` waits for a flush (back-pressure).
+            writer: where commits run. "thread" (aiosqlite's thread) suits a live monitor. "process"
+                commits in a child process, for backfills: sqlite3 takes the GIL back after every
+                row, so a writer thread runs in turn with the parser instead of beside it.
         """
         self.path = str(path)
         self.flush_interval = flush_interval
         self.batch_size = batch_size
         self.max_pending = max_pending
+        self.writer = writer
+        self._proc: subprocess.Popen[bytes] | None = None
         self._db: aiosqlite.Connection | None = None
         self._events: list[tuple[Any, ...]] = []
         self._offsets: dict[str, Offset] = {}
@@ -187,6 +235,12 @@ class Store:
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA busy_timeout=5000")
             await self._migrate()
+            if self.writer == "process":
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-c", _WRITER_SCRIPT, self.path],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
         except Exception as exc:  # sqlite3.Error, OSError
             if self._db is not None:
                 await self._db.close()
@@ -210,9 +264,18 @@ class Store:
             await self._task
             self._task = None
         if self._db is not None:
-            await self.flush()
-            await self._db.close()
-            self._db = None
+            try:
+                await self.flush()
+            finally:
+                if self._proc is not None:
+                    proc, self._proc = self._proc, None
+                    assert proc.stdin is not None
+                    proc.stdin.close()
+                    await asyncio.to_thread(proc.wait)
+                    assert proc.stdout is not None
+                    proc.stdout.close()
+                await self._db.close()
+                self._db = None
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -295,6 +358,9 @@ class Store:
             offsets, self._offsets = self._offsets, {}
             transitions, self._transitions = self._transitions, []
             snapshots, self._snapshots = self._snapshots, []
+            if self._proc is not None:
+                await self._flush_to_writer(events, offsets, transitions, snapshots)
+                return
             db = self.db
             try:
                 await db.execute("BEGIN")
@@ -306,17 +372,9 @@ class Store:
                         _UPSERT_OFFSET, [(s, o.file_id, o.position, now) for s, o in offsets.items()]
                     )
                 if transitions:
-                    await db.executemany(
-                        "INSERT INTO transitions (ts, step, channel, queue, from_state, to_state, reason) "
-                        "VALUES (?,?,?,?,?,?,?)",
-                        transitions,
-                    )
+                    await db.executemany(_INSERT_TRANSITION, transitions)
                 if snapshots:
-                    await db.executemany(
-                        "INSERT OR REPLACE INTO snapshots (minute, step, channel, queue, state, figures) "
-                        "VALUES (?,?,?,?,?,?)",
-                        snapshots,
-                    )
+                    await db.executemany(_UPSERT_SNAPSHOT, snapshots)
                 await db.execute("COMMIT")
             except BaseException:
                 # Keep the rows (and offsets) for the next attempt: nothing may be lost.
@@ -329,6 +387,58 @@ class Store:
                 raise
             self.rows_written += len(events)
             self.flushes += 1
+
+    async def _flush_to_writer(
+        self,
+        events: list[tuple[Any, ...]],
+        offsets: dict[str, Offset],
+        transitions: list[tuple[Any, ...]],
+        snapshots: list[tuple[Any, ...]],
+    ) -> None:
+        """Commit one batch in the writer process (the caller holds the lock)."""
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        now = time.time()
+        payload = marshal.dumps(
+            (events, [(s, o.file_id, o.position, now) for s, o in offsets.items()], transitions, snapshots)
+        )
+
+        def exchange() -> bytes:
+            # In a thread with blocking pipes: the transfer must not wait for the loop to come round.
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(len(payload).to_bytes(8, "big") + payload)
+            proc.stdin.flush()
+            return proc.stdout.readline()
+
+        # Once sent, the batch commits or not whatever happens here: wait for the answer even when
+        # cancelled, so the rows are kept for a retry only when they were not committed.
+        task = asyncio.ensure_future(asyncio.to_thread(exchange))
+        cancelled = False
+        reply = b""
+        try:
+            while True:
+                try:
+                    reply = await asyncio.shield(task)
+                    break
+                except asyncio.CancelledError:
+                    if task.cancelled():
+                        break
+                    cancelled = True
+        except (OSError, ValueError):  # the writer is gone
+            reply = b""
+        if reply != b"ok\n":
+            self._events[:0] = events
+            self._transitions[:0] = transitions
+            self._snapshots[:0] = snapshots
+            self._offsets = {**offsets, **self._offsets}
+            if not cancelled:
+                why = reply.decode(errors="replace").strip() or "the writer process exited"
+                raise StoreError(f"history commit failed: {why}", self.path)
+        else:
+            self.rows_written += len(events)
+            self.flushes += 1
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def _flusher(self) -> None:
         while not self._closing:

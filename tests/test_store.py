@@ -76,6 +76,27 @@ async def test_offset_is_committed_with_its_events(tmp_path: Path) -> None:
         assert await store.count_events() == 2
 
 
+async def test_writer_process_commits_events_offsets_and_figures_together(tmp_path: Path) -> None:
+    """With writer="process" a flush commits events, offset, transitions and minute figures in the
+    child, readable through the store at once; closing commits the rest and ends the child."""
+    path = tmp_path / "h.db"
+    t = Transition(ts=5.0, step="s", channel="voice", queue="q", from_state=State.OK,
+                   to_state=State.WATCH, reason="r")  # fmt: skip
+    async with Store(path, flush_interval=60, writer="process") as store:
+        await store.add([ev(1, customer_id="u"), ev(2)], source="tail", offset=Offset("f", 120))
+        store.add_transitions([t])
+        store.add_minute(60.0, [("s", "voice", "q", State.OK, {"offered": 2.0})])
+        await store.flush()
+        assert await store.load_offset("tail") == Offset("f", 120)
+        assert [e.contact_id for e in await store.customer_events("u")] == ["c1"]
+        assert await store.transitions() == [t]
+        await store.add([ev(3)], source="tail", offset=Offset("f", 180))
+        proc = store._proc
+    assert proc is not None and proc.returncode == 0
+    async with Store(path) as store:
+        assert await store.count_events() == 3 and await store.load_offset("tail") == Offset("f", 180)
+
+
 async def test_close_flushes_everything(tmp_path: Path) -> None:
     """Closing commits whatever is pending: events, transitions, minute figures."""
     path = tmp_path / "h.db"
