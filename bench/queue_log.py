@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -102,12 +103,28 @@ def generate(path: Path, lines: int, seed: int = 42) -> int:
     return n
 
 
-def time_cxmon(log: Path, db: Path) -> float:
-    """Wall seconds of `cxmon import queue_log` with the store on."""
+def run_measured(cmd: list[str], **kwargs: Any) -> tuple[float, float | None, str]:
+    """Run ``cmd``; return (wall seconds, peak RSS in MB or None, its stdout).
+
+    The peak RSS comes from GNU time (``/usr/bin/time -f %M``) when it is installed: the rusage of
+    a child forked from this process would count the generator's memory copied into the fork.
+    """
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        full = [gnu_time, "-f", "%M", "-o", rss_file.name, *cmd] if gnu_time else cmd
+        started = time.perf_counter()
+        result = subprocess.run(full, stdout=subprocess.PIPE, text=True, check=True, **kwargs)
+        elapsed = time.perf_counter() - started
+        text = rss_file.read().strip().splitlines()
+    rss = int(text[-1]) / 1024 if gnu_time and text and text[-1].isdigit() else None
+    return elapsed, rss, result.stdout
+
+
+def time_cxmon(log: Path, db: Path) -> tuple[float, float | None]:
+    """Wall seconds and peak RSS (MB) of `cxmon import queue_log` with the store on."""
     cmd = [sys.executable, "-m", "cxmon", "import", "queue_log", str(log), "--db", str(db), "--quiet"]
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT)
-    return time.perf_counter() - started
+    elapsed, rss, _ = run_measured(cmd, cwd=ROOT)
+    return elapsed, rss
 
 
 def time_collector_and_store(log: Path, db: Path) -> tuple[float, int]:
@@ -153,8 +170,8 @@ def time_collector_and_store(log: Path, db: Path) -> tuple[float, int]:
     return elapsed, stored
 
 
-def time_mtail(log: Path, work: Path) -> float | None:
-    """Wall seconds of mtail --one_shot over the log, or None when mtail is not installed."""
+def time_mtail(log: Path, work: Path) -> tuple[float, float | None] | None:
+    """Wall seconds and peak RSS (MB) of mtail --one_shot over the log, or None without mtail."""
     mtail = shutil.which("mtail")
     if mtail is None:
         return None
@@ -163,12 +180,14 @@ def time_mtail(log: Path, work: Path) -> float | None:
     (progs / "queue_log.mtail").write_text(MTAIL_PROG)
     cmd = [mtail, "--one_shot", "--one_shot_format", "prometheus", "--progs", str(progs), "--logs", str(log),
            "--logtostderr=false", "--disable_fsnotify"]  # fmt: skip
-    started = time.perf_counter()
-    result = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if "cxmon_bench_lines_total" not in result.stdout:
-        raise RuntimeError("mtail printed no metrics:\n" + result.stderr[-2000:])
-    return elapsed
+    elapsed, rss, out = run_measured(cmd, stderr=subprocess.DEVNULL)
+    if "cxmon_bench_lines_total" not in out:
+        raise RuntimeError("mtail printed no metrics")
+    return elapsed, rss
+
+
+def _mb(rss: float | None) -> str:
+    return "   ?" if rss is None else f"{rss:4.0f} MB"
 
 
 def main() -> int:
@@ -186,21 +205,25 @@ def main() -> int:
         print(f"generated {n:,} lines ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s")
 
         db = work / "bench.db"
-        cx = time_cxmon(log, db)
+        cx, cx_rss = time_cxmon(log, db)
         with sqlite3.connect(db) as conn:
             stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        print(f"cxmon import queue_log: {cx:6.1f} s  {n / cx:>10,.0f} lines/s  ({stored:,} events stored)")
+        print(
+            f"cxmon import queue_log: {cx:6.1f} s  {n / cx:>10,.0f} lines/s  peak RSS {_mb(cx_rss)}"
+            f"  ({stored:,} events stored)"
+        )
 
         own, own_stored = time_collector_and_store(log, work / "collector.db")
         print(
             f"collector + store only: {own:6.1f} s  {n / own:>10,.0f} lines/s  ({own_stored:,} events stored)"
         )
 
-        mt = time_mtail(log, work)
-        if mt is None:
+        measured = time_mtail(log, work)
+        if measured is None:
             print("mtail: not installed (make bench-deps); no comparison")
             return 0
-        print(f"mtail --one_shot:       {mt:6.1f} s  {n / mt:>10,.0f} lines/s")
+        mt, mt_rss = measured
+        print(f"mtail --one_shot:       {mt:6.1f} s  {n / mt:>10,.0f} lines/s  peak RSS {_mb(mt_rss)}")
         print(f"ratio cxmon/mtail: {mt / cx:.2f}x (collector + store only: {mt / own:.2f}x)")
     return 0
 
