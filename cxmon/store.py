@@ -116,6 +116,7 @@ conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute("PRAGMA journal_mode=WAL")
 conn.execute("PRAGMA synchronous=NORMAL")
 conn.execute("PRAGMA busy_timeout=5000")
+conn.execute("PRAGMA cache_size=-65536")  # 64 MB: the customer index is written all over
 inp, out = sys.stdin.buffer, sys.stdout.buffer
 while True:
     head = inp.read(8)
