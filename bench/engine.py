@@ -96,7 +96,12 @@ async def ingest(path: Path, db: str | None) -> dict[str, float]:
     config = bench_config()
     config = dataclasses.replace(config, store=dataclasses.replace(config.store, retention=3650 * 86400.0))
     engine = Engine(
-        config, db_path=db, store=db is not None, sources=[JsonlFileSource("feed", str(path))], clock="events"
+        config,
+        db_path=db,
+        store=db is not None,
+        sources=[JsonlFileSource("feed", str(path))],
+        clock="events",
+        store_writer="thread",
     )
     t0 = time.perf_counter()
     async with engine:

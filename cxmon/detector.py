@@ -186,7 +186,7 @@ class Detector:
             if MEASURES[th.measure].windowed:
                 wf = figures.get(th.window) or {}
                 value = wf.get(th.measure)
-                if value is not None and th.min_volume and volume(th.measure, dict(wf)) < th.min_volume:
+                if value is not None and th.min_volume and volume(th.measure, wf) < th.min_volume:
                     value = None
             else:
                 value = instant.get(th.measure)

@@ -150,6 +150,7 @@ class Engine:
         sources: Sequence[Source] | None = None,
         clock: ClockArg = None,
         duration: float | None = None,
+        store_writer: Literal["thread", "process"] = "thread",
     ) -> None:
         """Build an engine; nothing runs until it is entered (``async with engine:``).
 
@@ -161,6 +162,7 @@ class Engine:
             clock: engine time: a callable, ``"events"`` (the newest event's time: backfills),
                 or None (the clock of a simulator/replay source if there is one, else the wall).
             duration: stop after this much engine time (also settable through :meth:`run`).
+            store_writer: where the store commits (``"process"`` for backfills: see :class:`Store`).
         """
         self.config = config
         self.sources: list[Source] = (
@@ -173,6 +175,7 @@ class Engine:
                 db_path or config.store.path,
                 flush_interval=config.store.flush_interval,
                 batch_size=config.store.batch_size,
+                writer=store_writer,
             )
             if store
             else None

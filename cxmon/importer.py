@@ -119,7 +119,6 @@ async def run_import(
         Counts and timing of the run.
     """
     from cxmon.engine import Engine
-    from cxmon.store import Store
 
     config = dataclasses.replace(
         config,
@@ -132,15 +131,14 @@ async def run_import(
             flush_interval=max(config.store.flush_interval, 1.0),
         ),
     )
-    engine = Engine(config, db_path=db_path, sources=[source], clock=None if paced else "events")
-    if not paced:
-        # Commits in a writer process, beside the parsing rather than in turn with it (Store docs).
-        engine.store = Store(
-            db_path,
-            flush_interval=config.store.flush_interval,
-            batch_size=config.store.batch_size,
-            writer="process",
-        )
+    # Unpaced, commits run in a writer process, beside the parsing rather than in turn with it.
+    engine = Engine(
+        config,
+        db_path=db_path,
+        sources=[source],
+        clock=None if paced else "events",
+        store_writer="thread" if paced else "process",
+    )
     engine.extra_status[source.name] = source.status
     started = time.monotonic()
 

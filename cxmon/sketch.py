@@ -9,7 +9,9 @@ depends on the range of values (about 920 bins from 1 ms to 1 year at 1 %), neve
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
+from itertools import accumulate
 
 ALPHA = 0.01
 """Relative accuracy of every quantile."""
@@ -48,22 +50,14 @@ def quantiles(bins: Mapping[int, int], qs: Iterable[float]) -> list[float | None
     Returns:
         One value per quantile, or None for every quantile when the sketch is empty.
     """
+    keys = sorted(bins)
+    cum = list(accumulate(map(bins.__getitem__, keys)))
     qs = list(qs)
-    n = sum(bins.values())
-    if n <= 0:
+    if not cum:
         return [None] * len(qs)
-    ranks = [int(q * (n - 1)) for q in qs]
-    out: list[float | None] = []
-    want = ranks[0]
-    cum = 0
-    for key in sorted(bins):
-        cum += bins[key]
-        while cum > want:
-            out.append(value_of(key))
-            if len(out) == len(ranks):
-                return out
-            want = ranks[len(out)]
-    return out  # not reached: the last key's cumulative count is n
+    n = cum[-1]
+    # The element of rank r sits in the first bin whose cumulative count exceeds r.
+    return [value_of(keys[bisect_right(cum, int(q * (n - 1)))]) for q in qs]
 
 
 def add(bins: dict[int, int], value: float, count: int = 1) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cxmon import sketch
@@ -572,7 +572,7 @@ def instant_measures(series: Series, now: float) -> dict[str, float | None]:
     }
 
 
-def volume(measure: str, figures: dict[str, float | None]) -> float:
+def volume(measure: str, figures: Mapping[str, float | None]) -> float:
     """Return the number of contacts a measure's value rests on (for a threshold's ``min_volume``)."""
     if measure == "csat":
         return figures.get("feedback") or 0.0
