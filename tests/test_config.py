@@ -127,3 +127,30 @@ def test_unparseable_toml_is_a_config_error(tmp_path: Path) -> None:
     res = run_check(bad)
     assert res.returncode == 2
     assert "broken.toml" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_installed_package_falls_back_to_its_packaged_default(tmp_path: Path) -> None:
+    """Installed without a checkout beside it, cxmon finds the default config packaged inside cxmon/."""
+    import shutil
+
+    site = tmp_path / "site"
+    shutil.copytree(REPO / "cxmon", site / "cxmon", ignore=shutil.ignore_patterns("__pycache__", "tui"))
+    shutil.copytree(REPO / "collectors", site / "collectors", ignore=shutil.ignore_patterns("__pycache__"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = (
+        "from cxmon.config import default_config_path, load; p = default_config_path(); "
+        "print(p); print(len(load(p).steps))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=elsewhere,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    path, steps = res.stdout.split()
+    assert Path(path) == site / "cxmon" / "data" / "default.toml"
+    assert int(steps) == 6
