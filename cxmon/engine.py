@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -24,7 +24,7 @@ from collectors.registry import create_source
 from cxmon.config import OTHER, Config, Step
 from cxmon.detector import Detector, Verdict
 from cxmon.events import ContactEvent
-from cxmon.measures import INSTANT
+from cxmon.measures import INSTANT, MEASURES
 from cxmon.snapshot import (
     EMPTY_SNAPSHOT,
     RESOLUTION_BUCKETS,
@@ -50,6 +50,8 @@ EVENT_TICK_MIN = 5.0
 BACKFILL_TICK = 60.0
 """Tick spacing of backfills (``clock="events"``): a minute of history at a time, like the minute figures."""
 RECENT_TRANSITIONS = 200
+_NO_DETAIL = (None,) * 7
+"""Store columns a ``lost`` event leaves empty (customer … duration, then score … available)."""
 HISTORY_POINTS = 60
 HISTORY_MEASURES = ("wait_p90", "service_level", "offered", "abandoned", "escalations", "csat")
 
@@ -200,6 +202,10 @@ class Engine:
         self._version = 0
         self._acks: dict[str, Ack] = {}
         self._recent: deque[Transition] = deque(maxlen=RECENT_TRANSITIONS)
+        self._judged_windows: dict[str, frozenset[float]] = {
+            step.name: frozenset(t.window for t in step.thresholds if MEASURES[t.measure].windowed)
+            for step in config.steps
+        }
         self._recent_tuple: tuple[Transition, ...] = ()
         self._step_samples: dict[str, deque[tuple[float, float]]] = {}
         self._history: dict[SeriesKey, deque[tuple[float, MappingProxyType[str, float | None]]]] = {}
@@ -429,10 +435,10 @@ class Engine:
         longest = max(self.config.monitor.windows)
         if ts - self._next_tick > longest + self._tick_every:
             # A long gap in the data: one tick now, then jump to just before the next data.
-            self._tick(self._next_tick)
+            self._tick_auto(self._next_tick)
             self._next_tick = ts - longest
         while self._next_tick <= ts:
-            self._tick(self._next_tick)
+            self._tick_auto(self._next_tick)
             self._next_tick += self._tick_every
 
     async def _ticker(self) -> None:
@@ -449,10 +455,9 @@ class Engine:
 
     # ------------------------------------------------------------------ the tick
 
-    def _tick(self, now: float) -> Snapshot:
-        """Build, store and publish the snapshot for engine time ``now``."""
-        agg = self.aggregator
-        lost = agg.advance(now)
+    def _advance(self, now: float) -> None:
+        """Move the windows to ``now``; store the ``lost`` events the aggregator makes."""
+        lost = self.aggregator.advance(now)
         if lost and self.store is not None:
             self.store._events.extend(
                 (
@@ -462,17 +467,112 @@ class Engine:
                     ev.contact_id,
                     ev.channel,
                     ev.queue,
-                    None,
-                    None,
-                    None,
+                    *_NO_DETAIL[:3],
                     ev.reason,
-                    None,
-                    None,
-                    None,
-                    None,
+                    *_NO_DETAIL[3:],
                 )
                 for ev in lost
             )
+
+    def _judge(
+        self,
+        key: SeriesKey,
+        series: Series,
+        step: Step | None,
+        windows: Mapping[float, Mapping[str, float | None]],
+        instant: Mapping[str, float | None],
+        now: float,
+        stale_names: set[str],
+        all_stale: bool,
+    ) -> Verdict:
+        """The verdict on one series: its thresholds, unless its sources are all silent."""
+        verdict = (
+            Verdict(State.OK, "no thresholds")
+            if step is None
+            else self.detector.judge_series(key, step, windows, instant, now)
+        )
+        if (series.sources and series.sources <= stale_names) or (not series.sources and all_stale):
+            return Verdict(State.STALE, "source silent", verdict.measure, verdict.value)
+        return verdict
+
+    def _tick_auto(self, now: float) -> None:
+        """Tick at data time: in full, or lightly when a backfill has no one watching."""
+        if self._event_clock and not self._listeners and not self._subs:
+            self._tick_light(now)
+        else:
+            self._tick(now)
+
+    def _tick_light(self, now: float) -> None:
+        """A tick with no one watching (a backfill): judge the series, keep transitions and minute
+        figures, publish nothing. Only the windows the thresholds (and the minute figures) read
+        are computed; the next full tick computes everything."""
+        agg = self.aggregator
+        self._advance(now)
+        mon = self.config.monitor
+        formula = mon.service_level_formula
+        sources = self._source_statuses(now)
+        stale_names = {s.name for s in sources if s.stale}
+        all_stale = (bool(sources) and len(stale_names) == len(sources)) or not sources
+        shortest = min(mon.windows)
+        new_minute = int(now // 60) != self._minute
+        step_by_name = {s.name: s for s in self.config.steps}
+        verdicts_by_step: dict[str, dict[SeriesKey, Verdict]] = {}
+        minute_rows = []
+        for key, series in agg.series.items():
+            step = step_by_name.get(key[0])
+            needed = self._judged_windows.get(key[0], frozenset())
+            windows = {
+                w.length: window_measures(w.total, formula)
+                for w in series.windows
+                if w.length in needed or (new_minute and w.length == shortest)
+            }
+            instant = instant_measures(series, now)
+            verdict = self._judge(key, series, step, windows, instant, now, stale_names, all_stale)
+            if step is not None:
+                verdicts_by_step.setdefault(step.name, {})[key] = verdict
+            if new_minute:
+                figures = {m: v for m, v in windows[shortest].items() if v is not None}
+                minute_rows.append((*key, verdict.state, figures))
+        transitions = []
+        for step in self.config.steps:
+            verdicts = verdicts_by_step.get(step.name, {})
+            step_sources = set().union(*(agg.series[k].sources for k in verdicts)) if verdicts else set()
+            stale = step_sources <= stale_names if step_sources else all_stale
+            quiet = sorted(step_sources & stale_names) if step_sources else sorted(stale_names)
+            state, _, transition = self.detector.roll_up(
+                step, verdicts, stale, self._stale_reason(quiet, now), now
+            )
+            if transition is not None:
+                transitions.append(transition)
+                if state is State.OK:
+                    self._acks.pop(step.name, None)
+        self._finish_tick(now, new_minute, minute_rows, transitions)
+
+    def _finish_tick(
+        self,
+        now: float,
+        new_minute: bool,
+        minute_rows: list[tuple[str, str, str, State, dict[str, Any]]],
+        transitions: list[Transition],
+    ) -> None:
+        """Store a tick's minute figures and transitions; purge by age once an hour of engine time."""
+        if new_minute:
+            self._minute = int(now // 60)
+            if self.store is not None:
+                self.store.add_minute(self._minute * 60.0, minute_rows)
+        if transitions:
+            self._recent.extend(transitions)
+            self._recent_tuple = tuple(self._recent)
+            if self.store is not None:
+                self.store.add_transitions(transitions)
+        if self.store is not None and now >= self._next_purge:
+            self._next_purge = now + 3600.0
+            self._schedule_purge(now - self.config.store.retention)
+
+    def _tick(self, now: float) -> Snapshot:
+        """Build, store and publish the snapshot for engine time ``now``."""
+        agg = self.aggregator
+        self._advance(now)
         mon = self.config.monitor
         formula = mon.service_level_formula
 
@@ -489,16 +589,7 @@ class Engine:
             windows = self._windows_of(key, series)
             instant = MappingProxyType(instant_measures(series, now))
             step = step_by_name.get(key[0])
-            verdict = (
-                Verdict(State.OK, "no thresholds")
-                if step is None
-                else self.detector.judge_series(key, step, windows, instant, now)
-            )
-            series_stale = (bool(series.sources) and series.sources <= stale_names) or (
-                not series.sources and all_stale
-            )
-            if series_stale:
-                verdict = Verdict(State.STALE, "source silent", verdict.measure, verdict.value)
+            verdict = self._judge(key, series, step, windows, instant, now, stale_names, all_stale)
             if step is not None:
                 verdicts_by_step.setdefault(step.name, {})[key] = verdict
             if new_minute:
@@ -567,24 +658,15 @@ class Engine:
                 )
             )
 
-        if new_minute:
-            self._minute = int(now // 60)
-            if self.store is not None:
-                self.store.add_minute(
-                    self._minute * 60.0,
-                    (
-                        (*k, f.state, {m: v for m, v in f.windows[shortest].items() if v is not None})
-                        for k, f in figs.items()
-                    ),
-                )
-        if transitions:
-            self._recent.extend(transitions)
-            self._recent_tuple = tuple(self._recent)
-            if self.store is not None:
-                self.store.add_transitions(transitions)
-        if self.store is not None and now >= self._next_purge:
-            self._next_purge = now + 3600.0
-            self._schedule_purge(now - self.config.store.retention)
+        minute_rows = (
+            [
+                (*k, f.state, {m: v for m, v in f.windows[shortest].items() if v is not None})
+                for k, f in figs.items()
+            ]
+            if new_minute
+            else []
+        )
+        self._finish_tick(now, new_minute, minute_rows, transitions)
 
         self._version += 1
         snap = Snapshot(

@@ -263,3 +263,40 @@ def test_sigterm_flushes_every_event_the_collector_emitted(tmp_path: Path) -> No
     assert rows == expected[: len(rows)]
     # What was stored is a whole prefix: nothing emitted before the last stored event is missing.
     assert all(row[0] > last for row in expected[len(rows) :])
+
+
+async def test_backfill_light_ticks_judge_exactly_like_full_ticks(tmp_path: Path) -> None:
+    """A backfill with no one watching ticks lightly; its transitions and minute figures equal a watched one's."""
+    from collectors.jsonl import JsonlFileSource
+
+    config = sim_config(speed="max")
+    source = SimulatorSource.from_config(config.collectors[0], config)
+    path = tmp_path / "events.jsonl"
+    with path.open("w") as fh:
+        for ev in simulate_events(source.options, SIM_START_TS, SIM_START_TS + 1800, source="sim"):
+            fh.write(json.dumps(ev.to_dict()) + "\n")
+
+    async def backfill(db: Path, watched: bool) -> int:
+        engine = Engine(config, db_path=str(db), sources=[JsonlFileSource("feed", str(path))], clock="events")
+        published: list[int] = []
+        if watched:
+            engine.add_listener(lambda snap: published.append(snap.version))
+        async with engine:
+            await engine.run()
+        return len(published)
+
+    assert await backfill(tmp_path / "light.db", watched=False) == 0
+    assert await backfill(tmp_path / "full.db", watched=True) > 10
+
+    def rows(db: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        con = sqlite3.connect(db)
+        t = con.execute(
+            "SELECT ts, step, from_state, to_state, reason FROM transitions ORDER BY id"
+        ).fetchall()
+        m = con.execute("SELECT * FROM snapshots ORDER BY minute, step, channel, queue").fetchall()
+        con.close()
+        return t, m
+
+    light, full = rows(tmp_path / "light.db"), rows(tmp_path / "full.db")
+    assert any(to == "pothole" for _, _, _, to, _ in light[0])
+    assert light == full
