@@ -266,7 +266,7 @@ def test_sigterm_flushes_every_event_the_collector_emitted(tmp_path: Path) -> No
 
 
 async def test_backfill_light_ticks_judge_exactly_like_full_ticks(tmp_path: Path) -> None:
-    """A backfill with no one watching ticks lightly; its transitions and minute figures equal a watched one's."""
+    """An unwatched backfill ticks lightly; its transitions and minute figures equal a watched one's."""
     from collectors.jsonl import JsonlFileSource
 
     config = sim_config(speed="max")
