@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from collectors.base import Sink
     from cxmon.config import CollectorConfig, Config
 
-CHUNK = 64 * 1024
+CHUNK = 1024 * 1024
+"""Bytes per read: big enough that a backfill is not paced by hand-offs to the reading thread."""
 BATCH = 5000
 POLL = 0.25
 

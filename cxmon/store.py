@@ -107,6 +107,10 @@ _UPSERT_SNAPSHOT = (
     "INSERT OR REPLACE INTO snapshots (minute, step, channel, queue, state, figures) VALUES (?,?,?,?,?,?)"
 )
 
+_CUSTOMER_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_customer ON events (customer_id, ts) WHERE customer_id IS NOT NULL"
+)
+
 # The writer process of ``Store(writer="process")``: reads length-prefixed marshal frames of
 # (events, offsets, transitions, snapshots) on stdin, commits each frame in one transaction and
 # answers one line per frame. Only the standard library, so it starts in a few milliseconds.
@@ -236,7 +240,12 @@ class Store:
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA busy_timeout=5000")
             await self._migrate()
+            # An import that died left the customer index out (see below): put it back first.
+            await self._db.execute(_CUSTOMER_INDEX)
             if self.writer == "process":
+                # A backfill writes the customer index all over the file, row by row; building it
+                # once at the end is several times cheaper. It is rebuilt on close (or next open).
+                await self._db.execute("DROP INDEX IF EXISTS events_customer")
                 self._proc = subprocess.Popen(
                     [sys.executable, "-c", _WRITER_SCRIPT, self.path],
                     stdin=subprocess.PIPE,
@@ -275,6 +284,7 @@ class Store:
                     await asyncio.to_thread(proc.wait)
                     assert proc.stdout is not None
                     proc.stdout.close()
+                    await self._db.execute(_CUSTOMER_INDEX)
                 await self._db.close()
                 self._db = None
 

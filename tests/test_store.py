@@ -161,3 +161,36 @@ async def test_acknowledgements_are_stored(tmp_path: Path) -> None:
     async with Store(tmp_path / "h.db") as store:
         await store.add_ack(ack)
         assert await store.acks() == [ack]
+
+
+def _indexes(path: Path) -> set[str]:
+    con = sqlite3.connect(path)
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    con.close()
+    return names
+
+
+async def test_backfill_writer_builds_the_customer_index_at_the_end(tmp_path: Path) -> None:
+    """A process-writer store leaves the customer index out while it writes and builds it on close."""
+    path = tmp_path / "h.db"
+    store = await Store(path, writer="process").open()
+    assert "events_customer" not in _indexes(path)
+    await store.add([ev(i, customer_id=f"u{i % 3}") for i in range(30)], source="s")
+    await store.close()
+    assert "events_customer" in _indexes(path)
+    async with Store(path) as again:
+        assert len(await again.customer_events("u1")) == 10
+
+
+async def test_a_missing_customer_index_is_rebuilt_on_open(tmp_path: Path) -> None:
+    """If a backfill died before rebuilding the index, the next open puts it back."""
+    path = tmp_path / "h.db"
+    async with Store(path):
+        pass
+    con = sqlite3.connect(path)
+    con.execute("DROP INDEX events_customer")
+    con.commit()
+    con.close()
+    async with Store(path):
+        pass
+    assert "events_customer" in _indexes(path)
