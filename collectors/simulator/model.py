@@ -172,6 +172,21 @@ class _Contact:
         self.reopened = False
 
 
+def _take_next(q: _Queue, t: float) -> _Contact | None:
+    """A free agent of ``q`` takes the longest-waiting contact still in queue (None when nobody waits)."""
+    while q.nwait:
+        w = q.waiting.popleft()
+        if w.waiting:
+            w.waiting = False
+            q.nwait -= 1
+            q.busy += 1
+            w.t_answer = t
+            if not q.email:
+                w.wait_total += t - w.t_arrival
+            return w
+    return None
+
+
 def simulate_events(
     options: SimOptions,
     start: float,
@@ -313,21 +328,12 @@ def simulate_events(
                     if t >= start:
                         yield staffing(q, t)
             else:
-                while q.nwait:
-                    w = q.waiting.popleft()
-                    if w.waiting:
-                        w.waiting = False
-                        q.nwait -= 1
-                        q.busy += 1
-                        wait = t - w.t_arrival
-                        w.t_answer = t
-                        if not q.email:
-                            w.wait_total += wait
-                            if w.visible:
-                                yield CE(t, _ANSWERED, w.cid, q.channel, q.name, source, w.customer, wait)
-                        push(heap, (t + q.handle(), seq, _END, w))
-                        seq += 1
-                        break
+                w = _take_next(q, t)
+                if w is not None:
+                    if not q.email and w.visible:
+                        yield CE(t, _ANSWERED, w.cid, q.channel, q.name, source, w.customer, t - w.t_arrival)
+                    push(heap, (t + q.handle(), seq, _END, w))
+                    seq += 1
             if nxt is None:
                 continue
             q = nxt
@@ -432,20 +438,14 @@ def simulate_events(
             q.logged_in = max(q.staffed, q.busy)
             # Agents log in (or are told to leave) first; returning agents then take waiting contacts.
             yield staffing(q, t)
-            while q.busy < q.staffed and q.nwait:
-                w = q.waiting.popleft()
-                if w.waiting:
-                    w.waiting = False
-                    q.nwait -= 1
-                    q.busy += 1
-                    wait = t - w.t_arrival
-                    w.t_answer = t
-                    if not q.email:
-                        w.wait_total += wait
-                        if w.visible:
-                            yield CE(t, _ANSWERED, w.cid, q.channel, q.name, source, w.customer, wait)
-                    push(heap, (t + q.handle(), seq, _END, w))
-                    seq += 1
+            while q.busy < q.staffed:
+                w = _take_next(q, t)
+                if w is None:
+                    break
+                if not q.email and w.visible:
+                    yield CE(t, _ANSWERED, w.cid, q.channel, q.name, source, w.customer, t - w.t_arrival)
+                push(heap, (t + q.handle(), seq, _END, w))
+                seq += 1
             continue
 
         # ---- contact c enters queue q at t (a new arrival, an escalation or a transfer)
