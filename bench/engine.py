@@ -105,7 +105,7 @@ async def ingest(path: Path, db: str | None) -> dict[str, float]:
         store=db is not None,
         sources=[JsonlFileSource("feed", str(path))],
         clock="events",
-        store_writer="thread",
+        store_writer="process",
     )
     t0 = time.perf_counter()
     async with engine:
