@@ -97,7 +97,9 @@ async def ingest(path: Path, db: str | None) -> dict[str, float]:
     # Stored the way `cxmon import` stores a backfill: big transactions, committed in a writer process.
     config = dataclasses.replace(
         config,
-        store=dataclasses.replace(config.store, retention=3650 * 86400.0, batch_size=20_000, flush_interval=1.0),
+        store=dataclasses.replace(
+            config.store, retention=3650 * 86400.0, batch_size=20_000, flush_interval=1.0
+        ),
     )
     engine = Engine(
         config,
