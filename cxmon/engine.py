@@ -213,9 +213,7 @@ class Engine:
             SeriesKey, tuple[tuple[float, MappingProxyType[str, float | None]], ...]
         ] = {}
         self._minute = -1
-        self._figure_cache: dict[
-            SeriesKey, tuple[int, MappingProxyType[float, MappingProxyType[str, float | None]]]
-        ] = {}
+        self._figure_cache: dict[SeriesKey, MappingProxyType[float, MappingProxyType[str, float | None]]] = {}
         self._next_purge = 0.0
         self._wall_mark = time.monotonic()
 
@@ -717,14 +715,18 @@ class Engine:
     ) -> MappingProxyType[float, MappingProxyType[str, float | None]]:
         cached = self._figure_cache.get(key)
         if cached is not None and not any(w.dirty for w in series.windows):
-            return cached[1]
+            return cached
+        # Only the windows that changed are computed again (a quiet long window keeps its figures).
         formula = self.config.monitor.service_level_formula
         out = {}
         for w in series.windows:
-            out[w.length] = MappingProxyType(window_measures(w.total, formula))
-            w.dirty = False
+            if w.dirty or cached is None:
+                out[w.length] = MappingProxyType(window_measures(w.total, formula))
+                w.dirty = False
+            else:
+                out[w.length] = cached[w.length]
         result = MappingProxyType(out)
-        self._figure_cache[key] = (series.version, result)
+        self._figure_cache[key] = result
         return result
 
     def _record_history(
