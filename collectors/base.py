@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from cxmon.events import ContactEvent
 
@@ -65,3 +65,23 @@ class ClockedSource(Source, Protocol):
 
 
 SourceFactory = Callable[["CollectorConfig", "Config"], Source]
+
+T = TypeVar("T")
+
+
+def checked_options(
+    parse: Callable[[dict[str, Any], str], tuple[T | None, list[str]]],
+    collector: CollectorConfig,
+    config: Config,
+) -> T:
+    """Parse a ``[[collectors]]`` table's options with a source's ``parse_options``.
+
+    Raises:
+        ConfigError: listing every problem, each with its key path.
+    """
+    from cxmon.errors import ConfigError
+
+    options, problems = parse(collector.options, collector.path or collector.name)
+    if options is None:
+        raise ConfigError(problems, config.source)
+    return options

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from collectors.ami.mapper import AmiMapper
 from collectors.ami.protocol import AmiConnection, AmiProtocolError
+from collectors.base import checked_options
 from collectors.queue_log.options import queue_channels
 from cxmon.config import _int, _positive_duration, _Problems, _Section, _str
-from cxmon.errors import ConfigError
 from cxmon.events import ContactEvent, EventKind
 
 if TYPE_CHECKING:
@@ -115,9 +115,7 @@ class AmiSource:
         Raises:
             ConfigError: the options are invalid.
         """
-        options, problems = parse_options(collector.options, collector.path or collector.name)
-        if options is None:
-            raise ConfigError(problems, config.source)
+        options = checked_options(parse_options, collector, config)
         return cls(collector.name, options)
 
     async def run(self, sink: Sink) -> None:

@@ -6,11 +6,10 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from collectors.base import Offset
+from collectors.base import Offset, checked_options
 from collectors.queue_log.options import QueueLogOptions, parse_options, resolve_path
 from collectors.queue_log.parser import QueueLogParser
 from collectors.queue_log.tailer import IDLE, MISSING, PARTIAL, FileTailer, Lines, Switched
-from cxmon.errors import ConfigError
 from cxmon.events import ContactEvent, EventKind
 
 if TYPE_CHECKING:
@@ -58,9 +57,7 @@ class QueueLogSource:
         Raises:
             ConfigError: the options are invalid.
         """
-        options, problems = parse_options(collector.options, collector.path or collector.name)
-        if options is None:
-            raise ConfigError(problems, config.source)
+        options = checked_options(parse_options, collector, config)
         options = _with_path(options, resolve_path(options.path, config.source))
         return cls(collector.name, options, forget_after=max(config.monitor.lost_after * 2, 3600.0))
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from collectors.base import Offset
+from collectors.base import Offset, checked_options
 from collectors.queue_log.options import resolve_path
 from collectors.records.mapping import PRESETS, RecordMapping, parse_mapping
 from collectors.records.reader import ReadState, header_end, read_rows
@@ -147,9 +147,7 @@ class RecordsSource:
         Raises:
             ConfigError: the options are invalid.
         """
-        options, problems = parse_options(collector.options, collector.path or collector.name)
-        if options is None:
-            raise ConfigError(problems, config.source)
+        options = checked_options(parse_options, collector, config)
         from dataclasses import replace
 
         options = replace(options, path=resolve_path(options.path, config.source))

@@ -7,9 +7,9 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from collectors.base import checked_options
 from collectors.simulator.model import simulate_events
 from collectors.simulator.options import SimOptions, parse_options
-from cxmon.errors import ConfigError
 from cxmon.events import ContactEvent
 
 if TYPE_CHECKING:
@@ -51,9 +51,7 @@ class SimulatorSource:
         Raises:
             ConfigError: the options are invalid.
         """
-        options, problems = parse_options(collector.options, collector.path or collector.name)
-        if options is None:
-            raise ConfigError(problems, config.source)
+        options = checked_options(parse_options, collector, config)
         return cls(collector.name, options)
 
     @property
