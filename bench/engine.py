@@ -30,6 +30,7 @@ from collectors.registry import create_source
 from collectors.simulator.model import simulate_events
 from cxmon.config import Config, loads
 from cxmon.engine import Engine
+from cxmon.ingest import ProcessSource
 from cxmon.events import ContactEvent, EventKind
 
 START = 1_767_600_000.0
@@ -105,7 +106,8 @@ async def ingest(path: Path, db: str | None) -> dict[str, float]:
         config,
         db_path=db,
         store=db is not None,
-        sources=[JsonlFileSource("feed", str(path))],
+        # Read and parsed in a child process, as `cxmon import` does.
+        sources=[ProcessSource(JsonlFileSource("feed", str(path)))],
         clock="events",
         store_writer="process",
     )

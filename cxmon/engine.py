@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import marshal
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -89,8 +90,16 @@ class _SourceSink:
     async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
         if not events and offset is None:
             return
-        await self._engine._queue.put((self.name, events, offset))
+        await self._engine._queue.put((self.name, events, offset, None))
         self.emitted += len(events)
+
+    async def emit_rows(self, rows: Sequence[tuple[Any, ...]], offset: Offset | None, encoded: bytes) -> None:
+        """Hand over a batch as store rows (:func:`cxmon.store.encode_rows`) with their marshalled
+        form ``encoded``: what a :class:`~cxmon.ingest.ProcessSource` relays from its child."""
+        if not rows and offset is None:
+            return
+        await self._engine._queue.put((self.name, rows, offset, encoded))
+        self.emitted += len(rows)
 
     def error(self, where: str, msg: str) -> None:
         self.health.errors_total += 1
@@ -190,7 +199,8 @@ class Engine:
         self.latest: Snapshot = EMPTY_SNAPSHOT
         self._listeners: list[Callable[[Snapshot], None]] = []
         self._subs: set[Subscription] = set()
-        self._queue: asyncio.Queue[tuple[str, Sequence[ContactEvent], Offset | None]] = asyncio.Queue(
+        # (source, events, offset, None), or (source, store rows, offset, the rows marshalled)
+        self._queue: asyncio.Queue[tuple[str, Sequence[Any], Offset | None, bytes | None]] = asyncio.Queue(
             maxsize=config.monitor.queue_size
         )
         self._tasks: list[asyncio.Task[Any]] = []
@@ -378,37 +388,45 @@ class Engine:
     async def _consume(self) -> None:
         queue = self._queue
         while True:
-            name, events, offset = await queue.get()
+            name, events, offset, rows = await queue.get()
             try:
-                await self._process(name, events, offset)
+                await self._process(name, events, offset, rows)
             except Exception:
                 log.exception("engine failed on a batch from %s", name)
                 self.errors.append(f"[engine] failed on a batch from {name}")
             finally:
                 queue.task_done()
 
-    async def _process(self, name: str, events: Sequence[ContactEvent], offset: Offset | None) -> None:
+    async def _process(
+        self, name: str, items: Sequence[Any], offset: Offset | None, encoded: bytes | None = None
+    ) -> None:
+        """Aggregate and store one batch: ContactEvents, or store rows when ``encoded`` (their
+        marshalled form, from a :class:`~cxmon.ingest.ProcessSource`) is given."""
         agg = self.aggregator
         health = self.health.get(name)
+        as_rows = encoded is not None
+        add: Callable[[Any, str], None] = agg.add_row if as_rows else agg.add_one
         if self.paced:
-            agg.add(events, name)
+            for item in items:
+                add(item, name)
         else:
             # Data drives time: tick at every tick boundary the batch crosses, so the detector sees
             # the history unfold exactly as it would have live.
-            if self._next_tick is None and events:
-                self._next_tick = self._start_time = events[0].ts
-            assert self._next_tick is not None or not events
+            if self._next_tick is None and items:
+                self._next_tick = self._start_time = items[0][0] if as_rows else items[0].ts
+            assert self._next_tick is not None or not items
             next_tick = self._next_tick if self._next_tick is not None else 0.0
             start = self._start_time if self._start_time is not None else 0.0
             limit = start + self._duration if self._duration is not None else float("inf")
-            add = agg.add_one
-            for i, ev in enumerate(events):
-                ts = ev.ts
+            for i, item in enumerate(items):
+                ts = item[0] if as_rows else item.ts
                 if ts >= next_tick or ts > limit:
                     if ts > limit:
                         # The run asked for this much time: what lies beyond it is not part of the run.
-                        events = events[:i]
+                        items = items[:i]
                         offset = None  # the source's offset covers events this run leaves out
+                        if encoded is not None:
+                            encoded = marshal.dumps(list(items))
                         if not self._stop.is_set():
                             self._catch_up(limit)
                             self.stop()
@@ -418,15 +436,18 @@ class Engine:
                         health.last_event_ts = max(health.last_event_ts or ts, ts)
                     self._catch_up(ts)
                     next_tick = self._next_tick if self._next_tick is not None else ts
-                add(ev, name)
-        if health is not None and events:
-            health.events_total += len(events)
-            newest = max(ev.ts for ev in events)
+                add(item, name)
+        if health is not None and items:
+            health.events_total += len(items)
+            newest = max(r[0] for r in items) if as_rows else max(ev.ts for ev in items)
             if health.last_event_ts is None or newest > health.last_event_ts:
                 health.last_event_ts = newest
             health.up = health.up or not health.finished
         if self.store is not None:
-            await self.store.add(events, source=name, offset=offset)
+            if encoded is not None:
+                await self.store.add_encoded(encoded, len(items), name, offset)
+            else:
+                await self.store.add(items, source=name, offset=offset)
 
     def _catch_up(self, ts: float) -> None:
         assert self._next_tick is not None

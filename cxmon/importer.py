@@ -119,6 +119,7 @@ async def run_import(
         Counts and timing of the run.
     """
     from cxmon.engine import Engine
+    from cxmon.ingest import ProcessSource
 
     config = dataclasses.replace(
         config,
@@ -131,7 +132,10 @@ async def run_import(
             flush_interval=max(config.store.flush_interval, 1.0),
         ),
     )
-    # Unpaced, commits run in a writer process, beside the parsing rather than in turn with it.
+    # Unpaced, the file is read and parsed in a child process and commits run in a writer process,
+    # so reading, aggregating and committing each have a core rather than taking turns.
+    if not paced:
+        source = ProcessSource.wrap(source)
     engine = Engine(
         config,
         db_path=db_path,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import marshal
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiosqlite
+import orjson
 
 from collectors.base import Offset
 from cxmon.errors import StoreError
@@ -112,8 +112,9 @@ _CUSTOMER_INDEX = (
 )
 
 # The writer process of ``Store(writer="process")``: reads length-prefixed marshal frames of
-# (events, offsets, transitions, snapshots) on stdin, commits each frame in one transaction and
-# answers one line per frame. Only the standard library, so it starts in a few milliseconds.
+# (encoded event batches, events, offsets, transitions, snapshots) on stdin, commits each frame in
+# one transaction and answers one line per frame. Only the standard library, so it starts in a few
+# milliseconds.
 _WRITER_SCRIPT = f"""
 import marshal, sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -126,9 +127,11 @@ while True:
     head = inp.read(8)
     if len(head) < 8:
         break
-    events, offsets, transitions, snapshots = marshal.loads(inp.read(int.from_bytes(head, "big")))
+    blobs, events, offsets, transitions, snapshots = marshal.loads(inp.read(int.from_bytes(head, "big")))
     try:
         conn.execute("BEGIN")
+        for blob in blobs:
+            conn.executemany({_INSERT_EVENT!r}, marshal.loads(blob))
         conn.executemany({_INSERT_EVENT!r}, events)
         conn.executemany({_UPSERT_OFFSET!r}, offsets)
         conn.executemany({_INSERT_TRANSITION!r}, transitions)
@@ -164,6 +167,37 @@ def _row(ev: ContactEvent, source: str) -> tuple[Any, ...]:
         "" if staffed is None else staffed,
         "" if available is None else available,
     )
+
+
+def encode_rows(events: Iterable[ContactEvent], source: str) -> list[tuple[Any, ...]]:
+    """The rows of ``events`` for ``_INSERT_EVENT``, as :meth:`Store.add_encoded` takes them (marshalled)."""
+    row = _row
+    return [row(ev, source) for ev in events]
+
+
+def decode_rows(rows: Iterable[Sequence[Any]]) -> list[ContactEvent]:
+    """Rebuild the events of :func:`encode_rows` rows (the NULL sentinels back to None)."""
+    kinds = KINDS_BY_VALUE
+    event = ContactEvent
+    return [
+        event(
+            r[0],
+            kinds[r[1]],
+            r[3],
+            r[4],
+            r[5],
+            r[2],
+            None if r[6] == 0 else r[6],
+            None if r[7] == "" else r[7],
+            None if r[8] == "" else r[8],
+            None if r[9] == 0 else r[9],
+            None if r[10] == "" else r[10],
+            None if r[11] == 0 else r[11],
+            None if r[12] == "" else r[12],
+            None if r[13] == "" else r[13],
+        )
+        for r in rows
+    ]
 
 
 def event_from_row(row: Sequence[Any]) -> ContactEvent:
@@ -219,6 +253,8 @@ class Store:
         self._proc: subprocess.Popen[bytes] | None = None
         self._db: aiosqlite.Connection | None = None
         self._events: list[tuple[Any, ...]] = []
+        self._blobs: list[tuple[bytes, int]] = []
+        """Batches already encoded (marshal of :func:`encode_rows`) and their row counts."""
         self._offsets: dict[str, Offset] = {}
         self._transitions: list[tuple[Any, ...]] = []
         self._snapshots: list[tuple[Any, ...]] = []
@@ -324,7 +360,8 @@ class Store:
     @property
     def pending(self) -> int:
         """Rows waiting for the next commit."""
-        return len(self._events) + len(self._transitions) + len(self._snapshots)
+        blob_rows = sum(n for _, n in self._blobs) if self._blobs else 0
+        return len(self._events) + blob_rows + len(self._transitions) + len(self._snapshots)
 
     async def add(
         self, events: Iterable[ContactEvent], source: str = "", offset: Offset | None = None
@@ -339,6 +376,28 @@ class Store:
         if self.pending >= self.max_pending:
             await self.flush()
 
+    async def add_encoded(self, blob: bytes, count: int, source: str, offset: Offset | None = None) -> None:
+        """Queue a batch already encoded by :func:`encode_rows` (and marshalled), like :meth:`add`.
+
+        A writer process gets the bytes as they are, so the rows are not built a second time here.
+
+        Args:
+            blob: ``marshal.dumps(encode_rows(events, source))``.
+            count: the number of rows in it.
+            source: the source the batch (and ``offset``) belongs to.
+            offset: where the source resumes once this batch is stored.
+        """
+        if self._proc is not None:
+            self._blobs.append((blob, count))
+        else:
+            self._events.extend(marshal.loads(blob))
+        if offset is not None:
+            self._offsets[source] = offset
+        if self.pending >= self.batch_size:
+            self._wake.set()
+        if self.pending >= self.max_pending:
+            await self.flush()
+
     def add_transitions(self, transitions: Iterable[Transition]) -> None:
         """Queue state transitions for the next batch."""
         for t in transitions:
@@ -349,7 +408,9 @@ class Store:
     def add_minute(self, minute: float, rows: Iterable[tuple[str, str, str, State, dict[str, Any]]]) -> None:
         """Queue the per-minute figures of every series."""
         for step, channel, queue, state, figures in rows:
-            self._snapshots.append((minute, step, channel, queue, state.value, json.dumps(figures)))
+            self._snapshots.append(
+                (minute, step, channel, queue, state.value, orjson.dumps(figures).decode())
+            )
 
     async def add_ack(self, ack: Ack) -> None:
         """Store an acknowledgement and commit it now."""
@@ -363,15 +424,18 @@ class Store:
     async def flush(self) -> None:
         """Commit everything pending in one transaction."""
         async with self._lock:
-            if not (self._events or self._offsets or self._transitions or self._snapshots):
+            if not (self._events or self._blobs or self._offsets or self._transitions or self._snapshots):
                 return
             events, self._events = self._events, []
+            blobs, self._blobs = self._blobs, []
             offsets, self._offsets = self._offsets, {}
             transitions, self._transitions = self._transitions, []
             snapshots, self._snapshots = self._snapshots, []
             if self._proc is not None:
-                await self._flush_to_writer(events, offsets, transitions, snapshots)
+                await self._flush_to_writer(blobs, events, offsets, transitions, snapshots)
                 return
+            if blobs:  # only a writer process takes them encoded
+                events = [row for blob, _ in blobs for row in marshal.loads(blob)] + events
             db = self.db
             try:
                 await db.execute("BEGIN")
@@ -401,6 +465,7 @@ class Store:
 
     async def _flush_to_writer(
         self,
+        blobs: list[tuple[bytes, int]],
         events: list[tuple[Any, ...]],
         offsets: dict[str, Offset],
         transitions: list[tuple[Any, ...]],
@@ -411,7 +476,13 @@ class Store:
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
         now = time.time()
         payload = marshal.dumps(
-            (events, [(s, o.file_id, o.position, now) for s, o in offsets.items()], transitions, snapshots)
+            (
+                [blob for blob, _ in blobs],
+                events,
+                [(s, o.file_id, o.position, now) for s, o in offsets.items()],
+                transitions,
+                snapshots,
+            )
         )
 
         def exchange() -> bytes:
@@ -438,6 +509,7 @@ class Store:
         except (OSError, ValueError):  # the writer is gone
             reply = b""
         if reply != b"ok\n":
+            self._blobs[:0] = blobs
             self._events[:0] = events
             self._transitions[:0] = transitions
             self._snapshots[:0] = snapshots
@@ -446,7 +518,7 @@ class Store:
                 why = reply.decode(errors="replace").strip() or "the writer process exited"
                 raise StoreError(f"history commit failed: {why}", self.path)
         else:
-            self.rows_written += len(events)
+            self.rows_written += len(events) + sum(n for _, n in blobs)
             self.flushes += 1
         if cancelled:
             raise asyncio.CancelledError

@@ -15,6 +15,7 @@ import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cxmon import sketch
 from cxmon.config import OTHER, Config, Step, known_labels
@@ -54,6 +55,7 @@ _FEEDBACK = EventKind.FEEDBACK
 _LOST = EventKind.LOST
 _STAFFING = EventKind.STAFFING
 _HEARTBEAT = EventKind.HEARTBEAT
+_KIND_OF = {kind.value: kind for kind in EventKind}
 _bin_of = sketch.bin_of
 _bisect_left = bisect.bisect_left
 
@@ -260,19 +262,80 @@ class Aggregator:
 
     def add_one(self, ev: ContactEvent, source: str = "", into: Series | None = None) -> None:
         """Account for one event (in series ``into`` when given, else where the event routes)."""
+        self._add(
+            ev.kind,
+            ev.ts,
+            ev.contact_id,
+            ev.channel,
+            ev.queue,
+            source or ev.source,
+            ev.customer_id,
+            ev.wait,
+            ev.duration,
+            ev.score,
+            ev.agents_staffed,
+            ev.agents_available,
+            into,
+        )
+
+    def add_row(self, row: Sequence[Any], source: str = "") -> None:
+        """Account for one event given as a store row (:func:`cxmon.store.encode_rows`).
+
+        A backfill read in a child process (cxmon.ingest) arrives as rows; taking them as they are
+        saves building a ContactEvent per row just to read its fields here.
+        """
+        customer, wait, duration, score, staffed, available = (
+            row[6],
+            row[7],
+            row[8],
+            row[10],
+            row[12],
+            row[13],
+        )
+        # The store's NULL sentinels: 0 in text columns, "" in numeric ones.
+        self._add(
+            _KIND_OF[row[1]],
+            row[0],
+            row[3],
+            row[4],
+            row[5],
+            source or row[2],
+            None if customer == 0 else customer,
+            None if wait == "" else wait,
+            None if duration == "" else duration,
+            None if score == "" else score,
+            None if staffed == "" else staffed,
+            None if available == "" else available,
+            None,
+        )
+
+    def _add(
+        self,
+        kind: EventKind,
+        ts: float,
+        cid: str,
+        channel: str,
+        queue: str,
+        src: str,
+        customer: str | None,
+        ev_wait: float | None,
+        duration: float | None,
+        score: float | None,
+        staffed: int | None,
+        available: int | None,
+        into: Series | None,
+    ) -> None:
         # This runs for every event of every source: names are bound locally and the common case
         # (the event falls in each window's newest pane) is handled without a call.
-        kind = ev.kind
-        ts = ev.ts
         if ts > self.watermark:
             self.watermark = ts
         if kind is _HEARTBEAT:
             return
         if into is None:
-            route = (ev.channel, ev.queue)
+            route = (channel, queue)
             series = self._series_of.get(route)
             if series is None:
-                key, step = self.route(*route)
+                key, step = self.route(channel, queue)
                 series = self._series(key, step)
                 if len(self._series_of) >= _ROUTE_CACHE_LIMIT:
                     self._series_of.clear()
@@ -281,17 +344,15 @@ class Aggregator:
         else:
             series, key = into, into.key
         series.version += 1
-        src = source or ev.source
         if src:
             series.sources.add(src)
         totals = series.totals
-        cid = ev.contact_id
 
         if kind is _STAFFING:
-            if ev.agents_staffed is not None:
-                series.agents_staffed = ev.agents_staffed
-            if ev.agents_available is not None:
-                series.agents_available = ev.agents_available
+            if staffed is not None:
+                series.agents_staffed = staffed
+            if available is not None:
+                series.agents_available = available
             return
 
         # Which pane slots this event touches, and what it adds to the sketches.
@@ -318,7 +379,7 @@ class Aggregator:
             totals[T_OFFERED] += 1
         elif kind is _ANSWERED:
             arrived = series.waiting.pop(cid, None)
-            wait = ev.wait
+            wait = ev_wait
             if wait is None and arrived is not None:
                 wait = ts - arrived
             slot = ANSWERED
@@ -337,14 +398,13 @@ class Aggregator:
             self._contacts.pop(cid, None)
             slot = RESOLVED
             totals[T_RESOLVED] += 1
-            duration = ev.duration
             if duration is not None and duration >= 0:
                 res_value = duration
         elif kind is _ABANDONED:
             arrived = series.waiting.pop(cid, None)
             series.open.pop(cid, None)
             self._contacts.pop(cid, None)
-            wait = ev.wait
+            wait = ev_wait
             if wait is None and arrived is not None:
                 wait = ts - arrived
             slot = ABANDONED
@@ -378,9 +438,9 @@ class Aggregator:
             totals[T_REOPENED] += 1
             strike = True
         elif kind is _FEEDBACK:
-            if ev.score is None:
+            if score is None:
                 return
-            feedback = ev.score
+            feedback = score
             slot = FEEDBACK_N
         elif kind is _LOST:
             series.waiting.pop(cid, None)
@@ -398,8 +458,8 @@ class Aggregator:
             series.res_hist[_bisect_left(RESOLUTION_BUCKETS, res_value)] += 1
             series.res_hist_sum += res_value
             rkey = _bin_of(res_value)
-        if strike and ev.customer_id:
-            self._strike(ev.customer_id, ts)
+        if strike and customer:
+            self._strike(customer, ts)
         timed = wait_value is not None and slot == ANSWERED
 
         for window in series.windows:

@@ -1,0 +1,172 @@
+"""ProcessSource: a source read in a child process gives exactly what it gives in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from collectors.jsonl import JsonlFileSource
+from collectors.simulator import SimulatorSource
+from collectors.simulator.model import simulate_events
+from cxmon.engine import Engine
+from cxmon.events import ContactEvent, EventKind
+from cxmon.ingest import ProcessSource
+from cxmon.store import decode_rows, encode_rows
+from tests.helpers import SIM_START_TS, sim_config
+
+
+def write_simulated(path: Path, seconds: float) -> int:
+    config = sim_config(speed="max")
+    source = SimulatorSource.from_config(config.collectors[0], config)
+    n = 0
+    with path.open("w") as fh:
+        for ev in simulate_events(source.options, SIM_START_TS, SIM_START_TS + seconds, source="sim"):
+            fh.write(json.dumps(ev.to_dict()) + "\n")
+            n += 1
+    return n
+
+
+async def backfill(path: Path, db: Path, in_child: bool) -> Engine:
+    source = JsonlFileSource("feed", str(path))
+    engine = Engine(
+        sim_config(speed="max"),
+        db_path=str(db),
+        sources=[ProcessSource(source) if in_child else source],
+        clock="events",
+        store_writer="process",
+    )
+    async with engine:
+        await engine.run()
+    return engine
+
+
+def table(db: Path, sql: str) -> list[tuple[object, ...]]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_rows_decode_back_to_the_same_events() -> None:
+    """encode_rows → decode_rows is the identity, for empty, zero and missing optional fields alike."""
+    events = [
+        ContactEvent(1.5, EventKind.ARRIVED, "c1", "voice", "q1"),
+        ContactEvent(2.0, EventKind.ANSWERED, "c1", "voice", "q1", "src", "cust", 0.0),
+        ContactEvent(3.0, EventKind.RESOLVED, "c1", "voice", "q1", "", "", None, 0.0, "", None, ""),
+        ContactEvent(4.0, EventKind.FEEDBACK, "c1", "survey", "q1", score=5.0, reason="csat", target="t2"),
+        ContactEvent(5.0, EventKind.STAFFING, "", "voice", "q1", agents_staffed=0, agents_available=0),
+        ContactEvent(6.0, EventKind.ABANDONED, "c2", "chat", "q2", wait=12.5, reason="hangup"),
+    ]
+    rows = encode_rows(events, "feed")
+    back = decode_rows(rows)
+    assert [e.source for e in back] == ["feed", "src", "feed", "feed", "feed", "feed"]
+    assert back == [dataclasses.replace(ev, source=ev.source or "feed") for ev in events]
+
+
+async def test_backfill_in_a_child_stores_and_judges_exactly_like_in_process(tmp_path: Path) -> None:
+    """Same file, read in-process and in a child: the same events, transitions, minute figures and
+    aggregator totals, with the offset stored."""
+    path = tmp_path / "events.jsonl"
+    n = write_simulated(path, 1800)
+    here = await backfill(path, tmp_path / "here.db", in_child=False)
+    child = await backfill(path, tmp_path / "child.db", in_child=True)
+    assert child.health["feed"].events_total == here.health["feed"].events_total == n
+    for sql in (
+        "SELECT * FROM events ORDER BY id",
+        "SELECT ts, step, channel, queue, from_state, to_state, reason FROM transitions ORDER BY id",
+        "SELECT * FROM snapshots ORDER BY minute, step, channel, queue",
+        "SELECT source, file_id, position FROM source_offsets",
+    ):
+        assert table(tmp_path / "child.db", sql) == table(tmp_path / "here.db", sql), sql
+    assert table(tmp_path / "child.db", "SELECT position FROM source_offsets") == [(path.stat().st_size,)]
+    assert table(tmp_path / "child.db", "SELECT COUNT(*) FROM transitions")[0][0] > 0
+    for key, series in here.aggregator.series.items():
+        other = child.aggregator.series[key]
+        assert other.totals == series.totals
+        assert [w.total.c for w in other.windows] == [w.total.c for w in series.windows]
+        assert [w.total.wait for w in other.windows] == [w.total.wait for w in series.windows]
+
+
+async def test_bad_lines_in_the_child_are_reported_with_file_and_line(tmp_path: Path) -> None:
+    """Errors cross from the child with their file:line; the good lines around them are stored."""
+    path = tmp_path / "events.jsonl"
+    good = [ContactEvent(1000.0 + i, EventKind.ARRIVED, f"c{i}", "voice", "billing") for i in range(3)]
+    lines = [json.dumps(good[0].to_dict()), "{oops", json.dumps(good[1].to_dict()), "[]"]
+    path.write_text("\n".join([*lines, json.dumps(good[2].to_dict())]) + "\n")
+    engine = await backfill(path, tmp_path / "h.db", in_child=True)
+    assert engine.health["feed"].errors_total == 2
+    assert any(f"{path}:2: not JSON" in e for e in engine.errors)
+    assert any(f"{path}:4: not a JSON object" in e for e in engine.errors)
+    assert table(tmp_path / "h.db", "SELECT contact_id FROM events ORDER BY id") == [("c0",), ("c1",), ("c2",)]
+
+
+async def test_a_second_run_resumes_after_what_the_first_stored(tmp_path: Path) -> None:
+    """The child starts from the stored offset: appended lines are the only ones added."""
+    path = tmp_path / "events.jsonl"
+    write_simulated(path, 600)
+    db = tmp_path / "h.db"
+    first = await backfill(path, db, in_child=True)
+    stored = table(db, "SELECT COUNT(*) FROM events")[0][0]
+    assert stored == first.health["feed"].events_total > 0
+    again = await backfill(path, db, in_child=True)
+    assert again.health["feed"].events_total == 0
+    extra = ContactEvent(SIM_START_TS + 700, EventKind.ARRIVED, "late-1", "voice", "billing")
+    with path.open("a") as fh:
+        fh.write(json.dumps(extra.to_dict()) + "\n")
+    third = await backfill(path, db, in_child=True)
+    assert third.health["feed"].events_total == 1
+    assert table(db, "SELECT COUNT(*) FROM events")[0][0] == stored + 1
+
+
+async def test_cancelling_the_reader_kills_its_child(tmp_path: Path) -> None:
+    """A ProcessSource cancelled mid-file leaves no child process behind."""
+    path = tmp_path / "events.jsonl"
+    write_simulated(path, 3600)
+    source = ProcessSource(JsonlFileSource("feed", str(path)))
+    started = asyncio.Event()
+
+    class SlowSink:
+        async def emit(self, events: object, offset: object = None) -> None:
+            started.set()
+            await asyncio.sleep(3600)
+
+        def error(self, where: str, msg: str) -> None:
+            pass
+
+        def set_up(self, up: bool) -> None:
+            pass
+
+        async def load_offset(self) -> None:
+            return None
+
+    task = asyncio.create_task(source.run(SlowSink()))
+    await asyncio.wait_for(started.wait(), 30)
+    assert source.pid is not None
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(ProcessLookupError):
+        os.kill(source.pid, 0)
+
+
+def test_a_source_that_cannot_be_pickled_stays_in_process() -> None:
+    """wrap() falls back to the source itself when it cannot cross to a child."""
+
+    class Local:
+        name = "x"
+        type = "local"
+
+        async def run(self, sink: object) -> None:
+            pass
+
+    local = Local()
+    assert ProcessSource.wrap(local) is local
+    wrapped = ProcessSource.wrap(JsonlFileSource("feed", "/nonexistent"))
+    assert isinstance(wrapped, ProcessSource) and wrapped.name == "feed" and wrapped.type == "jsonl"
