@@ -64,16 +64,24 @@ def _label(th: Threshold) -> str:
 
 def slope(samples: deque[tuple[float, float]], now: float) -> float | None:
     """Least-squares slope (units per second) of samples in the last TREND_SPAN seconds."""
-    pts = [(t, v) for t, v in samples if t >= now - TREND_SPAN]
-    if len(pts) < TREND_MIN_POINTS or pts[-1][0] - pts[0][0] < 60.0:
-        return None
+    cutoff = now - TREND_SPAN
+    pts = [p for p in samples if p[0] >= cutoff]
     n = len(pts)
-    mt = sum(t for t, _ in pts) / n
-    mv = sum(v for _, v in pts) / n
-    den = sum((t - mt) ** 2 for t, _ in pts)
-    if den == 0:
+    if n < TREND_MIN_POINTS or pts[-1][0] - pts[0][0] < 60.0:
         return None
-    return sum((t - mt) * (v - mv) for t, v in pts) / den
+    # One pass over the sums, with time measured from the first point (keeps them small).
+    t0 = pts[0][0]
+    st = sv = stt = stv = 0.0
+    for t, v in pts:
+        t -= t0
+        st += t
+        sv += v
+        stt += t * t
+        stv += t * v
+    den = stt - st * st / n
+    if den <= 0:
+        return None
+    return (stv - st * sv / n) / den
 
 
 class Detector:
@@ -100,8 +108,11 @@ class Detector:
             rs.state = State.OK
             rs.samples.clear()
             return Verdict(State.OK, f"{label}: too few contacts to judge", th.measure, None)
-        if not rs.samples or now - rs.samples[-1][0] >= TREND_SAMPLE:
-            rs.samples.append((now, value))
+        samples = rs.samples
+        if not samples or now - samples[-1][0] >= TREND_SAMPLE:
+            samples.append((now, value))
+            while samples[0][0] < now - TREND_SPAN:  # only the trend's span is ever read
+                samples.popleft()
         fmt = format_value(th.measure, value)
         limit = format_value(th.measure, th.breach)
         op = ">" if th.direction == "above" else "<"

@@ -108,3 +108,31 @@ def test_stale_step_overrides_its_figures() -> None:
     assert state is State.STALE
     assert t is not None and t.from_state is State.OK and t.to_state is State.STALE
     assert reason == "nothing from sim for 75s"
+
+
+def test_trend_slope_matches_the_textbook_least_squares_fit() -> None:
+    """slope() equals statistics.linear_regression over the samples of the last TREND_SPAN seconds,
+    and says nothing with too few points or too short a span."""
+    import random
+    import statistics
+    from collections import deque
+
+    from cxmon.detector import TREND_SPAN, slope
+
+    rng = random.Random(3)
+    for _ in range(200):
+        now = 1_767_600_000.0 + rng.uniform(0, 86400)
+        samples = deque(
+            sorted(
+                (now - rng.uniform(0, 2 * TREND_SPAN), rng.uniform(-50, 500))
+                for _ in range(rng.randint(0, 40))
+            )
+        )
+        recent = [(t, v) for t, v in samples if t >= now - TREND_SPAN]
+        got = slope(samples, now)
+        if len(recent) < 5 or recent[-1][0] - recent[0][0] < 60.0:
+            assert got is None
+            continue
+        ts, vs = zip(*recent, strict=True)
+        expected = statistics.linear_regression(ts, vs).slope
+        assert got is not None and abs(got - expected) <= 1e-6 * max(1.0, abs(expected))
