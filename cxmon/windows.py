@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import operator
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ _HEARTBEAT = EventKind.HEARTBEAT
 _KIND_OF = {kind.value: kind for kind in EventKind}
 _bin_of = sketch.bin_of
 _bisect_left = bisect.bisect_left
+_plus = operator.add
+_minus = operator.sub
 
 
 class Pane:
@@ -73,19 +76,74 @@ class Pane:
 
 
 class Window:
-    """One rolling window of one series."""
+    """One rolling window of one series.
 
-    __slots__ = ("dirty", "head", "length", "n_panes", "pane_len", "panes", "total")
+    Windows of one series nest when each pane length is a whole multiple of the next shorter
+    window's (the default 10 s, 30 s and 120 s do): a window then keeps only what is older than
+    its ``inner`` window (panes that left it, and events that arrived too late for it), and its
+    :attr:`total` is its own part plus the inner window's total. An event then touches only the
+    shortest window, and a pane moves outwards once when it leaves a window, rather than every
+    event being counted in every window.
+    """
 
-    def __init__(self, length: float, n_panes: int) -> None:
+    __slots__ = (
+        "_read",
+        "changes",
+        "head",
+        "inner",
+        "length",
+        "n_panes",
+        "outer",
+        "own",
+        "pane_len",
+        "panes",
+    )
+
+    def __init__(self, length: float, n_panes: int, inner: Window | None = None) -> None:
         self.length = length
         self.n_panes = n_panes
         self.pane_len = length / n_panes
         self.panes: deque[Pane] = deque()
-        self.total = Pane(0)
+        self.own = Pane(0)
+        """Running sums of this window's own panes (without the inner window's)."""
         self.head = -(2**62)
         """Index of the newest pane the window has reached (by events or by the clock)."""
-        self.dirty = True
+        self.inner = inner
+        """The shorter window whose events this one holds too, when they nest."""
+        self.outer: Window | None = None
+        if inner is not None:
+            inner.outer = self
+        self.changes = 1
+        """Bumped when the own part changes; see :attr:`dirty`."""
+        self._read = 0
+
+    @staticmethod
+    def nests(inner: Window, outer_length: float, n_panes: int) -> bool:
+        """True when a window of ``outer_length`` can hold ``inner``'s expired panes whole."""
+        pane, inner_pane = outer_length / n_panes, inner.pane_len
+        return pane == int(pane) and inner_pane == int(inner_pane) and int(pane) % int(inner_pane) == 0
+
+    @property
+    def total(self) -> Pane:
+        """Counters and sketches of every event in the window."""
+        if self.inner is None:
+            return self.own
+        return _merged(self.own, self.inner.total)
+
+    def _stamp(self) -> int:
+        return self.changes + (self.inner._stamp() if self.inner is not None else 0)
+
+    @property
+    def dirty(self) -> bool:
+        """True when the window's figures changed since it was last marked clean."""
+        return self._stamp() != self._read
+
+    @dirty.setter
+    def dirty(self, value: bool) -> None:
+        if value:
+            self.changes += 1
+        else:
+            self._read = self._stamp()
 
     def pane_for(self, ts: float) -> Pane | None:
         """Return the pane for ``ts``, creating it; None when ``ts`` is older than the window."""
@@ -116,26 +174,62 @@ class Window:
         return pane
 
     def expire(self, head_idx: int) -> None:
-        """Take panes at or before ``head_idx - n_panes`` out of the total."""
+        """Take panes at or before ``head_idx - n_panes`` out of the window (into the outer one)."""
         panes = self.panes
         limit = head_idx - self.n_panes
-        total = self.total
+        own = self.own
+        outer = self.outer
         while panes and panes[0].idx <= limit:
             old = panes.popleft()
-            tc = total.c
-            for i, v in enumerate(old.c):
-                if v:
-                    tc[i] -= v
+            own.c = list(map(_minus, own.c, old.c))
             if old.wait:
-                sketch.merge_into(total.wait, old.wait, -1)
+                sketch.merge_into(own.wait, old.wait, -1)
             if old.res:
-                sketch.merge_into(total.res, old.res, -1)
-            self.dirty = True
+                sketch.merge_into(own.res, old.res, -1)
+            self.changes += 1
+            if outer is not None:
+                outer.take(old, old.idx * self.pane_len)
         if not panes:
             # Nothing left: reset the running sums exactly (no floating-point residue).
-            total.c = [0.0] * N_SLOTS
-            total.wait.clear()
-            total.res.clear()
+            own.c = [0.0] * N_SLOTS
+            own.wait.clear()
+            own.res.clear()
+
+    def take(self, pane: Pane, start: float) -> None:
+        """Add an inner window's expired pane (beginning at ``start``) to this window's own part.
+
+        The pane is no longer the inner window's: when this window has no pane for its time yet,
+        the pane itself becomes that pane rather than being copied.
+        """
+        idx = int(start // self.pane_len)
+        if idx > self.head:
+            self.head = idx
+            self.expire(idx)
+        elif idx <= self.head - self.n_panes:
+            if self.outer is not None:
+                self.outer.take(pane, start)
+            return
+        panes = self.panes
+        pos = len(panes)
+        while pos and panes[pos - 1].idx > idx:
+            pos -= 1
+        if pos and panes[pos - 1].idx == idx:
+            target = panes[pos - 1]
+            target.c = list(map(_plus, target.c, pane.c))
+            if pane.wait:
+                _add_bins(target.wait, pane.wait)
+            if pane.res:
+                _add_bins(target.res, pane.res)
+        else:
+            pane.idx = idx
+            panes.insert(pos, pane)
+        own = self.own
+        own.c = list(map(_plus, own.c, pane.c))
+        if pane.wait:
+            _add_bins(own.wait, pane.wait)
+        if pane.res:
+            _add_bins(own.res, pane.res)
+        self.changes += 1
 
     def advance(self, now: float) -> None:
         """Move the window's edge to ``now`` (time passes even when no events come)."""
@@ -143,6 +237,23 @@ class Window:
         if idx > self.head:
             self.head = idx
             self.expire(idx)
+
+
+def _add_bins(target: dict[int, int], other: dict[int, int]) -> None:
+    """sketch.merge_into for adding, where no count can fall to zero."""
+    get = target.get
+    for key, count in other.items():
+        target[key] = get(key, 0) + count
+
+
+def _merged(a: Pane, b: Pane) -> Pane:
+    out = Pane(0)
+    out.c = list(map(_plus, a.c, b.c))
+    out.wait = dict(a.wait)
+    _add_bins(out.wait, b.wait)
+    out.res = dict(a.res)
+    _add_bins(out.res, b.res)
+    return out
 
 
 @dataclass(slots=True)
@@ -155,6 +266,9 @@ class Series:
     long_wait: float
     backlog_age: float
     windows: list[Window]
+    """Shortest first."""
+    direct: list[Window] = field(default_factory=list)
+    """The windows events are counted in directly: those not nested in a shorter one."""
     totals: list[int] = field(default_factory=lambda: [0] * 9)
     wait_hist: list[int] = field(default_factory=lambda: [0] * (len(WAIT_BUCKETS) + 1))
     wait_hist_sum: float = 0.0
@@ -238,6 +352,15 @@ class Aggregator:
         self._routes[(channel, queue)] = (key, step)
         return key, step
 
+    def _windows(self) -> list[Window]:
+        windows: list[Window] = []
+        for length in self.windows:
+            inner = windows[-1] if windows else None
+            if inner is not None and not Window.nests(inner, length, self.n_panes):
+                inner = None
+            windows.append(Window(length, self.n_panes, inner))
+        return windows
+
     def _series(self, key: SeriesKey, step: Step | None) -> Series:
         series = self.series.get(key)
         if series is None:
@@ -248,8 +371,9 @@ class Aggregator:
                 sl_target=sl_target,
                 long_wait=step.long_wait if step else max(3 * sl_target, 60.0),
                 backlog_age=step.backlog_age if step else 86400.0,
-                windows=[Window(w, self.n_panes) for w in self.windows],
+                windows=self._windows(),
             )
+            series.direct = [w for w in series.windows if w.inner is None]
             self.series[key] = series
         return series
 
@@ -462,19 +586,23 @@ class Aggregator:
             self._strike(customer, ts)
         timed = wait_value is not None and slot == ANSWERED
 
-        for window in series.windows:
+        for window in series.direct:
             idx = int(ts // window.pane_len)
             panes = window.panes
             if idx == window.head and panes and panes[-1].idx == idx:
                 pane = panes[-1]
             else:
                 found = window.pane_for(ts)
+                # Too old for this window: a window nested around it may still hold the event.
+                while found is None and window.outer is not None:
+                    window = window.outer
+                    found = window.pane_for(ts)
                 if found is None:
                     self.late_dropped += 1
                     continue
                 pane = found
-            window.dirty = True
-            total = window.total
+            window.changes += 1
+            total = window.own
             pc = pane.c
             tc = total.c
             if slot >= 0:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxmon import sketch
+from cxmon.config import Config
 from cxmon.events import ContactEvent, EventKind
 from cxmon.windows import Aggregator, instant_measures, window_measures
 from tests.helpers import one_step_config
@@ -128,21 +131,45 @@ def assert_close(measure: str, got: float | None, want: float | None) -> None:
         assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9), (measure, got, want)
 
 
+# Window sets: nested (each pane a multiple of the shorter window's: 10 s, 50 s, 150 s), and
+# independent (10 s and 11⅔ s panes do not nest), so both ways of keeping windows are checked.
+NESTED = dataclasses.replace(
+    CONFIG, monitor=dataclasses.replace(CONFIG.monitor, windows=(60.0, 300.0, 900.0))
+)
+APART = dataclasses.replace(CONFIG, monitor=dataclasses.replace(CONFIG.monitor, windows=(60.0, 70.0, 300.0)))
+
+
+def test_windows_nest_only_when_their_panes_do() -> None:
+    """Windows whose pane lengths are whole multiples nest; others keep every event themselves."""
+    nested = Aggregator(NESTED)._windows()
+    assert [w.inner is not None for w in nested] == [False, True, True]
+    apart = Aggregator(APART)._windows()
+    assert [w.inner is not None for w in apart] == [False, False, False]
+    assert [w.inner is not None for w in Aggregator(CONFIG)._windows()] == [False, True]
+
+
+@pytest.mark.parametrize("config", [CONFIG, NESTED, APART], ids=["60s-5m", "nested", "apart"])
 @given(
     st.lists(contacts, max_size=60),
     st.lists(st.tuples(st.integers(0, 400), st.floats(0, 8)), max_size=30),
     st.lists(st.integers(0, 400), max_size=5),
     st.floats(0, 1200),
+    st.integers(0, 400),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_windows_match_brute_force(
-    cs: list[Contact], jitters: list[tuple[int, float]], stragglers: list[int], extra: float
+    config: Config,
+    cs: list[Contact],
+    jitters: list[tuple[int, float]],
+    stragglers: list[int],
+    extra: float,
+    cut: int,
 ) -> None:
     """Every windowed measure equals a brute-force recomputation, whatever the order events arrive in.
 
     Events arrive slightly out of order (each swap moves an event a few seconds late), and a few
     arrive long after their time (older than the window by then): both must land exactly where the
-    definition puts them.
+    definition puts them. The windows are read halfway through the stream as well as at the end.
     """
     events = sorted((e for i, c in enumerate(cs) for e in events_of(i, c)), key=lambda e: e.ts)
     order = list(events)
@@ -154,14 +181,23 @@ def test_windows_match_brute_force(
     for pos in stragglers:
         if order:
             order.append(order.pop(pos % len(order)))
-    agg = Aggregator(CONFIG)
-    agg.add(order)
+    agg = Aggregator(config)
+    cut = min(cut, len(order))
+    agg.add(order[:cut])
+    if order[:cut]:
+        check(agg, config, order[:cut], max(e.ts for e in order[:cut]))
+    agg.add(order[cut:])
     now = T0 + extra
+    agg.advance(now)
+    check(agg, config, events, now)
+
+
+def check(agg: Aggregator, config: Config, events: list[ContactEvent], now: float) -> None:
     agg.advance(now)
     for queue in ("q1", "q2"):
         series = agg.series.get(("help", "voice", queue))
-        for length in CONFIG.monitor.windows:
-            want = brute(events, queue, length, CONFIG.monitor.panes, now)
+        for length in config.monitor.windows:
+            want = brute(events, queue, length, config.monitor.panes, now)
             if series is None:
                 assert want["offered"] == 0
                 continue
