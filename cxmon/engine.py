@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import marshal
 import time
@@ -50,6 +51,8 @@ EVENT_TICK_MIN = 5.0
 """Ticks are at least this far apart in engine time when a simulator runs as fast as it can."""
 BACKFILL_TICK = 60.0
 """Tick spacing of backfills (``clock="events"``): a minute of history at a time, like the minute figures."""
+BACKFILL_GC_THRESHOLDS = (20_000, 20, 100)
+"""Cyclic GC thresholds while a backfill runs (restored after)."""
 RECENT_TRANSITIONS = 200
 _NO_DETAIL = (None,) * 7
 """Store columns a ``lost`` event leaves empty (customer … duration, then score … available)."""
@@ -334,9 +337,15 @@ class Engine:
         waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._wait_stop(), name="engine-stop")]
         if self._source_tasks:
             waiters.append(asyncio.create_task(self._sources_done(), name="engine-sources-done"))
+        thresholds = gc.get_threshold()
+        if self._event_clock:
+            # A backfill allocates a row tuple per event and frees it at once; the default
+            # thresholds then spend a tenth of the run in young collections that find nothing.
+            gc.set_threshold(*BACKFILL_GC_THRESHOLDS)
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            gc.set_threshold(*thresholds)
             for w in waiters:
                 w.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

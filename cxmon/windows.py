@@ -81,9 +81,10 @@ class Window:
     Windows of one series nest when each pane length is a whole multiple of the next shorter
     window's (the default 10 s, 30 s and 120 s do): a window then keeps only what is older than
     its ``inner`` window (panes that left it, and events that arrived too late for it), and its
-    :attr:`total` is its own part plus the inner window's total. An event then touches only the
-    shortest window, and a pane moves outwards once when it leaves a window, rather than every
-    event being counted in every window.
+    :attr:`total` is the sum of its own panes and the inner window's total, added up when read.
+    An event then touches only the shortest window and its running total, and a pane moves
+    outwards once when it leaves a window, rather than every event being counted in every window.
+    Windows are read once a tick; events come thousands of times more often.
     """
 
     __slots__ = (
@@ -105,7 +106,7 @@ class Window:
         self.pane_len = length / n_panes
         self.panes: deque[Pane] = deque()
         self.own = Pane(0)
-        """Running sums of this window's own panes (without the inner window's)."""
+        """Running sums of the window's panes (kept only when it has no inner window)."""
         self.head = -(2**62)
         """Index of the newest pane the window has reached (by events or by the clock)."""
         self.inner = inner
@@ -128,7 +129,17 @@ class Window:
         """Counters and sketches of every event in the window."""
         if self.inner is None:
             return self.own
-        return _merged(self.own, self.inner.total)
+        out = self.inner.total
+        out = _merged(out, Pane(0)) if self.inner.inner is None else out  # never the inner's own
+        panes = self.panes
+        if panes:
+            out.c = [sum(col) for col in zip(out.c, *(p.c for p in panes), strict=True)]
+            for p in panes:
+                if p.wait:
+                    _add_bins(out.wait, p.wait)
+                if p.res:
+                    _add_bins(out.res, p.res)
+        return out
 
     def _stamp(self) -> int:
         return self.changes + (self.inner._stamp() if self.inner is not None else 0)
@@ -179,17 +190,19 @@ class Window:
         limit = head_idx - self.n_panes
         own = self.own
         outer = self.outer
+        keeps_own = self.inner is None
         while panes and panes[0].idx <= limit:
             old = panes.popleft()
-            own.c = list(map(_minus, own.c, old.c))
-            if old.wait:
-                sketch.merge_into(own.wait, old.wait, -1)
-            if old.res:
-                sketch.merge_into(own.res, old.res, -1)
+            if keeps_own:
+                own.c = list(map(_minus, own.c, old.c))
+                if old.wait:
+                    sketch.merge_into(own.wait, old.wait, -1)
+                if old.res:
+                    sketch.merge_into(own.res, old.res, -1)
             self.changes += 1
             if outer is not None:
                 outer.take(old, old.idx * self.pane_len)
-        if not panes:
+        if not panes and keeps_own:
             # Nothing left: reset the running sums exactly (no floating-point residue).
             own.c = [0.0] * N_SLOTS
             own.wait.clear()
@@ -223,12 +236,6 @@ class Window:
         else:
             pane.idx = idx
             panes.insert(pos, pane)
-        own = self.own
-        own.c = list(map(_plus, own.c, pane.c))
-        if pane.wait:
-            _add_bins(own.wait, pane.wait)
-        if pane.res:
-            _add_bins(own.res, pane.res)
         self.changes += 1
 
     def advance(self, now: float) -> None:
@@ -593,12 +600,11 @@ class Aggregator:
                 pane = panes[-1]
             else:
                 found = window.pane_for(ts)
-                # Too old for this window: a window nested around it may still hold the event.
-                while found is None and window.outer is not None:
-                    window = window.outer
-                    found = window.pane_for(ts)
                 if found is None:
-                    self.late_dropped += 1
+                    # Too old for this window: a window nested around it may still hold the event.
+                    self._add_late(
+                        window.outer, ts, slot, slot2, wkey, rkey, wait_value, timed, res_value, feedback
+                    )
                     continue
                 pane = found
             window.changes += 1
@@ -629,6 +635,46 @@ class Aggregator:
             if feedback is not None:
                 pc[FEEDBACK_SUM] += feedback
                 tc[FEEDBACK_SUM] += feedback
+
+    def _add_late(
+        self,
+        window: Window | None,
+        ts: float,
+        slot: int,
+        slot2: int,
+        wkey: int,
+        rkey: int,
+        wait_value: float | None,
+        timed: bool,
+        res_value: float | None,
+        feedback: float | None,
+    ) -> None:
+        """Count an event too old for the window it was meant for in a nested window around it
+        that still spans its time (in that window's pane only: nested windows sum their panes)."""
+        pane = None
+        while window is not None:
+            pane = window.pane_for(ts)
+            if pane is not None:
+                break
+            window = window.outer
+        if window is None or pane is None:
+            self.late_dropped += 1
+            return
+        window.changes += 1
+        c = pane.c
+        if slot >= 0:
+            c[slot] += 1
+        if slot2 >= 0:
+            c[slot2] += 1
+        if wait_value is not None:
+            pane.wait[wkey] = pane.wait.get(wkey, 0) + 1
+            if timed:
+                c[WAIT_SUM] += wait_value
+                c[ANSWERED_TIMED] += 1
+        if res_value is not None:
+            pane.res[rkey] = pane.res.get(rkey, 0) + 1
+        if feedback is not None:
+            c[FEEDBACK_SUM] += feedback
 
     def _strike(self, customer: str, ts: float) -> None:
         self._strike_log.append((ts, customer))
