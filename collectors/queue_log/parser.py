@@ -131,6 +131,7 @@ class QueueLogParser:
         self._members: dict[str, dict[str, bool]] = {}
         """queue → agent → paused."""
         self._agent_queues: dict[str, set[str]] = {}
+        """agent → the queues it is a member of (each has an entry in ``_members``)."""
         self._busy: set[str] = set()
         self._available: dict[str, int] = {}
         """queue → members neither paused nor on a call (kept up to date, never recounted)."""
@@ -185,170 +186,216 @@ class QueueLogParser:
             raws = block.split(b"\n")
             if raws and raws[-1] == b"":
                 raws.pop()
-            for raw in raws:
-                self.feed_line(raw)
+            self._parse_lines([_decode(raw) for raw in raws])
             return len(raws)
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        parse = self._parse
         if "\r" in text:
-            for line in lines:
-                parse(line.rstrip("\r"))
-        else:
-            for line in lines:
-                parse(line)
+            lines = [line.rstrip("\r") for line in lines]
+        self._parse_lines(lines)
         return len(lines)
 
     def feed_line(self, raw: bytes) -> None:
         """Parse one line (without its newline)."""
-        try:
-            text = raw.decode()
-        except UnicodeDecodeError:
-            text = raw.decode(errors="replace")
-        self._parse(text.rstrip("\r"))
+        self._parse_lines([_decode(raw)])
 
-    def _parse(self, text: str) -> None:
-        """Parse one decoded line. The common verbs are handled inline: this runs for every line."""
-        self.lines = lineno = self.lines + 1
-        f = text.split("|")
-        n = len(f)
-        if n < 5:
-            self._error(f"expected at least 5 '|'-separated fields, got {n}")
-            return
+    def _parse_lines(self, lines: list[str]) -> None:
+        """Parse decoded lines (without their line ends).
+
+        This runs for every line, so it is shaped for speed: the state it reads is bound to locals
+        once per block, the common verbs are handled inline (the rest in methods), and verbs are
+        counted in a plain dict that is added to ``verbs`` and ``other_verbs`` when the block ends
+        (in the same order, so the Counters come out as if counted line by line). ``self.lines`` is
+        kept current line by line: ``on_error`` and ``_prune`` read it.
+        """
+        counts: dict[str, int] = {}
+        others: dict[str, int] = {}
         try:
-            ts = float(f[0])
-        except ValueError:
-            self._error(f"timestamp is not a number: {f[0][:40]!r}")
-            return
-        if not (0.0 <= ts < 1e11):  # also false for NaN
-            self._error(f"timestamp out of range: {f[0][:40]!r}")
-            return
+            self._parse_into(lines, counts, others)
+        finally:
+            verbs = self.verbs
+            for verb, count in counts.items():
+                verbs[verb] += count
+            other_verbs = self.other_verbs
+            for verb, count in others.items():
+                other_verbs[verb] += count
+
+    def _parse_into(self, lines: list[str], counts: dict[str, int], others: dict[str, int]) -> None:
+        """Parse lines, counting verbs into ``counts`` and unknown ones into ``others``."""
+        out = self.out
+        quiet = self.quiet
+        count = counts.get
+        waiting = self._waiting
+        waiting_queue = self._waiting_queue
+        connected = self._connected
+        takes_over = self._takes_over
+        agent_call = self._agent_call
+        channel_of = self.channels.get
+        default_channel = self.default_channel
+        source = self.source
+        error = self._error
+        set_busy = self._set_busy
+        end_connected = self._end_connected
+        last_ts = self._last_ts
+        next_prune = self._next_prune
+        # Lines come in bursts stamped with the same second: each stamp is parsed once.
+        stamp: str | None = None
+        ts = 0.0
         call: _Call | None
-        callid, queue, agent, verb = f[1], f[2], f[3], f[4]
-        if ts > self._last_ts:
-            self._last_ts = ts
-        if lineno >= self._next_prune:
-            self._prune()
+        for text in lines:
+            self.lines = lineno = self.lines + 1
+            f = text.split("|")
+            n = len(f)
+            if n < 5:
+                error(f"expected at least 5 '|'-separated fields, got {n}")
+                continue
+            if f[0] != stamp:
+                try:
+                    value = float(f[0])
+                except ValueError:
+                    error(f"timestamp is not a number: {f[0][:40]!r}")
+                    continue
+                if not (0.0 <= value < 1e11):  # also false for NaN
+                    error(f"timestamp out of range: {f[0][:40]!r}")
+                    continue
+                stamp, ts = f[0], value
+                if ts > last_ts:
+                    self._last_ts = last_ts = ts
+            callid, queue, agent, verb = f[1], f[2], f[3], f[4]
+            if lineno >= next_prune:
+                self._prune()
+                next_prune = self._next_prune
 
-        if verb in _CALL_VERBS and (not callid or callid == "NONE" or queue in _NO_QUEUE):
-            self._error(f"{verb} without a call id or queue")
-            return
-        if verb == "ENTERQUEUE":
-            key = (callid, queue)
-            waiting = self._waiting
-            if key in waiting:
-                # A repeated ENTERQUEUE (seen after a reload) is the same entry, not a new offer.
-                self.verbs["ENTERQUEUE_repeat"] += 1
-                return
-            customer = (f[6] if n > 6 else "") or None
-            waiting[key] = _Call(callid, customer, ts)
-            self._waiting_queue[callid] = queue
-            self.verbs[verb] += 1
-            if not self.quiet:
-                self.out.append(
-                    ContactEvent(
-                        ts,
-                        ARRIVED,
-                        callid,
-                        self.channels.get(queue, self.default_channel),
-                        queue,
-                        self.source,
-                        customer,
-                    )
-                )
-        elif verb == "CONNECT":
-            wait = _number(f, 5)
-            if wait is None:
-                self._error(f"CONNECT hold time is not a number: {_field(f, 5)!r}")
-                return
-            key = (callid, queue)
-            self.verbs[verb] += 1
-            call = self._waiting.pop(key, None)
-            if call is None:
-                call = self._takes_over.pop(key, None)
-                if call is not None:
-                    self._waiting.pop((call.contact_id, queue), None)
-                    self._waiting_queue.pop(call.contact_id, None)
-            else:
-                self._waiting_queue.pop(callid, None)
-            if call is None:
-                previous = self._connected.get(key)
-                call = _Call(callid, previous.customer if previous else None, ts)
-                self._event(max(ts - wait, 0.0), ARRIVED, call, queue, reason="inferred")
-            call.ts = ts
-            call.agent = agent
-            self._connected[key] = call
-            self._agent_call[(agent, queue)] = callid
-            if not self.quiet:
-                self.out.append(
-                    ContactEvent(
-                        ts,
-                        ANSWERED,
-                        call.contact_id,
-                        self.channels.get(queue, self.default_channel),
-                        queue,
-                        self.source,
-                        call.customer,
-                        wait,
-                    )
-                )
-            self._set_busy(agent, True)
-        elif verb in _COMPLETES:
-            talk = _number(f, 6)
-            if talk is None:
-                self._error(f"{verb} talk time is not a number: {_field(f, 6)!r}")
-                return
-            self.verbs[verb] += 1
-            call = self._end_connected(callid, queue, agent)
-            if not self.quiet:
-                self.out.append(
-                    ContactEvent(
-                        ts,
-                        RESOLVED,
-                        call.contact_id,
-                        self.channels.get(queue, self.default_channel),
-                        queue,
-                        self.source,
-                        call.customer,
-                        None,
-                        talk,
-                    )
-                )
-        elif verb in _RINGS:
-            self.verbs[verb] += 1
-            if verb == "RINGNOANSWER":
+            if verb in _CALL_VERBS:
+                if not callid or callid == "NONE" or queue in _NO_QUEUE:
+                    error(f"{verb} without a call id or queue")
+                    continue
+                if verb == "ENTERQUEUE":
+                    key = (callid, queue)
+                    if key in waiting:
+                        # A repeated ENTERQUEUE (seen after a reload) is the same entry, not a new offer.
+                        counts["ENTERQUEUE_repeat"] = count("ENTERQUEUE_repeat", 0) + 1
+                        continue
+                    customer = (f[6] if n > 6 else "") or None
+                    waiting[key] = _Call(callid, customer, ts)
+                    waiting_queue[callid] = queue
+                    counts[verb] = count(verb, 0) + 1
+                    if not quiet:
+                        channel = channel_of(queue, default_channel)
+                        out.append(ContactEvent(ts, ARRIVED, callid, channel, queue, source, customer))
+                elif verb == "CONNECT":
+                    # This is _number(f, 5) inlined, as for the other numbers of call verbs.
+                    try:
+                        wait = float(f[5])
+                    except (IndexError, ValueError):
+                        wait = -1.0
+                    if not (0.0 <= wait < 1e10):
+                        error(f"CONNECT hold time is not a number: {_field(f, 5)!r}")
+                        continue
+                    key = (callid, queue)
+                    counts[verb] = count(verb, 0) + 1
+                    call = waiting.pop(key, None)
+                    if call is None:
+                        call = takes_over.pop(key, None)
+                        if call is not None:
+                            waiting.pop((call.contact_id, queue), None)
+                            waiting_queue.pop(call.contact_id, None)
+                    else:
+                        waiting_queue.pop(callid, None)
+                    if call is None:
+                        previous = connected.get(key)
+                        call = _Call(callid, previous.customer if previous else None, ts)
+                        self._event(max(ts - wait, 0.0), ARRIVED, call, queue, reason="inferred")
+                    call.ts = ts
+                    call.agent = agent
+                    connected[key] = call
+                    agent_call[(agent, queue)] = callid
+                    if not quiet:
+                        channel = channel_of(queue, default_channel)
+                        out.append(
+                            ContactEvent(
+                                ts, ANSWERED, call.contact_id, channel, queue, source, call.customer, wait
+                            )
+                        )
+                    set_busy(agent, True)
+                elif verb in _COMPLETES:
+                    try:
+                        talk = float(f[6])
+                    except (IndexError, ValueError):
+                        talk = -1.0
+                    if not (0.0 <= talk < 1e10):
+                        error(f"{verb} talk time is not a number: {_field(f, 6)!r}")
+                        continue
+                    counts[verb] = count(verb, 0) + 1
+                    call = end_connected(callid, queue, agent)
+                    if not quiet:
+                        channel = channel_of(queue, default_channel)
+                        out.append(
+                            ContactEvent(
+                                ts,
+                                RESOLVED,
+                                call.contact_id,
+                                channel,
+                                queue,
+                                source,
+                                call.customer,
+                                None,
+                                talk,
+                            )
+                        )
+                elif verb in _EXITS:
+                    reason, pos = _EXITS[verb]
+                    try:
+                        wait = float(f[4 + pos])
+                    except (IndexError, ValueError):
+                        wait = -1.0
+                    if not (0.0 <= wait < 1e10):
+                        error(f"{verb} wait time is not a number: {_field(f, 4 + pos)!r}")
+                        continue
+                    counts[verb] = count(verb, 0) + 1
+                    call = waiting.pop((callid, queue), None)
+                    if call is None:
+                        call = _Call(callid, None, ts)
+                    else:
+                        waiting_queue.pop(callid, None)
+                    if not quiet:
+                        channel = channel_of(queue, default_channel)
+                        out.append(
+                            ContactEvent(
+                                ts,
+                                ABANDONED,
+                                call.contact_id,
+                                channel,
+                                queue,
+                                source,
+                                call.customer,
+                                wait,
+                                None,
+                                reason,
+                            )
+                        )
+                else:  # a transfer
+                    counts[verb] = count(verb, 0) + 1
+                    self._transfer(ts, verb, f, callid, queue, agent)
+            elif verb == "RINGNOANSWER":
+                counts[verb] = count(verb, 0) + 1
                 ms = _number(f, 5)
                 if ms is not None:
                     self.ring_ms += int(ms)
-        elif verb in _EXITS:
-            reason, pos = _EXITS[verb]
-            wait = _number(f, 4 + pos)
-            if wait is None:
-                self._error(f"{verb} wait time is not a number: {_field(f, 4 + pos)!r}")
-                return
-            self.verbs[verb] += 1
-            call = self._waiting.pop((callid, queue), None)
-            if call is None:
-                call = _Call(callid, None, ts)
+            elif verb not in KNOWN_VERBS:
+                if verb:
+                    verb = verb[:40]
+                    others[verb] = others.get(verb, 0) + 1
+                else:
+                    error("empty verb")
             else:
-                self._waiting_queue.pop(callid, None)
-            self._event(ts, ABANDONED, call, queue, wait=wait, reason=reason)
-        elif verb in _TRANSFERS:
-            self.verbs[verb] += 1
-            self._transfer(ts, verb, f, callid, queue, agent)
-        elif verb in _MEMBER:
-            self.verbs[verb] += 1
-            self._member(ts, verb, queue, agent)
-        elif verb == "QUEUESTART":
-            self.verbs[verb] += 1
-            self._restart(ts)
-        elif verb == "CONFIGRELOAD":
-            self.verbs[verb] += 1
-        elif not verb:
-            self._error("empty verb")
-        else:
-            self.other_verbs[verb[:40]] += 1
+                counts[verb] = count(verb, 0) + 1
+                if verb in _MEMBER:
+                    self._member(ts, verb, queue, agent)
+                elif verb == "QUEUESTART":
+                    self._restart(ts)
+                # Other rings and CONFIGRELOAD are only counted.
 
     # ------------------------------------------------------------------ calls
 
@@ -357,8 +404,10 @@ class QueueLogParser:
         if call is None:
             call = _Call(callid, None, 0.0)
         who = call.agent or agent
-        if self._agent_call.get((who, queue)) == callid:
-            del self._agent_call[(who, queue)]
+        key = (who, queue)
+        agent_call = self._agent_call
+        if agent_call.get(key) == callid:
+            del agent_call[key]
         self._set_busy(who, False)
         return call
 
@@ -454,20 +503,22 @@ class QueueLogParser:
     def _set_busy(self, agent: str, busy: bool) -> None:
         if not agent or agent == "NONE":
             return
-        if busy == (agent in self._busy):
-            return
+        busy_agents = self._busy
         if busy:
-            self._busy.add(agent)
+            if agent in busy_agents:
+                return
+            busy_agents.add(agent)
+        elif agent in busy_agents:
+            busy_agents.remove(agent)
         else:
-            self._busy.discard(agent)
+            return
         queues = self._agent_queues.get(agent)
         if not queues:
             return
         step = -1 if busy else 1
         available = self._available
         for q in sorted(queues) if len(queues) > 1 else queues:
-            paused = self._members.get(q, {}).get(agent)
-            if paused is not None and not paused:
+            if self._members[q].get(agent) is False:  # a member of q, not paused
                 available[q] = available.get(q, 0) + step
             self._report_staffing(self._last_ts, q)
 
@@ -479,6 +530,9 @@ class QueueLogParser:
         self._staffing[queue] = figures
         if self.quiet:
             return
+        staffed, available = figures
+        # Positional arguments: ContactEvent's __init__ takes keywords more slowly (and this runs for
+        # most CONNECT and COMPLETE* lines).
         self.out.append(
             ContactEvent(
                 ts,
@@ -487,8 +541,14 @@ class QueueLogParser:
                 self._channel(queue),
                 queue,
                 self.source,
-                agents_staffed=figures[0],
-                agents_available=figures[1],
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                staffed,
+                available,
             )
         )
 
@@ -510,6 +570,15 @@ class QueueLogParser:
             "waiting": len(self._waiting),
             "talking": len(self._connected),
         }
+
+
+def _decode(raw: bytes) -> str:
+    """Decode a line, replacing bytes that are not UTF-8, and drop a CR line end."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        text = raw.decode(errors="replace")
+    return text.rstrip("\r")
 
 
 def _field(f: list[str], i: int) -> str:
