@@ -414,41 +414,52 @@ class Engine:
         agg = self.aggregator
         health = self.health.get(name)
         as_rows = encoded is not None
-        add: Callable[[Any, str], None] = agg.add_row if as_rows else agg.add_one
+        add: Callable[[Sequence[Any], str], None] = agg.add_rows if as_rows else agg.add
+        stamps = [r[0] for r in items] if as_rows else [ev.ts for ev in items]
         if self.paced:
-            for item in items:
-                add(item, name)
-        else:
+            add(items, name)
+        elif items:
             # Data drives time: tick at every tick boundary the batch crosses, so the detector sees
-            # the history unfold exactly as it would have live.
-            if self._next_tick is None and items:
-                self._next_tick = self._start_time = items[0][0] if as_rows else items[0].ts
-            assert self._next_tick is not None or not items
-            next_tick = self._next_tick if self._next_tick is not None else 0.0
-            start = self._start_time if self._start_time is not None else 0.0
-            limit = start + self._duration if self._duration is not None else float("inf")
-            for i, item in enumerate(items):
-                ts = item[0] if as_rows else item.ts
-                if ts >= next_tick or ts > limit:
-                    if ts > limit:
-                        # The run asked for this much time: what lies beyond it is not part of the run.
-                        items = items[:i]
-                        offset = None  # the source's offset covers events this run leaves out
-                        if encoded is not None:
-                            encoded = marshal.dumps(list(items))
-                        if not self._stop.is_set():
-                            self._catch_up(limit)
-                            self.stop()
-                        break
-                    if health is not None:
-                        # The source is alive up to this event: ticks inside a batch must know.
-                        health.last_event_ts = max(health.last_event_ts or ts, ts)
-                    self._catch_up(ts)
-                    next_tick = self._next_tick if self._next_tick is not None else ts
-                add(item, name)
+            # the history unfold exactly as it would have live. Events between two boundaries go
+            # to the aggregator in one call.
+            if self._next_tick is None:
+                self._next_tick = self._start_time = stamps[0]
+            assert self._next_tick is not None and self._start_time is not None
+            next_tick = self._next_tick
+            limit = self._start_time + self._duration if self._duration is not None else float("inf")
+            i, n = 0, len(items)
+            while i < n:
+                rest = max(stamps[i:])
+                if rest < next_tick and rest <= limit:
+                    j = n  # the usual case: no boundary in the rest of the batch
+                else:
+                    j = i
+                    while stamps[j] < next_tick and stamps[j] <= limit:
+                        j += 1
+                if j > i:
+                    add(items[i:j], name)
+                if j == n:
+                    break
+                ts = stamps[j]
+                if ts > limit:
+                    # The run asked for this much time: what lies beyond it is not part of the run.
+                    items, stamps = items[:j], stamps[:j]
+                    offset = None  # the source's offset covers events this run leaves out
+                    if encoded is not None:
+                        encoded = marshal.dumps(list(items))
+                    if not self._stop.is_set():
+                        self._catch_up(limit)
+                        self.stop()
+                    break
+                if health is not None:
+                    # The source is alive up to this event: ticks inside a batch must know.
+                    health.last_event_ts = max(health.last_event_ts or ts, ts)
+                self._catch_up(ts)
+                next_tick = self._next_tick
+                i = j
         if health is not None and items:
             health.events_total += len(items)
-            newest = max(r[0] for r in items) if as_rows else max(ev.ts for ev in items)
+            newest = max(stamps)
             if health.last_event_ts is None or newest > health.last_event_ts:
                 health.last_event_ts = newest
             health.up = health.up or not health.finished

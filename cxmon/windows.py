@@ -409,36 +409,39 @@ class Aggregator:
             into,
         )
 
-    def add_row(self, row: Sequence[Any], source: str = "") -> None:
-        """Account for one event given as a store row (:func:`cxmon.store.encode_rows`).
+    def add_rows(self, rows: Iterable[Sequence[Any]], source: str = "") -> None:
+        """Account for events given as store rows (:func:`cxmon.store.encode_rows`).
 
         A backfill read in a child process (cxmon.ingest) arrives as rows; taking them as they are
         saves building a ContactEvent per row just to read its fields here.
         """
-        customer, wait, duration, score, staffed, available = (
-            row[6],
-            row[7],
-            row[8],
-            row[10],
-            row[12],
-            row[13],
-        )
-        # The store's NULL sentinels: 0 in text columns, "" in numeric ones.
-        self._add(
-            _KIND_OF[row[1]],
-            row[0],
-            row[3],
-            row[4],
-            row[5],
-            source or row[2],
-            None if customer == 0 else customer,
-            None if wait == "" else wait,
-            None if duration == "" else duration,
-            None if score == "" else score,
-            None if staffed == "" else staffed,
-            None if available == "" else available,
-            None,
-        )
+        add = self._add
+        kinds = _KIND_OF
+        for row in rows:
+            customer, wait, duration, score, staffed, available = (
+                row[6],
+                row[7],
+                row[8],
+                row[10],
+                row[12],
+                row[13],
+            )
+            # The store's NULL sentinels: 0 in text columns, "" in numeric ones.
+            add(
+                kinds[row[1]],
+                row[0],
+                row[3],
+                row[4],
+                row[5],
+                source or row[2],
+                None if customer == 0 else customer,
+                None if wait == "" else wait,
+                None if duration == "" else duration,
+                None if score == "" else score,
+                None if staffed == "" else staffed,
+                None if available == "" else available,
+                None,
+            )
 
     def _add(
         self,
