@@ -66,13 +66,15 @@ _minus = operator.sub
 class Pane:
     """Counters and sketches for one slice of time (or a window's running total)."""
 
-    __slots__ = ("c", "idx", "res", "wait")
+    __slots__ = ("c", "idx", "res", "shared", "wait")
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
         self.c = [0.0] * N_SLOTS
         self.wait: dict[int, int] = {}
         self.res: dict[int, int] = {}
+        self.shared = False
+        """True when a nested window's ``_pending`` holds this pane's lists: change copies then."""
 
 
 class Window:
@@ -81,13 +83,19 @@ class Window:
     Windows of one series nest when each pane length is a whole multiple of the next shorter
     window's (the default 10 s, 30 s and 120 s do): a window then keeps only what is older than
     its ``inner`` window (panes that left it, and events that arrived too late for it), and its
-    :attr:`total` is the sum of its own panes and the inner window's total, added up when read.
-    An event then touches only the shortest window and its running total, and a pane moves
-    outwards once when it leaves a window, rather than every event being counted in every window.
-    Windows are read once a tick; events come thousands of times more often.
+    :attr:`total` is its own part plus the inner window's total. An event then touches only the
+    shortest window, and a pane moves outwards once when it leaves a window, rather than every
+    event being counted in every window.
+
+    A nested window's own running sums are brought up to date when it is read: the panes that came
+    in and went out since are kept (as they were then) and applied in one go. A window read every
+    tick pays for the few panes that moved; one rarely read adds its panes up again instead of
+    keeping a long list.
     """
 
     __slots__ = (
+        "_fresh",
+        "_pending",
         "_read",
         "changes",
         "head",
@@ -106,7 +114,11 @@ class Window:
         self.pane_len = length / n_panes
         self.panes: deque[Pane] = deque()
         self.own = Pane(0)
-        """Running sums of the window's panes (kept only when it has no inner window)."""
+        """Running sums of the window's own panes; for a nested window, as of its last read plus
+        ``_pending``, unless ``_fresh`` is False (they must then be added up again)."""
+        self._fresh = True
+        self._pending: list[tuple[int, list[float], dict[int, int], dict[int, int]]] = []
+        """(+1 or -1, counters, wait bins, resolution bins) of panes in and out since the last read."""
         self.head = -(2**62)
         """Index of the newest pane the window has reached (by events or by the clock)."""
         self.inner = inner
@@ -127,19 +139,42 @@ class Window:
     @property
     def total(self) -> Pane:
         """Counters and sketches of every event in the window."""
+        own = self.own
         if self.inner is None:
-            return self.own
-        out = self.inner.total
-        out = _merged(out, Pane(0)) if self.inner.inner is None else out  # never the inner's own
-        panes = self.panes
-        if panes:
-            out.c = [sum(col) for col in zip(out.c, *(p.c for p in panes), strict=True)]
-            for p in panes:
-                if p.wait:
-                    _add_bins(out.wait, p.wait)
-                if p.res:
-                    _add_bins(out.res, p.res)
-        return out
+            return own
+        if not self._fresh:
+            own = self.own = Pane(0)
+            self._fresh = True
+            if self.panes:
+                own.c = [sum(col) for col in zip(*(p.c for p in self.panes), strict=True)]
+                for p in self.panes:
+                    if p.wait:
+                        _add_bins(own.wait, p.wait)
+                    if p.res:
+                        _add_bins(own.res, p.res)
+        elif self._pending:
+            for sign, c, wait, res in self._pending:
+                own.c = list(map(_plus if sign > 0 else _minus, own.c, c))
+                if wait:
+                    sketch.merge_into(own.wait, wait, sign)
+                if res:
+                    sketch.merge_into(own.res, res, sign)
+            if not self.panes:
+                own.c = [0.0] * N_SLOTS  # exactly, with no floating-point residue
+        self._pending.clear()
+        return _merged(own, self.inner.total)
+
+    def _moved(self, sign: int, pane: Pane) -> None:
+        """Note a pane coming into (+1) or leaving (-1) a nested window's own part."""
+        if not self._fresh:
+            return
+        pending = self._pending
+        pending.append((sign, pane.c, pane.wait, pane.res))
+        pane.shared = True
+        if len(pending) > 2 * self.n_panes:
+            # Not read for a while: adding the panes up again is cheaper than replaying this.
+            self._fresh = False
+            pending.clear()
 
     def _stamp(self) -> int:
         return self.changes + (self.inner._stamp() if self.inner is not None else 0)
@@ -199,6 +234,8 @@ class Window:
                     sketch.merge_into(own.wait, old.wait, -1)
                 if old.res:
                     sketch.merge_into(own.res, old.res, -1)
+            elif self._fresh:
+                self._moved(-1, old)
             self.changes += 1
             if outer is not None:
                 outer.take(old, old.idx * self.pane_len)
@@ -212,7 +249,8 @@ class Window:
         """Add an inner window's expired pane (beginning at ``start``) to this window's own part.
 
         The pane is no longer the inner window's: when this window has no pane for its time yet,
-        the pane itself becomes that pane rather than being copied.
+        the pane itself becomes that pane rather than being copied. A pane whose lists
+        ``_pending`` holds is changed in copies, so what ``_pending`` holds stays as it was.
         """
         idx = int(start // self.pane_len)
         if idx > self.head:
@@ -229,6 +267,8 @@ class Window:
         if pos and panes[pos - 1].idx == idx:
             target = panes[pos - 1]
             target.c = list(map(_plus, target.c, pane.c))
+            if target.shared:
+                target.wait, target.res, target.shared = dict(target.wait), dict(target.res), False
             if pane.wait:
                 _add_bins(target.wait, pane.wait)
             if pane.res:
@@ -236,6 +276,8 @@ class Window:
         else:
             pane.idx = idx
             panes.insert(pos, pane)
+        if self._fresh:
+            self._moved(1, pane)
         self.changes += 1
 
     def advance(self, now: float) -> None:
@@ -664,6 +706,12 @@ class Aggregator:
             self.late_dropped += 1
             return
         window.changes += 1
+        # The window adds its panes up again when next read; a shared pane changes in copies
+        # (see Window.take).
+        window._fresh = False
+        window._pending.clear()
+        if pane.shared:
+            pane.c, pane.wait, pane.res, pane.shared = list(pane.c), dict(pane.wait), dict(pane.res), False
         c = pane.c
         if slot >= 0:
             c[slot] += 1
