@@ -53,6 +53,15 @@ class Source(Protocol):
         """Read the source and emit events until done or cancelled."""
 
 
+@runtime_checkable
+class RowSource(Source, Protocol):
+    """A source that can build its output with another function than ContactEvent."""
+
+    def make_rows(self, make: Callable[..., Any]) -> None:
+        """Build each event with ``make``, which takes ContactEvent's arguments (a reader in a
+        child process passes :func:`cxmon.store.row_maker`'s function and emits store rows)."""
+
+
 class ClockedSource(Source, Protocol):
     """A source that owns the clock (simulator, replay): engine time follows it, not the wall."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +37,8 @@ def file_id(path: str) -> str:
     return f"{st.st_dev}:{st.st_ino}"
 
 
-def parse_line(raw: bytes) -> ContactEvent:
-    """Parse one JSON line into an event.
+def parse_line(raw: bytes, make: Callable[..., Any] | None = None) -> ContactEvent:
+    """Parse one JSON line into an event (built by ``make`` when given, see ContactEvent.from_dict).
 
     Raises:
         ValueError: not JSON, not an object, or not an event.
@@ -49,7 +49,7 @@ def parse_line(raw: bytes) -> ContactEvent:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
-    return ContactEvent.from_dict(data)
+    return ContactEvent.from_dict(data, make)
 
 
 class JsonlFileSource:
@@ -62,6 +62,11 @@ class JsonlFileSource:
         self.name = name
         self.path = path
         self.follow = follow
+        self._make: Callable[..., Any] | None = None
+
+    def make_rows(self, make: Callable[..., Any]) -> None:
+        """Build events with ``make`` instead of ContactEvent (collectors.base.RowSource)."""
+        self._make = make
 
     @classmethod
     def validate(cls, options: dict[str, Any], path: str) -> list[str]:
@@ -103,6 +108,7 @@ class JsonlFileSource:
         sink.set_up(True)
         pending = b""
         batch: list[ContactEvent] = []
+        make = self._make
         while True:
             chunk = await asyncio.to_thread(_read, self.path, position + len(pending), CHUNK)
             if not chunk:
@@ -124,7 +130,7 @@ class JsonlFileSource:
                 if not raw.strip():
                     continue
                 try:
-                    batch.append(parse_line(raw))
+                    batch.append(parse_line(raw, make))
                 except ValueError as exc:
                     sink.error(f"{self.path}:{lineno}", str(exc))
                 if len(batch) >= BATCH:

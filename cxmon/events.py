@@ -113,8 +113,11 @@ class ContactEvent:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ContactEvent:
+    def from_dict(cls, data: dict[str, Any], make: Callable[..., Any] | None = None) -> ContactEvent:
         """Build an event from :meth:`to_dict` output (or a JSON feed record).
+
+        ``make``, when given, is called with the checked fields instead of the class (see
+        cxmon.store.row_maker).
 
         Raises:
             ValueError: a field is missing or has the wrong type (the message names it).
@@ -128,7 +131,7 @@ class ContactEvent:
                 get("agents_staffed"),
                 get("agents_available"),
             )
-            return cls(
+            return (make or cls)(
                 float(data["ts"]),
                 KINDS_BY_VALUE[data["kind"]],
                 str(get("contact_id", "")),

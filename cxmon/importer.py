@@ -217,6 +217,9 @@ class _QueueLogProgress:
                 self._total = 0
         return self.source.bytes_done, self._total, self.source.lines
 
+    def make_rows(self, make: Any) -> None:
+        self.source.make_rows(make)
+
     async def run(self, sink: Any) -> None:
         await self.source.run(sink)
 

@@ -27,9 +27,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from collectors.base import Offset, Sink
+from collectors.base import Offset, RowSource, Sink
 from cxmon.events import ContactEvent
-from cxmon.store import decode_rows, encode_rows
+from cxmon.store import decode_rows, encode_rows, row_maker
 
 _LEN = 8
 _READ_LIMIT = 2**20
@@ -178,7 +178,13 @@ async def _child() -> None:
     payload, saved = pickle.loads(sys.stdin.buffer.read(int.from_bytes(head, "big")))
     source = pickle.loads(payload)
     transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, sys.stdout.buffer)
+    # No buffering beyond the pipe's own: drain() then returns only once everything written has
+    # gone into the pipe, which is what the last frame needs before the process exits.
+    transport.set_write_buffer_limits(0)
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    if isinstance(source, RowSource):
+        # Its output only becomes rows here: build the rows directly, without the events.
+        source.make_rows(row_maker(source.name))
     sink = _ChildSink(source, None if saved is None else Offset(*saved), writer)
     try:
         await source.run(sink)

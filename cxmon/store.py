@@ -9,7 +9,7 @@ import marshal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +18,7 @@ import orjson
 
 from collectors.base import Offset
 from cxmon.errors import StoreError
-from cxmon.events import KINDS_BY_VALUE, ContactEvent
+from cxmon.events import KINDS_BY_VALUE, ContactEvent, EventKind
 from cxmon.snapshot import Ack, State, Transition
 
 log = logging.getLogger(__name__)
@@ -169,10 +169,54 @@ def _row(ev: ContactEvent, source: str) -> tuple[Any, ...]:
     )
 
 
-def encode_rows(events: Iterable[ContactEvent], source: str) -> list[tuple[Any, ...]]:
-    """The rows of ``events`` for ``_INSERT_EVENT``, as :meth:`Store.add_encoded` takes them (marshalled)."""
+def row_maker(source: str) -> Callable[..., tuple[Any, ...]]:
+    """A function taking ContactEvent's arguments that builds the event's row straight away.
+
+    ``row_maker(name)(*args)`` equals ``_row(ContactEvent(*args), name)``: a reader whose only
+    output is rows (cxmon.ingest) saves building each event and then taking it apart.
+    """
+
+    def make(
+        ts: float,
+        kind: EventKind,
+        contact_id: str,
+        channel: str,
+        queue: str,
+        source_: str = "",
+        customer_id: str | None = None,
+        wait: float | None = None,
+        duration: float | None = None,
+        reason: str | None = None,
+        score: float | None = None,
+        target: str | None = None,
+        agents_staffed: int | None = None,
+        agents_available: int | None = None,
+    ) -> tuple[Any, ...]:
+        return (
+            ts,
+            kind._value_,
+            source_ or source,
+            contact_id,
+            channel,
+            queue,
+            0 if customer_id is None else customer_id,
+            "" if wait is None else wait,
+            "" if duration is None else duration,
+            0 if reason is None else reason,
+            "" if score is None else score,
+            0 if target is None else target,
+            "" if agents_staffed is None else agents_staffed,
+            "" if agents_available is None else agents_available,
+        )
+
+    return make
+
+
+def encode_rows(events: Iterable[ContactEvent | tuple[Any, ...]], source: str) -> list[tuple[Any, ...]]:
+    """The rows of ``events`` for ``_INSERT_EVENT``, as :meth:`Store.add_encoded` takes them
+    (marshalled); rows already made by :func:`row_maker` are taken as they are."""
     row = _row
-    return [row(ev, source) for ev in events]
+    return [ev if ev.__class__ is tuple else row(ev, source) for ev in events]  # type: ignore[arg-type]
 
 
 def decode_rows(rows: Iterable[Sequence[Any]]) -> list[ContactEvent]:

@@ -104,7 +104,11 @@ async def test_bad_lines_in_the_child_are_reported_with_file_and_line(tmp_path: 
     assert engine.health["feed"].errors_total == 2
     assert any(f"{path}:2: not JSON" in e for e in engine.errors)
     assert any(f"{path}:4: not a JSON object" in e for e in engine.errors)
-    assert table(tmp_path / "h.db", "SELECT contact_id FROM events ORDER BY id") == [("c0",), ("c1",), ("c2",)]
+    assert table(tmp_path / "h.db", "SELECT contact_id FROM events ORDER BY id") == [
+        ("c0",),
+        ("c1",),
+        ("c2",),
+    ]
 
 
 async def test_a_second_run_resumes_after_what_the_first_stored(tmp_path: Path) -> None:
@@ -170,3 +174,59 @@ def test_a_source_that_cannot_be_pickled_stays_in_process() -> None:
     assert ProcessSource.wrap(local) is local
     wrapped = ProcessSource.wrap(JsonlFileSource("feed", "/nonexistent"))
     assert isinstance(wrapped, ProcessSource) and wrapped.name == "feed" and wrapped.type == "jsonl"
+
+
+def test_row_maker_builds_the_row_of_the_event_it_stands_for() -> None:
+    """row_maker(name)(*args, **kwargs) is _row(ContactEvent(*args, **kwargs), name)."""
+    from cxmon.store import _row, row_maker
+
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = [
+        ((1.0, EventKind.ARRIVED, "c1", "voice", "q1"), {}),
+        ((2.0, EventKind.ANSWERED, "c1", "voice", "q1", "src", "cust", 0.0), {}),
+        ((3.0, EventKind.RESOLVED, "c1", "voice", "q1", "", "", None, 0.0, "", None, ""), {}),
+        (
+            (4.0, EventKind.TRANSFERRED, "c1", "voice", "q1", "x"),
+            {"target": "t@ctx", "reason": "blindtransfer"},
+        ),
+        ((5.0, EventKind.STAFFING, "", "voice", "q1", "x", None, None, None, None, None, None, 0, 3), {}),
+        ((6.0, EventKind.FEEDBACK, "c2", "survey", "q2"), {"score": 4.0, "customer_id": "u9"}),
+    ]
+    make = row_maker("feed")
+    for args, kwargs in calls:
+        assert make(*args, **kwargs) == _row(ContactEvent(*args, **kwargs), "feed")  # type: ignore[arg-type]
+
+
+async def test_queue_log_import_in_a_child_stores_what_an_in_process_run_stores(tmp_path: Path) -> None:
+    """`cxmon import queue_log` (a child builds store rows) stores exactly the events, offsets and
+    transitions an engine with the source in-process stores: on a generated day of a busy PBX
+    (the benchmark's generator) and on the real samples when they are beside the checkout."""
+    import importlib.util
+
+    from cxmon.importer import queue_log_source, run_import
+    from tests.helpers import REPO, default_config
+
+    spec = importlib.util.spec_from_file_location("bench_queue_log", REPO / "bench" / "queue_log.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    logs = [tmp_path / "generated_queue_log"]
+    generator.generate(logs[0], 20_000, seed=5)
+    sample = REPO.parent / "shared" / "data" / "asterisk"
+    logs += sorted(p for p in sample.glob("*queue_log*") if p.is_file()) if sample.is_dir() else []
+    config = default_config()
+    for log in logs:
+        child_db, here_db = tmp_path / f"{log.name}.child.db", tmp_path / f"{log.name}.here.db"
+        await run_import(config, queue_log_source(config, str(log)), str(child_db))
+        source = queue_log_source(config, str(log))
+        engine = Engine(config, db_path=str(here_db), sources=[source], clock="events")  # type: ignore[list-item]
+        async with engine:
+            await engine.run()
+        for sql in (
+            "SELECT * FROM events ORDER BY id",
+            "SELECT source, file_id, position FROM source_offsets",
+            "SELECT ts, step, channel, queue, from_state, to_state, reason FROM transitions ORDER BY id",
+        ):
+            assert table(child_db, sql) == table(here_db, sql), (log.name, sql)
+    generated = tmp_path / "generated_queue_log.child.db"
+    assert table(generated, "SELECT COUNT(*) FROM events")[0][0] > 10_000
+    assert table(generated, "SELECT COUNT(*) FROM transitions")[0][0] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cxmon.events import ContactEvent, EventKind
 
@@ -106,8 +107,11 @@ class QueueLogParser:
         self.channels = dict(channels or {})
         self.default_channel = default_channel
         self.forget_after = forget_after
-        self.out: list[ContactEvent] = []
-        """Events made since the caller last took them."""
+        self.out: list[Any] = []
+        """Events made since the caller last took them (built by ``make_event``)."""
+        self.make_event: Callable[..., Any] = ContactEvent
+        """What builds each event, with ContactEvent's arguments: a reader in a child process
+        (cxmon.ingest) builds store rows instead."""
         self.on_error: Callable[[int, str], None] | None = None
         """Called with (line number, why) for each malformed line."""
         self.lines = 0
@@ -154,7 +158,7 @@ class QueueLogParser:
         if self.quiet:
             return
         self.out.append(
-            ContactEvent(
+            self.make_event(
                 ts,
                 kind,
                 call.contact_id,
@@ -162,7 +166,7 @@ class QueueLogParser:
                 queue,
                 self.source,
                 call.customer,
-                **extra,  # type: ignore[arg-type]
+                **extra,
             )
         )
 
@@ -224,6 +228,7 @@ class QueueLogParser:
     def _parse_into(self, lines: list[str], counts: dict[str, int], others: dict[str, int]) -> None:
         """Parse lines, counting verbs into ``counts`` and unknown ones into ``others``."""
         out = self.out
+        event = self.make_event
         quiet = self.quiet
         count = counts.get
         waiting = self._waiting
@@ -283,7 +288,7 @@ class QueueLogParser:
                     counts[verb] = count(verb, 0) + 1
                     if not quiet:
                         channel = channel_of(queue, default_channel)
-                        out.append(ContactEvent(ts, ARRIVED, callid, channel, queue, source, customer))
+                        out.append(event(ts, ARRIVED, callid, channel, queue, source, customer))
                 elif verb == "CONNECT":
                     # This is _number(f, 5) inlined, as for the other numbers of call verbs.
                     try:
@@ -314,9 +319,7 @@ class QueueLogParser:
                     if not quiet:
                         channel = channel_of(queue, default_channel)
                         out.append(
-                            ContactEvent(
-                                ts, ANSWERED, call.contact_id, channel, queue, source, call.customer, wait
-                            )
+                            event(ts, ANSWERED, call.contact_id, channel, queue, source, call.customer, wait)
                         )
                     set_busy(agent, True)
                 elif verb in _COMPLETES:
@@ -332,7 +335,7 @@ class QueueLogParser:
                     if not quiet:
                         channel = channel_of(queue, default_channel)
                         out.append(
-                            ContactEvent(
+                            event(
                                 ts,
                                 RESOLVED,
                                 call.contact_id,
@@ -362,7 +365,7 @@ class QueueLogParser:
                     if not quiet:
                         channel = channel_of(queue, default_channel)
                         out.append(
-                            ContactEvent(
+                            event(
                                 ts,
                                 ABANDONED,
                                 call.contact_id,
@@ -534,7 +537,7 @@ class QueueLogParser:
         # Positional arguments: ContactEvent's __init__ takes keywords more slowly (and this runs for
         # most CONNECT and COMPLETE* lines).
         self.out.append(
-            ContactEvent(
+            self.make_event(
                 ts,
                 STAFFING,
                 "",

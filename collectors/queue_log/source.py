@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from collectors.base import Offset, checked_options
@@ -72,6 +73,10 @@ class QueueLogSource:
     def lines(self) -> int:
         """Lines parsed in the current file."""
         return self.parser.lines
+
+    def make_rows(self, make: Callable[..., Any]) -> None:
+        """Build events with ``make`` instead of ContactEvent (collectors.base.RowSource)."""
+        self.parser.make_event = make
 
     def _publish_status(self) -> None:
         self.status.update(self.parser.status())
