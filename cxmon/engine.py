@@ -219,6 +219,12 @@ class Engine:
             step.name: frozenset(t.window for t in step.thresholds if MEASURES[t.measure].windowed)
             for step in config.steps
         }
+        self._judges_instant: frozenset[str] = frozenset(
+            step.name
+            for step in config.steps
+            if any(not MEASURES[t.measure].windowed for t in step.thresholds)
+        )
+        """Steps with a threshold on a measure of "now" (the only reason a light tick computes them)."""
         self._recent_tuple: tuple[Transition, ...] = ()
         self._step_samples: dict[str, deque[tuple[float, float]]] = {}
         self._history: dict[SeriesKey, deque[tuple[float, MappingProxyType[str, float | None]]]] = {}
@@ -565,7 +571,7 @@ class Engine:
                 for w in series.windows
                 if w.length in needed or (new_minute and w.length == shortest)
             }
-            instant = instant_measures(series, now)
+            instant = instant_measures(series, now) if key[0] in self._judges_instant else {}
             verdict = self._judge(key, series, step, windows, instant, now, stale_names, all_stale)
             if step is not None:
                 verdicts_by_step.setdefault(step.name, {})[key] = verdict
