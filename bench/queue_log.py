@@ -6,7 +6,9 @@ answered, pauses, transfers, abandons and timeouts), then times in the same run:
 * ``cxmon import queue_log FILE --db DB`` in a subprocess: parse, aggregate, store every event;
 * ``mtail --one_shot`` with an equivalent program (lines per queue and verb, histogram of waits).
 
-Prints lines per second for both and the ratio. Usage: ``python bench/queue_log.py [--lines N]``.
+Each runs ``--runs`` times, alternately; prints the median lines per second of both (with the
+range, peak RSS and CPU seconds) and the ratio of the medians.
+Usage: ``python bench/queue_log.py [--lines N] [--runs N]``.
 """
 
 from __future__ import annotations
@@ -103,75 +105,37 @@ def generate(path: Path, lines: int, seed: int = 42) -> int:
     return n
 
 
-def run_measured(cmd: list[str], **kwargs: Any) -> tuple[float, float | None, str]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MB or None, its stdout).
+def run_measured(cmd: list[str], **kwargs: Any) -> tuple[float, float | None, float | None, str]:
+    """Run ``cmd``; return (wall seconds, peak RSS in MB or None, CPU seconds or None, its stdout).
 
-    The peak RSS comes from GNU time (``/usr/bin/time -f %M``) when it is installed: the rusage of
-    a child forked from this process would count the generator's memory copied into the fork.
+    Peak RSS and CPU time (user + system, the command and every process it waited for) come from
+    GNU time (``/usr/bin/time``) when it is installed: the rusage of a child forked from this
+    process would count the generator's memory copied into the fork.
     """
     gnu_time = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
-        full = [gnu_time, "-f", "%M", "-o", rss_file.name, *cmd] if gnu_time else cmd
+        full = [gnu_time, "-f", "%M %U %S", "-o", rss_file.name, *cmd] if gnu_time else cmd
         started = time.perf_counter()
         result = subprocess.run(full, stdout=subprocess.PIPE, text=True, check=True, **kwargs)
         elapsed = time.perf_counter() - started
         text = rss_file.read().strip().splitlines()
-    rss = int(text[-1]) / 1024 if gnu_time and text and text[-1].isdigit() else None
-    return elapsed, rss, result.stdout
+    rss = cpu = None
+    if gnu_time and text:
+        fields = text[-1].split()
+        if len(fields) == 3:
+            rss, cpu = int(fields[0]) / 1024, float(fields[1]) + float(fields[2])
+    return elapsed, rss, cpu, result.stdout
 
 
-def time_cxmon(log: Path, db: Path) -> tuple[float, float | None]:
-    """Wall seconds and peak RSS (MB) of `cxmon import queue_log` with the store on."""
+def time_cxmon(log: Path, db: Path) -> tuple[float, float | None, float | None]:
+    """Wall seconds, peak RSS (MB) and CPU seconds of `cxmon import queue_log` with the store on."""
     cmd = [sys.executable, "-m", "cxmon", "import", "queue_log", str(log), "--db", str(db), "--quiet"]
-    elapsed, rss, _ = run_measured(cmd, cwd=ROOT)
-    return elapsed, rss
+    elapsed, rss, cpu, _ = run_measured(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
+    return elapsed, rss, cpu
 
 
-def time_collector_and_store(log: Path, db: Path) -> tuple[float, int]:
-    """Wall seconds of the queue_log collector writing straight into the Store (no aggregation, no ticks).
-
-    This isolates the collector's share of an import: tail, parse, batch, commit with offsets.
-    """
-    import asyncio
-
-    from collectors.base import Offset
-    from collectors.queue_log import QueueLogSource
-    from collectors.queue_log.options import QueueLogOptions
-    from cxmon.events import ContactEvent
-    from cxmon.store import Store
-
-    async def run() -> int:
-        store = Store(str(db))
-        await store.open()
-
-        class StoreSink:
-            async def emit(self, events: list[ContactEvent], offset: Offset | None = None) -> None:
-                await store.add(events, source="bench", offset=offset)
-
-            def error(self, where: str, msg: str) -> None:
-                pass
-
-            def set_up(self, up: bool) -> None:
-                pass
-
-            async def load_offset(self) -> Offset | None:
-                return await store.load_offset("bench")
-
-        src = QueueLogSource("bench", QueueLogOptions(path=str(log), start="beginning", follow=False))
-        await src.run(StoreSink())
-        await store.close()
-        return src.parser.lines
-
-    started = time.perf_counter()
-    asyncio.run(run())
-    elapsed = time.perf_counter() - started
-    with sqlite3.connect(db) as conn:
-        stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-    return elapsed, stored
-
-
-def time_mtail(log: Path, work: Path) -> tuple[float, float | None] | None:
-    """Wall seconds and peak RSS (MB) of mtail --one_shot over the log, or None without mtail."""
+def time_mtail(log: Path, work: Path) -> tuple[float, float | None, float | None] | None:
+    """Wall seconds, peak RSS (MB) and CPU seconds of mtail --one_shot, or None without mtail."""
     mtail = shutil.which("mtail")
     if mtail is None:
         return None
@@ -180,21 +144,36 @@ def time_mtail(log: Path, work: Path) -> tuple[float, float | None] | None:
     (progs / "queue_log.mtail").write_text(MTAIL_PROG)
     cmd = [mtail, "--one_shot", "--one_shot_format", "prometheus", "--progs", str(progs), "--logs", str(log),
            "--logtostderr=false", "--disable_fsnotify"]  # fmt: skip
-    elapsed, rss, out = run_measured(cmd, stderr=subprocess.DEVNULL)
+    elapsed, rss, cpu, out = run_measured(cmd, stderr=subprocess.DEVNULL)
     if "cxmon_bench_lines_total" not in out:
         raise RuntimeError("mtail printed no metrics")
-    return elapsed, rss
+    return elapsed, rss, cpu
 
 
 def _mb(rss: float | None) -> str:
     return "   ?" if rss is None else f"{rss:4.0f} MB"
 
 
+def _cpu(cpu: float | None) -> str:
+    return "?" if cpu is None else f"{cpu:.1f} s"
+
+
+def _median(runs: list[tuple[float, float | None, float | None]], n: int) -> tuple[str, float, str]:
+    wall, rss, cpu = sorted(runs)[len(runs) // 2]
+    spread = f"{n / max(r[0] for r in runs):,.0f}–{n / min(r[0] for r in runs):,.0f}"
+    line = (
+        f"{wall:6.1f} s  {n / wall:>10,.0f} lines/s (median of {len(runs)}: {spread})"
+        f"  peak RSS {_mb(rss)}  CPU {_cpu(cpu)}"
+    )
+    return line, wall, spread
+
+
 def main() -> int:
-    """Generate the log, run both, print lines/s and the ratio."""
+    """Generate the log, run both alternately, print lines/s and the ratio of the medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each, alternately")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cxmon-bench-") as tmp:
         work = Path(tmp)
@@ -204,27 +183,26 @@ def main() -> int:
         size = log.stat().st_size
         print(f"generated {n:,} lines ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s")
 
-        db = work / "bench.db"
-        cx, cx_rss = time_cxmon(log, db)
-        with sqlite3.connect(db) as conn:
-            stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        print(
-            f"cxmon import queue_log: {cx:6.1f} s  {n / cx:>10,.0f} lines/s  peak RSS {_mb(cx_rss)}"
-            f"  ({stored:,} events stored)"
-        )
-
-        own, own_stored = time_collector_and_store(log, work / "collector.db")
-        print(
-            f"collector + store only: {own:6.1f} s  {n / own:>10,.0f} lines/s  ({own_stored:,} events stored)"
-        )
-
-        measured = time_mtail(log, work)
-        if measured is None:
+        # Alternately, several times: this machine's speed wanders by ±15 % from run to run.
+        ours: list[tuple[float, float | None, float | None]] = []
+        theirs: list[tuple[float, float | None, float | None]] = []
+        stored = 0
+        for i in range(args.runs):
+            db = work / f"bench{i}.db"
+            ours.append(time_cxmon(log, db))
+            with sqlite3.connect(db) as conn:
+                stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            measured = time_mtail(log, work)
+            if measured is not None:
+                theirs.append(measured)
+        line, cx, _ = _median(ours, n)
+        print(f"cxmon import queue_log: {line}  ({stored:,} events stored)")
+        if not theirs:
             print("mtail: not installed (make bench-deps); no comparison")
             return 0
-        mt, mt_rss = measured
-        print(f"mtail --one_shot:       {mt:6.1f} s  {n / mt:>10,.0f} lines/s  peak RSS {_mb(mt_rss)}")
-        print(f"ratio cxmon/mtail: {mt / cx:.2f}x (collector + store only: {mt / own:.2f}x)")
+        line, mt, _ = _median(theirs, n)
+        print(f"mtail --one_shot:       {line}")
+        print(f"ratio cxmon/mtail (medians): {mt / cx:.2f}x")
     return 0
 
 
