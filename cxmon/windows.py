@@ -84,8 +84,9 @@ class Window:
     window's (the default 10 s, 30 s and 120 s do): a window then keeps only what is older than
     its ``inner`` window (panes that left it, and events that arrived too late for it), and its
     :attr:`total` is its own part plus the inner window's total. An event then touches only the
-    shortest window, and a pane moves outwards once when it leaves a window, rather than every
-    event being counted in every window.
+    shortest window, and a pane moves outwards as it is when it leaves a window, rather than every
+    event being counted in every window. A nested window keeps the shortest window's panes (10 s)
+    and lets them go by its own pane (30 s, 120 s), so its edge moves exactly as if it kept its own.
 
     A nested window's own running sums are brought up to date when it is read: the panes that came
     in and went out since are kept (as they were then) and applied in one go. A window read every
@@ -97,6 +98,7 @@ class Window:
         "_fresh",
         "_pending",
         "_read",
+        "base",
         "changes",
         "head",
         "inner",
@@ -106,6 +108,7 @@ class Window:
         "own",
         "pane_len",
         "panes",
+        "ratio",
     )
 
     def __init__(self, length: float, n_panes: int, inner: Window | None = None) -> None:
@@ -121,6 +124,11 @@ class Window:
         """(+1 or -1, counters, wait bins, resolution bins) of panes in and out since the last read."""
         self.head = -(2**62)
         """Index of the newest pane the window has reached (by events or by the clock)."""
+        self.base: float = inner.base if inner is not None else self.pane_len
+        """Length of the panes kept: a nested window keeps the shortest window's panes as they
+        come out of it (uncombined), and expires them by its own, longer pane."""
+        self.ratio = round(self.pane_len / self.base)
+        """Panes kept per pane of this window (1 unless nested)."""
         self.inner = inner
         """The shorter window whose events this one holds too, when they nest."""
         self.outer: Window | None = None
@@ -193,29 +201,31 @@ class Window:
 
     def pane_for(self, ts: float) -> Pane | None:
         """Return the pane for ``ts``, creating it; None when ``ts`` is older than the window."""
-        idx = int(ts // self.pane_len)
+        key = int(ts // self.base)
+        idx = key // self.ratio
         panes = self.panes
         if idx >= self.head:
             if idx > self.head:
                 self.head = idx
                 self.expire(idx)
-            if panes and panes[-1].idx == idx:
+            if panes and panes[-1].idx == key:
                 return panes[-1]
-            pane = Pane(idx)
-            panes.append(pane)
-            return pane
-        if idx <= self.head - self.n_panes:
+            if not panes or panes[-1].idx < key:
+                pane = Pane(key)
+                panes.append(pane)
+                return pane
+        elif idx <= self.head - self.n_panes:
             return None
         # A late event: find its pane, newest first (lateness is usually small).
         for pos in range(len(panes) - 1, -1, -1):
             p = panes[pos]
-            if p.idx == idx:
+            if p.idx == key:
                 return p
-            if p.idx < idx:
-                pane = Pane(idx)
+            if p.idx < key:
+                pane = Pane(key)
                 panes.insert(pos + 1, pane)
                 return pane
-        pane = Pane(idx)
+        pane = Pane(key)
         panes.appendleft(pane)
         return pane
 
@@ -226,7 +236,8 @@ class Window:
         own = self.own
         outer = self.outer
         keeps_own = self.inner is None
-        while panes and panes[0].idx <= limit:
+        ratio = self.ratio
+        while panes and panes[0].idx // ratio <= limit:
             old = panes.popleft()
             if keeps_own:
                 own.c = list(map(_minus, own.c, old.c))
@@ -238,51 +249,48 @@ class Window:
                 self._moved(-1, old)
             self.changes += 1
             if outer is not None:
-                outer.take(old, old.idx * self.pane_len)
+                outer.take(old)
         if not panes and keeps_own:
             # Nothing left: reset the running sums exactly (no floating-point residue).
             own.c = [0.0] * N_SLOTS
             own.wait.clear()
             own.res.clear()
 
-    def take(self, pane: Pane, start: float) -> None:
-        """Add an inner window's expired pane (beginning at ``start``) to this window's own part.
-
-        The pane is no longer the inner window's: when this window has no pane for its time yet,
-        the pane itself becomes that pane rather than being copied. A pane whose lists
-        ``_pending`` holds is changed in copies, so what ``_pending`` holds stays as it was.
-        """
-        idx = int(start // self.pane_len)
+    def take(self, pane: Pane) -> None:
+        """Add a pane that left the inner window to this window's own part (as it is: panes are
+        kept at the shortest window's length and expired by this window's)."""
+        idx = pane.idx // self.ratio
         if idx > self.head:
             self.head = idx
             self.expire(idx)
         elif idx <= self.head - self.n_panes:
             if self.outer is not None:
-                self.outer.take(pane, start)
+                self.outer.take(pane)
             return
         panes = self.panes
-        pos = len(panes)
-        while pos and panes[pos - 1].idx > idx:
-            pos -= 1
-        if pos and panes[pos - 1].idx == idx:
-            target = panes[pos - 1]
-            target.c = list(map(_plus, target.c, pane.c))
-            if target.shared:
-                target.wait, target.res, target.shared = dict(target.wait), dict(target.res), False
-            if pane.wait:
+        if not panes or panes[-1].idx < pane.idx:
+            panes.append(pane)
+        else:  # a pane made for a late event may be newer
+            pos = len(panes)
+            while pos and panes[pos - 1].idx > pane.idx:
+                pos -= 1
+            if pos and panes[pos - 1].idx == pane.idx:
+                # The same stretch of time already has a pane here (made for a late event): combine.
+                target = panes[pos - 1]
+                if target.shared:
+                    target.wait, target.res, target.shared = dict(target.wait), dict(target.res), False
+                target.c = list(map(_plus, target.c, pane.c))
                 _add_bins(target.wait, pane.wait)
-            if pane.res:
                 _add_bins(target.res, pane.res)
-        else:
-            pane.idx = idx
-            panes.insert(pos, pane)
+            else:
+                panes.insert(pos, pane)
         if self._fresh:
             self._moved(1, pane)
         self.changes += 1
 
     def advance(self, now: float) -> None:
         """Move the window's edge to ``now`` (time passes even when no events come)."""
-        idx = int(now // self.pane_len)
+        idx = int(now // self.base) // self.ratio
         if idx > self.head:
             self.head = idx
             self.expire(idx)
