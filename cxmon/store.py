@@ -116,7 +116,10 @@ _CUSTOMER_INDEX = (
 # one transaction and answers one line per frame. Only the standard library, so it starts in a few
 # milliseconds.
 _WRITER_SCRIPT = f"""
-import marshal, sqlite3, sys
+import marshal, signal, sqlite3, sys
+# Ctrl-C reaches the whole process group: the parent stops this process (by closing stdin) once
+# it has flushed, so an interrupt must not cut the last commit short.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute("PRAGMA journal_mode=WAL")
 conn.execute("PRAGMA synchronous=NORMAL")

@@ -230,3 +230,54 @@ async def test_queue_log_import_in_a_child_stores_what_an_in_process_run_stores(
     generated = tmp_path / "generated_queue_log.child.db"
     assert table(generated, "SELECT COUNT(*) FROM events")[0][0] > 10_000
     assert table(generated, "SELECT COUNT(*) FROM transitions")[0][0] > 0
+
+
+def test_ctrl_c_during_an_import_stores_what_was_read_and_a_rerun_finishes_it(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group) mid-import: cxmon exits 130 having committed what
+    it had, its reader and writer processes are gone, and importing again stores exactly the events
+    one uninterrupted import stores."""
+    import importlib.util
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_queue_log", REPO / "bench" / "queue_log.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    log = tmp_path / "queue_log"
+    generator.generate(log, 400_000, seed=9)
+
+    def cmd(db: Path) -> list[str]:
+        # The child restores Python's own SIGINT handling (a test runner's child may ignore it).
+        boot = "import os, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        boot += "os.execv(sys.executable, [sys.executable, '-m', 'cxmon', *sys.argv[1:]])"
+        return [sys.executable, "-c", boot, "import", "queue_log", str(log), "--db", str(db), "--quiet"]
+
+    db = tmp_path / "interrupted.db"
+    proc = subprocess.Popen(cmd(db), cwd=REPO, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists() and table(db, "SELECT COUNT(*) FROM source_offsets")[0][0]:
+            break  # a first batch is committed: interrupt now
+        time.sleep(0.05)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    interrupted = table(db, "SELECT COUNT(*) FROM events")[0][0]
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    with pytest.raises(ProcessLookupError):  # no process of the import's group is left
+        os.killpg(proc.pid, 0)
+
+    subprocess.run(cmd(db), cwd=REPO, check=True, capture_output=True)
+    whole = tmp_path / "whole.db"
+    subprocess.run(cmd(whole), cwd=REPO, check=True, capture_output=True)
+    sql = (
+        "SELECT ts, kind, contact_id, queue, wait, duration FROM events ORDER BY ts, kind, contact_id, queue"
+    )
+    assert 0 < interrupted < table(whole, "SELECT COUNT(*) FROM events")[0][0]
+    assert table(db, sql) == table(whole, sql)
