@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -255,7 +256,8 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
     """``cxmon import queue_log|records FILE``: backfill, then point at ``cxmon stats``.
 
     Returns:
-        0 when done, 1 when the file cannot be read, 2 for a configuration problem.
+        0 when done, 1 when the file cannot be read, 2 for a configuration problem, 130 or 143
+        when stopped by SIGINT or SIGTERM (after committing what was read).
     """
     err = stderr or sys.stderr
     try:
@@ -277,7 +279,27 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
     db = args.db or config.store.path
     bar = None if args.quiet else ProgressBar(err, Path(args.file).name)
     paced = getattr(args, "speed", None) not in (None, "max")
-    result = asyncio.run(run_import(config, source, db, progress=bar, paced=paced))
+
+    async def stoppable() -> ImportResult:
+        # SIGTERM stops an import the way Ctrl-C does: what was read is committed, then it exits.
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await run_import(config, source, db, progress=bar, paced=paced)
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        result = asyncio.run(stoppable())
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        print(
+            f"\nimport of {args.file} stopped: everything read so far is stored in {db}; "
+            "import the file again to go on from there",
+            file=err,
+        )
+        return 130 if isinstance(exc, KeyboardInterrupt) else 143
     print(
         f"imported {result.lines:,} lines from {args.file}: {result.events:,} events, "
         f"{result.errors:,} errors, {result.seconds:.1f} s ({result.lines_per_second:,.0f} lines/s) "

@@ -197,6 +197,7 @@ async def _child() -> None:
 def main() -> None:
     """Entry point of the child: the parent decides when it stops (it is killed on cancel)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     asyncio.run(_child())
 
 

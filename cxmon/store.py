@@ -117,9 +117,10 @@ _CUSTOMER_INDEX = (
 # milliseconds.
 _WRITER_SCRIPT = f"""
 import marshal, signal, sqlite3, sys
-# Ctrl-C reaches the whole process group: the parent stops this process (by closing stdin) once
-# it has flushed, so an interrupt must not cut the last commit short.
+# Ctrl-C (and a service manager's SIGTERM) reach the whole process group: the parent stops this
+# process by closing stdin once it has flushed, so neither may cut the last commit short.
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute("PRAGMA journal_mode=WAL")
 conn.execute("PRAGMA synchronous=NORMAL")

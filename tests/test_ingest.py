@@ -232,10 +232,13 @@ async def test_queue_log_import_in_a_child_stores_what_an_in_process_run_stores(
     assert table(generated, "SELECT COUNT(*) FROM transitions")[0][0] > 0
 
 
-def test_ctrl_c_during_an_import_stores_what_was_read_and_a_rerun_finishes_it(tmp_path: Path) -> None:
-    """Ctrl-C (SIGINT to the whole process group) mid-import: cxmon exits 130 having committed what
-    it had, its reader and writer processes are gone, and importing again stores exactly the events
-    one uninterrupted import stores."""
+@pytest.mark.parametrize(("signame", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stopped_import_stores_what_was_read_and_a_rerun_finishes_it(
+    tmp_path: Path, signame: str, code: int
+) -> None:
+    """Ctrl-C or SIGTERM to the whole process group mid-import: cxmon exits 130/143 having committed
+    what it had, its reader and writer processes are gone, and importing again stores exactly the
+    events one uninterrupted import stores."""
     import importlib.util
     import signal
     import subprocess
@@ -265,11 +268,11 @@ def test_ctrl_c_during_an_import_stores_what_was_read_and_a_rerun_finishes_it(tm
             break  # a first batch is committed: interrupt now
         time.sleep(0.05)
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, getattr(signal, signame))
     _, err = proc.communicate(timeout=120)
     interrupted = table(db, "SELECT COUNT(*) FROM events")[0][0]
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "import the file again" in err
     with pytest.raises(ProcessLookupError):  # no process of the import's group is left
         os.killpg(proc.pid, 0)
 
