@@ -362,6 +362,8 @@ class Engine:
 
     async def _sources_done(self) -> None:
         await asyncio.gather(*self._source_tasks.values(), return_exceptions=True)
+        if self.store is not None:
+            self.store.sources_finished()
         await self._queue.join()
 
     async def aclose(self) -> None:

@@ -131,7 +131,8 @@ while True:
     head = inp.read(8)
     if len(head) < 8:
         break
-    blobs, events, offsets, transitions, snapshots = marshal.loads(inp.read(int.from_bytes(head, "big")))
+    frame = marshal.loads(inp.read(int.from_bytes(head, "big")))
+    blobs, events, offsets, transitions, snapshots, index = frame
     try:
         conn.execute("BEGIN")
         for blob in blobs:
@@ -147,6 +148,13 @@ while True:
             conn.execute("ROLLBACK")
         out.write(("error " + repr(exc).replace("\\n", " ") + "\\n").encode())
     out.flush()
+    if index:
+        # The source has finished: build the customer index while the engine works through what
+        # it still has queued (the few rows after it go into the index one by one).
+        try:
+            conn.execute({_CUSTOMER_INDEX!r})
+        except Exception:
+            pass  # the parent builds it on close in any case
 conn.close()
 """
 
@@ -296,8 +304,13 @@ class Store:
         self.path = str(path)
         self.flush_interval = flush_interval
         self.batch_size = batch_size
-        self.max_pending = max_pending
         self.writer = writer
+        if writer == "process":
+            # Commits run beside the engine: let it work on while one is in progress.
+            max_pending = max(max_pending, 200_000)
+        self.max_pending = max_pending
+        self._index_soon = False
+        """Ask the writer process to build the customer index after its next commit."""
         self._proc: subprocess.Popen[bytes] | None = None
         self._db: aiosqlite.Connection | None = None
         self._events: list[tuple[Any, ...]] = []
@@ -446,6 +459,16 @@ class Store:
         if self.pending >= self.max_pending:
             await self.flush()
 
+    def sources_finished(self) -> None:
+        """Say that no more source events will come (a backfill's file is read to its end).
+
+        A writer process then builds the customer index right after its next commit, beside the
+        engine's last minutes of work, instead of after everything on close.
+        """
+        if self._proc is not None:
+            self._index_soon = True
+            self._wake.set()
+
     def add_transitions(self, transitions: Iterable[Transition]) -> None:
         """Queue state transitions for the next batch."""
         for t in transitions:
@@ -472,7 +495,14 @@ class Store:
     async def flush(self) -> None:
         """Commit everything pending in one transaction."""
         async with self._lock:
-            if not (self._events or self._blobs or self._offsets or self._transitions or self._snapshots):
+            if not (
+                self._events
+                or self._blobs
+                or self._offsets
+                or self._transitions
+                or self._snapshots
+                or self._index_soon
+            ):
                 return
             events, self._events = self._events, []
             blobs, self._blobs = self._blobs, []
@@ -523,6 +553,7 @@ class Store:
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
         now = time.time()
+        index, self._index_soon = self._index_soon, False
         payload = marshal.dumps(
             (
                 [blob for blob, _ in blobs],
@@ -530,6 +561,7 @@ class Store:
                 [(s, o.file_id, o.position, now) for s, o in offsets.items()],
                 transitions,
                 snapshots,
+                index,
             )
         )
 

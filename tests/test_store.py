@@ -182,6 +182,22 @@ async def test_backfill_writer_builds_the_customer_index_at_the_end(tmp_path: Pa
         assert len(await again.customer_events("u1")) == 10
 
 
+async def test_backfill_writer_builds_the_customer_index_once_the_sources_finish(tmp_path: Path) -> None:
+    """Told the sources have finished, the writer process builds the customer index after its next
+    commit, before the store closes; rows added after that are in the index too."""
+    path = tmp_path / "h.db"
+    store = await Store(path, writer="process").open()
+    await store.add([ev(i, customer_id=f"u{i % 3}") for i in range(30)], source="s")
+    store.sources_finished()
+    await store.flush()
+    await store.add([ev(100, customer_id="u1")], source="s")
+    await store.flush()
+    assert "events_customer" in _indexes(path)  # built by the writer, not yet by close
+    await store.close()
+    async with Store(path) as again:
+        assert len(await again.customer_events("u1")) == 11
+
+
 async def test_a_missing_customer_index_is_rebuilt_on_open(tmp_path: Path) -> None:
     """If a backfill died before rebuilding the index, the next open puts it back."""
     path = tmp_path / "h.db"
