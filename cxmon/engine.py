@@ -215,10 +215,16 @@ class Engine:
         self._version = 0
         self._acks: dict[str, Ack] = {}
         self._recent: deque[Transition] = deque(maxlen=RECENT_TRANSITIONS)
-        self._judged_windows: dict[str, frozenset[float]] = {
-            step.name: frozenset(t.window for t in step.thresholds if MEASURES[t.measure].windowed)
+        self._judged_measures: dict[str, dict[float, frozenset[str]]] = {
+            step.name: {
+                window: frozenset(
+                    t.measure for t in step.thresholds if MEASURES[t.measure].windowed and t.window == window
+                )
+                for window in {t.window for t in step.thresholds if MEASURES[t.measure].windowed}
+            }
             for step in config.steps
         }
+        """step → window → the windowed measures its thresholds judge there."""
         self._judges_instant: frozenset[str] = frozenset(
             step.name
             for step in config.steps
@@ -567,11 +573,13 @@ class Engine:
         minute_rows = []
         for key, series in agg.series.items():
             step = step_by_name.get(key[0])
-            needed = self._judged_windows.get(key[0], frozenset())
+            judged = self._judged_measures.get(key[0], {})
             windows = {
-                w.length: window_measures(w.total, formula)
+                w.length: window_measures(
+                    w.total, formula, None if new_minute and w.length == shortest else judged[w.length]
+                )
                 for w in series.windows
-                if w.length in needed or (new_minute and w.length == shortest)
+                if w.length in judged or (new_minute and w.length == shortest)
             }
             instant = instant_measures(series, now) if key[0] in self._judges_instant else {}
             verdict = self._judge(key, series, step, windows, instant, now, stale_names, all_stale)

@@ -797,12 +797,18 @@ class Aggregator:
 # ---------------------------------------------------------------------- measures
 
 
-def window_measures(total: Pane, formula: str) -> dict[str, float | None]:
+_WAIT_QUANTILES = frozenset({"wait_p50", "wait_p90", "wait_p99"})
+_RESOLUTION_QUANTILES = frozenset({"resolution_p50", "resolution_p90"})
+
+
+def window_measures(total: Pane, formula: str, only: frozenset[str] | None = None) -> dict[str, float | None]:
     """Compute every windowed measure from a window's running total.
 
     Args:
         total: the window's counters and sketches.
         formula: the service-level formula name (cxmon.config.SERVICE_LEVEL_FORMULAS).
+        only: when given, the percentiles are worked out only if one of them is in it (the rest
+            are None): a backfill's tick judges a few measures of the longer windows.
 
     Returns:
         measure name → value, None where the measure has no data.
@@ -817,8 +823,11 @@ def window_measures(total: Pane, formula: str) -> dict[str, float | None]:
     else:
         sl_den = answered
     ab_den = answered + abandoned - short
-    p50, p90, p99 = sketch.quantiles(total.wait, (0.5, 0.9, 0.99))
-    r50, r90 = sketch.quantiles(total.res, (0.5, 0.9))
+    p50 = p90 = p99 = r50 = r90 = None
+    if only is None or not only.isdisjoint(_WAIT_QUANTILES):
+        p50, p90, p99 = sketch.quantiles(total.wait, (0.5, 0.9, 0.99))
+    if only is None or not only.isdisjoint(_RESOLUTION_QUANTILES):
+        r50, r90 = sketch.quantiles(total.res, (0.5, 0.9))
     resolved = c[RESOLVED]
     fn = c[FEEDBACK_N]
     return {
