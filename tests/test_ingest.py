@@ -264,8 +264,11 @@ def test_a_stopped_import_stores_what_was_read_and_a_rerun_finishes_it(
     proc = subprocess.Popen(cmd(db), cwd=REPO, start_new_session=True, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists() and table(db, "SELECT COUNT(*) FROM source_offsets")[0][0]:
-            break  # a first batch is committed: interrupt now
+        try:
+            if db.exists() and table(db, "SELECT COUNT(*) FROM source_offsets")[0][0]:
+                break  # a first batch is committed: interrupt now
+        except sqlite3.OperationalError:
+            pass  # the file is there but its tables are not yet
         time.sleep(0.05)
     if proc.poll() is None:
         os.killpg(proc.pid, getattr(signal, signame))
