@@ -158,14 +158,15 @@ def _cpu(cpu: float | None) -> str:
     return "?" if cpu is None else f"{cpu:.1f} s"
 
 
-def _median(runs: list[tuple[float, float | None, float | None]], n: int) -> tuple[str, float, str]:
+def _median(runs: list[tuple[float, float | None, float | None]], n: int) -> tuple[str, float]:
+    """The median run as a printed line (with the range of all runs), and its wall seconds."""
     wall, rss, cpu = sorted(runs)[len(runs) // 2]
     spread = f"{n / max(r[0] for r in runs):,.0f}–{n / min(r[0] for r in runs):,.0f}"
     line = (
         f"{wall:6.1f} s  {n / wall:>10,.0f} lines/s (median of {len(runs)}: {spread})"
         f"  peak RSS {_mb(rss)}  CPU {_cpu(cpu)}"
     )
-    return line, wall, spread
+    return line, wall
 
 
 def main() -> int:
@@ -195,12 +196,12 @@ def main() -> int:
             measured = time_mtail(log, work)
             if measured is not None:
                 theirs.append(measured)
-        line, cx, _ = _median(ours, n)
+        line, cx = _median(ours, n)
         print(f"cxmon import queue_log: {line}  ({stored:,} events stored)")
         if not theirs:
             print("mtail: not installed (make bench-deps); no comparison")
             return 0
-        line, mt, _ = _median(theirs, n)
+        line, mt = _median(theirs, n)
         print(f"mtail --one_shot:       {line}")
         print(f"ratio cxmon/mtail (medians): {mt / cx:.2f}x")
     return 0

@@ -54,8 +54,6 @@ BACKFILL_TICK = 60.0
 BACKFILL_GC_THRESHOLDS = (20_000, 20, 100)
 """Cyclic GC thresholds while a backfill runs (restored after)."""
 RECENT_TRANSITIONS = 200
-_NO_DETAIL = (None,) * 7
-"""Store columns a ``lost`` event leaves empty (customer … duration, then score … available)."""
 HISTORY_POINTS = 60
 HISTORY_MEASURES = ("wait_p90", "service_level", "offered", "abandoned", "escalations", "csat")
 
@@ -512,20 +510,7 @@ class Engine:
         """Move the windows to ``now``; store the ``lost`` events the aggregator makes."""
         lost = self.aggregator.advance(now)
         if lost and self.store is not None:
-            self.store._events.extend(
-                (
-                    ev.ts,
-                    ev.kind.value,
-                    ev.source,
-                    ev.contact_id,
-                    ev.channel,
-                    ev.queue,
-                    *_NO_DETAIL[:3],
-                    ev.reason,
-                    *_NO_DETAIL[3:],
-                )
-                for ev in lost
-            )
+            self.store.add_nowait(lost)
 
     def _judge(
         self,

@@ -48,13 +48,11 @@ class ProcessSource:
         Raises:
             TypeError: ``inner`` cannot be pickled (it cannot cross to a child process).
         """
-        self.inner = inner
         self._payload = pickle.dumps(inner)
         self.name: str = inner.name
         self.type: str = inner.type
         self.status: dict[str, Any] = getattr(inner, "status", None) or {}
         self._progress: tuple[int, int, int] = (0, 0, 0)
-        self.returncode: int | None = None
         self.pid: int | None = None
         """The child's process id while it runs (and after, for the record)."""
 
@@ -93,13 +91,13 @@ class ProcessSource:
             await proc.stdin.drain()
             proc.stdin.close()
             await self._relay(proc.stdout, sink)
-            self.returncode = await proc.wait()
+            returncode = await proc.wait()
         finally:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-        if self.returncode != 0:
-            raise RuntimeError(f"the {self.type} reader process exited with status {self.returncode}")
+        if returncode != 0:
+            raise RuntimeError(f"the {self.type} reader process exited with status {returncode}")
 
     async def _relay(self, out: asyncio.StreamReader, sink: Sink) -> None:
         read = out.readexactly

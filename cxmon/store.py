@@ -159,33 +159,12 @@ conn.close()
 """
 
 
-def _row(ev: ContactEvent, source: str) -> tuple[Any, ...]:
-    """The row of ``ev`` for ``_INSERT_EVENT`` (optional fields as their NULL sentinels)."""
-    customer, wait, duration, reason = ev.customer_id, ev.wait, ev.duration, ev.reason
-    score, target, staffed, available = ev.score, ev.target, ev.agents_staffed, ev.agents_available
-    return (
-        ev.ts,
-        ev.kind._value_,  # .value goes through Enum's descriptor: several times slower
-        ev.source or source,
-        ev.contact_id,
-        ev.channel,
-        ev.queue,
-        0 if customer is None else customer,
-        "" if wait is None else wait,
-        "" if duration is None else duration,
-        0 if reason is None else reason,
-        "" if score is None else score,
-        0 if target is None else target,
-        "" if staffed is None else staffed,
-        "" if available is None else available,
-    )
-
-
 def row_maker(source: str) -> Callable[..., tuple[Any, ...]]:
-    """A function taking ContactEvent's arguments that builds the event's row straight away.
+    """A function taking ContactEvent's arguments that builds the event's row for ``_INSERT_EVENT``.
 
-    ``row_maker(name)(*args)`` equals ``_row(ContactEvent(*args), name)``: a reader whose only
-    output is rows (cxmon.ingest) saves building each event and then taking it apart.
+    Optional fields become their NULL sentinels, and ``source`` stands in for an event that names
+    none. A reader whose only output is rows (cxmon.ingest) calls it instead of ContactEvent, so
+    no event is built only to be taken apart; :func:`encode_rows` uses it for events.
     """
 
     def make(
@@ -206,7 +185,7 @@ def row_maker(source: str) -> Callable[..., tuple[Any, ...]]:
     ) -> tuple[Any, ...]:
         return (
             ts,
-            kind._value_,
+            kind._value_,  # .value goes through Enum's descriptor: several times slower
             source_ or source,
             contact_id,
             channel,
@@ -227,8 +206,28 @@ def row_maker(source: str) -> Callable[..., tuple[Any, ...]]:
 def encode_rows(events: Iterable[ContactEvent | tuple[Any, ...]], source: str) -> list[tuple[Any, ...]]:
     """The rows of ``events`` for ``_INSERT_EVENT``, as :meth:`Store.add_encoded` takes them
     (marshalled); rows already made by :func:`row_maker` are taken as they are."""
-    row = _row
-    return [ev if ev.__class__ is tuple else row(ev, source) for ev in events]  # type: ignore[arg-type]
+    make = row_maker(source)
+    return [
+        ev
+        if isinstance(ev, tuple)
+        else make(
+            ev.ts,
+            ev.kind,
+            ev.contact_id,
+            ev.channel,
+            ev.queue,
+            ev.source,
+            ev.customer_id,
+            ev.wait,
+            ev.duration,
+            ev.reason,
+            ev.score,
+            ev.target,
+            ev.agents_staffed,
+            ev.agents_available,
+        )
+        for ev in events
+    ]
 
 
 def decode_rows(rows: Iterable[Sequence[Any]]) -> list[ContactEvent]:
@@ -428,14 +427,17 @@ class Store:
         self, events: Iterable[ContactEvent], source: str = "", offset: Offset | None = None
     ) -> None:
         """Queue events (and the source's new offset) for the next batch; waits when too much is pending."""
-        row = _row
-        self._events.extend([row(ev, source) for ev in events])
+        self.add_nowait(events, source)
         if offset is not None:
             self._offsets[source] = offset
-        if len(self._events) >= self.batch_size:
-            self._wake.set()
         if self.pending >= self.max_pending:
             await self.flush()
+
+    def add_nowait(self, events: Iterable[ContactEvent], source: str = "") -> None:
+        """Queue events for the next batch without waiting (for what the engine makes in a tick)."""
+        self._events.extend(encode_rows(events, source))
+        if len(self._events) >= self.batch_size:
+            self._wake.set()
 
     async def add_encoded(self, blob: bytes, count: int, source: str, offset: Offset | None = None) -> None:
         """Queue a batch already encoded by :func:`encode_rows` (and marshalled), like :meth:`add`.

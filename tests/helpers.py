@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+import pytest
 
 from cxmon.config import Config, default_config_path, load, loads
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+"""The public sample data (real Asterisk logs, helpdesk payloads), cloned beside the repository."""
 SIM_START = "2026-01-05T08:00:00Z"
 SIM_START_TS = 1767600000.0
 
@@ -59,3 +65,30 @@ match = [{ channel = "voice", queue = "q*" }]
 def one_step_config(extra: str = "") -> Config:
     """A one-step config (voice queues q1, q2) for focused engine tests."""
     return loads(ONE_STEP + extra, "<one-step>")
+
+
+def skip_unless_ci(msg: str) -> NoReturn:
+    """Skip a test for what this machine lacks (``msg``); under CI (``CI`` set) fail instead.
+
+    CI installs every package and clones the sample data the suite needs, so a skip there would
+    hide a test that never ran.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"{msg}, and CI is set: under CI every test must run")
+    pytest.skip(msg)
+
+
+def require_binary(name: str) -> str:
+    """Return the path of the program ``name`` (a Debian package the integration tests drive)."""
+    path = shutil.which(name)
+    if path is None:
+        skip_unless_ci(f"{name} is not installed (Debian package; `make system-deps` installs it)")
+    return path
+
+
+def shared_data(*parts: str) -> Path:
+    """Return a file of the shared sample data (see SHARED_DATA)."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        skip_unless_ci(f"sample data {path} is missing (clone shared/ beside the repo)")
+    return path

@@ -27,7 +27,7 @@ from cxmon.importer import (
     run_import,
 )
 from cxmon.store import Store
-from tests.collectors.test_queue_log import shared_data
+from tests.helpers import shared_data
 
 CONFIG_TEXT = default_config_path().read_text()
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +46,17 @@ async def backfill(path: Path, db: Path, in_child: bool) -> Engine:
     async with engine:
         await engine.run()
     return engine
+
+
+def bench_queue_log() -> Any:
+    """bench/queue_log.py as a module: its seeded generator writes a realistic queue_log."""
+    from tests.helpers import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_queue_log", REPO / "bench" / "queue_log.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def table(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -177,8 +190,9 @@ def test_a_source_that_cannot_be_pickled_stays_in_process() -> None:
 
 
 def test_row_maker_builds_the_row_of_the_event_it_stands_for() -> None:
-    """row_maker(name)(*args, **kwargs) is _row(ContactEvent(*args, **kwargs), name)."""
-    from cxmon.store import _row, row_maker
+    """row_maker(name)(*args, **kwargs) is the row of ContactEvent(*args, **kwargs): it reads back as
+    that event (with ``name`` for a missing source), and its sentinels are the store's."""
+    from cxmon.store import row_maker
 
     calls: list[tuple[tuple[object, ...], dict[str, object]]] = [
         ((1.0, EventKind.ARRIVED, "c1", "voice", "q1"), {}),
@@ -193,28 +207,25 @@ def test_row_maker_builds_the_row_of_the_event_it_stands_for() -> None:
     ]
     make = row_maker("feed")
     for args, kwargs in calls:
-        assert make(*args, **kwargs) == _row(ContactEvent(*args, **kwargs), "feed")  # type: ignore[arg-type]
+        event = ContactEvent(*args, **kwargs)  # type: ignore[arg-type]
+        assert decode_rows([make(*args, **kwargs)]) == [
+            dataclasses.replace(event, source=event.source or "feed")
+        ]
+    assert make(1.0, EventKind.ARRIVED, "c1", "voice", "q1") == (
+        1.0, "arrived", "feed", "c1", "voice", "q1", 0, "", "", 0, "", 0, "", ""
+    )  # fmt: skip
 
 
 async def test_queue_log_import_in_a_child_stores_what_an_in_process_run_stores(tmp_path: Path) -> None:
     """`cxmon import queue_log` (a child builds store rows) stores exactly the events, offsets and
-    transitions an engine with the source in-process stores: on a generated day of a busy PBX
-    (the benchmark's generator) and on the real samples when they are beside the checkout."""
-    import importlib.util
-
+    transitions an engine with the source in-process stores: on a generated week of a busy PBX
+    (the benchmark's generator) and on the real samples."""
     from cxmon.importer import queue_log_source, run_import
-    from tests.helpers import REPO, default_config
+    from tests.helpers import default_config, shared_data
 
-    spec = importlib.util.spec_from_file_location("bench_queue_log", REPO / "bench" / "queue_log.py")
-    assert spec is not None and spec.loader is not None
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
-    logs = [tmp_path / "generated_queue_log"]
-    generator.generate(logs[0], 20_000, seed=5)
-    sample = REPO.parent / "shared" / "data" / "asterisk"
-    logs += sorted(p for p in sample.glob("*queue_log*") if p.is_file()) if sample.is_dir() else []
     config = default_config()
-    for log in logs:
+
+    async def compare(log: Path) -> None:
         child_db, here_db = tmp_path / f"{log.name}.child.db", tmp_path / f"{log.name}.here.db"
         await run_import(config, queue_log_source(config, str(log)), str(child_db))
         source = queue_log_source(config, str(log))
@@ -227,9 +238,14 @@ async def test_queue_log_import_in_a_child_stores_what_an_in_process_run_stores(
             "SELECT ts, step, channel, queue, from_state, to_state, reason FROM transitions ORDER BY id",
         ):
             assert table(child_db, sql) == table(here_db, sql), (log.name, sql)
-    generated = tmp_path / "generated_queue_log.child.db"
-    assert table(generated, "SELECT COUNT(*) FROM events")[0][0] > 10_000
-    assert table(generated, "SELECT COUNT(*) FROM transitions")[0][0] > 0
+
+    generated = tmp_path / "generated_queue_log"
+    bench_queue_log().generate(generated, 20_000, seed=5)
+    await compare(generated)
+    assert table(tmp_path / "generated_queue_log.child.db", "SELECT COUNT(*) FROM events")[0][0] > 10_000
+    assert table(tmp_path / "generated_queue_log.child.db", "SELECT COUNT(*) FROM transitions")[0][0] > 0
+    for log in sorted(shared_data("asterisk").glob("*queue_log*")):
+        await compare(log)
 
 
 @pytest.mark.parametrize(("signame", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
@@ -239,7 +255,6 @@ def test_a_stopped_import_stores_what_was_read_and_a_rerun_finishes_it(
     """Ctrl-C or SIGTERM to the whole process group mid-import: cxmon exits 130/143 having committed
     what it had, its reader and writer processes are gone, and importing again stores exactly the
     events one uninterrupted import stores."""
-    import importlib.util
     import signal
     import subprocess
     import sys
@@ -247,12 +262,8 @@ def test_a_stopped_import_stores_what_was_read_and_a_rerun_finishes_it(
 
     from tests.helpers import REPO
 
-    spec = importlib.util.spec_from_file_location("bench_queue_log", REPO / "bench" / "queue_log.py")
-    assert spec is not None and spec.loader is not None
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
     log = tmp_path / "queue_log"
-    generator.generate(log, 400_000, seed=9)
+    bench_queue_log().generate(log, 400_000, seed=9)
 
     def cmd(db: Path) -> list[str]:
         # The child restores Python's own SIGINT handling (a test runner's child may ignore it).

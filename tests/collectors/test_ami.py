@@ -11,7 +11,8 @@ import pytest
 
 from collectors.ami import AmiMapper, AmiOptions, AmiSource, encode, parse_options
 from cxmon.events import EventKind
-from tests.collectors.test_queue_log import MemorySink, shared_data
+from tests.collectors.test_queue_log import MemorySink
+from tests.helpers import shared_data
 
 Msg = dict[str, str]
 

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import pytest
 
 from collectors.base import Offset
 from collectors.queue_log.parser import KNOWN_VERBS, QueueLogParser
 from cxmon.events import ContactEvent, EventKind
-
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-def shared_data(*parts: str) -> Path:
-    """Return a file of the shared sample data, skipping (or failing under CI) when it is absent."""
-    path = DATA.joinpath(*parts)
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"sample data {path} is missing (CI must clone shared/ beside the repo)")
-        pytest.skip(f"sample data {path} is missing (clone shared/ beside the repo)")
-    return path
+from tests.helpers import shared_data
 
 
 class MemorySink:

@@ -9,7 +9,8 @@ from pathlib import Path
 from collectors.records import ANONYMOUS_BANK, ReadState, RecordMapping, RecordsSource, read_records
 from collectors.records.source import parse_options
 from cxmon.events import ContactEvent, EventKind
-from tests.collectors.test_queue_log import MemorySink, shared_data
+from tests.collectors.test_queue_log import MemorySink
+from tests.helpers import shared_data
 
 HEADER = (
     "vru+line,call_id,customer_id,priority,type,date,vru_entry,vru_exit,vru_time,"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import socket
 import subprocess
 import tomllib
@@ -17,19 +15,9 @@ from typing import Any
 import pytest
 
 from cxmon.config import Config, validate
+from tests.helpers import require_binary as require_binary  # re-exported for the tests here
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def require_binary(name: str) -> str:
-    """Return the path of ``name``; skip when it is absent, but fail under CI (``CI`` set)."""
-    path = shutil.which(name)
-    if path is not None:
-        return path
-    msg = f"{name} is not installed (Debian package; `make system-deps` installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{msg}, and CI is set: integration tests must run under CI")
-    pytest.skip(msg)
 
 
 def free_port() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import require_binary
 from tests.snapshot_app import sim_config_text
 
 pytestmark = pytest.mark.integration
@@ -19,20 +19,10 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def tmux_binary() -> str:
-    """Return tmux's path; skip without it, except under CI where it must be installed."""
-    path = shutil.which("tmux")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("tmux is required under CI (make system-deps installs it)")
-        pytest.skip("tmux is not installed (make system-deps, or apt-get install tmux)")
-    return path
-
-
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[list[str]]:
     """A tmux command prefix on a private server, killed afterwards."""
-    prefix = [tmux_binary(), "-L", f"cxmon-test-{os.getpid()}", "-f", os.devnull]
+    prefix = [require_binary("tmux"), "-L", f"cxmon-test-{os.getpid()}", "-f", os.devnull]
     yield prefix
     subprocess.run([*prefix, "kill-server"], capture_output=True, check=False)
 
