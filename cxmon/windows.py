@@ -14,7 +14,7 @@ import bisect
 import heapq
 import operator
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ N_SLOTS = 14
 STRIKE_WINDOW = 86400.0
 _ROUTE_CACHE_LIMIT = 10_000
 
-# Module-level names for the kinds: add_one tests them for every event, and a global is cheaper
+# Module-level names for the kinds: _add_rows tests them for every event, and a global is cheaper
 # than an attribute of the enum class.
 _ARRIVED = EventKind.ARRIVED
 _ANSWERED = EventKind.ANSWERED
@@ -57,6 +57,30 @@ _LOST = EventKind.LOST
 _STAFFING = EventKind.STAFFING
 _HEARTBEAT = EventKind.HEARTBEAT
 _KIND_OF = {kind.value: kind for kind in EventKind}
+
+
+def _rows_of(events: Iterable[ContactEvent]) -> Iterator[tuple[Any, ...]]:
+    """The events as store rows (the layout of :func:`cxmon.store.encode_rows`, with the event's
+    own source), which is what :meth:`Aggregator._add_rows` reads."""
+    for ev in events:
+        customer, wait, duration, score = ev.customer_id, ev.wait, ev.duration, ev.score
+        staffed, available = ev.agents_staffed, ev.agents_available
+        yield (
+            ev.ts,
+            ev.kind._value_,
+            ev.source,
+            ev.contact_id,
+            ev.channel,
+            ev.queue,
+            0 if customer is None else customer,
+            "" if wait is None else wait,
+            "" if duration is None else duration,
+            0,
+            "" if score is None else score,
+            0,
+            "" if staffed is None else staffed,
+            "" if available is None else available,
+        )
 _bin_of = sketch.bin_of
 _bisect_left = bisect.bisect_left
 _plus = operator.add
@@ -438,26 +462,11 @@ class Aggregator:
 
     def add(self, events: Iterable[ContactEvent], source: str = "") -> None:
         """Account for a batch of events."""
-        for ev in events:
-            self.add_one(ev, source)
+        self._add_rows(_rows_of(events), source, None)
 
     def add_one(self, ev: ContactEvent, source: str = "", into: Series | None = None) -> None:
         """Account for one event (in series ``into`` when given, else where the event routes)."""
-        self._add(
-            ev.kind,
-            ev.ts,
-            ev.contact_id,
-            ev.channel,
-            ev.queue,
-            source or ev.source,
-            ev.customer_id,
-            ev.wait,
-            ev.duration,
-            ev.score,
-            ev.agents_staffed,
-            ev.agents_available,
-            into,
-        )
+        self._add_rows(_rows_of((ev,)), source, into)
 
     def add_rows(self, rows: Iterable[Sequence[Any]], source: str = "") -> None:
         """Account for events given as store rows (:func:`cxmon.store.encode_rows`).
@@ -465,229 +474,207 @@ class Aggregator:
         A backfill read in a child process (cxmon.ingest) arrives as rows; taking them as they are
         saves building a ContactEvent per row just to read its fields here.
         """
-        add = self._add
+        self._add_rows(rows, source, None)
+
+    def _add_rows(self, rows: Iterable[Sequence[Any]], source: str, into: Series | None) -> None:
+        """Account for store rows (the optional columns hold the store's NULL sentinels: 0 in text
+        columns, "" in numeric ones), in series ``into`` when given."""
+        # This runs for every event of every source: one loop for a whole batch, names bound
+        # locally, and the common case (the event falls in each window's newest pane) handled
+        # without a call.
         kinds = _KIND_OF
+        series_of = self._series_of
+        contacts = self._contacts
+        all_series = self.series
+        short_abandon = self.short_abandon
+        watermark = self.watermark
         for row in rows:
-            customer, wait, duration, score, staffed, available = (
-                row[6],
-                row[7],
-                row[8],
-                row[10],
-                row[12],
-                row[13],
-            )
-            # The store's NULL sentinels: 0 in text columns, "" in numeric ones.
-            add(
-                kinds[row[1]],
-                row[0],
-                row[3],
-                row[4],
-                row[5],
-                source or row[2],
-                None if customer == 0 else customer,
-                None if wait == "" else wait,
-                None if duration == "" else duration,
-                None if score == "" else score,
-                None if staffed == "" else staffed,
-                None if available == "" else available,
-                None,
-            )
-
-    def _add(
-        self,
-        kind: EventKind,
-        ts: float,
-        cid: str,
-        channel: str,
-        queue: str,
-        src: str,
-        customer: str | None,
-        ev_wait: float | None,
-        duration: float | None,
-        score: float | None,
-        staffed: int | None,
-        available: int | None,
-        into: Series | None,
-    ) -> None:
-        # This runs for every event of every source: names are bound locally and the common case
-        # (the event falls in each window's newest pane) is handled without a call.
-        if ts > self.watermark:
-            self.watermark = ts
-        if kind is _HEARTBEAT:
-            return
-        if into is None:
-            route = (channel, queue)
-            series = self._series_of.get(route)
-            if series is None:
-                key, step = self.route(channel, queue)
-                series = self._series(key, step)
-                if len(self._series_of) >= _ROUTE_CACHE_LIMIT:
-                    self._series_of.clear()
-                self._series_of[route] = series
-            key = series.key
-        else:
-            series, key = into, into.key
-        series.version += 1
-        if src:
-            series.sources.add(src)
-        totals = series.totals
-
-        if kind is _STAFFING:
-            if staffed is not None:
-                series.agents_staffed = staffed
-            if available is not None:
-                series.agents_available = available
-            return
-
-        # Which pane slots this event touches, and what it adds to the sketches.
-        slot = -1
-        slot2 = -1
-        wait_value: float | None = None
-        res_value: float | None = None
-        feedback: float | None = None
-        strike = False
-
-        if kind is _ARRIVED:
-            contacts = self._contacts
-            prev = contacts.get(cid)
-            if prev is not None and prev != key:
-                old = self.series.get(prev)
-                if old is not None:
-                    old.waiting.pop(cid, None)
-                    old.open.pop(cid, None)
-                    old.version += 1
-            series.waiting[cid] = ts
-            series.open[cid] = ts
-            contacts[cid] = key
-            slot = OFFERED
-            totals[T_OFFERED] += 1
-        elif kind is _ANSWERED:
-            arrived = series.waiting.pop(cid, None)
-            wait = ev_wait
-            if wait is None and arrived is not None:
-                wait = ts - arrived
-            slot = ANSWERED
-            totals[T_ANSWERED] += 1
-            if wait is not None:
-                if wait < 0:
-                    wait = 0.0
-                wait_value = wait
-                if wait <= series.sl_target:
-                    slot2 = ANSWERED_WITHIN
-                if wait > series.long_wait:
-                    strike = True
-        elif kind is _RESOLVED:
-            series.waiting.pop(cid, None)
-            series.open.pop(cid, None)
-            self._contacts.pop(cid, None)
-            slot = RESOLVED
-            totals[T_RESOLVED] += 1
-            if duration is not None and duration >= 0:
-                res_value = duration
-        elif kind is _ABANDONED:
-            arrived = series.waiting.pop(cid, None)
-            series.open.pop(cid, None)
-            self._contacts.pop(cid, None)
-            wait = ev_wait
-            if wait is None and arrived is not None:
-                wait = ts - arrived
-            slot = ABANDONED
-            totals[T_ABANDONED] += 1
-            if wait is not None:
-                if wait < 0:
-                    wait = 0.0
-                wait_value = wait
-                if wait < self.short_abandon:
-                    slot2 = SHORT_ABANDONED
-                    totals[T_SHORT] += 1
-            if slot2 != SHORT_ABANDONED:
-                strike = True
-        elif kind is _ESCALATED:
-            series.waiting.pop(cid, None)
-            slot = ESCALATED
-            totals[T_ESCALATED] += 1
-            strike = True
-        elif kind is _TRANSFERRED:
-            # The contact leaves this series; an arrival elsewhere (if the source sees one) reopens it.
-            series.waiting.pop(cid, None)
-            series.open.pop(cid, None)
-            self._contacts.pop(cid, None)
-            slot = TRANSFERRED
-            totals[T_TRANSFERRED] += 1
-            strike = True
-        elif kind is _REOPENED:
-            series.open[cid] = ts
-            self._contacts[cid] = key
-            slot = REOPENED
-            totals[T_REOPENED] += 1
-            strike = True
-        elif kind is _FEEDBACK:
-            if score is None:
-                return
-            feedback = score
-            slot = FEEDBACK_N
-        elif kind is _LOST:
-            series.waiting.pop(cid, None)
-            series.open.pop(cid, None)
-            self._contacts.pop(cid, None)
-            slot = LOST
-            totals[T_LOST] += 1
-
-        wkey = rkey = 0
-        if wait_value is not None:
-            series.wait_hist[_bisect_left(WAIT_BUCKETS, wait_value)] += 1
-            series.wait_hist_sum += wait_value
-            wkey = _bin_of(wait_value)
-        if res_value is not None:
-            series.res_hist[_bisect_left(RESOLUTION_BUCKETS, res_value)] += 1
-            series.res_hist_sum += res_value
-            rkey = _bin_of(res_value)
-        if strike and customer:
-            self._strike(customer, ts)
-        timed = wait_value is not None and slot == ANSWERED
-
-        for window in series.direct:
-            idx = int(ts // window.pane_len)
-            panes = window.panes
-            if idx == window.head and panes and panes[-1].idx == idx:
-                pane = panes[-1]
+            ts = row[0]
+            if ts > watermark:
+                watermark = self.watermark = ts
+            kind = kinds[row[1]]
+            if kind is _HEARTBEAT:
+                continue
+            cid = row[3]
+            if into is None:
+                route = (row[4], row[5])
+                series = series_of.get(route)
+                if series is None:
+                    key, step = self.route(*route)
+                    series = self._series(key, step)
+                    if len(series_of) >= _ROUTE_CACHE_LIMIT:
+                        series_of.clear()
+                    series_of[route] = series
+                key = series.key
             else:
-                found = window.pane_for(ts)
-                if found is None:
-                    # Too old for this window: a window nested around it may still hold the event.
-                    self._add_late(
-                        window.outer, ts, slot, slot2, wkey, rkey, wait_value, timed, res_value, feedback
-                    )
+                series, key = into, into.key
+            series.version += 1
+            src = source or row[2]
+            if src:
+                series.sources.add(src)
+            totals = series.totals
+
+            if kind is _STAFFING:
+                staffed, available = row[12], row[13]
+                if staffed != "":
+                    series.agents_staffed = staffed
+                if available != "":
+                    series.agents_available = available
+                continue
+
+            # Which pane slots this event touches, and what it adds to the sketches.
+            slot = -1
+            slot2 = -1
+            wait_value: float | None = None
+            res_value: float | None = None
+            feedback: float | None = None
+            strike = False
+
+            if kind is _ARRIVED:
+                prev = contacts.get(cid)
+                if prev is not None and prev != key:
+                    old = all_series.get(prev)
+                    if old is not None:
+                        old.waiting.pop(cid, None)
+                        old.open.pop(cid, None)
+                        old.version += 1
+                series.waiting[cid] = ts
+                series.open[cid] = ts
+                contacts[cid] = key
+                slot = OFFERED
+                totals[T_OFFERED] += 1
+            elif kind is _ANSWERED:
+                arrived = series.waiting.pop(cid, None)
+                wait = row[7]
+                if wait == "":
+                    wait = None if arrived is None else ts - arrived
+                slot = ANSWERED
+                totals[T_ANSWERED] += 1
+                if wait is not None:
+                    if wait < 0:
+                        wait = 0.0
+                    wait_value = wait
+                    if wait <= series.sl_target:
+                        slot2 = ANSWERED_WITHIN
+                    if wait > series.long_wait:
+                        strike = True
+            elif kind is _RESOLVED:
+                series.waiting.pop(cid, None)
+                series.open.pop(cid, None)
+                contacts.pop(cid, None)
+                slot = RESOLVED
+                totals[T_RESOLVED] += 1
+                duration = row[8]
+                if duration != "" and duration >= 0:
+                    res_value = duration
+            elif kind is _ABANDONED:
+                arrived = series.waiting.pop(cid, None)
+                series.open.pop(cid, None)
+                contacts.pop(cid, None)
+                wait = row[7]
+                if wait == "":
+                    wait = None if arrived is None else ts - arrived
+                slot = ABANDONED
+                totals[T_ABANDONED] += 1
+                if wait is not None:
+                    if wait < 0:
+                        wait = 0.0
+                    wait_value = wait
+                    if wait < short_abandon:
+                        slot2 = SHORT_ABANDONED
+                        totals[T_SHORT] += 1
+                if slot2 != SHORT_ABANDONED:
+                    strike = True
+            elif kind is _ESCALATED:
+                series.waiting.pop(cid, None)
+                slot = ESCALATED
+                totals[T_ESCALATED] += 1
+                strike = True
+            elif kind is _TRANSFERRED:
+                # The contact leaves this series; an arrival elsewhere (if the source sees one)
+                # reopens it.
+                series.waiting.pop(cid, None)
+                series.open.pop(cid, None)
+                contacts.pop(cid, None)
+                slot = TRANSFERRED
+                totals[T_TRANSFERRED] += 1
+                strike = True
+            elif kind is _REOPENED:
+                series.open[cid] = ts
+                contacts[cid] = key
+                slot = REOPENED
+                totals[T_REOPENED] += 1
+                strike = True
+            elif kind is _FEEDBACK:
+                score = row[10]
+                if score == "":
                     continue
-                pane = found
-            window.changes += 1
-            total = window.own
-            pc = pane.c
-            tc = total.c
-            if slot >= 0:
-                pc[slot] += 1
-                tc[slot] += 1
-            if slot2 >= 0:
-                pc[slot2] += 1
-                tc[slot2] += 1
+                feedback = score
+                slot = FEEDBACK_N
+            elif kind is _LOST:
+                series.waiting.pop(cid, None)
+                series.open.pop(cid, None)
+                contacts.pop(cid, None)
+                slot = LOST
+                totals[T_LOST] += 1
+
+            wkey = rkey = 0
             if wait_value is not None:
-                bins = pane.wait
-                bins[wkey] = bins.get(wkey, 0) + 1
-                bins = total.wait
-                bins[wkey] = bins.get(wkey, 0) + 1
-                if timed:
-                    pc[WAIT_SUM] += wait_value
-                    tc[WAIT_SUM] += wait_value
-                    pc[ANSWERED_TIMED] += 1
-                    tc[ANSWERED_TIMED] += 1
+                series.wait_hist[_bisect_left(WAIT_BUCKETS, wait_value)] += 1
+                series.wait_hist_sum += wait_value
+                wkey = _bin_of(wait_value)
             if res_value is not None:
-                bins = pane.res
-                bins[rkey] = bins.get(rkey, 0) + 1
-                bins = total.res
-                bins[rkey] = bins.get(rkey, 0) + 1
-            if feedback is not None:
-                pc[FEEDBACK_SUM] += feedback
-                tc[FEEDBACK_SUM] += feedback
+                series.res_hist[_bisect_left(RESOLUTION_BUCKETS, res_value)] += 1
+                series.res_hist_sum += res_value
+                rkey = _bin_of(res_value)
+            if strike:
+                customer = row[6]
+                if customer:
+                    self._strike(customer, ts)
+            timed = wait_value is not None and slot == ANSWERED
+
+            for window in series.direct:
+                idx = int(ts // window.pane_len)
+                panes = window.panes
+                if idx == window.head and panes and panes[-1].idx == idx:
+                    pane = panes[-1]
+                else:
+                    found = window.pane_for(ts)
+                    if found is None:
+                        # Too old for this window: a window nested around it may still hold it.
+                        self._add_late(
+                            window.outer, ts, slot, slot2, wkey, rkey, wait_value, timed, res_value, feedback
+                        )
+                        continue
+                    pane = found
+                window.changes += 1
+                total = window.own
+                pc = pane.c
+                tc = total.c
+                if slot >= 0:
+                    pc[slot] += 1
+                    tc[slot] += 1
+                if slot2 >= 0:
+                    pc[slot2] += 1
+                    tc[slot2] += 1
+                if wait_value is not None:
+                    bins = pane.wait
+                    bins[wkey] = bins.get(wkey, 0) + 1
+                    bins = total.wait
+                    bins[wkey] = bins.get(wkey, 0) + 1
+                    if timed:
+                        pc[WAIT_SUM] += wait_value
+                        tc[WAIT_SUM] += wait_value
+                        pc[ANSWERED_TIMED] += 1
+                        tc[ANSWERED_TIMED] += 1
+                if res_value is not None:
+                    bins = pane.res
+                    bins[rkey] = bins.get(rkey, 0) + 1
+                    bins = total.res
+                    bins[rkey] = bins.get(rkey, 0) + 1
+                if feedback is not None:
+                    pc[FEEDBACK_SUM] += feedback
+                    tc[FEEDBACK_SUM] += feedback
 
     def _add_late(
         self,
