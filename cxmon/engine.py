@@ -15,9 +15,11 @@ import gc
 import logging
 import marshal
 import time
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -439,15 +441,12 @@ class Engine:
             assert self._next_tick is not None and self._start_time is not None
             next_tick = self._next_tick
             limit = self._start_time + self._duration if self._duration is not None else float("inf")
+            # Every event before ``i`` is older than the next boundary (and within the limit), so
+            # the first event at or past a boundary is where the running maximum first reaches it.
+            newest_yet = list(accumulate(stamps, max))
             i, n = 0, len(items)
             while i < n:
-                rest = max(stamps[i:])
-                if rest < next_tick and rest <= limit:
-                    j = n  # the usual case: no boundary in the rest of the batch
-                else:
-                    j = i
-                    while stamps[j] < next_tick and stamps[j] <= limit:
-                        j += 1
+                j = min(bisect_left(newest_yet, next_tick, i), bisect_right(newest_yet, limit, i))
                 if j > i:
                     add(items[i:j], name)
                 if j == n:

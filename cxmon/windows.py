@@ -81,6 +81,8 @@ def _rows_of(events: Iterable[ContactEvent]) -> Iterator[tuple[Any, ...]]:
             "" if staffed is None else staffed,
             "" if available is None else available,
         )
+
+
 _bin_of = sketch.bin_of
 _bisect_left = bisect.bisect_left
 _plus = operator.add
