@@ -419,6 +419,10 @@ class Engine:
                 self.errors.append(f"[engine] failed on a batch from {name}")
             finally:
                 queue.task_done()
+            # While the queue stays full, nothing above awaits anything that suspends: let the
+            # loop come round after each batch, so the store's flusher (commits run beside the
+            # engine) and the sources' relays get their turn rather than waiting for back-pressure.
+            await asyncio.sleep(0)
 
     async def _process(
         self, name: str, items: Sequence[Any], offset: Offset | None, encoded: bytes | None = None
@@ -606,7 +610,9 @@ class Engine:
                 self.store.add_transitions(transitions)
         if self.store is not None and now >= self._next_purge:
             self._next_purge = now + 3600.0
-            self._schedule_purge(now - self.config.store.retention)
+            before = now - self.config.store.retention
+            if before > 0:  # else nothing is that old (an import keeps everything)
+                self._schedule_purge(before)
 
     def _tick(self, now: float) -> Snapshot:
         """Build, store and publish the snapshot for engine time ``now``."""

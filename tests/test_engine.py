@@ -300,3 +300,68 @@ async def test_backfill_light_ticks_judge_exactly_like_full_ticks(tmp_path: Path
     light, full = rows(tmp_path / "light.db"), rows(tmp_path / "full.db")
     assert any(to == "pothole" for _, _, _, to, _ in light[0])
     assert light == full
+
+
+class _Feed:
+    """A finite source: one arrival a minute on q1 from ``start`` for ``hours``."""
+
+    name = "feed"
+    type = "test"
+
+    def __init__(self, start: float, hours: float) -> None:
+        self.start, self.hours = start, hours
+
+    async def run(self, sink: Sink) -> None:
+        n = int(self.hours * 60)
+        events = [
+            ContactEvent(
+                ts=self.start + 60.0 * i,
+                kind=EventKind.ARRIVED,
+                contact_id=f"c{i}",
+                channel="voice",
+                queue="q1",
+            )
+            for i in range(n)
+        ]
+        for i in range(0, n, 50):
+            await sink.emit(events[i : i + 50])
+
+
+async def backfill_purges(tmp_path: Path, retention: str) -> tuple[int, int]:
+    """Backfill 3 hours of history with ``retention``; return (purges started, arrivals kept)."""
+    engine = Engine(
+        one_step_config(f'\n[store]\nretention = "{retention}"\n'),
+        db_path=str(tmp_path / "h.db"),
+        sources=[_Feed(SIM_START_TS, 3)],
+        clock="events",
+    )
+    purges = 0
+    async with engine:
+        assert engine.store is not None
+        real_purge = engine.store.purge
+
+        async def counted(before: float) -> int:
+            nonlocal purges
+            purges += 1
+            return await real_purge(before)
+
+        engine.store.purge = counted  # type: ignore[method-assign]
+        await engine.run()
+    con = sqlite3.connect(tmp_path / "h.db")
+    kept = con.execute("SELECT count(*) FROM events WHERE kind = 'arrived'").fetchone()[0]
+    con.close()
+    return purges, kept
+
+
+async def test_backfill_purges_by_retention_and_never_when_it_reaches_past_the_epoch(tmp_path: Path) -> None:
+    """A backfill purges once an hour of its data's time; a retention longer than the epoch's age
+    (what `cxmon import` uses: it keeps everything) never starts a purge at all.
+
+    Each purge of a backfill waits for the writer's commit: an import of a week of history used to
+    start one per hour of it for nothing.
+    """
+    purges, _ = await backfill_purges(tmp_path / "a", "1h")
+    assert purges >= 2
+    purges, kept = await backfill_purges(tmp_path / "b", "36500d")
+    assert purges == 0
+    assert kept == 180
