@@ -110,6 +110,11 @@ _UPSERT_SNAPSHOT = (
 _CUSTOMER_INDEX = (
     "CREATE INDEX IF NOT EXISTS events_customer ON events (customer_id, ts) WHERE customer_id IS NOT NULL"
 )
+# How the customer index is built after a backfill: SQLite's sorter then sorts cache-sized runs, in
+# helper threads, and merges them. With the 64 MB cache of the inserts it sorts everything in one
+# pass on one core instead, which takes over twice as long (1.6 s against 0.6 s for 1.6 million
+# rows).
+_INDEX_BUILD = ("PRAGMA cache_size=-2000", "PRAGMA threads=2")
 
 # The writer process of ``Store(writer="process")``: reads length-prefixed marshal frames of
 # (encoded event batches, events, offsets, transitions, snapshots) on stdin, commits each frame in
@@ -152,9 +157,13 @@ while True:
         # The source has finished: build the customer index while the engine works through what
         # it still has queued (the few rows after it go into the index one by one).
         try:
+            for pragma in {_INDEX_BUILD!r}:
+                conn.execute(pragma)
             conn.execute({_CUSTOMER_INDEX!r})
         except Exception:
             pass  # the parent builds it on close in any case
+        conn.execute("PRAGMA threads=0")
+        conn.execute("PRAGMA cache_size=-65536")
 conn.close()
 """
 
@@ -380,6 +389,8 @@ class Store:
                     await asyncio.to_thread(proc.wait)
                     assert proc.stdout is not None
                     proc.stdout.close()
+                    for pragma in _INDEX_BUILD:
+                        await self._db.execute(pragma)
                     await self._db.execute(_CUSTOMER_INDEX)
                 await self._db.close()
                 self._db = None

@@ -298,3 +298,23 @@ def test_a_stopped_import_stores_what_was_read_and_a_rerun_finishes_it(
     )
     assert 0 < interrupted < table(whole, "SELECT COUNT(*) FROM events")[0][0]
     assert table(db, sql) == table(whole, sql)
+
+
+def test_the_pipe_from_the_reader_holds_a_whole_batch() -> None:
+    """The reader's stdout pipe is widened to 1 MiB (or the system's limit), so a batch of a few
+    hundred KiB fits and the reader parses on while the engine works through the last one."""
+    fcntl = pytest.importorskip("fcntl")
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        pytest.skip("pipe sizes can only be set on Linux")
+    from cxmon.ingest import _PIPE_SIZE, _widen_pipe
+
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    r, w = os.pipe()
+    try:
+        before = fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)
+        _widen_pipe(w)
+        after = fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert before < after == min(_PIPE_SIZE, limit)
