@@ -75,8 +75,8 @@ async def compute_stats(
     store = Store(db_path)
     await store.open()
     try:
-        async for ev in store.iter_events(start, end):
-            agg.add_one(ev)
+        async for rows in store.iter_rows(start, end):
+            agg.add_rows(rows)
         transitions = await store.transitions(start, end)
     finally:
         await store.close()

@@ -9,7 +9,7 @@ import marshal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,6 +92,13 @@ _EVENT_COLUMNS = (
 _INSERT_EVENT = (
     f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,"
     "NULLIF(?,0),NULLIF(?,''),NULLIF(?,''),NULLIF(?,0),NULLIF(?,''),NULLIF(?,0),NULLIF(?,''),NULLIF(?,''))"
+)
+# The events as encode_rows lays them out: the NULLs back to their sentinels.
+_SELECT_ROWS = (
+    "SELECT ts, kind, source, contact_id, channel, queue, coalesce(customer_id, 0), coalesce(wait, ''), "
+    "coalesce(duration, ''), coalesce(reason, 0), coalesce(score, ''), coalesce(target, 0), "
+    "coalesce(agents_staffed, ''), coalesce(agents_available, '') "
+    "FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id"
 )
 _UPSERT_OFFSET = (
     "INSERT INTO source_offsets (source, file_id, position, updated) VALUES (?,?,?,?) "
@@ -674,6 +681,21 @@ class Store:
                     break
                 for row in rows:
                     yield event_from_row(row)
+
+    async def iter_rows(
+        self, start: float | None = None, end: float | None = None, batch: int = 10_000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Yield stored events with ``start ≤ ts < end``, oldest first, as lists of rows in the
+        layout of :func:`encode_rows` (NULLs as its sentinels), which the aggregator takes as
+        they are: replaying a long history then builds no event objects."""
+        lo = float("-inf") if start is None else start
+        hi = float("inf") if end is None else end
+        async with self.db.execute(_SELECT_ROWS, (lo, hi)) as cur:
+            while True:
+                rows = await cur.fetchmany(batch)
+                if not rows:
+                    break
+                yield rows  # type: ignore[misc]
 
     async def count_events(self) -> int:
         """Return how many events are stored."""

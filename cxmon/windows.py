@@ -14,7 +14,7 @@ import bisect
 import heapq
 import operator
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,28 +59,27 @@ _HEARTBEAT = EventKind.HEARTBEAT
 _KIND_OF = {kind.value: kind for kind in EventKind}
 
 
-def _rows_of(events: Iterable[ContactEvent]) -> Iterator[tuple[Any, ...]]:
-    """The events as store rows (the layout of :func:`cxmon.store.encode_rows`, with the event's
+def _row_of(ev: ContactEvent) -> tuple[Any, ...]:
+    """The event as a store row (the layout of :func:`cxmon.store.encode_rows`, with the event's
     own source), which is what :meth:`Aggregator._add_rows` reads."""
-    for ev in events:
-        customer, wait, duration, score = ev.customer_id, ev.wait, ev.duration, ev.score
-        staffed, available = ev.agents_staffed, ev.agents_available
-        yield (
-            ev.ts,
-            ev.kind._value_,
-            ev.source,
-            ev.contact_id,
-            ev.channel,
-            ev.queue,
-            0 if customer is None else customer,
-            "" if wait is None else wait,
-            "" if duration is None else duration,
-            0,
-            "" if score is None else score,
-            0,
-            "" if staffed is None else staffed,
-            "" if available is None else available,
-        )
+    customer, wait, duration, score = ev.customer_id, ev.wait, ev.duration, ev.score
+    staffed, available = ev.agents_staffed, ev.agents_available
+    return (
+        ev.ts,
+        ev.kind._value_,
+        ev.source,
+        ev.contact_id,
+        ev.channel,
+        ev.queue,
+        0 if customer is None else customer,
+        "" if wait is None else wait,
+        "" if duration is None else duration,
+        0,
+        "" if score is None else score,
+        0,
+        "" if staffed is None else staffed,
+        "" if available is None else available,
+    )
 
 
 _bin_of = sketch.bin_of
@@ -464,11 +463,11 @@ class Aggregator:
 
     def add(self, events: Iterable[ContactEvent], source: str = "") -> None:
         """Account for a batch of events."""
-        self._add_rows(_rows_of(events), source, None)
+        self._add_rows(map(_row_of, events), source, None)
 
     def add_one(self, ev: ContactEvent, source: str = "", into: Series | None = None) -> None:
         """Account for one event (in series ``into`` when given, else where the event routes)."""
-        self._add_rows(_rows_of((ev,)), source, into)
+        self._add_rows((_row_of(ev),), source, into)
 
     def add_rows(self, rows: Iterable[Sequence[Any]], source: str = "") -> None:
         """Account for events given as store rows (:func:`cxmon.store.encode_rows`).
