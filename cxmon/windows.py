@@ -544,20 +544,32 @@ class Aggregator:
                 contacts[cid] = key
                 slot = OFFERED
                 totals[T_OFFERED] += 1
-            elif kind is _ANSWERED:
+            elif kind is _ANSWERED or kind is _ABANDONED:
+                # The wait is the source's, or else measured from the arrival seen here.
                 arrived = series.waiting.pop(cid, None)
                 wait = row[7]
                 if wait == "":
                     wait = None if arrived is None else ts - arrived
-                slot = ANSWERED
-                totals[T_ANSWERED] += 1
-                if wait is not None:
-                    if wait < 0:
-                        wait = 0.0
-                    wait_value = wait
-                    if wait <= series.sl_target:
-                        slot2 = ANSWERED_WITHIN
-                    if wait > series.long_wait:
+                if wait is not None and wait < 0:
+                    wait = 0.0
+                wait_value = wait
+                if kind is _ANSWERED:
+                    slot = ANSWERED
+                    totals[T_ANSWERED] += 1
+                    if wait is not None:
+                        if wait <= series.sl_target:
+                            slot2 = ANSWERED_WITHIN
+                        if wait > series.long_wait:
+                            strike = True
+                else:
+                    series.open.pop(cid, None)
+                    contacts.pop(cid, None)
+                    slot = ABANDONED
+                    totals[T_ABANDONED] += 1
+                    if wait is not None and wait < short_abandon:
+                        slot2 = SHORT_ABANDONED
+                        totals[T_SHORT] += 1
+                    else:
                         strike = True
             elif kind is _RESOLVED:
                 series.waiting.pop(cid, None)
@@ -568,24 +580,6 @@ class Aggregator:
                 duration = row[8]
                 if duration != "" and duration >= 0:
                     res_value = duration
-            elif kind is _ABANDONED:
-                arrived = series.waiting.pop(cid, None)
-                series.open.pop(cid, None)
-                contacts.pop(cid, None)
-                wait = row[7]
-                if wait == "":
-                    wait = None if arrived is None else ts - arrived
-                slot = ABANDONED
-                totals[T_ABANDONED] += 1
-                if wait is not None:
-                    if wait < 0:
-                        wait = 0.0
-                    wait_value = wait
-                    if wait < short_abandon:
-                        slot2 = SHORT_ABANDONED
-                        totals[T_SHORT] += 1
-                if slot2 != SHORT_ABANDONED:
-                    strike = True
             elif kind is _ESCALATED:
                 series.waiting.pop(cid, None)
                 slot = ESCALATED

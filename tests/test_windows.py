@@ -275,6 +275,33 @@ def test_strikes_count_customers_with_three_bad_experiences_in_a_day() -> None:
     assert agg.struck == 0
 
 
+def test_abandon_and_answer_waits_are_classified_and_counted() -> None:
+    """An abandon under short_abandon (5 s) is short, no strike; one over it is a strike; a
+    negative wait counts as 0; a wait the source leaves out is measured from the arrival seen."""
+    from cxmon.snapshot import TOTALS
+
+    agg = Aggregator(CONFIG)
+    voice = {"channel": "voice", "queue": "q1", "customer_id": "bob"}
+    agg.add(
+        [
+            ContactEvent(ts=T0, kind=EventKind.ARRIVED, contact_id="a", **voice),
+            ContactEvent(ts=T0 + 2, kind=EventKind.ABANDONED, contact_id="a", wait=2.0, **voice),
+            ContactEvent(ts=T0 + 3, kind=EventKind.ARRIVED, contact_id="b", **voice),
+            ContactEvent(ts=T0 + 33, kind=EventKind.ABANDONED, contact_id="b", **voice),
+            ContactEvent(ts=T0 + 40, kind=EventKind.ANSWERED, contact_id="c", wait=-3.0, **voice),
+        ]
+    )
+    series = agg.series[("help", "voice", "q1")]
+    totals = dict(zip(TOTALS, series.totals, strict=True))
+    assert (totals["abandoned"], totals["short_abandoned"], totals["answered"]) == (2, 1, 1)
+    assert agg.strikes == {"bob": 1}  # the 30 s abandon, not the 2 s one
+    assert series.wait_hist_sum == 32.0  # 2 s, 30 s measured from b's arrival, and 0 s
+    figures = window_measures(series.windows[-1].total, "excl_short_abandons")
+    assert figures["short_abandoned"] == 1
+    assert figures["asa"] == 0.0
+    assert figures["service_level"] == 0.5  # the answer within target, the long abandon against
+
+
 def test_windows_read_every_minute_of_a_long_stream_match_brute_force() -> None:
     """Three hours of steady traffic, the windows read every simulated minute (as backfill ticks
     do), each read equal to a brute-force recount: the nested windows' running sums stay exact."""
