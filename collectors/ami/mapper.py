@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -47,6 +48,12 @@ class AmiMapper:
           become arrivals dated ``Wait`` seconds back, and calls we thought were waiting but that
           are gone left while we were disconnected: they are ``lost`` (reason ``unseen``), since
           their outcome cannot be known.
+        * An event whose ``Timestamp`` is not a finite number, or lies more than ``max_skew``
+          seconds ahead of our clock, is reported (``on_error``), counted under ``bad_timestamp``
+          and skipped whole: its other fields cannot be trusted to belong to a real moment either.
+          Events without a Timestamp are dated by our clock.
+        * A duration (HoldTime, TalkTime, Wait) that is not a finite non-negative number counts
+          as absent (``bad_number``); the event itself is kept.
     """
 
     def __init__(
@@ -56,12 +63,28 @@ class AmiMapper:
         default_channel: str = "voice",
         leave_grace: float = 2.0,
         clock: Callable[[], float] = time.time,
+        max_skew: float = 300.0,
     ) -> None:
+        """Build a mapper.
+
+        Args:
+            source: the collector name put on every event.
+            channels: queue name → channel, for queues that are not ``default_channel``.
+            default_channel: the channel of every other queue.
+            leave_grace: seconds a QueueCallerLeave waits for an AgentConnect before it is an abandon.
+            clock: our clock (epoch seconds): dates events without a Timestamp, bounds those with one.
+            max_skew: seconds a Timestamp may lie ahead of ``clock``.
+        """
         self.source = source
         self.channels = dict(channels or {})
         self.default_channel = default_channel
         self.leave_grace = leave_grace
         self.clock = clock
+        self.max_skew = max_skew
+        self.on_error: Callable[[str], None] | None = None
+        """Called with why, for each message that is skipped as malformed."""
+        self._stamp = 0.0
+        """The time of the message being mapped."""
         self.out: list[ContactEvent] = []
         self.counts: Counter[str] = Counter()
         self._waiting: dict[str, _Waiting] = {}
@@ -86,21 +109,47 @@ class AmiMapper:
         )
 
     def _ts(self, msg: Message) -> float:
-        stamp = msg.get("Timestamp")
-        if stamp:
-            try:
-                return float(stamp)
-            except ValueError:
-                pass
-        return self.clock()
+        """The time of the message being mapped (checked by :meth:`feed`)."""
+        return self._stamp
 
-    @staticmethod
-    def _seconds(msg: Message, key: str) -> float | None:
+    def _stamp_of(self, msg: Message) -> float | None:
+        """Return the message's time, or None (reported and counted) when it is not believable."""
+        now = self.clock()
+        stamp = msg.get("Timestamp")
+        if not stamp:
+            return now
         try:
-            value = float(msg.get(key, ""))
+            ts = float(stamp)
         except ValueError:
+            ts = math.nan
+        if math.isfinite(ts) and 0.0 <= ts <= now + self.max_skew:
+            return ts
+        if not math.isfinite(ts):
+            why = "not a finite number"
+        elif ts < 0:
+            why = "before 1970"
+        else:
+            why = f"{ts - now:.0f} s ahead of our clock (allowed: {self.max_skew:.0f} s)"
+        self.counts["bad_timestamp"] += 1
+        if self.on_error is not None:
+            self.on_error(
+                f"{msg.get('Event')} {msg.get('Uniqueid', '')}".rstrip()
+                + f": Timestamp {stamp[:40]!r} is {why}; event skipped"
+            )
+        return None
+
+    def _seconds(self, msg: Message, key: str) -> float | None:
+        text = msg.get(key)
+        if text is None:
             return None
-        return value if value >= 0 else None
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value >= 0:
+            return value
+        self.counts["bad_number"] += 1
+        return None
 
     @property
     def waiting_now(self) -> int:
@@ -118,6 +167,10 @@ class AmiMapper:
         if handler is None:
             self.counts["other"] += 1
             return
+        stamp = self._stamp_of(msg)
+        if stamp is None:
+            return
+        self._stamp = stamp
         self.counts[event] += 1
         handler(self, msg)
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Callable
 
 Message = dict[str, str]
+
+LINE_LIMIT = 64 * 1024
+"""Longest line kept (the stream's buffer limit); a longer one spoils its message, which is skipped."""
 
 BANNER_PREFIX = b"Asterisk Call Manager"
 
@@ -29,7 +33,17 @@ class AmiConnection:
         self.banner = ""
         self.noise = 0
         """Lines that were not ``Key: Value`` (CLI output copied into a trace), skipped."""
+        self.oversized = 0
+        """Messages skipped because one of their lines was longer than ``LINE_LIMIT``."""
+        self.on_error: Callable[[str], None] | None = None
+        """Called with why, once per skipped message."""
         self._ids = itertools.count(1)
+        self._msg: Message = {}
+        """The message being read: kept here so a read cancelled by a timeout loses nothing."""
+        self._spoiled = False
+        """The message being read had a line over the limit: skip to its end."""
+        self._long = False
+        """In the middle of a line over the limit."""
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float = 10.0) -> AmiConnection:
@@ -40,9 +54,14 @@ class AmiConnection:
             AmiProtocolError: the peer did not greet as an Asterisk manager.
             TimeoutError: no banner in time.
         """
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, limit=LINE_LIMIT), timeout
+        )
         conn = cls(reader, writer)
-        line = await asyncio.wait_for(reader.readline(), timeout)
+        try:
+            line = await asyncio.wait_for(reader.readline(), timeout)
+        except ValueError:  # a first line over the limit
+            line = b""
         if not line.startswith(BANNER_PREFIX):
             writer.close()
             raise AmiProtocolError(f"not an AMI banner: {line[:60]!r}")
@@ -52,24 +71,58 @@ class AmiConnection:
     async def read(self) -> Message:
         """Return the next message (event or response).
 
+        A line longer than ``LINE_LIMIT`` is never held whole: it is discarded as it comes, with
+        the rest of its message (up to the blank line that ends it), and reported once.
+
         Raises:
             ConnectionError: the peer closed the connection.
         """
-        msg: Message = {}
         while True:
-            line = await self.reader.readline()
+            line = await self._line()
             if not line:
                 raise ConnectionError("connection closed by the AMI server")
             text = line.decode(errors="replace").rstrip("\r\n")
             if not text:
-                if msg:
+                if self._spoiled:
+                    self._spoiled = False
+                    continue
+                if self._msg:
+                    msg, self._msg = self._msg, {}
                     return msg
+                continue
+            if self._spoiled:
                 continue
             key, sep, value = text.partition(":")
             if not sep or not key or key[0].isspace() or " " in key:
                 self.noise += 1
                 continue
-            msg[key] = value.strip()
+            self._msg[key] = value.strip()
+
+    async def _line(self) -> bytes:
+        """Return the next line (b"" at the end of the stream); a line over the limit spoils its
+        message and is dropped piece by piece as it comes."""
+        reader = self.reader
+        while True:
+            try:
+                line = await reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:
+                return b"" if self._long else exc.partial
+            except asyncio.LimitOverrunError as exc:
+                if not self._long:
+                    self._long = True
+                    self._msg = {}
+                    if not self._spoiled:
+                        self._spoiled = True
+                        self.oversized += 1
+                        if self.on_error is not None:
+                            self.on_error(f"a line longer than {LINE_LIMIT} bytes: its message is skipped")
+                # What is buffered (up to the line end, when it has come) goes; then wait for more.
+                await reader.readexactly(exc.consumed)
+                continue
+            if self._long:
+                self._long = False  # the end of the long line
+                continue
+            return line
 
     async def send(self, action: str, **fields: str) -> str:
         """Send an action; return its ActionID."""

@@ -35,9 +35,12 @@ class AmiOptions:
     backoff_min: float = 0.5
     backoff_max: float = 30.0
     ping_interval: float = 15.0
-    """Seconds of silence before a Ping (and a heartbeat, so a quiet queue is not STALE)."""
+    """Seconds of silence before a Ping. Its reply (or any message) is the heartbeat that keeps a
+    quiet queue from going STALE; no reply within ``timeout`` ends the connection."""
     leave_grace: float = 2.0
     timeout: float = 10.0
+    max_skew: float = 300.0
+    """Seconds an event's Timestamp may lie ahead of our clock before it is refused."""
 
 
 def parse_options(options: dict[str, Any], path: str) -> tuple[AmiOptions | None, list[str]]:
@@ -63,6 +66,7 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[AmiOptions | None
     ping = sec.get("ping_interval", _positive_duration, 15.0, 'a duration like "15s"')
     grace = sec.get("leave_grace", _positive_duration, 2.0, 'a duration like "2s"')
     timeout = sec.get("timeout", _positive_duration, 10.0, 'a duration like "10s"')
+    skew = sec.get("max_skew", _positive_duration, 300.0, 'a duration like "5m"')
     sec.finish()
     if problems.items:
         return None, problems.items
@@ -79,6 +83,7 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[AmiOptions | None
             ping_interval=ping,
             leave_grace=grace,
             timeout=timeout,
+            max_skew=skew,
         ),
         [],
     )
@@ -98,7 +103,9 @@ class AmiSource:
         """
         self.name = name
         self.options = options
-        self.mapper = AmiMapper(name, options.channels, options.channel, options.leave_grace)
+        self.mapper = AmiMapper(
+            name, options.channels, options.channel, options.leave_grace, max_skew=options.max_skew
+        )
         self.connects = 0
         """Successful logins so far."""
         self.status: dict[str, Any] = {}
@@ -124,10 +131,12 @@ class AmiSource:
         where = f"ami://{opts.host}:{opts.port}"
         delay = opts.backoff_min
         sink.set_up(False)
+        self.mapper.on_error = lambda why: sink.error(where, why)
         while True:
             conn: AmiConnection | None = None
             try:
                 conn = await AmiConnection.open(opts.host, opts.port, opts.timeout)
+                conn.on_error = self.mapper.on_error
                 await conn.login(opts.user, opts.secret, opts.timeout)
                 self.connects += 1
                 delay = opts.backoff_min
@@ -147,30 +156,45 @@ class AmiSource:
             delay = min(delay * 2, opts.backoff_max)
 
     async def _follow(self, conn: AmiConnection, sink: Sink) -> None:
+        """Map messages until the connection ends; a server that stops answering Ping ends it.
+
+        Only what the server sends is a sign of life: a message that makes no event (a Pong, a
+        ring) is turned into a heartbeat, at most one per ``ping_interval``.
+
+        Raises:
+            TimeoutError: a Ping went unanswered (and nothing else came) for ``timeout`` seconds.
+        """
         mapper = self.mapper
         opts = self.options
         self.mapper.begin_snapshot()
         await conn.send("QueueStatus")
         loop = asyncio.get_running_loop()
-        last = loop.time()
+        heard = beat = loop.time()
+        pinged: float | None = None
         while True:
             try:
                 msg = await asyncio.wait_for(conn.read(), min(opts.ping_interval, opts.leave_grace))
             except TimeoutError:
                 mapper.expire()
                 await self._flush(sink)
-                if loop.time() - last >= opts.ping_interval:
-                    # A quiet queue is not a dead server: say so, and check the link is alive.
-                    last = loop.time()
+                now = loop.time()
+                if pinged is not None and now - pinged >= opts.timeout:
+                    raise TimeoutError(f"no reply to Ping for {now - pinged:.0f} s") from None
+                if pinged is None and now - heard >= opts.ping_interval:
+                    pinged = now
                     await conn.send("Ping")
-                    await sink.emit(
-                        [ContactEvent(time.time(), EventKind.HEARTBEAT, "", opts.channel, "", self.name)]
-                    )
                 continue
-            last = loop.time()
+            heard = loop.time()
+            pinged = None
             mapper.feed(msg)
             mapper.expire()
-            await self._flush(sink)
+            if await self._flush(sink):
+                beat = heard
+            elif heard - beat >= opts.ping_interval:
+                beat = heard
+                await sink.emit(
+                    [ContactEvent(time.time(), EventKind.HEARTBEAT, "", opts.channel, "", self.name)]
+                )
 
     async def _flush(self, sink: Sink) -> int:
         mapper = self.mapper

@@ -39,8 +39,10 @@ def trace_messages(path: Path) -> list[Msg]:
 class AmiServer:
     """A small AMI server: banner, Login, QueueStatus (scripted), Ping, then whatever the test pushes."""
 
-    def __init__(self, secret: str = "s3cret", status: list[Msg] | None = None) -> None:
+    def __init__(self, secret: str = "s3cret", status: list[Msg] | None = None, mute: bool = False) -> None:
         self.secret = secret
+        self.mute = mute
+        """After the login, answer nothing (a hung PBX)."""
         self.status = status or []
         self.logins = 0
         self.actions: list[str] = []
@@ -71,6 +73,8 @@ class AmiServer:
                 action = fields.get("Action", "")
                 self.actions.append(action)
                 aid = fields.get("ActionID", "")
+                if self.mute and action != "Login":
+                    continue
                 if action == "Login":
                     self.logins += 1
                     if fields.get("Secret") == self.secret:
@@ -371,6 +375,114 @@ def test_snapshot_after_reconnect_settles_calls_gone_meanwhile() -> None:
 
 def test_event_timestamps_are_used_when_asterisk_sends_them() -> None:
     """With timestampevents=yes the Timestamp header dates the event instead of our clock."""
-    m = AmiMapper(clock=Clock())
+    clock = Clock()
+    clock.now = 1514295830.0
+    m = AmiMapper(clock=clock)
     m.feed({**join("u1"), "Timestamp": "1514295827.123"})
     assert m.out[0].ts == 1514295827.123
+
+
+@pytest.mark.parametrize("stamp", ["inf", "-inf", "nan", "NaN", "1e400", "-5", "soon"])
+def test_a_timestamp_that_is_not_a_finite_time_skips_the_event_with_a_report(stamp: str) -> None:
+    """A Timestamp of inf, nan, a negative or no number at all is reported, counted, and its event skipped."""
+    m = AmiMapper(clock=Clock())
+    errors: list[str] = []
+    m.on_error = errors.append
+    m.feed({**join("u1"), "Timestamp": stamp})
+    m.feed({**join("u2"), "Timestamp": "999.5"})
+    assert [(e.contact_id, e.ts) for e in m.out] == [("u2", 999.5)]
+    assert m.counts["bad_timestamp"] == 1 and m.waiting_now == 1
+    assert len(errors) == 1 and errors[0].startswith("QueueCallerJoin u1: Timestamp")
+
+
+def test_a_timestamp_far_ahead_of_the_clock_is_refused() -> None:
+    """A Timestamp more than max_skew ahead of our clock is refused; one within it is kept."""
+    m = AmiMapper(clock=Clock(), max_skew=300.0)
+    errors: list[str] = []
+    m.on_error = errors.append
+    m.feed({**join("late"), "Timestamp": "9999999999"})
+    m.feed({**join("ok"), "Timestamp": "1299"})
+    assert [e.contact_id for e in m.out] == ["ok"]
+    assert len(errors) == 1 and "ahead of our clock" in errors[0]
+
+
+def test_a_hold_time_that_is_not_finite_is_not_a_wait() -> None:
+    """HoldTime: inf on an AgentConnect is counted as bad; the wait comes from the join instead."""
+    clock = Clock()
+    m = AmiMapper(clock=clock)
+    m.feed(join("u1"))
+    clock.now += 12
+    m.feed({"Event": "AgentConnect", "Queue": "sales", "Uniqueid": "u1", "HoldTime": "inf"})
+    assert [(e.kind, e.wait) for e in m.out[1:]] == [(EventKind.ANSWERED, 12.0)]
+    assert m.counts["bad_number"] == 1
+
+
+# ---------------------------------------------------------------------- hostile servers
+
+
+async def test_infinite_timestamp_on_the_wire_is_reported_where_it_came_from() -> None:
+    """Timestamp: inf from the server is an error at ami://host:port; the next event still arrives."""
+    sink = MemorySink()
+    async with AmiServer() as server:
+        src = AmiSource("pbx", options(server.port))
+        async with running(src, sink):
+            await until(lambda: "QueueStatus" in server.actions, "login")
+            await server.push({**join("u1"), "Timestamp": "inf"}, join("u2"))
+            await until(lambda: len(contact_events(sink)) == 1, "the second join")
+    assert contact_events(sink) == [("arrived", "u2", "sales", None)]
+    assert [w for w, msg in sink.errors if "Timestamp 'inf'" in msg] == [f"ami://127.0.0.1:{server.port}"]
+
+
+async def test_a_server_that_ignores_ping_never_looks_alive() -> None:
+    """After the login a server that answers nothing (not QueueStatus, not Ping) yields no heartbeat;
+    the unanswered Ping ends the connection (down) and the source logs in again."""
+    sink = MemorySink()
+    async with AmiServer(mute=True) as server:
+        src = AmiSource("pbx", options(server.port, ping_interval=0.05, timeout=0.2))
+        async with running(src, sink):
+            await until(lambda: server.actions.count("Ping") >= 1, "a ping")
+            await until(lambda: server.logins >= 2, "the second login")
+    assert [e for e in sink.events if e.kind is EventKind.HEARTBEAT] == []
+    assert any("no reply to Ping" in msg for _, msg in sink.errors)
+    first_up = sink.up.index(True)
+    assert False in sink.up[first_up:]
+
+
+async def test_a_server_that_answers_ping_gives_heartbeats() -> None:
+    """A quiet server that answers Ping: each Pong is a heartbeat, and the source stays up."""
+    sink = MemorySink()
+    async with AmiServer() as server:
+        src = AmiSource("pbx", options(server.port, ping_interval=0.05, timeout=5.0))
+        async with running(src, sink):
+            await until(
+                lambda: sum(e.kind is EventKind.HEARTBEAT for e in sink.events) >= 2, "two heartbeats"
+            )
+    assert server.logins == 1 and sink.errors == []
+
+
+@pytest.mark.parametrize(
+    "long_line",
+    [
+        b"CallerIDName: " + b"x" * 70_000 + b"\r\n",
+        b"CallerIDName: " + b"x" * 300_000 + b"\r\n",
+        b"Event: AgentCalled\r\nNoLineEnd: " + b"y" * 200_000 + b"\r\n",
+    ],
+    ids=["70KiB", "300KiB", "200KiB-in-a-second-line"],
+)
+async def test_a_line_over_64_kib_skips_its_message_and_the_source_goes_on(long_line: bytes) -> None:
+    """A line over the 64 KiB limit drops its message (reported once); the events around it arrive and
+    the connection stays up."""
+    sink = MemorySink()
+    bad = b"Event: QueueCallerJoin\r\nQueue: sales\r\nUniqueid: bad\r\n" + long_line + b"\r\n"
+    async with AmiServer() as server:
+        src = AmiSource("pbx", options(server.port))
+        async with running(src, sink) as task:
+            await until(lambda: "QueueStatus" in server.actions, "login")
+            await server.push(join("before"))
+            await server.push(raw=bad)
+            await server.push(join("after"))
+            await until(lambda: len(contact_events(sink)) == 2 or task.done(), "the join after")
+            assert not task.done()
+    assert [c for _, c, _, _ in contact_events(sink)] == ["before", "after"]
+    assert [msg for _, msg in sink.errors] == ["a line longer than 65536 bytes: its message is skipped"]
+    assert src.connects == 1
