@@ -163,7 +163,12 @@ async def _main(
             await closer()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    return code
+    failed = [h for h in engine.health.values() if h.failed]
+    for h in failed:
+        print(f"cxmon: source {h.name} stopped on an error: {h.last_error}", file=sys.stderr)
+    if engine.tick_failures:
+        print(f"cxmon: {engine.tick_failures} engine tick(s) failed; see the log", file=sys.stderr)
+    return 1 if failed and code == 0 else code
 
 
 async def _start_consumers(engine: Engine, config: Config) -> list[Callable[[], Any]]:

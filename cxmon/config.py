@@ -99,6 +99,8 @@ class MonitorConfig:
     """Bad experiences in 24 h that make a customer count in the strikes measure."""
     queue_size: int = 32
     """Engine queue bound, in batches."""
+    max_clock_skew: float = 300.0
+    """An event stamped further than this ahead of its source's clock is rejected (never moves time)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,6 +457,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         trend_horizon=mon.get("trend_horizon", _positive_duration, 600.0, 'a duration like "10m"'),
         strikes=mon.get("strikes", _int(1), 3, "a whole number ≥ 1"),
         queue_size=mon.get("queue_size", _int(1), 32, "a whole number ≥ 1"),
+        max_clock_skew=mon.get("max_clock_skew", _positive_duration, 300.0, 'a duration like "5m"'),
     )
     mon.finish()
 

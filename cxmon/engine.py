@@ -14,11 +14,13 @@ import contextlib
 import gc
 import logging
 import marshal
+import math
+import random
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 from types import MappingProxyType
 from typing import Any, Literal
@@ -45,7 +47,7 @@ from cxmon.snapshot import (
     Transition,
 )
 from cxmon.store import Store
-from cxmon.windows import Aggregator, Series, instant_measures, window_measures
+from cxmon.windows import Aggregator, Series, instant_measures, volume, window_measures
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ BACKFILL_TICK = 60.0
 """Tick spacing of backfills (``clock="events"``): a minute of history at a time, like the minute figures."""
 BACKFILL_GC_THRESHOLDS = (20_000, 20, 100)
 """Cyclic GC thresholds while a backfill runs (restored after)."""
+RESTART_BACKOFF = (1.0, 30.0)
+"""First and longest wait before a live source that died is started again (doubling, with jitter)."""
 RECENT_TRANSITIONS = 200
 HISTORY_POINTS = 60
 HISTORY_MEASURES = ("wait_p90", "service_level", "offered", "abandoned", "escalations", "csat")
@@ -70,6 +74,13 @@ class SourceHealth:
     type: str
     up: bool = False
     finished: bool = False
+    down: bool = False
+    """The source said it lost its input (``set_up(False)``) or it died: stale at once."""
+    failed: bool = False
+    """The source ended with an error and was not started again (its work is incomplete)."""
+    started_at: float | None = None
+    """Engine time the source was started: a source is given ``stale_after`` to say its first word."""
+    restarts: int = 0
     events_total: int = 0
     errors_total: int = 0
     last_event_ts: float | None = None
@@ -86,6 +97,7 @@ class _SourceSink:
     def __init__(self, engine: Engine, source: Source) -> None:
         self._engine = engine
         self.name = source.name
+        self._source = source
         self.health = engine.health[source.name]
         self.emitted = 0
         """Events the source has handed over (counted once they are on the engine's queue)."""
@@ -93,6 +105,9 @@ class _SourceSink:
     async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
         if not events and offset is None:
             return
+        bad = self._bad_stamps([ev.ts for ev in events])
+        if bad:
+            events = [ev for i, ev in enumerate(events) if i not in bad]
         await self._engine._queue.put((self.name, events, offset, None))
         self.emitted += len(events)
 
@@ -101,8 +116,39 @@ class _SourceSink:
         form ``encoded``: what a :class:`~cxmon.ingest.ProcessSource` relays from its child."""
         if not rows and offset is None:
             return
+        bad = self._bad_stamps([r[0] for r in rows])
+        if bad:
+            rows = [r for i, r in enumerate(rows) if i not in bad]
+            encoded = marshal.dumps(list(rows))
         await self._engine._queue.put((self.name, rows, offset, encoded))
         self.emitted += len(rows)
+
+    def _bad_stamps(self, stamps: Sequence[float]) -> set[int]:
+        """Positions of timestamps that are not finite or lie too far ahead of the source's clock.
+
+        Each is reported (counted, with the event's position in its batch); none reaches the
+        engine, so a bad stamp can neither stop a tick nor move engine time.
+        """
+        limit = self._engine.clock_limit(self._source)
+        if not stamps or (math.isfinite(sum(stamps)) and min(stamps) >= 0.0 and max(stamps) <= limit):
+            return set()  # the usual case, checked in C
+        bad: set[int] = set()
+        for i, ts in enumerate(stamps):
+            if not (ts <= limit) or ts != ts or ts < 0.0:  # catches nan, inf and negatives too
+                bad.add(i)
+        for i in sorted(bad)[:20]:
+            ts = stamps[i]
+            why = (
+                f"timestamp {ts!r} is not a finite time"
+                if not math.isfinite(ts) or ts < 0.0
+                else f"timestamp {ts:.0f} is {ts - limit + self._engine.config.monitor.max_clock_skew:.0f}s "
+                f"ahead of the source's clock (max_clock_skew "
+                f"{self._engine.config.monitor.max_clock_skew:.0f}s)"
+            )
+            self.error(f"{self.name}: event {i + 1} of a batch", f"rejected: {why}")
+        if len(bad) > 20:
+            self.health.errors_total += len(bad) - 20
+        return bad
 
     def error(self, where: str, msg: str) -> None:
         self.health.errors_total += 1
@@ -113,6 +159,7 @@ class _SourceSink:
 
     def set_up(self, up: bool) -> None:
         self.health.up = up
+        self.health.down = not up
 
     async def load_offset(self) -> Offset | None:
         store = self._engine.store
@@ -165,6 +212,7 @@ class Engine:
         clock: ClockArg = None,
         duration: float | None = None,
         store_writer: Literal["thread", "process"] = "thread",
+        restart_sources: bool | None = None,
     ) -> None:
         """Build an engine; nothing runs until it is entered (``async with engine:``).
 
@@ -177,6 +225,8 @@ class Engine:
                 or None (the clock of a simulator/replay source if there is one, else the wall).
             duration: stop after this much engine time (also settable through :meth:`run`).
             store_writer: where the store commits (``"process"`` for backfills: see :class:`Store`).
+            restart_sources: start a source that died again, after a backoff (default: a live
+                engine does, a backfill does not: its source is marked failed instead).
         """
         self.config = config
         self.sources: list[Source] = (
@@ -213,6 +263,8 @@ class Engine:
         self._started = False
         self._closed = False
         self._version = 0
+        self.tick_failures = 0
+        """Ticks that raised (each published as a failed snapshot)."""
         self._acks: dict[str, Ack] = {}
         self._recent: deque[Transition] = deque(maxlen=RECENT_TRANSITIONS)
         self._judged_measures: dict[str, dict[float, frozenset[str]]] = {
@@ -268,12 +320,25 @@ class Engine:
         self._start_time: float | None = None
         self._deadline: float | None = None
         self._duration: float | None = duration
+        self._restart = not self._event_clock if restart_sources is None else restart_sources
 
     # ------------------------------------------------------------------ public API
 
     def now(self) -> float:
         """Engine time (epoch seconds)."""
         return self._clock()
+
+    def clock_limit(self, source: Source) -> float:
+        """The newest timestamp ``source`` may send: its clock (or the wall's, or engine time's,
+        whichever is ahead) plus ``max_clock_skew``; no limit but finiteness for a backfill, whose
+        time is the data's own."""
+        if self._event_clock:
+            return math.inf
+        ahead = max(time.time(), self.now())
+        clock = getattr(source, "clock", None)
+        if callable(clock):
+            ahead = max(ahead, float(clock()))
+        return ahead + self.config.monitor.max_clock_skew
 
     def add_listener(self, fn: Callable[[Snapshot], None]) -> None:
         """Call ``fn`` with every new snapshot, synchronously, on the engine's loop (keep it cheap)."""
@@ -331,7 +396,9 @@ class Engine:
         if self.store is not None:
             await self.store.open()
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
+        started = self.now()
         for source in self.sources:
+            self.health[source.name].started_at = started
             sink = self._sinks[source.name] = _SourceSink(self, source)
             task = asyncio.create_task(self._run_source(source, sink), name=f"source-{source.name}")
             self._source_tasks[source.name] = task
@@ -385,7 +452,10 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tick(self.now())
+        try:
+            self._tick(self.now())
+        except Exception as exc:  # the store below is flushed and closed whatever the tick did
+            self._tick_failed(exc)
         for sub in list(self._subs):
             sub.close()
         if self.store is not None:
@@ -396,14 +466,35 @@ class Engine:
     # ------------------------------------------------------------------ tasks
 
     async def _run_source(self, source: Source, sink: _SourceSink) -> None:
+        """Run one source to its end. A live source that dies is started again after a backoff
+        (doubling, with jitter), shown down meanwhile; a backfill's source that dies is marked
+        failed, so the run that needed it cannot end as a success."""
         health = self.health[source.name]
+        backoff = RESTART_BACKOFF[0]
         try:
-            await source.run(sink)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            sink.error(source.name, f"source stopped: {exc!r}")
-            log.exception("source %s failed", source.name)
+            while True:
+                try:
+                    await source.run(sink)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    sink.error(source.name, f"source stopped: {exc!r}")
+                    log.error("source %s failed: %r", source.name, exc, exc_info=exc)
+                    health.up = False
+                    health.down = True
+                    if not self._restart:
+                        health.failed = True
+                        return
+                # A source that reads a file or a socket resumes from its stored offset or
+                # reconnects; one that cannot will fail again and wait longer. What it handed over
+                # is stored first, so it resumes after its last batch, not before it.
+                health.restarts += 1
+                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                await self._queue.join()
+                if self.store is not None:
+                    await self.store.flush()
+                backoff = min(backoff * 2.0, RESTART_BACKOFF[1])
         finally:
             health.up = False
             health.finished = True
@@ -486,6 +577,8 @@ class Engine:
 
     def _catch_up(self, ts: float) -> None:
         assert self._next_tick is not None
+        if not math.isfinite(ts):
+            return  # never reached past the sinks' checks; a loop to infinity must not be possible
         longest = max(self.config.monitor.windows)
         if ts - self._next_tick > longest + self._tick_every:
             # A long gap in the data: one tick now, then jump to just before the next data.
@@ -501,11 +594,32 @@ class Engine:
             await asyncio.sleep(interval)
             try:
                 self._tick(self.now())
-            except Exception:
-                log.exception("tick failed")
-                self.errors.append("[engine] tick failed")
+            except Exception as exc:
+                self._tick_failed(exc)
             if self._deadline is not None and self.now() >= self._deadline:
                 self.stop()
+
+    def _tick_failed(self, exc: Exception) -> None:
+        """A tick that fails is a health failure on every surface, not a log line: publish the last
+        figures marked as such (every step STALE, ``tick_error`` set), so nothing frozen says "ok"."""
+        self.tick_failures += 1
+        why = f"engine tick failed: {exc!r}"
+        log.error("%s", why, exc_info=exc)
+        self.errors.append(f"[engine] {why}")
+        last = self.latest
+        self._version += 1
+        snap = replace(
+            last,
+            version=self._version,
+            steps=tuple(
+                replace(s, state=State.STALE, reason=why) if s.state is not State.STALE else s
+                for s in last.steps
+            ),
+            transitions=(),
+            stale=True,
+            tick_error=why,
+        )
+        self._publish(snap)
 
     # ------------------------------------------------------------------ the tick
 
@@ -732,6 +846,10 @@ class Engine:
             acks=tuple(self._acks.values()),
             extra=MappingProxyType(dict(self.extra_status)),
         )
+        self._publish(snap)
+        return snap
+
+    def _publish(self, snap: Snapshot) -> None:
         self.latest = snap
         for fn in self._listeners:
             try:
@@ -740,7 +858,6 @@ class Engine:
                 log.exception("snapshot listener failed")
         for sub in self._subs:
             sub._offer(snap)
-        return snap
 
     def _schedule_purge(self, before: float) -> None:
         store = self.store
@@ -798,32 +915,34 @@ class Engine:
         figs: dict[SeriesKey, SeriesFigures],
         window: float,
     ) -> tuple[str, float | None]:
-        """The figure that drives the step: the worst series' judged measure, else the step's headline.
+        """The step's configured headline figure, whatever is breaching (the reason names that).
 
-        The headline is read in the window of the step's threshold on that measure, and from the
-        series the thresholds judge (so a series with too few contacts cannot set it).
+        It is read in the window of the step's threshold on that measure (else the shortest), from
+        the series the thresholds judge (so a series with too few contacts cannot set it); the
+        worst series' value stands for the step.
         """
-        if verdicts:
-            worst = max(verdicts.values(), key=lambda v: (v.state.severity, v.badness))
-            if worst.state in (State.WATCH, State.POTHOLE) and worst.measure:
-                return worst.measure, worst.value
         measure = step.headline
         below = measure in ("service_level", "csat")
+        min_volume = 0
         for th in step.thresholds:
             if th.measure == measure:
-                window = th.window
-                below = th.direction == "below"
+                window, below, min_volume = th.window, th.direction == "below", th.min_volume
                 break
-        judged = [v.value for v in verdicts.values() if v.measure == measure and v.value is not None]
-        if not judged:
-            for key in verdicts:
-                f = figs[key]
-                v = f.instant.get(measure) if measure in INSTANT else f.windows[window].get(measure)
-                if v is not None:
-                    judged.append(v)
-        if not judged:
+        values = []
+        for key in verdicts:
+            f = figs[key]
+            if measure in INSTANT:
+                v = f.instant.get(measure)
+            else:
+                wf = f.windows[window]
+                v = wf.get(measure)
+                if v is not None and min_volume and volume(measure, wf) < min_volume:
+                    v = None
+            if v is not None:
+                values.append(v)
+        if not values:
             return measure, None
-        return measure, (min(judged) if below else max(judged))
+        return measure, (min(values) if below else max(values))
 
     def _trend(self, step: str, value: float | None, now: float) -> float:
         samples = self._step_samples.get(step)
@@ -850,12 +969,19 @@ class Engine:
                 h.rate_events = (h.events_total - h._mark_events) / elapsed
                 h.rate_errors = (h.errors_total - h._mark_errors) / elapsed
                 h._mark_events, h._mark_errors = h.events_total, h.errors_total
-            silent = h.last_event_ts is None or now - h.last_event_ts > limit
-            if self._event_clock:
-                silent = h.last_event_ts is None
-            stale = (not h.up and not h.finished) or silent or (h.finished and self.paced and silent)
-            if h.finished and not self.paced:
-                stale = False
+            if h.last_event_ts is not None:
+                silent = now - h.last_event_ts > limit
+            else:
+                # Not heard from yet: a source that is starting is given stale_after to say its
+                # first word (a start is not an outage); a backfill's time is its data's.
+                silent = (not self._event_clock and (h.started_at is None or now - h.started_at > limit)) or (
+                    self._event_clock and h.started_at is None
+                )
+            if self._event_clock and h.last_event_ts is not None:
+                silent = False
+            stale = silent or (h.down and not h.finished)
+            if h.finished and not self.paced and not h.failed:
+                stale = False  # an import that finished is done, not down
             out.append(
                 SourceStatus(
                     name=h.name,
@@ -880,10 +1006,10 @@ class Engine:
         parts = []
         for name in names:
             h = self.health[name]
-            if h.last_event_ts is None:
+            if h.down and not h.finished:
+                parts.append(f"{name} is down" + (f" ({h.last_error})" if h.last_error else ""))
+            elif h.last_event_ts is None:
                 parts.append(f"nothing from {name} yet")
-            elif not h.up and not h.finished:
-                parts.append(f"{name} is down")
             else:
                 parts.append(f"nothing from {name} for {int(now - h.last_event_ts)}s")
         return "; ".join(parts)

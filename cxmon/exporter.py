@@ -415,11 +415,19 @@ def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -
         f"Customers with at least {config.monitor.strikes} bad experiences in the last 24 hours.",
     )
     strikes.add((), float(snap.strikes), "")
+    healthy = _Fam(
+        text,
+        "cxmon_engine_healthy",
+        "gauge",
+        "1 while the engine's ticks succeed; 0 when the last tick failed (the figures are frozen).",
+    )
+    healthy.add((), 0.0 if snap.tick_error else 1.0, "")
     return [
         build,
         ts,
         events,
         strikes,
+        healthy,
         *_step_families(snap, bounds, text),
         *_series_families(snap, bounds, text),
         *_collector_families(snap, bounds, text),
@@ -871,7 +879,8 @@ class MetricsServer:
         elif path == "/healthz":
             snap = self._engine.latest
             doc = {
-                "status": "stale" if snap.stale else "ok",
+                "status": "failing" if snap.tick_error else "stale" if snap.stale else "ok",
+                "tick_error": snap.tick_error,
                 "version": snap.version,
                 "ts": snap.ts,
                 "rendered_version": self._version,

@@ -51,6 +51,8 @@ class ImportResult:
     db: str
     final: Snapshot
     """The engine's last snapshot: the figures of the imported history."""
+    failed: str | None = None
+    """Why the source stopped before the end of the file (None when it read it all)."""
 
     @property
     def lines_per_second(self) -> float:
@@ -143,6 +145,7 @@ async def run_import(
         sources=[source],
         clock=None if paced else "events",
         store_writer="thread" if paced else "process",
+        restart_sources=False,
     )
     engine.extra_status[source.name] = source.status
     started = time.monotonic()
@@ -174,6 +177,7 @@ async def run_import(
         seconds=seconds,
         db=db_path,
         final=engine.latest,
+        failed=health.last_error if health.failed else None,
     )
 
 
@@ -256,8 +260,9 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
     """``cxmon import queue_log|records FILE``: backfill, then point at ``cxmon stats``.
 
     Returns:
-        0 when done, 1 when the file cannot be read, 2 for a configuration problem, 130 or 143
-        when stopped by SIGINT or SIGTERM (after committing what was read).
+        0 when done, 1 when the file cannot be read or the import stopped on an error, 2 for a
+        configuration problem, 130 or 143 when stopped by SIGINT or SIGTERM (after committing
+        what was read).
     """
     err = stderr or sys.stderr
     try:
@@ -300,6 +305,13 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
             file=err,
         )
         return 130 if isinstance(exc, KeyboardInterrupt) else 143
+    if result.failed is not None:
+        print(
+            f"import of {args.file} stopped on an error after {result.lines:,} lines "
+            f"({result.events:,} events stored in {db}): {result.failed}",
+            file=err,
+        )
+        return 1
     print(
         f"imported {result.lines:,} lines from {args.file}: {result.events:,} events, "
         f"{result.errors:,} errors, {result.seconds:.1f} s ({result.lines_per_second:,.0f} lines/s) "

@@ -230,6 +230,9 @@ class Snapshot:
     stale: bool = False
     """True when every source is stale: nothing shown may be taken as current."""
     acks: tuple[Ack, ...] = ()
+    tick_error: str | None = None
+    """Set when the engine's last tick failed: every figure here is from an earlier tick, every
+    step is shown STALE, and health checks fail until a tick succeeds again."""
     extra: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def step(self, name: str) -> StepStatus | None:

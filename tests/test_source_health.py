@@ -1,0 +1,265 @@
+"""Source health as the engine judges it: starting is not stale, death is restarted and shown, bad
+timestamps never reach the engine, and a failing tick is a health failure on every surface."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from collectors.base import Sink
+from cxmon import engine as engine_module
+from cxmon.engine import Engine
+from cxmon.events import ContactEvent, EventKind
+from cxmon.exporter import start_exporter
+from cxmon.snapshot import Snapshot, State
+from tests.helpers import one_step_config
+
+T0 = 1_000_000.0
+
+
+def arrival(ts: float, cid: str = "c") -> ContactEvent:
+    return ContactEvent(ts=ts, kind=EventKind.ARRIVED, contact_id=cid, channel="voice", queue="q1")
+
+
+async def until(cond: object, tries: int = 200) -> None:
+    """Wait (bounded) until ``cond()`` is true."""
+    for _ in range(tries):
+        if cond():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+class LateSource:
+    """Says its first word only when told to (a feed that takes a moment to connect)."""
+
+    name = "pbx"
+    type = "test"
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+        self.events: list[ContactEvent] = []
+
+    async def run(self, sink: Sink) -> None:
+        await self.go.wait()
+        sink.set_up(True)
+        await sink.emit(self.events)
+        await asyncio.Event().wait()
+
+
+async def test_a_source_that_has_not_spoken_yet_is_not_stale_until_stale_after() -> None:
+    """Right after start a source has said nothing: no STALE, no transition; after stale_after it is."""
+    now = [T0]
+    source = LateSource()
+    engine = Engine(one_step_config(), store=False, sources=[source], clock=lambda: now[0])
+    async with engine:
+        await asyncio.sleep(0)
+        first = engine._tick(now[0] + 1.0)
+        assert first.steps[0].state is State.OK
+        assert not first.sources[0].stale
+        assert first.transitions == ()
+        later = engine._tick(now[0] + 31.0)  # stale_after = 30s
+        assert later.steps[0].state is State.STALE
+        assert "nothing from pbx yet" in later.steps[0].reason
+
+
+async def test_a_source_that_starts_late_but_in_time_causes_no_transition() -> None:
+    """The start-up race of a live run: ticks before the first event give no OK → STALE → OK noise."""
+    now = [T0]
+    source = LateSource()
+    source.events = [arrival(T0 + 2.0)]
+    engine = Engine(one_step_config(), store=False, sources=[source], clock=lambda: now[0])
+    seen: list[Snapshot] = []
+    engine.add_listener(seen.append)
+    async with engine:
+        for dt in (0.5, 1.0, 1.5):
+            engine._tick(T0 + dt)
+        source.go.set()
+        await until(lambda: engine.health["pbx"].events_total == 1)
+        now[0] = T0 + 3.0
+        engine._tick(now[0])
+    assert [t for s in seen for t in s.transitions] == []
+
+
+class FailingSource:
+    """Dies ``failures`` times (as a source hit by a bug or a broken peer would), then works."""
+
+    name = "ami"
+    type = "test"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.runs = 0
+        self.resume = asyncio.Event()
+
+    async def run(self, sink: Sink) -> None:
+        self.runs += 1
+        sink.set_up(True)
+        if self.runs <= self.failures:
+            raise ValueError("Separator is not found, and chunk exceed the limit")
+        await self.resume.wait()
+        await sink.emit([arrival(T0 + 1.0, f"c{self.runs}")])
+        await asyncio.Event().wait()
+
+
+async def test_a_live_source_that_dies_is_restarted_and_shown_down_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A source whose run raises is started again after a backoff, and is STALE ("down") until then."""
+    monkeypatch.setattr(engine_module, "RESTART_BACKOFF", (0.05, 0.2))
+    now = [T0]
+    source = FailingSource(failures=2)
+    engine = Engine(one_step_config(), store=False, sources=[source], clock=lambda: now[0])
+    async with engine:
+        await until(lambda: engine.health["ami"].errors_total >= 1)
+        down = engine._tick(now[0])
+        assert down.sources[0].stale and not down.sources[0].up
+        assert down.steps[0].state is State.STALE
+        assert "ami is down" in down.steps[0].reason
+        await until(lambda: source.runs == 3)
+        source.resume.set()
+        await until(lambda: engine.health["ami"].events_total == 1)
+        now[0] = T0 + 2.0
+        back = engine._tick(now[0])
+        assert not back.sources[0].stale
+        assert back.steps[0].state is State.OK
+        assert engine.health["ami"].restarts == 2
+        assert not engine._source_tasks["ami"].done()
+
+
+async def test_a_backfill_whose_source_dies_is_marked_failed() -> None:
+    """An import's source that raises is not restarted: it is marked failed, so the run cannot pass."""
+    source = FailingSource(failures=1)
+    engine = Engine(one_step_config(), store=False, sources=[source], clock="events")
+    async with engine:
+        await engine.run()
+    health = engine.health["ami"]
+    assert health.failed and health.finished
+    assert source.runs == 1
+    assert "source stopped" in (health.last_error or "")
+
+
+class StampSource:
+    """Sends one batch mixing good events with stamps no clock can have."""
+
+    name = "feed"
+    type = "test"
+
+    def __init__(self, stamps: list[float]) -> None:
+        self.stamps = stamps
+
+    async def run(self, sink: Sink) -> None:
+        sink.set_up(True)
+        await sink.emit([arrival(ts, f"c{i}") for i, ts in enumerate(self.stamps)])
+        await asyncio.Event().wait()
+
+
+async def test_non_finite_and_far_future_stamps_are_rejected_and_counted_and_never_move_time() -> None:
+    """nan, inf, a negative and a stamp far past the clock are each an error; the good events count."""
+    now = [T0]
+    bad = [math.nan, math.inf, -5.0, 9_999_999_999.0]
+    source = StampSource([T0 - 2.0, *bad, T0 - 1.0])
+    engine = Engine(one_step_config(), store=False, sources=[source], clock=lambda: now[0])
+    async with engine:
+        await until(lambda: engine.health["feed"].events_total == 2)
+        snap = engine._tick(now[0])
+    assert engine.health["feed"].errors_total == len(bad)
+    assert engine.aggregator.watermark <= T0
+    assert snap.tick_error is None
+    offered = {s.queue: s.windows[60.0]["offered"] for s in snap.series}
+    assert offered == {"q1": 2}
+    assert any("ahead of the source's clock" in e for e in engine.errors)
+    assert any("not a finite time" in e for e in engine.errors)
+
+
+async def test_stamps_within_the_skew_are_taken() -> None:
+    """An event a little ahead of the clock (inside max_clock_skew) is not an error."""
+    now = [T0]
+    source = StampSource([T0 + 60.0])
+    engine = Engine(one_step_config(), store=False, sources=[source], clock=lambda: now[0])
+    async with engine:
+        await until(lambda: engine.health["feed"].events_total == 1)
+    assert engine.health["feed"].errors_total == 0
+
+
+async def test_a_failing_tick_is_published_as_a_failure_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When ticks raise, the snapshot says so (every step STALE), /healthz is 503 and the metric is 0;
+    when they work again, all is well again; closing still flushes the store."""
+    now = [T0]
+    source = StampSource([T0 - 1.0])
+    engine = Engine(
+        one_step_config(), db_path=str(tmp_path / "h.db"), sources=[source], clock=lambda: now[0]
+    )
+    async with engine:
+        await until(lambda: engine.health["feed"].events_total == 1)
+        engine._tick(now[0])
+        server = await start_exporter(engine, "127.0.0.1", 0)
+        try:
+            broken = RuntimeError("boom")
+
+            def fail(_now: float) -> list[ContactEvent]:
+                raise broken
+
+            monkeypatch.setattr(engine.aggregator, "advance", fail)
+            await until(lambda: engine.latest.tick_error is not None)
+            snap = engine.latest
+            assert snap.stale and all(s.state is State.STALE for s in snap.steps)
+            assert "engine tick failed" in snap.steps[0].reason
+            status, doc = await asyncio.to_thread(_get, server.port, "/healthz")
+            assert status == 503 and doc["status"] == "failing"
+            await until(lambda: server._version >= engine.latest.version)  # type: ignore[attr-defined]
+            _, metrics = await asyncio.to_thread(_get, server.port, "/metrics", raw=True)
+            assert "cxmon_engine_healthy 0.0" in metrics
+            monkeypatch.undo()
+            await until(lambda: engine.latest.tick_error is None)
+            status, doc = await asyncio.to_thread(_get, server.port, "/healthz")
+            assert status == 200 and doc["status"] == "ok"
+            monkeypatch.setattr(engine.aggregator, "advance", fail)
+        finally:
+            await server.close()
+    # The last tick on close failed too; the event was stored all the same.
+    assert engine.latest.tick_error is not None
+    assert engine.store is not None
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "h.db") as db:
+        assert db.execute("select count(*) from events").fetchone()[0] == 1
+
+
+def _get(port: int, path: str, raw: bool = False) -> tuple[int, dict[str, object] | str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
+            body = resp.read().decode()
+            return resp.status, body if raw else json.loads(body)
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode()
+        return exc.code, body if raw else json.loads(body)
+
+
+async def test_a_step_headline_is_its_configured_measure_whatever_breaches() -> None:
+    """get_help's headline stays service level through the incident; the reason names what breaches."""
+    from tests.helpers import sim_config
+
+    engine = Engine(sim_config(speed="max"), store=False)
+    seen: list[tuple[str, State, str]] = []
+
+    def note(snap: Snapshot) -> None:
+        step = snap.step("get_help")
+        assert step is not None
+        seen.append((step.headline_measure, step.state, step.reason))
+
+    engine.add_listener(note)
+    async with engine:
+        await engine.run(duration=15 * 60)
+    assert {measure for measure, _, _ in seen} == {"service_level"}
+    bad = [reason for _, state, reason in seen if state in (State.WATCH, State.POTHOLE)]
+    assert bad, "the incident must make get_help WATCH or POTHOLE"
+    assert any("abandon" in r or "wait" in r for r in bad), bad
