@@ -195,9 +195,7 @@ async def test_a_failing_tick_is_published_as_a_failure_everywhere(
     when they work again, all is well again; closing still flushes the store."""
     now = [T0]
     source = StampSource([T0 - 1.0])
-    engine = Engine(
-        one_step_config(), db_path=str(tmp_path / "h.db"), sources=[source], clock=lambda: now[0]
-    )
+    engine = Engine(one_step_config(), db_path=str(tmp_path / "h.db"), sources=[source], clock=lambda: now[0])
     async with engine:
         await until(lambda: engine.health["feed"].events_total == 1)
         engine._tick(now[0])
