@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cxmon.customers import check_region
 from cxmon.errors import ConfigError
 from cxmon.measures import MEASURES, parse_value
 from cxmon.units import parse_duration, parse_ratio
@@ -158,6 +159,8 @@ class Config:
     queues: tuple[str, ...]
     collectors: tuple[CollectorConfig, ...]
     source: str = "<memory>"
+    customer_region: str | None = None
+    """``[customers] region``: default region of phone numbers without a country code (cxmon.customers)."""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def step_for(self, channel: str, queue: str) -> Step | None:
@@ -535,7 +538,10 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
             problems.items.append(msg)
         if isinstance(ctype, str):
             collectors.append(CollectorConfig(type=ctype, name=name, options=options, path=path))
-    top.finish(["monitor", "store", "prometheus", "hub", "alerts", "journey", "collectors"])
+    cu = _Section(top.raw("customers") or {}, "customers", problems)
+    customer_region = cu.get("region", check_region, None, 'a region code like "GB"')
+    cu.finish()
+    top.finish(["monitor", "store", "prometheus", "hub", "alerts", "journey", "collectors", "customers"])
 
     if problems.items:
         raise ConfigError(problems.items, source)
@@ -550,6 +556,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         queues=queues,
         collectors=tuple(collectors),
         source=source,
+        customer_region=customer_region,
         raw=raw,
     )
 
