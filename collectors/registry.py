@@ -18,6 +18,7 @@ SOURCE_TYPES: dict[str, str] = {
     "ami": "collectors.ami:AmiSource",
     "records": "collectors.records:RecordsSource",
     "jsonl": "collectors.jsonl:JsonlFileSource",
+    "webhook": "collectors.webhook:WebhookSource",
 }
 
 

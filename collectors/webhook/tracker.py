@@ -1,0 +1,166 @@
+"""ContactTracker: vendor updates → ContactEvents, each contact's story told once and in order.
+
+Vendors deliver late, twice, and out of order. The tracker keeps a little state per contact so that:
+an arrival is counted once (a second "created" is a duplicate); the first public agent reply is the
+answer and later ones are not; a status change older than the one already applied is stale and
+ignored; a reply or a close that overtakes the contact's creation counts the arrival first, at the
+time the payload gives for it; a reopen only follows a close. State is bounded: the least recently
+touched contacts are forgotten first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from collectors.webhook.model import Update
+from cxmon.events import ContactEvent, EventKind
+
+CONTACTS_MAX = 100_000
+
+
+@dataclass(slots=True)
+class _Contact:
+    opened: float
+    channel: str
+    queue: str
+    customer: str | None
+    answered: bool = False
+    closed_at: float | None = None
+    status_ts: float = -math.inf
+    paused_at: float | None = None
+
+
+class ContactTracker:
+    """Applies :class:`Update`s and returns the ContactEvents they make."""
+
+    def __init__(self, source: str, limit: int = CONTACTS_MAX) -> None:
+        """Create an empty tracker for the collector called ``source``."""
+        self.source = source
+        self.limit = limit
+        self._contacts: OrderedDict[str, _Contact] = OrderedDict()
+        self.stale = 0
+        """Updates ignored because a later one for the same contact was already applied."""
+
+    def __len__(self) -> int:
+        return len(self._contacts)
+
+    def apply(self, u: Update) -> list[ContactEvent]:
+        """Return the events ``u`` makes (none for a duplicate or stale update)."""
+        if u.action == "direct":
+            return [u.event] if u.event is not None else []
+        if u.action == "feedback":
+            if u.score is None:
+                return []
+            c = self._contacts.get(u.contact)
+            return [
+                ContactEvent(
+                    u.ts,
+                    EventKind.FEEDBACK,
+                    u.contact,
+                    c.channel if c else u.channel,
+                    c.queue if c else u.queue,
+                    self.source,
+                    u.customer or (c.customer if c else None),
+                    reason=u.comment or None,
+                    score=u.score,
+                )
+            ]
+        out: list[ContactEvent] = []
+        c = self._contacts.get(u.contact)
+        if c is None:
+            opened = u.ts if u.action == "open" or u.opened_at is None else min(u.opened_at, u.ts)
+            c = self._open(u, opened, out)
+            if u.action == "open":
+                return out
+        else:
+            self._contacts.move_to_end(u.contact)
+            if u.customer and not c.customer:
+                c.customer = u.customer
+            if u.action == "open":
+                return out
+        if u.action == "reply":
+            self._answer(u.contact, c, u.ts, out)
+        elif u.action == "abandon":
+            if c.answered or c.closed_at is not None:
+                self.stale += 1
+            else:
+                out.append(
+                    self._event(
+                        u.ts,
+                        EventKind.ABANDONED,
+                        u.contact,
+                        c,
+                        wait=max(0.0, u.ts - c.opened),
+                        reason=u.reason,
+                    )
+                )
+                c.closed_at = u.ts
+                c.status_ts = max(c.status_ts, u.ts)
+        elif u.action == "status":
+            self._status(u, c, out)
+        return out
+
+    def _open(self, u: Update, opened: float, out: list[ContactEvent]) -> _Contact:
+        c = _Contact(opened, u.channel, u.queue, u.customer)
+        self._contacts[u.contact] = c
+        while len(self._contacts) > self.limit:
+            self._contacts.popitem(last=False)
+        out.append(self._event(opened, EventKind.ARRIVED, u.contact, c))
+        return c
+
+    def _answer(self, cid: str, c: _Contact, ts: float, out: list[ContactEvent]) -> None:
+        if c.answered:
+            return
+        c.answered = True
+        out.append(self._event(ts, EventKind.ANSWERED, cid, c, wait=max(0.0, ts - c.opened)))
+
+    def _status(self, u: Update, c: _Contact, out: list[ContactEvent]) -> None:
+        if u.ts < c.status_ts:
+            self.stale += 1
+            return
+        c.status_ts = u.ts
+        if u.status == "open":
+            if c.closed_at is not None and u.ts > c.closed_at:
+                c.closed_at = None
+                c.paused_at = None
+                out.append(self._event(u.ts, EventKind.REOPENED, u.contact, c))
+            else:
+                c.paused_at = None
+        elif u.status == "paused":
+            if c.closed_at is None and c.paused_at is None:
+                c.paused_at = u.ts
+        elif u.status == "resolved":
+            if c.closed_at is not None:
+                return
+            if u.answered_at is not None:
+                self._answer(u.contact, c, u.answered_at, out)
+            duration = u.duration if u.duration is not None else u.ts - c.opened
+            out.append(self._event(u.ts, EventKind.RESOLVED, u.contact, c, duration=max(0.0, duration)))
+            c.closed_at = u.ts
+            c.paused_at = None
+
+    def _event(
+        self,
+        ts: float,
+        kind: EventKind,
+        cid: str,
+        c: _Contact,
+        *,
+        wait: float | None = None,
+        duration: float | None = None,
+        reason: str | None = None,
+    ) -> ContactEvent:
+        return ContactEvent(
+            ts,
+            kind,
+            cid,
+            c.channel,
+            c.queue,
+            self.source,
+            c.customer,
+            wait=wait,
+            duration=duration,
+            reason=reason,
+        )

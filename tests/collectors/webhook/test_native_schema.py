@@ -1,0 +1,32 @@
+"""The README's JSON Schema for native webhook events is the one the adapter reads."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from collectors.webhook.adapters.native import _FIELDS, VERSION
+from cxmon.events import EventKind
+from tests.helpers import REPO
+
+
+def schema() -> dict[str, object]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Native events") :]
+    block = re.search(r"```json\n(.*?)```", section, re.S)
+    assert block is not None
+    loaded: dict[str, object] = json.loads(block.group(1))
+    return loaded
+
+
+def test_schema_names_every_event_kind() -> None:
+    """The schema's ``kind`` enum is exactly EventKind's values."""
+    event = schema()["$defs"]["event"]  # type: ignore[index]
+    assert event["properties"]["kind"]["enum"] == [k.value for k in EventKind]
+
+
+def test_schema_fields_are_the_adapters() -> None:
+    """The schema's event properties are the fields the adapter accepts (plus ``version``)."""
+    event = schema()["$defs"]["event"]  # type: ignore[index]
+    assert set(event["properties"]) == {*_FIELDS, "version"}
+    assert event["properties"]["version"] == {"const": VERSION}

@@ -1,0 +1,71 @@
+"""A webhook source under the real Engine: refused requests are counted and change no figure."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+from aiohttp import web
+
+from cxmon.config import loads
+from cxmon.engine import Engine
+from tests.collectors.webhook import payloads as p
+from tests.collectors.webhook.harness import SECRET, body_of, chatwoot_headers, until
+
+CONFIG = f"""
+[monitor]
+windows = ["5m"]
+stale_after = "60s"
+
+[journey]
+channels = ["chat"]
+queues = ["support"]
+
+[[journey.steps]]
+name = "enquire"
+match = [{{ channel = "chat" }}]
+
+[[collectors]]
+type = "webhook"
+name = "cw"
+adapter = "chatwoot"
+secret = "{SECRET}"
+queues = {{ "1" = "support" }}
+"""
+
+
+async def test_refused_requests_count_as_errors_and_change_no_figure() -> None:
+    """Three refused requests and one good one: offered is 1, the collector's errors are 3."""
+    config = loads(CONFIG)
+    engine = Engine(config, store=False)
+    [src] = engine.sources
+    app = web.Application()
+    app.add_routes(src.http_routes())  # type: ignore[attr-defined]
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks/cw"
+    try:
+        async with engine:
+            await until(lambda: engine.health["cw"].up)
+            body = body_of(p.chatwoot_conversation("conversation_created", 10, time.time()))
+            good = chatwoot_headers(body)
+            async with aiohttp.ClientSession() as http:
+                for headers in (
+                    {"Content-Type": "application/json"},
+                    chatwoot_headers(body + b"x"),
+                    chatwoot_headers(body, ts=time.time() - 3600),
+                    good,
+                ):
+                    async with http.post(url, data=body, headers=headers) as r:
+                        await r.read()
+            await until(lambda: engine.health["cw"].events_total >= 1)
+            await until(lambda: engine.latest.version > 0 and engine.latest.ts > time.time() - 1)
+            snap = engine.latest
+    finally:
+        await runner.cleanup()
+    offered = sum((s.totals.get("offered") or 0) for s in snap.series)
+    assert offered == 1
+    assert engine.health["cw"].errors_total == 3
+    assert [s.errors_total for s in snap.sources if s.name == "cw"] == [3]

@@ -1,0 +1,214 @@
+"""The webhook door: every kind of bad request gets its 4xx, is counted, and makes no event.
+
+Every test talks to a real aiohttp server on 127.0.0.1 with a real aiohttp client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+
+import aiohttp
+import pytest
+
+from collectors.webhook import model
+from tests.collectors.webhook import payloads as p
+from tests.collectors.webhook.harness import (
+    body_of,
+    chatwoot_headers,
+    make_source,
+    native_headers,
+    serving,
+    until,
+    zendesk_headers,
+)
+
+
+def _created(conv: int = 10) -> bytes:
+    return body_of(p.chatwoot_conversation("conversation_created", conv, time.time()))
+
+
+async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as r:
+        return r.status, dict(r.headers), await r.read()
+
+
+async def test_signed_request_is_taken() -> None:
+    """A correctly signed Chatwoot delivery is answered 200 and becomes an arrival."""
+    src = make_source("chatwoot")
+    async with serving(src) as (base, [sink]):
+        body = _created()
+        status, _, _ = await _post(base + src.path, body, chatwoot_headers(body))
+        assert status == 200
+        await until(lambda: sink.kinds() == ["arrived"])
+    assert sink.errors == []
+
+
+async def test_unsigned_request_is_refused() -> None:
+    """No signature headers: 401, counted as unsigned, nothing ingested."""
+    src = make_source("chatwoot")
+    async with serving(src) as (base, [sink]):
+        status, _, text = await _post(base + src.path, _created(), {"Content-Type": "application/json"})
+        await asyncio.sleep(0.05)
+    assert status == 401 and b"unsigned" in text
+    assert src.rejected == {"unsigned": 1}
+    assert sink.events == [] and len(sink.errors) == 1
+
+
+async def test_badly_signed_request_is_refused() -> None:
+    """A signature over other bytes: 401 bad_signature, nothing ingested."""
+    src = make_source("chatwoot")
+    async with serving(src) as (base, [sink]):
+        body = _created()
+        headers = chatwoot_headers(body + b" ")
+        status, _, _ = await _post(base + src.path, body, headers)
+        await asyncio.sleep(0.05)
+    assert status == 401
+    assert src.rejected == {"bad_signature": 1}
+    assert sink.events == []
+
+
+async def test_signature_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signature check goes through hmac.compare_digest (a plain == would leak timing)."""
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(model.hmac, "compare_digest", spy)
+    src = make_source("zendesk")
+    async with serving(src) as (base, _):
+        body = body_of(p.zendesk_ticket("created", "e1", 1, time.time(), {}, created=time.time()))
+        headers = zendesk_headers(body)
+        status, _, _ = await _post(base + src.path, body, headers)
+    assert status == 200
+    assert any(a == headers["X-Zendesk-Webhook-Signature"].encode() for a, _ in calls)
+
+
+async def test_stale_timestamp_is_refused() -> None:
+    """A correct signature over a timestamp ten minutes old (tolerance 5 m): 401, nothing ingested."""
+    src = make_source("native")
+    async with serving(src) as (base, [sink]):
+        body = body_of({"version": 1, "ts": time.time(), "kind": "arrived", "contact_id": "c1", "queue": "q"})
+        status, _, text = await _post(base + src.path, body, native_headers(body, ts=time.time() - 600))
+        await asyncio.sleep(0.05)
+    assert status == 401 and b"stale_timestamp" in text
+    assert src.rejected == {"stale_timestamp": 1} and sink.events == []
+
+
+async def test_replayed_delivery_is_refused() -> None:
+    """The same signed request sent twice: the second is 409 replayed and nothing is counted twice."""
+    src = make_source("chatwoot")
+    async with serving(src) as (base, [sink]):
+        body = _created()
+        headers = chatwoot_headers(body, delivery="d-1")
+        first, _, _ = await _post(base + src.path, body, headers)
+        second, _, text = await _post(base + src.path, body, headers)
+        await until(lambda: len(sink.events) >= 1)
+        await asyncio.sleep(0.05)
+    assert (first, second) == (200, 409) and b"replayed" in text
+    assert sink.kinds() == ["arrived"]
+
+
+async def test_oversized_body_is_refused() -> None:
+    """A body over max_body: 413 before it is read whole, nothing ingested."""
+    src = make_source("native", max_body=1024)
+    async with serving(src) as (base, [sink]):
+        body = b'{"version": 1, "pad": "' + b"x" * 4096 + b'"}'
+        status, _, _ = await _post(base + src.path, body, native_headers(body))
+    assert status == 413 and src.rejected == {"too_large": 1} and sink.events == []
+
+
+async def test_oversized_chunked_body_is_refused() -> None:
+    """A chunked body (no Content-Length) that grows past max_body: 413."""
+    src = make_source("native", max_body=1024)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(8):
+            yield b"x" * 512
+
+    async with serving(src) as (base, [sink]):
+        headers = native_headers(b"")
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(base + src.path, data=chunks(), headers=headers) as r,
+        ):
+            status = r.status
+    assert status == 413 and src.rejected == {"too_large": 1} and sink.events == []
+
+
+async def test_wrong_method_is_refused() -> None:
+    """GET on the webhook path: 405 with Allow: POST."""
+    src = make_source("chatwoot")
+    async with (
+        serving(src) as (base, [_sink]),
+        aiohttp.ClientSession() as http,
+        http.get(base + src.path) as r,
+    ):
+        status, allow = r.status, r.headers.get("Allow")
+    assert (status, allow) == (405, "POST") and src.rejected == {"wrong_method": 1}
+
+
+async def test_wrong_content_type_is_refused() -> None:
+    """A JSON adapter sent a form: 415."""
+    src = make_source("chatwoot")
+    async with serving(src) as (base, [sink]):
+        body = _created()
+        headers = chatwoot_headers(body) | {"Content-Type": "application/x-www-form-urlencoded"}
+        status, _, _ = await _post(base + src.path, body, headers)
+    assert status == 415 and src.rejected == {"wrong_content_type": 1} and sink.events == []
+
+
+async def test_malformed_signed_body_is_refused() -> None:
+    """Correctly signed but not JSON: 400 malformed, and the answer says what is wrong."""
+    src = make_source("chatwoot")
+    async with serving(src) as (base, [sink]):
+        body = b'{"event": "conversation_created", "id": '
+        status, _, text = await _post(base + src.path, body, chatwoot_headers(body))
+    assert status == 400 and b"not JSON" in text
+    assert src.rejected == {"malformed": 1} and sink.events == []
+
+
+async def test_full_queue_answers_503_with_retry_after() -> None:
+    """With the engine busy and the queue full, a delivery gets 503 and Retry-After, not a wait."""
+    src = make_source("chatwoot", queue_size=1)
+    async with serving(src) as (base, [sink]):
+        sink.gate = asyncio.Event()
+        codes = []
+        for conv in range(1, 5):
+            body = _created(conv)
+            status, headers, _ = await _post(base + src.path, body, chatwoot_headers(body))
+            codes.append((status, headers.get("Retry-After")))
+        sink.gate.set()
+        await until(lambda: len(sink.events) == 2)
+    # One delivery in the consumer's hands, one in the queue, the rest turned away.
+    assert codes == [(200, None), (200, None), (503, "1"), (503, "1")]
+    assert src.rejected == {"queue_full": 2}
+
+
+async def test_a_refused_retry_after_503_is_taken() -> None:
+    """A delivery refused for a full queue is not remembered: the vendor's retry is taken."""
+    src = make_source("chatwoot", queue_size=1)
+    async with serving(src) as (base, [sink]):
+        sink.gate = asyncio.Event()
+        bodies = [_created(c) for c in (1, 2, 3)]
+        heads = [chatwoot_headers(b, delivery=f"d{i}") for i, b in enumerate(bodies)]
+        for b, h in zip(bodies, heads, strict=True):
+            await _post(base + src.path, b, h)
+        sink.gate.set()
+        await until(lambda: len(sink.events) == 2)
+        status, _, _ = await _post(base + src.path, bodies[2], heads[2])
+        await until(lambda: len(sink.events) == 3)
+    assert status == 200
+
+
+async def test_not_running_answers_503() -> None:
+    """Routes mounted before the source runs answer 503 rather than taking what they cannot queue."""
+    src = make_source("chatwoot")
+    async with serving(src, run=False) as (base, _):
+        body = _created()
+        status, headers, _ = await _post(base + src.path, body, chatwoot_headers(body))
+    assert (status, headers.get("Retry-After")) == (503, "1")
