@@ -124,6 +124,16 @@ class ListenConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HubConfig(ListenConfig):
+    """The websocket hub: its address and the bearer tokens watchers present."""
+
+    viewer_token: str | None = None
+    """Lets a watcher see (``[hub] viewer_token`` or CXMON_HUB_VIEWER_TOKEN)."""
+    ack_token: str | None = None
+    """Lets a watcher see and acknowledge (``[hub] ack_token`` or CXMON_HUB_ACK_TOKEN)."""
+
+
+@dataclass(frozen=True, slots=True)
 class AlertsConfig:
     """Where detector transitions go."""
 
@@ -152,7 +162,7 @@ class Config:
     monitor: MonitorConfig
     store: StoreConfig
     prometheus: ListenConfig
-    hub: ListenConfig
+    hub: HubConfig
     alerts: AlertsConfig
     steps: tuple[Step, ...]
     channels: tuple[str, ...]
@@ -304,6 +314,20 @@ def _listen(section: _Section, default_port: int, problems: _Problems) -> Listen
     enabled = section.get("enabled", _bool, True, "true or false")
     section.finish()
     return ListenConfig(host=host, port=port, enabled=enabled)
+
+
+def _hub(section: _Section, problems: _Problems) -> HubConfig:
+    host, port = section.get("listen", parse_listen, ("127.0.0.1", 8765), 'an address like "127.0.0.1:8765"')
+    enabled = section.get("enabled", _bool, True, "true or false")
+    env = os.environ
+    viewer = section.get("viewer_token", _opt_str, None, "a token") or env.get("CXMON_HUB_VIEWER_TOKEN")
+    ack = section.get("ack_token", _opt_str, None, "a token") or env.get("CXMON_HUB_ACK_TOKEN")
+    if viewer and ack and viewer == ack:
+        problems.add(section.key("ack_token"), "must differ from viewer_token")
+    section.finish()
+    return HubConfig(
+        host=host, port=port, enabled=enabled, viewer_token=viewer or None, ack_token=ack or None
+    )
 
 
 def _threshold(data: object, path: str, windows: tuple[float, ...], problems: _Problems) -> Threshold | None:
@@ -474,7 +498,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     st.finish()
 
     prometheus = _listen(_Section(top.raw("prometheus") or {}, "prometheus", problems), 9464, problems)
-    hub = _listen(_Section(top.raw("hub") or {}, "hub", problems), 8765, problems)
+    hub = _hub(_Section(top.raw("hub") or {}, "hub", problems), problems)
 
     al = _Section(top.raw("alerts") or {}, "alerts", problems)
     alerts = AlertsConfig(
@@ -629,6 +653,7 @@ __all__ = [
     "AlertsConfig",
     "CollectorConfig",
     "Config",
+    "HubConfig",
     "ListenConfig",
     "MatchRule",
     "MonitorConfig",
