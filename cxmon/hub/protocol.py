@@ -1,0 +1,169 @@
+"""Hub protocol: the frames hub and watchers exchange, their version, and the journey a hello carries.
+
+Every frame is one JSON object (orjson) in a text message with a ``type``. Hub to watcher:
+``hello``, ``snapshot``, ``delta``, ``ack_result``, ``pong``, ``error``. Watcher to hub: ``ack``,
+``ping``, ``resync``. README.md ("Hub protocol") is the reference for their fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from cxmon import __version__
+from cxmon.config import AlertsConfig, Config, HubConfig, ListenConfig, MonitorConfig, Step, StoreConfig
+from cxmon.hub.codec import CodecError, decode, dumps, encode
+from cxmon.hub.delta import apply_delta, snapshot_delta
+from cxmon.snapshot import Ack, Snapshot
+
+PROTOCOL = 1
+"""Bumped on any change a watcher of the previous version would misread."""
+SUBPROTOCOL = f"cxmon.v{PROTOCOL}"
+
+VIEW = "view"
+ACK = "ack"
+"""Roles: a viewer sees; an acknowledger also acknowledges pot holes."""
+
+
+def journey_of(config: Config) -> dict[str, Any]:
+    """The journey a hello carries: steps (with match rules and thresholds), channels, queues, monitor."""
+    return {
+        "steps": encode(config.steps, tuple[Step, ...]),
+        "channels": list(config.channels),
+        "queues": list(config.queues),
+        "monitor": encode(config.monitor, MonitorConfig),
+    }
+
+
+def config_of(journey: Any, source: str) -> Config:
+    """Rebuild a Config (journey and monitor; no collectors, store or servers) from a hello's journey.
+
+    Raises:
+        CodecError: the journey is malformed.
+    """
+    if not isinstance(journey, dict):
+        raise CodecError("journey: expected an object")
+    try:
+        steps = decode(journey.get("steps"), tuple[Step, ...])
+        channels = decode(journey.get("channels"), tuple[str, ...])
+        queues = decode(journey.get("queues"), tuple[str, ...])
+        monitor = decode(journey.get("monitor"), MonitorConfig)
+    except CodecError as exc:
+        raise CodecError(str(exc), "journey") from None
+    return bare_config(source, monitor=monitor, steps=steps, channels=channels, queues=queues)
+
+
+def bare_config(
+    source: str,
+    *,
+    monitor: MonitorConfig | None = None,
+    steps: tuple[Step, ...] = (),
+    channels: tuple[str, ...] = (),
+    queues: tuple[str, ...] = (),
+) -> Config:
+    """A Config holding only a journey: no collectors, store, servers or alert sinks."""
+    return Config(
+        monitor=monitor or MonitorConfig(),
+        store=StoreConfig(),
+        prometheus=ListenConfig(enabled=False),
+        hub=HubConfig(enabled=False),
+        alerts=AlertsConfig(log=False),
+        steps=steps,
+        channels=channels,
+        queues=queues,
+        collectors=(),
+        source=source,
+    )
+
+
+def hello_frame(config: Config, role: str) -> bytes:
+    """The first frame to a watcher: protocol and software versions, its role, and the journey."""
+    return dumps(
+        {
+            "type": "hello",
+            "protocol": PROTOCOL,
+            "software": __version__,
+            "role": role,
+            "journey": journey_of(config),
+        }
+    )
+
+
+def snapshot_frame(snap: Snapshot) -> bytes:
+    """A full snapshot."""
+    return dumps({"type": "snapshot", "version": snap.version, "snapshot": encode(snap, Snapshot)})
+
+
+def delta_frame(old: Snapshot, new: Snapshot) -> bytes:
+    """What changed from ``old`` (the watcher's version, ``base``) to ``new``."""
+    return dumps(
+        {"type": "delta", "base": old.version, "version": new.version, "changes": snapshot_delta(old, new)}
+    )
+
+
+def error_frame(code: str, message: str, request_id: Any = None) -> bytes:
+    """An error about a frame the watcher sent (``id`` echoes the request's, when it had one)."""
+    return dumps({"type": "error", "code": code, "message": message, "id": request_id})
+
+
+def ack_result_frame(ack: Ack, request_id: Any) -> bytes:
+    """The acknowledgement as the daemon stored it."""
+    return dumps({"type": "ack_result", "id": request_id, "ack": encode(ack, Ack)})
+
+
+def pong_frame(request_id: Any) -> bytes:
+    """The answer to a ``ping``."""
+    return dumps({"type": "pong", "id": request_id})
+
+
+def decode_snapshot(frame: dict[str, Any]) -> Snapshot:
+    """The snapshot in a ``snapshot`` frame.
+
+    Raises:
+        CodecError: malformed.
+    """
+    snap: Snapshot = decode(frame.get("snapshot"), Snapshot)
+    return snap
+
+
+def apply_delta_frame(base: Snapshot, frame: dict[str, Any]) -> Snapshot:
+    """Apply a ``delta`` frame to ``base`` (whose version must be the frame's ``base``).
+
+    Raises:
+        CodecError: malformed, or it does not apply to ``base``.
+    """
+    if frame.get("base") != base.version:
+        raise CodecError(f"delta from version {frame.get('base')!r}, have {base.version}")
+    snap = apply_delta(base, frame.get("changes"))
+    if snap.version != frame.get("version"):
+        raise CodecError(f"delta gives version {snap.version}, frame says {frame.get('version')!r}")
+    return snap
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AckRequest:
+    """A watcher's ``ack`` frame, checked."""
+
+    id: Any
+    step: str
+    who: str
+    note: str
+    until: float | None
+
+
+def parse_ack(frame: dict[str, Any]) -> AckRequest:
+    """Check an ``ack`` frame's fields.
+
+    Raises:
+        CodecError: a field is missing or of the wrong type (``where`` names it).
+    """
+    step, who, note, until = frame.get("step"), frame.get("who"), frame.get("note", ""), frame.get("until")
+    if not isinstance(step, str) or not step:
+        raise CodecError("expected a step name", "ack.step")
+    if not isinstance(who, str) or not who or len(who) > 200:
+        raise CodecError("expected who is acknowledging (1-200 characters)", "ack.who")
+    if not isinstance(note, str) or len(note) > 2000:
+        raise CodecError("expected a note of at most 2000 characters", "ack.note")
+    if until is not None and (isinstance(until, bool) or not isinstance(until, int | float)):
+        raise CodecError("expected epoch seconds or null", "ack.until")
+    return AckRequest(frame.get("id"), step, who, note, None if until is None else float(until))
