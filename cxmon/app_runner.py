@@ -128,7 +128,7 @@ async def _main(
     closers: list[Any] = []
     try:
         async with engine:
-            closers = await _start_consumers(engine, config)
+            closers = await _start_consumers(engine, config, hub=serve)
             if headless:
                 printer = asyncio.create_task(_print_summaries(engine, quiet=serve), name="summary")
                 # (serve logs transitions through the alert dispatcher's log sink instead)
@@ -171,9 +171,16 @@ async def _main(
     return 1 if failed and code == 0 else code
 
 
-async def _start_consumers(engine: Engine, config: Config) -> list[Callable[[], Any]]:
-    """Start the exporter and the alert dispatcher; return their async closers."""
+async def _start_consumers(engine: Engine, config: Config, *, hub: bool = False) -> list[Callable[[], Any]]:
+    """Start the exporter, the alert dispatcher and (``hub``) the websocket hub; return their closers."""
     closers: list[Callable[[], Any]] = []
+    if hub and config.hub.enabled:
+        from cxmon.hub.server import Hub
+
+        hub_server = Hub.from_config(engine, config)
+        await hub_server.start()
+        log.info("hub on ws://%s:%d", config.hub.host, hub_server.port)
+        closers.append(hub_server.aclose)
     if config.prometheus.enabled:
         from cxmon.exporter import start_exporter
 
