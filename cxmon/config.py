@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import math
 import os
 import tomllib
 from collections.abc import Callable, Iterable
@@ -235,10 +236,15 @@ class _Section:
             return default
         value = self.data[name]
         try:
-            return conv(value)
-        except (ValueError, TypeError):
+            result = conv(value)
+        except (ValueError, TypeError, OverflowError):
             self.problems.add(self.key(name), f"expected {expected}, got {value!r}")
             return default
+        if isinstance(result, float) and not math.isfinite(result):
+            # nan and inf pass every comparison a converter makes; no setting means them
+            self.problems.add(self.key(name), f"expected {expected}, got {value!r}")
+            return default
+        return result
 
     def raw(self, name: str) -> Any:
         self.known.append(name)
@@ -284,6 +290,12 @@ def _str_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _duration_list(value: Any) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        raise ValueError(value)
+    return tuple(_positive_duration(v) for v in value)
+
+
 def _positive_duration(value: Any) -> float:
     seconds = parse_duration(value)
     if seconds <= 0:
@@ -305,6 +317,12 @@ def parse_listen(value: Any) -> tuple[str, int]:
     if not host or not 0 <= port <= 65535:
         raise ValueError(value)
     return host, port
+
+
+def _table(top: _Section, name: str) -> object:
+    """Return the table ``name`` of ``top``; an absent table is an empty one, any other value a problem."""
+    value = top.raw(name)
+    return {} if value is None else value
 
 
 def _listen(section: _Section, default_port: int, problems: _Problems) -> ListenConfig:
@@ -419,7 +437,9 @@ def _step(data: object, path: str, windows: tuple[float, ...], problems: _Proble
     thresholds: list[Threshold] = []
     raw_th = sec.raw("thresholds")
     if raw_th is not None and not isinstance(raw_th, list):
-        problems.add(sec.key("thresholds"), "expected a list of tables")
+        # recorded, and then not iterated: a scalar here is not a list of thresholds
+        problems.add(sec.key("thresholds"), f"expected a list of tables, got {raw_th!r}")
+        raw_th = []
     for i, item in enumerate(raw_th or []):
         th = _threshold(item, f"{sec.key('thresholds')}[{i}]", windows, problems)
         if th is not None:
@@ -456,10 +476,10 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     problems = _Problems()
     top = _Section(raw, "", problems)
 
-    mon = _Section(top.raw("monitor") or {}, "monitor", problems)
+    mon = _Section(_table(top, "monitor"), "monitor", problems)
     windows: tuple[float, ...] = mon.get(
         "windows",
-        lambda v: tuple(_positive_duration(x) for x in v),
+        _duration_list,
         tuple[float, ...]((300.0, 900.0, 3600.0)),
         'a list of durations like ["5m", "15m"]',
     )
@@ -488,7 +508,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     )
     mon.finish()
 
-    st = _Section(top.raw("store") or {}, "store", problems)
+    st = _Section(_table(top, "store"), "store", problems)
     store = StoreConfig(
         path=st.get("path", _str, "cxmon.db", "a file path"),
         retention=st.get("retention", _positive_duration, 30 * 86400.0, 'a duration like "30d"'),
@@ -497,10 +517,10 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     )
     st.finish()
 
-    prometheus = _listen(_Section(top.raw("prometheus") or {}, "prometheus", problems), 9464, problems)
-    hub = _hub(_Section(top.raw("hub") or {}, "hub", problems), problems)
+    prometheus = _listen(_Section(_table(top, "prometheus"), "prometheus", problems), 9464, problems)
+    hub = _hub(_Section(_table(top, "hub"), "hub", problems), problems)
 
-    al = _Section(top.raw("alerts") or {}, "alerts", problems)
+    al = _Section(_table(top, "alerts"), "alerts", problems)
     alerts = AlertsConfig(
         alertmanager_url=al.get("alertmanager_url", _opt_str, None, "a URL"),
         webhook_url=al.get("webhook_url", _opt_str, None, "a URL"),
@@ -515,7 +535,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         )
     al.finish()
 
-    jr = _Section(top.raw("journey") or {}, "journey", problems)
+    jr = _Section(_table(top, "journey"), "journey", problems)
     channels: tuple[str, ...] = jr.get(
         "channels", _str_list, tuple[str, ...](("voice", "chat", "email")), "a list of channel names"
     )

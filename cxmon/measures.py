@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -68,8 +69,11 @@ def parse_value(measure: str, value: object) -> float:
             return parse_ratio(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(value)
-        return float(value)
-    except ValueError:
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(value)
+        return number
+    except (ValueError, OverflowError):
         expected = {
             "duration": 'a duration like "90s"',
             "ratio": 'a ratio like 0.8 or "80%"',

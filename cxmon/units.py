@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _finite(value: int | float) -> float:
+    """Return ``value`` as a finite float (an int too large for a float is not a number here)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(value) from None
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
 
 
 def parse_duration(value: object) -> float:
@@ -15,7 +27,7 @@ def parse_duration(value: object) -> float:
         value: a string of number+unit parts, or an int/float of seconds.
 
     Returns:
-        The duration in seconds (never negative).
+        The duration in seconds (finite, never negative).
 
     Raises:
         ValueError: the value is not a duration.
@@ -23,9 +35,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, int | float):
-        if value < 0:
+        seconds = _finite(value)
+        if seconds < 0:
             raise ValueError(value)
-        return float(value)
+        return seconds
     if not isinstance(value, str):
         raise ValueError(value)
     text = value.strip().replace(" ", "")
@@ -36,7 +49,7 @@ def parse_duration(value: object) -> float:
             raise ValueError(value)
         total += float(match.group(1)) * _SECONDS[match.group(2)]
         pos = match.end()
-    if pos == 0 or pos != len(text):
+    if pos == 0 or pos != len(text) or not math.isfinite(total):
         raise ValueError(value)
     return total
 
@@ -55,7 +68,7 @@ def parse_ratio(value: object) -> float:
             raise ValueError(value)
         number = float(text[:-1]) / 100.0
     elif isinstance(value, int | float):
-        number = float(value)
+        number = _finite(value)
     else:
         raise ValueError(value)
     if not 0.0 <= number <= 1.0:
