@@ -240,6 +240,7 @@ class Engine:
                 flush_interval=config.store.flush_interval,
                 batch_size=config.store.batch_size,
                 writer=store_writer,
+                config=config,
             )
             if store
             else None

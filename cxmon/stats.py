@@ -13,6 +13,7 @@ from typing import Any
 
 from cxmon.config import Config
 from cxmon.errors import ConfigError, CxmonError
+from cxmon.recorded_config import config_from_db
 from cxmon.store import Store
 from cxmon.windows import Aggregator, window_measures
 
@@ -141,12 +142,32 @@ def _table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _recorded_or_default(db: str) -> Config:
+    """The journey ``db`` recorded; the default config (said on stderr) when it records none.
+
+    Raises:
+        ConfigError, StoreError: the recorded journey, or the default config, cannot be used.
+    """
+    from cxmon.app_runner import load_config
+
+    config = config_from_db(db)
+    if config is None:
+        print(
+            f"{db} does not record the journey it was written with (an older cxmon wrote it): "
+            "judging it by the default config; pass --config to name the one it was written with",
+            file=sys.stderr,
+        )
+        return load_config(None)
+    return config
+
+
 def stats_command(args: argparse.Namespace) -> int:
     """Implement ``cxmon stats``; return the exit code."""
     from cxmon.app_runner import load_config
 
     try:
-        config = load_config(args.config)
+        # --config overrides the journey the database recorded; without --db, the config names it
+        config = load_config(args.config) if args.config or not args.db else None
         start = parse_time(args.from_) if args.from_ else None
         end = parse_time(args.to) if args.to else None
     except ConfigError as exc:
@@ -156,12 +177,18 @@ def stats_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"--from/--to: expected ISO 8601 or epoch seconds ({exc})", file=sys.stderr)
         return 2
-    db = args.db or config.store.path
+    db = args.db or (config.store.path if config is not None else "")
     if not Path(db).is_file():
         print(f"{db}: no such history database", file=sys.stderr)
         return 2
     try:
+        if config is None:
+            config = _recorded_or_default(db)
         doc = asyncio.run(compute_stats(config, db, start, end))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
     except CxmonError as exc:
         print(f"cxmon: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiosqlite
 import orjson
@@ -19,7 +19,11 @@ import orjson
 from collectors.base import Offset
 from cxmon.errors import StoreError
 from cxmon.events import KINDS_BY_VALUE, ContactEvent, EventKind
+from cxmon.recorded_config import SELECT_LATEST, config_from_text, digest, journey_text
 from cxmon.snapshot import Ack, State, Transition
+
+if TYPE_CHECKING:
+    from cxmon.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,16 @@ MIGRATIONS: tuple[str, ...] = (
         state TEXT NOT NULL,
         figures TEXT NOT NULL,
         PRIMARY KEY (minute, step, channel, queue)
+    );
+    """,
+    # 2: the journey (steps, thresholds, windows) the history was written with, so that stats and
+    # replay judge it as it was judged live; a new row each time the journey changes.
+    """
+    CREATE TABLE journeys (
+        id INTEGER PRIMARY KEY,
+        recorded REAL NOT NULL,
+        digest TEXT NOT NULL,
+        toml TEXT NOT NULL
     );
     """,
 )
@@ -304,6 +318,7 @@ class Store:
         batch_size: int = 1000,
         max_pending: int = 50_000,
         writer: Literal["thread", "process"] = "thread",
+        config: Config | None = None,
     ) -> None:
         """Describe a store; nothing is opened until :meth:`open`.
 
@@ -315,8 +330,11 @@ class Store:
             writer: where commits run. "thread" (aiosqlite's thread) suits a live monitor. "process"
                 commits in a child process, for backfills: sqlite3 takes the GIL back after every
                 row, so a writer thread runs in turn with the parser instead of beside it.
+            config: the journey the history is written with; recorded on open (when it differs
+                from the one recorded last), for :meth:`load_config`.
         """
         self.path = str(path)
+        self.config = config
         self.flush_interval = flush_interval
         self.batch_size = batch_size
         self.writer = writer
@@ -352,6 +370,8 @@ class Store:
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA busy_timeout=5000")
             await self._migrate()
+            if self.config is not None and "journey" in self.config.raw:
+                await self._record_journey(self.config)
             # An import that died left the customer index out (see below): put it back first.
             await self._db.execute(_CUSTOMER_INDEX)
             if self.writer == "process":
@@ -426,6 +446,26 @@ class Store:
                 + f"DELETE FROM schema_version; INSERT INTO schema_version VALUES ({i + 1});"
                 "COMMIT;"
             )
+
+    async def _record_journey(self, config: Config) -> None:
+        text = journey_text(config)
+        key = digest(text)
+        async with self.db.execute(SELECT_LATEST) as cur:
+            row = await cur.fetchone()
+        if row is None or row[0] != key:
+            await self.db.execute(
+                "INSERT INTO journeys (recorded, digest, toml) VALUES (?,?,?)", (time.time(), key, text)
+            )
+
+    async def load_config(self) -> Config | None:
+        """Return the journey this history was last written with, or None when it records none.
+
+        Raises:
+            ConfigError: the recorded journey is not valid (a database edited by hand).
+        """
+        async with self.db.execute(SELECT_LATEST) as cur:
+            row = await cur.fetchone()
+        return None if row is None else config_from_text(row[1], f"{self.path} (recorded journey)")
 
     async def schema_version(self) -> int:
         """Return the schema version of the open database."""

@@ -1,0 +1,167 @@
+"""`cxmon stats` reads the journey the database was written with; `--config` overrides it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from cxmon.config import default_config_path, load, loads
+from cxmon.recorded_config import config_from_db
+from cxmon.store import MIGRATIONS, Store
+from tests.test_importer import _calls, write_queue_log
+
+# Not the default journey: other step names, other targets, another service-level formula.
+CUSTOM = """
+[monitor]
+windows = ["10m", "30m"]
+service_level_formula = "incl_abandons"
+
+[alerts]
+webhook_url = "http://127.0.0.1:9/hook"
+webhook_secret = "s3cret-not-for-the-db"
+
+[journey]
+channels = ["voice"]
+queues = ["sales", "billing", "tech"]
+
+[[journey.steps]]
+name = "buy"
+service_level_target = "45s"
+match = [{ channel = "voice", queue = "sales" }]
+  [[journey.steps.thresholds]]
+  measure = "service_level"
+  window = "10m"
+  breach = "70%"
+  direction = "below"
+
+[[journey.steps]]
+name = "care"
+service_level_target = "15s"
+match = [{ channel = "voice", queue = "billing" }, { channel = "voice", queue = "tech" }]
+  [[journey.steps.thresholds]]
+  measure = "abandon_rate"
+  window = "30m"
+  breach = "12%"
+"""
+
+
+def cxmon(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cxmon", *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def stats_json(*args: str) -> dict[str, Any]:
+    proc = cxmon("stats", "--json", *args)
+    assert proc.returncode == 0, proc.stderr
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return doc
+
+
+def imported(tmp_path: Path) -> Path:
+    """A database written by a real `cxmon import` with the custom journey."""
+    log = tmp_path / "queue_log"
+    write_queue_log(log, _calls(400, seed=11))
+    cfg = tmp_path / "custom.toml"
+    cfg.write_text(CUSTOM)
+    db = tmp_path / "h.db"
+    proc = cxmon("import", "queue_log", str(log), "--config", str(cfg), "--db", str(db), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    return db
+
+
+def test_stats_without_config_judges_by_the_journey_the_import_used(tmp_path: Path) -> None:
+    """After `cxmon import --config custom.toml`, `cxmon stats --db DB` (no --config, the command the
+    import suggests) gives exactly what `cxmon stats --db DB --config custom.toml` gives: the custom
+    steps and formula, no queue merged into `other`."""
+    db = imported(tmp_path)
+    recorded = stats_json("--db", str(db))
+    told = stats_json("--db", str(db), "--config", str(tmp_path / "custom.toml"))
+    assert recorded == told
+    assert recorded["service_level_formula"] == "incl_abandons"
+    assert {(s["step"], s["queue"]) for s in recorded["series"]} == {
+        ("buy", "sales"),
+        ("care", "billing"),
+        ("care", "tech"),
+    }
+
+
+def test_config_option_overrides_the_recorded_journey(tmp_path: Path) -> None:
+    """`--config` wins over the recorded journey: the default config's steps and formula judge it."""
+    db = imported(tmp_path)
+    doc = stats_json("--db", str(db), "--config", str(default_config_path()))
+    assert doc["service_level_formula"] == "excl_short_abandons"
+    assert {s["step"] for s in doc["series"]} == {"order", "get_help"}
+
+
+async def test_store_records_a_journey_once_and_again_when_it_changes(tmp_path: Path) -> None:
+    """Opening the store with the same journey adds no row; a changed journey adds one, and
+    load_config returns the newest."""
+    db = tmp_path / "h.db"
+    first = loads(CUSTOM)
+    second = loads(CUSTOM.replace('"45s"', '"50s"'))
+    for cfg in (first, first, second):
+        async with Store(db, config=cfg):
+            pass
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM journeys").fetchone() == (2,)
+    async with Store(db) as store:
+        latest = await store.load_config()
+    assert latest is not None
+    assert latest.steps == second.steps and latest.monitor == second.monitor
+    assert latest.steps[0].service_level_target == 50.0
+
+
+def test_recorded_journey_leaves_secrets_and_addresses_out(tmp_path: Path) -> None:
+    """The database keeps the steps, thresholds and windows, not the webhook secret or URL."""
+    db = imported(tmp_path)
+    with sqlite3.connect(db) as conn:
+        (text,) = conn.execute("SELECT toml FROM journeys").fetchone()
+    assert "s3cret" not in text and "127.0.0.1" not in text
+    recorded = config_from_db(db)
+    assert recorded is not None
+    assert recorded.steps == loads(CUSTOM).steps
+    assert recorded.alerts.webhook_url is None
+
+
+async def test_old_database_is_migrated_and_stats_says_it_uses_the_default(tmp_path: Path) -> None:
+    """A database from before journeys were recorded (schema 1) keeps its events when migrated,
+    and `cxmon stats` on it says on stderr that it judges by the default config."""
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            MIGRATIONS[0] + "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+            "INSERT INTO schema_version VALUES (1);"
+            "INSERT INTO events (ts, kind, source, contact_id, channel, queue) "
+            "VALUES (1700000000, 'arrived', 'x', 'c1', 'voice', 'billing');"
+        )
+    assert config_from_db(db) is None
+    proc = cxmon("stats", "--db", str(db), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "does not record the journey" in proc.stderr
+    assert {s["step"] for s in json.loads(proc.stdout)["series"]} == {"get_help"}
+    async with Store(db) as store:
+        assert await store.schema_version() == len(MIGRATIONS)
+        assert await store.count_events() == 1
+        assert await store.load_config() is None
+
+
+async def test_default_config_round_trips_through_the_database(tmp_path: Path) -> None:
+    """Every step, threshold and monitor setting of the default config comes back from the
+    database as it went in."""
+    cfg = load(default_config_path())
+    db = tmp_path / "d.db"
+    async with Store(db, config=cfg):
+        pass
+    back = config_from_db(db)
+    assert back is not None
+    assert (back.steps, back.monitor, back.channels, back.queues) == (
+        cfg.steps,
+        cfg.monitor,
+        cfg.channels,
+        cfg.queues,
+    )
