@@ -113,6 +113,8 @@ class StoreConfig:
     retention: float = 30 * 86400.0
     flush_interval: float = 0.25
     batch_size: int = 1000
+    max_pending: int = 50_000
+    """Rows that may wait for a commit; past it the sources are held until commits succeed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,6 +516,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         retention=st.get("retention", _positive_duration, 30 * 86400.0, 'a duration like "30d"'),
         flush_interval=st.get("flush_interval", _positive_duration, 0.25, 'a duration like "250ms"'),
         batch_size=st.get("batch_size", _int(1), 1000, "a whole number ≥ 1"),
+        max_pending=st.get("max_pending", _int(1), 50_000, "a whole number ≥ 1"),
     )
     st.finish()
 

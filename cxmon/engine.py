@@ -239,6 +239,7 @@ class Engine:
                 db_path or config.store.path,
                 flush_interval=config.store.flush_interval,
                 batch_size=config.store.batch_size,
+                max_pending=config.store.max_pending,
                 writer=store_writer,
                 config=config,
             )
@@ -448,6 +449,8 @@ class Engine:
         for task in self._source_tasks.values():
             task.cancel()
         await asyncio.gather(*self._source_tasks.values(), return_exceptions=True)
+        if self.store is not None:
+            self.store.stop_holding()  # a full disk must not keep the drain below from ending
         # Everything the sources handed over is processed before the consumer stops.
         await self._queue.join()
         for task in self._tasks:
@@ -845,6 +848,7 @@ class Engine:
             errors_total=sum(h.errors_total for h in self.health.values()),
             stale=all_stale,
             acks=tuple(self._acks.values()),
+            store=None if self.store is None else self.store.status(),
             extra=MappingProxyType(dict(self.extra_status)),
         )
         self._publish(snap)

@@ -428,11 +428,34 @@ def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -
         events,
         strikes,
         healthy,
+        *_store_families(snap, text),
         *_step_families(snap, bounds, text),
         *_series_families(snap, bounds, text),
         *_collector_families(snap, bounds, text),
         *_alert_families(snap.extra.get("alerts"), text),
     ]
+
+
+def _store_families(snap: Snapshot, text: bool) -> list[_Fam]:
+    if snap.store is None:
+        return []
+    held = _Fam(
+        text,
+        "cxmon_store_backpressure",
+        "gauge",
+        "1 while history commits fail and the sources are held back until the database has room.",
+    )
+    held.add((), 1.0 if snap.store.backpressure else 0.0, "")
+    pending = _Fam(text, "cxmon_store_pending_rows", "gauge", "Rows waiting for a history commit.")
+    pending.add((), float(snap.store.pending_rows), "")
+    failing = _Fam(
+        text,
+        "cxmon_store_commit_failures",
+        "gauge",
+        "Failed history commits since the last one that succeeded (0 when commits work).",
+    )
+    failing.add((), float(snap.store.commit_failures), "")
+    return [held, pending, failing]
 
 
 def _step_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam]:

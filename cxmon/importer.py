@@ -20,9 +20,11 @@ from cxmon.snapshot import Snapshot
 PROGRESS_EVERY = 0.2
 """Wall seconds between progress redraws on a terminal."""
 NEVER_PURGE = 100 * 365 * 86400.0
+"""An import keeps all of the history it writes, whatever the retention of the live monitor."""
 IMPORT_BATCH = 20_000
 """Rows per store transaction during an import."""
-"""An import keeps all of the history it writes, whatever the retention of the live monitor."""
+IMPORT_PENDING = 200_000
+"""Rows an import lets wait for a commit before the engine waits for the writer."""
 
 
 class Progressing(Protocol):
@@ -132,6 +134,8 @@ async def run_import(
             # Big transactions: each commit rewrites every index page it touched, and the customer
             # index is touched all over; nobody waits on a backfill's commits.
             batch_size=max(config.store.batch_size, IMPORT_BATCH),
+            # Commits run beside the engine: let it work on while one is in progress.
+            max_pending=max(config.store.max_pending, IMPORT_PENDING),
             flush_interval=max(config.store.flush_interval, 1.0),
         ),
     )

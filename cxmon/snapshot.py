@@ -207,6 +207,21 @@ class SourceStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """Health of the history database's writes."""
+
+    pending_rows: int
+    """Rows waiting for a commit."""
+    backpressure: bool
+    """Commits are failing (a full disk) and the pending rows reached their bound: the engine stops
+    taking batches, so the sources stop reading until the database has room again."""
+    commit_failures: int = 0
+    """Commits that failed since the last one that succeeded."""
+    last_error: str | None = None
+    """Why the last commit failed (None once a commit succeeds)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything a consumer needs, as of one tick. Never mutated after publication."""
 
@@ -233,6 +248,8 @@ class Snapshot:
     tick_error: str | None = None
     """Set when the engine's last tick failed: every figure here is from an earlier tick, every
     step is shown STALE, and health checks fail until a tick succeeds again."""
+    store: StoreStatus | None = None
+    """The history database's write health (None when running without one)."""
     extra: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def step(self, name: str) -> StepStatus | None:

@@ -20,12 +20,15 @@ from collectors.base import Offset
 from cxmon.errors import StoreError
 from cxmon.events import KINDS_BY_VALUE, ContactEvent, EventKind
 from cxmon.recorded_config import SELECT_LATEST, config_from_text, digest, journey_text
-from cxmon.snapshot import Ack, State, Transition
+from cxmon.snapshot import Ack, State, StoreStatus, Transition
 
 if TYPE_CHECKING:
     from cxmon.config import Config
 
 log = logging.getLogger(__name__)
+
+RETRY_MAX = 5.0
+"""Longest wait, in seconds, between two attempts to commit while commits fail (a full disk)."""
 
 # Each entry migrates the schema from version i to i + 1. Never edit a shipped entry: append one.
 MIGRATIONS: tuple[str, ...] = (
@@ -326,7 +329,8 @@ class Store:
             path: the SQLite file.
             flush_interval: most seconds a written event waits before its commit.
             batch_size: pending rows that trigger a flush straight away.
-            max_pending: pending rows past which :meth:`add` waits for a flush (back-pressure).
+            max_pending: pending rows past which :meth:`add` waits for a flush, and while commits
+                fail, for one to succeed (back-pressure).
             writer: where commits run. "thread" (aiosqlite's thread) suits a live monitor. "process"
                 commits in a child process, for backfills: sqlite3 takes the GIL back after every
                 row, so a writer thread runs in turn with the parser instead of beside it.
@@ -338,9 +342,6 @@ class Store:
         self.flush_interval = flush_interval
         self.batch_size = batch_size
         self.writer = writer
-        if writer == "process":
-            # Commits run beside the engine: let it work on while one is in progress.
-            max_pending = max(max_pending, 200_000)
         self.max_pending = max_pending
         self._index_soon = False
         """Ask the writer process to build the customer index after its next commit."""
@@ -354,10 +355,20 @@ class Store:
         self._snapshots: list[tuple[Any, ...]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        """Set after each commit attempt: a waiting :meth:`add` looks again at what is pending."""
+        self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._holding = True
+        """Whether :meth:`add` waits for room while commits fail (off once shutdown begins)."""
         self.rows_written = 0
         self.flushes = 0
+        self.commit_failures = 0
+        """Commits that failed since the last one that succeeded."""
+        self.last_error: str | None = None
+        self.backpressure = False
+        """An :meth:`add` is waiting for room: commits fail and the pending rows are at their bound."""
 
     # ------------------------------------------------------------------ life cycle
 
@@ -399,9 +410,11 @@ class Store:
 
     async def close(self) -> None:
         """Flush everything pending, stop the flusher and close the connection."""
+        self.stop_holding()
         if self._task is not None:
             # Never cancel the flusher mid-transaction: ask it to finish and wait for it.
             self._closing = True
+            self._stop.set()
             self._wake.set()
             await self._task
             self._task = None
@@ -489,7 +502,7 @@ class Store:
         if offset is not None:
             self._offsets[source] = offset
         if self.pending >= self.max_pending:
-            await self.flush()
+            await self._make_room()
 
     def add_nowait(self, events: Iterable[ContactEvent], source: str = "") -> None:
         """Queue events for the next batch without waiting (for what the engine makes in a tick)."""
@@ -517,7 +530,54 @@ class Store:
         if self.pending >= self.batch_size:
             self._wake.set()
         if self.pending >= self.max_pending:
-            await self.flush()
+            await self._make_room()
+
+    async def _make_room(self) -> None:
+        """Commit what is pending; while commits fail, wait until one succeeds (back-pressure).
+
+        The caller is the engine's only consumer: while it waits, the engine's bounded queue fills
+        and the sources wait in ``emit``, so a tailer stops reading with its offset where the
+        last stored batch left it. The pending rows stay bounded by ``max_pending`` (plus one
+        batch and what ticks add), however long the disk stays full.
+        """
+        if self.last_error is None:
+            try:
+                await self.flush()
+            except Exception as exc:  # sqlite3.Error, StoreError: the flusher retries
+                self._commit_failed(exc)
+        while self.pending >= self.max_pending and self._holding:
+            self.backpressure = True
+            self._room.clear()
+            await self._room.wait()
+        self.backpressure = False
+
+    def stop_holding(self) -> None:
+        """Let :meth:`add` return at once from now on, even while commits fail (shutdown: the
+        sources are stopped and what they sent must reach a last commit attempt)."""
+        self._holding = False
+        self._room.set()
+
+    def status(self) -> StoreStatus:
+        """Return the health of writes, for the snapshot."""
+        return StoreStatus(
+            pending_rows=self.pending,
+            backpressure=self.backpressure,
+            commit_failures=self.commit_failures,
+            last_error=self.last_error,
+        )
+
+    def _commit_failed(self, exc: BaseException) -> None:
+        self.commit_failures += 1
+        why = str(exc) or type(exc).__name__
+        if self.last_error is None:
+            log.error("history commit failed (%s): rows are kept and retried", why)
+        self.last_error = why
+
+    def _committed(self) -> None:
+        if self.last_error is not None:
+            log.warning("history commits resumed after %d failed attempts", self.commit_failures)
+        self.last_error = None
+        self.commit_failures = 0
 
     def sources_finished(self) -> None:
         """Say that no more source events will come (a backfill's file is read to its end).
@@ -600,6 +660,7 @@ class Store:
                 raise
             self.rows_written += len(events)
             self.flushes += 1
+            self._committed()
 
     async def _flush_to_writer(
         self,
@@ -660,18 +721,26 @@ class Store:
         else:
             self.rows_written += len(events) + sum(n for _, n in blobs)
             self.flushes += 1
+            self._committed()
         if cancelled:
             raise asyncio.CancelledError
 
     async def _flusher(self) -> None:
         while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            if self.last_error is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            else:
+                # Commits fail: retry after a growing pause, whatever arrives meanwhile.
+                delay = min(self.flush_interval * 2 ** min(self.commit_failures, 16), RETRY_MAX)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
             self._wake.clear()
             try:
                 await self.flush()
-            except Exception:  # keep running: the rows are kept and the next flush retries
-                log.exception("history flush failed")
+            except Exception as exc:  # keep running: the rows are kept and the next flush retries
+                self._commit_failed(exc)
+            self._room.set()
 
     async def purge(self, before: float) -> int:
         """Delete events, transitions and minute figures older than ``before``; return events deleted."""

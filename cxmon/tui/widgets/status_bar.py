@@ -34,6 +34,15 @@ def alerts_text(value: Any) -> str:
     return f"alerts: {value}"
 
 
+def store_text(snapshot: Snapshot) -> str:
+    """Say when history commits fail, and when the sources are held back for it ("" when healthy)."""
+    st = snapshot.store
+    if st is None or st.last_error is None:
+        return ""
+    held = "sources held" if st.backpressure else "retrying"
+    return f"history: {st.last_error} — {held}, {st.pending_rows:,} rows waiting"
+
+
 def source_part(src: SourceStatus) -> Content:
     """One source: a symbol and word for its health, its event and error rates."""
     if src.stale:
@@ -97,6 +106,9 @@ class StatusBar(Static):
             parts.append(Content.assemble(("strikes ", ""), (str(snap.strikes), "bold $text-warning")))
         if self.filter_text:
             parts.append(Content.assemble("filter ", (self.filter_text, "bold $text-accent")))
+        store = store_text(snap)
+        if store:
+            parts.append(Content.styled(store, "bold $text-error"))
         alerts = alerts_text(snap.extra.get("alerts"))
         if alerts:
             parts.append(Content.styled(alerts, "bold $text-error"))
