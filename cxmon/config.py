@@ -585,7 +585,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
             problems.items.append(msg)
         if isinstance(ctype, str):
             collectors.append(CollectorConfig(type=ctype, name=name, options=options, path=path))
-    cu = _Section(top.raw("customers") or {}, "customers", problems)
+    cu = _Section(_table(top, "customers"), "customers", problems)
     customer_region = cu.get("region", check_region, None, 'a region code like "GB"')
     cu.finish()
     top.finish(["monitor", "store", "prometheus", "hub", "alerts", "journey", "collectors", "customers"])
