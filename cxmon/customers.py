@@ -43,26 +43,35 @@ def normalize_phone(raw: str, region: str | None = None) -> str | None:
         The E.164 form (``+447700900123``), the bare digits of an unplaceable number, or None.
     """
     text = raw.strip()
-    if text.lower() in _UNKNOWN:
-        return None
-    compact = _FORMATTING.sub("", text)
-    if compact.startswith("00") and compact[2:].isdigit():
-        compact = "+" + compact[2:]
-    if compact.startswith("+") and compact[1:].isdigit() and 8 <= len(compact) - 1 <= 15:
-        try:
-            number = phonenumbers.parse(compact, None)
-        except phonenumbers.NumberParseException:
-            return compact
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if not compact.isdigit():
-        return None
-    if region:
-        try:
-            number = phonenumbers.parse(compact, region)
-        except phonenumbers.NumberParseException:
-            return compact
-        if phonenumbers.is_possible_number(number):
+    if text.isdigit() and not text.startswith("00"):
+        # The common case of a telephony log: bare digits (a national number, or an extension).
+        if not region:
+            return text
+        compact = text
+    elif text.startswith("+") and text[1:].isdigit() and 8 <= len(text) - 1 <= 15:
+        return text  # already E.164
+    else:
+        if text.lower() in _UNKNOWN:
+            return None
+        compact = _FORMATTING.sub("", text)
+        if compact.startswith("00") and compact[2:].isdigit():
+            compact = "+" + compact[2:]
+        if compact.startswith("+") and compact[1:].isdigit() and 8 <= len(compact) - 1 <= 15:
+            try:
+                number = phonenumbers.parse(text if "(0)" in text else compact, None)
+            except phonenumbers.NumberParseException:
+                return compact
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if not compact.isdigit():
+            return None
+        if not region:
+            return compact
+    try:
+        number = phonenumbers.parse(compact, region)
+    except phonenumbers.NumberParseException:
+        return compact
+    if phonenumbers.is_possible_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return compact
 
 

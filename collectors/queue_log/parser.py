@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cxmon.customers import normalize_phone
 from cxmon.events import ContactEvent, EventKind
 
 ARRIVED = EventKind.ARRIVED
@@ -93,6 +94,7 @@ class QueueLogParser:
         channels: Mapping[str, str] | None = None,
         default_channel: str = "voice",
         forget_after: float = 86400.0,
+        region: str | None = None,
     ) -> None:
         """Build a parser.
 
@@ -102,11 +104,13 @@ class QueueLogParser:
             default_channel: the channel of every other queue.
             forget_after: seconds after which a call with no further event is dropped from memory
                 (the engine has counted it lost by then).
+            region: default region of caller ids without a country code (cxmon.customers).
         """
         self.source = source
         self.channels = dict(channels or {})
         self.default_channel = default_channel
         self.forget_after = forget_after
+        self.region = region
         self.out: list[Any] = []
         """Events made since the caller last took them (built by ``make_event``)."""
         self.make_event: Callable[..., Any] = ContactEvent
@@ -239,6 +243,7 @@ class QueueLogParser:
         channel_of = self.channels.get
         default_channel = self.default_channel
         source = self.source
+        region = self.region
         error = self._error
         set_busy = self._set_busy
         end_connected = self._end_connected
@@ -282,7 +287,7 @@ class QueueLogParser:
                         # A repeated ENTERQUEUE (seen after a reload) is the same entry, not a new offer.
                         counts["ENTERQUEUE_repeat"] = count("ENTERQUEUE_repeat", 0) + 1
                         continue
-                    customer = (f[6] if n > 6 else "") or None
+                    customer = normalize_phone(f[6], region) if n > 6 and f[6] else None
                     waiting[key] = _Call(callid, customer, ts)
                     waiting_queue[callid] = queue
                     counts[verb] = count(verb, 0) + 1

@@ -28,18 +28,21 @@ class QueueLogSource:
 
     type = "queue_log"
 
-    def __init__(self, name: str, options: QueueLogOptions, forget_after: float = 86400.0) -> None:
+    def __init__(
+        self, name: str, options: QueueLogOptions, forget_after: float = 86400.0, region: str | None = None
+    ) -> None:
         """Create the source.
 
         Args:
             name: collector name, put into every event's ``source``.
             options: validated options.
             forget_after: seconds after which an unfinished call is dropped from the parser's memory.
+            region: default region of caller ids without a country code (``[customers] region``).
         """
         self.name = name
         self.options = options
         self.path = options.path
-        self.parser = QueueLogParser(name, options.channels, options.channel, forget_after)
+        self.parser = QueueLogParser(name, options.channels, options.channel, forget_after, region)
         self.tailer = FileTailer(options.path)
         self.status: dict[str, Any] = {}
         """Small counters (lines, verbs, rotations…) a caller may publish in the engine's status."""
@@ -60,7 +63,12 @@ class QueueLogSource:
         """
         options = checked_options(parse_options, collector, config)
         options = _with_path(options, resolve_path(options.path, config.source))
-        return cls(collector.name, options, forget_after=max(config.monitor.lost_after * 2, 3600.0))
+        return cls(
+            collector.name,
+            options,
+            forget_after=max(config.monitor.lost_after * 2, 3600.0),
+            region=config.customer_region,
+        )
 
     # ------------------------------------------------------------------ progress
 
