@@ -99,6 +99,8 @@ class MonitorConfig:
     trend_horizon: float = 600.0
     strikes: int = 3
     """Bad experiences in 24 h that make a customer count in the strikes measure."""
+    low_score: float = 2.0
+    """A feedback score at or below this is a bad experience (a strike)."""
     queue_size: int = 32
     """Engine queue bound, in batches."""
     max_clock_skew: float = 300.0
@@ -284,6 +286,12 @@ def _int(minimum: int) -> Callable[[Any], int]:
         return value
 
     return conv
+
+
+def _score(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(value)
+    return float(value)
 
 
 def _str_list(value: Any) -> tuple[str, ...]:
@@ -505,6 +513,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         lost_after=mon.get("lost_after", _positive_duration, 4 * 3600.0, 'a duration like "4h"'),
         trend_horizon=mon.get("trend_horizon", _positive_duration, 600.0, 'a duration like "10m"'),
         strikes=mon.get("strikes", _int(1), 3, "a whole number ≥ 1"),
+        low_score=mon.get("low_score", _score, 2.0, "a score like 2"),
         queue_size=mon.get("queue_size", _int(1), 32, "a whole number ≥ 1"),
         max_clock_skew=mon.get("max_clock_skew", _positive_duration, 300.0, 'a duration like "5m"'),
     )

@@ -75,6 +75,7 @@ WINDOW_METRICS: dict[str, MetricRef] = {
     "transfers": _ref("cxmon_window_transfers", "Transferred contacts in the rolling window."),
     "reopen_rate": _ref("cxmon_reopen_ratio", "Reopened over resolved contacts in the window."),
     "csat": _ref("cxmon_csat_score", "Mean feedback score (1-5) in the window."),
+    "response_rate": _ref("cxmon_survey_response_ratio", "Surveys answered over surveys sent in the window."),
     "resolved": _ref("cxmon_window_resolutions", "Resolved contacts in the rolling window."),
     "feedback": _ref("cxmon_window_feedback_responses", "Feedback scores received in the rolling window."),
 }
@@ -143,7 +144,7 @@ class LabelBounds:
 
 # --------------------------------------------------------------------------- merging series into "other"
 
-_SUM_MEASURES = frozenset({*OUTCOMES, "escalations", "transfers", "resolved", "feedback"})
+_SUM_MEASURES = frozenset({*OUTCOMES, "escalations", "transfers", "resolved", "feedback", "surveys"})
 _MAX_MEASURES = frozenset({"wait_p50", "wait_p90", "wait_p99", "resolution_p50", "resolution_p90"})
 
 
@@ -165,6 +166,8 @@ def _weight(measure: str, figures: Mapping[str, float | None], formula: str) -> 
         return g("resolved")
     if measure == "csat":
         return g("feedback")
+    if measure == "response_rate":
+        return g("surveys")
     return g("offered")
 
 

@@ -41,6 +41,7 @@ _ALL = [
     Measure("transfers", "count", True, "transfers"),
     Measure("reopen_rate", "ratio", True, "reopen rate"),
     Measure("csat", "score", True, "CSAT"),
+    Measure("response_rate", "ratio", True, "response rate"),
     Measure("waiting_now", "count", False, "waiting now"),
     Measure("longest_wait_now", "duration", False, "longest wait"),
     Measure("agents_staffed", "count", False, "agents staffed"),

@@ -38,7 +38,8 @@ FEEDBACK_N = 10
 FEEDBACK_SUM = 11
 LOST = 12
 ANSWERED_TIMED = 13  # answered contacts whose wait is known
-N_SLOTS = 14
+SURVEYED = 14  # surveys sent (feedback events without a score)
+N_SLOTS = 15
 
 STRIKE_WINDOW = 86400.0
 _ROUTE_CACHE_LIMIT = 10_000
@@ -393,6 +394,7 @@ class Aggregator:
         self.lost_after = mon.lost_after
         self.time_out_lost = time_out_lost
         self.strike_limit = mon.strikes
+        self.low_score = mon.low_score
         self.series: dict[SeriesKey, Series] = {}
         self._contacts: dict[str, SeriesKey] = {}
         """contact_id → series it is open in."""
@@ -488,6 +490,7 @@ class Aggregator:
         contacts = self._contacts
         all_series = self.series
         short_abandon = self.short_abandon
+        low_score = self.low_score
         watermark = self.watermark
         for row in rows:
             ts = row[0]
@@ -603,9 +606,11 @@ class Aggregator:
             elif kind is _FEEDBACK:
                 score = row[10]
                 if score == "":
-                    continue
-                feedback = score
-                slot = FEEDBACK_N
+                    slot = SURVEYED  # a survey sent, not (yet) answered
+                else:
+                    feedback = score
+                    slot = FEEDBACK_N
+                    strike = score <= low_score
             elif kind is _LOST:
                 series.waiting.pop(cid, None)
                 series.open.pop(cid, None)
@@ -831,8 +836,10 @@ def window_measures(total: Pane, formula: str, only: frozenset[str] | None = Non
         "transfers": c[TRANSFERRED],
         "reopen_rate": c[REOPENED] / resolved if resolved > 0 else None,
         "csat": c[FEEDBACK_SUM] / fn if fn > 0 else None,
+        "response_rate": min(1.0, fn / c[SURVEYED]) if c[SURVEYED] > 0 else None,
         "resolved": resolved,
         "feedback": fn,
+        "surveys": c[SURVEYED],
     }
 
 
@@ -860,6 +867,8 @@ def volume(measure: str, figures: Mapping[str, float | None]) -> float:
     """Return the number of contacts a measure's value rests on (for a threshold's ``min_volume``)."""
     if measure == "csat":
         return figures.get("feedback") or 0.0
+    if measure == "response_rate":
+        return figures.get("surveys") or 0.0
     if measure.startswith("resolution") or measure == "reopen_rate":
         return figures.get("resolved") or 0.0
     if measure in ("offered", "escalations", "transfers", "lost"):

@@ -40,7 +40,7 @@ stale_after = "10m"
 region = "GB"
 
 [journey]
-channels = ["voice", "chat", "email"]
+channels = ["voice", "chat", "email", "survey"]
 queues = ["billing", "support", "tickets"]
 
 [[journey.steps]]
@@ -54,6 +54,10 @@ match = [{{ channel = "voice" }}]
 [[journey.steps]]
 name = "resolve"
 match = [{{ channel = "email" }}]
+
+[[journey.steps]]
+name = "follow_up"
+match = [{{ channel = "survey" }}]
 
 [[collectors]]
 type = "webhook"
@@ -166,6 +170,6 @@ async def test_one_customer_one_path_across_four_sources(tmp_path: Path) -> None
         ("pbx", "voice", "resolved"),
         ("zd", "email", "arrived"),
         ("zd", "email", "answered"),
-        ("cw", "chat", "feedback"),
+        ("cw", "survey", "feedback"),
     ]
     assert path[-1].reason == "Three channels to get one answer"

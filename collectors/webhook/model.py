@@ -99,6 +99,8 @@ class AdapterOptions:
     """Vendor channel → cxmon channel (on top of the adapter's own table)."""
     channel: str = ""
     """Channel when the vendor does not say."""
+    feedback_channel: str = "survey"
+    """Channel of feedback events (surveys sent and answered): the Feedback step matches it."""
     header: str = "Authorization"
     """Amazon Connect: the header carrying the shared secret."""
     public_url: str | None = None

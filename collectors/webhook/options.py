@@ -33,6 +33,7 @@ class WebhookOptions:
     queues: Mapping[str, str] = field(default_factory=dict)
     channels: Mapping[str, str] = field(default_factory=dict)
     channel: str = ""
+    feedback_channel: str = "survey"
     customers: Mapping[str, str] = field(default_factory=dict)
     header: str = "Authorization"
     public_url: str | None = None
@@ -82,6 +83,7 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[WebhookOptions | 
     queues = _table(sec, "queues")
     channels = _table(sec, "channels")
     channel = sec.get("channel", _str, "", "a channel name")
+    feedback_channel = sec.get("feedback_channel", _str, "survey", "a channel name")
     mapping_problems: list[str] = []
     customers = parse_mapping(sec.raw("customers"), region, sec.key("customers"), mapping_problems)
     problems.items.extend(mapping_problems)
@@ -108,6 +110,7 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[WebhookOptions | 
             queues=queues,
             channels=channels,
             channel=channel,
+            feedback_channel=feedback_channel,
             customers=customers,
             header=header,
             public_url=public_url or None,

@@ -91,6 +91,7 @@ class WebhookSource:
                 queues=options.queues,
                 channels=options.channels,
                 channel=options.channel,
+                feedback_channel=options.feedback_channel,
                 header=options.header,
                 public_url=options.public_url,
             )

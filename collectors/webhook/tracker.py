@@ -51,15 +51,14 @@ class ContactTracker:
         if u.action == "direct":
             return [u.event] if u.event is not None else []
         if u.action == "feedback":
-            if u.score is None:
-                return []
+            # On the survey channel, in the contact's queue; no score means a survey was sent.
             c = self._contacts.get(u.contact)
             return [
                 ContactEvent(
                     u.ts,
                     EventKind.FEEDBACK,
                     u.contact,
-                    c.channel if c else u.channel,
+                    u.channel,
                     c.queue if c else u.queue,
                     self.source,
                     u.customer or (c.customer if c else None),

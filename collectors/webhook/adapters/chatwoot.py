@@ -82,6 +82,8 @@ class ChatwootAdapter:
         out = Parsed()
         if event in ("conversation_created", "conversation_status_changed", "conversation_updated"):
             out.updates.append(self._conversation(event, data))
+        elif event == "message_created" and data.get("content_type") == "input_csat":
+            out.updates.append(self._survey(data, None))
         elif event == "message_created":
             update = self._message(data)
             if update is not None:
@@ -172,17 +174,22 @@ class ChatwootAdapter:
         response = submitted.get("csat_survey_response") if isinstance(submitted, dict) else None
         if not isinstance(response, dict) or response.get("rating") is None:
             return None
-        rating = response["rating"]
-        if isinstance(rating, bool) or not isinstance(rating, int | float) or not 1 <= rating <= 5:
-            raise ValueError(
-                f"body.content_attributes.submitted_values.csat_survey_response.rating: {rating!r}"
-            )
+        return self._survey(msg, response)
+
+    def _survey(self, msg: dict[str, Any], response: dict[str, Any] | None) -> Update:
+        """The CSAT survey message: sent (``response`` None) or answered."""
         conv = obj(msg.get("conversation"), "body.conversation")
-        cid, channel, queue, customer = self._where(conv, "body.conversation")
+        cid, _, queue, customer = self._where(conv, "body.conversation")
         mid = text_id(msg.get("id"), "body.id")
         ts = optional_time(msg.get("updated_at"), "body.updated_at") or timestamp(
             msg.get("created_at"), "body.created_at"
         )
+        channel = self.o.feedback_channel
+        if response is None:
+            return Update(f"csat-sent:{mid}", "feedback", ts, cid, channel, queue, customer)
+        rating = response["rating"]
+        if isinstance(rating, bool) or not isinstance(rating, int | float) or not 1 <= rating <= 5:
+            raise ValueError(f"csat_survey_response.rating: expected 1 to 5, got {rating!r}")
         comment = response.get("feedback_message")
         return Update(
             f"csat:{mid}",

@@ -165,12 +165,14 @@ class ZendeskAdapter:
         return f"{self.o.source}:{ticket}", channel, queue, customer
 
     def _rating(self, rating: dict[str, Any]) -> Update | None:
+        """A satisfaction rating: "offered" is a survey sent, good/bad (or 1–5) an answer."""
         score_raw = rating.get("score")
+        score: float | None
         if isinstance(score_raw, str):
             score = _SCORES.get(score_raw.lower())
-            if score is None:
-                if score_raw.lower() in ("offered", "unoffered"):
-                    return None
+            if score is None and score_raw.lower() == "unoffered":
+                return None
+            if score is None and score_raw.lower() != "offered":
                 raise ValueError(f"satisfaction_rating.score: {score_raw!r}")
         elif isinstance(score_raw, int | float) and not isinstance(score_raw, bool) and 1 <= score_raw <= 5:
             score = float(score_raw)
@@ -188,7 +190,7 @@ class ZendeskAdapter:
             "feedback",
             ts,
             f"{self.o.source}:{ticket}",
-            self.o.channel or "email",
+            self.o.feedback_channel,
             self.o.queues.get(queue, queue),
             customer,
             score=score,
