@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(grafana, db=False)
     grafana.set_defaults(handler=_cmd_grafana)
 
+    from cxmon.forecast.command import add_staffing_parser
+
+    add_staffing_parser(sub)
+
     # ------------------------------------------------------------------ dashboard clients
     # (section: watch, replay)
 

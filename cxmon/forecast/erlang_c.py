@@ -1,0 +1,61 @@
+"""Erlang C (M/M/N, nobody abandons): probability of waiting, service level, ASA and occupancy."""
+
+from __future__ import annotations
+
+import math
+
+from cxmon.forecast.figures import QueueFigures, Workload
+
+
+def erlang_b(agents: int, load: float) -> float:
+    """Return the Erlang B blocking probability B(N, A) by its recursion (no factorials, no overflow).
+
+    B(0) = 1, B(k) = A·B(k−1) / (k + A·B(k−1)). It underflows to 0 only where the true value is
+    below the smallest float.
+
+    Args:
+        agents: N ≥ 0.
+        load: A ≥ 0, Erlangs.
+    """
+    b = 1.0
+    for k in range(1, agents + 1):
+        ab = load * b
+        b = ab / (k + ab)
+    return b
+
+
+def erlang_c_wait(agents: int, load: float) -> float | None:
+    """Return C(N, A), the probability that an arrival waits, or None when A ≥ N (no steady state).
+
+    C = N·B / (N − A·(1 − B)), with B the Erlang B probability.
+    """
+    if load <= 0:
+        return 0.0
+    if load >= agents:
+        return None
+    b = erlang_b(agents, load)
+    return agents * b / (agents - load * (1.0 - b))
+
+
+def erlang_c(work: Workload, agents: int, target: float) -> QueueFigures:
+    """Erlang C figures for ``agents`` on ``work`` (its patience is ignored: nobody abandons).
+
+    Args:
+        work: arrival rate and handle time.
+        agents: agents handling the queue.
+        target: the service-level target, seconds.
+
+    Returns:
+        The figures; all but ``occupancy`` and ``p_abandon`` are None when the load is at or above
+        the agents, and ``occupancy`` is then 1.
+    """
+    load = work.load
+    c = erlang_c_wait(agents, load)
+    if c is None:
+        return QueueFigures("erlang_c", agents, load, target, None, None, None, None, 1.0 if agents else None)
+    if load <= 0:
+        return QueueFigures("erlang_c", agents, load, target, 0.0, 0.0, 1.0, 0.0, 0.0)
+    spare = agents - load
+    service_level = 1.0 - c * math.exp(-spare * target / work.aht)
+    asa = c * work.aht / spare
+    return QueueFigures("erlang_c", agents, load, target, c, 0.0, service_level, asa, load / agents)
