@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
-import pytest
 from textual.message import Message
 from textual.widgets import Input, TabbedContent
 from textual.worker import Worker, WorkerState
 
 from cxmon.engine import Engine
+from cxmon.measures import format_value
 from cxmon.snapshot import Ack, State
 from cxmon.tui.app import CxmonApp
 from cxmon.tui.feed import Feed, MemoryFeed
@@ -36,32 +35,15 @@ from cxmon.tui.widgets.stale_banner import StaleBanner
 from cxmon.tui.widgets.status_bar import StatusBar
 from cxmon.tui.widgets.step_matrix import StepMatrix
 from cxmon.units import parse_duration
-from tests.snapshot_app import MINUTES, sim_config
+from tests.snapshot_app import sim_config
+from tests.tui.conftest import SIZE, settle
 
-SIZE = (120, 40)
 M = TypeVar("M", bound=Message)
 
 
 def posted(seen: list[Message], kind: type[M]) -> list[M]:
     """The distinct messages of ``kind`` (the hook sees a bubbling message at every pump it reaches)."""
     return list({id(m): m for m in seen if isinstance(m, kind)}.values())
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    """The real Engine after a seeded simulator run ("max" speed) into a database under tmp_path."""
-    async with Engine(sim_config(), db_path=str(tmp_path / "cxmon.db")) as eng:
-        await eng.run(duration=MINUTES * 60.0)
-        yield eng
-
-
-async def settle(pilot: object, until: Callable[[], bool], *, tries: int = 200) -> None:
-    """Let the app process messages until ``until()`` holds (bounded by a number of turns, not by time)."""
-    for _ in range(tries):
-        if until():
-            return
-        await pilot.pause(0.02)  # type: ignore[attr-defined]
-    raise AssertionError("condition not reached")
 
 
 async def test_journey_map_shows_steps_in_journey_order_with_state_words(engine: Engine) -> None:
@@ -150,6 +132,12 @@ async def test_filter_keeps_only_matching_channels_and_queues(engine: Engine) ->
         assert matrix.row_count == everything
 
 
+def voice_values(engine: Engine, window: float) -> list[float | None]:
+    """Service levels of get_help's voice queues in ``window``."""
+    series = [s for s in engine.latest.series if s.step == "get_help" and s.channel == "voice"]
+    return [s.value("service_level", window) for s in series]
+
+
 async def test_w_cycles_the_window_shown_in_the_matrix(engine: Engine) -> None:
     """w moves the matrix from 5m to 15m figures, and three presses come back to 5m."""
     app = CxmonApp(engine, refresh_interval=0)
@@ -159,12 +147,15 @@ async def test_w_cycles_the_window_shown_in_the_matrix(engine: Engine) -> None:
         await pilot.press("w")
         await pilot.pause()
         assert app.window == parse_duration("15m") == matrix.window
-        sales = next(s for s in engine.latest.series if s.queue == "sales")
-        row = matrix.get_row("order\tvoice\t")
-        from cxmon.measures import format_value
-
-        offered_col = 3 + 3  # Step, Channel, State, waiting now, longest wait, then service level
-        assert str(row[offered_col - 1]) == format_value("service_level", sales.value("service_level", 900.0))
+        # get_help's voice queues during the incident: their 5m and 15m service levels differ.
+        billing = next(s for s in engine.latest.series if s.key == ("get_help", "voice", "billing"))
+        assert billing.value("service_level", 900.0) != billing.value("service_level", 300.0)
+        column = next(
+            i for i, col in enumerate(matrix.ordered_columns) if str(col.label).startswith("service level")
+        )
+        shown = str(matrix.get_row("get_help\tvoice\t")[column])
+        worst = min(v for v in voice_values(engine, 900.0) if v is not None)  # a channel row shows the worst
+        assert shown == format_value("service_level", worst)
         await pilot.press("w", "w")
         await pilot.pause()
         assert app.window == 300.0
@@ -236,16 +227,6 @@ async def test_help_opens_and_q_quits_with_code_0(engine: Engine) -> None:
 
 
 # ---------------------------------------------------------------------- live (paced) runs
-
-
-@pytest.fixture
-async def live_engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    """The real Engine on the simulator paced at 10 simulated minutes per second, running."""
-    async with Engine(sim_config(speed="600"), db_path=str(tmp_path / "live.db")) as eng:
-        runner = asyncio.create_task(eng.run())
-        yield eng
-        eng.stop()
-        await runner
 
 
 async def test_pause_holds_the_screen_until_resumed(live_engine: Engine) -> None:

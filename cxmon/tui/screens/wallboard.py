@@ -42,11 +42,15 @@ class BigTile(Vertical):
         super().__init__(id=f"big-{step}", classes="big-tile")
         self.step = step
         self._shown: tuple[object, ...] | None = None
+        # Built here, not in compose: a snapshot can arrive between mounting the tile and composing it.
+        self._label = Label(classes="big-label")
+        self._digits = Digits(classes="big-digits")
+        self._unit = Label(classes="big-unit")
 
     def compose(self) -> ComposeResult:
-        yield Label(classes="big-label")
-        yield Digits(classes="big-digits")
-        yield Label(classes="big-unit")
+        yield self._label
+        yield self._digits
+        yield self._unit
 
     def show(self, status: StepStatus, state: State) -> None:
         """Redraw when the step's figures changed."""
@@ -57,10 +61,10 @@ class BigTile(Vertical):
             return
         self._shown = key
         star = "★ " if status.moment_of_truth else ""
-        self.query_one(".big-label", Label).update(f"{star}{status.label}  {STATE_WORD[state]}")
-        self.query_one(".big-digits", Digits).update(digits)
+        self._label.update(f"{star}{status.label}  {STATE_WORD[state]}")
+        self._digits.update(digits)
         label = MEASURES[status.headline_measure].label if status.headline_measure in MEASURES else ""
-        self.query_one(".big-unit", Label).update(f"{label} {unit} {arrow}".strip())
+        self._unit.update(f"{label} {unit} {arrow}".strip())
         for cls in STATE_CLASSES:
             self.set_class(cls == f"-{state.value}", cls)
 
@@ -96,8 +100,6 @@ class WallboardScreen(Screen[None]):
             new = [BigTile(n) for n in names]
             grid.mount_all(new)
             tiles = {t.step: t for t in new}
-            self.call_after_refresh(self.watch_snapshot, snapshot)
-            return
         for status in snapshot.steps:
             tiles[status.name].show(status, State.STALE if snapshot.stale else status.state)
         stale = " — ⚠ STALE: data is not current" if snapshot.stale else ""
