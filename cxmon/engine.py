@@ -61,6 +61,8 @@ RESTART_BACKOFF = (1.0, 30.0)
 """First and longest wait before a live source that died is started again (doubling, with jitter)."""
 RECENT_TRANSITIONS = 200
 HISTORY_POINTS = 60
+TREND_POINTS = 13
+"""Headline samples (10 s apart) a step's trend arrow is fitted over: the last two minutes."""
 HISTORY_MEASURES = ("wait_p90", "service_level", "offered", "abandoned", "escalations", "csat")
 
 ClockArg = Callable[[], float] | Literal["events"] | None
@@ -286,7 +288,7 @@ class Engine:
         )
         """Steps with a threshold on a measure of "now" (the only reason a light tick computes them)."""
         self._recent_tuple: tuple[Transition, ...] = ()
-        self._step_samples: dict[str, deque[tuple[float, float]]] = {}
+        self._step_samples: dict[str, tuple[str, deque[tuple[float, float]]]] = {}
         self._history: dict[SeriesKey, deque[tuple[float, MappingProxyType[str, float | None]]]] = {}
         self._history_tuple: dict[
             SeriesKey, tuple[tuple[float, MappingProxyType[str, float | None]], ...]
@@ -815,7 +817,7 @@ class Engine:
                     moment_of_truth=step.moment_of_truth,
                     headline_measure=headline,
                     headline_value=value,
-                    trend=self._trend(step.name, value, now),
+                    trend=self._trend(step.name, headline, value, now),
                     affected=affected,
                     ack=ack,
                 )
@@ -949,10 +951,16 @@ class Engine:
             return measure, None
         return measure, (min(values) if below else max(values))
 
-    def _trend(self, step: str, value: float | None, now: float) -> float:
-        samples = self._step_samples.get(step)
-        if samples is None:
-            samples = self._step_samples[step] = deque(maxlen=64)
+    def _trend(self, step: str, measure: str, value: float | None, now: float) -> float:
+        """Slope (units per minute) of the step's headline over the last TREND_POINTS samples.
+
+        Samples are of one measure only: when the headline changes measure they start again, so the
+        arrow never compares an abandon rate with a service level.
+        """
+        kept = self._step_samples.get(step)
+        if kept is None or kept[0] != measure:
+            kept = self._step_samples[step] = (measure, deque(maxlen=TREND_POINTS))
+        samples = kept[1]
         if value is None:
             samples.clear()
             return 0.0
