@@ -34,7 +34,7 @@ from cxmon.tui.widgets.customer_paths import CustomerPaths
 from cxmon.tui.widgets.detail_pane import DetailPane
 from cxmon.tui.widgets.event_log import EventLog, LogEntry
 from cxmon.tui.widgets.journey_map import JourneyMap
-from cxmon.tui.widgets.pothole_board import PotholeBoard
+from cxmon.tui.widgets.pothole_board import PotholeBoard, problem_count
 from cxmon.tui.widgets.stale_banner import StaleBanner
 from cxmon.tui.widgets.status_bar import StatusBar
 from cxmon.tui.widgets.step_matrix import StepMatrix
@@ -241,10 +241,12 @@ class CxmonApp(App[int]):
         self._label_tabs(snap)
 
     def _label_tabs(self, snap: Snapshot) -> None:
-        holes = sum(1 for s in snap.steps if s.state in (State.POTHOLE, State.WATCH))
-        holes += sum(1 for s in snap.series if s.state in (State.POTHOLE, State.WATCH))
+        holes = problem_count(snap)
         label = f"Pot holes ({holes})" if holes else "Pot holes"
-        tab = self.query_one("#tabs", TabbedContent).get_tab("potholes")
+        found = self.query("#tabs")
+        if not found:  # shutting down: the dashboard's widgets are gone
+            return
+        tab = found.first(TabbedContent).get_tab("potholes")
         if str(tab.label) != label:
             tab.label = label
 

@@ -20,7 +20,7 @@ COLUMNS = ("State", "Step", "Where", "Since", "Reason", "Acknowledged")
 
 @dataclass(frozen=True, slots=True)
 class BoardRow:
-    """One open pot hole or watch: a whole step, or one series of it."""
+    """One open problem: a series that is not OK, or a whole step with no such series."""
 
     key: str
     step: str
@@ -35,61 +35,71 @@ class BoardRow:
 
 
 def board_rows(snapshot: Snapshot, since: dict[str, float], filter_text: str = "") -> list[BoardRow]:
-    """Rank the steps and series that are not OK: severity, then moment of truth, then contacts affected.
+    """List each open problem once, worst first (severity, then moment of truth, then contacts affected).
+
+    A problem is a series that is not OK, named by its channel/queue (the step's own state is its worst
+    series, so the step is not listed again); a step that is not OK with no such series (STALE with
+    nothing received yet) is listed as the whole step.
 
     Args:
         snapshot: what to show.
         since: row key → when that series entered its state (from transitions seen so far).
-        filter_text: keep only rows whose channel or queue contains this (steps always stay).
+        filter_text: keep only rows whose channel or queue contains this (whole-step rows always stay).
 
     Returns:
         Rows, worst first.
     """
     needle = filter_text.strip().lower()
     acks = {a.step: a for a in snapshot.acks}
-    mot = {s.name: s.moment_of_truth for s in snapshot.steps}
     rows: list[BoardRow] = []
     for step in snapshot.steps:
         if step.state is State.OK:
             continue
-        rows.append(
-            BoardRow(
-                key=f"{step.name}\t\t",
-                step=step.name,
-                channel="",
-                queue="",
-                state=step.state,
-                moment_of_truth=step.moment_of_truth,
-                affected=step.affected,
-                reason=step.reason,
-                since=step.since,
-                ack=step.ack or acks.get(step.name),
+        ack = step.ack or acks.get(step.name)
+        bad = [s for s in snapshot.series_of(step.name) if s.state is not State.OK]
+        if not bad:
+            rows.append(
+                BoardRow(
+                    key=f"{step.name}\t\t",
+                    step=step.name,
+                    channel="",
+                    queue="",
+                    state=step.state,
+                    moment_of_truth=step.moment_of_truth,
+                    affected=step.affected,
+                    reason=step.reason,
+                    since=step.since,
+                    ack=ack,
+                )
             )
-        )
-    for series in snapshot.series:
-        if series.state is State.OK:
             continue
-        if needle and needle not in series.channel.lower() and needle not in series.queue.lower():
-            continue
-        waiting = series.instant.get("waiting_now") or 0
-        offered = series.value("offered") or 0
-        key = f"{series.step}\t{series.channel}\t{series.queue}"
-        rows.append(
-            BoardRow(
-                key=key,
-                step=series.step,
-                channel=series.channel,
-                queue=series.queue,
-                state=series.state,
-                moment_of_truth=mot.get(series.step, False),
-                affected=int(waiting + offered),
-                reason=series.reason,
-                since=since.get(key),
-                ack=acks.get(series.step),
+        for series in bad:
+            if needle and needle not in series.channel.lower() and needle not in series.queue.lower():
+                continue
+            waiting = series.instant.get("waiting_now") or 0
+            offered = series.value("offered") or 0
+            key = f"{series.step}\t{series.channel}\t{series.queue}"
+            rows.append(
+                BoardRow(
+                    key=key,
+                    step=series.step,
+                    channel=series.channel,
+                    queue=series.queue,
+                    state=series.state,
+                    moment_of_truth=step.moment_of_truth,
+                    affected=int(waiting + offered),
+                    reason=series.reason,
+                    since=since.get(key, step.since),
+                    ack=ack,
+                )
             )
-        )
     rows.sort(key=lambda r: (-r.state.severity, not r.moment_of_truth, -r.affected, r.key))
     return rows
+
+
+def problem_count(snapshot: Snapshot) -> int:
+    """Open pot holes and watches, each problem counted once (the rows :func:`board_rows` lists)."""
+    return sum(1 for r in board_rows(snapshot, {}) if r.state in (State.POTHOLE, State.WATCH))
 
 
 class PotholeBoard(DiffTable):
