@@ -62,6 +62,30 @@ def _label(th: Threshold) -> str:
     return MEASURES[th.measure].label
 
 
+def compared(measure: str, value: float, limit: float) -> str:
+    """Return ``value`` with enough precision to tell it apart from ``limit`` as shown.
+
+    ``service level 85% < warn 85%`` reads as a contradiction: 84.6 % is shown as ``84.6%`` instead. A
+    value that no sensible precision separates from its limit comes back as ``"at"``, for "at 85%".
+    """
+    text = format_value(measure, value)
+    if text != format_value(measure, limit):
+        return text
+    kind = MEASURES[measure].kind
+    scale, unit = {"ratio": (100.0, "%"), "duration": (1.0, "s")}.get(kind, (1.0, ""))
+    for digits in (1, 2, 3):
+        text = f"{value * scale:.{digits}f}{unit}"
+        if text != f"{limit * scale:.{digits}f}{unit}":
+            return text
+    return "at"
+
+
+def _versus(label: str, measure: str, value: float, op: str, limit: float, limit_text: str) -> str:
+    """``"wait p90 1m01s > 1m"``, or ``"service level at 85%"`` when the two cannot be told apart."""
+    text = compared(measure, value, limit)
+    return f"{label} at {limit_text}" if text == "at" else f"{label} {text} {op} {limit_text}"
+
+
 def slope(samples: deque[tuple[float, float]], now: float) -> float | None:
     """Least-squares slope (units per second) of samples in the last TREND_SPAN seconds."""
     cutoff = now - TREND_SPAN
@@ -129,9 +153,17 @@ class Detector:
             cleared = not th.worse(value, th.clear) and value != th.clear
             if not cleared:
                 held = now - (rs.breach_since if rs.breach_since is not None else now)
-                reason = f"{label} {fmt} {op} {limit}" + (f" for {format_duration(held)}" if held else "")
+                reason = _versus(label, th.measure, value, op, th.breach, limit) + (
+                    f" for {format_duration(held)}" if held else ""
+                )
                 if not breached:
-                    reason = f"{label} {fmt}, not yet back past {format_value(th.measure, th.clear)}"
+                    clear = format_value(th.measure, th.clear)
+                    text = compared(th.measure, value, th.clear)
+                    reason = (
+                        f"{label} at {clear}, not yet back past it"
+                        if text == "at"
+                        else f"{label} {text}, not yet back past {clear}"
+                    )
                 rs.reason = reason
                 return Verdict(State.POTHOLE, reason, th.measure, value, 2.0 + badness)
             rs.state = State.WATCH
@@ -140,15 +172,19 @@ class Detector:
         if breached and now - (rs.breach_since if rs.breach_since is not None else now) >= th.for_:
             rs.state = State.POTHOLE
             held = now - (rs.breach_since if rs.breach_since is not None else now)
-            reason = f"{label} {fmt} {op} {limit} for {format_duration(held)}"
+            reason = f"{_versus(label, th.measure, value, op, th.breach, limit)} for {format_duration(held)}"
             rs.reason = reason
             return Verdict(State.POTHOLE, reason, th.measure, value, 2.0 + badness)
 
         watch_reason = ""
         if breached:
-            watch_reason = f"{label} {fmt} {op} {limit} (pot hole if it lasts {format_duration(th.for_)})"
+            watch_reason = (
+                f"{_versus(label, th.measure, value, op, th.breach, limit)}"
+                f" (pot hole if it lasts {format_duration(th.for_)})"
+            )
         elif th.warn is not None and th.worse(value, th.warn):
-            watch_reason = f"{label} {fmt} {op} warn {format_value(th.measure, th.warn)}"
+            warn = f"warn {format_value(th.measure, th.warn)}"
+            watch_reason = _versus(label, th.measure, value, op, th.warn, warn)
         else:
             s = slope(rs.samples, now)
             if s is not None and s != 0:
