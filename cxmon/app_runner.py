@@ -15,6 +15,7 @@ from typing import Any
 from cxmon.config import Config, ListenConfig, default_config_path, load, parse_listen
 from cxmon.engine import Engine
 from cxmon.errors import ConfigError, CxmonError
+from cxmon.run_summary import RunTally
 from cxmon.snapshot import Snapshot, State
 from cxmon.units import parse_duration
 
@@ -126,6 +127,9 @@ async def _main(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     closers: list[Any] = []
+    tally = RunTally()
+    if headless and not serve:
+        engine.add_listener(tally)
     try:
         async with engine:
             closers = await _start_consumers(engine, config, hub=serve)
@@ -137,8 +141,6 @@ async def _main(
                 finally:
                     printer.cancel()
                     await asyncio.gather(printer, return_exceptions=True)
-                if not serve:
-                    print(summary_line(engine.latest), flush=True)
                 code = 0
             else:
                 from cxmon.tui.app import run_dashboard
@@ -163,6 +165,18 @@ async def _main(
             await closer()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    if headless and not serve:
+        # After the engine closed: its last snapshot counts every event, and the store has committed.
+        store = engine.store
+        print(summary_line(engine.latest), flush=True)
+        print(
+            tally.summary(
+                engine.latest,
+                stored=store.rows_written if store is not None else None,
+                db=store.path if store is not None else None,
+            ),
+            flush=True,
+        )
     failed = [h for h in engine.health.values() if h.failed]
     for h in failed:
         print(f"cxmon: source {h.name} stopped on an error: {h.last_error}", file=sys.stderr)
