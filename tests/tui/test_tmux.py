@@ -36,27 +36,56 @@ def wait_for(check: object, tries: int = 300, every: float = 0.1) -> bool:
     return False
 
 
-def test_cxmon_run_shows_the_dashboard_and_q_exits_0(tmux: list[str], tmp_path: Path) -> None:
-    """`cxmon run` draws the journey steps and the status bar; q quits with exit code 0."""
+def start(tmux: list[str], tmp_path: Path, *args: str, size: tuple[int, int] = (120, 40)) -> Path:
+    """Start ``cxmon run ARGS`` on the seeded simulator (60x) in a tmux window; return its exit-code file."""
     config = tmp_path / "cxmon.toml"
     text = sim_config_text(speed="60").replace('path = "cxmon.db"', f'path = "{tmp_path / "cxmon.db"}"', 1)
     config.write_text(text, encoding="utf-8")
     exit_file = tmp_path / "exit-code"
-    command = f"{sys.executable} -m cxmon run --config {config}; echo $? > {exit_file}"
-    subprocess.run(
-        [*tmux, "new-session", "-d", "-s", "cxmon", "-x", "120", "-y", "40", "-c", str(REPO), command],
-        check=True,
-    )
+    command = f"{sys.executable} -m cxmon run --config {config} {' '.join(args)}; echo $? > {exit_file}"
+    width, height = size
+    window = ("-x", str(width), "-y", str(height), "-c", str(REPO))
+    subprocess.run([*tmux, "new-session", "-d", "-s", "cxmon", *window, command], check=True)
+    return exit_file
 
-    def screen() -> str:
-        out = subprocess.run([*tmux, "capture-pane", "-p", "-t", "cxmon"], capture_output=True, text=True)
-        return out.stdout
 
-    labels = ("Pre-sale enquiry", "Ordering", "Getting help", "Escalation", "Resolution", "Feedback")
-    assert wait_for(lambda: all(label in screen() for label in labels) and "ev/s" in screen()), screen()
-    frame = screen()
-    assert "sim" in frame and "age" in frame  # the status bar: the source, its rate, data age
+def screen(tmux: list[str]) -> str:
+    """The tmux window's text as it is now."""
+    out = subprocess.run([*tmux, "capture-pane", "-p", "-t", "cxmon"], capture_output=True, text=True)
+    return out.stdout
+
+
+def quit_with_q(tmux: list[str], exit_file: Path) -> str:
+    """Press q and return the exit code the command ended with."""
     subprocess.run([*tmux, "send-keys", "-t", "cxmon", "q"], check=True)
-    assert wait_for(exit_file.exists), screen()
+    assert wait_for(exit_file.exists), screen(tmux)
     assert wait_for(lambda: exit_file.read_text().strip() != "")
-    assert exit_file.read_text().strip() == "0"
+    return exit_file.read_text().strip()
+
+
+LABELS = ("Pre-sale enquiry", "Ordering", "Getting help", "Escalation", "Resolution", "Feedback")
+
+
+def test_cxmon_run_shows_the_dashboard_and_q_exits_0(tmux: list[str], tmp_path: Path) -> None:
+    """`cxmon run` draws the journey steps and the status bar; q quits with exit code 0."""
+    exit_file = start(tmux, tmp_path)
+    assert wait_for(lambda: all(label in screen(tmux) for label in LABELS) and "ev/s" in screen(tmux)), (
+        screen(tmux)
+    )
+    frame = screen(tmux)
+    assert "sim" in frame and "age" in frame  # the status bar: the source, its rate, data age
+    assert quit_with_q(tmux, exit_file) == "0"
+
+
+def test_cxmon_run_wallboard_shows_big_tiles_and_q_exits_0(tmux: list[str], tmp_path: Path) -> None:
+    """`cxmon run --wallboard` opens on the wall view, keeps running as figures arrive, and q exits 0."""
+    exit_file = start(tmux, tmp_path, "--wallboard", size=(160, 48))
+    assert wait_for(lambda: "cxmon wallboard" in screen(tmux) and "Getting help" in screen(tmux)), screen(
+        tmux
+    )
+    first = screen(tmux)
+    # Figures keep arriving (the simulator at 60x): the clock in the title moves, the app is still up.
+    assert wait_for(lambda: screen(tmux).splitlines()[0] != first.splitlines()[0]), screen(tmux)
+    assert not exit_file.exists(), screen(tmux)
+    assert all(label in screen(tmux) for label in LABELS), screen(tmux)
+    assert quit_with_q(tmux, exit_file) == "0"
