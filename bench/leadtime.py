@@ -1,0 +1,252 @@
+"""Warning lead benchmark: how long before a pot hole does cxmon say WATCH, and how often does it cry wolf.
+
+Runs the default journey on the simulator, as fast as it goes and without a store:
+
+- ``--runs`` seeded runs (50 by default), each with one randomly timed incident on a voice queue
+  (sales, billing or tech): agents lost (15 to 45 % of them) or arrivals surging (×1.2 to ×1.9),
+  lasting 20 to 45 minutes: sizes a floor manager can still act on. For the incident's series, the
+  moment its measure first crosses a threshold's ``breach`` (with the threshold's ``min_volume``) is
+  the pot hole; the warning lead is from the start of the WATCH that runs up to it (not before the
+  incident began) to that moment.
+  Incidents that never cross ``breach`` are not pot holes and are only counted.
+- ``--quiet`` incident-free runs of ``--hours`` simulated hours (8 by default): every time a step
+  leaves OK (for WATCH or POTHOLE) is a false alarm.
+
+Prints the median lead, the share of pot holes warned less than a minute ahead (none at all counts as
+late), and false alarms per 8 hours. ``--jobs`` runs that many processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import random
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cxmon.config import Config, default_config_path, load
+from cxmon.engine import Engine
+from cxmon.snapshot import Snapshot, State
+
+START = "2026-01-05T08:00:00Z"
+"""A Monday, 08:00 UTC."""
+START_TS = 1767600000.0
+QUEUES = ("sales", "billing", "tech")
+SETTLE = 300.0
+"""Simulated seconds after an incident's end that a run goes on for."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Incident:
+    """One scripted disturbance."""
+
+    queue: str
+    at: float
+    duration: float
+    agents_factor: float = 1.0
+    arrivals_factor: float = 1.0
+
+    @property
+    def kind(self) -> str:
+        return "agents lost" if self.agents_factor < 1.0 else "arrivals surge"
+
+
+def draw_incident(rng: random.Random) -> Incident:
+    """A random incident: queue, kind, size, start (20 min to 2 h in) and length."""
+    queue = rng.choice(QUEUES)
+    at = rng.uniform(1200.0, 7200.0)
+    duration = rng.uniform(1200.0, 2700.0)
+    if rng.random() < 0.5:
+        return Incident(queue, at, duration, agents_factor=rng.uniform(0.55, 0.85))
+    return Incident(queue, at, duration, arrivals_factor=rng.uniform(1.2, 1.9))
+
+
+def config_for(seed: int, incident: Incident | None, duration: float) -> Config:
+    """The default config with the simulator seeded, at max speed, and only ``incident`` scripted."""
+    config = load(default_config_path())
+    incidents = (
+        []
+        if incident is None
+        else [
+            {
+                "queue": incident.queue,
+                "at": incident.at,
+                "duration": incident.duration,
+                "agents_factor": incident.agents_factor,
+                "arrivals_factor": incident.arrivals_factor,
+            }
+        ]
+    )
+    collectors = tuple(
+        dataclasses.replace(
+            c,
+            options={
+                **c.options,
+                "start": START,
+                "speed": "max",
+                "seed": seed,
+                "duration": duration,
+                "incidents": incidents,
+            },
+        )
+        for c in config.collectors
+    )
+    return dataclasses.replace(config, collectors=collectors)
+
+
+def step_of(config: Config, queue: str) -> str:
+    """The step a voice queue's contacts belong to."""
+    for step in config.steps:
+        if any(m.queue == queue and m.channel == "voice" for m in step.match):
+            return step.name
+    raise KeyError(queue)
+
+
+class Watcher:
+    """Follows one series through the snapshots: when it first breaches, and its states."""
+
+    def __init__(self, config: Config, step: str, queue: str, since: float) -> None:
+        self.thresholds = [t for t in config.step(step).thresholds if t.channel in ("*", "voice")]
+        self.key = (step, "voice", queue)
+        self.since = since
+        self.crossed: float | None = None
+        self.crossed_reason = ""
+        self.watch_from: float | None = None
+        """Start of the current run of non-OK states (clipped to the incident's start)."""
+        self.lead_from: float | None = None
+
+    def __call__(self, snap: Snapshot) -> None:
+        if self.crossed is not None or snap.ts < self.since:
+            return
+        series = next((s for s in snap.series if s.key == self.key), None)
+        if series is None:
+            return
+        if series.state in (State.WATCH, State.POTHOLE):
+            if self.watch_from is None:
+                self.watch_from = snap.ts
+        else:
+            self.watch_from = None
+        for th in self.thresholds:
+            figures = series.windows.get(th.window) or {}
+            value = figures.get(th.measure)
+            done = (figures.get("answered") or 0.0) + (figures.get("abandoned") or 0.0)
+            if value is not None and done >= th.min_volume and th.worse(value, th.breach):
+                self.crossed = snap.ts
+                self.crossed_reason = f"{th.measure} {value:.3g}"
+                self.lead_from = self.watch_from
+                return
+
+
+class Alarms:
+    """Counts every time a step leaves OK."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.reasons: list[str] = []
+
+    def __call__(self, snap: Snapshot) -> None:
+        for t in snap.transitions:
+            if t.channel == "" and t.from_state is State.OK and t.to_state in (State.WATCH, State.POTHOLE):
+                self.count += 1
+                self.reasons.append(f"{t.step}: {t.reason}")
+
+
+async def _drive(config: Config, duration: float, listener: Any) -> None:
+    engine = Engine(config, store=False)
+    engine.add_listener(listener)
+    async with engine:
+        await engine.run(duration=duration)
+
+
+def incident_run(seed: int) -> dict[str, Any]:
+    """One incident run: when the series breached, and when its warning began."""
+    incident = draw_incident(random.Random(seed))
+    duration = incident.at + incident.duration + SETTLE
+    config = config_for(seed, incident, duration)
+    step = step_of(config, incident.queue)
+    watcher = Watcher(config, step, incident.queue, START_TS + incident.at)
+    asyncio.run(_drive(config, duration, watcher))
+    lead = None
+    if watcher.crossed is not None:
+        lead = 0.0 if watcher.lead_from is None else watcher.crossed - watcher.lead_from
+    return {
+        "seed": seed,
+        "incident": dataclasses.asdict(incident),
+        "kind": incident.kind,
+        "step": step,
+        "crossed_after": None if watcher.crossed is None else watcher.crossed - START_TS - incident.at,
+        "crossed_on": watcher.crossed_reason,
+        "lead": lead,
+    }
+
+
+def quiet_run(seed: int, hours: float) -> dict[str, Any]:
+    """One incident-free run: how many times a step left OK."""
+    duration = hours * 3600.0
+    alarms = Alarms()
+    asyncio.run(_drive(config_for(seed, None, duration), duration, alarms))
+    return {"seed": seed, "hours": hours, "alarms": alarms.count, "reasons": alarms.reasons}
+
+
+def main() -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50, help="incident runs (default 50)")
+    parser.add_argument("--quiet", type=int, default=5, help="incident-free runs (default 5)")
+    parser.add_argument("--hours", type=float, default=8.0, help="length of each incident-free run")
+    parser.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
+    parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--json", metavar="FILE", help="also write every run's figures here")
+    args = parser.parse_args()
+
+    wall = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        quiet_jobs = [pool.submit(quiet_run, 1000 + args.seed + i, args.hours) for i in range(args.quiet)]
+        incident_jobs = [pool.submit(incident_run, args.seed + i) for i in range(args.runs)]
+        incidents = [j.result() for j in incident_jobs]
+        quiet = [j.result() for j in quiet_jobs]
+    elapsed = time.perf_counter() - wall
+
+    potholes = [r for r in incidents if r["lead"] is not None]
+    leads = [r["lead"] for r in potholes]
+    late = [x for x in leads if x < 60.0]
+    alarms = sum(q["alarms"] for q in quiet)
+    hours = sum(q["hours"] for q in quiet)
+    print(f"incident runs: {len(incidents)}, of which pot holes (crossed breach): {len(potholes)}")
+    for kind in ("agents lost", "arrivals surge"):
+        ks = [r["lead"] for r in potholes if r["kind"] == kind]
+        if ks:
+            print(f"  {kind:15} {len(ks):3} pot holes, median lead {statistics.median(ks) / 60:5.1f} min")
+    if potholes:
+        delays = [r["crossed_after"] for r in potholes]
+        print(f"median time from incident start to breach: {statistics.median(delays) / 60:.1f} min")
+    if leads:
+        print(f"median warning lead: {statistics.median(leads) / 60:.1f} min")
+        print(f"warned < 1 min ahead: {len(late)} of {len(leads)} ({100 * len(late) / len(leads):.0f} %)")
+    print(
+        f"false alarms: {alarms} in {hours:g} incident-free hours "
+        f"= {alarms / hours * 8:.2f} per 8 h ({len(quiet)} runs)"
+    )
+    reasons: dict[str, int] = {}
+    for q in quiet:
+        for r in q["reasons"]:
+            step = r.split(":")[0]
+            reasons[step] = reasons.get(step, 0) + 1
+    if reasons:
+        print("  by step: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
+    print(f"({elapsed:.0f} s wall, {args.jobs} processes)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"incidents": incidents, "quiet": quiet}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
