@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ------------------------------------------------------------------ dashboard clients
     # (section: watch, replay)
+    from cxmon.hub.watch import add_watch_parser
+
+    add_watch_parser(sub)
 
     return parser
 

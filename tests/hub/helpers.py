@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -13,7 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from cxmon.hub.protocol import SUBPROTOCOL
 from cxmon.snapshot import EMPTY_SNAPSHOT, Histogram, SeriesFigures, Snapshot, SourceStatus, State, StepStatus
 from cxmon.tui.feed import MemoryFeed
-from tests.helpers import one_step_config
+from tests.helpers import REPO, one_step_config
 
 
 def snapshot(version: int, n_series: int = 6, *, seed: int = 0) -> Snapshot:
@@ -93,3 +98,22 @@ async def until(predicate: Any, *, tries: int = 400, step: float = 0.05) -> None
             return
         await asyncio.sleep(step)
     raise AssertionError("condition not reached")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 just now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_daemon(config: Path, db: Path) -> subprocess.Popen[bytes]:
+    """``cxmon serve --config CONFIG --db DB`` in a child process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "cxmon", "serve", "--config", str(config), "--db", str(db)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

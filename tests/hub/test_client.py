@@ -4,12 +4,8 @@ and back live after the daemon is killed and restarted."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +15,8 @@ from cxmon.engine import Engine
 from cxmon.hub.client import DISCONNECTED, LIVE, HubClient, HubError, backoff_delay
 from cxmon.hub.server import Hub
 from cxmon.snapshot import State
-from tests.helpers import REPO, sim_config
-from tests.hub.helpers import memory_feed, snapshot, until
+from tests.helpers import sim_config
+from tests.hub.helpers import free_port, memory_feed, snapshot, start_daemon, until
 from tests.snapshot_app import sim_config_text
 
 
@@ -78,31 +74,14 @@ async def test_an_ack_from_one_watcher_is_stored_and_seen_by_another() -> None:
         await runner
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def daemon_config(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     """A simulator config whose hub listens on a fixed free port (the same after a restart)."""
-    port = _free_port()
+    port = free_port()
     text = sim_config_text(speed="30").replace('listen = "127.0.0.1:8765"', f'listen = "127.0.0.1:{port}"', 1)
     path = tmp_path / "cxmon.toml"
     path.write_text(text, encoding="utf-8")
     yield path, port
-
-
-def _start_daemon(config: Path, db: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cxmon", "serve", "--config", str(config), "--db", str(db)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def test_watchers_see_a_killed_daemon_disconnected_then_live_again(
@@ -111,7 +90,7 @@ async def test_watchers_see_a_killed_daemon_disconnected_then_live_again(
     """kill -9 the daemon: every watcher shows disconnected and stale; restart it: every one is live again."""
     config, port = daemon_config
     db = tmp_path / "cxmon.db"
-    daemon = _start_daemon(config, db)
+    daemon = start_daemon(config, db)
     watchers = [HubClient(f"ws://127.0.0.1:{port}", initial_delay=0.1, max_delay=0.5) for _ in range(10)]
     try:
         for w in watchers:
@@ -121,7 +100,7 @@ async def test_watchers_see_a_killed_daemon_disconnected_then_live_again(
         daemon.wait(30)
         await until(lambda: all(w.state == DISCONNECTED for w in watchers), tries=600)
         assert all(w.latest.stale and {s.state for s in w.latest.steps} == {State.STALE} for w in watchers)
-        daemon = _start_daemon(config, db)
+        daemon = start_daemon(config, db)
         await until(lambda: all(w.state == LIVE and w.connects == 2 for w in watchers), tries=1200)
         assert not any(w.latest.stale for w in watchers)
     finally:

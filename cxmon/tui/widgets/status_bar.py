@@ -43,6 +43,22 @@ def store_text(snapshot: Snapshot) -> str:
     return f"history: {st.last_error} — {held}, {st.pending_rows:,} rows waiting"
 
 
+def hub_part(value: Any) -> Content | None:
+    """The hub connection of a watcher (``Snapshot.extra["hub"]``): live, or DISCONNECTED; None in-process."""
+    if not isinstance(value, dict):
+        return None
+    sites = value.get("sites")
+    if isinstance(sites, list) and sites:
+        live = value.get("live", 0)
+        style = "$text-success" if live == len(sites) else "bold reverse $text-error"
+        return Content.styled(f" hubs {live}/{len(sites)} live ", style)
+    if value.get("state") == "live":
+        return Content.assemble("hub ", ("● live", "$text-success"))
+    retry = value.get("retry_in")
+    when = f", retry in {retry:.0f} s" if isinstance(retry, int | float) else ""
+    return Content.styled(f" hub ✖ DISCONNECTED{when} ", "bold reverse $text-error")
+
+
 def source_part(src: SourceStatus) -> Content:
     """One source: a symbol and word for its health, its event and error rates."""
     if src.stale:
@@ -97,6 +113,9 @@ class StatusBar(Static):
         parts: list[Content] = []
         if self.paused:
             parts.append(Content.styled(" ⏸ PAUSED ", "bold reverse $text-warning"))
+        hub = hub_part(snap.extra.get("hub"))
+        if hub is not None:
+            parts.append(hub)
         parts.extend(source_part(s) for s in snap.sources)
         parts.append(Content(f"{snap.events_per_second:.0f} ev/s total"))
         age = data_age(snap)

@@ -1,0 +1,101 @@
+"""``cxmon watch URL…``: the dashboard attached to one or more daemons' hubs instead of an engine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+from cxmon.hub.client import HubClient, HubError
+from cxmon.hub.sites import SitesFeed, site_name
+from cxmon.tui.feed import Feed
+
+CONNECT_TIMEOUT = 15.0
+
+
+def add_watch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``cxmon watch`` to the command line."""
+    watch = sub.add_parser("watch", help="the dashboard attached to one or more daemons' hubs")
+    watch.add_argument(
+        "urls", nargs="+", metavar="URL", help="ws://HOST:PORT of a hub; add #NAME to name the site"
+    )
+    add_client_options(watch)
+    watch.add_argument("--wallboard", action="store_true", help="big-number wall view for a TV screen")
+    watch.set_defaults(handler=watch_command)
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """Options every hub watcher takes: the token and how long to wait for the first answer."""
+    parser.add_argument(
+        "--token", help="bearer token for the hub (default: CXMON_HUB_TOKEN; none on loopback)"
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=CONNECT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up when no hub answers the first time within this (default {CONNECT_TIMEOUT:g})",
+    )
+
+
+def without_fragment(url: str) -> str:
+    """``url`` without its ``#site`` name (what the websocket connects to)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(fragment=""))
+
+
+async def open_feed(
+    urls: list[str], token: str | None, timeout: float
+) -> tuple[Feed, list[HubClient], SitesFeed | None]:
+    """Connect to every hub and return the feed to show (one hub, or the sites merged) and the clients.
+
+    Raises:
+        HubError: a hub refused, or did not answer within ``timeout``.
+    """
+    clients = [HubClient(without_fragment(u), token=token) for u in urls]
+    try:
+        for client in clients:
+            await client.start()
+        for client in clients:
+            await client.wait_ready(timeout)
+    except BaseException:
+        for client in clients:
+            await client.aclose()
+        raise
+    if len(clients) == 1:
+        return clients[0], clients, None
+    sites = SitesFeed(clients, [site_name(u) for u in urls])
+    return sites, clients, sites
+
+
+def watch_command(args: argparse.Namespace) -> int:
+    """Run ``cxmon watch``; return the exit code (2 when a hub cannot be reached at start)."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for url in args.urls:
+        if urlsplit(url).scheme not in ("ws", "wss"):
+            print(f"cxmon watch: {url!r}: expected ws://HOST:PORT", file=sys.stderr)
+            return 2
+    token = args.token or os.environ.get("CXMON_HUB_TOKEN")
+    return asyncio.run(_watch(args.urls, token, args.connect_timeout, args.wallboard))
+
+
+async def _watch(urls: list[str], token: str | None, timeout: float, wallboard: bool) -> int:
+    try:
+        feed, clients, sites = await open_feed(urls, token, timeout)
+    except HubError as exc:
+        print(f"cxmon watch: {exc}", file=sys.stderr)
+        return 2
+    from cxmon.tui.app import run_dashboard
+
+    try:
+        return await run_dashboard(feed, wallboard=wallboard)
+    finally:
+        if sites is not None:
+            await sites.aclose()
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.aclose()

@@ -1,0 +1,152 @@
+"""``cxmon watch``: the real dashboard over a hub client, its connection state, several sites, the CLI."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cxmon.engine import Engine
+from cxmon.hub.client import HubClient
+from cxmon.hub.server import Hub
+from cxmon.hub.sites import SitesFeed
+from cxmon.hub.watch import watch_command
+from cxmon.snapshot import State
+from cxmon.tui.app import CxmonApp
+from cxmon.tui.screens.acknowledge import AcknowledgeScreen
+from cxmon.tui.widgets.journey_map import StepTile
+from cxmon.tui.widgets.stale_banner import StaleBanner
+from cxmon.tui.widgets.status_bar import StatusBar
+from tests.hub.helpers import memory_feed, snapshot, until
+from tests.snapshot_app import MINUTES, sim_config
+
+SIZE = (120, 40)
+
+
+async def settle(pilot: object, check: object, *, tries: int = 400) -> None:
+    """Let the app run until ``check()`` holds (bounded by turns, not by time)."""
+    for _ in range(tries):
+        if check():  # type: ignore[operator]
+            return
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+    raise AssertionError("condition not reached")
+
+
+def status(app: CxmonApp) -> str:
+    return str(app.query_one(StatusBar).render())
+
+
+async def test_dashboard_over_the_hub_says_disconnected_then_live_again() -> None:
+    """Live: the status bar says so; hub gone: DISCONNECTED, STALE banner, tiles STALE; back: live again."""
+    feed = memory_feed()
+    hub = Hub(feed, port=0)
+    await hub.start()
+    port = hub.port
+    client = HubClient(f"ws://127.0.0.1:{port}", initial_delay=0.05, max_delay=0.2)
+    await client.start()
+    await client.wait_ready(10)
+    app = CxmonApp(client, refresh_interval=0)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            banner = app.query_one(StaleBanner)
+            await settle(pilot, lambda: "hub ● live" in status(app))
+            assert not banner.display
+            tile = app.query_one(StepTile)
+            assert "OK" in str(tile.render())
+            await hub.aclose()
+            await settle(pilot, lambda: "DISCONNECTED" in status(app))
+            await settle(pilot, lambda: banner.display)
+            assert "no contact with the hub" in str(banner.render())
+            assert "STALE" in str(tile.render()) and tile.has_class("-stale")
+            hub = Hub(feed, port=port)
+            await hub.start()
+            feed.publish(snapshot(9))
+            await settle(pilot, lambda: "hub ● live" in status(app) and app.snapshot.version == 9)
+            await settle(pilot, lambda: not banner.display)
+            assert "OK" in str(tile.render())
+    finally:
+        await client.aclose()
+        await hub.aclose()
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    """The real Engine after a seeded simulator run (with its pot holes) into a database."""
+    async with Engine(sim_config(), db_path=str(tmp_path / "cxmon.db")) as eng:
+        await eng.run(duration=MINUTES * 60.0)
+        yield eng
+
+
+async def test_ack_from_a_watching_dashboard_is_stored_and_seen_by_another_watcher(engine: Engine) -> None:
+    """``a`` in a dashboard over the hub stores the ack in the daemon; another watcher shows it."""
+    async with Hub(engine, port=0) as hub:
+        url = f"ws://127.0.0.1:{hub.port}"
+        async with HubClient(url) as mine, HubClient(url) as theirs:
+            await mine.wait_ready(10)
+            await theirs.wait_ready(10)
+            holes = [s.name for s in mine.latest.steps if s.state is State.POTHOLE]
+            assert holes, "the seeded run has a pot hole"
+            app = CxmonApp(mine, refresh_interval=0)
+            async with app.run_test(size=SIZE) as pilot:
+                app.selected_step = holes[0]
+                app.action_show_tab("detail")
+                await pilot.press("a")
+                await settle(pilot, lambda: isinstance(app.screen, AcknowledgeScreen))
+                await pilot.press(*"on it", "enter")
+                await settle(pilot, lambda: engine._acks.get(holes[0]) is not None)
+            assert engine.store is not None
+            assert [(a.step, a.note) for a in await engine.store.acks()] == [(holes[0], "on it")]
+            # The engine publishes the ack with its next tick; the other watcher receives it.
+            engine._tick(engine.now())
+            await until(lambda: any(a.step == holes[0] and a.note == "on it" for a in theirs.latest.acks))
+
+
+async def test_several_sites_show_one_map_per_site_and_acks_go_to_their_site() -> None:
+    """Two hubs: steps named by site in the journey, figures kept apart, an ack reaches only its site."""
+    leeds, york = memory_feed(2), memory_feed(3)
+    async with Hub(leeds, port=0) as a, Hub(york, port=0) as b:
+        clients = [HubClient(f"ws://127.0.0.1:{a.port}"), HubClient(f"ws://127.0.0.1:{b.port}")]
+        for c in clients:
+            await c.start()
+            await c.wait_ready(10)
+        sites = SitesFeed(clients, ["leeds", "york"])
+        try:
+            assert [s.name for s in sites.config.steps] == ["leeds-help", "york-help"]
+            assert [s.label for s in sites.config.steps] == ["leeds · help", "york · help"]
+            stream = sites.subscribe()
+            merged = await anext(stream)
+            assert [s.name for s in merged.steps] == ["leeds-help", "york-help"]
+            assert len(merged.series_of("leeds-help")) == 2 and len(merged.series_of("york-help")) == 3
+            york.publish(snapshot(4, 3, seed=1))
+            merged = await anext(stream)
+            while merged.series_of("york-help")[0].windows != snapshot(4, 3, seed=1).series[0].windows:
+                merged = await anext(stream)
+            ack = await sites.acknowledge("york-help", "ann", "on it")
+            assert ack.step == "york-help"
+            assert [a.step for a in york.acks] == ["help"] and leeds.acks == []
+        finally:
+            await sites.aclose()
+            for c in clients:
+                await c.aclose()
+
+
+def test_watch_exits_2_when_no_hub_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    """`cxmon watch` on a port nobody listens on says why and exits 2 (it does not open a blank screen)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = argparse.Namespace(
+        urls=[f"ws://127.0.0.1:{port}"], token=None, connect_timeout=1.0, wallboard=False
+    )
+    assert watch_command(args) == 2
+    assert f"127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_watch_refuses_a_url_that_is_not_a_websocket() -> None:
+    """An http:// URL is a usage error (exit 2), not a connection attempt."""
+    args = argparse.Namespace(urls=["http://127.0.0.1:1"], token=None, connect_timeout=1.0, wallboard=False)
+    assert watch_command(args) == 2

@@ -1,0 +1,69 @@
+"""The real ``cxmon serve`` and ``cxmon watch`` in a real terminal (tmux): kill the daemon, restart it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, require_binary
+from tests.hub.helpers import free_port, start_daemon
+from tests.snapshot_app import sim_config_text
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def tmux() -> Iterator[list[str]]:
+    """A tmux command prefix on a private server, killed afterwards."""
+    prefix = [require_binary("tmux"), "-L", f"cxmon-watch-{os.getpid()}", "-f", os.devnull]
+    yield prefix
+    subprocess.run([*prefix, "kill-server"], capture_output=True, check=False)
+
+
+def wait_for(check: object, tries: int = 600, every: float = 0.1) -> bool:
+    """Poll ``check()`` until it is true or ``tries`` run out."""
+    for _ in range(tries):
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(every)
+    return False
+
+
+def test_watch_shows_the_daemon_going_away_and_coming_back(tmux: list[str], tmp_path: Path) -> None:
+    """`cxmon watch` draws the daemon's journey; kill -9 the daemon: DISCONNECTED and STALE; restart: live."""
+    port = free_port()
+    config = tmp_path / "cxmon.toml"
+    text = sim_config_text(speed="30").replace('listen = "127.0.0.1:8765"', f'listen = "127.0.0.1:{port}"', 1)
+    config.write_text(text, encoding="utf-8")
+    db = tmp_path / "cxmon.db"
+    daemon = start_daemon(config, db)
+    try:
+        command = f"{sys.executable} -m cxmon watch ws://127.0.0.1:{port} --connect-timeout 60"
+        subprocess.run(
+            [*tmux, "new-session", "-d", "-s", "w", "-x", "140", "-y", "40", "-c", str(REPO), command],
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+
+        def screen() -> str:
+            out = subprocess.run([*tmux, "capture-pane", "-p", "-t", "w"], capture_output=True, text=True)
+            return out.stdout
+
+        assert wait_for(lambda: "Ordering" in screen() and "hub ● live" in screen()), screen()
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait(30)
+        assert wait_for(lambda: "DISCONNECTED" in screen() and "STALE" in screen()), screen()
+        assert "no contact with the hub" in screen()
+        daemon = start_daemon(config, db)
+        assert wait_for(lambda: "hub ● live" in screen() and "DISCONNECTED" not in screen()), screen()
+        subprocess.run([*tmux, "send-keys", "-t", "w", "q"], check=True)
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
