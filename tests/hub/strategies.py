@@ -15,6 +15,7 @@ from cxmon.snapshot import (
     SourceStatus,
     State,
     StepStatus,
+    StoreStatus,
     Transition,
 )
 
@@ -127,5 +128,8 @@ snapshots = st.builds(
     errors_total=st.integers(0, 10**12),
     stale=st.booleans(),
     acks=st.lists(acks, max_size=2).map(tuple),
+    tick_error=st.none() | texts,
+    store=st.none()
+    | st.builds(StoreStatus, st.integers(0, 10**9), st.booleans(), st.integers(0, 99), st.none() | texts),
     extra=st.dictionaries(texts, json_values, max_size=3).map(_proxy),
 )
