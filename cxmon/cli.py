@@ -97,8 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     # ------------------------------------------------------------------ dashboard clients
     # (section: watch, replay)
     from cxmon.hub.watch import add_watch_parser
+    from cxmon.replay.command import add_replay_parser
 
     add_watch_parser(sub)
+    add_replay_parser(sub)
 
     return parser
 

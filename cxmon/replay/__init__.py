@@ -1,0 +1,1 @@
+"""``cxmon replay``: a recorded history run back through the engine and the dashboard."""

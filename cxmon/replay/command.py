@@ -1,0 +1,112 @@
+"""``cxmon replay DB``: parse the range and speed, read the recorded journey, run the replay dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from cxmon.config import Config, load
+from cxmon.errors import ConfigError, CxmonError
+from cxmon.recorded_config import config_from_db
+from cxmon.replay.source import stored_range
+from cxmon.stats import parse_time
+
+
+def add_replay_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``cxmon replay`` to the command line."""
+    replay = sub.add_parser("replay", help="recorded history back through the engine and the dashboard")
+    replay.add_argument("db", metavar="DB", help="history database written by cxmon run/serve/import")
+    replay.add_argument("--from", dest="from_", metavar="TIME", help="ISO 8601 time or epoch seconds")
+    replay.add_argument("--to", metavar="TIME", help="ISO 8601 time or epoch seconds")
+    replay.add_argument("--speed", default="1", help='1, 10, 60 (× real time), any number, or "max"')
+    replay.add_argument(
+        "--config", metavar="FILE", help="judge by this journey instead of the one recorded in DB"
+    )
+    replay.add_argument("--wallboard", action="store_true", help="big-number wall view for a TV screen")
+    replay.set_defaults(handler=replay_command)
+
+
+def parse_speed(text: str) -> float | None:
+    """``"max"`` → None, else a number above 0.
+
+    Raises:
+        ValueError: neither.
+    """
+    if text == "max":
+        return None
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(text)
+    return value
+
+
+def journey(db: str, config_path: str | None) -> Config:
+    """The journey to judge the replay by: ``--config`` when given, else the one recorded in ``db``.
+
+    Raises:
+        ConfigError: no journey recorded and no --config, or either is invalid.
+        StoreError: ``db`` is not a readable history database.
+    """
+    if config_path:
+        return load(config_path)
+    config = config_from_db(db)
+    if config is None:
+        raise ConfigError([f"{db}: records no journey (written by an older cxmon): pass --config FILE"])
+    return config
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    """Run ``cxmon replay``; return the exit code (2 on a bad argument or database)."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        speed = parse_speed(args.speed)
+    except ValueError:
+        print(f'--speed: expected a number above 0 or "max", got {args.speed!r}', file=sys.stderr)
+        return 2
+    try:
+        start = parse_time(args.from_) if args.from_ else None
+        end = parse_time(args.to) if args.to else None
+    except ValueError as exc:
+        print(f"--from/--to: expected ISO 8601 or epoch seconds ({exc})", file=sys.stderr)
+        return 2
+    try:
+        config = journey(args.db, args.config)
+        stored = asyncio.run(stored_range(args.db))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except (CxmonError, OSError) as exc:
+        print(f"cxmon replay: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # aiosqlite/sqlite3 errors on a file that is not a database
+        print(f"cxmon replay: {args.db}: cannot read the history: {exc}", file=sys.stderr)
+        return 2
+    if stored is None:
+        print(f"cxmon replay: {args.db}: no events recorded", file=sys.stderr)
+        return 2
+    lo = start if start is not None else stored[0]
+    hi = end if end is not None else stored[1] + 1.0
+    if hi <= lo:
+        print("cxmon replay: --to must come after --from", file=sys.stderr)
+        return 2
+    return asyncio.run(_replay(config, args.db, lo, hi, speed, args.wallboard))
+
+
+async def _replay(
+    config: Config, db: str, start: float, end: float, speed: float | None, wallboard: bool
+) -> int:
+    from cxmon.replay.session import ReplaySession
+    from cxmon.tui.replay import ReplayApp
+
+    session = ReplaySession(config, db, start, end, speed=speed)
+    runner = asyncio.create_task(session.run(), name="replay")
+    app = ReplayApp(session, wallboard=wallboard)
+    try:
+        await app.run_async()
+    finally:
+        session.close()
+        await asyncio.gather(runner, return_exceptions=True)
+    return 0 if not app.return_code else 2

@@ -1,0 +1,198 @@
+"""ReplaySession: the engine over a ReplaySource, as a Feed the dashboard shows, with seek and speed.
+
+Seeking forward runs the same engine flat out to the target. Seeking back starts a fresh engine at
+the beginning of the range and runs it flat out to the target: a pot hole's state depends on
+everything before it, so this is the only way the picture at the target is the one seen live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from cxmon.config import Config
+from cxmon.engine import Engine
+from cxmon.events import ContactEvent
+from cxmon.replay.source import ReplaySource
+from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, Snapshot, Transition
+
+SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, None)
+"""The speeds ``<`` and ``>`` step through (None: as fast as possible)."""
+
+
+def speed_text(speed: float | None) -> str:
+    """``1×``, ``10×``, ``max``."""
+    return "max" if speed is None else f"{speed:g}×"
+
+
+class ReplaySession:
+    """A Feed over a replayed history: ``latest``, ``subscribe()``; plus pause, speed and seek."""
+
+    def __init__(
+        self,
+        config: Config,
+        db_path: str | Path,
+        start: float,
+        end: float,
+        *,
+        speed: float | None = 1.0,
+    ) -> None:
+        """Build the session; :meth:`run` replays.
+
+        Args:
+            config: the journey to judge by (the one recorded in the database).
+            db_path: the history database.
+            start: replay from this time.
+            end: up to this time.
+            speed: replay seconds per wall second (None: as fast as possible).
+        """
+        self.config = config
+        self.db_path = db_path
+        self.start = start
+        self.end = end
+        self.speed = speed
+        self.paused = False
+        self.engine: Engine | None = None
+        self.source: ReplaySource | None = None
+        self.restarts = 0
+        self.listeners: list[Callable[[Snapshot], None]] = []
+        """Called with every snapshot published (none skipped), after the feed has it."""
+        self._latest = EMPTY_SNAPSHOT
+        self._seq = 0
+        self._changed = asyncio.Event()
+        self._restart: float | None = None
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    # ------------------------------------------------------------------ controls
+
+    @property
+    def position(self) -> float:
+        """The replay's time cursor."""
+        return self.source.position if self.source is not None else self.start
+
+    @property
+    def finished(self) -> bool:
+        """True once the whole range has been replayed (until a seek back)."""
+        return self.source is not None and self.source.finished
+
+    def set_speed(self, speed: float | None) -> None:
+        """Replay at ``speed`` (None: flat out)."""
+        self.speed = speed
+        if self.source is not None:
+            self.source.set_speed(speed)
+
+    def faster(self, step: int = 1) -> float | None:
+        """Move ``step`` places along :data:`SPEEDS`; return the new speed."""
+        i = SPEEDS.index(self.speed) if self.speed in SPEEDS else 0
+        self.set_speed(SPEEDS[max(0, min(len(SPEEDS) - 1, i + step))])
+        return self.speed
+
+    def toggle_pause(self) -> bool:
+        """Hold or resume the replay; return whether it is paused now."""
+        self.paused = not self.paused
+        if self.source is not None:
+            self.source.pause(self.paused)
+        return self.paused
+
+    def seek(self, delta: float) -> float:
+        """Move the cursor by ``delta`` seconds (clamped to the range); return the target."""
+        target = max(self.start, min(self.end, self.position + delta))
+        if target >= self.position and self.source is not None and not self.source.finished:
+            self.source.skip(target)
+        else:
+            self._restart = target
+            self._wake.set()
+            if self.engine is not None:
+                self.engine.stop()
+        return target
+
+    # ------------------------------------------------------------------ Feed
+
+    @property
+    def latest(self) -> Snapshot:
+        """The newest snapshot of the current engine."""
+        return self._latest
+
+    async def subscribe(self) -> AsyncIterator[Snapshot]:
+        """Yield each new snapshot (newest only), across seeks back."""
+        seen = -1
+        while True:
+            if self._seq != seen:
+                seen = self._seq
+                yield self._latest
+                continue
+            if self._closed:
+                return
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def acknowledge(self, step: str, who: str, note: str, until: float | None = None) -> Ack:
+        """Acknowledge inside the replay (shown, not stored: the history is read-only)."""
+        if self.engine is None:
+            raise KeyError(step)
+        return await self.engine.acknowledge(step, who, note, until)
+
+    async def customer_leaders(self, limit: int = 20) -> list[tuple[str, int]]:
+        """The strike leaders as of the cursor."""
+        return [] if self.engine is None else await self.engine.customer_leaders(limit)
+
+    async def customer_path(self, customer_id: str) -> list[ContactEvent]:
+        """Not available in a replay (the engine runs without a store)."""
+        return []
+
+    # ------------------------------------------------------------------ running
+
+    def _publish(self, snap: Snapshot) -> None:
+        self._latest = snap
+        self._seq += 1
+        self._changed.set()
+        for listener in self.listeners:
+            listener(snap)
+
+    async def run(self) -> None:
+        """Replay; after the end, wait for a seek back (until :meth:`close`)."""
+        skip_to: float | None = None
+        while not self._closed:
+            self._restart = None
+            self.source = ReplaySource(self.db_path, self.start, self.end, speed=self.speed, skip_to=skip_to)
+            self.source.pause(self.paused)
+            engine = Engine(self.config, store=False, sources=[self.source])
+            self.engine = engine
+            engine.add_listener(self._publish)
+            async with engine:
+                await engine.run()
+            if self._closed:
+                break
+            if self._restart is None:
+                self._wake.clear()
+                await self._wake.wait()
+            if self._restart is not None:
+                skip_to = self._restart
+                self.restarts += 1
+
+    def close(self) -> None:
+        """End the replay."""
+        self._closed = True
+        self._wake.set()
+        if self.engine is not None:
+            self.engine.stop()
+        self._changed.set()
+
+
+async def replayed_transitions(
+    config: Config, db_path: str | Path, start: float, end: float
+) -> list[Transition]:
+    """Replay ``[start, end)`` flat out and return every transition, in order (checks and tests)."""
+    session = ReplaySession(config, db_path, start, end, speed=None)
+    seen: list[Transition] = []
+    session.listeners.append(lambda snap: seen.extend(snap.transitions))
+    runner = asyncio.create_task(session.run())
+    try:
+        while not session.finished and not runner.done():
+            await asyncio.sleep(0.05)
+    finally:
+        session.close()
+        await runner
+    return seen

@@ -1,0 +1,161 @@
+"""ReplaySource: a history database's events, in time order, at a chosen speed, with pause and skip.
+
+Stored ``lost`` events are left out: the engine closes those contacts itself when their time comes,
+as it did live. Time is the data's (the engine ticks on its data-driven grid), so the pot holes form
+and heal at the same moments at every speed; the speed only sets how fast that time is walked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiosqlite
+
+from collectors.base import Sink
+from cxmon.events import ContactEvent, EventKind
+from cxmon.store import _SELECT_ROWS, event_from_row
+
+BATCH = 500
+"""Rows read and emitted at a time when running flat out."""
+STEP = 0.1
+"""Wall seconds between paced batches."""
+
+
+async def stored_range(db_path: str | Path) -> tuple[float, float] | None:
+    """The first and last event times in the database (None when it holds no events)."""
+    uri = f"{Path(db_path).resolve().as_uri()}?mode=ro"
+    async with (
+        aiosqlite.connect(uri, uri=True) as db,
+        db.execute("SELECT min(ts), max(ts) FROM events") as cur,
+    ):
+        row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return float(row[0]), float(row[1])
+
+
+class ReplaySource:
+    """Events of ``[start, end)`` from a history database, paced at ``speed`` (None: flat out)."""
+
+    type = "replay"
+    paced = False
+    """The engine's time is the data's: it ticks on the data-driven grid whatever the speed."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        start: float,
+        end: float,
+        *,
+        speed: float | None = 1.0,
+        skip_to: float | None = None,
+        name: str = "replay",
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Build the source.
+
+        Args:
+            db_path: the history database (opened read-only).
+            start: first event time replayed.
+            end: events at or after this are left out.
+            speed: replay seconds per wall second (None: as fast as possible).
+            skip_to: run flat out up to this time, then at ``speed`` (a seek).
+            name: the source's name in the engine.
+            wall: the wall clock pacing is measured against.
+        """
+        self.db_path = db_path
+        self.name = name
+        self.start = start
+        self.end = end
+        self.speed = speed
+        self.skip_to = skip_to
+        self.wall = wall
+        self.position = start
+        """Replay time reached (the newest event time handed over, or the paced clock)."""
+        self.finished = False
+        self._running = asyncio.Event()
+        self._running.set()
+        self._changed = asyncio.Event()
+
+    def clock(self) -> float:
+        """Replay time (the engine's clock is the data's watermark; this is the cursor)."""
+        return self.position
+
+    @property
+    def paused(self) -> bool:
+        """True while the replay is held."""
+        return not self._running.is_set()
+
+    def pause(self, paused: bool) -> None:
+        """Hold or resume the replay."""
+        if paused:
+            self._running.clear()
+        else:
+            self._running.set()
+        self._changed.set()
+
+    def set_speed(self, speed: float | None) -> None:
+        """Change the speed (None: flat out)."""
+        self.speed = speed
+        self._changed.set()
+
+    def skip(self, target: float) -> None:
+        """Run flat out until ``target`` (only forward: a backward seek needs a fresh engine)."""
+        self.skip_to = max(target, self.position)
+        self._changed.set()
+
+    async def _rows(self) -> AsyncIterator[list[ContactEvent]]:
+        uri = f"{Path(self.db_path).resolve().as_uri()}?mode=ro"
+        async with (
+            aiosqlite.connect(uri, uri=True) as db,
+            db.execute(_SELECT_ROWS, (self.start, self.end)) as cur,
+        ):
+            while True:
+                rows = await cur.fetchmany(BATCH)
+                if not rows:
+                    return
+                yield [event_from_row(r) for r in rows if r[1] != EventKind.LOST.value]
+
+    async def run(self, sink: Sink) -> None:
+        """Emit the events in time order, paced; return when the range is done."""
+        sink.set_up(True)
+        pending: list[ContactEvent] = []
+        mark_wall, mark_ts, mark_speed = self.wall(), self.position, self.speed
+        async for batch in self._rows():
+            pending.extend(batch)
+            while pending:
+                if not self._running.is_set():
+                    await self._running.wait()
+                    mark_wall, mark_ts = self.wall(), self.position
+                if self.skip_to is not None and self.skip_to <= self.position:
+                    self.skip_to = None
+                    mark_wall, mark_ts = self.wall(), self.position
+                if self.speed != mark_speed:
+                    mark_wall, mark_ts, mark_speed = self.wall(), self.position, self.speed
+                if self.speed is None or self.skip_to is not None:
+                    horizon = self.skip_to if self.skip_to is not None else float("inf")
+                    take = [ev for ev in pending[:BATCH] if ev.ts <= horizon] or pending[:1]
+                else:
+                    now_ts = mark_ts + (self.wall() - mark_wall) * self.speed
+                    n = 0
+                    while n < len(pending) and pending[n].ts <= now_ts:
+                        n += 1
+                    take = pending[:n]
+                    if not take:
+                        # Nothing due yet: the cursor walks on through the quiet stretch.
+                        self.position = max(self.position, min(now_ts, pending[0].ts))
+                        self._changed.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._changed.wait(), STEP)
+                        continue
+                del pending[: len(take)]
+                await sink.emit(take)
+                self.position = max(self.position, take[-1].ts)
+                await asyncio.sleep(0)
+        if self.end != float("inf"):
+            self.position = max(self.position, self.end)
+        self.finished = True

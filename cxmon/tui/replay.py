@@ -1,0 +1,132 @@
+"""ReplayApp: the dashboard over a replayed history, with its time cursor, speed, pause and seek."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar, Protocol
+
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.widgets import Static
+
+from cxmon.tui.app import CxmonApp
+from cxmon.tui.feed import Feed
+
+
+class ReplayControls(Feed, Protocol):
+    """What the replay bar and keys need besides the Feed (cxmon.replay.session.ReplaySession)."""
+
+    start: float
+    end: float
+    speed: float | None
+    paused: bool
+
+    @property
+    def position(self) -> float: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+    def faster(self, step: int = 1) -> float | None: ...
+
+    def toggle_pause(self) -> bool: ...
+
+    def seek(self, delta: float) -> float: ...
+
+
+def _stamp(ts: float, utc: bool) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts) if utc else time.localtime(ts))
+
+
+def cursor_text(session: ReplayControls, *, utc: bool = False, width: int = 30) -> Content:
+    """The replay bar: state, speed, the cursor's time, a progress track, and the range."""
+    span = max(session.end - session.start, 1e-9)
+    done = min(1.0, max(0.0, (session.position - session.start) / span))
+    filled = round(done * width)
+    if session.finished:
+        state = "■ END"
+    elif session.paused:
+        state = "⏸ PAUSED"
+    else:
+        state = "▶ REPLAY"
+    speed = "max" if session.speed is None else f"{session.speed:g}×"
+    zone = "Z" if utc else ""
+    return Content.assemble(
+        (f" {state} ", "bold reverse $text-accent"),
+        f" {speed}  ",
+        (f"{_stamp(session.position, utc)}{zone}", "bold"),
+        "  ",
+        ("█" * filled, "$text-accent"),
+        ("░" * (width - filled), "$text-muted"),
+        f"  {_stamp(session.start, utc)} → {_stamp(session.end, utc)}",
+        ("   [ ] ±1m  { } ±10m  < > speed  p pause", "$text-muted"),
+    )
+
+
+class ReplayBar(Static):
+    """One line under the header: where the replay is in its range, how fast, paused or not."""
+
+    DEFAULT_CSS = """
+    ReplayBar { height: 1; width: 1fr; background: $boost; }
+    """
+
+    def __init__(self, session: ReplayControls, *, utc: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session = session
+        self.utc = utc
+        self._shown: Content | None = None
+
+    def on_mount(self) -> None:
+        self.paint()
+        self.set_interval(0.25, self.paint)
+
+    def paint(self) -> None:
+        """Redraw when the cursor's line changed."""
+        content = cursor_text(self.session, utc=self.utc)
+        if content != self._shown:
+            self._shown = content
+            self.update(content)
+
+
+class ReplayApp(CxmonApp):
+    """The dashboard replaying: ``[`` ``]`` seek a minute, ``{`` ``}`` ten, ``<`` ``>`` speed, ``p`` pause."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left_square_bracket", "seek(-60)", "−1m", key_display="["),
+        Binding("right_square_bracket", "seek(60)", "+1m", key_display="]"),
+        Binding("left_curly_bracket", "seek(-600)", "−10m", key_display="{"),
+        Binding("right_curly_bracket", "seek(600)", "+10m", key_display="}"),
+        Binding("less_than_sign", "speed(-1)", "Slower", key_display="<"),
+        Binding("greater_than_sign", "speed(1)", "Faster", key_display=">"),
+    ]
+
+    def __init__(self, session: ReplayControls, **kwargs: Any) -> None:
+        # A held replay delivers nothing, rightly: the feed-silence banner does not apply.
+        kwargs.setdefault("silent_after", float("inf"))
+        super().__init__(session, **kwargs)
+        self.session = session
+        self.title = "cxmon replay"
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.mount(ReplayBar(self.session, utc=self.utc, id="replay-bar"), before="#stale-banner")
+
+    def _paint_bar(self) -> None:
+        self.query_one(ReplayBar).paint()
+
+    def action_seek(self, delta: float) -> None:
+        """Move the time cursor by ``delta`` seconds."""
+        self.session.seek(delta)
+        self._paint_bar()
+
+    def action_speed(self, step: int) -> None:
+        """Step the speed through 1×, 10×, 60×, max."""
+        speed = self.session.faster(step)
+        self.notify(f"speed {'max' if speed is None else f'{speed:g}×'}", timeout=1.5)
+        self._paint_bar()
+
+    def action_pause(self) -> None:
+        """Hold the replay (and the screen), or resume."""
+        self.session.toggle_pause()
+        super().action_pause()
+        self._paint_bar()

@@ -1,0 +1,149 @@
+"""``cxmon replay``: a recorded run through the engine again, transition for transition; speed, seek, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from cxmon.config import Config
+from cxmon.engine import Engine
+from cxmon.errors import ConfigError
+from cxmon.replay.command import journey, parse_speed
+from cxmon.replay.session import ReplaySession, replayed_transitions
+from cxmon.replay.source import stored_range
+from cxmon.snapshot import State, Transition
+from cxmon.tui.replay import ReplayApp, ReplayBar
+from tests.hub.helpers import until
+from tests.snapshot_app import sim_config
+
+MINUTES = 60.0
+
+
+@dataclass
+class Recording:
+    """A simulator run recorded live into a database, with what the live engine published."""
+
+    db: Path
+    config: Config
+    transitions: list[Transition] = field(default_factory=list)
+    states: dict[float, tuple[tuple[str, State], ...]] = field(default_factory=dict)
+    """Tick time → each step's state, as the live engine published it."""
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
+    """An hour of the seeded simulator (its billing incident opens a pot hole and it heals), recorded."""
+    rec = Recording(tmp_path_factory.mktemp("replay") / "live.db", sim_config())
+
+    async def record() -> None:
+        async with Engine(rec.config, db_path=str(rec.db)) as engine:
+
+            def seen(snap: object) -> None:
+                rec.transitions.extend(snap.transitions)  # type: ignore[attr-defined]
+                rec.states[snap.ts] = tuple((s.name, s.state) for s in snap.steps)  # type: ignore[attr-defined]
+
+            engine.add_listener(seen)
+            await engine.run(duration=MINUTES * 60.0)
+
+    asyncio.run(record())
+    return rec
+
+
+async def test_replay_reproduces_the_live_transitions_one_by_one(recording: Recording) -> None:
+    """Replaying the recorded run with the journey stored in it gives the live transitions, each equal."""
+    config = journey(str(recording.db), None)
+    span = await stored_range(recording.db)
+    assert span is not None
+    replayed = await replayed_transitions(config, recording.db, span[0], span[1] + 1.0)
+    holes = [t for t in recording.transitions if t.to_state is State.POTHOLE and not t.channel]
+    healed = [t for t in recording.transitions if t.from_state is State.POTHOLE and not t.channel]
+    assert holes and healed, "the recorded hour has a pot hole that forms and heals"
+    assert len(replayed) == len(recording.transitions)
+    for live, again in zip(recording.transitions, replayed, strict=True):
+        assert again == live
+
+
+async def test_a_paced_replay_judges_exactly_as_a_flat_out_one(recording: Recording) -> None:
+    """Speed sets only how fast data time is walked: 1200× gives the same transitions as max."""
+    span = await stored_range(recording.db)
+    assert span is not None
+    start, end = span[0], span[0] + 20 * 60.0
+    flat = await replayed_transitions(recording.config, recording.db, start, end)
+    session = ReplaySession(recording.config, recording.db, start, end, speed=1200.0)
+    paced: list[Transition] = []
+    session.listeners.append(lambda snap: paced.extend(snap.transitions))
+    runner = asyncio.create_task(session.run())
+    await until(lambda: session.finished, tries=1200)
+    session.close()
+    await runner
+    assert flat and paced == flat
+
+
+async def test_seeking_shows_the_picture_the_live_engine_had_then(recording: Recording) -> None:
+    """Seek forward 30 minutes, then back 10: each time the steps' states are the live ones at that tick."""
+    span = await stored_range(recording.db)
+    assert span is not None
+    session = ReplaySession(recording.config, recording.db, span[0], span[1] + 1.0, speed=1.0)
+    runner = asyncio.create_task(session.run())
+    try:
+        await until(lambda: session.latest.version > 0, tries=600)
+        for delta, restarts in ((1800.0, 0), (-600.0, 1)):
+            target = session.seek(delta)
+            await until(
+                lambda t=target, r=restarts: session.restarts == r and session.latest.ts >= t - 5.0,
+                tries=1200,
+            )
+            snap = session.latest
+            assert abs(snap.ts - target) <= 10.0
+            assert tuple((s.name, s.state) for s in snap.steps) == recording.states[snap.ts]
+    finally:
+        session.close()
+        await runner
+
+
+async def test_replay_keys_move_the_cursor_change_speed_and_pause(recording: Recording) -> None:
+    """On screen: ] moves the cursor a minute on, > goes from 1× to 10×, p pauses; the bar says so."""
+    span = await stored_range(recording.db)
+    assert span is not None
+    session = ReplaySession(recording.config, recording.db, span[0], span[1] + 1.0, speed=1.0)
+    runner = asyncio.create_task(session.run())
+    app = ReplayApp(session, refresh_interval=0, utc=True)
+    try:
+        async with app.run_test(size=(140, 40)) as pilot:
+            await until(lambda: session.latest.version > 0, tries=600)
+            before = session.position
+            await pilot.press("right_square_bracket")
+            await until(lambda: session.position >= before + 60.0, tries=600)
+            await pilot.press("greater_than_sign")
+            assert session.speed == 10.0
+            await pilot.press("p")
+            assert session.paused and app.paused
+            bar = str(app.query_one(ReplayBar).render())
+            assert "PAUSED" in bar and "10×" in bar and "2026-01-05" in bar
+            await pilot.press("p")
+            assert not session.paused
+    finally:
+        session.close()
+        await runner
+
+
+def test_replay_reads_the_journey_from_the_database(recording: Recording, tmp_path: Path) -> None:
+    """No --config: the journey is the one recorded; a database without one asks for --config."""
+    assert journey(str(recording.db), None).steps == recording.config.steps
+    bare = tmp_path / "old.db"
+    sqlite3.connect(bare).execute("CREATE TABLE events (ts REAL)").connection.close()
+    with pytest.raises(ConfigError) as err:
+        journey(str(bare), None)
+    assert "pass --config" in err.value.problems[0]
+
+
+def test_speed_takes_max_or_a_positive_number() -> None:
+    """--speed: "max" is flat out; 0, negative, infinite and words are refused."""
+    assert parse_speed("max") is None and parse_speed("60") == 60.0
+    for bad in ("0", "-1", "inf", "fast"):
+        with pytest.raises(ValueError):
+            parse_speed(bad)
