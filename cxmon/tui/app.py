@@ -11,6 +11,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
@@ -246,7 +247,10 @@ class CxmonApp(App[int]):
         found = self.query("#tabs")
         if not found:  # shutting down: the dashboard's widgets are gone
             return
-        tab = found.first(TabbedContent).get_tab("potholes")
+        try:
+            tab = found.first(TabbedContent).get_tab("potholes")
+        except NoMatches:
+            return  # the tabs mount after the app: a snapshot there first is labelled by the next one
         if str(tab.label) != label:
             tab.label = label
 
