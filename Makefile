@@ -7,7 +7,7 @@ TSTAMP := $(VENV)/.installed-test
 ARGS   ?=
 
 # Debian packages the integration tests drive for real (promtool, Prometheus, Alertmanager, tmux).
-TEST_DEBS := prometheus:promtool prometheus-alertmanager:prometheus-alertmanager tmux:tmux
+TEST_DEBS := prometheus:promtool prometheus-alertmanager:prometheus-alertmanager tmux:tmux chromium:chromium
 BENCH_DEBS := mtail:mtail
 
 .PHONY: run install test lint bench typecheck clean system-deps bench-deps

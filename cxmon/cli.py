@@ -97,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     # ------------------------------------------------------------------ dashboard clients
     # (section: watch, replay)
     from cxmon.hub.watch import add_watch_parser
+    from cxmon.hub.web import add_web_parser
     from cxmon.replay.command import add_replay_parser
 
     add_watch_parser(sub)
+    add_web_parser(sub)
     add_replay_parser(sub)
 
     return parser
