@@ -8,7 +8,8 @@ from typing import Any
 
 # The config module's section reader reports unknown keys with a did-you-mean and every bad value with
 # its key path; collectors follow the same rules, so they reuse it.
-from cxmon.config import _bool, _int, _positive_duration, _Problems, _Section, _str
+from collectors.queue_log.hours import OpeningHours, parse_hours
+from cxmon.config import _bool, _int, _positive_duration, _Problems, _Section, _str, _str_list
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,15 @@ class QueueLogOptions:
     batch: int = 2000
     """Events per emit while catching up."""
     heartbeat: float = 15.0
-    """Seconds between heartbeats while the file is quiet, so a quiet queue is not STALE."""
+    """Seconds between heartbeats while the file is quiet and alive, so a quiet queue is not STALE."""
+    max_silence: float = 300.0
+    """While the centre is open, the file counts as alive only if it grew this recently."""
+    hours: OpeningHours = field(default_factory=OpeningHours)
+    """When the centre is open (always, unless configured)."""
+    rotate_grace: float = 5.0
+    """Seconds a file renamed away must be quiet before the tailer moves to the new one."""
+    max_skew: float = 300.0
+    """Seconds a line's timestamp may lie ahead of the wall clock before the line is refused."""
 
 
 def queue_channels(sec: _Section) -> dict[str, str]:
@@ -81,6 +90,15 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[QueueLogOptions |
     poll = sec.get("poll_interval", _positive_duration, 0.25, 'a duration like "250ms"')
     batch = sec.get("batch", _int(1), 2000, "a whole number ≥ 1")
     heartbeat = sec.get("heartbeat", _positive_duration, 15.0, 'a duration like "15s"')
+    silence = sec.get("max_silence", _positive_duration, 300.0, 'a duration like "5m"')
+    grace = sec.get("rotate_grace", _positive_duration, 5.0, 'a duration like "5s"')
+    skew = sec.get("max_skew", _positive_duration, 300.0, 'a duration like "5m"')
+    no_spans: tuple[str, ...] = ()
+    spans = sec.get("hours", _str_list, no_spans, 'a list like ["mon-fri 08:00-18:00"]')
+    zone = sec.get("timezone", _str, "local", 'a time zone like "Europe/Madrid" or "local"')
+    hours, hour_problems = parse_hours(list(spans), zone)
+    for key, why in hour_problems:
+        problems.add(sec.key(key), why)
     sec.finish()
     if problems.items:
         return None, problems.items
@@ -94,6 +112,10 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[QueueLogOptions |
             poll_interval=poll,
             batch=batch,
             heartbeat=heartbeat,
+            max_silence=silence,
+            hours=hours or OpeningHours(),
+            rotate_grace=grace,
+            max_skew=skew,
         ),
         [],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -86,6 +87,9 @@ class QueueLogParser:
           takes over the consult call's place in the target queue, so its later CONNECT and
           COMPLETE* there are reported under the consult call's contact id, which closes it.
         * Bytes that are not UTF-8 are decoded with replacement characters; the line still counts.
+        * A timestamp that is not a number, negative, or more than ``max_skew`` seconds ahead of
+          ``clock`` (the wall clock: a log cannot hold lines from the future, whether it is tailed
+          or imported) makes the line an error; it never moves time forward.
     """
 
     def __init__(
@@ -95,6 +99,8 @@ class QueueLogParser:
         default_channel: str = "voice",
         forget_after: float = 86400.0,
         region: str | None = None,
+        max_skew: float | None = 300.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """Build a parser.
 
@@ -105,12 +111,17 @@ class QueueLogParser:
             forget_after: seconds after which a call with no further event is dropped from memory
                 (the engine has counted it lost by then).
             region: default region of caller ids without a country code (cxmon.customers).
+            max_skew: seconds a line's timestamp may lie ahead of ``clock``; None: no bound but
+                the year 5138 (1e11).
+            clock: the wall clock, read once per block of lines.
         """
         self.source = source
         self.channels = dict(channels or {})
         self.default_channel = default_channel
         self.forget_after = forget_after
         self.region = region
+        self.max_skew = max_skew
+        self.clock = clock
         self.out: list[Any] = []
         """Events made since the caller last took them (built by ``make_event``)."""
         self.make_event: Callable[..., Any] = ContactEvent
@@ -208,6 +219,11 @@ class QueueLogParser:
         """Parse one line (without its newline)."""
         self._parse_lines([_decode(raw)])
 
+    def skip_line(self, why: str) -> None:
+        """Count one line that was not parsed (too long to read) as a malformed line, reported as ``why``."""
+        self.lines += 1
+        self._error(why)
+
     def _parse_lines(self, lines: list[str]) -> None:
         """Parse decoded lines (without their line ends).
 
@@ -249,6 +265,8 @@ class QueueLogParser:
         end_connected = self._end_connected
         last_ts = self._last_ts
         next_prune = self._next_prune
+        # One bound for the block (a block is read in a moment): the hot loop pays no extra test.
+        latest = 1e11 if self.max_skew is None else min(1e11, self.clock() + self.max_skew)
         # Lines come in bursts stamped with the same second: each stamp is parsed once.
         stamp: str | None = None
         ts = 0.0
@@ -266,8 +284,8 @@ class QueueLogParser:
                 except ValueError:
                     error(f"timestamp is not a number: {f[0][:40]!r}")
                     continue
-                if not (0.0 <= value < 1e11):  # also false for NaN
-                    error(f"timestamp out of range: {f[0][:40]!r}")
+                if not (0.0 <= value <= latest):  # also false for NaN
+                    error(self._bad_stamp(f[0], value, latest))
                     continue
                 stamp, ts = f[0], value
                 if ts > last_ts:
@@ -404,6 +422,15 @@ class QueueLogParser:
                 elif verb == "QUEUESTART":
                     self._restart(ts)
                 # Other rings and CONFIGRELOAD are only counted.
+
+    def _bad_stamp(self, text: str, value: float, latest: float) -> str:
+        if value == value and latest < value < 1e11:
+            ahead = value - (latest - (self.max_skew or 0.0))
+            return (
+                f"timestamp {text[:40]!r} is {ahead:,.0f} s ahead of the clock "
+                f"(allowed: {self.max_skew:.0f} s); line skipped"
+            )
+        return f"timestamp out of range: {text[:40]!r}"
 
     # ------------------------------------------------------------------ calls
 

@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Any
 from collectors.base import Offset, checked_options
 from collectors.queue_log.options import QueueLogOptions, parse_options, resolve_path
 from collectors.queue_log.parser import QueueLogParser
-from collectors.queue_log.tailer import IDLE, MISSING, PARTIAL, FileTailer, Lines, Switched
+from collectors.queue_log.tailer import (
+    IDLE,
+    MISSING,
+    PARTIAL,
+    UNREADABLE,
+    FileTailer,
+    Lines,
+    Skipped,
+    Switched,
+)
 from cxmon.events import ContactEvent, EventKind
 
 if TYPE_CHECKING:
@@ -42,8 +51,10 @@ class QueueLogSource:
         self.name = name
         self.options = options
         self.path = options.path
-        self.parser = QueueLogParser(name, options.channels, options.channel, forget_after, region)
-        self.tailer = FileTailer(options.path)
+        self.parser = QueueLogParser(
+            name, options.channels, options.channel, forget_after, region, max_skew=options.max_skew
+        )
+        self.tailer = FileTailer(options.path, grace=options.rotate_grace)
         self.status: dict[str, Any] = {}
         """Small counters (lines, verbs, rotations…) a caller may publish in the engine's status."""
         self.rotations = 0
@@ -98,7 +109,7 @@ class QueueLogSource:
         opts = self.options
         parser = self.parser
         tailer = self.tailer
-        parser.on_error = lambda lineno, why: sink.error(f"{self.path}:{lineno}", why)
+        parser.on_error = lambda lineno, why: sink.error(f"{tailer.name}:{lineno}", why)
         stored = await sink.load_offset()
         found, warm_until = await asyncio.to_thread(
             tailer.open, stored.file_id if stored else None, stored.position if stored else 0
@@ -114,13 +125,13 @@ class QueueLogSource:
         parser.out = pending
         offset: Offset | None = None
         emitted: Offset | None = stored
-        missing_reported = False
+        dead_reported = ""
         last_beat = time.monotonic()
         try:
             while True:
                 step = await asyncio.to_thread(tailer.step)
                 if isinstance(step, Lines):
-                    missing_reported = False
+                    dead_reported = ""
                     sink.set_up(True)
                     data = step.data
                     if step.start < warm_until:
@@ -138,6 +149,14 @@ class QueueLogSource:
                         pending = parser.out = []
                         self._publish_status()
                     continue
+                if isinstance(step, Skipped):
+                    parser.quiet = step.start < warm_until
+                    parser.skip_line(
+                        f"line of {step.size:,} bytes is longer than {tailer.max_line:,}: skipped"
+                    )
+                    parser.quiet = False
+                    offset = Offset(step.file_id, step.end)
+                    continue
                 if isinstance(step, Switched):
                     self.rotations += 1
                     if step.dropped:
@@ -145,8 +164,15 @@ class QueueLogSource:
                             f"{self.path}:{parser.lines + 1}",
                             f"unfinished last line ({step.dropped} bytes) dropped: the file was {step.why}",
                         )
-                    parser.new_file()
-                    warm_until = 0
+                    if step.unread:
+                        sink.error(
+                            self.path,
+                            f"the file was {step.why} and no rotated copy with its first line was found "
+                            "beside it: lines written after the last read are lost",
+                        )
+                    if not step.same_lines:
+                        parser.new_file()
+                        warm_until = 0
                     continue
                 if step == PARTIAL:
                     continue
@@ -156,18 +182,20 @@ class QueueLogSource:
                     emitted = offset
                     pending = parser.out = []
                 self._publish_status()
-                if step == MISSING:
-                    sink.set_up(False)
-                    if not missing_reported:
-                        sink.error(self.path, "file not found; waiting for it to appear")
-                        missing_reported = True
-                else:
-                    sink.set_up(True)
                 if not opts.follow:
+                    if tailer.held:
+                        sink.error(
+                            f"{tailer.name}:{parser.lines + 1}",
+                            f"unfinished last line ({tailer.held} bytes) not read: it has no newline",
+                        )
                     break
-                assert step in (IDLE, MISSING)
+                alive, why = self._alive(step)
+                if why and why.split(":")[0] != dead_reported:
+                    sink.error(self.path, why)
+                dead_reported = why.split(":")[0]
+                sink.set_up(step == IDLE and tailer.path_state == IDLE)
                 now = time.monotonic()
-                if step == IDLE and now - last_beat >= opts.heartbeat:
+                if alive and now - last_beat >= opts.heartbeat:
                     last_beat = now
                     await sink.emit(
                         [ContactEvent(time.time(), EventKind.HEARTBEAT, "", opts.channel, "", self.name)]
@@ -179,6 +207,35 @@ class QueueLogSource:
             tailer.close()
             if opts.follow:
                 sink.set_up(False)
+
+    def _alive(self, step: str) -> tuple[bool, str]:
+        """Whether the file is alive at the end of a read, and if not why (for a report).
+
+        Alive: the path names a readable file and, while the centre is open, the file grew within
+        ``max_silence`` (counted from the opening time when it opened since). Asterisk writes no
+        heartbeat lines of its own, so growth (the file's modification time) is the sign of life;
+        a QUEUESTART line is one like any other.
+        """
+        tailer = self.tailer
+        if step in (MISSING, UNREADABLE):
+            return False, f"{tailer.problem}: waiting for it"
+        if tailer.path_state == MISSING:
+            return False, "the file is gone: renamed or deleted, and nothing has replaced it"
+        if tailer.path_state == UNREADABLE:
+            return False, tailer.problem
+        now = time.time()
+        opened = self.options.hours.opened_at(now)
+        if opened is None:
+            return True, ""  # closed: quiet is expected
+        modified = tailer.modified()
+        since = max(modified if modified is not None else opened, opened)
+        silent = now - since
+        if silent > self.options.max_silence:
+            return False, (
+                "silent while the centre is open: is the PBX still writing? "
+                f"No new line for {silent:,.0f} s (max_silence {self.options.max_silence:,.0f} s)"
+            )
+        return True, ""
 
 
 def _with_path(options: QueueLogOptions, path: str) -> QueueLogOptions:
