@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +15,10 @@ from cxmon.events import ContactEvent, EventKind
 
 _RANK = {EventKind.ARRIVED: 0, EventKind.ANSWERED: 1, EventKind.ABANDONED: 1, EventKind.RESOLVED: 2}
 _HALF_DAY = 43200.0
+MAX_RECORD_LINES = 20
+"""Lines one record may span (a quoted field may hold line ends); more is a quote left open."""
+MAX_RECORD_BYTES = 65_536
+"""Bytes a record spanning several lines may hold before it counts as a quote left open."""
 
 
 @dataclass(slots=True)
@@ -50,15 +54,20 @@ class _Times:
         """Epoch seconds of ``text`` (a time of day on ``day``, a datetime, or epoch seconds)."""
         m = self.m
         if m.time_format == "epoch":
-            return float(text)
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError(f"not a finite time: {text!r}")
+            return value
         if day is None:
             t = dt.datetime.strptime(text.strip(), m.time_format)
             if m.year:
                 t = t.replace(year=m.year)
             return t.replace(tzinfo=self.tz).timestamp()
         if self.hms:
-            h, mi, s = text.split(":")
-            secs = int(h) * 3600 + int(mi) * 60 + int(s)
+            h, mi, s = (int(part) for part in text.split(":"))
+            if not (0 <= h < 24 and 0 <= mi < 60 and 0 <= s < 60):
+                raise ValueError(f"not a time of day: {text!r}")
+            secs = h * 3600 + mi * 60 + s
         else:
             tt = dt.datetime.strptime(text.strip(), m.time_format)
             secs = tt.hour * 3600 + tt.minute * 60 + tt.second
@@ -157,10 +166,12 @@ def read_rows(
     width = max(index.values()) + 1
     # Line numbers stay those of the file, wherever the read starts.
     base = data.count(b"\n", 0, start)
-    reader = csv.reader(_decoded(io.BytesIO(data[start:end]), state), delimiter=m.delimiter)
-    for row in reader:
-        lineno = base + reader.line_num
+    for lineno, row in _records(data, start, end, base, m.delimiter, width, state):
         state.rows += 1
+        if isinstance(row, str):
+            report(lineno, row)
+            state.counts["bad"] += 1
+            continue
         if not row:
             continue
         if len(row) < width:
@@ -194,10 +205,99 @@ _COLUMN_FIELDS = (
 )
 
 
-def _decoded(f: object, state: ReadState) -> Iterator[str]:
-    for raw in f:  # type: ignore[attr-defined]
-        state.bytes_done += len(raw)
-        yield raw.decode("utf-8", "replace")
+class _OpenQuote(Exception):
+    """A record ran past MAX_RECORD_LINES or MAX_RECORD_BYTES: a quote was left open."""
+
+
+class _Lines:
+    """The lines of ``data[start:end]`` for a csv reader, watching the record being read.
+
+    Before each record the caller sets ``fresh``; the first line handed out after it starts a
+    record (its number and offset are kept, and whether any of its lines was not UTF-8 or held a
+    NUL). A record that runs on too long raises :class:`_OpenQuote` out of the csv reader.
+    """
+
+    def __init__(self, data: bytes, pos: int, end: int, lineno: int, state: ReadState) -> None:
+        self.data = data
+        self.pos = pos
+        self.end = end
+        self.lineno = lineno
+        self.state = state
+        self.fresh = True
+        self.first = lineno
+        """Line number of the record's first line."""
+        self.after_first = pos
+        """Offset just after the record's first line (where reading resumes if it is broken)."""
+        self.lines = 0
+        self.bytes = 0
+        self.problem = ""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= self.end:
+            raise StopIteration
+        nl = self.data.find(b"\n", self.pos, self.end)
+        stop = self.end if nl < 0 else nl + 1
+        raw = self.data[self.pos : stop]
+        self.pos = stop
+        self.lineno += 1
+        self.state.bytes_done += len(raw)
+        if self.fresh:
+            self.fresh = False
+            self.first, self.after_first = self.lineno, stop
+            self.lines, self.bytes, self.problem = 0, 0, ""
+        self.lines += 1
+        self.bytes += len(raw)
+        if self.lines > 1 and (self.lines > MAX_RECORD_LINES or self.bytes > MAX_RECORD_BYTES):
+            raise _OpenQuote
+        if b"\0" in raw and not self.problem:
+            self.problem = f"a NUL byte at column {raw.index(0) + 1} of line {self.lineno}"
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if not self.problem:
+                self.problem = f"bytes that are not UTF-8 at column {exc.start + 1} of line {self.lineno}"
+            return raw.decode("utf-8", "replace")
+
+
+def _records(
+    data: bytes, start: int, end: int, base: int, delimiter: str, width: int, state: ReadState
+) -> Iterator[tuple[int, list[str] | str]]:
+    """Yield (line number, fields) per record of ``data[start:end]``, or (line number, why) for
+    one that cannot be read; reading always goes on after a bad record.
+
+    A record spanning several lines that is not a readable row (or has fewer than ``width``
+    fields) is taken for a quote left open: it is reported at its first line and the lines after
+    that are read again as rows of their own.
+    """
+    lines = _Lines(data, start, end, base, state)
+    reader = csv.reader(lines, delimiter=delimiter)
+    while True:
+        lines.fresh = True
+        try:
+            row: list[str] | str = next(reader)
+        except StopIteration:
+            return
+        except _OpenQuote:
+            row = f"a quoted field is not closed within {MAX_RECORD_LINES} lines"
+        except csv.Error as exc:
+            row = f"not a CSV row: {exc}"
+            if lines.lines > 1:
+                row = f"not a CSV row (a quoted field left open?): {exc}"
+        else:
+            if lines.problem:
+                row = f"the row holds {lines.problem}"
+            elif lines.lines > 1 and len(row) < width:
+                row = f"a quoted field left open: the record runs over {lines.lines} lines"
+        first = lines.first
+        if isinstance(row, str) and lines.lines > 1:
+            # Read the lines the broken record took again, each as a row of its own.
+            state.bytes_done -= lines.pos - lines.after_first
+            lines = _Lines(data, lines.after_first, end, first, state)
+            reader = csv.reader(lines, delimiter=delimiter)
+        yield first, row
 
 
 def _row_events(

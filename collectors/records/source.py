@@ -190,9 +190,10 @@ class RecordsSource:
         try:
             data = await asyncio.to_thread(Path(opts.path).read_bytes)
         except OSError as exc:
+            # A file that cannot be read is not an import that finished: the run must fail.
             sink.error(self.path, f"cannot read: {exc.strerror or exc}")
             self.done = True
-            return
+            raise
         self.state.bytes_total = len(data)
         parts = await asyncio.to_thread(self._parts, data, await sink.load_offset(), sink)
 
