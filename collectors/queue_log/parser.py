@@ -51,6 +51,9 @@ KNOWN_VERBS: frozenset[str] = frozenset(
 """Every verb the parser gives a meaning to; anything else is counted under ``other_verbs``."""
 
 _NO_QUEUE = ("NONE", "")
+_EXTENSION_DIGITS = 6
+"""A caller id this short may be an internal extension (an agent's consult call); customers' numbers
+are longer."""
 _PRUNE_EVERY = 4096
 """Lines between sweeps of calls that have had no event for longer than ``forget_after``."""
 
@@ -86,6 +89,11 @@ class QueueLogParser:
           the transferred caller is then the call the agent was talking to in that queue, and it
           takes over the consult call's place in the target queue, so its later CONNECT and
           COMPLETE* there are reported under the consult call's contact id, which closes it.
+        * An ENTERQUEUE whose caller id is the extension of an agent on a call (``7009`` while
+          ``PJSIP/7009`` is connected; only caller ids of up to six characters are looked at) is
+          that agent's consult call for an attended transfer (the FreePBX sample shows it a second
+          before its ATTENDEDTRANSFER row): its customer is the customer of the call the agent is
+          on, so the caller's journey does not split.
         * Bytes that are not UTF-8 are decoded with replacement characters; the line still counts.
         * A timestamp that is not a number, negative, or more than ``max_skew`` seconds ahead of
           ``clock`` (the wall clock: a log cannot hold lines from the future, whether it is tailed
@@ -305,7 +313,12 @@ class QueueLogParser:
                         # A repeated ENTERQUEUE (seen after a reload) is the same entry, not a new offer.
                         counts["ENTERQUEUE_repeat"] = count("ENTERQUEUE_repeat", 0) + 1
                         continue
-                    customer = normalize_phone(f[6], region) if n > 6 and f[6] else None
+                    if n > 6 and f[6]:
+                        customer = normalize_phone(f[6], region)
+                        if len(f[6]) <= _EXTENSION_DIGITS:
+                            customer = self._consulted(f[6], customer)
+                    else:
+                        customer = None
                     waiting[key] = _Call(callid, customer, ts)
                     waiting_queue[callid] = queue
                     counts[verb] = count(verb, 0) + 1
@@ -535,6 +548,16 @@ class QueueLogParser:
                     self._available[q] = self._available.get(q, 0) + (1 if after else -1)
             self._report_staffing(ts, q)
 
+    def _consulted(self, caller: str, customer: str | None) -> str | None:
+        """Return the customer of the call the agent whose extension is ``caller`` is on, or
+        ``customer`` when no agent on a call has that extension."""
+        for (agent, queue), callid in self._agent_call.items():
+            if _extension(agent) == caller:
+                call = self._connected.get((callid, queue))
+                if call is not None and call.customer:
+                    return call.customer
+        return customer
+
     def _set_busy(self, agent: str, busy: bool) -> None:
         if not agent or agent == "NONE":
             return
@@ -614,6 +637,12 @@ def _decode(raw: bytes) -> str:
     except UnicodeDecodeError:
         text = raw.decode(errors="replace")
     return text.rstrip("\r")
+
+
+def _extension(agent: str) -> str:
+    """The dialable extension of a member interface: ``PJSIP/7009`` → ``7009``,
+    ``Local/7009@from-queue/n`` → ``7009``."""
+    return agent.partition("/")[2].partition("@")[0] or agent
 
 
 def _field(f: list[str], i: int) -> str:

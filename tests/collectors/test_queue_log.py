@@ -243,9 +243,34 @@ def test_real_freepbx_sample_transfer_is_followed_into_the_second_queue() -> Non
         ("answered", "1509", consult, 7.0, None, None),
         ("resolved", "1509", consult, None, 173.0, None),
     ]
-    assert {e.customer_id for e in parser.out if e.kind is not EventKind.ARRIVED} == {"9031396745"}
     assert parser.waiting_now == 0
     assert parser.other_verbs == {"DID": 2}
+
+
+def test_real_freepbx_sample_keeps_the_caller_as_customer_in_the_second_queue() -> None:
+    """In the issue #759 log the consult call enters 1509 with the agent's extension (7009) as caller
+    id; every event of the path, that arrival included, belongs to the caller 9031396745."""
+    parser = QueueLogParser()
+    parser.feed(shared_data("asterisk", "asterisk_queue_log_issue759.log").read_bytes())
+    assert [(e.kind.value, e.queue, e.customer_id) for e in parser.out] == [
+        ("arrived", "1501", "9031396745"),
+        ("answered", "1501", "9031396745"),
+        ("arrived", "1509", "9031396745"),
+        ("transferred", "1501", "9031396745"),
+        ("answered", "1509", "9031396745"),
+        ("resolved", "1509", "9031396745"),
+    ]
+
+
+def test_an_internal_caller_that_is_no_busy_agent_stays_the_customer() -> None:
+    """An ENTERQUEUE from extension 7009 while no agent 7009 is on a call keeps 7009 as its customer."""
+    parser, _ = parse(
+        "100|c1|sales|NONE|ENTERQUEUE||555|1\n"
+        "101|c1|sales|PJSIP/7009|CONNECT|1|c9|1\n"
+        "160|c1|sales|PJSIP/7009|COMPLETECALLER|1|59|1\n"
+        "200|c2|sales|NONE|ENTERQUEUE||7009|1\n"
+    )
+    assert [e.customer_id for e in only(parser, EventKind.ARRIVED)] == ["555", "7009"]
 
 
 def test_real_docs_example_ringnoanswer() -> None:
