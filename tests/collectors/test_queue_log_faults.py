@@ -379,3 +379,32 @@ async def test_a_directory_in_place_of_the_file_is_down_not_a_crash(tmp_path: Pa
     path.write_text(now_enter(1))
     await until(lambda: arrivals(sink) == ["call1"], "the file once it is there")
     await stop(task)
+
+
+def test_cxmon_import_skips_an_over_long_line_and_keeps_line_numbers_right(tmp_path: Path) -> None:
+    """Through `cxmon import queue_log`: a 3 MiB ENTERQUEUE is one error at line 2, a bad line after it
+    is reported at line 4 (its true line), and no stored event carries any of the long line."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    log = tmp_path / "queue_log"
+    long_line = "1000|c9|sales|NONE|ENTERQUEUE||" + "7" * (3 * MIB) + "|1\n"
+    log.write_text(enter(1) + long_line + enter(2) + "oops\n" + enter(3))
+    db = tmp_path / "history.db"
+    res = subprocess.run(
+        [sys.executable, "-m", "cxmon", "import", "queue_log", str(log), "--db", str(db), "--quiet"],
+        capture_output=True, text=True, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    reports = [line for line in res.stderr.splitlines() if f"{log}:" in line and "imported" not in line]
+    assert [r.split(f"{log}:")[1].split(":")[0] for r in reports] == ["2", "4"]
+    assert "longer than" in reports[0] and "2 errors" in res.stderr
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute(
+            "SELECT contact_id, max(length(coalesce(customer_id, ''))) FROM events WHERE kind = 'arrived' "
+            "GROUP BY contact_id ORDER BY contact_id"
+        ).fetchall()
+    assert [c for c, _ in stored] == ["call1", "call2", "call3"] and max(n for _, n in stored) < 100
