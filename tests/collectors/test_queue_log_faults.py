@@ -127,6 +127,19 @@ async def test_a_line_stamped_9999999999_in_a_live_tail_is_refused_with_file_and
     assert [w for w, _ in sink.errors] == [f"{path}:2"]
 
 
+async def test_an_import_refuses_a_stamp_from_the_future_too(tmp_path: Path) -> None:
+    """Reading a 2023 log to its end (an import), a line stamped 9999999999 is refused at its line: no
+    log holds lines from the future, whenever it is read."""
+    path = tmp_path / "queue_log"
+    path.write_text(
+        enter(1, ts=1_700_000_000) + "9999999999|c2|sales|NONE|ENTERQUEUE||2|1\n" + enter(3, ts=1_700_000_000)
+    )
+    sink = MemorySink()
+    await source(path, follow=False).run(sink)
+    assert arrivals(sink) == ["call1", "call3"]
+    assert [w for w, _ in sink.errors] == [f"{path}:2"] and "ahead of the clock" in sink.errors[0][1]
+
+
 # ---------------------------------------------------------------------- rotation by rename
 
 
