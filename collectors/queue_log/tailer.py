@@ -298,7 +298,8 @@ class FileTailer:
 
     def _cut(self, why: str) -> Step:
         """The open file no longer holds what we read (copytruncate): go on in its copy, if any."""
-        assert self.head is not None
+        if self.head is None:
+            return self._restart(why)  # not even a first line was read: nothing to look for
         read_to = self._read_to
         for candidate in self._candidates()[1:]:
             try:

@@ -261,6 +261,21 @@ async def test_rotation_under_load_loses_nothing_and_reads_nothing_twice(tmp_pat
     assert [msg for _, msg in sink.errors] == []
 
 
+def test_a_file_truncated_before_its_first_line_was_complete_restarts_at_zero(tmp_path: Path) -> None:
+    """Half a first line, then truncation, then a whole line: the tailer starts over and reads it."""
+    path = tmp_path / "queue_log"
+    path.write_text("1001|ca")
+    t = FileTailer(path)
+    t.open()
+    while t.step() != IDLE:
+        pass
+    os.truncate(path, 0)
+    assert t.step() == Switched("truncated", 7)
+    append(path, enter(1))
+    step = t.step()
+    assert isinstance(step, Lines) and step.data == enter(1).encode()
+
+
 # ---------------------------------------------------------------------- copytruncate while stopped
 
 
