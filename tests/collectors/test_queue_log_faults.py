@@ -168,9 +168,9 @@ def test_rename_rotation_keeps_reading_the_old_file_the_writer_still_writes_to(t
 class RotatingWriter(threading.Thread):
     """Writes ``n`` numbered ENTERQUEUE lines, rotating the log every ``every`` lines the way logrotate
     and Asterisk do it: ``rename`` (logrotate ``create``; Asterisk writes 100 more lines to the renamed
-    file before it reopens its log) or ``copytruncate``. Before each rotation it waits until the reader
-    has read a line of the current file (rotations are a day apart), so the reader may lag behind
-    within a file but never by a whole rotation."""
+    file before it reopens its log), ``copytruncate``, or ``both`` in turn. Before each rotation it
+    waits until the reader has read a line of the current file (rotations are a day apart), so the
+    reader may lag behind within a file but never by a whole rotation."""
 
     def __init__(self, path: Path, n: int, every: int, how: str, read: Callable[[], int]) -> None:
         super().__init__(daemon=True)
@@ -182,6 +182,7 @@ class RotatingWriter(threading.Thread):
         """How many lines the reader has read."""
         self.error: BaseException | None = None
         self.fd = -1
+        self.rotations = 0
 
     def run(self) -> None:
         try:
@@ -220,7 +221,9 @@ class RotatingWriter(threading.Thread):
         old = self.path.with_name(self.path.name + ".1")
         if old.exists():
             old.rename(self.path.with_name(self.path.name + ".2"))
-        if self.how == "copytruncate":
+        how = self.how if self.how != "both" else ("rename", "copytruncate")[self.rotations % 2]
+        self.rotations += 1
+        if how == "copytruncate":
             shutil.copyfile(self.path, old)
             os.truncate(self.path, 0)
             return i
@@ -251,10 +254,10 @@ async def _tail_under_rotation(tmp_path: Path, how: str) -> tuple[list[str], Mem
     return arrivals(sink), sink
 
 
-@pytest.mark.parametrize("how", ["rename", "copytruncate"])
+@pytest.mark.parametrize("how", ["rename", "copytruncate", "both"])
 async def test_rotation_under_load_loses_nothing_and_reads_nothing_twice(tmp_path: Path, how: str) -> None:
-    """24,000 lines written fast with three rotations (rename with late writes to the old file, or
-    copytruncate while the reader lags): every line is read exactly once."""
+    """24,000 lines written fast with three rotations (rename with late writes to the old file,
+    copytruncate while the reader lags, or the two in turn): every line is read exactly once."""
     got, sink = await _tail_under_rotation(tmp_path, how)
     assert len(got) == len(set(got)) == 24_000
     assert set(got) == {f"call{i}" for i in range(24_000)}
