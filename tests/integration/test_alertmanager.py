@@ -54,9 +54,9 @@ async def test_incident_alert_fires_then_resolves_in_alertmanager(alertmanager: 
     """The simulator's billing outage shows up in Alertmanager as get_help's pot hole, then resolves.
 
     The simulator runs at 90x: get_help becomes a pot hole about 6 simulated minutes in and recovers
-    about 17 minutes in. While it fires the alert is re-sent every second with endsAt 4 s ahead, so it
-    staying listed for longer than that proves the re-sends; its leaving the list before the last
-    endsAt it carried proves the resolve (endsAt = now) rather than expiry.
+    about 17 minutes in. While it fires the alert is re-sent every second with endsAt 4 s ahead, so
+    Alertmanager listing it with more than one endsAt proves the re-sends reached it; its leaving the
+    list before the last endsAt it carried proves the resolve (endsAt = now) rather than expiry.
     """
     await wait_until(lambda: is_ready(f"{alertmanager}/-/ready"), 30, "Alertmanager to be ready")
     config = sim_config(
@@ -67,16 +67,13 @@ async def test_incident_alert_fires_then_resolves_in_alertmanager(alertmanager: 
     dispatcher.attach(engine)
 
     seen: list[dict[str, Any]] = []
-    first_seen: float | None = None
     gone_at: float | None = None
 
     async def pothole_listed() -> bool:
-        nonlocal first_seen
         alerts = await get_json(f"{alertmanager}/api/v2/alerts")
         mine = [a for a in alerts if a["labels"].get("alertname") == "CxmonPothole"]
         if mine:
             seen.append(mine[0])
-            first_seen = first_seen or time.time()
         return bool(mine)
 
     async def pothole_gone() -> bool:
@@ -103,7 +100,7 @@ async def test_incident_alert_fires_then_resolves_in_alertmanager(alertmanager: 
     assert alert["labels"]["window"] == "5m"
     assert alert["status"]["state"] == "active"
     assert alert["annotations"]["summary"].startswith("Getting help: ")
-    assert first_seen is not None and gone_at is not None
-    assert gone_at - first_seen > 4.0, "alert vanished before re-sends could have kept it alive"
+    assert gone_at is not None
+    assert len({a["endsAt"] for a in seen}) >= 2, "no re-send ever moved the alert's endsAt"
     assert gone_at < max(_ts(a["endsAt"]) for a in seen), "alert expired instead of being resolved"
     assert dispatcher.status()["sinks"]["alertmanager"]["sent"] >= 3
