@@ -15,7 +15,8 @@ from types import MappingProxyType
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cxmon.config import Config, loads
-from cxmon.exporter import MetricsServer, render, render_payload, render_with_client
+from cxmon.exposition import render, render_payload, render_with_client
+from cxmon.http_server import start_http
 from cxmon.snapshot import (
     RESOLUTION_BUCKETS,
     TOTALS,
@@ -187,14 +188,14 @@ async def bench_size(series: int, repeat: int, reference: bool) -> None:
         print(f"render (prometheus-client generate_latest): {ref[0] * 1e3:8.1f} ms (reference)")
 
     feed = Feed(config, snap)
-    server = MetricsServer(feed, "127.0.0.1", 0)
-    await server.start()
+    services = await start_http(feed, "127.0.0.1", 0)
+    server = services.exporter
     try:
         await server.body()  # first render
         # Scrapes of cached bytes, from another process, while a meter watches the loop.
         for gzip in (False, True):
             with StallMeter() as meter:
-                results = await scrape(server.port, repeat, gzip)
+                results = await scrape(services.port, repeat, gzip)
                 await asyncio.sleep(0.01)
             lat = [r[0] for r in results]
             kind = "gzip" if gzip else "identity"
@@ -223,7 +224,7 @@ async def bench_size(series: int, repeat: int, reference: bool) -> None:
             await asyncio.sleep(0.005)
         print(f"(render ON the loop would stall it  : {meter.worst * 1e3:8.1f} ms)")
     finally:
-        await server.close()
+        await services.aclose()
 
 
 async def bench_per_tick(repeat: int) -> None:

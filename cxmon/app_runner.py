@@ -15,6 +15,7 @@ from typing import Any
 from cxmon.config import Config, ListenConfig, default_config_path, load, parse_listen
 from cxmon.engine import Engine
 from cxmon.errors import ConfigError, CxmonError
+from cxmon.http_server import HttpServices
 from cxmon.run_summary import RunTally
 from cxmon.snapshot import Snapshot, State
 from cxmon.units import parse_duration
@@ -131,8 +132,12 @@ async def _main(
     if headless and not serve:
         engine.add_listener(tally)
     try:
+        # Bound before the engine starts, so a taken port stops nothing half-started.
+        http = HttpServices(engine, engine.sources)
+        await http.start()
+        closers.append(http.aclose)
         async with engine:
-            closers = await _start_consumers(engine, config, hub=serve)
+            closers += await _start_consumers(engine, config, hub=serve)
             if headless:
                 printer = asyncio.create_task(_print_summaries(engine, quiet=serve), name="summary")
                 # (serve logs transitions through the alert dispatcher's log sink instead)
@@ -186,7 +191,7 @@ async def _main(
 
 
 async def _start_consumers(engine: Engine, config: Config, *, hub: bool = False) -> list[Callable[[], Any]]:
-    """Start the exporter, the alert dispatcher and (``hub``) the websocket hub; return their closers."""
+    """Start the alert dispatcher and (``hub``) the websocket hub; return their closers."""
     closers: list[Callable[[], Any]] = []
     if hub and config.hub.enabled:
         from cxmon.hub.server import Hub
@@ -195,12 +200,6 @@ async def _start_consumers(engine: Engine, config: Config, *, hub: bool = False)
         await hub_server.start()
         log.info("hub on ws://%s:%d", config.hub.host, hub_server.port)
         closers.append(hub_server.aclose)
-    if config.prometheus.enabled:
-        from cxmon.exporter import start_exporter
-
-        server = await start_exporter(engine, config.prometheus.host, config.prometheus.port)
-        log.info("metrics on http://%s:%d/metrics", config.prometheus.host, server.port)
-        closers.append(server.close)
     from cxmon.alerts import AlertDispatcher
 
     dispatcher = AlertDispatcher(config)

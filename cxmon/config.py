@@ -139,6 +139,18 @@ class HubConfig(ListenConfig):
 
 
 @dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """The daemon's HTTP server: /metrics, /healthz and the routes sources contribute (webhooks)."""
+
+    host: str = "127.0.0.1"
+    port: int = 9464
+    max_connections: int = 256
+    """Open connections kept at most; past it the oldest idle one is closed to let a new one in."""
+    idle_timeout: float = 30.0
+    """Seconds a connection may sit without completing a request before it is closed."""
+
+
+@dataclass(frozen=True, slots=True)
 class AlertsConfig:
     """Where detector transitions go."""
 
@@ -173,6 +185,7 @@ class Config:
     channels: tuple[str, ...]
     queues: tuple[str, ...]
     collectors: tuple[CollectorConfig, ...]
+    http: HttpConfig = field(default_factory=HttpConfig)
     source: str = "<memory>"
     customer_region: str | None = None
     """``[customers] region``: default region of phone numbers without a country code (cxmon.customers)."""
@@ -335,10 +348,8 @@ def _table(top: _Section, name: str) -> object:
     return {} if value is None else value
 
 
-def _listen(section: _Section, default_port: int, problems: _Problems) -> ListenConfig:
-    host, port = section.get(
-        "listen", parse_listen, ("127.0.0.1", default_port), 'an address like "127.0.0.1:9464"'
-    )
+def _listen(section: _Section, default: tuple[str, int], problems: _Problems) -> ListenConfig:
+    host, port = section.get("listen", parse_listen, default, 'an address like "127.0.0.1:9464"')
     enabled = section.get("enabled", _bool, True, "true or false")
     section.finish()
     return ListenConfig(host=host, port=port, enabled=enabled)
@@ -529,7 +540,21 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     )
     st.finish()
 
-    prometheus = _listen(_Section(_table(top, "prometheus"), "prometheus", problems), 9464, problems)
+    ht = _Section(_table(top, "http"), "http", problems)
+    http_host, http_port = ht.get(
+        "listen", parse_listen, ("127.0.0.1", 9464), 'an address like "127.0.0.1:9464"'
+    )
+    http = HttpConfig(
+        host=http_host,
+        port=http_port,
+        max_connections=ht.get("max_connections", _int(1), 256, "a whole number ≥ 1"),
+        idle_timeout=ht.get("idle_timeout", _positive_duration, 30.0, 'a duration like "30s"'),
+    )
+    ht.finish()
+    # Without a listen of its own, /metrics is served on [http] listen.
+    prometheus = _listen(
+        _Section(_table(top, "prometheus"), "prometheus", problems), (http.host, http.port), problems
+    )
     hub = _hub(_Section(_table(top, "hub"), "hub", problems), problems)
 
     al = _Section(_table(top, "alerts"), "alerts", problems)
@@ -597,7 +622,9 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     cu = _Section(_table(top, "customers"), "customers", problems)
     customer_region = cu.get("region", check_region, None, 'a region code like "GB"')
     cu.finish()
-    top.finish(["monitor", "store", "prometheus", "hub", "alerts", "journey", "collectors", "customers"])
+    top.finish(
+        ["monitor", "store", "http", "prometheus", "hub", "alerts", "journey", "collectors", "customers"]
+    )
 
     if problems.items:
         raise ConfigError(problems.items, source)
@@ -611,6 +638,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         channels=channels,
         queues=queues,
         collectors=tuple(collectors),
+        http=http,
         source=source,
         customer_region=customer_region,
         raw=raw,
@@ -685,6 +713,7 @@ __all__ = [
     "AlertsConfig",
     "CollectorConfig",
     "Config",
+    "HttpConfig",
     "HubConfig",
     "ListenConfig",
     "MatchRule",

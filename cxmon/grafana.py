@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cxmon.catalogue import metric_for
 from cxmon.config import Config, Step, Threshold
-from cxmon.exporter import metric_for
 from cxmon.snapshot import State
 from cxmon.units import format_window
 

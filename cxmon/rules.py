@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from cxmon.catalogue import WINDOW_METRICS, metric_for
 from cxmon.config import Config, Step, Threshold, default_config_path, load
 from cxmon.errors import ConfigError
-from cxmon.exporter import WINDOW_METRICS, metric_for
 from cxmon.measures import MEASURES, format_value
 from cxmon.units import format_window
 

@@ -16,7 +16,7 @@ from cxmon.config import AlertsConfig, Config
 from cxmon.engine import Engine
 from cxmon.snapshot import Ack, Snapshot, State, StepStatus, Transition
 from tests.integration import sim_config
-from tests.test_exporter import make_config, make_snapshot
+from tests.metrics_helpers import make_config, make_snapshot
 
 SECRET = "s3cret"
 TS = 1_700_000_000.0

@@ -13,10 +13,10 @@ import pytest
 from cxmon.cli import main
 from cxmon.config import Config, load
 from cxmon.engine import Engine
-from cxmon.exporter import exported_names, render
+from cxmon.exposition import render
 from cxmon.grafana import build_dashboard, render_dashboard
 from tests.integration import sim_config
-from tests.test_exporter import make_series, make_snapshot
+from tests.metrics_helpers import exported_names, make_series, make_snapshot
 
 PROMTOOL_DIR = Path(__file__).parent / "promtool"
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool"}

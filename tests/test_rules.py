@@ -12,7 +12,7 @@ import yaml
 
 from cxmon.cli import main
 from cxmon.config import Config, load
-from cxmon.exporter import exported_names, render
+from cxmon.exposition import render
 from cxmon.rules import (
     POTHOLE_ALERT,
     STALE_ALERT,
@@ -23,7 +23,7 @@ from cxmon.rules import (
     render_rules,
 )
 from tests.integration import require_binary
-from tests.test_exporter import make_series, make_snapshot
+from tests.metrics_helpers import exported_names, make_series, make_snapshot
 
 PROMTOOL_DIR = Path(__file__).parent / "promtool"
 

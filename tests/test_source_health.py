@@ -16,7 +16,7 @@ from collectors.base import Sink
 from cxmon import engine as engine_module
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
-from cxmon.exporter import start_exporter
+from cxmon.http_server import start_http
 from cxmon.snapshot import Snapshot, State
 from tests.helpers import one_step_config
 
@@ -199,7 +199,7 @@ async def test_a_failing_tick_is_published_as_a_failure_everywhere(
     async with engine:
         await until(lambda: engine.health["feed"].events_total == 1)
         engine._tick(now[0])
-        server = await start_exporter(engine, "127.0.0.1", 0)
+        server = await start_http(engine, "127.0.0.1", 0)
         try:
             broken = RuntimeError("boom")
 
@@ -213,7 +213,7 @@ async def test_a_failing_tick_is_published_as_a_failure_everywhere(
             assert "engine tick failed" in snap.steps[0].reason
             status, doc = await asyncio.to_thread(_get, server.port, "/healthz")
             assert status == 503 and doc["status"] == "failing"
-            await until(lambda: server._version >= engine.latest.version)  # type: ignore[attr-defined]
+            await until(lambda: server.exporter._version >= engine.latest.version)  # type: ignore[attr-defined]
             _, metrics = await asyncio.to_thread(_get, server.port, "/metrics", raw=True)
             assert "cxmon_engine_healthy 0.0" in metrics
             monkeypatch.undo()
@@ -222,7 +222,7 @@ async def test_a_failing_tick_is_published_as_a_failure_everywhere(
             assert status == 200 and doc["status"] == "ok"
             monkeypatch.setattr(engine.aggregator, "advance", fail)
         finally:
-            await server.close()
+            await server.aclose()
     # The last tick on close failed too; the event was stored all the same.
     assert engine.latest.tick_error is not None
     assert engine.store is not None

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cxmon.engine import Engine
-from cxmon.exporter import start_exporter
+from cxmon.http_server import start_http
 from cxmon.snapshot import Snapshot
 from tests.integration import Daemon, free_port, get_json, is_ready, require_binary, sim_config, wait_until
 
@@ -23,11 +23,11 @@ async def cxmon_run() -> AsyncIterator[tuple[Snapshot, int]]:
     config = sim_config(speed="max", duration="30m")
     async with Engine(config, store=False) as engine:
         await engine.run()
-        server = await start_exporter(engine, "127.0.0.1", 0)
+        services = await start_http(engine, "127.0.0.1", 0)
         try:
-            yield engine.latest, server.port
+            yield engine.latest, services.port
         finally:
-            await server.close()
+            await services.aclose()
 
 
 async def query(base: str, promql: str) -> list[dict[str, Any]]:

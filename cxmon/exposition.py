@@ -1,0 +1,493 @@
+"""The exposition: Prometheus metric families from a Snapshot, as text or as a prometheus-client Collector.
+
+Two writers produce the same samples (a test holds them equal): :func:`render` writes the text format
+straight from the snapshot, and :class:`SnapshotCollector` hands the families to prometheus-client
+(the reference, about ten times slower at thousands of series).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from cxmon import __version__
+from cxmon.catalogue import (
+    ALERT_SINKS,
+    INSTANT_METRICS,
+    OUTCOMES,
+    SERIES_LABELS,
+    TOTAL_COUNTERS,
+    WINDOW_METRICS,
+)
+from cxmon.config import Config
+from cxmon.label_bounds import LabelBounds, bounded_rows
+from cxmon.snapshot import Histogram, Snapshot, State
+from cxmon.units import format_window
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""Content type of the text exposition."""
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+_SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
+
+
+class _Lines:
+    """Where a family's samples go when writing text: lines, turned into bytes every few thousand.
+
+    Only short-lived objects are made per sample, and no single join or encode is big: a render in
+    a worker thread never holds the GIL for long, so the event loop keeps running.
+    """
+
+    __slots__ = ("buf", "chunks", "name")
+    FLUSH = 4096
+
+    def __init__(self, name: str, header: str) -> None:
+        self.name = name
+        self.chunks: list[bytes] = []
+        self.buf: list[str] = [header]
+
+    def append(self, sample: tuple[str, tuple[str, ...], str, float]) -> None:
+        suffix, _values, text, value = sample
+        v = repr(value)
+        v = _SPECIAL.get(v, v)
+        buf = self.buf
+        buf.append(f"{self.name}{suffix}{{{text}}} {v}\n" if text else f"{self.name}{suffix} {v}\n")
+        if len(buf) >= self.FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            self.chunks.append("".join(self.buf).encode())
+            self.buf = []
+
+
+class _Fam:
+    """One metric family, built once from the snapshot and either kept or written as it is built.
+
+    Samples are (name suffix, label values, label text, value); the label text is the rendered
+    ``k="v",...`` so no label is formatted twice. With ``text`` they go straight to :class:`_Lines`;
+    without, they are kept for :meth:`to_metric` (the prometheus-client Collector path).
+    """
+
+    __slots__ = ("help", "kind", "labelnames", "name", "samples")
+
+    def __init__(
+        self, text: bool, name: str, kind: str, help_: str, labelnames: tuple[str, ...] = ()
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.help = help_
+        self.labelnames = labelnames
+        self.samples: Any
+        if text:
+            exposed = self.exposed_name
+            escaped = help_.replace("\\", "\\\\").replace("\n", "\\n")
+            self.samples = _Lines(exposed, f"# HELP {exposed} {escaped}\n# TYPE {exposed} {kind}\n")
+        else:
+            self.samples = []
+
+    def add(self, values: tuple[str, ...], value: float, text: str | None = None, suffix: str = "") -> None:
+        if text is None:
+            text = ",".join(f'{k}="{_esc(v)}"' for k, v in zip(self.labelnames, values, strict=True))
+        self.samples.append((suffix, values, text, value))
+
+    @property
+    def exposed_name(self) -> str:
+        return self.name + "_total" if self.kind == "counter" else self.name
+
+    def to_metric(self) -> Metric:
+        """Return the prometheus-client form of this family (built without ``text``)."""
+        metric = Metric(self.name, self.help, self.kind)
+        names = self.labelnames
+        bucket_names = (*names, "le")
+        sample_name = self.exposed_name
+        for suffix, values, _text, value in self.samples:
+            keys = bucket_names if suffix == "_bucket" else names
+            metric.add_sample(sample_name + suffix, dict(zip(keys, values, strict=True)), value)
+        return metric
+
+    def chunks(self) -> list[bytes]:
+        """Return the text of this family (built with ``text``) as byte chunks."""
+        lines: _Lines = self.samples
+        lines.flush()
+        return lines.chunks
+
+
+_LE_CACHE: dict[tuple[float, ...], tuple[tuple[str, str], ...]] = {}
+
+
+def _les(bounds: tuple[float, ...]) -> tuple[tuple[str, str], ...]:
+    """Return (le value, ``,le="…"`` text) per bucket, +Inf last; cached per bounds tuple."""
+    les = _LE_CACHE.get(bounds)
+    if les is None:
+        names = [str(floatToGoString(b)) for b in bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
+        les = _LE_CACHE[bounds] = tuple((n, f',le="{n}"') for n in names)
+    return les
+
+
+def _add_histogram(fam: _Fam, values: tuple[str, ...], text: str, h: Histogram) -> None:
+    # Histogram.counts are per bucket with the +Inf overflow last; Prometheus buckets are cumulative.
+    add = fam.samples.append
+    les = _les(h.bounds)
+    running = 0
+    for (le, le_text), count in zip(les, h.counts, strict=False):
+        running += count
+        add(("_bucket", (*values, le), text + le_text, float(running)))
+    add(("_count", values, text, float(running)))
+    add(("_sum", values, text, float(h.total)))
+
+
+def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -> list[_Fam]:
+    build = _Fam(
+        text,
+        "cxmon_build_info",
+        "gauge",
+        "cxmon version and the service-level formula in use (always 1).",
+        ("version", "service_level_formula"),
+    )
+    build.add((__version__, snap.service_level_formula), 1.0)
+    ts = _Fam(
+        text,
+        "cxmon_snapshot_timestamp_seconds",
+        "gauge",
+        "Engine clock (source time) of the exported snapshot.",
+    )
+    ts.add((), snap.ts, "")
+    events = _Fam(text, "cxmon_events", "counter", "Events taken in by the engine.")
+    events.add((), float(snap.events_total), "")
+    strikes = _Fam(
+        text,
+        "cxmon_strike_customers",
+        "gauge",
+        f"Customers with at least {config.monitor.strikes} bad experiences in the last 24 hours.",
+    )
+    strikes.add((), float(snap.strikes), "")
+    healthy = _Fam(
+        text,
+        "cxmon_engine_healthy",
+        "gauge",
+        "1 while the engine's ticks succeed; 0 when the last tick failed (the figures are frozen).",
+    )
+    healthy.add((), 0.0 if snap.tick_error else 1.0, "")
+    return [
+        build,
+        ts,
+        events,
+        strikes,
+        healthy,
+        *_store_families(snap, text),
+        *_step_families(snap, bounds, text),
+        *_series_families(snap, bounds, text),
+        *_collector_families(snap, bounds, text),
+        *_alert_families(snap.extra.get("alerts"), text),
+    ]
+
+
+def _store_families(snap: Snapshot, text: bool) -> list[_Fam]:
+    if snap.store is None:
+        return []
+    held = _Fam(
+        text,
+        "cxmon_store_backpressure",
+        "gauge",
+        "1 while history commits fail and the sources are held back until the database has room.",
+    )
+    held.add((), 1.0 if snap.store.backpressure else 0.0, "")
+    pending = _Fam(text, "cxmon_store_pending_rows", "gauge", "Rows waiting for a history commit.")
+    pending.add((), float(snap.store.pending_rows), "")
+    failing = _Fam(
+        text,
+        "cxmon_store_commit_failures",
+        "gauge",
+        "Failed history commits since the last one that succeeded (0 when commits work).",
+    )
+    failing.add((), float(snap.store.commit_failures), "")
+    return [held, pending, failing]
+
+
+def _step_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam]:
+    state = _Fam(
+        text,
+        "cxmon_step_state",
+        "gauge",
+        "Current state of a journey step: 1 for its state, 0 for the others.",
+        ("step", "state"),
+    )
+    code = _Fam(
+        text,
+        "cxmon_step_state_code",
+        "gauge",
+        "Current state of a journey step as a number: 0 ok, 1 watch, 2 pothole, 3 stale.",
+        ("step",),
+    )
+    acked = _Fam(
+        text,
+        "cxmon_step_acknowledged",
+        "gauge",
+        "1 while the step's pot hole is acknowledged (repeat alerts silenced), else 0.",
+        ("step",),
+    )
+    worst: dict[str, tuple[State, bool]] = {}
+    for step in snap.steps:
+        name = bounds.step(step.name)
+        is_acked = step.ack is not None and step.ack.until > snap.ts
+        prev = worst.get(name)
+        if prev is None or step.state.severity > prev[0].severity:
+            worst[name] = (step.state, is_acked or (prev is not None and prev[1]))
+    for name, (st, is_acked) in worst.items():
+        for s in State:
+            state.add((name, s.value), 1.0 if s is st else 0.0)
+        code.add((name,), float(st.code))
+        acked.add((name,), 1.0 if is_acked else 0.0)
+    return [state, code, acked]
+
+
+def _series_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam]:
+    rows = bounded_rows(snap, bounds)
+    labels = SERIES_LABELS
+
+    contacts = _Fam(
+        text, "cxmon_contacts", "counter", "Contacts since start, by outcome.", (*labels, "outcome")
+    )
+    counters = {
+        key: _Fam(text, name, "counter", help_, labels) for key, (name, help_) in TOTAL_COUNTERS.items()
+    }
+    wait = _Fam(
+        text,
+        "cxmon_wait_seconds",
+        "histogram",
+        "Wait in queue of contacts that left it (answered or abandoned).",
+        labels,
+    )
+    resolution = _Fam(
+        text,
+        "cxmon_resolution_seconds",
+        "histogram",
+        "Handle or resolution time of resolved contacts.",
+        labels,
+    )
+    instant = [(m, _Fam(text, ref.name, "gauge", ref.help, labels)) for m, ref in INSTANT_METRICS.items()]
+    windowed: dict[str, _Fam] = {}
+    for ref in WINDOW_METRICS.values():
+        if ref.name not in windowed:
+            windowed[ref.name] = _Fam(text, ref.name, "gauge", ref.help, (*labels, "window", *ref.labels))
+    # Per measure: its family, the extra label values and their rendered text, computed once.
+    per_measure = [
+        (
+            m,
+            windowed[ref.name],
+            tuple(ref.labels.values()),
+            "".join(f',{k}="{v}"' for k, v in ref.labels.items()),
+        )
+        for m, ref in WINDOW_METRICS.items()
+    ]
+    outcome_text = [(o, f',outcome="{o}"') for o in OUTCOMES]
+    window_names: dict[float, str] = {}
+
+    contacts_add = contacts.samples.append
+    counter_adds = [(key, fam.samples.append) for key, fam in counters.items()]
+    instant_adds = [(m, fam.samples.append) for m, fam in instant]
+    measure_adds = [(m, fam.samples.append, extra, extra_text) for m, fam, extra, extra_text in per_measure]
+    for row in rows:
+        lv = row.labels
+        ltext = f'step="{_esc(lv[0])}",channel="{_esc(lv[1])}",queue="{_esc(lv[2])}"'
+        totals = row.totals
+        for outcome, otext in outcome_text:
+            contacts_add(("", (*lv, outcome), ltext + otext, float(totals.get(outcome, 0))))
+        for key, add in counter_adds:
+            add(("", lv, ltext, float(totals.get(key, 0))))
+        _add_histogram(wait, lv, ltext, row.wait)
+        _add_histogram(resolution, lv, ltext, row.resolution)
+        for m, add in instant_adds:
+            value = row.instant.get(m)
+            if value is not None and value == value:
+                add(("", lv, ltext, float(value)))
+        for w, figures in row.windows.items():
+            wname = window_names.get(w)
+            if wname is None:
+                wname = window_names[w] = format_window(w)
+            wvalues = (*lv, wname)
+            wtext = f'{ltext},window="{wname}"'
+            for m, add, extra, extra_text in measure_adds:
+                value = figures.get(m)
+                if value is not None and value == value:  # None and NaN mean "no data": no sample
+                    add(("", (*wvalues, *extra), wtext + extra_text, float(value)))
+
+    return [contacts, *counters.values(), wait, resolution, *(f for _, f in instant), *windowed.values()]
+
+
+def _collector_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam]:
+    lab = ("collector",)
+    up = _Fam(text, "cxmon_collector_up", "gauge", "1 when the collector is connected/reading.", lab)
+    stale = _Fam(
+        text,
+        "cxmon_collector_stale",
+        "gauge",
+        "1 when the collector has been silent for longer than allowed.",
+        lab,
+    )
+    events = _Fam(text, "cxmon_collector_events", "counter", "Events taken from the collector.", lab)
+    errors = _Fam(text, "cxmon_collector_errors", "counter", "Bad input or failures in the collector.", lab)
+    last = _Fam(
+        text,
+        "cxmon_collector_last_event_timestamp_seconds",
+        "gauge",
+        "Source-clock time of the collector's newest event or heartbeat.",
+        lab,
+    )
+    merged: dict[str, list[float]] = {}
+    for src in snap.sources:
+        name = bounds.collector(src.name)
+        agg = merged.setdefault(name, [0.0, 1.0, 0.0, 0.0, -math.inf])
+        agg[0] = max(agg[0], 1.0 if src.up else 0.0)
+        agg[1] = min(agg[1], 1.0 if src.stale else 0.0)
+        agg[2] += src.events_total
+        agg[3] += src.errors_total
+        if src.last_event_ts is not None:
+            agg[4] = max(agg[4], src.last_event_ts)
+    for name, (u, s, ev, er, ts) in merged.items():
+        up.add((name,), u)
+        stale.add((name,), s)
+        events.add((name,), ev)
+        errors.add((name,), er)
+        if ts > -math.inf:
+            last.add((name,), ts)
+    return [up, stale, events, errors, last]
+
+
+def _alert_families(status: Any, text: bool) -> list[_Fam]:
+    lab = ("sink",)
+    sent = _Fam(text, "cxmon_alert_notifications", "counter", "Notifications delivered by the sink.", lab)
+    failed = _Fam(text, "cxmon_alert_sink_failures", "counter", "Failed delivery attempts (each retry).", lab)
+    dropped = _Fam(text, "cxmon_alert_dropped", "counter", "Notifications dropped: sink queue full.", lab)
+    queued = _Fam(text, "cxmon_alert_queue_length", "gauge", "Notifications waiting for the sink.", lab)
+    sinks = status.get("sinks", {}) if isinstance(status, Mapping) else {}
+    for name, st in sinks.items():
+        if name not in ALERT_SINKS or not isinstance(st, Mapping):
+            continue
+        sent.add((name,), float(st.get("sent", 0)))
+        failed.add((name,), float(st.get("failures", 0)))
+        dropped.add((name,), float(st.get("dropped", 0)))
+        queued.add((name,), float(st.get("queued", 0)))
+    return [sent, failed, dropped, queued]
+
+
+class SnapshotCollector(Collector):
+    """A prometheus-client Collector over one Snapshot (or whatever ``source`` returns at collect time).
+
+    A scrape never walks raw events: every figure is already in the Snapshot. Sample output::
+
+        # HELP cxmon_contacts_total Contacts since start, by outcome.
+        # TYPE cxmon_contacts_total counter
+        cxmon_contacts_total{channel="voice",outcome="offered",queue="billing",step="get_help"} 1234.0
+        # HELP cxmon_wait_seconds Wait in queue of contacts that left it (answered or abandoned).
+        # TYPE cxmon_wait_seconds histogram
+        cxmon_wait_seconds_bucket{channel="voice",le="5.0",queue="billing",step="get_help"} 310.0
+        # HELP cxmon_step_state Current state of a journey step: 1 for its state, 0 for the others.
+        # TYPE cxmon_step_state gauge
+        cxmon_step_state{state="pothole",step="get_help"} 1.0
+    """
+
+    def __init__(self, source: Snapshot | Callable[[], Snapshot], config: Config) -> None:
+        self._source = source
+        self._config = config
+        self._bounds = LabelBounds(config)
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every cxmon metric family for the current snapshot."""
+        snap = self._source() if callable(self._source) else self._source
+        for fam in _families(snap, self._config, self._bounds, False):
+            yield fam.to_metric()
+
+
+def render_chunks(snapshot: Snapshot, config: Config, published: float | None = None) -> list[bytes]:
+    """Return the text exposition of ``snapshot`` as byte chunks (see :func:`render`)."""
+    out: list[bytes] = []
+    for fam in _families(snapshot, config, LabelBounds(config), True):
+        out.extend(fam.chunks())
+    if published is not None:
+        fam = _published_family(published)
+        out.extend(fam.chunks())
+    return out
+
+
+def _published_family(published: float) -> _Fam:
+    fam = _Fam(
+        True,
+        "cxmon_snapshot_published_timestamp_seconds",
+        "gauge",
+        "Wall-clock time the engine published the exported snapshot (old while the engine is frozen).",
+    )
+    fam.add((), published, "")
+    return fam
+
+
+def render(snapshot: Snapshot, config: Config, published: float | None = None) -> bytes:
+    """Return the text exposition of ``snapshot`` (what a scrape of ``/metrics`` serves).
+
+    The families are the ones :class:`SnapshotCollector` yields, written straight to text: the same
+    samples as ``generate_latest`` over that collector (a test holds them equal) at a fraction of
+    the cost, which matters at thousands of series.
+
+    Args:
+        snapshot: the snapshot to export.
+        config: gives the bounded label values (config plus ``other``).
+        published: wall-clock time the snapshot was published; when given, exported as
+            ``cxmon_snapshot_published_timestamp_seconds``.
+
+    Returns:
+        Prometheus text format 0.0.4, UTF-8.
+    """
+    return b"".join(render_chunks(snapshot, config, published))
+
+
+def render_with_client(snapshot: Snapshot, config: Config) -> bytes:
+    """Return the exposition as prometheus-client's ``generate_latest`` writes it (the reference)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot, config))
+    return generate_latest(registry)
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """One rendered exposition: the text in chunks, and the same gzip-compressed."""
+
+    chunks: tuple[bytes, ...]
+    length: int
+    gzip: bytes
+    version: int
+
+    @property
+    def body(self) -> bytes:
+        """The whole text (joins the chunks)."""
+        return b"".join(self.chunks)
+
+
+def render_payload(snapshot: Snapshot, config: Config, published: float | None = None) -> Payload:
+    """Render and compress ``snapshot`` (run it in a worker thread: zlib lets go of the GIL).
+
+    Args:
+        snapshot: the snapshot to export.
+        config: gives the bounded label values.
+        published: wall-clock time of publication (see :func:`render`).
+
+    Returns:
+        The text in chunks and the same as one gzip member.
+    """
+    chunks = render_chunks(snapshot, config, published)
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    gz = [comp.compress(c) for c in chunks]
+    gz.append(comp.flush())
+    return Payload(tuple(chunks), sum(len(c) for c in chunks), b"".join(gz), snapshot.version)
