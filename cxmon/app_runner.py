@@ -16,6 +16,7 @@ from cxmon.config import Config, ListenConfig, default_config_path, load, parse_
 from cxmon.engine import Engine
 from cxmon.errors import ConfigError, CxmonError
 from cxmon.http_server import HttpServices
+from cxmon.preflight import check_files
 from cxmon.run_summary import RunTally
 from cxmon.snapshot import Snapshot, State
 from cxmon.units import parse_duration
@@ -117,6 +118,7 @@ def run_command(args: argparse.Namespace, *, serve: bool) -> int:
 async def _main(
     config: Config, db: str | None, duration: float | None, *, serve: bool, headless: bool, wallboard: bool
 ) -> int:
+    check_files(config, db)
     engine = Engine(config, db_path=db, duration=duration)
     loop = asyncio.get_running_loop()
     stoppers: list[Callable[[], None]] = [engine.stop]

@@ -29,3 +29,10 @@ class ParseError(CxmonError):
 
 class StoreError(CxmonError):
     """The history database cannot be used."""
+
+
+class StartupError(CxmonError):
+    """Something the daemon needs at start-up cannot be had (a port, a file, a permission).
+
+    The message is one line: what, why, and how to fix it.
+    """

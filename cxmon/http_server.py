@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from cxmon.config import Config, HttpConfig, ListenConfig
-from cxmon.errors import CxmonError
+from cxmon.errors import StartupError
 from cxmon.exporter import EngineLike, Exporter
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,6 @@ MAX_LINE = 8190
 """Longest request line or header line accepted (aiohttp answers 400 beyond it)."""
 MAX_HEADERS = 64
 """Most header fields in one request."""
-
-
-class StartupError(CxmonError):
-    """Something the daemon needs at start-up cannot be had (a port, a file, a permission)."""
 
 
 @runtime_checkable

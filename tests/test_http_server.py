@@ -19,7 +19,8 @@ import pytest
 
 from cxmon.cli import main
 from cxmon.config import HttpConfig
-from cxmon.http_server import HttpServices, StartupError, start_http
+from cxmon.errors import StartupError
+from cxmon.http_server import HttpServices, start_http
 from tests.helpers import REPO
 from tests.integration import free_port
 from tests.metrics_helpers import SnapshotFeed, make_config, make_snapshot
