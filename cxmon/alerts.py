@@ -334,9 +334,8 @@ class AlertDispatcher:
     def on_snapshot(self, snap: Snapshot) -> None:
         """Handle one tick: transitions, acknowledgements and due re-sends (cheap; never awaits)."""
         now = self._wall()
-        for tr in snap.transitions:
-            if not tr.channel and not tr.queue:  # step-level transitions only
-                self._on_transition(tr, snap, now)
+        for tr in snap.transitions:  # each is a step's; channel and queue name its driving series
+            self._on_transition(tr, snap, now)
         acked = {}
         for step in snap.steps:
             if step.ack is not None and step.ack.until > snap.ts:

@@ -254,7 +254,12 @@ class Detector:
         stale_reason: str,
         now: float,
     ) -> tuple[State, str, Transition | None]:
-        """Return a step's state (worst series wins; STALE overrides), its reason, and any transition."""
+        """Return a step's state (worst series wins; STALE overrides), its reason, and any transition.
+
+        A transition names the series that drives the step (its worst one) in ``channel`` and
+        ``queue``; both are empty when no series does (STALE, or no contacts yet).
+        """
+        channel = queue = ""
         if stale:
             state, reason, measure, value = State.STALE, stale_reason, "", None
         else:
@@ -270,6 +275,7 @@ class Detector:
             else:
                 key, v = worst
                 state, measure, value = v.state, v.measure, v.value
+                channel, queue = key[1], key[2]
                 reason = v.reason if len(verdicts) == 1 else f"{key[1]}/{key[2]}: {v.reason}"
         previous = self.step_state.get(step.name, State.OK)
         self.step_reason[step.name] = reason
@@ -285,8 +291,8 @@ class Detector:
             Transition(
                 ts=now,
                 step=step.name,
-                channel="",
-                queue="",
+                channel=channel,
+                queue=queue,
                 from_state=previous,
                 to_state=state,
                 reason=reason,

@@ -162,7 +162,7 @@ class StepStatus:
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """A change of state of a step (``channel``/``queue`` empty) or of a series."""
+    """A change of state of a step; ``channel``/``queue`` name the series driving it (empty: none does)."""
 
     ts: float
     step: str

@@ -104,8 +104,7 @@ async def compute_stats(
                 "to": t.to_state.value,
                 "reason": t.reason,
             }
-            for t in transitions
-            if not t.channel
+            for t in transitions  # each is a step's (channel/queue name the series driving it)
         ],
     }
 

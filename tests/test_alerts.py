@@ -299,14 +299,6 @@ async def test_log_sink_logs_transitions(receiver: Receiver, caplog: pytest.LogC
     assert disp.status()["sinks"]["log"]["sent"] == 1
 
 
-async def test_series_transitions_are_not_alerted(receiver: Receiver) -> None:
-    """Only step-level transitions (no channel/queue) become alerts."""
-    disp = AlertDispatcher(config_for(receiver))
-    series_tr = Transition(TS, "get_help", "voice", "billing", State.OK, State.POTHOLE, "x", "wait_p90", 70.0)
-    disp.on_snapshot(snap_with(series_tr))
-    assert disp.active == {}
-
-
 async def test_post_reports_http_errors(receiver: Receiver) -> None:
     """post() raises on a non-2xx answer and returns the status on success."""
     assert await post(f"http://127.0.0.1:{receiver.port}/x", b"{}", {}) == 200
@@ -329,5 +321,7 @@ async def test_real_engine_incident_reaches_the_webhook(receiver: Receiver) -> N
         )
     get_help = [b for b in receiver.bodies("/hook") if b["step"] == "get_help"]
     assert [b["to"] for b in get_help][:3] == ["watch", "pothole", "watch"]
+    pothole = next(b for b in get_help if b["to"] == "pothole")
+    assert (pothole["channel"], pothole["queue"]) == ("voice", "billing")  # the series driving it
     assert all(verify_signature(SECRET, r.body, r.headers["x-cxmon-signature"]) for r in receiver.requests)
     assert engine.extra_status["alerts"]["sinks"]["webhook"]["sent"] == len(receiver.requests)

@@ -59,8 +59,8 @@ async def test_replay_reproduces_the_live_transitions_one_by_one(recording: Reco
     span = await stored_range(recording.db)
     assert span is not None
     replayed = await replayed_transitions(config, recording.db, span[0], span[1] + 1.0)
-    holes = [t for t in recording.transitions if t.to_state is State.POTHOLE and not t.channel]
-    healed = [t for t in recording.transitions if t.from_state is State.POTHOLE and not t.channel]
+    holes = [t for t in recording.transitions if t.to_state is State.POTHOLE]
+    healed = [t for t in recording.transitions if t.from_state is State.POTHOLE]
     assert holes and healed, "the recorded hour has a pot hole that forms and heals"
     assert len(replayed) == len(recording.transitions)
     for live, again in zip(recording.transitions, replayed, strict=True):
