@@ -97,10 +97,12 @@ def format_duration(seconds: float | None) -> str:
 
 
 def format_window(seconds: float) -> str:
-    """Format a window length the way config writes it: ``"5m"``, ``"1h"``, ``"90s"``."""
+    """Spell a window length the one way cxmon writes windows everywhere: minutes, else seconds.
+
+    ``"5m"``, ``"15m"``, ``"60m"`` (never ``"1h"``), ``"90s"``: metric labels, rules, dashboards,
+    the TUI and the README all use this spelling, the one config/default.toml uses.
+    """
     s = int(seconds)
-    if s % 3600 == 0:
-        return f"{s // 3600}h"
     if s % 60 == 0:
         return f"{s // 60}m"
     return f"{s}s"

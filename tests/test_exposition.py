@@ -62,6 +62,15 @@ def test_window_gauges_carry_the_window_label() -> None:
     )
 
 
+def test_an_hour_window_is_spelled_60m_as_config_writes_it() -> None:
+    """A 60-minute window is labelled ``60m`` (config/default.toml's spelling), never ``1h``."""
+    figures: dict[str, float | None] = {"offered": 7.0}
+    reg = registry_for(make_snapshot((make_series(windows={3600.0: figures}),)), make_config())
+    labels = {**LABELS, "outcome": "offered"}
+    assert reg.get_sample_value("cxmon_window_contacts", {**labels, "window": "60m"}) == 7.0
+    assert reg.get_sample_value("cxmon_window_contacts", {**labels, "window": "1h"}) is None
+
+
 def test_measure_without_data_has_no_sample() -> None:
     """A measure that is None (no data in the window) is left out rather than exported as 0."""
     figures: dict[str, float | None] = {"offered": 0.0, "service_level": None}

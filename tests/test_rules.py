@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cxmon.cli import main
-from cxmon.config import Config, load
+from cxmon.config import Config, default_config_path, load
 from cxmon.exposition import render
 from cxmon.rules import (
     POTHOLE_ALERT,
@@ -53,6 +53,14 @@ def test_rules_carry_severity_and_a_readable_summary(config: Config) -> None:
     assert first["labels"]["severity"] == "critical"  # "order" is a moment of truth
     assert first["annotations"]["summary"].startswith("Ordering (voice): service level")
     assert "< 80%" in first["annotations"]["summary"]
+
+
+def test_an_hour_window_is_spelled_60m_in_labels_and_selectors() -> None:
+    """A threshold over "60m" gives ``window="60m"`` in the rule's labels and in its PromQL."""
+    config = load(default_config_path())
+    rules = [r for r in build_rules(config) if r.labels.get("window") in ("60m", "1h")]
+    assert rules and all(r.labels["window"] == "60m" for r in rules)
+    assert all('window="60m"' in r.expr and 'window="1h"' not in r.expr for r in rules)
 
 
 def test_each_step_gets_a_stale_rule(config: Config) -> None:
