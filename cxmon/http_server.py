@@ -41,7 +41,10 @@ class RouteSource(Protocol):
     ``[prometheus] listen`` gives it an address of its own). Paths must not clash with another
     source's or with ``/metrics`` and ``/healthz``. Handlers run on the engine's event loop: they must
     not block, should queue their work rather than do it inline, and answer for themselves (status,
-    authentication); the request body limit is aiohttp's ``client_max_size`` (1 MiB).
+    authentication). A handler bounds the body it reads: ``request.read()`` stops at aiohttp's
+    ``client_max_size`` (1 MiB); reading ``request.content`` in chunks is bounded only by the handler.
+    The server bounds the rest: request line and headers (8 KiB each, 64 headers), idle connections
+    (``[http] idle_timeout``) and open connections (``[http] max_connections``).
     """
 
     name: str

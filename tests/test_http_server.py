@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
+import hmac
+import json
 import os
 import random
 import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -210,3 +214,60 @@ def test_check_names_every_bad_http_key(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 2
     for key in ("http.listen", "http.max_connections", "http.idle_timeout", "http.max_conections"):
         assert key in err
+
+
+async def test_serve_mounts_webhook_routes_beside_metrics(tmp_path: Path) -> None:
+    """`cxmon serve` serves a webhook collector's path on [http] listen, beside /metrics: a signed
+    native event POSTed there is taken and counted for the collector in the scrape of the same port."""
+    port, secret = free_port(), b"s3cret"
+    (tmp_path / "cxmon.toml").write_text(
+        f'[http]\nlisten = "127.0.0.1:{port}"\n[journey]\nchannels = ["web"]\n'
+        '[[journey.steps]]\nname = "order"\nmatch = [{ channel = "*", queue = "*" }]\n'
+        '[[collectors]]\ntype = "webhook"\nname = "crm"\nadapter = "native"\nsecret = "s3cret"\n'
+    )
+    argv = [sys.executable, "-m", "cxmon", "serve", "--config", str(tmp_path / "cxmon.toml")]
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([*argv, "--db", str(tmp_path / "x.db")], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            for _ in range(300):  # bounded: start-up on a busy machine
+                with contextlib.suppress(OSError, aiohttp.ClientError):
+                    async with session.get(f"{url}/healthz") as resp:
+                        break
+                assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+                await asyncio.sleep(0.2)
+            stamp = str(int(time.time()))
+            body = json.dumps(
+                {
+                    "version": 1,
+                    "id": "e1",
+                    "ts": time.time(),
+                    "kind": "arrived",
+                    "contact_id": "c1",
+                    "channel": "web",
+                    "queue": "orders",
+                }
+            ).encode()
+            sig = "sha256=" + hmac.new(secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Cxmon-Timestamp": stamp,
+                "X-Cxmon-Signature": sig,
+            }
+            async with session.post(f"{url}/webhooks/crm", data=body, headers=headers) as resp:
+                posted = resp.status
+            counted = None
+            for _ in range(300):  # bounded: the event goes through the engine's queue and a tick
+                async with session.get(f"{url}/metrics") as resp:
+                    text = await resp.text()
+                counted = re.search(r'cxmon_collector_events_total\{collector="crm"\} (\S+)', text)
+                if counted and float(counted.group(1)) >= 1:
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    assert 200 <= posted < 300
+    assert counted is not None and float(counted.group(1)) >= 1
