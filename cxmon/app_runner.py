@@ -15,7 +15,7 @@ from typing import Any
 from cxmon.config import Config, ListenConfig, default_config_path, load, parse_listen
 from cxmon.engine import Engine
 from cxmon.errors import ConfigError, CxmonError
-from cxmon.http_server import HttpServices
+from cxmon.http_server import HttpServices, bind_failed
 from cxmon.preflight import check_files
 from cxmon.run_summary import RunTally
 from cxmon.snapshot import Snapshot, State
@@ -199,7 +199,11 @@ async def _start_consumers(engine: Engine, config: Config, *, hub: bool = False)
         from cxmon.hub.server import Hub
 
         hub_server = Hub.from_config(engine, config)
-        await hub_server.start()
+        try:
+            await hub_server.start()
+        except OSError as exc:
+            fix = "pick a free address with [hub] listen, or run no hub with [hub] enabled = false"
+            raise bind_failed(config.hub.host, config.hub.port, "the hub", fix, exc) from None
         log.info("hub on ws://%s:%d", config.hub.host, hub_server.port)
         closers.append(hub_server.aclose)
     from cxmon.alerts import AlertDispatcher

@@ -219,7 +219,8 @@ class HttpServer:
         try:
             await site.start()
         except OSError as exc:
-            raise StartupError(_bind_message(listener, exc)) from None
+            what = " and ".join(listener.serves) or "HTTP"
+            raise bind_failed(listener.host, listener.port, what, listener.fix, exc) from None
         self._sites.append(site)
         log.info("serving %s on http://%s:%d", ", ".join(listener.serves), listener.host, site.port)
 
@@ -241,18 +242,28 @@ class HttpServer:
             await runner.cleanup()
 
 
-def _bind_message(listener: Listener, exc: OSError) -> str:
-    address = f"{listener.host}:{listener.port}"
-    what = " and ".join(listener.serves) or "HTTP"
+def bind_failed(host: str, port: int, what: str, fix: str, exc: OSError) -> StartupError:
+    """Return the one-line error for an address that could not be bound.
+
+    Args:
+        host: the address asked for.
+        port: the port asked for.
+        what: what was to be served there, e.g. ``"/metrics and /healthz"``.
+        fix: how to pick another address or do without, e.g. ``"pick a free address with …"``.
+        exc: the error binding raised.
+
+    Returns:
+        ``cannot listen on HOST:PORT for WHAT: WHY; FIX``.
+    """
     if exc.errno == errno.EADDRINUSE:
-        why = "the address is already in use (another cxmon, or another exporter on that port?)"
+        why = "the address is already in use (by another program, or another cxmon)"
     elif exc.errno in (errno.EACCES, errno.EPERM):
         why = "permission denied (ports below 1024 need privileges)"
     elif exc.errno == errno.EADDRNOTAVAIL:
         why = "no such address on this machine"
     else:
         why = exc.strerror or str(exc)
-    return f"cannot listen on {address} for {what}: {why}; {listener.fix}"
+    return StartupError(f"cannot listen on {host}:{port} for {what}: {why}; {fix}")
 
 
 _METRICS_FIX = (

@@ -6,6 +6,7 @@ Each must end the run with exit 2 and one line on stderr saying what, why and ho
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -119,3 +120,19 @@ def test_unreadable_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     line = one_line(proc.stderr)
     assert proc.returncode == 2
     assert str(config) in line and "ermission denied" in line
+
+
+def test_taken_hub_port_is_one_error_line_and_exit_2(taken_port: int, tmp_path: Path) -> None:
+    """`cxmon serve` with its hub port taken: exit 2, one error line naming [hub] listen, no traceback."""
+    config = (REPO / "config" / "default.toml").read_text()
+    hub = re.sub(r'(\[hub\]\nlisten = )"[^"]*"', lambda m: f'{m.group(1)}"127.0.0.1:{taken_port}"', config)
+    assert hub != config
+    (tmp_path / "cxmon.toml").write_text(hub)
+    proc = cxmon(
+        "serve", "--config", str(tmp_path / "cxmon.toml"), "--metrics-listen", "127.0.0.1:0",
+        "--db", str(tmp_path / "x.db"), "--duration", "1m",
+    )  # fmt: skip
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("cxmon:")]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(errors) == 1, proc.stderr
+    assert f"127.0.0.1:{taken_port} for the hub" in errors[0] and "[hub] enabled = false" in errors[0]
