@@ -24,7 +24,7 @@ from collectors.base import Offset
 from collectors.jsonl import JsonlFileSource
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
-from cxmon.exporter import render
+from cxmon.exposition import render
 from cxmon.store import Store
 from tests.helpers import one_step_config
 
