@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -439,3 +440,29 @@ def test_cxmon_import_skips_an_over_long_line_and_keeps_line_numbers_right(tmp_p
             "GROUP BY contact_id ORDER BY contact_id"
         ).fetchall()
     assert [c for c, _ in stored] == ["call1", "call2", "call3"] and max(n for _, n in stored) < 100
+
+
+async def test_through_the_engine_a_silent_file_turns_the_source_stale(tmp_path: Path) -> None:
+    """The engine (wall clock, stale_after 1 s) shows a queue_log source STALE once its file is silent
+    while the centre is open, where before the tailer's heartbeats kept it fresh for ever."""
+    from cxmon.engine import Engine
+    from tests.helpers import one_step_config
+
+    path = tmp_path / "queue_log"
+    path.write_text(now_enter(1))
+    ten_minutes_ago = time.time() - 600
+    os.utime(path, (ten_minutes_ago, ten_minutes_ago))
+    cfg = one_step_config()
+    cfg = replace(cfg, monitor=replace(cfg.monitor, stale_after=1.0))
+    src = source(path, heartbeat=0.02, max_silence=60.0)
+    engine = Engine(cfg, store=False, sources=[src])
+    async with engine:
+        stale = False
+        for _ in range(400):
+            await asyncio.sleep(0.02)
+            snap = engine._tick(time.time())
+            if snap.sources and snap.sources[0].stale:
+                stale = True
+                break
+    assert stale
+    assert snap.sources[0].up  # the file is there and readable: silent, not down
