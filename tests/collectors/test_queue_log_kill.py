@@ -80,6 +80,13 @@ def stored(db: Path) -> tuple[list[tuple[object, ...]], int]:
     """The collector's events in commit order, and its committed offset."""
     if not db.exists():
         return [], 0
+    try:
+        return _stored(db)
+    except sqlite3.OperationalError:  # the tables are not made yet
+        return [], 0
+
+
+def _stored(db: Path) -> tuple[list[tuple[object, ...]], int]:
     with sqlite3.connect(db, timeout=10) as conn:
         events = conn.execute(
             "SELECT kind, contact_id, ts, wait, duration, agents_available FROM events "
@@ -152,5 +159,68 @@ def test_kill_9_at_random_points_loses_nothing_and_doubles_nothing(tmp_path: Pat
     ]
     events, offset = stored(db)
     assert kills == 20 and offset == len(content)
+    assert len(events) == len(expected)
+    assert events == expected
+
+
+def wait_for_offset(
+    db: Path, want: int, proc: subprocess.Popen[bytes], errlog: Path, events: int = 0
+) -> None:
+    """Wait until the committed offset is ``want`` and at least ``events`` events are stored."""
+    deadline = time.monotonic() + 120
+    while (got := stored(db))[1] != want or len(got[0]) < events:
+        if proc.poll() is not None:
+            pytest.fail(f"cxmon serve exited ({proc.returncode}):\n{errlog.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            got = stored(db)
+            pytest.fail(f"offset {got[1]} of {want}, {len(got[0])} of {events} events: stuck")
+        time.sleep(0.1)
+
+
+def test_copytruncate_while_killed_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
+    """`cxmon serve` is SIGKILLed; lines are appended, the log is copied to queue_log.1 and truncated,
+    new lines are written; after a restart every event is stored exactly once."""
+    import shutil
+
+    rng = random.Random(759)
+    content = make_log(600, rng)
+    lines = content.splitlines(keepends=True)
+    first, second, third = (b"".join(lines[a:b]) for a, b in ((0, 800), (800, 1600), (1600, len(lines))))
+    qlog = tmp_path / "queue_log"
+    qlog.write_bytes(first)
+    config = tmp_path / "cxmon.toml"
+    config.write_text(CONFIG.replace("PATH", str(qlog)))
+    db = tmp_path / "history.db"
+    errlog = tmp_path / "serve.log"
+    proc = start(config, db, errlog)
+    try:
+        wait_for_offset(db, len(first), proc, errlog)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with open(qlog, "ab") as f:
+        f.write(second)  # never read before the rotation
+    shutil.copyfile(qlog, tmp_path / "queue_log.1")
+    os.truncate(qlog, 0)
+    with open(qlog, "ab") as f:
+        f.write(third)
+    parser = QueueLogParser(NAME)
+    parser.feed(first + second)
+    parser.new_file()
+    parser.feed(third)
+    expected = [
+        (e.kind.value, e.contact_id, e.ts, e.wait, e.duration, e.agents_available) for e in parser.out
+    ]
+    proc = start(config, db, errlog)
+    try:
+        wait_for_offset(db, len(third), proc, errlog, events=len(expected))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    events, _ = stored(db)
     assert len(events) == len(expected)
     assert events == expected
