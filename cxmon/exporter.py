@@ -25,6 +25,12 @@ FROZEN_FLOOR = 10.0
 """Seconds: the least publication gap called frozen, so a busy machine's slow tick is not an outage."""
 
 
+def frozen_limit(tick: float) -> float:
+    """Return the wall seconds without a new snapshot after which an engine ticking every ``tick``
+    seconds counts as frozen (``/healthz``, and the ``CxmonEngineDown`` rule of ``cxmon rules``)."""
+    return max(FROZEN_TICKS * tick, FROZEN_FLOOR)
+
+
 class EngineLike(Protocol):
     """What the exporter needs from the engine."""
 
@@ -64,9 +70,7 @@ class Exporter:
         self._share = max_render_share
         self._idle_after = idle_after
         self.frozen_after = (
-            frozen_after
-            if frozen_after is not None
-            else max(FROZEN_TICKS * engine.config.monitor.tick, FROZEN_FLOOR)
+            frozen_after if frozen_after is not None else frozen_limit(engine.config.monitor.tick)
         )
         """Wall seconds without a new snapshot after which the engine counts as frozen."""
         self._task: asyncio.Task[None] | None = None

@@ -16,10 +16,13 @@ from cxmon.measures import MEASURES, format_value
 from cxmon.units import format_window
 
 POTHOLE_ALERT = "CxmonPothole"
+ENGINE_DOWN_ALERT = "CxmonEngineDown"
 STALE_ALERT = "CxmonStepStale"
 GROUP = "cxmon"
 STALE_FOR = 60.0
 """Seconds a step must be STALE before its Prometheus alert fires."""
+ENGINE_FROZEN_AFTER = 60.0
+"""Seconds since the exported snapshot was published, at scrape time, that ``CxmonEngineDown`` allows."""
 
 
 def severity(step: Step) -> str:
@@ -226,7 +229,33 @@ def build_rules(config: Config) -> list[Rule]:
                 },
             )
         )
+    rules.append(engine_down_rule(config))
     return rules
+
+
+def engine_down_rule(config: Config) -> Rule:
+    """Return the rule that fires while the engine's ticks fail or it publishes no snapshot.
+
+    A frozen engine still answers scrapes with its last figures; ``cxmon_engine_healthy`` says when
+    its ticks fail, and ``cxmon_snapshot_published_timestamp_seconds`` stops moving when it stops.
+    The age is taken at scrape time (``timestamp()``), so the scrape interval does not count, and
+    it must pass a minute at least, so renders held back on a busy machine do not count either.
+    """
+    from cxmon.exporter import frozen_limit
+
+    limit = max(frozen_limit(config.monitor.tick), ENGINE_FROZEN_AFTER)
+    published = "cxmon_snapshot_published_timestamp_seconds"
+    return Rule(
+        alert=ENGINE_DOWN_ALERT,
+        expr=f"cxmon_engine_healthy == 0\nor\ntimestamp({published}) - {published} > {limit:g}",
+        for_=prom_duration(STALE_FOR),
+        labels={"severity": "critical"},
+        annotations={
+            "summary": "cxmon's engine is not ticking: its figures are frozen",
+            "description": "The engine's last tick failed, or it had published no snapshot for "
+            f"{limit:g} s when scraped; every step's figures are out of date.",
+        },
+    )
 
 
 def _q(value: str) -> str:
