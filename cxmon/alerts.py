@@ -2,219 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
-import ssl
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
+from cxmon.alert_sinks import (
+    EVENT_HEADER,
+    HTTP_TIMEOUT,
+    QUEUE_SIZE,
+    SIGNATURE_HEADER,
+    HttpSink,
+    SinkStats,
+    sign,
+)
 from cxmon.config import Config
 from cxmon.rules import POTHOLE_ALERT, STALE_ALERT, pothole_labels, severity, stale_labels, threshold_for
 from cxmon.snapshot import Snapshot, State, Transition
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Cxmon-Signature"
-"""Header carrying ``sha256=<hex HMAC-SHA256 of the body>`` on every webhook request."""
-EVENT_HEADER = "X-Cxmon-Event"
-QUEUE_SIZE = 256
-HTTP_TIMEOUT = 5.0
-
-
-def sign(secret: str, body: bytes) -> str:
-    """Return the signature header value for ``body``: ``sha256=<hex>``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """Return whether ``header`` is the right signature of ``body`` (constant-time compare)."""
-    return header is not None and hmac.compare_digest(sign(secret, body), header)
-
 
 def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class HTTPError(Exception):
-    """A request got an error status or no answer."""
-
-
-async def post(url: str, body: bytes, headers: dict[str, str], timeout: float = HTTP_TIMEOUT) -> int:
-    """POST ``body`` to ``url`` with asyncio streams (HTTP/1.1, one request per connection).
-
-    Returns:
-        The status code (2xx).
-
-    Raises:
-        HTTPError: a non-2xx status, a malformed answer, or a network error.
-        TimeoutError: no complete answer within ``timeout`` seconds.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HTTPError(f"unsupported URL {url!r}")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    async with asyncio.timeout(timeout):
-        try:
-            reader, writer = await asyncio.open_connection(
-                parts.hostname, port, ssl=ssl.create_default_context() if parts.scheme == "https" else None
-            )
-        except OSError as exc:
-            raise HTTPError(f"cannot connect to {parts.netloc}: {exc.strerror or exc}") from None
-        try:
-            head = [
-                f"POST {target} HTTP/1.1",
-                f"Host: {parts.netloc}",
-                "Content-Type: application/json",
-                f"Content-Length: {len(body)}",
-                "Connection: close",
-                "User-Agent: cxmon",
-                *(f"{k}: {v}" for k, v in headers.items()),
-            ]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-            await writer.drain()
-            status_line = await reader.readline()
-            await reader.read()  # the rest; the server closes
-        except OSError as exc:
-            raise HTTPError(f"{parts.netloc}: {exc}") from None
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-    fields = status_line.decode("latin-1").split()
-    if len(fields) < 2 or not fields[1].isdigit():
-        raise HTTPError(f"{parts.netloc}: malformed answer {status_line[:80]!r}")
-    status = int(fields[1])
-    if not 200 <= status < 300:
-        raise HTTPError(f"{parts.netloc}: HTTP {status}")
-    return status
-
-
-# --------------------------------------------------------------------------- sinks
-
-
-Request = Callable[[], tuple[str, bytes, dict[str, str]]]
-"""Builds (url, body, headers) when it is sent, so timestamps are those of the attempt."""
-
-
-@dataclass(slots=True)
-class SinkStats:
-    """Counters one sink keeps (exported as metrics and shown in the status bar)."""
-
-    sent: int = 0
-    failures: int = 0
-    dropped: int = 0
-    last_error: str | None = None
-    ok: bool = True
-
-    def as_dict(self, queued: int) -> dict[str, Any]:
-        """Return a JSON-friendly copy."""
-        return {
-            "sent": self.sent,
-            "failures": self.failures,
-            "dropped": self.dropped,
-            "queued": queued,
-            "ok": self.ok,
-            "last_error": self.last_error,
-        }
-
-
-class HttpSink:
-    """A bounded queue of requests and one task delivering them in order, with backoff on failure.
-
-    Nothing here ever blocks the caller: ``put`` appends (dropping the oldest when full) and returns.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        queue_size: int = QUEUE_SIZE,
-        timeout: float = HTTP_TIMEOUT,
-        retry_initial: float = 0.5,
-        retry_max: float = 30.0,
-    ) -> None:
-        self.name = name
-        self.stats = SinkStats()
-        self._queue: deque[tuple[str, Request]] = deque()
-        self._size = queue_size
-        self._timeout = timeout
-        self._retry_initial = retry_initial
-        self._retry_max = retry_max
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def queued(self) -> int:
-        """Requests waiting to be delivered."""
-        return len(self._queue)
-
-    def put(self, request: Request, coalesce: str = "") -> None:
-        """Queue a request. A non-empty ``coalesce`` key replaces a queued request with the same key."""
-        if coalesce and any(key == coalesce for key, _ in self._queue):
-            self._queue = deque((k, request if k == coalesce else r) for k, r in self._queue)
-            return
-        if len(self._queue) >= self._size:
-            self._queue.popleft()
-            self.stats.dropped += 1
-        self._queue.append((coalesce, request))
-        self._wake.set()
-
-    def start(self) -> None:
-        """Start the delivery task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"cxmon-alerts-{self.name}")
-
-    async def aclose(self, drain: float = 0.0) -> None:
-        """Stop the delivery task, first giving it up to ``drain`` seconds to empty the queue."""
-        if self._task is None:
-            return
-        if drain > 0 and self._queue:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(drain):
-                    while self._queue and self.stats.ok:
-                        await asyncio.sleep(0.01)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-
-    async def _run(self) -> None:
-        delay = self._retry_initial
-        while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            _key, request = self._queue[0]
-            try:
-                url, body, headers = request()
-                await post(url, body, headers, self._timeout)
-            except (HTTPError, TimeoutError, ValueError) as exc:
-                self.stats.failures += 1
-                self.stats.ok = False
-                self.stats.last_error = str(exc) or type(exc).__name__
-                log.warning("alert sink %s: %s (retrying in %.1fs)", self.name, self.stats.last_error, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max)
-                continue
-            if self._queue and self._queue[0][1] is request:
-                self._queue.popleft()
-            self.stats.sent += 1
-            self.stats.ok = True
-            delay = self._retry_initial
-
-
-# --------------------------------------------------------------------------- the dispatcher
 
 
 class EngineLike(Protocol):

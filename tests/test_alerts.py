@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from cxmon.alerts import SIGNATURE_HEADER, AlertDispatcher, post, verify_signature
+from cxmon.alert_sinks import SIGNATURE_HEADER, post, verify_signature
+from cxmon.alerts import AlertDispatcher
 from cxmon.config import AlertsConfig, Config
 from cxmon.engine import Engine
 from cxmon.snapshot import Ack, Snapshot, State, StepStatus, Transition
