@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from collectors.base import Offset
-from cxmon.config import _bool, _Problems, _Section, _str
 from cxmon.errors import ConfigError
 from cxmon.events import ContactEvent
+from cxmon.validation import Problems, Section, boolean, string
 
 if TYPE_CHECKING:
     from collectors.base import Sink
@@ -71,10 +71,10 @@ class JsonlFileSource:
     @classmethod
     def validate(cls, options: dict[str, Any], path: str) -> list[str]:
         """Return every problem with a jsonl ``[[collectors]]`` table."""
-        problems = _Problems()
-        sec = _Section(options, path, problems)
-        sec.get("path", _str, "", "a file path", required=True)
-        sec.get("follow", _bool, False, "true or false")
+        problems = Problems()
+        sec = Section(options, path, problems)
+        sec.get("path", string, "", "a file path", required=True)
+        sec.get("follow", boolean, False, "true or false")
         sec.finish()
         return problems.items
 

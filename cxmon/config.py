@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import math
 import os
 import tomllib
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collectors.registry import validate_collector
 from cxmon.customers import check_region
 from cxmon.errors import ConfigError
 from cxmon.measures import MEASURES, parse_value
 from cxmon.units import parse_duration, parse_ratio
+from cxmon.validation import (
+    Problems,
+    Section,
+    boolean,
+    duration_list,
+    integer,
+    number,
+    optional_string,
+    positive_duration,
+    string,
+    string_list,
+)
 
 T = TypeVar("T")
 
@@ -214,118 +225,6 @@ class Config:
 # --------------------------------------------------------------------------- validation
 
 
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, path: str, msg: str) -> None:
-        self.items.append(f"{path}: {msg}")
-
-
-class _Section:
-    """Reads keys from one table, remembering which were used, so unknown keys can be reported."""
-
-    def __init__(self, data: object, path: str, problems: _Problems) -> None:
-        self.path = path
-        self.problems = problems
-        if isinstance(data, dict):
-            self.data: dict[str, Any] = data
-        else:
-            problems.add(path, f"expected a table, got {type(data).__name__}")
-            self.data = {}
-        self.known: list[str] = []
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def get(
-        self,
-        name: str,
-        conv: Callable[[Any], T],
-        default: T,
-        expected: str,
-        required: bool = False,
-    ) -> T:
-        self.known.append(name)
-        if name not in self.data:
-            if required:
-                self.problems.add(self.key(name), "required key is missing")
-            return default
-        value = self.data[name]
-        try:
-            result = conv(value)
-        except (ValueError, TypeError, OverflowError):
-            self.problems.add(self.key(name), f"expected {expected}, got {value!r}")
-            return default
-        if isinstance(result, float) and not math.isfinite(result):
-            # nan and inf pass every comparison a converter makes; no setting means them
-            self.problems.add(self.key(name), f"expected {expected}, got {value!r}")
-            return default
-        return result
-
-    def raw(self, name: str) -> Any:
-        self.known.append(name)
-        return self.data.get(name)
-
-    def finish(self, extra_known: Iterable[str] = ()) -> None:
-        known = [*self.known, *extra_known]
-        for name in self.data:
-            if name not in known:
-                hint = difflib.get_close_matches(name, known, n=1)
-                msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                self.problems.add(self.key(name), msg)
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(value)
-    return value
-
-
-def _opt_str(value: Any) -> str | None:
-    return _str(value)
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(value)
-    return value
-
-
-def _int(minimum: int) -> Callable[[Any], int]:
-    def conv(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(value)
-        return value
-
-    return conv
-
-
-def _score(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(value)
-    return float(value)
-
-
-def _str_list(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(value)
-    return tuple(value)
-
-
-def _duration_list(value: Any) -> tuple[float, ...]:
-    if not isinstance(value, list):
-        raise ValueError(value)
-    return tuple(_positive_duration(v) for v in value)
-
-
-def _positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(value)
-    return seconds
-
-
 def parse_listen(value: Any) -> tuple[str, int]:
     """Parse ``"HOST:PORT"`` (``"[::1]:9464"`` for IPv6).
 
@@ -342,25 +241,20 @@ def parse_listen(value: Any) -> tuple[str, int]:
     return host, port
 
 
-def _table(top: _Section, name: str) -> object:
-    """Return the table ``name`` of ``top``; an absent table is an empty one, any other value a problem."""
-    value = top.raw(name)
-    return {} if value is None else value
-
-
-def _listen(section: _Section, default: tuple[str, int], problems: _Problems) -> ListenConfig:
+def _listen(section: Section, default: tuple[str, int], problems: Problems) -> ListenConfig:
     host, port = section.get("listen", parse_listen, default, 'an address like "127.0.0.1:9464"')
-    enabled = section.get("enabled", _bool, True, "true or false")
+    enabled = section.get("enabled", boolean, True, "true or false")
     section.finish()
     return ListenConfig(host=host, port=port, enabled=enabled)
 
 
-def _hub(section: _Section, problems: _Problems) -> HubConfig:
+def _hub(section: Section, problems: Problems) -> HubConfig:
     host, port = section.get("listen", parse_listen, ("127.0.0.1", 8765), 'an address like "127.0.0.1:8765"')
-    enabled = section.get("enabled", _bool, True, "true or false")
+    enabled = section.get("enabled", boolean, True, "true or false")
     env = os.environ
-    viewer = section.get("viewer_token", _opt_str, None, "a token") or env.get("CXMON_HUB_VIEWER_TOKEN")
-    ack = section.get("ack_token", _opt_str, None, "a token") or env.get("CXMON_HUB_ACK_TOKEN")
+    viewer = section.get("viewer_token", optional_string, None, "a token")
+    viewer = viewer or env.get("CXMON_HUB_VIEWER_TOKEN")
+    ack = section.get("ack_token", optional_string, None, "a token") or env.get("CXMON_HUB_ACK_TOKEN")
     if viewer and ack and viewer == ack:
         problems.add(section.key("ack_token"), "must differ from viewer_token")
     section.finish()
@@ -369,10 +263,10 @@ def _hub(section: _Section, problems: _Problems) -> HubConfig:
     )
 
 
-def _threshold(data: object, path: str, windows: tuple[float, ...], problems: _Problems) -> Threshold | None:
-    sec = _Section(data, path, problems)
+def _threshold(data: object, path: str, windows: tuple[float, ...], problems: Problems) -> Threshold | None:
+    sec = Section(data, path, problems)
     before = len(problems.items)
-    measure = sec.get("measure", _str, "", "a measure name", required=True)
+    measure = sec.get("measure", string, "", "a measure name", required=True)
     if measure and measure not in MEASURES:
         hint = difflib.get_close_matches(measure, list(MEASURES), n=1)
         problems.add(
@@ -380,15 +274,15 @@ def _threshold(data: object, path: str, windows: tuple[float, ...], problems: _P
             f"unknown measure {measure!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""),
         )
         measure = ""
-    window = sec.get("window", _positive_duration, windows[0] if windows else 300.0, 'a duration like "5m"')
+    window = sec.get("window", positive_duration, windows[0] if windows else 300.0, 'a duration like "5m"')
     if "window" in sec.data and window not in windows and measure and MEASURES[measure].windowed:
         problems.add(sec.key("window"), f"{sec.data['window']!r} is not one of the monitor's windows")
-    direction = sec.get("direction", _str, "above", '"above" or "below"')
+    direction = sec.get("direction", string, "above", '"above" or "below"')
     if direction not in ("above", "below"):
         problems.add(sec.key("direction"), f'expected "above" or "below", got {direction!r}')
     for_ = sec.get("for", parse_duration, 0.0, 'a duration like "2m"')
-    channel = sec.get("channel", _str, "*", "a channel name or glob")
-    min_volume = sec.get("min_volume", _int(0), 0, "a whole number ≥ 0")
+    channel = sec.get("channel", string, "*", "a channel name or glob")
+    min_volume = sec.get("min_volume", integer(0), 0, "a whole number ≥ 0")
 
     def value(name: str, required: bool) -> float | None:
         sec.known.append(name)
@@ -430,16 +324,16 @@ def _threshold(data: object, path: str, windows: tuple[float, ...], problems: _P
     return th
 
 
-def _step(data: object, path: str, windows: tuple[float, ...], problems: _Problems) -> Step | None:
-    sec = _Section(data, path, problems)
+def _step(data: object, path: str, windows: tuple[float, ...], problems: Problems) -> Step | None:
+    sec = Section(data, path, problems)
     before = len(problems.items)
-    name = sec.get("name", _str, "", "a step name", required=True)
-    label = sec.get("label", _str, name, "a label")
-    mot = sec.get("moment_of_truth", _bool, False, "true or false")
-    target = sec.get("service_level_target", _positive_duration, 20.0, 'a duration like "20s"')
-    long_wait = sec.get("long_wait", _positive_duration, max(target * 3, 60.0), 'a duration like "2m"')
-    backlog_age = sec.get("backlog_age", _positive_duration, 86400.0, 'a duration like "4h"')
-    headline = sec.get("headline", _str, "", "a measure name")
+    name = sec.get("name", string, "", "a step name", required=True)
+    label = sec.get("label", string, name, "a label")
+    mot = sec.get("moment_of_truth", boolean, False, "true or false")
+    target = sec.get("service_level_target", positive_duration, 20.0, 'a duration like "20s"')
+    long_wait = sec.get("long_wait", positive_duration, max(target * 3, 60.0), 'a duration like "2m"')
+    backlog_age = sec.get("backlog_age", positive_duration, 86400.0, 'a duration like "4h"')
+    headline = sec.get("headline", string, "", "a measure name")
     if headline and headline not in MEASURES:
         problems.add(sec.key("headline"), f"unknown measure {headline!r}")
     rules: list[MatchRule] = []
@@ -450,9 +344,9 @@ def _step(data: object, path: str, windows: tuple[float, ...], problems: _Proble
         problems.add(sec.key("match"), "expected a list of {channel, queue} tables")
     else:
         for i, item in enumerate(raw_match):
-            rsec = _Section(item, f"{sec.key('match')}[{i}]", problems)
-            channel = rsec.get("channel", _str, "*", "a channel glob")
-            queue = rsec.get("queue", _str, "*", "a queue glob")
+            rsec = Section(item, f"{sec.key('match')}[{i}]", problems)
+            channel = rsec.get("channel", string, "*", "a channel glob")
+            queue = rsec.get("queue", string, "*", "a queue glob")
             rsec.finish()
             rules.append(MatchRule(channel, queue))
     thresholds: list[Threshold] = []
@@ -494,13 +388,13 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     Raises:
         ConfigError: listing every problem found, each with its key path.
     """
-    problems = _Problems()
-    top = _Section(raw, "", problems)
+    problems = Problems()
+    top = Section(raw, "", problems)
 
-    mon = _Section(_table(top, "monitor"), "monitor", problems)
+    mon = Section(top.table("monitor"), "monitor", problems)
     windows: tuple[float, ...] = mon.get(
         "windows",
-        _duration_list,
+        duration_list,
         tuple[float, ...]((300.0, 900.0, 3600.0)),
         'a list of durations like ["5m", "15m"]',
     )
@@ -508,63 +402,63 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         problems.add("monitor.windows", "needs at least one window")
         windows = (300.0,)
     windows = tuple(sorted(set(windows)))
-    formula = mon.get("service_level_formula", _str, "excl_short_abandons", "a formula name")
+    formula = mon.get("service_level_formula", string, "excl_short_abandons", "a formula name")
     if formula not in SERVICE_LEVEL_FORMULAS:
         problems.add(
             "monitor.service_level_formula",
             f"unknown formula {formula!r}; known: {', '.join(SERVICE_LEVEL_FORMULAS)}",
         )
     monitor = MonitorConfig(
-        tick=mon.get("tick", _positive_duration, 0.5, 'a duration like "500ms"'),
+        tick=mon.get("tick", positive_duration, 0.5, 'a duration like "500ms"'),
         windows=windows,
-        panes=mon.get("panes", _int(1), 30, "a whole number ≥ 1"),
+        panes=mon.get("panes", integer(1), 30, "a whole number ≥ 1"),
         short_abandon=mon.get("short_abandon", parse_duration, 5.0, 'a duration like "5s"'),
         service_level_formula=formula,
-        stale_after=mon.get("stale_after", _positive_duration, 60.0, 'a duration like "60s"'),
-        lost_after=mon.get("lost_after", _positive_duration, 4 * 3600.0, 'a duration like "4h"'),
-        trend_horizon=mon.get("trend_horizon", _positive_duration, 600.0, 'a duration like "10m"'),
-        strikes=mon.get("strikes", _int(1), 3, "a whole number ≥ 1"),
-        low_score=mon.get("low_score", _score, 2.0, "a score like 2"),
-        queue_size=mon.get("queue_size", _int(1), 32, "a whole number ≥ 1"),
-        max_clock_skew=mon.get("max_clock_skew", _positive_duration, 300.0, 'a duration like "5m"'),
+        stale_after=mon.get("stale_after", positive_duration, 60.0, 'a duration like "60s"'),
+        lost_after=mon.get("lost_after", positive_duration, 4 * 3600.0, 'a duration like "4h"'),
+        trend_horizon=mon.get("trend_horizon", positive_duration, 600.0, 'a duration like "10m"'),
+        strikes=mon.get("strikes", integer(1), 3, "a whole number ≥ 1"),
+        low_score=mon.get("low_score", number, 2.0, "a score like 2"),
+        queue_size=mon.get("queue_size", integer(1), 32, "a whole number ≥ 1"),
+        max_clock_skew=mon.get("max_clock_skew", positive_duration, 300.0, 'a duration like "5m"'),
     )
     mon.finish()
 
-    st = _Section(_table(top, "store"), "store", problems)
+    st = Section(top.table("store"), "store", problems)
     store = StoreConfig(
-        path=st.get("path", _str, "cxmon.db", "a file path"),
-        retention=st.get("retention", _positive_duration, 30 * 86400.0, 'a duration like "30d"'),
-        flush_interval=st.get("flush_interval", _positive_duration, 0.25, 'a duration like "250ms"'),
-        batch_size=st.get("batch_size", _int(1), 1000, "a whole number ≥ 1"),
-        max_pending=st.get("max_pending", _int(1), 50_000, "a whole number ≥ 1"),
+        path=st.get("path", string, "cxmon.db", "a file path"),
+        retention=st.get("retention", positive_duration, 30 * 86400.0, 'a duration like "30d"'),
+        flush_interval=st.get("flush_interval", positive_duration, 0.25, 'a duration like "250ms"'),
+        batch_size=st.get("batch_size", integer(1), 1000, "a whole number ≥ 1"),
+        max_pending=st.get("max_pending", integer(1), 50_000, "a whole number ≥ 1"),
     )
     st.finish()
 
-    ht = _Section(_table(top, "http"), "http", problems)
+    ht = Section(top.table("http"), "http", problems)
     http_host, http_port = ht.get(
         "listen", parse_listen, ("127.0.0.1", 9464), 'an address like "127.0.0.1:9464"'
     )
     http = HttpConfig(
         host=http_host,
         port=http_port,
-        max_connections=ht.get("max_connections", _int(1), 256, "a whole number ≥ 1"),
-        idle_timeout=ht.get("idle_timeout", _positive_duration, 30.0, 'a duration like "30s"'),
+        max_connections=ht.get("max_connections", integer(1), 256, "a whole number ≥ 1"),
+        idle_timeout=ht.get("idle_timeout", positive_duration, 30.0, 'a duration like "30s"'),
     )
     ht.finish()
     # Without a listen of its own, /metrics is served on [http] listen.
     prometheus = _listen(
-        _Section(_table(top, "prometheus"), "prometheus", problems), (http.host, http.port), problems
+        Section(top.table("prometheus"), "prometheus", problems), (http.host, http.port), problems
     )
-    hub = _hub(_Section(_table(top, "hub"), "hub", problems), problems)
+    hub = _hub(Section(top.table("hub"), "hub", problems), problems)
 
-    al = _Section(_table(top, "alerts"), "alerts", problems)
+    al = Section(top.table("alerts"), "alerts", problems)
     alerts = AlertsConfig(
-        alertmanager_url=al.get("alertmanager_url", _opt_str, None, "a URL"),
-        webhook_url=al.get("webhook_url", _opt_str, None, "a URL"),
-        webhook_secret=al.get("webhook_secret", _opt_str, None, "a string")
+        alertmanager_url=al.get("alertmanager_url", optional_string, None, "a URL"),
+        webhook_url=al.get("webhook_url", optional_string, None, "a URL"),
+        webhook_secret=al.get("webhook_secret", optional_string, None, "a string")
         or os.environ.get("CXMON_WEBHOOK_SECRET"),
-        resend_interval=al.get("resend_interval", _positive_duration, 60.0, 'a duration like "1m"'),
-        log=al.get("log", _bool, True, "true or false"),
+        resend_interval=al.get("resend_interval", positive_duration, 60.0, 'a duration like "1m"'),
+        log=al.get("log", boolean, True, "true or false"),
     )
     if alerts.webhook_url and not alerts.webhook_secret:
         problems.add(
@@ -572,11 +466,11 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         )
     al.finish()
 
-    jr = _Section(_table(top, "journey"), "journey", problems)
+    jr = Section(top.table("journey"), "journey", problems)
     channels: tuple[str, ...] = jr.get(
-        "channels", _str_list, tuple[str, ...](("voice", "chat", "email")), "a list of channel names"
+        "channels", string_list, tuple[str, ...](("voice", "chat", "email")), "a list of channel names"
     )
-    queues: tuple[str, ...] = jr.get("queues", _str_list, tuple[str, ...](()), "a list of queue names")
+    queues: tuple[str, ...] = jr.get("queues", string_list, tuple[str, ...](()), "a list of queue names")
     raw_steps = jr.raw("steps")
     steps: list[Step] = []
     if not isinstance(raw_steps, list) or not raw_steps:
@@ -599,6 +493,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         problems.add("collectors", "expected a list of [[collectors]] tables")
         raw_cols = []
     names: set[str] = set()
+    options_of: list[tuple[object, dict[str, Any], str]] = []
     for i, item in enumerate(raw_cols or []):
         path = f"collectors[{i}]"
         if not isinstance(item, dict):
@@ -613,18 +508,18 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
             problems.add(f"{path}.name", f"collector name {name!r} is used twice")
         names.add(name)
         options = {k: v for k, v in item.items() if k not in ("type", "name")}
-        from collectors.registry import validate_collector
-
-        for msg in validate_collector(ctype, options, path):
-            problems.items.append(msg)
+        options_of.append((ctype, options, path))
         if isinstance(ctype, str):
             collectors.append(CollectorConfig(type=ctype, name=name, options=options, path=path))
-    cu = _Section(_table(top, "customers"), "customers", problems)
+    cu = Section(top.table("customers"), "customers", problems)
     customer_region = cu.get("region", check_region, None, 'a region code like "GB"')
     cu.finish()
     top.finish(
         ["monitor", "store", "http", "prometheus", "hub", "alerts", "journey", "collectors", "customers"]
     )
+    # The config's own shape is known now; each source type checks its options after it.
+    for ctype, options, path in options_of:
+        problems.items.extend(validate_collector(ctype, options, path))
 
     if problems.items:
         raise ConfigError(problems.items, source)

@@ -41,3 +41,31 @@ def test_the_dashboard_does_import_textual() -> None:
     code = "import sys, cxmon.tui.app; sys.exit(1 if 'textual' in sys.modules else 0)"
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert res.returncode == 1
+
+
+def collector_modules() -> list[str]:
+    return sorted(info.name for info in pkgutil.walk_packages(collectors.__path__, "collectors."))
+
+
+def test_sources_validate_without_the_config_module() -> None:
+    """No import cycle between the config and the sources: cxmon.validation and every collectors
+    module (the registry, the Source protocol, each source and its option parser) import without
+    cxmon.config, which is the one that calls them."""
+    modules = ["cxmon.validation", *collector_modules()]
+    assert {"collectors.base", "collectors.registry", "collectors.queue_log.options"} <= set(modules)
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "    if 'cxmon.config' in sys.modules:\n"
+        "        sys.exit(name)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, f"importing {res.stderr.strip()} pulls in cxmon.config"
+
+
+def test_the_config_does_import_the_source_registry() -> None:
+    """The check above can fail: cxmon.config itself imports the registry, in that direction only."""
+    code = "import sys, cxmon.config; sys.exit(0 if 'collectors.registry' in sys.modules else 1)"
+    res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0

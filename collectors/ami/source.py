@@ -12,8 +12,8 @@ from collectors.ami.mapper import AmiMapper
 from collectors.ami.protocol import AmiConnection, AmiProtocolError
 from collectors.base import checked_options
 from collectors.queue_log.options import queue_channels
-from cxmon.config import _int, _positive_duration, _Problems, _Section, _str
 from cxmon.events import ContactEvent, EventKind
+from cxmon.validation import Problems, Section, integer, positive_duration, string
 
 if TYPE_CHECKING:
     from collectors.base import Sink
@@ -49,24 +49,24 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[AmiOptions | None
     Returns:
         (options, problems): options is None when there are problems.
     """
-    problems = _Problems()
-    sec = _Section(options, path, problems)
-    host = sec.get("host", _str, "127.0.0.1", "a host name")
-    port = sec.get("port", _int(1), 5038, "a port number")
+    problems = Problems()
+    sec = Section(options, path, problems)
+    host = sec.get("host", string, "127.0.0.1", "a host name")
+    port = sec.get("port", integer(1), 5038, "a port number")
     if port > 65535:
         problems.add(sec.key("port"), f"expected a port number, got {port}")
-    user = sec.get("user", _str, "", "a user name", required=True)
-    secret = sec.get("secret", _str, "", "a string") or os.environ.get(SECRET_ENV, "")
+    user = sec.get("user", string, "", "a user name", required=True)
+    secret = sec.get("secret", string, "", "a string") or os.environ.get(SECRET_ENV, "")
     if not secret:
         problems.add(sec.key("secret"), f"required (or set {SECRET_ENV})")
-    channel = sec.get("channel", _str, "voice", "a channel name")
+    channel = sec.get("channel", string, "voice", "a channel name")
     channels = queue_channels(sec)
-    backoff_min = sec.get("backoff_min", _positive_duration, 0.5, 'a duration like "500ms"')
-    backoff_max = sec.get("backoff_max", _positive_duration, 30.0, 'a duration like "30s"')
-    ping = sec.get("ping_interval", _positive_duration, 15.0, 'a duration like "15s"')
-    grace = sec.get("leave_grace", _positive_duration, 2.0, 'a duration like "2s"')
-    timeout = sec.get("timeout", _positive_duration, 10.0, 'a duration like "10s"')
-    skew = sec.get("max_skew", _positive_duration, 300.0, 'a duration like "5m"')
+    backoff_min = sec.get("backoff_min", positive_duration, 0.5, 'a duration like "500ms"')
+    backoff_max = sec.get("backoff_max", positive_duration, 30.0, 'a duration like "30s"')
+    ping = sec.get("ping_interval", positive_duration, 15.0, 'a duration like "15s"')
+    grace = sec.get("leave_grace", positive_duration, 2.0, 'a duration like "2s"')
+    timeout = sec.get("timeout", positive_duration, 10.0, 'a duration like "10s"')
+    skew = sec.get("max_skew", positive_duration, 300.0, 'a duration like "5m"')
     sec.finish()
     if problems.items:
         return None, problems.items

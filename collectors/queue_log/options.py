@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The config module's section reader reports unknown keys with a did-you-mean and every bad value with
+# cxmon.validation's section reader reports unknown keys with a did-you-mean and every bad value with
 # its key path; collectors follow the same rules, so they reuse it.
 from collectors.queue_log.hours import OpeningHours, parse_hours
-from cxmon.config import _bool, _int, _positive_duration, _Problems, _Section, _str, _str_list
+from cxmon.validation import Problems, Section, boolean, integer, positive_duration, string, string_list
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class QueueLogOptions:
     """Seconds a line's timestamp may lie ahead of the wall clock before the line is refused."""
 
 
-def queue_channels(sec: _Section) -> dict[str, str]:
+def queue_channels(sec: Section) -> dict[str, str]:
     """Read ``queues = [{ name = "...", channel = "..." }]`` into queue → channel."""
     out: dict[str, str] = {}
     raw = sec.raw("queues")
@@ -50,9 +50,9 @@ def queue_channels(sec: _Section) -> dict[str, str]:
         sec.problems.add(sec.key("queues"), "expected a list of { name, channel } tables")
         return out
     for i, item in enumerate(raw):
-        q = _Section(item, f"{sec.key('queues')}[{i}]", sec.problems)
-        name = q.get("name", _str, "", "a queue name", required=True)
-        channel = q.get("channel", _str, "voice", "a channel name")
+        q = Section(item, f"{sec.key('queues')}[{i}]", sec.problems)
+        name = q.get("name", string, "", "a queue name", required=True)
+        channel = q.get("channel", string, "voice", "a channel name")
         q.finish()
         if name:
             out[name] = channel
@@ -78,24 +78,24 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[QueueLogOptions |
     Returns:
         (options, problems): options is None when there are problems.
     """
-    problems = _Problems()
-    sec = _Section(options, path, problems)
-    file = sec.get("path", _str, "", "a file path", required=True)
-    channel = sec.get("channel", _str, "voice", "a channel name")
+    problems = Problems()
+    sec = Section(options, path, problems)
+    file = sec.get("path", string, "", "a file path", required=True)
+    channel = sec.get("channel", string, "voice", "a channel name")
     channels = queue_channels(sec)
-    start = sec.get("start", _str, "end", '"end" or "beginning"')
+    start = sec.get("start", string, "end", '"end" or "beginning"')
     if start not in ("end", "beginning"):
         problems.add(sec.key("start"), f'expected "end" or "beginning", got {start!r}')
-    follow = sec.get("follow", _bool, True, "true or false")
-    poll = sec.get("poll_interval", _positive_duration, 0.25, 'a duration like "250ms"')
-    batch = sec.get("batch", _int(1), 2000, "a whole number ≥ 1")
-    heartbeat = sec.get("heartbeat", _positive_duration, 15.0, 'a duration like "15s"')
-    silence = sec.get("max_silence", _positive_duration, 300.0, 'a duration like "5m"')
-    grace = sec.get("rotate_grace", _positive_duration, 5.0, 'a duration like "5s"')
-    skew = sec.get("max_skew", _positive_duration, 300.0, 'a duration like "5m"')
+    follow = sec.get("follow", boolean, True, "true or false")
+    poll = sec.get("poll_interval", positive_duration, 0.25, 'a duration like "250ms"')
+    batch = sec.get("batch", integer(1), 2000, "a whole number ≥ 1")
+    heartbeat = sec.get("heartbeat", positive_duration, 15.0, 'a duration like "15s"')
+    silence = sec.get("max_silence", positive_duration, 300.0, 'a duration like "5m"')
+    grace = sec.get("rotate_grace", positive_duration, 5.0, 'a duration like "5s"')
+    skew = sec.get("max_skew", positive_duration, 300.0, 'a duration like "5m"')
     no_spans: tuple[str, ...] = ()
-    spans = sec.get("hours", _str_list, no_spans, 'a list like ["mon-fri 08:00-18:00"]')
-    zone = sec.get("timezone", _str, "local", 'a time zone like "Europe/Madrid" or "local"')
+    spans = sec.get("hours", string_list, no_spans, 'a list like ["mon-fri 08:00-18:00"]')
+    zone = sec.get("timezone", string, "local", 'a time zone like "Europe/Madrid" or "local"')
     hours, hour_problems = parse_hours(list(spans), zone)
     for key, why in hour_problems:
         problems.add(sec.key(key), why)

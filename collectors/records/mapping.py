@@ -7,7 +7,7 @@ import zoneinfo
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cxmon.config import _int, _Problems, _Section, _str
+from cxmon.validation import Problems, Section, integer, string
 
 TIME_FIELDS = ("arrival", "queue_start", "queue_exit", "service_start", "service_end")
 
@@ -101,19 +101,19 @@ def _str_tuple(value: Any) -> tuple[str, ...]:
 
 
 def parse_mapping(
-    data: object, path: str, problems: _Problems, base: RecordMapping | None = None
+    data: object, path: str, problems: Problems, base: RecordMapping | None = None
 ) -> RecordMapping:
     """Validate a mapping table (keys as in :class:`RecordMapping`), on top of ``base``.
 
     Problems are added to ``problems`` with their key path.
     """
     base = base or RecordMapping()
-    sec = _Section(data, path, problems)
+    sec = Section(data, path, problems)
     changes: dict[str, Any] = {}
 
     def text(name: str) -> None:
         if name in sec.data:
-            changes[name] = sec.get(name, _str, getattr(base, name), "a column name or string")
+            changes[name] = sec.get(name, string, getattr(base, name), "a column name or string")
         else:
             sec.known.append(name)
 
@@ -127,7 +127,7 @@ def parse_mapping(
         else:
             sec.known.append(name)
     if "year" in sec.data:
-        changes["year"] = sec.get("year", _int(1), 0, "a year like 1999")
+        changes["year"] = sec.get("year", integer(1), 0, "a year like 1999")
     else:
         sec.known.append("year")
     sec.finish()

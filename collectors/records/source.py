@@ -14,9 +14,9 @@ from collectors.base import Offset, checked_options
 from collectors.queue_log.options import resolve_path
 from collectors.records.mapping import PRESETS, RecordMapping, parse_mapping
 from collectors.records.reader import ReadState, header_end, read_rows
-from cxmon.config import _Problems, _Section, _str
 from cxmon.errors import ConfigError
 from cxmon.events import ContactEvent, EventKind
+from cxmon.validation import Problems, Section, string
 
 if TYPE_CHECKING:
     from collectors.base import Sink
@@ -73,10 +73,10 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[RecordsOptions | 
     Returns:
         (options, problems): options is None when there are problems.
     """
-    problems = _Problems()
-    sec = _Section(options, path, problems)
-    file = sec.get("path", _str, "", "a file path", required=True)
-    preset = sec.get("preset", _str, "", "a preset name")
+    problems = Problems()
+    sec = Section(options, path, problems)
+    file = sec.get("path", string, "", "a file path", required=True)
+    preset = sec.get("preset", string, "", "a preset name")
     base = RecordMapping()
     if preset:
         if preset in PRESETS:
@@ -94,7 +94,7 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[RecordsOptions | 
         speed = None
     bounds: list[float | None] = []
     for name in ("start", "end"):
-        text = sec.get(name, _str, "", "an ISO time like 1999-08-02T07:00")
+        text = sec.get(name, string, "", "an ISO time like 1999-08-02T07:00")
         if not text:
             bounds.append(None)
             continue

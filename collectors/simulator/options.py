@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# The config module's section reader reports unknown keys with a did-you-mean and every bad value with
-# its key path; the simulator's tables follow the same rules, so it reuses the reader rather than a copy.
-from cxmon.config import _bool, _int, _positive_duration, _Problems, _Section, _str
 from cxmon.units import parse_duration, parse_ratio
+
+# cxmon.validation's section reader reports unknown keys with a did-you-mean and every bad value with
+# its key path; the simulator's tables follow the config's rules, so it reuses the reader, not a copy.
+from cxmon.validation import Problems, Section, boolean, integer, positive_duration, string
 
 HANDLE_DISTS = ("lognormal", "exponential")
 
@@ -145,7 +146,7 @@ def parse_start(value: Any) -> float:
 
 
 def _duration_or_none(value: Any) -> float | None:
-    return _positive_duration(value)
+    return positive_duration(value)
 
 
 # --------------------------------------------------------------------------- validation
@@ -154,26 +155,26 @@ _QUEUE_DURATION = 'a duration like "4m"'
 _RATIO = 'a ratio like 0.05 or "5%"'
 
 
-def _queue(data: object, path: str, problems: _Problems) -> tuple[QueueSpec | None, _Section]:
-    sec = _Section(data, path, problems)
+def _queue(data: object, path: str, problems: Problems) -> tuple[QueueSpec | None, Section]:
+    sec = Section(data, path, problems)
     before = len(problems.items)
-    name = sec.get("name", _str, "", "a queue name", required=True)
-    channel = sec.get("channel", _str, "voice", "a channel name", required=True)
+    name = sec.get("name", string, "", "a queue name", required=True)
+    channel = sec.get("channel", string, "voice", "a channel name", required=True)
     email = channel == "email"
-    agents = sec.get("agents", _int(0), 0, "a whole number ≥ 0", required=True)
+    agents = sec.get("agents", integer(0), 0, "a whole number ≥ 0", required=True)
     rate = sec.get("arrivals_per_hour", _number(0.0), 0.0, "a number ≥ 0")
-    handle_mean = sec.get("handle_mean", _positive_duration, 60.0, _QUEUE_DURATION, required=True)
+    handle_mean = sec.get("handle_mean", positive_duration, 60.0, _QUEUE_DURATION, required=True)
     handle_sigma = sec.get("handle_sigma", _number(0.0, below=3.0), 0.5, "a number from 0 to 3")
-    handle_dist = sec.get("handle_dist", _str, "lognormal", '"lognormal" or "exponential"')
+    handle_dist = sec.get("handle_dist", string, "lognormal", '"lognormal" or "exponential"')
     if handle_dist not in HANDLE_DISTS:
         problems.add(sec.key("handle_dist"), f'expected "lognormal" or "exponential", got {handle_dist!r}')
     patience = sec.get("patience_mean", _duration_or_none, None, _QUEUE_DURATION)
     if email and "patience_mean" in sec.data:
         problems.add(sec.key("patience_mean"), "email contacts do not abandon; leave it out")
     escalate = sec.get("escalate", parse_ratio, 0.0, _RATIO)
-    escalate_to = sec.get("escalate_to", _str, None, "a queue name")
+    escalate_to = sec.get("escalate_to", string, None, "a queue name")
     transfer = sec.get("transfer", parse_ratio, 0.0, _RATIO)
-    transfer_to = sec.get("transfer_to", _str, None, "a queue name")
+    transfer_to = sec.get("transfer_to", string, None, "a queue name")
     if escalate > 0 and escalate_to is None and "escalate_to" not in sec.data:
         problems.add(sec.key("escalate_to"), "required when escalate is above 0")
     if transfer > 0 and transfer_to is None and "transfer_to" not in sec.data:
@@ -182,7 +183,7 @@ def _queue(data: object, path: str, problems: _Problems) -> tuple[QueueSpec | No
         total = escalate + transfer
         problems.add(sec.key("transfer"), f"escalate + transfer must not exceed 1, got {total:g}")
     feedback = sec.get("feedback", parse_ratio, 0.0, _RATIO)
-    resolution_mean = sec.get("resolution_mean", _positive_duration, 3600.0, _QUEUE_DURATION)
+    resolution_mean = sec.get("resolution_mean", positive_duration, 3600.0, _QUEUE_DURATION)
     reopen = sec.get("reopen", parse_ratio, 0.0, _RATIO)
     for key in ("resolution_mean", "reopen"):
         if not email and key in sec.data:
@@ -216,12 +217,12 @@ def _queue(data: object, path: str, problems: _Problems) -> tuple[QueueSpec | No
     )
 
 
-def _incident(data: object, path: str, problems: _Problems) -> tuple[IncidentSpec | None, _Section]:
-    sec = _Section(data, path, problems)
+def _incident(data: object, path: str, problems: Problems) -> tuple[IncidentSpec | None, Section]:
+    sec = Section(data, path, problems)
     before = len(problems.items)
-    queue = sec.get("queue", _str, "", "a queue name", required=True)
+    queue = sec.get("queue", string, "", "a queue name", required=True)
     at = sec.get("at", parse_duration, 0.0, 'a duration like "3m"', required=True)
-    duration = sec.get("duration", _positive_duration, 60.0, 'a duration like "10m"', required=True)
+    duration = sec.get("duration", positive_duration, 60.0, 'a duration like "10m"', required=True)
     agents_factor = sec.get("agents_factor", _number(0.0), 1.0, "a number ≥ 0")
     arrivals_factor = sec.get("arrivals_factor", _number(0.0, strict=True), 1.0, "a number > 0")
     if "agents_factor" not in sec.data and "arrivals_factor" not in sec.data:
@@ -231,7 +232,7 @@ def _incident(data: object, path: str, problems: _Problems) -> tuple[IncidentSpe
     return IncidentSpec(queue, at, duration, agents_factor, arrivals_factor), sec
 
 
-def _check_queue_ref(sec: _Section, key: str, names: list[str], own: str | None, problems: _Problems) -> None:
+def _check_queue_ref(sec: Section, key: str, names: list[str], own: str | None, problems: Problems) -> None:
     value = sec.data.get(key)
     if not isinstance(value, str) or not value:
         return
@@ -257,18 +258,18 @@ def parse_options(options: Mapping[str, Any], path: str) -> tuple[SimOptions | N
     Returns:
         The options (None when there are problems) and every problem found, each with its key path.
     """
-    problems = _Problems()
-    top = _Section(dict(options), path, problems)
+    problems = Problems()
+    top = Section(dict(options), path, problems)
     seed = top.get("seed", _any_int, 1, "a whole number")
     default_speed: float | None = 1.0
     speed = top.get("speed", _speed, default_speed, 'a number > 0 or "max"')
     start = top.get("start", parse_start, None, 'an ISO 8601 time like "2026-01-05T08:00:00Z"')
-    customers = top.get("customers", _int(1), 1000, "a whole number ≥ 1")
+    customers = top.get("customers", integer(1), 1000, "a whole number ≥ 1")
     duration = top.get("duration", _duration_or_none, None, 'a duration like "30m"')
-    incidents_enabled = top.get("incidents_enabled", _bool, True, "true or false")
+    incidents_enabled = top.get("incidents_enabled", boolean, True, "true or false")
 
     queues: list[QueueSpec] = []
-    sections: list[_Section] = []
+    sections: list[Section] = []
     raw_queues = top.raw("queues")
     if not isinstance(raw_queues, list) or not raw_queues:
         problems.add(top.key("queues"), "expected at least one [[collectors.queues]] table")

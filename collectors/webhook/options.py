@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cxmon.customers import check_region, parse_mapping
+
 # The config module's section reader reports unknown keys with a did-you-mean and every bad value with
 # its key path; collectors follow the same rules, so they reuse it.
-from cxmon.config import _int, _positive_duration, _Problems, _Section, _str
-from cxmon.customers import check_region, parse_mapping
+from cxmon.validation import Problems, Section, integer, positive_duration, string
 
 ADAPTER_NAMES = ("chatwoot", "zendesk", "twilio_taskrouter", "amazon_connect", "native")
 
@@ -41,7 +42,7 @@ class WebhookOptions:
     """Contacts whose state the adapter keeps (least recently touched forgotten first)."""
 
 
-def _table(sec: _Section, name: str) -> dict[str, str]:
+def _table(sec: Section, name: str) -> dict[str, str]:
     raw = sec.raw(name)
     if raw is None:
         return {}
@@ -57,16 +58,16 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[WebhookOptions | 
     Returns:
         (options, problems): options is None when there are problems.
     """
-    problems = _Problems()
-    sec = _Section(options, path, problems)
-    adapter = sec.get("adapter", _str, "", f"one of {', '.join(ADAPTER_NAMES)}", required=True)
+    problems = Problems()
+    sec = Section(options, path, problems)
+    adapter = sec.get("adapter", string, "", f"one of {', '.join(ADAPTER_NAMES)}", required=True)
     if adapter and adapter not in ADAPTER_NAMES:
         problems.add(sec.key("adapter"), f"unknown adapter {adapter!r}; known: {', '.join(ADAPTER_NAMES)}")
-    url_path = sec.get("path", _str, "", 'a URL path like "/webhooks/zendesk"')
+    url_path = sec.get("path", string, "", 'a URL path like "/webhooks/zendesk"')
     if url_path and not url_path.startswith("/"):
         problems.add(sec.key("path"), f"must start with '/', got {url_path!r}")
-    secret = sec.get("secret", _str, "", "a string")
-    secret_env = sec.get("secret_env", _str, "", "an environment variable name")
+    secret = sec.get("secret", string, "", "a string")
+    secret_env = sec.get("secret_env", string, "", "an environment variable name")
     if secret and secret_env:
         problems.add(sec.key("secret"), "give secret or secret_env, not both")
     elif secret_env:
@@ -75,21 +76,21 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[WebhookOptions | 
             problems.add(sec.key("secret_env"), f"environment variable {secret_env} is not set")
     elif not secret:
         problems.add(sec.key("secret"), "required: secret or secret_env (requests are never taken unsigned)")
-    tolerance = sec.get("tolerance", _positive_duration, 300.0, 'a duration like "5m"')
-    max_body = sec.get("max_body", _int(1), 256 * 1024, "a number of bytes ≥ 1")
-    queue_size = sec.get("queue_size", _int(1), 1024, "a whole number ≥ 1")
-    heartbeat = sec.get("heartbeat", _positive_duration, 15.0, 'a duration like "15s"')
+    tolerance = sec.get("tolerance", positive_duration, 300.0, 'a duration like "5m"')
+    max_body = sec.get("max_body", integer(1), 256 * 1024, "a number of bytes ≥ 1")
+    queue_size = sec.get("queue_size", integer(1), 1024, "a whole number ≥ 1")
+    heartbeat = sec.get("heartbeat", positive_duration, 15.0, 'a duration like "15s"')
     region = sec.get("region", check_region, None, 'a region code like "GB"')
     queues = _table(sec, "queues")
     channels = _table(sec, "channels")
-    channel = sec.get("channel", _str, "", "a channel name")
-    feedback_channel = sec.get("feedback_channel", _str, "survey", "a channel name")
+    channel = sec.get("channel", string, "", "a channel name")
+    feedback_channel = sec.get("feedback_channel", string, "survey", "a channel name")
     mapping_problems: list[str] = []
     customers = parse_mapping(sec.raw("customers"), region, sec.key("customers"), mapping_problems)
     problems.items.extend(mapping_problems)
-    header = sec.get("header", _str, "Authorization", "a header name")
-    public_url = sec.get("public_url", _str, "", "a URL")
-    contacts = sec.get("contacts", _int(1), 100_000, "a whole number ≥ 1")
+    header = sec.get("header", string, "Authorization", "a header name")
+    public_url = sec.get("public_url", string, "", "a URL")
+    contacts = sec.get("contacts", integer(1), 100_000, "a whole number ≥ 1")
     if adapter != "amazon_connect" and "header" in sec.data:
         problems.add(sec.key("header"), "only the amazon_connect adapter reads a secret from a header")
     if adapter != "twilio_taskrouter" and public_url:
