@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from cxmon.events import ContactEvent
+from cxmon.rows import Row
 
 if TYPE_CHECKING:
     from cxmon.config import CollectorConfig, Config
@@ -38,6 +39,13 @@ class Sink(Protocol):
     def set_up(self, up: bool) -> None:
         """Say whether the source is connected/reading (a dead source must not look healthy)."""
 
+    async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
+        """Hand over a batch already built as rows (:mod:`cxmon.rows`), with ``encoded``, their
+        ``marshal.dumps``: what a reader in a child process (:class:`cxmon.ingest.ProcessSource`)
+        relays. The engine aggregates the rows as they are and stores ``encoded`` untouched;
+        waits like :meth:`emit`.
+        """
+
     async def load_offset(self) -> Offset | None:
         """Return the offset stored for this source, or None on first start."""
 
@@ -59,7 +67,7 @@ class RowSource(Source, Protocol):
 
     def make_rows(self, make: Callable[..., Any]) -> None:
         """Build each event with ``make``, which takes ContactEvent's arguments (a reader in a
-        child process passes :func:`cxmon.store.row_maker`'s function and emits store rows)."""
+        child process passes :func:`cxmon.rows.row_maker`'s function and emits rows)."""
 
 
 class ClockedSource(Source, Protocol):

@@ -31,6 +31,7 @@ from cxmon.config import OTHER, Config, Step
 from cxmon.detector import Detector, Verdict
 from cxmon.events import ContactEvent
 from cxmon.measures import INSTANT, MEASURES
+from cxmon.rows import TS, Row
 from cxmon.snapshot import (
     EMPTY_SNAPSHOT,
     RESOLUTION_BUCKETS,
@@ -113,12 +114,12 @@ class _SourceSink:
         await self._engine._queue.put((self.name, events, offset, None))
         self.emitted += len(events)
 
-    async def emit_rows(self, rows: Sequence[tuple[Any, ...]], offset: Offset | None, encoded: bytes) -> None:
-        """Hand over a batch as store rows (:func:`cxmon.store.encode_rows`) with their marshalled
-        form ``encoded``: what a :class:`~cxmon.ingest.ProcessSource` relays from its child."""
+    async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
+        """Hand over a batch as rows (:mod:`cxmon.rows`) with their marshalled form ``encoded``:
+        what a :class:`~cxmon.ingest.ProcessSource` relays from its child."""
         if not rows and offset is None:
             return
-        bad = self._bad_stamps([r[0] for r in rows])
+        bad = self._bad_stamps([r[TS] for r in rows])
         if bad:
             rows = [r for i, r in enumerate(rows) if i not in bad]
             encoded = marshal.dumps(list(rows))
@@ -530,7 +531,7 @@ class Engine:
         health = self.health.get(name)
         as_rows = encoded is not None
         add: Callable[[Sequence[Any], str], None] = agg.add_rows if as_rows else agg.add
-        stamps = [r[0] for r in items] if as_rows else [ev.ts for ev in items]
+        stamps = [r[TS] for r in items] if as_rows else [ev.ts for ev in items]
         if self.paced:
             add(items, name)
         elif items:

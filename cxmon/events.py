@@ -117,7 +117,7 @@ class ContactEvent:
         """Build an event from :meth:`to_dict` output (or a JSON feed record).
 
         ``make``, when given, is called with the checked fields instead of the class (see
-        cxmon.store.row_maker).
+        cxmon.rows.row_maker).
 
         Raises:
             ValueError: a field is missing or has the wrong type (the message names it).

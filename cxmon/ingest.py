@@ -11,7 +11,7 @@ crash or restart behaves exactly as with the source in-process.
 Frames on the child's stdout (8-byte big-endian lengths):
 
 * ``B`` meta rows: a batch. ``meta`` is marshal of (offset or None, progress, status); ``rows`` is
-  marshal of the batch's rows in the store's column order (see :func:`cxmon.store.encode_rows`).
+  marshal of the batch's rows in the store's column order (:mod:`cxmon.rows`).
 * ``S`` body: marshal of (progress, status), sent once the source has finished.
 * ``E`` body: marshal of (where, message), a bad-input report.
 * ``U`` body: marshal of a bool, the source going up or down.
@@ -31,7 +31,7 @@ from typing import Any
 
 from collectors.base import Offset, RowSource, Sink
 from cxmon.events import ContactEvent
-from cxmon.store import decode_rows, encode_rows, row_maker
+from cxmon.rows import encode_rows, row_maker
 
 _LEN = 8
 _READ_LIMIT = 2**20
@@ -105,7 +105,6 @@ class ProcessSource:
 
     async def _relay(self, out: asyncio.StreamReader, sink: Sink) -> None:
         read = out.readexactly
-        emit_rows = getattr(sink, "emit_rows", None)
         while True:
             try:
                 tag = await read(1)
@@ -119,11 +118,8 @@ class ProcessSource:
                 self.status.update(status)
                 rows = marshal.loads(blob)
                 offset = None if meta is None else Offset(*meta)
-                if emit_rows is not None:
-                    # The engine aggregates the rows as they are and stores ``blob`` untouched.
-                    await emit_rows(rows, offset, blob)
-                else:
-                    await sink.emit(decode_rows(rows), offset)
+                # The engine aggregates the rows as they are and stores ``blob`` untouched.
+                await sink.emit_rows(rows, offset, blob)
             elif tag == b"S":
                 self._progress, status = marshal.loads(body)
                 self.status.update(status)

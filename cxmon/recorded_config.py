@@ -12,6 +12,7 @@ import tomli_w
 
 from cxmon.config import Config, validate
 from cxmon.errors import ConfigError, StoreError
+from cxmon.store_schema import SELECT_JOURNEY
 
 RECORDED_TABLES = ("monitor", "journey")
 """The config tables that decide how stored events are grouped into series and judged: the steps and
@@ -42,9 +43,6 @@ def config_from_text(text: str, where: str) -> Config:
     return validate(raw, where)
 
 
-SELECT_LATEST = "SELECT digest, toml FROM journeys ORDER BY id DESC LIMIT 1"
-
-
 def config_from_db(path: str | Path) -> Config | None:
     """Return the journey the database at ``path`` was last written with, or None when it records
     none (a database written before cxmon recorded its journey).
@@ -62,7 +60,7 @@ def config_from_db(path: str | Path) -> Config | None:
         raise StoreError(f"cannot open the history database: {exc}", str(path)) from exc
     try:
         try:
-            row = conn.execute(SELECT_LATEST).fetchone()
+            row = conn.execute(SELECT_JOURNEY).fetchone()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return None

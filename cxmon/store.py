@@ -6,10 +6,8 @@ import asyncio
 import contextlib
 import logging
 import marshal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,9 +16,25 @@ import orjson
 
 from collectors.base import Offset
 from cxmon.errors import StoreError
-from cxmon.events import KINDS_BY_VALUE, ContactEvent, EventKind
-from cxmon.recorded_config import SELECT_LATEST, config_from_text, digest, journey_text
+from cxmon.events import ContactEvent
+from cxmon.recorded_config import config_from_text, digest, journey_text
+from cxmon.rows import Row, encode_rows, event_from_columns
 from cxmon.snapshot import Ack, State, StoreStatus, Transition
+from cxmon.store_schema import (
+    CUSTOMER_INDEX,
+    INDEX_BUILD,
+    INSERT_EVENT,
+    INSERT_JOURNEY,
+    INSERT_TRANSITION,
+    MIGRATIONS,
+    SELECT_CUSTOMER,
+    SELECT_EVENTS,
+    SELECT_JOURNEY,
+    SELECT_ROWS,
+    UPSERT_OFFSET,
+    UPSERT_SNAPSHOT,
+)
+from cxmon.store_writer import WriterProcess
 
 if TYPE_CHECKING:
     from cxmon.config import Config
@@ -29,283 +43,6 @@ log = logging.getLogger(__name__)
 
 RETRY_MAX = 5.0
 """Longest wait, in seconds, between two attempts to commit while commits fail (a full disk)."""
-
-# Each entry migrates the schema from version i to i + 1. Never edit a shipped entry: append one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE events (
-        id INTEGER PRIMARY KEY,
-        ts REAL NOT NULL,
-        kind TEXT NOT NULL,
-        source TEXT NOT NULL,
-        contact_id TEXT NOT NULL,
-        channel TEXT NOT NULL,
-        queue TEXT NOT NULL,
-        customer_id TEXT,
-        wait REAL,
-        duration REAL,
-        reason TEXT,
-        score REAL,
-        target TEXT,
-        agents_staffed INTEGER,
-        agents_available INTEGER
-    );
-    CREATE INDEX events_ts ON events (ts);
-    CREATE INDEX events_customer ON events (customer_id, ts) WHERE customer_id IS NOT NULL;
-    CREATE TABLE source_offsets (
-        source TEXT PRIMARY KEY,
-        file_id TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        updated REAL NOT NULL
-    );
-    CREATE TABLE transitions (
-        id INTEGER PRIMARY KEY,
-        ts REAL NOT NULL,
-        step TEXT NOT NULL,
-        channel TEXT NOT NULL,
-        queue TEXT NOT NULL,
-        from_state TEXT NOT NULL,
-        to_state TEXT NOT NULL,
-        reason TEXT NOT NULL
-    );
-    CREATE INDEX transitions_ts ON transitions (ts);
-    CREATE TABLE acks (
-        id INTEGER PRIMARY KEY,
-        ts REAL NOT NULL,
-        step TEXT NOT NULL,
-        who TEXT NOT NULL,
-        note TEXT NOT NULL,
-        until REAL NOT NULL
-    );
-    CREATE TABLE snapshots (
-        minute REAL NOT NULL,
-        step TEXT NOT NULL,
-        channel TEXT NOT NULL,
-        queue TEXT NOT NULL,
-        state TEXT NOT NULL,
-        figures TEXT NOT NULL,
-        PRIMARY KEY (minute, step, channel, queue)
-    );
-    """,
-    # 2: the journey (steps, thresholds, windows) the history was written with, so that stats and
-    # replay judge it as it was judged live; a new row each time the journey changes.
-    """
-    CREATE TABLE journeys (
-        id INTEGER PRIMARY KEY,
-        recorded REAL NOT NULL,
-        digest TEXT NOT NULL,
-        toml TEXT NOT NULL
-    );
-    """,
-)
-
-_EVENT_COLUMNS = (
-    "ts, kind, source, contact_id, channel, queue, customer_id, wait, duration, reason, score, target, "
-    "agents_staffed, agents_available"
-)
-# Optional columns are bound as a sentinel that NULLIF turns into NULL: sqlite3 binds None through its
-# adapter lookup (about 0.25 µs a value, two seconds per million rows here), while an exact str or int
-# binds directly. Text columns use 0 (never a valid text value), numeric columns use '' (never a number).
-_INSERT_EVENT = (
-    f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,"
-    "NULLIF(?,0),NULLIF(?,''),NULLIF(?,''),NULLIF(?,0),NULLIF(?,''),NULLIF(?,0),NULLIF(?,''),NULLIF(?,''))"
-)
-# The events as encode_rows lays them out: the NULLs back to their sentinels.
-_SELECT_ROWS = (
-    "SELECT ts, kind, source, contact_id, channel, queue, coalesce(customer_id, 0), coalesce(wait, ''), "
-    "coalesce(duration, ''), coalesce(reason, 0), coalesce(score, ''), coalesce(target, 0), "
-    "coalesce(agents_staffed, ''), coalesce(agents_available, '') "
-    "FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id"
-)
-_UPSERT_OFFSET = (
-    "INSERT INTO source_offsets (source, file_id, position, updated) VALUES (?,?,?,?) "
-    "ON CONFLICT (source) DO UPDATE SET file_id = excluded.file_id, position = excluded.position, "
-    "updated = excluded.updated"
-)
-
-
-_INSERT_TRANSITION = (
-    "INSERT INTO transitions (ts, step, channel, queue, from_state, to_state, reason) VALUES (?,?,?,?,?,?,?)"
-)
-_UPSERT_SNAPSHOT = (
-    "INSERT OR REPLACE INTO snapshots (minute, step, channel, queue, state, figures) VALUES (?,?,?,?,?,?)"
-)
-
-_CUSTOMER_INDEX = (
-    "CREATE INDEX IF NOT EXISTS events_customer ON events (customer_id, ts) WHERE customer_id IS NOT NULL"
-)
-# How the customer index is built after a backfill: SQLite's sorter then sorts cache-sized runs, in
-# helper threads, and merges them. With the 64 MB cache of the inserts it sorts everything in one
-# pass on one core instead, which takes over twice as long (1.6 s against 0.6 s for 1.6 million
-# rows).
-_INDEX_BUILD = ("PRAGMA cache_size=-2000", "PRAGMA threads=2")
-
-# The writer process of ``Store(writer="process")``: reads length-prefixed marshal frames of
-# (encoded event batches, events, offsets, transitions, snapshots) on stdin, commits each frame in
-# one transaction and answers one line per frame. Only the standard library, so it starts in a few
-# milliseconds.
-_WRITER_SCRIPT = f"""
-import marshal, signal, sqlite3, sys
-# Ctrl-C (and a service manager's SIGTERM) reach the whole process group: the parent stops this
-# process by closing stdin once it has flushed, so neither may cut the last commit short.
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("PRAGMA journal_mode=WAL")
-conn.execute("PRAGMA synchronous=NORMAL")
-conn.execute("PRAGMA busy_timeout=5000")
-conn.execute("PRAGMA cache_size=-65536")  # 64 MB: the customer index is written all over
-inp, out = sys.stdin.buffer, sys.stdout.buffer
-while True:
-    head = inp.read(8)
-    if len(head) < 8:
-        break
-    frame = marshal.loads(inp.read(int.from_bytes(head, "big")))
-    blobs, events, offsets, transitions, snapshots, index = frame
-    try:
-        conn.execute("BEGIN")
-        for blob in blobs:
-            conn.executemany({_INSERT_EVENT!r}, marshal.loads(blob))
-        conn.executemany({_INSERT_EVENT!r}, events)
-        conn.executemany({_UPSERT_OFFSET!r}, offsets)
-        conn.executemany({_INSERT_TRANSITION!r}, transitions)
-        conn.executemany({_UPSERT_SNAPSHOT!r}, snapshots)
-        conn.execute("COMMIT")
-        out.write(b"ok\\n")
-    except Exception as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        out.write(("error " + repr(exc).replace("\\n", " ") + "\\n").encode())
-    out.flush()
-    if index:
-        # The source has finished: build the customer index while the engine works through what
-        # it still has queued (the few rows after it go into the index one by one).
-        try:
-            for pragma in {_INDEX_BUILD!r}:
-                conn.execute(pragma)
-            conn.execute({_CUSTOMER_INDEX!r})
-        except Exception:
-            pass  # the parent builds it on close in any case
-        conn.execute("PRAGMA threads=0")
-        conn.execute("PRAGMA cache_size=-65536")
-conn.close()
-"""
-
-
-def row_maker(source: str) -> Callable[..., tuple[Any, ...]]:
-    """A function taking ContactEvent's arguments that builds the event's row for ``_INSERT_EVENT``.
-
-    Optional fields become their NULL sentinels, and ``source`` stands in for an event that names
-    none. A reader whose only output is rows (cxmon.ingest) calls it instead of ContactEvent, so
-    no event is built only to be taken apart; :func:`encode_rows` uses it for events.
-    """
-
-    def make(
-        ts: float,
-        kind: EventKind,
-        contact_id: str,
-        channel: str,
-        queue: str,
-        source_: str = "",
-        customer_id: str | None = None,
-        wait: float | None = None,
-        duration: float | None = None,
-        reason: str | None = None,
-        score: float | None = None,
-        target: str | None = None,
-        agents_staffed: int | None = None,
-        agents_available: int | None = None,
-    ) -> tuple[Any, ...]:
-        return (
-            ts,
-            kind._value_,  # .value goes through Enum's descriptor: several times slower
-            source_ or source,
-            contact_id,
-            channel,
-            queue,
-            0 if customer_id is None else customer_id,
-            "" if wait is None else wait,
-            "" if duration is None else duration,
-            0 if reason is None else reason,
-            "" if score is None else score,
-            0 if target is None else target,
-            "" if agents_staffed is None else agents_staffed,
-            "" if agents_available is None else agents_available,
-        )
-
-    return make
-
-
-def encode_rows(events: Iterable[ContactEvent | tuple[Any, ...]], source: str) -> list[tuple[Any, ...]]:
-    """The rows of ``events`` for ``_INSERT_EVENT``, as :meth:`Store.add_encoded` takes them
-    (marshalled); rows already made by :func:`row_maker` are taken as they are."""
-    make = row_maker(source)
-    return [
-        ev
-        if isinstance(ev, tuple)
-        else make(
-            ev.ts,
-            ev.kind,
-            ev.contact_id,
-            ev.channel,
-            ev.queue,
-            ev.source,
-            ev.customer_id,
-            ev.wait,
-            ev.duration,
-            ev.reason,
-            ev.score,
-            ev.target,
-            ev.agents_staffed,
-            ev.agents_available,
-        )
-        for ev in events
-    ]
-
-
-def decode_rows(rows: Iterable[Sequence[Any]]) -> list[ContactEvent]:
-    """Rebuild the events of :func:`encode_rows` rows (the NULL sentinels back to None)."""
-    kinds = KINDS_BY_VALUE
-    event = ContactEvent
-    return [
-        event(
-            r[0],
-            kinds[r[1]],
-            r[3],
-            r[4],
-            r[5],
-            r[2],
-            None if r[6] == 0 else r[6],
-            None if r[7] == "" else r[7],
-            None if r[8] == "" else r[8],
-            None if r[9] == 0 else r[9],
-            None if r[10] == "" else r[10],
-            None if r[11] == 0 else r[11],
-            None if r[12] == "" else r[12],
-            None if r[13] == "" else r[13],
-        )
-        for r in rows
-    ]
-
-
-def event_from_row(row: Sequence[Any]) -> ContactEvent:
-    """Rebuild a ContactEvent from a row selected as ``_EVENT_COLUMNS``."""
-    return ContactEvent(
-        ts=row[0],
-        kind=KINDS_BY_VALUE[row[1]],
-        source=row[2],
-        contact_id=row[3],
-        channel=row[4],
-        queue=row[5],
-        customer_id=row[6],
-        wait=row[7],
-        duration=row[8],
-        reason=row[9],
-        score=row[10],
-        target=row[11],
-        agents_staffed=row[12],
-        agents_available=row[13],
-    )
 
 
 class Store:
@@ -345,7 +82,7 @@ class Store:
         self.max_pending = max_pending
         self._index_soon = False
         """Ask the writer process to build the customer index after its next commit."""
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: WriterProcess | None = None
         self._db: aiosqlite.Connection | None = None
         self._events: list[tuple[Any, ...]] = []
         self._blobs: list[tuple[bytes, int]] = []
@@ -384,16 +121,12 @@ class Store:
             if self.config is not None and "journey" in self.config.raw:
                 await self._record_journey(self.config)
             # An import that died left the customer index out (see below): put it back first.
-            await self._db.execute(_CUSTOMER_INDEX)
+            await self._db.execute(CUSTOMER_INDEX)
             if self.writer == "process":
                 # A backfill writes the customer index all over the file, row by row; building it
                 # once at the end is several times cheaper. It is rebuilt on close (or next open).
                 await self._db.execute("DROP INDEX IF EXISTS events_customer")
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-c", _WRITER_SCRIPT, self.path],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                )
+                self._proc = WriterProcess(self.path)
         except Exception as exc:  # sqlite3.Error, OSError
             if self._db is not None:
                 await self._db.close()
@@ -424,14 +157,10 @@ class Store:
             finally:
                 if self._proc is not None:
                     proc, self._proc = self._proc, None
-                    assert proc.stdin is not None
-                    proc.stdin.close()
-                    await asyncio.to_thread(proc.wait)
-                    assert proc.stdout is not None
-                    proc.stdout.close()
-                    for pragma in _INDEX_BUILD:
+                    await asyncio.to_thread(proc.close)
+                    for pragma in INDEX_BUILD:
                         await self._db.execute(pragma)
-                    await self._db.execute(_CUSTOMER_INDEX)
+                    await self._db.execute(CUSTOMER_INDEX)
                 await self._db.close()
                 self._db = None
 
@@ -463,12 +192,10 @@ class Store:
     async def _record_journey(self, config: Config) -> None:
         text = journey_text(config)
         key = digest(text)
-        async with self.db.execute(SELECT_LATEST) as cur:
+        async with self.db.execute(SELECT_JOURNEY) as cur:
             row = await cur.fetchone()
         if row is None or row[0] != key:
-            await self.db.execute(
-                "INSERT INTO journeys (recorded, digest, toml) VALUES (?,?,?)", (time.time(), key, text)
-            )
+            await self.db.execute(INSERT_JOURNEY, (time.time(), key, text))
 
     async def load_config(self) -> Config | None:
         """Return the journey this history was last written with, or None when it records none.
@@ -476,7 +203,7 @@ class Store:
         Raises:
             ConfigError: the recorded journey is not valid (a database edited by hand).
         """
-        async with self.db.execute(SELECT_LATEST) as cur:
+        async with self.db.execute(SELECT_JOURNEY) as cur:
             row = await cur.fetchone()
         return None if row is None else config_from_text(row[1], f"{self.path} (recorded journey)")
 
@@ -638,16 +365,16 @@ class Store:
             try:
                 await db.execute("BEGIN")
                 if events:
-                    await db.executemany(_INSERT_EVENT, events)
+                    await db.executemany(INSERT_EVENT, events)
                 if offsets:
                     now = time.time()
                     await db.executemany(
-                        _UPSERT_OFFSET, [(s, o.file_id, o.position, now) for s, o in offsets.items()]
+                        UPSERT_OFFSET, [(s, o.file_id, o.position, now) for s, o in offsets.items()]
                     )
                 if transitions:
-                    await db.executemany(_INSERT_TRANSITION, transitions)
+                    await db.executemany(INSERT_TRANSITION, transitions)
                 if snapshots:
-                    await db.executemany(_UPSERT_SNAPSHOT, snapshots)
+                    await db.executemany(UPSERT_SNAPSHOT, snapshots)
                 await db.execute("COMMIT")
             except BaseException:
                 # Keep the rows (and offsets) for the next attempt: nothing may be lost.
@@ -672,30 +399,20 @@ class Store:
     ) -> None:
         """Commit one batch in the writer process (the caller holds the lock)."""
         proc = self._proc
-        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        assert proc is not None
         now = time.time()
         index, self._index_soon = self._index_soon, False
-        payload = marshal.dumps(
-            (
-                [blob for blob, _ in blobs],
-                events,
-                [(s, o.file_id, o.position, now) for s, o in offsets.items()],
-                transitions,
-                snapshots,
-                index,
-            )
+        frame = (
+            [blob for blob, _ in blobs],
+            events,
+            [(s, o.file_id, o.position, now) for s, o in offsets.items()],
+            transitions,
+            snapshots,
+            index,
         )
-
-        def exchange() -> bytes:
-            # In a thread with blocking pipes: the transfer must not wait for the loop to come round.
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(len(payload).to_bytes(8, "big") + payload)
-            proc.stdin.flush()
-            return proc.stdout.readline()
-
         # Once sent, the batch commits or not whatever happens here: wait for the answer even when
         # cancelled, so the rows are kept for a retry only when they were not committed.
-        task = asyncio.ensure_future(asyncio.to_thread(exchange))
+        task = asyncio.ensure_future(asyncio.to_thread(proc.exchange, frame))
         cancelled = False
         reply = b""
         try:
@@ -777,29 +494,29 @@ class Store:
         """Return stored events with ``start ≤ ts < end``, oldest first."""
         return [ev async for ev in self.iter_events(start, end, batch)]
 
-    async def iter_events(self, start: float | None = None, end: float | None = None, batch: int = 10_000):  # type: ignore[no-untyped-def]
+    async def iter_events(
+        self, start: float | None = None, end: float | None = None, batch: int = 10_000
+    ) -> AsyncIterator[ContactEvent]:
         """Yield stored events with ``start ≤ ts < end``, oldest first, fetched in batches."""
         lo = float("-inf") if start is None else start
         hi = float("inf") if end is None else end
-        async with self.db.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id", (lo, hi)
-        ) as cur:
+        async with self.db.execute(SELECT_EVENTS, (lo, hi)) as cur:
             while True:
                 rows = await cur.fetchmany(batch)
                 if not rows:
                     break
                 for row in rows:
-                    yield event_from_row(row)
+                    yield event_from_columns(row)
 
     async def iter_rows(
         self, start: float | None = None, end: float | None = None, batch: int = 10_000
-    ) -> AsyncIterator[list[tuple[Any, ...]]]:
-        """Yield stored events with ``start ≤ ts < end``, oldest first, as lists of rows in the
-        layout of :func:`encode_rows` (NULLs as its sentinels), which the aggregator takes as
-        they are: replaying a long history then builds no event objects."""
+    ) -> AsyncIterator[list[Row]]:
+        """Yield stored events with ``start ≤ ts < end``, oldest first, as lists of rows
+        (:mod:`cxmon.rows`, NULLs as its sentinels), which the aggregator takes as they are:
+        replaying a long history then builds no event objects."""
         lo = float("-inf") if start is None else start
         hi = float("inf") if end is None else end
-        async with self.db.execute(_SELECT_ROWS, (lo, hi)) as cur:
+        async with self.db.execute(SELECT_ROWS, (lo, hi)) as cur:
             while True:
                 rows = await cur.fetchmany(batch)
                 if not rows:
@@ -815,11 +532,10 @@ class Store:
     async def customer_events(self, customer_id: str, since: float | None = None) -> list[ContactEvent]:
         """Return one customer's events, oldest first."""
         async with self.db.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE customer_id = ? AND ts >= ? ORDER BY ts, id",
-            (customer_id, float("-inf") if since is None else since),
+            SELECT_CUSTOMER, (customer_id, float("-inf") if since is None else since)
         ) as cur:
             rows = await cur.fetchall()
-        return [event_from_row(r) for r in rows]
+        return [event_from_columns(r) for r in rows]
 
     async def transitions(self, start: float | None = None, end: float | None = None) -> list[Transition]:
         """Return stored transitions with ``start ≤ ts < end``, oldest first."""

@@ -21,6 +21,22 @@ from typing import Any
 from cxmon import sketch
 from cxmon.config import OTHER, Config, Step, known_labels
 from cxmon.events import ContactEvent, EventKind
+from cxmon.rows import (
+    AGENTS_AVAILABLE,
+    AGENTS_STAFFED,
+    CHANNEL,
+    CONTACT_ID,
+    CUSTOMER_ID,
+    DURATION,
+    KIND,
+    NO_NUMBER,
+    QUEUE,
+    SCORE,
+    SOURCE,
+    TS,
+    WAIT,
+    row_of,
+)
 from cxmon.snapshot import RESOLUTION_BUCKETS, WAIT_BUCKETS, SeriesKey
 
 # Pane counter slots.
@@ -58,29 +74,6 @@ _LOST = EventKind.LOST
 _STAFFING = EventKind.STAFFING
 _HEARTBEAT = EventKind.HEARTBEAT
 _KIND_OF = {kind.value: kind for kind in EventKind}
-
-
-def _row_of(ev: ContactEvent) -> tuple[Any, ...]:
-    """The event as a store row (the layout of :func:`cxmon.store.encode_rows`, with the event's
-    own source), which is what :meth:`Aggregator._add_rows` reads."""
-    customer, wait, duration, score = ev.customer_id, ev.wait, ev.duration, ev.score
-    staffed, available = ev.agents_staffed, ev.agents_available
-    return (
-        ev.ts,
-        ev.kind._value_,
-        ev.source,
-        ev.contact_id,
-        ev.channel,
-        ev.queue,
-        0 if customer is None else customer,
-        "" if wait is None else wait,
-        "" if duration is None else duration,
-        0,
-        "" if score is None else score,
-        0,
-        "" if staffed is None else staffed,
-        "" if available is None else available,
-    )
 
 
 _bin_of = sketch.bin_of
@@ -465,14 +458,14 @@ class Aggregator:
 
     def add(self, events: Iterable[ContactEvent], source: str = "") -> None:
         """Account for a batch of events."""
-        self._add_rows(map(_row_of, events), source, None)
+        self._add_rows(map(row_of, events), source, None)
 
     def add_one(self, ev: ContactEvent, source: str = "", into: Series | None = None) -> None:
         """Account for one event (in series ``into`` when given, else where the event routes)."""
-        self._add_rows((_row_of(ev),), source, into)
+        self._add_rows((row_of(ev),), source, into)
 
     def add_rows(self, rows: Iterable[Sequence[Any]], source: str = "") -> None:
-        """Account for events given as store rows (:func:`cxmon.store.encode_rows`).
+        """Account for events given as rows (:mod:`cxmon.rows`).
 
         A backfill read in a child process (cxmon.ingest) arrives as rows; taking them as they are
         saves building a ContactEvent per row just to read its fields here.
@@ -480,8 +473,8 @@ class Aggregator:
         self._add_rows(rows, source, None)
 
     def _add_rows(self, rows: Iterable[Sequence[Any]], source: str, into: Series | None) -> None:
-        """Account for store rows (the optional columns hold the store's NULL sentinels: 0 in text
-        columns, "" in numeric ones), in series ``into`` when given."""
+        """Account for rows (:mod:`cxmon.rows`: optional fields hold its sentinels), in series
+        ``into`` when given."""
         # This runs for every event of every source: one loop for a whole batch, names bound
         # locally, and the common case (the event falls in each window's newest pane) handled
         # without a call.
@@ -493,15 +486,15 @@ class Aggregator:
         low_score = self.low_score
         watermark = self.watermark
         for row in rows:
-            ts = row[0]
+            ts = row[TS]
             if ts > watermark:
                 watermark = self.watermark = ts
-            kind = kinds[row[1]]
+            kind = kinds[row[KIND]]
             if kind is _HEARTBEAT:
                 continue
-            cid = row[3]
+            cid = row[CONTACT_ID]
             if into is None:
-                route = (row[4], row[5])
+                route = (row[CHANNEL], row[QUEUE])
                 series = series_of.get(route)
                 if series is None:
                     key, step = self.route(*route)
@@ -513,16 +506,16 @@ class Aggregator:
             else:
                 series, key = into, into.key
             series.version += 1
-            src = source or row[2]
+            src = source or row[SOURCE]
             if src:
                 series.sources.add(src)
             totals = series.totals
 
             if kind is _STAFFING:
-                staffed, available = row[12], row[13]
-                if staffed != "":
+                staffed, available = row[AGENTS_STAFFED], row[AGENTS_AVAILABLE]
+                if staffed != NO_NUMBER:
                     series.agents_staffed = staffed
-                if available != "":
+                if available != NO_NUMBER:
                     series.agents_available = available
                 continue
 
@@ -550,8 +543,8 @@ class Aggregator:
             elif kind is _ANSWERED or kind is _ABANDONED:
                 # The wait is the source's, or else measured from the arrival seen here.
                 arrived = series.waiting.pop(cid, None)
-                wait = row[7]
-                if wait == "":
+                wait = row[WAIT]
+                if wait == NO_NUMBER:
                     wait = None if arrived is None else ts - arrived
                 if wait is not None and wait < 0:
                     wait = 0.0
@@ -580,8 +573,8 @@ class Aggregator:
                 contacts.pop(cid, None)
                 slot = RESOLVED
                 totals[T_RESOLVED] += 1
-                duration = row[8]
-                if duration != "" and duration >= 0:
+                duration = row[DURATION]
+                if duration != NO_NUMBER and duration >= 0:
                     res_value = duration
             elif kind is _ESCALATED:
                 series.waiting.pop(cid, None)
@@ -604,8 +597,8 @@ class Aggregator:
                 totals[T_REOPENED] += 1
                 strike = True
             elif kind is _FEEDBACK:
-                score = row[10]
-                if score == "":
+                score = row[SCORE]
+                if score == NO_NUMBER:
                     slot = SURVEYED  # a survey sent, not (yet) answered
                 else:
                     feedback = score
@@ -628,7 +621,7 @@ class Aggregator:
                 series.res_hist_sum += res_value
                 rkey = _bin_of(res_value)
             if strike:
-                customer = row[6]
+                customer = row[CUSTOMER_ID]
                 if customer:
                     self._strike(customer, ts)
             timed = wait_value is not None and slot == ANSWERED

@@ -19,7 +19,7 @@ from collectors.simulator.model import simulate_events
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
 from cxmon.ingest import ProcessSource
-from cxmon.store import decode_rows, encode_rows
+from cxmon.rows import decode_rows, encode_rows
 from tests.helpers import SIM_START_TS, sim_config, skip_unless_ci
 
 
@@ -154,6 +154,9 @@ async def test_cancelling_the_reader_kills_its_child(tmp_path: Path) -> None:
             started.set()
             await asyncio.sleep(3600)
 
+        async def emit_rows(self, rows: object, offset: object, encoded: bytes) -> None:
+            await self.emit(rows, offset)
+
         def error(self, where: str, msg: str) -> None:
             pass
 
@@ -192,7 +195,7 @@ def test_a_source_that_cannot_be_pickled_stays_in_process() -> None:
 def test_row_maker_builds_the_row_of_the_event_it_stands_for() -> None:
     """row_maker(name)(*args, **kwargs) is the row of ContactEvent(*args, **kwargs): it reads back as
     that event (with ``name`` for a missing source), and its sentinels are the store's."""
-    from cxmon.store import row_maker
+    from cxmon.rows import row_maker
 
     calls: list[tuple[tuple[object, ...], dict[str, object]]] = [
         ((1.0, EventKind.ARRIVED, "c1", "voice", "q1"), {}),

@@ -11,7 +11,8 @@ from typing import Any
 
 from cxmon.config import default_config_path, load, loads
 from cxmon.recorded_config import config_from_db
-from cxmon.store import MIGRATIONS, Store
+from cxmon.store import Store
+from cxmon.store_schema import MIGRATIONS
 from tests.test_importer import _calls, write_queue_log
 
 # Not the default journey: other step names, other targets, another service-level formula.

@@ -11,8 +11,10 @@ import pytest
 from collectors.base import Offset
 from cxmon.errors import StoreError
 from cxmon.events import ContactEvent, EventKind
+from cxmon.rows import decode_rows, encode_rows
 from cxmon.snapshot import Ack, State, Transition
-from cxmon.store import MIGRATIONS, Store, decode_rows, encode_rows
+from cxmon.store import Store
+from cxmon.store_schema import MIGRATIONS
 
 
 def ev(i: int, ts: float = 1000.0, **kw: object) -> ContactEvent:

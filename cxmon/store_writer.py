@@ -1,0 +1,128 @@
+"""The store's writer process: commits batches of rows in a child process, beside the engine.
+
+For backfills (``Store(writer="process")``): sqlite3 takes the GIL back after every row, so a writer
+thread runs in turn with the parser instead of beside it. The parent (:class:`WriterProcess`)
+sends length-prefixed marshal frames of (encoded event batches, rows, offsets, transitions,
+minute figures, build-index flag) on the child's stdin; the child (:func:`main`, run as
+``python -m cxmon.store_writer DB``) commits each frame in one transaction and answers one line:
+``ok``, or ``error …``. Only the standard library and the schema's statements, so it starts in a
+few milliseconds.
+"""
+
+from __future__ import annotations
+
+import marshal
+import signal
+import sqlite3
+import subprocess
+import sys
+from typing import Any
+
+from cxmon.store_schema import (
+    CUSTOMER_INDEX,
+    INDEX_BUILD,
+    INSERT_EVENT,
+    INSERT_TRANSITION,
+    UPSERT_OFFSET,
+    UPSERT_SNAPSHOT,
+)
+
+Frame = tuple[list[bytes], list[Any], list[Any], list[Any], list[Any], bool]
+"""(marshalled row batches, rows, offset rows, transition rows, minute rows, build the index)."""
+
+
+class WriterProcess:
+    """The parent's end: starts the child, sends it frames and reads its answers."""
+
+    def __init__(self, path: str) -> None:
+        """Start the writer process on the database at ``path``."""
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "cxmon.store_writer", path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status once it has ended (0: it committed all it was sent), else None."""
+        return self._proc.returncode
+
+    def exchange(self, frame: Frame) -> bytes:
+        """Send one frame and return the child's answer line (blocking: run it in a thread, so the
+        transfer does not wait for the loop to come round). ``b""`` means the child is gone.
+
+        Raises:
+            OSError, ValueError: the pipe to the child is closed.
+        """
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        payload = marshal.dumps(frame)
+        self._proc.stdin.write(len(payload).to_bytes(8, "big") + payload)
+        self._proc.stdin.flush()
+        return self._proc.stdout.readline()
+
+    def close(self) -> None:
+        """Close the child's stdin (it stops after the frame in hand) and wait for it (blocking)."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.close()
+        self._proc.wait()
+        self._proc.stdout.close()
+
+
+def _commit(conn: sqlite3.Connection, frame: Frame) -> None:
+    blobs, events, offsets, transitions, snapshots, _index = frame
+    conn.execute("BEGIN")
+    for blob in blobs:
+        conn.executemany(INSERT_EVENT, marshal.loads(blob))
+    conn.executemany(INSERT_EVENT, events)
+    conn.executemany(UPSERT_OFFSET, offsets)
+    conn.executemany(INSERT_TRANSITION, transitions)
+    conn.executemany(UPSERT_SNAPSHOT, snapshots)
+    conn.execute("COMMIT")
+
+
+def _build_index(conn: sqlite3.Connection) -> None:
+    # The source has finished: build the customer index while the engine works through what it
+    # still has queued (the few rows after it go into the index one by one).
+    try:
+        for pragma in INDEX_BUILD:
+            conn.execute(pragma)
+        conn.execute(CUSTOMER_INDEX)
+    except sqlite3.Error:
+        pass  # the parent builds it on close in any case
+    conn.execute("PRAGMA threads=0")
+    conn.execute("PRAGMA cache_size=-65536")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Commit the frames read on stdin into the database named in ``argv`` until stdin closes."""
+    path = (argv if argv is not None else sys.argv[1:])[0]
+    # Ctrl-C (and a service manager's SIGTERM) reach the whole process group: the parent stops this
+    # process by closing stdin once it has flushed, so neither may cut the last commit short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MB: the customer index is written all over
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        head = inp.read(8)
+        if len(head) < 8:
+            break
+        frame: Frame = marshal.loads(inp.read(int.from_bytes(head, "big")))
+        try:
+            _commit(conn, frame)
+            out.write(b"ok\n")
+        except Exception as exc:  # a full disk, a locked database: the parent keeps the rows
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            out.write(("error " + repr(exc).replace("\n", " ") + "\n").encode())
+        out.flush()
+        if frame[5]:
+            _build_index(conn)
+    conn.close()
+
+
+if __name__ == "__main__":
+    main()
