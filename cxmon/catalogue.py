@@ -56,8 +56,9 @@ WINDOW_METRICS: dict[str, MetricRef] = {
     "response_rate": _ref("cxmon_survey_response_ratio", "Surveys answered over surveys sent in the window."),
     "resolved": _ref("cxmon_window_resolutions", "Resolved contacts in the rolling window."),
     "feedback": _ref("cxmon_window_feedback_responses", "Feedback scores received in the rolling window."),
+    "surveys": _ref("cxmon_window_surveys", "Surveys sent (feedback without a score) in the rolling window."),
 }
-"""Windowed measure (plus the resolved and feedback volumes thresholds need) → its gauge."""
+"""Windowed measure (plus the volumes thresholds are gated on: resolved, feedback, surveys) → its gauge."""
 
 INSTANT_METRICS: dict[str, MetricRef] = {
     "waiting_now": _ref("cxmon_waiting_contacts", "Contacts waiting in queue now."),

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from collectors.registry import validate_collector
 from cxmon.customers import check_region
 from cxmon.errors import ConfigError
-from cxmon.measures import MEASURES, parse_value
+from cxmon.measures import MEASURES, SERVICE_LEVEL_FORMULAS, bad_direction, parse_value
 from cxmon.units import parse_duration, parse_ratio
 from cxmon.validation import (
     Problems,
@@ -30,11 +30,6 @@ from cxmon.validation import (
 
 T = TypeVar("T")
 
-SERVICE_LEVEL_FORMULAS: dict[str, str] = {
-    "excl_short_abandons": "answered within T / (answered + abandoned - short abandoned)",
-    "incl_abandons": "answered within T / (answered + abandoned)",
-    "answered_only": "answered within T / answered",
-}
 OTHER = "other"
 
 
@@ -60,7 +55,7 @@ class Threshold:
     breach: float
     warn: float | None
     direction: str
-    """``above`` (bad when high) or ``below`` (bad when low)."""
+    """``above`` (bad when high) or ``below`` (bad when low); by default the measure's bad direction."""
     for_: float
     """Seconds the breach must hold before the step is a pot hole."""
     clear: float
@@ -277,7 +272,8 @@ def _threshold(data: object, path: str, windows: tuple[float, ...], problems: Pr
     window = sec.get("window", positive_duration, windows[0] if windows else 300.0, 'a duration like "5m"')
     if "window" in sec.data and window not in windows and measure and MEASURES[measure].windowed:
         problems.add(sec.key("window"), f"{sec.data['window']!r} is not one of the monitor's windows")
-    direction = sec.get("direction", string, "above", '"above" or "below"')
+    # Without a direction, a threshold is breached the way its measure gets worse.
+    direction = sec.get("direction", string, str(bad_direction(measure)), '"above" or "below"')
     if direction not in ("above", "below"):
         problems.add(sec.key("direction"), f'expected "above" or "below", got {direction!r}')
     for_ = sec.get("for", parse_duration, 0.0, 'a duration like "2m"')

@@ -20,10 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cxmon.config import Config, Step, Threshold
-from cxmon.measures import MEASURES, format_value
+from cxmon.measures import MEASURES, format_value, volume
 from cxmon.snapshot import SeriesKey, State, Transition
 from cxmon.units import format_duration
-from cxmon.windows import volume
 
 TREND_SPAN = 300.0
 """Seconds of history the trend is fitted over."""

@@ -30,7 +30,7 @@ from collectors.registry import create_source
 from cxmon.config import OTHER, Config, Step
 from cxmon.detector import Detector, Verdict
 from cxmon.events import ContactEvent
-from cxmon.measures import INSTANT, MEASURES
+from cxmon.measures import INSTANT, MEASURES, bad_direction, volume
 from cxmon.rows import TS, Row
 from cxmon.snapshot import (
     EMPTY_SNAPSHOT,
@@ -48,7 +48,7 @@ from cxmon.snapshot import (
     Transition,
 )
 from cxmon.store import Store
-from cxmon.windows import Aggregator, Series, instant_measures, volume, window_measures
+from cxmon.windows import Aggregator, Series, instant_measures, window_measures
 
 log = logging.getLogger(__name__)
 
@@ -930,7 +930,7 @@ class Engine:
         worst series' value stands for the step.
         """
         measure = step.headline
-        below = measure in ("service_level", "csat")
+        below = bad_direction(measure) == "below"
         min_volume = 0
         for th in step.thresholds:
             if th.measure == measure:

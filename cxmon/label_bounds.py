@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from cxmon.catalogue import OUTCOMES
 from cxmon.config import OTHER, Config, known_labels
+from cxmon.measures import combine
 from cxmon.snapshot import Histogram, SeriesFigures, Snapshot
 
 
@@ -41,63 +41,11 @@ class LabelBounds:
         return value if value in self.collectors else OTHER
 
 
-_SUM_MEASURES = frozenset({*OUTCOMES, "escalations", "transfers", "resolved", "feedback", "surveys"})
-_MAX_MEASURES = frozenset({"wait_p50", "wait_p90", "wait_p99", "resolution_p50", "resolution_p90"})
-
-
-def _weight(measure: str, figures: Mapping[str, float | None], formula: str) -> float:
-    def g(name: str) -> float:
-        return figures.get(name) or 0.0
-
-    if measure == "service_level":
-        if formula == "incl_abandons":
-            return g("answered") + g("abandoned")
-        if formula == "answered_only":
-            return g("answered")
-        return g("answered") + g("abandoned") - g("short_abandoned")
-    if measure == "abandon_rate":
-        return g("answered") + g("abandoned") - g("short_abandoned")
-    if measure in ("asa", "escalation_rate"):
-        return g("answered")
-    if measure == "reopen_rate":
-        return g("resolved")
-    if measure == "csat":
-        return g("feedback")
-    if measure == "response_rate":
-        return g("surveys")
-    return g("offered")
-
-
-def _merge_figures(
-    items: list[Mapping[str, float | None]], formula: str, instant: bool = False
-) -> dict[str, float | None]:
-    """Merge measures of series that share bounded labels.
-
-    Counts add up; ratios and means are weighted by their denominators (exact when the figures
-    are exact); quantiles take the worst (largest), since they cannot be merged from values.
-    """
-    out: dict[str, float | None] = {}
+def _merge_figures(items: list[Mapping[str, float | None]], formula: str) -> dict[str, float | None]:
+    """Merge the figures of series that share bounded labels, each by its measure's rule
+    (:func:`cxmon.measures.combine`: counts add up, ratios are weighted, percentiles take the worst)."""
     names = {n for f in items for n in f}
-    for name in names:
-        values = [(f.get(name), f) for f in items]
-        present = [(v, f) for v, f in values if v is not None]
-        if not present:
-            out[name] = None
-        elif name in _SUM_MEASURES or (instant and name not in ("longest_wait_now", "occupancy")):
-            out[name] = float(sum(v for v, _ in present))
-        elif name in _MAX_MEASURES or name == "longest_wait_now":
-            out[name] = max(v for v, _ in present)
-        else:
-            weights = [
-                (v, (f.get("agents_staffed") or 0.0) if instant else _weight(name, f, formula))
-                for v, f in present
-            ]
-            total = sum(w for _, w in weights)
-            if total > 0:
-                out[name] = sum(v * w for v, w in weights) / total
-            else:
-                out[name] = sum(v for v, _ in weights) / len(weights)
-    return out
+    return {name: combine(name, items, formula) for name in names}
 
 
 def _merge_hist(hists: list[Histogram]) -> Histogram:
@@ -158,7 +106,7 @@ def bounded_rows(snapshot: Snapshot, bounds: LabelBounds) -> Iterator[Row]:
         yield Row(
             labels,
             windows,
-            _merge_figures([m.instant for m in members], formula, instant=True),
+            _merge_figures([m.instant for m in members], formula),
             totals,
             _merge_hist([m.wait_histogram for m in members]),
             _merge_hist([m.resolution_histogram for m in members]),

@@ -1,8 +1,15 @@
-"""The measures cxmon computes, with their kind (how values are parsed and shown)."""
+"""The measures cxmon computes and the rules every consumer shares: kind, bad direction, how queues
+combine, the service-level denominator and the volume a value rests on.
+
+The aggregator, the detector, the engine's headline, the exporter, the alerting rules and the
+dashboard all ask here, so a channel row on the screen, a merged Prometheus series and a threshold's
+volume gate mean the same thing.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -11,15 +18,25 @@ from cxmon.units import format_duration, parse_duration, parse_ratio
 Kind = Literal["count", "duration", "ratio", "score"]
 
 
+Direction = Literal["above", "below"]
+Combine = Literal["sum", "worst", "weighted"]
+
+
 @dataclass(frozen=True, slots=True)
 class Measure:
-    """A measure's name, what kind of number it is, and whether it is windowed."""
+    """A measure's name, what kind of number it is, whether it is windowed, and its rules."""
 
     name: str
     kind: Kind
     windowed: bool
     label: str
     """Short human label, e.g. "wait p90"."""
+    bad: Direction = "above"
+    """Which way is worse: "below" for service level, CSAT, agents (a threshold's default)."""
+    combine: Combine = "sum"
+    """How several queues' values make one (a channel row, a merged label set): counts add up;
+    percentiles and the longest wait cannot be merged from values, so the worst one stands;
+    ratios, means and scores are weighted by what they are over (:func:`denominator`)."""
 
 
 _ALL = [
@@ -28,25 +45,25 @@ _ALL = [
     Measure("abandoned", "count", True, "abandoned"),
     Measure("short_abandoned", "count", True, "short abandons"),
     Measure("lost", "count", True, "lost"),
-    Measure("service_level", "ratio", True, "service level"),
-    Measure("asa", "duration", True, "ASA"),
-    Measure("wait_p50", "duration", True, "wait p50"),
-    Measure("wait_p90", "duration", True, "wait p90"),
-    Measure("wait_p99", "duration", True, "wait p99"),
-    Measure("abandon_rate", "ratio", True, "abandon rate"),
-    Measure("resolution_p50", "duration", True, "resolution p50"),
-    Measure("resolution_p90", "duration", True, "resolution p90"),
+    Measure("service_level", "ratio", True, "service level", "below", "weighted"),
+    Measure("asa", "duration", True, "ASA", combine="weighted"),
+    Measure("wait_p50", "duration", True, "wait p50", combine="worst"),
+    Measure("wait_p90", "duration", True, "wait p90", combine="worst"),
+    Measure("wait_p99", "duration", True, "wait p99", combine="worst"),
+    Measure("abandon_rate", "ratio", True, "abandon rate", combine="weighted"),
+    Measure("resolution_p50", "duration", True, "resolution p50", combine="worst"),
+    Measure("resolution_p90", "duration", True, "resolution p90", combine="worst"),
     Measure("escalations", "count", True, "escalations"),
-    Measure("escalation_rate", "ratio", True, "escalation rate"),
+    Measure("escalation_rate", "ratio", True, "escalation rate", combine="weighted"),
     Measure("transfers", "count", True, "transfers"),
-    Measure("reopen_rate", "ratio", True, "reopen rate"),
-    Measure("csat", "score", True, "CSAT"),
-    Measure("response_rate", "ratio", True, "response rate"),
+    Measure("reopen_rate", "ratio", True, "reopen rate", combine="weighted"),
+    Measure("csat", "score", True, "CSAT", "below", "weighted"),
+    Measure("response_rate", "ratio", True, "response rate", "below", "weighted"),
     Measure("waiting_now", "count", False, "waiting now"),
-    Measure("longest_wait_now", "duration", False, "longest wait"),
-    Measure("agents_staffed", "count", False, "agents staffed"),
-    Measure("agents_available", "count", False, "agents available"),
-    Measure("occupancy", "ratio", False, "occupancy"),
+    Measure("longest_wait_now", "duration", False, "longest wait", combine="worst"),
+    Measure("agents_staffed", "count", False, "agents staffed", "below"),
+    Measure("agents_available", "count", False, "agents available", "below"),
+    Measure("occupancy", "ratio", False, "occupancy", combine="weighted"),
     Measure("backlog", "count", False, "backlog"),
     Measure("aged_backlog", "count", False, "aged backlog"),
 ]
@@ -54,6 +71,97 @@ _ALL = [
 MEASURES: dict[str, Measure] = {m.name: m for m in _ALL}
 WINDOWED: tuple[str, ...] = tuple(m.name for m in _ALL if m.windowed)
 INSTANT: tuple[str, ...] = tuple(m.name for m in _ALL if not m.windowed)
+
+SERVICE_LEVEL_FORMULAS: dict[str, str] = {
+    "excl_short_abandons": "answered within T / (answered + abandoned - short abandoned)",
+    "incl_abandons": "answered within T / (answered + abandoned)",
+    "answered_only": "answered within T / answered",
+}
+"""The service-level formulas vendors use (``monitor.service_level_formula``), as shown to people."""
+
+
+def bad_direction(measure: str) -> Direction:
+    """Return which way ``measure`` gets worse ("above" for names that are not measures)."""
+    m = MEASURES.get(measure)
+    return "above" if m is None else m.bad
+
+
+def service_level_denominator(formula: str, answered: float, abandoned: float, short: float) -> float:
+    """Return what "answered within T" is divided by under ``formula``."""
+    if formula == "incl_abandons":
+        return answered + abandoned
+    if formula == "answered_only":
+        return answered
+    return answered + abandoned - short
+
+
+def denominator(measure: str, figures: Mapping[str, float | None], formula: str) -> float:
+    """Return what a ratio, mean or score of ``figures`` is over: its weight when queues combine."""
+
+    def g(name: str) -> float:
+        return figures.get(name) or 0.0
+
+    if measure == "service_level":
+        return service_level_denominator(formula, g("answered"), g("abandoned"), g("short_abandoned"))
+    if measure == "abandon_rate":
+        return g("answered") + g("abandoned") - g("short_abandoned")
+    if measure in ("asa", "escalation_rate"):
+        return g("answered")
+    if measure == "reopen_rate":
+        return g("resolved")
+    if measure == "csat":
+        return g("feedback")
+    if measure == "response_rate":
+        return g("surveys")
+    if measure == "occupancy":
+        return g("agents_staffed")
+    return g("offered")
+
+
+def volume_figures(measure: str) -> tuple[str, ...]:
+    """Return the figures whose sum is the number of contacts a value of ``measure`` rests on (a
+    threshold's ``min_volume`` gate): the feedback responses for CSAT, the surveys sent for the
+    response rate, the resolved contacts for
+    resolution times and the reopen rate, the offered ones for counts, else those that left the
+    queue (answered + abandoned)."""
+    if measure == "csat":
+        return ("feedback",)
+    if measure == "response_rate":
+        return ("surveys",)
+    if measure.startswith("resolution") or measure == "reopen_rate":
+        return ("resolved",)
+    if measure in ("offered", "escalations", "transfers", "lost"):
+        return ("offered",)
+    return ("answered", "abandoned")
+
+
+def volume(measure: str, figures: Mapping[str, float | None]) -> float:
+    """Return the number of contacts the value of ``measure`` in ``figures`` rests on."""
+    return sum(figures.get(name) or 0.0 for name in volume_figures(measure))
+
+
+def combine(measure: str, members: Sequence[Mapping[str, float | None]], formula: str) -> float | None:
+    """Combine the value of ``measure`` over several queues' figures into one (None without data).
+
+    Counts add up, percentiles and the longest wait take the worst queue, ratios, means and scores
+    are weighted by their :func:`denominator` (an even mean when no queue has any weight). Figure
+    names that are not measures (``resolved``, ``feedback``, ``surveys``: volumes) add up.
+    """
+    present = [(v, f) for f in members if (v := f.get(measure)) is not None]
+    if not present:
+        return None
+    m = MEASURES.get(measure)
+    how = "sum" if m is None else m.combine
+    if how == "sum":
+        return float(sum(v for v, _ in present))
+    if how == "worst":
+        values = [v for v, _ in present]
+        return max(values) if bad_direction(measure) == "above" else min(values)
+    weights = [(v, denominator(measure, f, formula)) for v, f in present]
+    total = sum(w for _, w in weights)
+    if total > 0:
+        return sum(v * w for v, w in weights) / total
+    return sum(v for v, _ in weights) / len(weights)
 
 
 def parse_value(measure: str, value: object) -> float:

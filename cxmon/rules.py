@@ -12,7 +12,7 @@ from typing import Any
 from cxmon.catalogue import WINDOW_METRICS, metric_for
 from cxmon.config import Config, Step, Threshold, default_config_path, load
 from cxmon.errors import ConfigError
-from cxmon.measures import MEASURES, format_value
+from cxmon.measures import MEASURES, format_value, volume_figures
 from cxmon.units import format_window
 
 POTHOLE_ALERT = "CxmonPothole"
@@ -104,17 +104,11 @@ def _fmt_number(value: float) -> str:
 
 
 def _volume_expr(th: Threshold, sel: dict[str, str]) -> str:
-    """PromQL for the contacts a threshold's value rests on (cxmon.windows.volume, in PromQL)."""
-    m = th.measure
-    if m == "csat":
-        return WINDOW_METRICS["feedback"].selector(**sel)
-    if m.startswith("resolution") or m == "reopen_rate":
-        return WINDOW_METRICS["resolved"].selector(**sel)
-    if m in ("offered", "escalations", "transfers", "lost"):
-        return WINDOW_METRICS["offered"].selector(**sel)
-    answered = WINDOW_METRICS["answered"].selector(**sel)
-    abandoned = WINDOW_METRICS["abandoned"].selector(**sel)
-    return f"({answered} + ignoring(outcome) {abandoned})"
+    """PromQL for the contacts a threshold's value rests on (cxmon.measures.volume, in PromQL)."""
+    terms = [WINDOW_METRICS[name].selector(**sel) for name in volume_figures(th.measure)]
+    if len(terms) == 1:
+        return terms[0]
+    return "(" + " + ignoring(outcome) ".join(terms) + ")"
 
 
 def pothole_expr(step: Step, th: Threshold) -> str:

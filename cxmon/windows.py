@@ -14,13 +14,14 @@ import bisect
 import heapq
 import operator
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cxmon import sketch
 from cxmon.config import OTHER, Config, Step, known_labels
 from cxmon.events import ContactEvent, EventKind
+from cxmon.measures import service_level_denominator
 from cxmon.rows import (
     AGENTS_AVAILABLE,
     AGENTS_STAFFED,
@@ -786,7 +787,7 @@ def window_measures(total: Pane, formula: str, only: frozenset[str] | None = Non
 
     Args:
         total: the window's counters and sketches.
-        formula: the service-level formula name (cxmon.config.SERVICE_LEVEL_FORMULAS).
+        formula: the service-level formula name (cxmon.measures.SERVICE_LEVEL_FORMULAS).
         only: when given, the percentiles are worked out only if one of them is in it (the rest
             are None): a backfill's tick judges a few measures of the longer windows.
 
@@ -796,12 +797,7 @@ def window_measures(total: Pane, formula: str, only: frozenset[str] | None = Non
     c = total.c
     offered, answered, within = c[OFFERED], c[ANSWERED], c[ANSWERED_WITHIN]
     abandoned, short = c[ABANDONED], c[SHORT_ABANDONED]
-    if formula == "excl_short_abandons":
-        sl_den = answered + abandoned - short
-    elif formula == "incl_abandons":
-        sl_den = answered + abandoned
-    else:
-        sl_den = answered
+    sl_den = service_level_denominator(formula, answered, abandoned, short)
     ab_den = answered + abandoned - short
     p50 = p90 = p99 = r50 = r90 = None
     if only is None or not only.isdisjoint(_WAIT_QUANTILES):
@@ -856,25 +852,11 @@ def instant_measures(series: Series, now: float) -> dict[str, float | None]:
     }
 
 
-def volume(measure: str, figures: Mapping[str, float | None]) -> float:
-    """Return the number of contacts a measure's value rests on (for a threshold's ``min_volume``)."""
-    if measure == "csat":
-        return figures.get("feedback") or 0.0
-    if measure == "response_rate":
-        return figures.get("surveys") or 0.0
-    if measure.startswith("resolution") or measure == "reopen_rate":
-        return figures.get("resolved") or 0.0
-    if measure in ("offered", "escalations", "transfers", "lost"):
-        return figures.get("offered") or 0.0
-    return (figures.get("answered") or 0.0) + (figures.get("abandoned") or 0.0)
-
-
 __all__: Sequence[str] = [
     "Aggregator",
     "Pane",
     "Series",
     "Window",
     "instant_measures",
-    "volume",
     "window_measures",
 ]

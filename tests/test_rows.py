@@ -92,12 +92,8 @@ def test_row_of_and_row_maker_agree(ev: ContactEvent) -> None:
 def test_row_maker_fills_in_the_source_and_the_sentinels() -> None:
     """An event made without a source takes the reader's; absent fields are their sentinels."""
     row = row_maker("feed")(1.0, EventKind.ARRIVED, "c1", "voice", "q")
-    assert row == (1.0, "arrived", "feed", "c1", "voice", "q", NO_TEXT, *[NO_NUMBER] * 2, NO_TEXT) + (
-        NO_NUMBER,
-        NO_TEXT,
-        NO_NUMBER,
-        NO_NUMBER,
-    )
+    t, n = NO_TEXT, NO_NUMBER
+    assert row == (1.0, "arrived", "feed", "c1", "voice", "q", t, n, n, t, n, t, n, n)
 
 
 @settings(max_examples=50, deadline=None)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from cxmon.config import Config, Threshold
-from cxmon.measures import MEASURES, format_value
+from cxmon.measures import MEASURES, bad_direction, format_value
 from cxmon.snapshot import SeriesFigures, State
 from cxmon.units import format_duration
 
@@ -54,10 +54,6 @@ FIGURE_MEASURES: tuple[str, ...] = (
 )
 """Windowed measures listed in the detail pane's figures table."""
 
-# Measures where a smaller number is the bad direction when no threshold says otherwise.
-_LOW_IS_BAD = frozenset({"service_level", "csat", "agents_available", "agents_staffed"})
-# Which way to combine a channel's queues into one row: counts add up, the rest show the worst queue.
-_SUMMED = frozenset({"waiting_now", "escalations", "offered", "answered", "abandoned", "backlog"})
 
 SPARK_BARS = "▁▂▃▄▅▆▇█"
 
@@ -79,7 +75,7 @@ def age_text(seconds: float | None) -> str:
 
 def low_is_bad(measure: str) -> bool:
     """Return whether a lower value of ``measure`` is worse (service level, CSAT…)."""
-    return measure in _LOW_IS_BAD
+    return bad_direction(measure) == "below"
 
 
 def trend_arrow(trend: float, measure: str) -> tuple[str, str]:
@@ -123,16 +119,6 @@ def judge(value: float | None, thresholds: Iterable[Threshold]) -> str:
         if th.warn is not None and (th.worse(value, th.warn) or value == th.warn):
             verdict = "warn"
     return verdict
-
-
-def combine(measure: str, values: Sequence[float | None]) -> float | None:
-    """Combine the values of several queues into one channel row: sum counts, else the worst queue."""
-    known = [v for v in values if v is not None]
-    if not known:
-        return None
-    if measure in _SUMMED:
-        return sum(known)
-    return min(known) if low_is_bad(measure) else max(known)
 
 
 def threshold_text(thresholds: Sequence[Threshold]) -> str:

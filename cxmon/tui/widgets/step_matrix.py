@@ -12,9 +12,9 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from cxmon.config import Config
-from cxmon.measures import MEASURES, format_value
+from cxmon.measures import MEASURES, combine, format_value
 from cxmon.snapshot import EMPTY_SNAPSHOT, SeriesFigures, Snapshot, State
-from cxmon.tui.format import MATRIX_MEASURES, STATE_WORD, combine, judge, low_is_bad, thresholds_for
+from cxmon.tui.format import MATRIX_MEASURES, STATE_WORD, judge, low_is_bad, thresholds_for
 from cxmon.tui.messages import StepChosen
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 
@@ -79,7 +79,9 @@ def matrix_rows(
     for (step, channel), members in groups.items():
         members.sort(key=lambda s: s.queue)
         per_queue = [tuple(s.value(m, window) for m in MATRIX_MEASURES) for s in members]
-        values = tuple(combine(m, [v[i] for v in per_queue]) for i, m in enumerate(MATRIX_MEASURES))
+        # the channel row combines its queues the way every consumer does (cxmon.measures.combine)
+        figures = [{**s.windows.get(window, {}), **s.instant} for s in members]
+        values = tuple(combine(m, figures, snapshot.service_level_formula) for m in MATRIX_MEASURES)
         state = max((s.state for s in members), key=lambda st: st.severity)
         marker = "▾ " if step in expanded else "▸ "
         parent = MatrixRow(
