@@ -20,8 +20,8 @@ FORMULAS = ("excl_short_abandons", "incl_abandons", "answered_only")
 
 
 def test_every_measure_says_which_way_is_worse() -> None:
-    """Service level, CSAT, the survey response rate and the agent counts are bad when low; waits, rates and counts of
-    trouble when high."""
+    """Service level, CSAT, the survey response rate and the agent counts are bad when low; waits,
+    rates and counts of trouble when high."""
     low = {name for name in MEASURES if bad_direction(name) == "below"}
     assert low == {"service_level", "csat", "response_rate", "agents_staffed", "agents_available"}
 
