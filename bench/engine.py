@@ -34,7 +34,7 @@ from collectors.simulator.model import simulate_events
 from cxmon.config import Config, loads
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
-from cxmon.importer import IMPORT_BATCH, NEVER_PURGE
+from cxmon.importer import IMPORT_BATCH, IMPORT_PENDING, NEVER_PURGE
 from cxmon.ingest import ProcessSource
 
 START = 1_767_600_000.0
@@ -103,7 +103,11 @@ async def ingest(path: Path, db: str | None) -> dict[str, float]:
     config = dataclasses.replace(
         config,
         store=dataclasses.replace(
-            config.store, retention=NEVER_PURGE, batch_size=IMPORT_BATCH, flush_interval=1.0
+            config.store,
+            retention=NEVER_PURGE,
+            batch_size=IMPORT_BATCH,
+            max_pending=IMPORT_PENDING,
+            flush_interval=1.0,
         ),
     )
     engine = Engine(
