@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collectors.queue_log.hours import OpeningHours, parse_hours
+
 # cxmon.validation's section reader reports unknown keys with a did-you-mean and every bad value with
 # its key path; collectors follow the same rules, so they reuse it.
-from collectors.queue_log.hours import OpeningHours, parse_hours
 from cxmon.validation import Problems, Section, boolean, integer, positive_duration, string, string_list
 
 

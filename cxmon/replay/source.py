@@ -17,7 +17,8 @@ import aiosqlite
 
 from collectors.base import Sink
 from cxmon.events import ContactEvent, EventKind
-from cxmon.store import _SELECT_ROWS, event_from_row
+from cxmon.rows import KIND, decode_rows
+from cxmon.store_schema import SELECT_ROWS
 
 BATCH = 500
 """Rows read and emitted at a time when running flat out."""
@@ -112,13 +113,13 @@ class ReplaySource:
         uri = f"{Path(self.db_path).resolve().as_uri()}?mode=ro"
         async with (
             aiosqlite.connect(uri, uri=True) as db,
-            db.execute(_SELECT_ROWS, (self.start, self.end)) as cur,
+            db.execute(SELECT_ROWS, (self.start, self.end)) as cur,
         ):
             while True:
                 rows = await cur.fetchmany(BATCH)
                 if not rows:
                     return
-                yield [event_from_row(r) for r in rows if r[1] != EventKind.LOST.value]
+                yield decode_rows(r for r in rows if r[KIND] != EventKind.LOST.value)
 
     async def run(self, sink: Sink) -> None:
         """Emit the events in time order, paced; return when the range is done."""
