@@ -110,8 +110,9 @@ async def test_commit_failures_are_counted_until_one_succeeds(tmp_path: Path) ->
         await until(lambda: store.commit_failures >= 2)
         assert not store.backpressure and store.last_error is not None
         await make_room(store)
-        await until(lambda: store.pending == 0)
-        assert store.commit_failures == 0 and store.last_error is None
+        # pending drops as a commit takes the rows; the error clears once that commit succeeds
+        await until(lambda: store.last_error is None)
+        assert store.commit_failures == 0 and store.pending == 0
         assert await store.count_events() == 300
 
 
