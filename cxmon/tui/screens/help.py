@@ -35,8 +35,9 @@ HELP = """\
 ✖ POTHOLE (past breach for long enough), ? STALE (its sources went quiet: never shown as OK).
 ★ marks a moment of truth. Arrows show the headline figure's trend (red when it moves the bad way).
 
-Matrix rows for a channel combine its queues: counts are added up, rates and percentiles show the
-worst queue. Expand a step to see each queue. Cells are coloured against the step's thresholds.
+Matrix rows for a channel combine its queues: counts are added up, rates are weighted by what
+they are over (the channel's own service level), percentiles show the worst queue. Expand a step
+to see each queue. Cells are coloured against the step's thresholds.
 """
 
 
