@@ -14,7 +14,7 @@ from aiohttp import web
 
 from cxmon import __version__
 from cxmon.config import Config
-from cxmon.exposition import CONTENT_TYPE, Payload, render_payload
+from cxmon.exposition import CONTENT_TYPE, HttpCounts, Payload, render_payload
 from cxmon.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class Exporter:
         self._last_scrape = -math.inf
         self._published_wall = time.time()
         self._published_mono = time.monotonic()
+        self.http_counts: Callable[[], HttpCounts] | None = None
+        """The serving HTTP server's counts, exported with each render (set by the server)."""
         self.renders = 0
         """Renders done so far."""
         self.last_render_seconds = 0.0
@@ -125,8 +127,9 @@ class Exporter:
                 continue
             t0 = time.perf_counter()
             try:
+                counts = self.http_counts() if self.http_counts is not None else None
                 payload = await asyncio.to_thread(
-                    render_payload, snap, self._config, published=self._published_wall
+                    render_payload, snap, self._config, published=self._published_wall, http=counts
                 )
             except Exception:  # a render bug must not kill the exporter; keep the last good bytes
                 log.exception("rendering metrics failed")

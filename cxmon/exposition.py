@@ -412,29 +412,56 @@ class SnapshotCollector(Collector):
             yield fam.to_metric()
 
 
-def render_chunks(snapshot: Snapshot, config: Config, published: float | None = None) -> list[bytes]:
+@dataclass(frozen=True, slots=True)
+class HttpCounts:
+    """What the HTTP server has counted, exported with the snapshot it serves."""
+
+    refused: int
+    """Requests refused because they could not be parsed (oversized, malformed, not HTTP)."""
+    evicted: int
+    """Connections closed to keep within ``[http] max_connections``."""
+    open: int
+    """Connections open when the exposition was rendered."""
+
+
+def render_chunks(
+    snapshot: Snapshot, config: Config, published: float | None = None, http: HttpCounts | None = None
+) -> list[bytes]:
     """Return the text exposition of ``snapshot`` as byte chunks (see :func:`render`)."""
     out: list[bytes] = []
     for fam in _families(snapshot, config, LabelBounds(config), True):
         out.extend(fam.chunks())
-    if published is not None:
-        fam = _published_family(published)
+    for fam in _serving_families(published, http):
         out.extend(fam.chunks())
     return out
 
 
-def _published_family(published: float) -> _Fam:
-    fam = _Fam(
-        True,
-        "cxmon_snapshot_published_timestamp_seconds",
-        "gauge",
-        "Wall-clock time the engine published the exported snapshot (old while the engine is frozen).",
-    )
-    fam.add((), published, "")
-    return fam
+def _serving_families(published: float | None, http: HttpCounts | None) -> list[_Fam]:
+    fams = []
+    if published is not None:
+        fam = _Fam(
+            True,
+            "cxmon_snapshot_published_timestamp_seconds",
+            "gauge",
+            "Wall-clock time the engine published the exported snapshot (old while the engine is frozen).",
+        )
+        fam.add((), published, "")
+        fams.append(fam)
+    if http is not None:
+        for name, kind, help_, value in (
+            ("cxmon_http_refused_requests", "counter", "Requests refused as malformed.", http.refused),
+            ("cxmon_http_evicted_connections", "counter", "Connections closed to make room.", http.evicted),
+            ("cxmon_http_open_connections", "gauge", "Connections open at the last render.", http.open),
+        ):
+            fam = _Fam(True, name, kind, help_)
+            fam.add((), float(value), "")
+            fams.append(fam)
+    return fams
 
 
-def render(snapshot: Snapshot, config: Config, published: float | None = None) -> bytes:
+def render(
+    snapshot: Snapshot, config: Config, published: float | None = None, http: HttpCounts | None = None
+) -> bytes:
     """Return the text exposition of ``snapshot`` (what a scrape of ``/metrics`` serves).
 
     The families are the ones :class:`SnapshotCollector` yields, written straight to text: the same
@@ -446,11 +473,12 @@ def render(snapshot: Snapshot, config: Config, published: float | None = None) -
         config: gives the bounded label values (config plus ``other``).
         published: wall-clock time the snapshot was published; when given, exported as
             ``cxmon_snapshot_published_timestamp_seconds``.
+        http: the serving HTTP server's counts; when given, exported as ``cxmon_http_*``.
 
     Returns:
         Prometheus text format 0.0.4, UTF-8.
     """
-    return b"".join(render_chunks(snapshot, config, published))
+    return b"".join(render_chunks(snapshot, config, published, http))
 
 
 def render_with_client(snapshot: Snapshot, config: Config) -> bytes:
@@ -475,18 +503,21 @@ class Payload:
         return b"".join(self.chunks)
 
 
-def render_payload(snapshot: Snapshot, config: Config, published: float | None = None) -> Payload:
+def render_payload(
+    snapshot: Snapshot, config: Config, published: float | None = None, http: HttpCounts | None = None
+) -> Payload:
     """Render and compress ``snapshot`` (run it in a worker thread: zlib lets go of the GIL).
 
     Args:
         snapshot: the snapshot to export.
         config: gives the bounded label values.
         published: wall-clock time of publication (see :func:`render`).
+        http: the HTTP server's counts (see :func:`render`).
 
     Returns:
         The text in chunks and the same as one gzip member.
     """
-    chunks = render_chunks(snapshot, config, published)
+    chunks = render_chunks(snapshot, config, published, http)
     comp = zlib.compressobj(6, zlib.DEFLATED, 31)
     gz = [comp.compress(c) for c in chunks]
     gz.append(comp.flush())

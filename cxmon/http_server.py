@@ -23,6 +23,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from cxmon.config import Config, HttpConfig, ListenConfig
 from cxmon.errors import StartupError
 from cxmon.exporter import EngineLike, Exporter
+from cxmon.exposition import HttpCounts
 
 log = logging.getLogger(__name__)
 
@@ -329,6 +330,11 @@ class HttpServices:
         )
         self.server = HttpServer(self.listeners, config.http)
         """The listening server (``.ports``)."""
+        self.exporter.http_counts = self._counts
+
+    def _counts(self) -> HttpCounts:
+        server = self.server
+        return HttpCounts(server.bad_requests, server.evicted, server.open_connections())
 
     @property
     def port(self) -> int:

@@ -159,7 +159,8 @@ async def test_serve_under_a_hostile_flood_keeps_scraping_with_bounded_memory(tm
     default = (REPO / "config" / "default.toml").read_text()
     http = f'[http]\nlisten = "127.0.0.1:{port}"\nmax_connections = 100\nidle_timeout = "120s"\n'
     config = re.sub(r"\[http\]\nlisten = [^\n]*\n", lambda _: http, default)
-    assert config != default
+    config = re.sub(r"\[hub\]\nlisten = [^\n]*\n", "[hub]\nenabled = false\n", config)  # no port of its own
+    assert config.count("enabled = false") == default.count("enabled = false") + 1
     (tmp_path / "cxmon.toml").write_text(config)
     argv = [sys.executable, "-m", "cxmon", "serve", "--config", str(tmp_path / "cxmon.toml")]
     argv += ["--db", str(tmp_path / "cxmon.db")]
@@ -221,7 +222,7 @@ async def test_serve_mounts_webhook_routes_beside_metrics(tmp_path: Path) -> Non
     native event POSTed there is taken and counted for the collector in the scrape of the same port."""
     port, secret = free_port(), b"s3cret"
     (tmp_path / "cxmon.toml").write_text(
-        f'[http]\nlisten = "127.0.0.1:{port}"\n[journey]\nchannels = ["web"]\n'
+        f'[http]\nlisten = "127.0.0.1:{port}"\n[hub]\nenabled = false\n[journey]\nchannels = ["web"]\n'
         '[[journey.steps]]\nname = "order"\nmatch = [{ channel = "*", queue = "*" }]\n'
         '[[collectors]]\ntype = "webhook"\nname = "crm"\nadapter = "native"\nsecret = "s3cret"\n'
     )
@@ -276,3 +277,25 @@ async def test_serve_mounts_webhook_routes_beside_metrics(tmp_path: Path) -> Non
         log.close()
     assert 200 <= posted < 300
     assert counted is not None and float(counted.group(1)) >= 1
+
+
+async def test_refused_requests_are_counted_in_the_metrics() -> None:
+    """A malformed request shows in cxmon_http_refused_requests_total from the next render on."""
+    feed = feed_with(idle_timeout=5.0)
+    services = await start_http(feed, "127.0.0.1", 0)
+    try:
+        conn = await asyncio.open_connection("127.0.0.1", services.port)
+        conn[1].write(b"\x16\x03\x01 not http at all\r\n\r\n")
+        await closed_by_server(conn)
+        feed.publish(make_snapshot(version=2))
+        refused = None
+        for _ in range(200):  # bounded: the render runs in a worker thread
+            _, body = await scrape(services.port)
+            found = re.search(rb"^cxmon_http_refused_requests_total (\S+)", body, re.M)
+            if found and float(found.group(1)) >= 1:
+                refused = float(found.group(1))
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await services.aclose()
+    assert refused == 1.0
