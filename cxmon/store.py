@@ -152,13 +152,22 @@ class Store(StoreReads):
         if self._db is not None:
             try:
                 await self.flush()
+            except Exception as exc:  # a full disk at shutdown: say what was not stored, no traceback
+                raise StoreError(
+                    f"{self.pending:,} rows could not be stored ({exc}); their offsets were not "
+                    "committed either, so a file source reads them again when it restarts",
+                    self.path,
+                ) from exc
             finally:
                 if self._proc is not None:
                     proc, self._proc = self._proc, None
                     await asyncio.to_thread(proc.close)
-                    for pragma in INDEX_BUILD:
-                        await self._db.execute(pragma)
-                    await self._db.execute(CUSTOMER_INDEX)
+                    try:
+                        for pragma in INDEX_BUILD:
+                            await self._db.execute(pragma)
+                        await self._db.execute(CUSTOMER_INDEX)
+                    except Exception:  # rebuilt on the next open
+                        log.exception("the customer index could not be built")
                 await self._db.close()
                 self._db = None
 

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collectors.base import Offset
 from collectors.jsonl import JsonlFileSource
 from cxmon.engine import Engine
+from cxmon.errors import StoreError
 from cxmon.events import ContactEvent, EventKind
 from cxmon.exposition import render
 from cxmon.store import Store
@@ -277,3 +278,39 @@ async def test_status_bar_says_the_sources_are_held() -> None:
         await pilot.pause()
         text = str(bar.render())
     assert "history: database or disk is full — sources held, 51,000 rows waiting" in text
+
+
+async def test_shutdown_on_a_full_disk_ends_and_says_what_was_not_stored(tmp_path: Path) -> None:
+    """Stopping the engine while the disk is full and the sources are held does not hang: the store
+    makes one last attempt, then closing raises a StoreError (one line for the command, exit 2)
+    that counts the rows not stored; the stored offset is still the last committed batch's."""
+    cfg = one_step_config()
+    cfg = dataclasses.replace(
+        cfg,
+        monitor=dataclasses.replace(cfg.monitor, tick=0.02, queue_size=1),
+        store=dataclasses.replace(cfg.store, max_pending=1000, flush_interval=0.01, batch_size=200),
+    )
+    log = tmp_path / "events.jsonl"
+    write_events(log, 0, 0)
+    engine = Engine(
+        cfg, db_path=str(tmp_path / "h.db"), sources=[JsonlFileSource("file", str(log), follow=True)]
+    )
+    with pytest.raises(StoreError, match=r"[\d,]+ rows could not be stored \(database or disk is full\)"):
+        async with engine:
+            runner = asyncio.create_task(engine.run())
+            store = engine.store
+            assert store is not None
+            await until(lambda: engine.latest.version > 0)
+            await fill_disk(store)
+            write_events(log, 0, 20_000)
+            await until(lambda: engine.latest.store is not None and engine.latest.store.backpressure)
+            engine.stop()
+            await runner
+    with sqlite3.connect(tmp_path / "h.db") as conn:
+        stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        offsets = conn.execute("SELECT position FROM source_offsets").fetchall()
+    assert stored < 20_000
+    # nothing past the stored rows was acknowledged: no offset, or one that ends on a stored line
+    if offsets:
+        with log.open("rb") as fh:
+            assert fh.read(offsets[0][0]).count(b"\n") == stored
