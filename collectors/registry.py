@@ -19,6 +19,7 @@ SOURCE_TYPES: dict[str, str] = {
     "records": "collectors.records:RecordsSource",
     "jsonl": "collectors.jsonl:JsonlFileSource",
     "webhook": "collectors.webhook:WebhookSource",
+    "websocket": "collectors.websocket:WebsocketSource",
 }
 
 

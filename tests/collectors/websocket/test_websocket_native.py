@@ -1,0 +1,129 @@
+"""The websocket collector on a native event stream: bearer auth, reconnects, each event once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import orjson
+from websockets.asyncio.server import ServerConnection, serve
+
+from collectors.websocket.options import parse_options
+from collectors.websocket.source import WebsocketSource, backoff
+from cxmon.customers import Directory
+from tests.collectors.webhook.harness import RecordingSink
+from tests.collectors.websocket.genesys_server import wait_for
+
+
+class Feed:
+    """A native event server that sends everything it has to every (re)connected client."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.events: list[dict[str, object]] = []
+        self.refused = 0
+        self.port = 0
+        self.server = None
+
+    async def start(self) -> None:
+        self.server = await serve(self._client, "127.0.0.1", self.port)
+        self.port = next(iter(self.server.sockets)).getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _client(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        if (
+            ws.request.headers.get("Authorization") != f"Bearer {self.token}"
+            or ws.request.headers.get("X-Tenant") != "acme"
+        ):
+            self.refused += 1
+            await ws.close(4001, "unauthorized")
+            return
+        # Replays its whole history on every connection: the client must not count anything twice.
+        await ws.send(orjson.dumps({"version": 1, "events": self.events}).decode())
+        await ws.wait_closed()
+
+
+def source(port: int, token: str) -> WebsocketSource:
+    options, problems = parse_options(
+        {
+            "adapter": "native",
+            "url": f"ws://127.0.0.1:{port}/events",
+            "bearer": token,
+            "headers": {"X-Tenant": "acme"},
+            "min_backoff": "20ms",
+            "max_backoff": "100ms",
+        },
+        "collectors[0]",
+    )
+    assert options is not None, problems
+    return WebsocketSource("live", options, directory=Directory(), rng=random.Random(1))
+
+
+def event(i: int) -> dict[str, object]:
+    return {
+        "id": f"e{i}",
+        "ts": time.time(),
+        "kind": "arrived",
+        "contact_id": f"k{i}",
+        "channel": "chat",
+        "queue": "q",
+    }
+
+
+async def test_reconnect_after_restart_counts_each_event_once() -> None:
+    """Two events; the server stops (the source is down) and restarts replaying everything plus a
+    third event: the source ends with exactly three events."""
+    feed = Feed("tok")
+    feed.events = [event(1), event(2)]
+    await feed.start()
+    sink = RecordingSink()
+    src = source(feed.port, "tok")
+    task = asyncio.create_task(src.run(sink))
+    try:
+        await wait_for(lambda: len(sink.events) == 2)
+        assert sink.up
+        await feed.stop()
+        await wait_for(lambda: not sink.up)
+        feed.events.append(event(3))
+        await feed.start()
+        await wait_for(lambda: src.counts["connects"] == 2 and len(sink.events) == 3)
+        await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await feed.stop()
+    assert [e.contact_id for e in sink.events] == ["k1", "k2", "k3"]
+    assert src.counts["duplicates"] == 2
+
+
+async def test_wrong_bearer_is_refused_and_retried_with_backoff() -> None:
+    """A server that refuses the token: the source stays down, reports it, and retries with growing delays."""
+    feed = Feed("right")
+    await feed.start()
+    sink = RecordingSink()
+    src = source(feed.port, "wrong")
+    task = asyncio.create_task(src.run(sink))
+    try:
+        await wait_for(lambda: feed.refused >= 4)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await feed.stop()
+    assert not sink.up and sink.events == []
+    assert sink.errors and "connection" in sink.errors[0][1]
+
+
+def test_backoff_doubles_with_jitter_and_caps() -> None:
+    """Delay n lies in [cap/2, cap] with cap = min(max, min·2ⁿ); the jitter makes delays differ."""
+    rng = random.Random(7)
+    delays = [backoff(n, 1.0, 30.0, rng) for n in range(8)]
+    for n, d in enumerate(delays):
+        cap = min(30.0, 2.0**n)
+        assert cap / 2 <= d <= cap
+    assert len({round(d, 6) for d in delays[5:]}) == 3  # capped, but not in lockstep
