@@ -6,6 +6,7 @@ import difflib
 import fnmatch
 from dataclasses import dataclass
 
+from cxmon.business_time import Calendar, parse_calendar
 from cxmon.measures import MEASURES, bad_direction, parse_value
 from cxmon.units import parse_duration
 from cxmon.validation import Problems, Section, boolean, integer, positive_duration, string
@@ -65,6 +66,10 @@ class Step:
     moment_of_truth: bool = False
     headline: str = "wait_p90"
     """The measure the dashboard shows for the step when nothing is breached."""
+    calendar: Calendar | None = None
+    """Business hours the step's ticket clocks run in (None: every second counts)."""
+    next_reply: float | None = None
+    """Target for an agent's reply to the customer's next message (tickets), in business time."""
 
 
 def parse_threshold(
@@ -142,6 +147,15 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
     target = sec.get("service_level_target", positive_duration, 20.0, 'a duration like "20s"')
     long_wait = sec.get("long_wait", positive_duration, max(target * 3, 60.0), 'a duration like "2m"')
     backlog_age = sec.get("backlog_age", positive_duration, 86400.0, 'a duration like "4h"')
+    calendar_problems: list[str] = []
+    calendar = parse_calendar(sec.raw("calendar"), sec.key("calendar"), calendar_problems)
+    problems.items.extend(calendar_problems)
+    targets = Section(sec.raw("targets") or {}, sec.key("targets"), problems)
+    # Ticket targets: first reply is the service level's T, resolution the backlog's age limit.
+    target = targets.get("first_reply", positive_duration, target, 'a duration like "4h"')
+    next_reply = targets.get("next_reply", positive_duration, None, 'a duration like "8h"')
+    backlog_age = targets.get("resolution", positive_duration, backlog_age, 'a duration like "3d"')
+    targets.finish()
     headline = sec.get("headline", string, "", "a measure name")
     if headline and headline not in MEASURES:
         problems.add(sec.key("headline"), f"unknown measure {headline!r}")
@@ -181,4 +195,6 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
         backlog_age=backlog_age,
         moment_of_truth=mot,
         headline=headline or (thresholds[0].measure if thresholds else "wait_p90"),
+        calendar=calendar,
+        next_reply=next_reply,
     )

@@ -11,7 +11,9 @@ ones only reach the cumulative totals.
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
+import math
 import operator
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cxmon import sketch
+from cxmon.business_time import Calendar
 from cxmon.config import OTHER, Config, Step, known_labels
 from cxmon.events import ContactEvent, EventKind
 from cxmon.measures import service_level_denominator
@@ -832,6 +835,12 @@ def window_measures(total: Pane, formula: str, only: frozenset[str] | None = Non
     }
 
 
+@functools.lru_cache(maxsize=100_000)
+def _due(calendar: Calendar, opened: float, age: float) -> float | None:
+    """When a contact opened at ``opened`` has been open ``age`` seconds of business time."""
+    return calendar.add(opened, age)
+
+
 def instant_measures(series: Series, now: float) -> dict[str, float | None]:
     """Compute the measures of "now" for a series: queue, longest wait, staffing, backlog."""
     waiting = series.waiting
@@ -841,6 +850,12 @@ def instant_measures(series: Series, now: float) -> dict[str, float | None]:
     if staffed and available is not None:
         occupancy = max(0.0, min(1.0, (staffed - available) / staffed))
     aged_limit = now - series.backlog_age
+    calendar = series.step.calendar if series.step is not None else None
+    if calendar is None:
+        aged = sum(1 for t in series.open.values() if t <= aged_limit)
+    else:  # open longer than the target in business time: past the due time the calendar gives
+        age = series.backlog_age
+        aged = sum(1 for t in series.open.values() if now >= (_due(calendar, t, age) or math.inf))
     return {
         "waiting_now": float(len(waiting)),
         "longest_wait_now": max(0.0, longest) if longest is not None else None,
@@ -848,7 +863,7 @@ def instant_measures(series: Series, now: float) -> dict[str, float | None]:
         "agents_available": None if available is None else float(available),
         "occupancy": occupancy,
         "backlog": float(len(series.open)),
-        "aged_backlog": float(sum(1 for t in series.open.values() if t <= aged_limit)),
+        "aged_backlog": float(aged),
     }
 
 

@@ -27,7 +27,7 @@ from collectors.webhook.adapters import ADAPTERS
 from collectors.webhook.memory import ExpiringSet
 from collectors.webhook.model import AdapterOptions, Delivery, Parsed, Rejected, Update
 from collectors.webhook.options import WebhookOptions, parse_options
-from collectors.webhook.tracker import ContactTracker
+from collectors.webhook.tracker import ClockFor, ContactTracker, step_clocks
 from cxmon.customers import DIRECTORY, CustomerKeys, Directory, parse_mapping
 from cxmon.events import ContactEvent, EventKind
 
@@ -59,6 +59,7 @@ class WebhookSource:
         region: str | None = None,
         clock: Callable[[], float] = time.time,
         directory: Directory | None = None,
+        clock_for: ClockFor | None = None,
     ) -> None:
         """Create the source.
 
@@ -68,6 +69,7 @@ class WebhookSource:
             region: default region for phone numbers when the options do not name one.
             clock: the time signed timestamps are checked against.
             directory: where customer aliases are learned (default: the process's).
+            clock_for: each contact's step calendar and next-reply target (business-time clocks).
         """
         self.name = name
         self.options = options
@@ -97,7 +99,7 @@ class WebhookSource:
             )
         )
         self.clock = clock
-        self.tracker = ContactTracker(name, options.contacts)
+        self.tracker = ContactTracker(name, options.contacts, clock_for)
         self.rejected: Counter[str] = Counter()
         """Requests refused, by reason (unsigned, bad_signature, stale_timestamp, replayed,
         too_large, wrong_method, wrong_content_type, malformed, queue_full, not_running)."""
@@ -122,7 +124,7 @@ class WebhookSource:
             ConfigError: the options are invalid.
         """
         options = checked_options(parse_options, collector, config)
-        return cls(collector.name, options, region=config.customer_region)
+        return cls(collector.name, options, region=config.customer_region, clock_for=step_clocks(config))
 
     # ------------------------------------------------------------------ HTTP
 
@@ -241,6 +243,8 @@ class WebhookSource:
                 out.extend(tracker.apply(u))
         self.counts["stale"] += tracker.stale - stale_before
         self.counts["events"] += len(out)
+        self.counts["next_replies"] = tracker.next_replies
+        self.counts["next_reply_breaches"] = tracker.next_reply_breaches
         return out
 
     async def _heartbeat(self, sink: Sink) -> None:

@@ -12,12 +12,31 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from collectors.webhook.model import Update
+from cxmon.business_time import Calendar
 from cxmon.events import ContactEvent, EventKind
 
+if TYPE_CHECKING:
+    from cxmon.config import Config
+
 CONTACTS_MAX = 100_000
+
+ClockFor = Callable[[str, str], "tuple[Calendar | None, float | None]"]
+"""(channel, queue) → the step's calendar and next-reply target."""
+
+
+def step_clocks(config: Config) -> ClockFor:
+    """The ClockFor of a configuration: each contact's step's calendar and next-reply target."""
+
+    def clock_for(channel: str, queue: str) -> tuple[Calendar | None, float | None]:
+        step = config.step_for(channel, queue)
+        return (step.calendar, step.next_reply) if step is not None else (None, None)
+
+    return clock_for
 
 
 @dataclass(slots=True)
@@ -30,15 +49,48 @@ class _Contact:
     closed_at: float | None = None
     status_ts: float = -math.inf
     paused_at: float | None = None
+    calendar: Calendar | None = None
+    next_target: float | None = None
+    paused: float = 0.0
+    """Business seconds spent paused (pending, on hold) in pauses that have ended."""
+    awaiting: float | None = None
+    """Since when the customer's latest message waits for an agent's reply (after the first)."""
+    awaiting_paused: float = 0.0
+
+    def business(self, start: float, end: float) -> float:
+        """Seconds of [start, end) that count: business time in the step's calendar, or all of them."""
+        if self.calendar is None:
+            return max(0.0, end - start)
+        return self.calendar.between(start, end)
+
+    def paused_by(self, ts: float) -> float:
+        """Business seconds paused up to ``ts`` (the pause going on included)."""
+        ongoing = self.business(self.paused_at, ts) if self.paused_at is not None else 0.0
+        return self.paused + ongoing
+
+    def clock(self, start: float, ts: float, paused_at_start: float = 0.0) -> float:
+        """Business seconds from ``start`` to ``ts`` with the clock stopped while paused."""
+        return max(0.0, self.business(start, ts) - (self.paused_by(ts) - paused_at_start))
 
 
 class ContactTracker:
     """Applies :class:`Update`s and returns the ContactEvents they make."""
 
-    def __init__(self, source: str, limit: int = CONTACTS_MAX) -> None:
-        """Create an empty tracker for the collector called ``source``."""
+    def __init__(self, source: str, limit: int = CONTACTS_MAX, clock_for: ClockFor | None = None) -> None:
+        """Create an empty tracker for the collector called ``source``.
+
+        ``clock_for`` gives a contact's step calendar and next-reply target: waits and resolution
+        times are then business time with the clock stopped while the contact is paused.
+        """
         self.source = source
         self.limit = limit
+        self.clock_for = clock_for
+        self.next_replies = 0
+        """Agent replies to a customer's later message (after the first reply)."""
+        self.next_reply_breaches = 0
+        """Next replies later than the step's ``next_reply`` target (business time)."""
+        self.next_reply_seconds: list[float] = []
+        """The latest next-reply times (business seconds), at most 1,000."""
         self._contacts: OrderedDict[str, _Contact] = OrderedDict()
         self.stale = 0
         """Updates ignored because a later one for the same contact was already applied."""
@@ -80,7 +132,12 @@ class ContactTracker:
             if u.action == "open":
                 return out
         if u.action == "reply":
+            if c.answered and c.awaiting is not None:
+                self._next_reply(c, u.ts)
             self._answer(u.contact, c, u.ts, out)
+        elif u.action == "customer":
+            if c.answered and c.awaiting is None and c.closed_at is None:
+                c.awaiting, c.awaiting_paused = u.ts, c.paused_by(u.ts)
         elif u.action == "abandon":
             if c.answered or c.closed_at is not None:
                 self.stale += 1
@@ -91,7 +148,7 @@ class ContactTracker:
                         EventKind.ABANDONED,
                         u.contact,
                         c,
-                        wait=max(0.0, u.ts - c.opened),
+                        wait=c.clock(c.opened, u.ts),
                         reason=u.reason,
                     )
                 )
@@ -101,8 +158,19 @@ class ContactTracker:
             self._status(u, c, out)
         return out
 
+    def _next_reply(self, c: _Contact, ts: float) -> None:
+        assert c.awaiting is not None
+        seconds = c.clock(c.awaiting, ts, c.awaiting_paused)
+        c.awaiting = None
+        self.next_replies += 1
+        self.next_reply_seconds = [*self.next_reply_seconds[-999:], seconds]
+        if c.next_target is not None and seconds > c.next_target:
+            self.next_reply_breaches += 1
+
     def _open(self, u: Update, opened: float, out: list[ContactEvent]) -> _Contact:
         c = _Contact(opened, u.channel, u.queue, u.customer)
+        if self.clock_for is not None:
+            c.calendar, c.next_target = self.clock_for(u.channel, u.queue)
         self._contacts[u.contact] = c
         while len(self._contacts) > self.limit:
             self._contacts.popitem(last=False)
@@ -113,7 +181,7 @@ class ContactTracker:
         if c.answered:
             return
         c.answered = True
-        out.append(self._event(ts, EventKind.ANSWERED, cid, c, wait=max(0.0, ts - c.opened)))
+        out.append(self._event(ts, EventKind.ANSWERED, cid, c, wait=c.clock(c.opened, ts)))
 
     def _status(self, u: Update, c: _Contact, out: list[ContactEvent]) -> None:
         if u.ts < c.status_ts:
@@ -125,7 +193,8 @@ class ContactTracker:
                 c.closed_at = None
                 c.paused_at = None
                 out.append(self._event(u.ts, EventKind.REOPENED, u.contact, c))
-            else:
+            elif c.paused_at is not None:
+                c.paused = c.paused_by(u.ts)
                 c.paused_at = None
         elif u.status == "paused":
             if c.closed_at is None and c.paused_at is None:
@@ -135,10 +204,12 @@ class ContactTracker:
                 return
             if u.answered_at is not None:
                 self._answer(u.contact, c, u.answered_at, out)
-            duration = u.duration if u.duration is not None else u.ts - c.opened
+            duration = u.duration if u.duration is not None else c.clock(c.opened, u.ts)
             out.append(self._event(u.ts, EventKind.RESOLVED, u.contact, c, duration=max(0.0, duration)))
+            c.paused = c.paused_by(u.ts)
             c.closed_at = u.ts
             c.paused_at = None
+            c.awaiting = None
 
     def _event(
         self,

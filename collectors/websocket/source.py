@@ -26,7 +26,7 @@ from websockets.exceptions import WebSocketException
 from collectors.base import checked_options
 from collectors.webhook.memory import ExpiringSet
 from collectors.webhook.source import EVENT_IDS_FOR, REMEMBERED_MAX
-from collectors.webhook.tracker import ContactTracker
+from collectors.webhook.tracker import ClockFor, ContactTracker, step_clocks
 from collectors.websocket.genesys import GenesysCloudAdapter
 from collectors.websocket.link import Handled, Link, LinkError
 from collectors.websocket.native import NativeStreamAdapter
@@ -73,6 +73,7 @@ class WebsocketSource:
         clock: Callable[[], float] = time.time,
         directory: Directory | None = None,
         rng: random.Random | None = None,
+        clock_for: ClockFor | None = None,
     ) -> None:
         """Create the source.
 
@@ -83,6 +84,7 @@ class WebsocketSource:
             clock: wall time (event ids' memory, channel renewal).
             directory: where customer aliases are learned (default: the process's).
             rng: the jitter's random numbers.
+            clock_for: each contact's step calendar and next-reply target (business-time clocks).
         """
         self.name = name
         self.options = options
@@ -94,7 +96,7 @@ class WebsocketSource:
         )
         self.clock = clock
         self.rng = rng or random.Random()
-        self.tracker = ContactTracker(name)
+        self.tracker = ContactTracker(name, clock_for=clock_for)
         self._event_ids = ExpiringSet(REMEMBERED_MAX)
         self.counts: Counter[str] = Counter()
         """connects, disconnects, messages, events, duplicates, unknown, malformed, heartbeats."""
@@ -114,7 +116,7 @@ class WebsocketSource:
             ConfigError: the options are invalid.
         """
         options = checked_options(parse_options, collector, config)
-        return cls(collector.name, options, region=config.customer_region)
+        return cls(collector.name, options, region=config.customer_region, clock_for=step_clocks(config))
 
     async def run(self, sink: Sink) -> None:
         """Connect, read, and reconnect until cancelled."""
