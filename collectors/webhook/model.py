@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -19,9 +19,14 @@ class Delivery:
     body: bytes
     headers: Mapping[str, str]
     """Case-insensitive (aiohttp's CIMultiDictProxy)."""
-    url: str
-    """The URL the vendor called (what Twilio signs)."""
+    url_of: Callable[[], str]
+    """The URL the vendor called (what Twilio signs), worked out only when asked for."""
     content_type: str
+
+    @property
+    def url(self) -> str:
+        """The URL the vendor called."""
+        return self.url_of()
 
 
 class Rejected(Exception):

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiohttp import web
 
 from collectors.base import checked_options
@@ -148,14 +149,21 @@ class WebhookSource:
             )
         if request.content_length is not None and request.content_length > opts.max_body:
             raise Rejected(413, "too_large", f"body over {opts.max_body} bytes")
-        body = bytearray()
-        async for chunk in request.content.iter_chunked(64 * 1024):
-            body += chunk
-            if len(body) > opts.max_body:
-                raise Rejected(413, "too_large", f"body over {opts.max_body} bytes")
+        if request.content_length is not None:
+            try:
+                body = await request.content.readexactly(request.content_length)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                raise Rejected(400, "malformed", "body shorter than its Content-Length") from None
+        else:  # chunked: read no more than the limit
+            buf = bytearray()
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                buf += chunk
+                if len(buf) > opts.max_body:
+                    raise Rejected(413, "too_large", f"body over {opts.max_body} bytes")
+            body = bytes(buf)
         if self._sink is None:
             raise Rejected(503, "not_running", "not ready")
-        delivery = Delivery(bytes(body), request.headers, str(request.url), request.content_type)
+        delivery = Delivery(body, request.headers, lambda: str(request.url), request.content_type)
         signed = self.adapter.verify(delivery)
         try:
             parsed = self.adapter.parse(delivery)
@@ -188,7 +196,8 @@ class WebhookSource:
         status = self.adapter.success_status
         if status == 204:
             return web.Response(status=204, headers={"Content-Type": "application/json"})
-        return web.json_response({"accepted": len(parsed.updates), "ignored": parsed.unknown}, status=status)
+        answer = orjson.dumps({"accepted": len(parsed.updates), "ignored": parsed.unknown})
+        return web.Response(body=answer, status=status, content_type="application/json")
 
     def _refuse(self, request: web.Request, rej: Rejected) -> web.StreamResponse:
         self.rejected[rej.reason] += 1

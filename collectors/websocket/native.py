@@ -37,5 +37,5 @@ class NativeStreamAdapter:
             ValueError: malformed (the message says where).
         """
         body = message.encode() if isinstance(message, str) else message
-        parsed = self._reader.parse(Delivery(body, {}, self.o.url, "application/json"))
+        parsed = self._reader.parse(Delivery(body, {}, lambda: self.o.url, "application/json"))
         return Handled(updates=parsed.updates)

@@ -212,3 +212,25 @@ async def test_not_running_answers_503() -> None:
         body = _created()
         status, headers, _ = await _post(base + src.path, body, chatwoot_headers(body))
     assert (status, headers.get("Retry-After")) == (503, "1")
+
+
+async def test_body_shorter_than_its_length_is_malformed(caplog: pytest.LogCaptureFixture) -> None:
+    """A client that promises 100 bytes, sends 10 and hangs up: counted as malformed (answered 400
+    if it still listens), nothing ingested, no server error."""
+    src = make_source("native")
+    async with serving(src) as (base, [sink]):
+        host, port = base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            f"POST {src.path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100\r\n\r\n".encode()
+            + b'{"version"'
+        )
+        await writer.drain()
+        writer.write_eof()
+        status_line = await reader.readline()
+        writer.close()
+        await until(lambda: src.rejected["malformed"] == 1)
+    assert status_line in (b"", b"HTTP/1.1 400 Bad Request\r\n")
+    assert sink.events == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
