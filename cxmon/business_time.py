@@ -30,7 +30,14 @@ class Calendar:
     tz: str = "UTC"
     hours: tuple[tuple[tuple[int, int], ...], ...] = ((), (), (), (), (), (), ())
     """Monday first: each day's working spans as (start, end) seconds after local midnight."""
-    holidays: frozenset[date] = field(default_factory=frozenset)
+    holidays: tuple[str, ...] = ()
+    """Local dates that are not worked, ISO 8601 (``2026-12-25``)."""
+    _closed: frozenset[int] = field(init=False, repr=False, compare=False)
+    """The holidays as days since 1970-01-01 (what the arithmetic looks up)."""
+
+    def __post_init__(self) -> None:
+        days = frozenset(date.fromisoformat(d).toordinal() - _EPOCH_ORDINAL for d in self.holidays)
+        object.__setattr__(self, "_closed", days)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -74,11 +81,11 @@ class Calendar:
         """Working spans, in local "epoch" seconds, of the local days meeting [local_start, local_end)."""
         day = int(local_start // DAY)
         last = int((local_end - 1e-9) // DAY) if local_end > local_start else day - 1
+        closed = self._closed
         while day <= last:
-            d = date.fromordinal(_EPOCH_ORDINAL + day)
-            if d not in self.holidays:
+            if day not in closed:
                 base = day * DAY
-                for s, e in self.hours[d.weekday()]:
+                for s, e in self.hours[(day + 3) % 7]:  # 1970-01-01 was a Thursday
                     yield base + s, base + e
             day += 1
 
@@ -199,7 +206,7 @@ def parse_calendar(raw: object, path: str, problems: list[str]) -> Calendar | No
             problems.append(f"{path}.{key}: unknown key")
     if len(problems) > before:
         return None
-    return Calendar(tz, tuple(hours), frozenset(holidays))
+    return Calendar(tz, tuple(hours), tuple(sorted(d.isoformat() for d in holidays)))
 
 
 __all__ = ["ALWAYS", "WEEKDAYS", "Calendar", "parse_calendar"]

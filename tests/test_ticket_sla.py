@@ -109,3 +109,17 @@ def test_holiday_stops_the_clock() -> None:
     t.apply(upd("open", at(24, 16), 1))
     [answered] = t.apply(upd("reply", at(28, 9, 30), 2))
     assert answered.wait == 90 * 60
+
+
+def test_calendar_and_targets_travel_in_the_hubs_hello() -> None:
+    """A step's calendar and next-reply target survive the hub's journey encoding (JSON and back)."""
+    import orjson
+
+    from cxmon.hub.protocol import config_of, journey_of
+
+    config = loads(CONFIG)
+    back = config_of(orjson.loads(orjson.dumps(journey_of(config))), "<hub>")
+    assert back.steps[0].calendar == config.steps[0].calendar
+    assert back.steps[0].next_reply == 3600
+    assert back.steps[0].calendar is not None
+    assert back.steps[0].calendar.between(at(4, 16), at(7, 10)) == 2 * 3600
