@@ -7,10 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# The config module's section reader reports unknown keys with a did-you-mean and every bad value with
-# its key path; collectors follow the same rules, so they reuse it.
-from cxmon.config import _bool, _positive_duration, _Problems, _Section, _str
 from cxmon.customers import check_region
+from cxmon.validation import Problems, Section, boolean, positive_duration, string
 
 ADAPTER_NAMES = ("native", "genesys_cloud")
 
@@ -41,9 +39,9 @@ class WebsocketOptions:
     """Use the environment's proxy settings (HTTPS_PROXY …) to reach the server."""
 
 
-def _secret(sec: _Section, name: str) -> str:
-    value = sec.get(name, _str, "", "a string")
-    env = sec.get(f"{name}_env", _str, "", "an environment variable name")
+def _secret(sec: Section, name: str) -> str:
+    value = sec.get(name, string, "", "a string")
+    env = sec.get(f"{name}_env", string, "", "an environment variable name")
     if value and env:
         sec.problems.add(sec.key(name), f"give {name} or {name}_env, not both")
     elif env:
@@ -59,12 +57,12 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[WebsocketOptions 
     Returns:
         (options, problems): options is None when there are problems.
     """
-    problems = _Problems()
-    sec = _Section(options, path, problems)
-    adapter = sec.get("adapter", _str, "", f"one of {', '.join(ADAPTER_NAMES)}", required=True)
+    problems = Problems()
+    sec = Section(options, path, problems)
+    adapter = sec.get("adapter", string, "", f"one of {', '.join(ADAPTER_NAMES)}", required=True)
     if adapter and adapter not in ADAPTER_NAMES:
         problems.add(sec.key("adapter"), f"unknown adapter {adapter!r}; known: {', '.join(ADAPTER_NAMES)}")
-    url = sec.get("url", _str, "", "a ws:// or wss:// URL")
+    url = sec.get("url", string, "", "a ws:// or wss:// URL")
     if url and not url.startswith(("ws://", "wss://")):
         problems.add(sec.key("url"), f"expected a ws:// or wss:// URL, got {url!r}")
     if adapter == "native" and not url:
@@ -77,12 +75,12 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[WebsocketOptions 
         else:
             problems.add(sec.key("headers"), 'expected a table of "Header" = "value"')
     bearer = _secret(sec, "bearer")
-    min_backoff = sec.get("min_backoff", _positive_duration, 1.0, 'a duration like "1s"')
-    max_backoff = sec.get("max_backoff", _positive_duration, 60.0, 'a duration like "1m"')
+    min_backoff = sec.get("min_backoff", positive_duration, 1.0, 'a duration like "1s"')
+    max_backoff = sec.get("max_backoff", positive_duration, 60.0, 'a duration like "1m"')
     if max_backoff < min_backoff:
         problems.add(sec.key("max_backoff"), "must not be shorter than min_backoff")
     region = sec.get("region", check_region, None, 'a region code like "GB"')
-    channel = sec.get("channel", _str, "", "a channel name")
+    channel = sec.get("channel", string, "", "a channel name")
     raw_queues = sec.raw("queues")
     queues: dict[str, str] = {}
     if raw_queues is not None:
@@ -90,12 +88,12 @@ def parse_options(options: dict[str, Any], path: str) -> tuple[WebsocketOptions 
             queues = {str(k): v for k, v in raw_queues.items()}
         else:
             problems.add(sec.key("queues"), 'expected a table of "queue id" = "name"')
-    api = sec.get("api", _str, "https://api.mypurecloud.com", "a URL")
-    login = sec.get("login", _str, "https://login.mypurecloud.com", "a URL")
-    client_id = sec.get("client_id", _str, "", "an OAuth client id")
+    api = sec.get("api", string, "https://api.mypurecloud.com", "a URL")
+    login = sec.get("login", string, "https://login.mypurecloud.com", "a URL")
+    client_id = sec.get("client_id", string, "", "an OAuth client id")
     client_secret = _secret(sec, "client_secret")
-    renew_before = sec.get("renew_before", _positive_duration, 3600.0, 'a duration like "1h"')
-    proxy = sec.get("proxy", _bool, True, "true or false")
+    renew_before = sec.get("renew_before", positive_duration, 3600.0, 'a duration like "1h"')
+    proxy = sec.get("proxy", boolean, True, "true or false")
     if adapter == "genesys_cloud":
         if not client_id:
             problems.add(sec.key("client_id"), "required key is missing")
