@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,7 +50,22 @@ def parse_line(raw: bytes, make: Callable[..., Any] | None = None) -> ContactEve
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
+    for key in _NUMBERS:
+        value = data.get(key)
+        # JSON numbers cannot be infinite or NaN (orjson refuses them); strings like "inf" can.
+        if value.__class__ is str and not _finite(value):
+            raise ValueError(f"{key} is not a finite number: {value[:40]!r}")
     return ContactEvent.from_dict(data, make)
+
+
+_NUMBERS = ("ts", "wait", "duration", "score")
+
+
+def _finite(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return True  # not a number at all: the event's own check says so
 
 
 class JsonlFileSource:

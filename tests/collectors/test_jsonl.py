@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from pathlib import Path
@@ -68,3 +69,18 @@ def test_simulate_output_reads_back_as_the_same_events(tmp_path: Path) -> None:
         source="sim",
     )
     assert parse_line(json.dumps(ev.to_dict()).encode()) == ev
+
+
+async def test_a_non_finite_time_or_wait_is_an_error_at_its_line(tmp_path: Path) -> None:
+    """ "ts": "inf" and "wait": "nan" are errors at file:line; the good lines around them are stored."""
+    bad_ts = json.loads(line(2)) | {"ts": "inf"}
+    bad_wait = json.loads(line(3)) | {"kind": "answered", "wait": "nan"}
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([line(1), json.dumps(bad_ts), json.dumps(bad_wait), line(4)]) + "\n")
+    async with asyncio.timeout(60):  # an infinite time once made the engine wait for ever
+        engine = await ingest(path, tmp_path / "h.db")
+    errors = list(engine.errors)
+    assert any(f"{path}:2: ts is not a finite number: 'inf'" in e for e in errors)
+    assert any(f"{path}:3: wait is not a finite number: 'nan'" in e for e in errors)
+    con = sqlite3.connect(tmp_path / "h.db")
+    assert [r[0] for r in con.execute("SELECT contact_id FROM events ORDER BY id")] == ["c1", "c4"]
