@@ -154,6 +154,8 @@ def write_config(tmp_path: Path, speed: str) -> Path:
         "seed = 7", f'seed = 7\nstart = "{SIM_START}"'
     )
     text = text.replace('listen = "127.0.0.1:9464"', 'listen = "127.0.0.1:0"')
+    # serve starts the hub: any free port, so runs beside other cxmon daemons cannot collide
+    text = text.replace('listen = "127.0.0.1:8765"', 'listen = "127.0.0.1:0"')
     path = tmp_path / "cxmon.toml"
     path.write_text(text)
     return path
