@@ -16,7 +16,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from cxmon import __version__
 from cxmon.catalogue import (
@@ -29,128 +28,16 @@ from cxmon.catalogue import (
 )
 from cxmon.config import Config
 from cxmon.label_bounds import LabelBounds, bounded_rows
-from cxmon.snapshot import Histogram, Snapshot, State
+from cxmon.metric_text import Family, add_histogram, escape
+from cxmon.snapshot import Snapshot, State
 from cxmon.units import format_window
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """Content type of the text exposition."""
 
 
-def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-_SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
-
-
-class _Lines:
-    """Where a family's samples go when writing text: lines, turned into bytes every few thousand.
-
-    Only short-lived objects are made per sample, and no single join or encode is big: a render in
-    a worker thread never holds the GIL for long, so the event loop keeps running.
-    """
-
-    __slots__ = ("buf", "chunks", "name")
-    FLUSH = 4096
-
-    def __init__(self, name: str, header: str) -> None:
-        self.name = name
-        self.chunks: list[bytes] = []
-        self.buf: list[str] = [header]
-
-    def append(self, sample: tuple[str, tuple[str, ...], str, float]) -> None:
-        suffix, _values, text, value = sample
-        v = repr(value)
-        v = _SPECIAL.get(v, v)
-        buf = self.buf
-        buf.append(f"{self.name}{suffix}{{{text}}} {v}\n" if text else f"{self.name}{suffix} {v}\n")
-        if len(buf) >= self.FLUSH:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buf:
-            self.chunks.append("".join(self.buf).encode())
-            self.buf = []
-
-
-class _Fam:
-    """One metric family, built once from the snapshot and either kept or written as it is built.
-
-    Samples are (name suffix, label values, label text, value); the label text is the rendered
-    ``k="v",...`` so no label is formatted twice. With ``text`` they go straight to :class:`_Lines`;
-    without, they are kept for :meth:`to_metric` (the prometheus-client Collector path).
-    """
-
-    __slots__ = ("help", "kind", "labelnames", "name", "samples")
-
-    def __init__(
-        self, text: bool, name: str, kind: str, help_: str, labelnames: tuple[str, ...] = ()
-    ) -> None:
-        self.name = name
-        self.kind = kind
-        self.help = help_
-        self.labelnames = labelnames
-        self.samples: Any
-        if text:
-            exposed = self.exposed_name
-            escaped = help_.replace("\\", "\\\\").replace("\n", "\\n")
-            self.samples = _Lines(exposed, f"# HELP {exposed} {escaped}\n# TYPE {exposed} {kind}\n")
-        else:
-            self.samples = []
-
-    def add(self, values: tuple[str, ...], value: float, text: str | None = None, suffix: str = "") -> None:
-        if text is None:
-            text = ",".join(f'{k}="{_esc(v)}"' for k, v in zip(self.labelnames, values, strict=True))
-        self.samples.append((suffix, values, text, value))
-
-    @property
-    def exposed_name(self) -> str:
-        return self.name + "_total" if self.kind == "counter" else self.name
-
-    def to_metric(self) -> Metric:
-        """Return the prometheus-client form of this family (built without ``text``)."""
-        metric = Metric(self.name, self.help, self.kind)
-        names = self.labelnames
-        bucket_names = (*names, "le")
-        sample_name = self.exposed_name
-        for suffix, values, _text, value in self.samples:
-            keys = bucket_names if suffix == "_bucket" else names
-            metric.add_sample(sample_name + suffix, dict(zip(keys, values, strict=True)), value)
-        return metric
-
-    def chunks(self) -> list[bytes]:
-        """Return the text of this family (built with ``text``) as byte chunks."""
-        lines: _Lines = self.samples
-        lines.flush()
-        return lines.chunks
-
-
-_LE_CACHE: dict[tuple[float, ...], tuple[tuple[str, str], ...]] = {}
-
-
-def _les(bounds: tuple[float, ...]) -> tuple[tuple[str, str], ...]:
-    """Return (le value, ``,le="…"`` text) per bucket, +Inf last; cached per bounds tuple."""
-    les = _LE_CACHE.get(bounds)
-    if les is None:
-        names = [str(floatToGoString(b)) for b in bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
-        les = _LE_CACHE[bounds] = tuple((n, f',le="{n}"') for n in names)
-    return les
-
-
-def _add_histogram(fam: _Fam, values: tuple[str, ...], text: str, h: Histogram) -> None:
-    # Histogram.counts are per bucket with the +Inf overflow last; Prometheus buckets are cumulative.
-    add = fam.samples.append
-    les = _les(h.bounds)
-    running = 0
-    for (le, le_text), count in zip(les, h.counts, strict=False):
-        running += count
-        add(("_bucket", (*values, le), text + le_text, float(running)))
-    add(("_count", values, text, float(running)))
-    add(("_sum", values, text, float(h.total)))
-
-
-def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -> list[_Fam]:
-    build = _Fam(
+def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -> list[Family]:
+    build = Family(
         text,
         "cxmon_build_info",
         "gauge",
@@ -158,23 +45,23 @@ def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -
         ("version", "service_level_formula"),
     )
     build.add((__version__, snap.service_level_formula), 1.0)
-    ts = _Fam(
+    ts = Family(
         text,
         "cxmon_snapshot_timestamp_seconds",
         "gauge",
         "Engine clock (source time) of the exported snapshot.",
     )
     ts.add((), snap.ts, "")
-    events = _Fam(text, "cxmon_events", "counter", "Events taken in by the engine.")
+    events = Family(text, "cxmon_events", "counter", "Events taken in by the engine.")
     events.add((), float(snap.events_total), "")
-    strikes = _Fam(
+    strikes = Family(
         text,
         "cxmon_strike_customers",
         "gauge",
         f"Customers with at least {config.monitor.strikes} bad experiences in the last 24 hours.",
     )
     strikes.add((), float(snap.strikes), "")
-    healthy = _Fam(
+    healthy = Family(
         text,
         "cxmon_engine_healthy",
         "gauge",
@@ -195,19 +82,19 @@ def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -
     ]
 
 
-def _store_families(snap: Snapshot, text: bool) -> list[_Fam]:
+def _store_families(snap: Snapshot, text: bool) -> list[Family]:
     if snap.store is None:
         return []
-    held = _Fam(
+    held = Family(
         text,
         "cxmon_store_backpressure",
         "gauge",
         "1 while history commits fail and the sources are held back until the database has room.",
     )
     held.add((), 1.0 if snap.store.backpressure else 0.0, "")
-    pending = _Fam(text, "cxmon_store_pending_rows", "gauge", "Rows waiting for a history commit.")
+    pending = Family(text, "cxmon_store_pending_rows", "gauge", "Rows waiting for a history commit.")
     pending.add((), float(snap.store.pending_rows), "")
-    failing = _Fam(
+    failing = Family(
         text,
         "cxmon_store_commit_failures",
         "gauge",
@@ -217,22 +104,22 @@ def _store_families(snap: Snapshot, text: bool) -> list[_Fam]:
     return [held, pending, failing]
 
 
-def _step_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam]:
-    state = _Fam(
+def _step_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[Family]:
+    state = Family(
         text,
         "cxmon_step_state",
         "gauge",
         "Current state of a journey step: 1 for its state, 0 for the others.",
         ("step", "state"),
     )
-    code = _Fam(
+    code = Family(
         text,
         "cxmon_step_state_code",
         "gauge",
         "Current state of a journey step as a number: 0 ok, 1 watch, 2 pothole, 3 stale.",
         ("step",),
     )
-    acked = _Fam(
+    acked = Family(
         text,
         "cxmon_step_acknowledged",
         "gauge",
@@ -254,35 +141,35 @@ def _step_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam
     return [state, code, acked]
 
 
-def _series_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam]:
+def _series_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[Family]:
     rows = bounded_rows(snap, bounds)
     labels = SERIES_LABELS
 
-    contacts = _Fam(
+    contacts = Family(
         text, "cxmon_contacts", "counter", "Contacts since start, by outcome.", (*labels, "outcome")
     )
     counters = {
-        key: _Fam(text, name, "counter", help_, labels) for key, (name, help_) in TOTAL_COUNTERS.items()
+        key: Family(text, name, "counter", help_, labels) for key, (name, help_) in TOTAL_COUNTERS.items()
     }
-    wait = _Fam(
+    wait = Family(
         text,
         "cxmon_wait_seconds",
         "histogram",
         "Wait in queue of contacts that left it (answered or abandoned).",
         labels,
     )
-    resolution = _Fam(
+    resolution = Family(
         text,
         "cxmon_resolution_seconds",
         "histogram",
         "Handle or resolution time of resolved contacts.",
         labels,
     )
-    instant = [(m, _Fam(text, ref.name, "gauge", ref.help, labels)) for m, ref in INSTANT_METRICS.items()]
-    windowed: dict[str, _Fam] = {}
+    instant = [(m, Family(text, ref.name, "gauge", ref.help, labels)) for m, ref in INSTANT_METRICS.items()]
+    windowed: dict[str, Family] = {}
     for ref in WINDOW_METRICS.values():
         if ref.name not in windowed:
-            windowed[ref.name] = _Fam(text, ref.name, "gauge", ref.help, (*labels, "window", *ref.labels))
+            windowed[ref.name] = Family(text, ref.name, "gauge", ref.help, (*labels, "window", *ref.labels))
     # Per measure: its family, the extra label values and their rendered text, computed once.
     per_measure = [
         (
@@ -302,14 +189,14 @@ def _series_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_F
     measure_adds = [(m, fam.samples.append, extra, extra_text) for m, fam, extra, extra_text in per_measure]
     for row in rows:
         lv = row.labels
-        ltext = f'step="{_esc(lv[0])}",channel="{_esc(lv[1])}",queue="{_esc(lv[2])}"'
+        ltext = f'step="{escape(lv[0])}",channel="{escape(lv[1])}",queue="{escape(lv[2])}"'
         totals = row.totals
         for outcome, otext in outcome_text:
             contacts_add(("", (*lv, outcome), ltext + otext, float(totals.get(outcome, 0))))
         for key, add in counter_adds:
             add(("", lv, ltext, float(totals.get(key, 0))))
-        _add_histogram(wait, lv, ltext, row.wait)
-        _add_histogram(resolution, lv, ltext, row.resolution)
+        add_histogram(wait, lv, ltext, row.wait)
+        add_histogram(resolution, lv, ltext, row.resolution)
         for m, add in instant_adds:
             value = row.instant.get(m)
             if value is not None and value == value:
@@ -328,19 +215,19 @@ def _series_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_F
     return [contacts, *counters.values(), wait, resolution, *(f for _, f in instant), *windowed.values()]
 
 
-def _collector_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[_Fam]:
+def _collector_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[Family]:
     lab = ("collector",)
-    up = _Fam(text, "cxmon_collector_up", "gauge", "1 when the collector is connected/reading.", lab)
-    stale = _Fam(
+    up = Family(text, "cxmon_collector_up", "gauge", "1 when the collector is connected/reading.", lab)
+    stale = Family(
         text,
         "cxmon_collector_stale",
         "gauge",
         "1 when the collector has been silent for longer than allowed.",
         lab,
     )
-    events = _Fam(text, "cxmon_collector_events", "counter", "Events taken from the collector.", lab)
-    errors = _Fam(text, "cxmon_collector_errors", "counter", "Bad input or failures in the collector.", lab)
-    last = _Fam(
+    events = Family(text, "cxmon_collector_events", "counter", "Events taken from the collector.", lab)
+    errors = Family(text, "cxmon_collector_errors", "counter", "Bad input or failures in the collector.", lab)
+    last = Family(
         text,
         "cxmon_collector_last_event_timestamp_seconds",
         "gauge",
@@ -367,12 +254,14 @@ def _collector_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list
     return [up, stale, events, errors, last]
 
 
-def _alert_families(status: Any, text: bool) -> list[_Fam]:
+def _alert_families(status: Any, text: bool) -> list[Family]:
     lab = ("sink",)
-    sent = _Fam(text, "cxmon_alert_notifications", "counter", "Notifications delivered by the sink.", lab)
-    failed = _Fam(text, "cxmon_alert_sink_failures", "counter", "Failed delivery attempts (each retry).", lab)
-    dropped = _Fam(text, "cxmon_alert_dropped", "counter", "Notifications dropped: sink queue full.", lab)
-    queued = _Fam(text, "cxmon_alert_queue_length", "gauge", "Notifications waiting for the sink.", lab)
+    sent = Family(text, "cxmon_alert_notifications", "counter", "Notifications delivered by the sink.", lab)
+    failed = Family(
+        text, "cxmon_alert_sink_failures", "counter", "Failed delivery attempts (each retry).", lab
+    )
+    dropped = Family(text, "cxmon_alert_dropped", "counter", "Notifications dropped: sink queue full.", lab)
+    queued = Family(text, "cxmon_alert_queue_length", "gauge", "Notifications waiting for the sink.", lab)
     sinks = status.get("sinks", {}) if isinstance(status, Mapping) else {}
     for name, st in sinks.items():
         if name not in ALERT_SINKS or not isinstance(st, Mapping):
@@ -436,10 +325,10 @@ def render_chunks(
     return out
 
 
-def _serving_families(published: float | None, http: HttpCounts | None) -> list[_Fam]:
+def _serving_families(published: float | None, http: HttpCounts | None) -> list[Family]:
     fams = []
     if published is not None:
-        fam = _Fam(
+        fam = Family(
             True,
             "cxmon_snapshot_published_timestamp_seconds",
             "gauge",
@@ -453,7 +342,7 @@ def _serving_families(published: float | None, http: HttpCounts | None) -> list[
             ("cxmon_http_evicted_connections", "counter", "Connections closed to make room.", http.evicted),
             ("cxmon_http_open_connections", "gauge", "Connections open at the last render.", http.open),
         ):
-            fam = _Fam(True, name, kind, help_)
+            fam = Family(True, name, kind, help_)
             fam.add((), float(value), "")
             fams.append(fam)
     return fams
