@@ -152,10 +152,11 @@ def timestamp(value: Any, where: str) -> float:
         return seconds / 1000.0 if seconds > 1e11 else seconds
     if isinstance(value, str) and value.strip():
         text = value.strip()
-        try:
-            return timestamp(float(text), where)
-        except ValueError:
-            pass
+        if "-" not in text[1:]:  # a number, not an ISO 8601 date (which has its dashes after the year)
+            try:
+                return timestamp(float(text), where)
+            except ValueError:
+                pass
         if text.endswith(" UTC"):
             text = text[:-4].replace(" ", "T") + "+00:00"
         if text.endswith(("Z", "z")):
