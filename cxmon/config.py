@@ -12,6 +12,7 @@ from collectors.registry import validate_collector
 from cxmon.customers import check_region
 from cxmon.errors import ConfigError
 from cxmon.journey import MatchRule, Step, Threshold, parse_step
+from cxmon.localtime import check_timezone
 from cxmon.measures import SERVICE_LEVEL_FORMULAS
 from cxmon.units import parse_duration, parse_ratio
 from cxmon.validation import (
@@ -138,6 +139,8 @@ class Config:
     source: str = "<memory>"
     customer_region: str | None = None
     """``[customers] region``: default region of phone numbers without a country code (cxmon.customers)."""
+    display_timezone: str | None = None
+    """``[display] timezone``: the zone the dashboard shows times in (None: the machine's own)."""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def step_for(self, channel: str, queue: str) -> Step | None:
@@ -340,8 +343,14 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     cu = Section(top.table("customers"), "customers", problems)
     customer_region = cu.get("region", check_region, None, 'a region code like "GB"')
     cu.finish()
+    di = Section(top.table("display"), "display", problems)
+    display_timezone = di.get("timezone", check_timezone, None, 'a time zone like "Europe/London"')
+    di.finish()
     top.finish(
-        ["monitor", "store", "http", "prometheus", "hub", "alerts", "journey", "collectors", "customers"]
+        [
+            *("monitor", "store", "http", "prometheus", "hub", "alerts", "journey", "collectors"),
+            *("customers", "display"),
+        ]
     )
     # The config's own shape is known now; each source type checks its options after it.
     for ctype, options, path in options_of:
@@ -362,6 +371,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         http=http,
         source=source,
         customer_region=customer_region,
+        display_timezone=display_timezone,
         raw=raw,
     )
 

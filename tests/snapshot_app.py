@@ -85,7 +85,7 @@ def _build_feed() -> MemoryFeed:
 
 def build_app() -> CxmonApp:
     """The dashboard over the fixed feed: times in UTC, a wall clock that never moves, no refresh limit."""
-    return CxmonApp(_build_feed(), utc=True, refresh_interval=0.0, clock=lambda: 0.0)
+    return CxmonApp(_build_feed(), timezone="UTC", refresh_interval=0.0, clock=lambda: 0.0)
 
 
 # snap_compare and `textual run` load this file with runpy (``__name__`` "<run_path>"); tests that

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-import time
 from collections.abc import Iterable, Sequence
+from datetime import tzinfo
 
 from cxmon.config import Config, Threshold
+from cxmon.localtime import clock, zone_label
 from cxmon.measures import MEASURES, bad_direction, format_value
 from cxmon.snapshot import SeriesFigures, State
 from cxmon.units import format_duration
@@ -58,12 +59,14 @@ FIGURE_MEASURES: tuple[str, ...] = (
 SPARK_BARS = "▁▂▃▄▅▆▇█"
 
 
-def clock_text(ts: float, *, utc: bool = False) -> str:
-    """Format an epoch time as ``HH:MM:SS`` (local time, or UTC when ``utc``)."""
-    if ts <= 0:
-        return "—"
-    parts = time.gmtime(ts) if utc else time.localtime(ts)
-    return time.strftime("%H:%M:%S", parts)
+def clock_text(ts: float, tz: tzinfo | None = None) -> str:
+    """Format an epoch time as ``HH:MM:SS`` in ``tz`` (None: the machine's zone); "—" for no time."""
+    return clock(ts, tz)
+
+
+def zoned(title: str, tz: tzinfo | None, ts: float | None = None) -> str:
+    """A column title naming the zone its times are in: ``"Since (UTC)"``."""
+    return f"{title} ({zone_label(tz, ts)})"
 
 
 def age_text(seconds: float | None) -> str:

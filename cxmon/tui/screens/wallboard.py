@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -11,6 +12,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Digits, Footer, Label
 
+from cxmon.localtime import zone_label
 from cxmon.measures import MEASURES
 from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot, State, StepStatus
 from cxmon.tui.format import STATE_WORD, clock_text, trend_arrow
@@ -80,9 +82,9 @@ class WallboardScreen(Screen[None]):
     snapshot: reactive[Snapshot] = reactive(EMPTY_SNAPSHOT, always_update=False)
     """The snapshot being shown."""
 
-    def __init__(self, *, utc: bool = False) -> None:
+    def __init__(self, *, tz: tzinfo | None = None) -> None:
         super().__init__(id="wallboard")
-        self.utc = utc
+        self.tz = tz
 
     def compose(self) -> ComposeResult:
         yield Label(id="wall-title")
@@ -104,6 +106,6 @@ class WallboardScreen(Screen[None]):
             tiles[status.name].show(status, State.STALE if snapshot.stale else status.state)
         stale = " — ⚠ STALE: data is not current" if snapshot.stale else ""
         self.query_one("#wall-title", Label).update(
-            f"cxmon wallboard · {clock_text(snapshot.ts, utc=self.utc)}{stale}"
+            f"cxmon wallboard · {clock_text(snapshot.ts, self.tz)} {zone_label(self.tz, snapshot.ts)}{stale}"
         )
         self.set_class(snapshot.stale, "-stale")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -10,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from cxmon.config import Config
 from cxmon.events import ContactEvent, EventKind
-from cxmon.tui.format import clock_text
+from cxmon.tui.format import clock_text, zoned
 from cxmon.tui.messages import CustomerChosen
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 from cxmon.units import format_duration
@@ -35,7 +37,7 @@ def bump(event: ContactEvent, config: Config) -> str:
 
 
 def path_rows(
-    events: list[ContactEvent], config: Config, *, utc: bool = False
+    events: list[ContactEvent], config: Config, *, tz: tzinfo | None = None
 ) -> list[tuple[str, tuple[Cell, ...]]]:
     """Rows for one customer's path, oldest first, each bump marked."""
     rows: list[tuple[str, tuple[Cell, ...]]] = []
@@ -47,7 +49,7 @@ def path_rows(
             (
                 str(i),
                 (
-                    (clock_text(e.ts, utc=utc), ""),
+                    (clock_text(e.ts, tz), ""),
                     (step.label if step else "other", ""),
                     (e.channel, ""),
                     (e.queue, ""),
@@ -68,10 +70,10 @@ class CustomerPaths(Horizontal):
     path: reactive[tuple[str, tuple[ContactEvent, ...]] | None] = reactive(None)
     """(customer_id, events oldest first) of the customer shown, or None."""
 
-    def __init__(self, config: Config, *, utc: bool = False, **kwargs: object) -> None:
+    def __init__(self, config: Config, *, tz: tzinfo | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.config = config
-        self.utc = utc
+        self.tz = tz
 
     def compose(self) -> ComposeResult:
         with Vertical(id="leaders-box"):
@@ -83,7 +85,9 @@ class CustomerPaths(Horizontal):
 
     def on_mount(self) -> None:
         self.query_one("#leaders", DiffTable).set_columns(("Customer", "Strikes"))
-        self.query_one("#path", DiffTable).set_columns(PATH_COLUMNS)
+        self.query_one("#path", DiffTable).set_columns(
+            [zoned(c, self.tz) if c == "Time" else c for c in PATH_COLUMNS]
+        )
 
     def watch_leaders(self, leaders: tuple[tuple[str, int], ...]) -> None:
         if not self.is_mounted:
@@ -104,7 +108,7 @@ class CustomerPaths(Horizontal):
         self.query_one("#path-title", Static).update(
             f"Customer {customer}: {len(events)} events, {bumps} bumps (oldest first)"
         )
-        self.query_one("#path", DiffTable).set_rows(path_rows(list(events), self.config, utc=self.utc))
+        self.query_one("#path", DiffTable).set_rows(path_rows(list(events), self.config, tz=self.tz))
 
     @on(DataTable.RowSelected, "#leaders")
     def _choose(self, event: DataTable.RowSelected) -> None:

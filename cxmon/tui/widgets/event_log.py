@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import tzinfo
 
 from textual.reactive import reactive
 
 from cxmon.snapshot import Ack, State, Transition
-from cxmon.tui.format import STATE_WORD, clock_text
+from cxmon.tui.format import STATE_WORD, clock_text, zoned
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 
 COLUMNS = ("Time", "Step", "Where", "Change", "Reason")
@@ -62,13 +63,15 @@ class EventLog(DiffTable):
     entries: reactive[tuple[LogEntry, ...]] = reactive(())
     """Log entries, newest first (the app accumulates them from every snapshot it receives)."""
 
-    def __init__(self, *, utc: bool = False, labels: dict[str, str] | None = None, **kwargs: object) -> None:
+    def __init__(
+        self, *, tz: tzinfo | None = None, labels: dict[str, str] | None = None, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)
-        self.utc = utc
+        self.tz = tz
         self.labels = labels or {}
 
     def on_mount(self) -> None:
-        self.set_columns(COLUMNS)
+        self.set_columns([zoned(c, self.tz) if c == "Time" else c for c in COLUMNS])
         self._paint(self.entries)
 
     def watch_entries(self, entries: tuple[LogEntry, ...]) -> None:
@@ -82,7 +85,7 @@ class EventLog(DiffTable):
             word = STATE_WORD[e.state] if e.state is not None else "✓ ACK"
             style = f"-{e.state.value}" if e.state is not None else "muted"
             cells: tuple[Cell, ...] = (
-                (clock_text(e.ts, utc=self.utc), ""),
+                (clock_text(e.ts, self.tz), ""),
                 (self.labels.get(e.step, e.step), ""),
                 (e.where, "muted"),
                 (f"{word}  {e.change}", style),

@@ -1,0 +1,89 @@
+"""Times on the dashboard are in the configured (or the machine's) time zone, and the zone is named."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cxmon.engine import Engine
+from cxmon.tui.app import CxmonApp
+from cxmon.tui.feed import MemoryFeed
+from cxmon.tui.widgets.pothole_board import PotholeBoard
+from tests.helpers import REPO
+from tests.tui.conftest import SIZE, settle
+
+# The fixture's engine stops 12 minutes after 2026-01-05 08:00 UTC.
+END_UTC = "08:12:00"
+
+
+def in_zone(engine: Engine, zone: str | None) -> MemoryFeed:
+    """The engine's final picture under a config whose ``[display] timezone`` is ``zone``."""
+    config = dataclasses.replace(engine.config, display_timezone=zone)
+    return MemoryFeed(config, engine.latest)
+
+
+@pytest.fixture
+def new_york() -> Iterator[None]:
+    """The machine's own zone is New York for the test (TZ), restored afterwards."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    mp.undo()
+    time.tzset()
+
+
+async def test_the_configured_zone_is_used_and_named(engine: Engine) -> None:
+    """With ``timezone = "Asia/Jerusalem"`` the 08:12 UTC tick reads 10:12:00 IST (UTC+2 in winter)."""
+    app = CxmonApp(in_zone(engine, "Asia/Jerusalem"), refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot.version > 0)
+        await pilot.pause()
+        assert app.sub_title.startswith("10:12:00 IST · window 5m"), app.sub_title
+        board = app.query_one(PotholeBoard)
+        assert [str(c.label) for c in board.ordered_columns][3] == "Since (IST)"
+
+
+async def test_without_a_configured_zone_the_machines_zone_is_used_and_named(
+    engine: Engine, new_york: None
+) -> None:
+    """With no ``[display]`` table, times follow the machine's zone (TZ): 08:12 UTC is 03:12:00 EST."""
+    app = CxmonApp(in_zone(engine, None), refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot.version > 0)
+        await pilot.pause()
+        assert app.sub_title.startswith("03:12:00 EST"), app.sub_title
+
+
+async def test_utc_is_named_utc(engine: Engine) -> None:
+    """``timezone = "UTC"`` shows the engine's clock as it is, called UTC."""
+    app = CxmonApp(in_zone(engine, "UTC"), refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot.version > 0)
+        await pilot.pause()
+        assert app.sub_title.startswith(f"{END_UTC} UTC"), app.sub_title
+
+
+def test_cxmon_check_rejects_an_unknown_zone(tmp_path: Path) -> None:
+    """`cxmon check` names the key and exits 2 for a zone that does not exist."""
+    text = (REPO / "config" / "default.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[display]\ntimezone = "Mars/Olympus"\n\n' + text)
+    res = subprocess.run(
+        [sys.executable, "-m", "cxmon", "check", str(bad)], capture_output=True, text=True, cwd=REPO
+    )
+    assert res.returncode == 2
+    assert "display.timezone: expected a time zone" in res.stderr and "Mars/Olympus" in res.stderr
+
+
+def test_the_bank_replay_is_shown_in_the_banks_zone() -> None:
+    """The Anonymous Bank config shows Israel time: its replay starts at 07:00 on screen, as documented."""
+    from cxmon.config import load
+
+    assert load(REPO / "config" / "anonymous-bank.toml").display_timezone == "Asia/Jerusalem"
