@@ -8,15 +8,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
+from cxmon.localtime import zone, zone_label
 from cxmon.snapshot import EMPTY_SNAPSHOT, SeriesKey, Snapshot, State
 from cxmon.tui.feed import Feed
 from cxmon.tui.format import clock_text
@@ -29,7 +30,7 @@ from cxmon.tui.messages import (
     StepChosen,
 )
 from cxmon.tui.screens.acknowledge import AcknowledgeScreen, AckRequest
-from cxmon.tui.screens.help import HelpScreen
+from cxmon.tui.screens.help import HelpScreen, help_text
 from cxmon.tui.screens.wallboard import WallboardScreen
 from cxmon.tui.widgets.customer_paths import CustomerPaths
 from cxmon.tui.widgets.detail_pane import DetailPane
@@ -44,6 +45,14 @@ from cxmon.units import format_window
 LOG_LIMIT = 500
 """Event log entries kept (newest)."""
 TABS = ("matrix", "potholes", "detail", "customers", "events")
+PANE_FOCUS = {
+    "matrix": "#matrix-table",
+    "potholes": "#pothole-board",
+    "detail": "#detail-pane",
+    "customers": "#leaders",
+    "events": "#event-log",
+}
+"""The widget of each panel that takes the keys when the panel is opened."""
 
 
 class CxmonApp(App[int]):
@@ -62,6 +71,9 @@ class CxmonApp(App[int]):
         Binding("a", "acknowledge", "Ack"),
         Binding("p", "pause", "Pause"),
         Binding("v", "toggle_wallboard", "Wallboard"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("s", "matrix('sort')", "Sort", show=False),
+        Binding("space", "matrix('toggle_expand')", "Expand", show=False),
         *(Binding(str(i + 1), f"show_tab('{tab}')", tab, show=False) for i, tab in enumerate(TABS)),
     ]
 
@@ -89,7 +101,7 @@ class CxmonApp(App[int]):
         wallboard: bool = False,
         refresh_interval: float = 0.25,
         silent_after: float | None = None,
-        utc: bool = False,
+        timezone: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Build the dashboard.
@@ -100,7 +112,8 @@ class CxmonApp(App[int]):
             refresh_interval: least wall time between repaints (at most 4 a second by default).
             silent_after: wall seconds without a snapshot before the STALE banner shows
                 (default: the config's ``stale_after``).
-            utc: show times in UTC rather than local time (fixed screenshots).
+            timezone: the zone times are shown in, e.g. "UTC" for fixed screenshots (default: the
+                config's ``[display] timezone``, else the machine's).
             clock: wall clock for the refresh limit and the silence check.
         """
         super().__init__()
@@ -109,7 +122,7 @@ class CxmonApp(App[int]):
         self.start_wallboard = wallboard
         self.refresh_interval = refresh_interval
         self.silent_after = silent_after if silent_after is not None else self.config.monitor.stale_after
-        self.utc = utc
+        self.tz = zone(timezone or self.config.display_timezone)
         self.clock = clock
         self.window = self.config.monitor.windows[0]
         self._pending: Snapshot | None = None
@@ -134,17 +147,18 @@ class CxmonApp(App[int]):
                     CxmonApp.snapshot, CxmonApp.window, CxmonApp.filter_text
                 )
             with TabPane("Pot holes", id="potholes"):
-                yield PotholeBoard(utc=self.utc, id="pothole-board").data_bind(
+                yield PotholeBoard(tz=self.tz, id="pothole-board").data_bind(
                     CxmonApp.snapshot, CxmonApp.filter_text
                 )
+                yield Static(id="pothole-note")
             with TabPane("Detail", id="detail"):
-                yield DetailPane(self.config, utc=self.utc, id="detail-pane").data_bind(
+                yield DetailPane(self.config, tz=self.tz, id="detail-pane").data_bind(
                     CxmonApp.snapshot, step=CxmonApp.selected_step, series_key=CxmonApp.selected_series
                 )
             with TabPane("Customers", id="customers"):
-                yield CustomerPaths(self.config, utc=self.utc, id="customer-paths")
+                yield CustomerPaths(self.config, tz=self.tz, id="customer-paths")
             with TabPane("Events", id="events"):
-                yield EventLog(utc=self.utc, labels=labels, id="event-log").data_bind(
+                yield EventLog(tz=self.tz, labels=labels, id="event-log").data_bind(
                     entries=CxmonApp.log_entries
                 )
         yield Input(placeholder="filter by channel or queue — Enter keeps it, Esc clears", id="filter")
@@ -236,10 +250,21 @@ class CxmonApp(App[int]):
         if snap.version == 0:
             return
         stale = " · ⚠ STALE" if snap.stale else ""
-        subtitle = f"{clock_text(snap.ts, utc=self.utc)} · window {format_window(self.window)}{stale}"
+        when = f"{clock_text(snap.ts, self.tz)} {zone_label(self.tz, snap.ts)}"
+        subtitle = f"{when} · window {format_window(self.window)}{stale}"
         if self.sub_title != subtitle:
             self.sub_title = subtitle
         self._label_tabs(snap)
+        self.call_after_refresh(self._show_pothole_note)
+
+    @on(DataTable.RowHighlighted, "#pothole-board")
+    def _show_pothole_note(self) -> None:
+        """Under the board, the highlighted pot hole in full: its reason and its acknowledgement's note."""
+        found = self.query("#pothole-note")
+        if not found:
+            return
+        board = self.query_one(PotholeBoard)
+        found.first(Static).update(board.row_text(board.current_row))
 
     def _label_tabs(self, snap: Snapshot) -> None:
         holes = problem_count(snap)
@@ -311,8 +336,9 @@ class CxmonApp(App[int]):
     # ------------------------------------------------------------------ actions
 
     def action_show_tab(self, tab: str) -> None:
-        """Switch to a panel."""
+        """Switch to a panel and give its widget the focus, so its keys work at once."""
         self.query_one("#tabs", TabbedContent).active = tab
+        self._focus_pane(tab)
 
     def action_cycle_window(self) -> None:
         """Show the next window's figures (5m → 15m → 60m → 5m)."""
@@ -329,7 +355,10 @@ class CxmonApp(App[int]):
 
     def action_help(self) -> None:
         """Show keys and legend."""
-        self.push_screen(HelpScreen())
+        formula = self.snapshot.service_level_formula if self.snapshot.version else None
+        formula = formula or self.config.monitor.service_level_formula
+        zone = zone_label(self.tz, self.snapshot.ts or None)
+        self.push_screen(HelpScreen(help_text(self.config, formula, zone)))
 
     def action_filter(self) -> None:
         """Open the channel/queue filter."""
@@ -345,23 +374,45 @@ class CxmonApp(App[int]):
     def _filter_submitted(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = bool(box.value)
-        self.query_one("#matrix-table", StepMatrix).focus()
+        self._focus_pane(self.query_one("#tabs", TabbedContent).active)
 
-    def on_key(self, event: object) -> None:
-        key = getattr(event, "key", "")
+    def action_clear_filter(self) -> None:
+        """Clear the channel/queue filter (Esc), wherever the focus is."""
         box = self.query_one("#filter", Input)
-        if key == "escape" and box.has_focus:
-            box.value = ""
-            box.display = False
-            self.filter_text = ""
-            self.query_one("#matrix-table", StepMatrix).focus()
+        if not box.display and not self.filter_text:
+            return
+        refocus = box.has_focus
+        box.value = ""
+        box.display = False
+        self.filter_text = ""
+        if refocus:
+            self._focus_pane(self.query_one("#tabs", TabbedContent).active)
+
+    def action_matrix(self, action: str) -> None:
+        """Sort or expand the matrix (``s``, Space) while it is the panel shown, wherever the focus is."""
+        if self.query_one("#tabs", TabbedContent).active != "matrix":
+            return
+        matrix = self.query_one("#matrix-table", StepMatrix)
+        {"sort": matrix.action_sort, "toggle_expand": matrix.action_toggle_expand}[action]()
+
+    def _focus_pane(self, tab: str) -> None:
+        """Give the keys to the panel's own widget (the table Enter, ↑ ↓ and the panel's keys act on)."""
+        found = self.query(PANE_FOCUS.get(tab, ""))
+        if found:
+            found.first().focus()
+
+    def on_key(self, event: events.Key) -> None:
+        # Enter on the tab bar opens the panel: its widget takes the focus.
+        if event.key == "enter" and isinstance(self.focused, Tabs):
+            event.stop()
+            self._focus_pane(self.query_one("#tabs", TabbedContent).active)
 
     def action_toggle_wallboard(self) -> None:
         """Switch between the dashboard and the wallboard."""
         if isinstance(self.screen, WallboardScreen):
             self.pop_screen()
             return
-        screen = WallboardScreen(utc=self.utc).data_bind(CxmonApp.snapshot)
+        screen = WallboardScreen(tz=self.tz).data_bind(CxmonApp.snapshot)
         self.push_screen(screen)
 
     def selected_pothole(self) -> str | None:

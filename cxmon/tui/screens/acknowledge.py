@@ -35,7 +35,10 @@ def _default_user() -> str:
 
 
 class AcknowledgeScreen(ModalScreen[AckRequest | None]):
-    """Ask for who and a note; Enter in the note (or OK) acknowledges, Escape cancels."""
+    """Ask for a note, who and for how long, top to bottom; Enter (or Acknowledge) stores it, Esc cancels.
+
+    The fields are labelled and in the order Tab visits them; who starts as the logged-in user.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
@@ -49,9 +52,12 @@ class AcknowledgeScreen(ModalScreen[AckRequest | None]):
         with Vertical(id="ack-dialog", classes="dialog"):
             yield Label(f"Acknowledge [b]{self.label}[/b]", classes="dialog-title")
             yield Label(self.reason or "", classes="dialog-reason")
-            yield Input(value=_default_user(), placeholder="who", id="ack-who")
-            yield Input(placeholder="note (what is being done about it)", id="ack-note")
-            yield Input(placeholder="for how long, e.g. 30m (default 4h)", id="ack-for")
+            yield Label("1. Note: what is being done about it", classes="field-label")
+            yield Input(placeholder="e.g. two agents moved from sales", id="ack-note")
+            yield Label("2. Who is acknowledging", classes="field-label")
+            yield Input(value=_default_user(), id="ack-who")
+            yield Label("3. For how long (empty: 4h)", classes="field-label")
+            yield Input(placeholder="30m, 2h …", id="ack-for")
             yield Label("", id="ack-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Acknowledge", variant="primary", id="ack-ok")
@@ -63,21 +69,27 @@ class AcknowledgeScreen(ModalScreen[AckRequest | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#ack-ok")
     def _submit(self) -> None:
-        who = self.query_one("#ack-who", Input).value.strip()
-        note = self.query_one("#ack-note", Input).value.strip()
+        note = self.query_one("#ack-note", Input)
+        who = self.query_one("#ack-who", Input)
         for_text = self.query_one("#ack-for", Input).value.strip()
         error = self.query_one("#ack-error", Label)
-        if not who or not note:
-            error.update("Who and a note are both needed.")
+        if not note.value.strip():
+            error.update("1. Note is empty: say what is being done about it.")
+            note.focus()
+            return
+        if not who.value.strip():
+            error.update("2. Who is empty: give your name.")
+            who.focus()
             return
         seconds: float | None = None
         if for_text:
             try:
                 seconds = parse_duration(for_text)
             except ValueError:
-                error.update(f"{for_text!r} is not a duration (try 30m or 2h).")
+                error.update(f"3. {for_text!r} is not a duration (try 30m or 2h).")
+                self.query_one("#ack-for", Input).focus()
                 return
-        self.dismiss(AckRequest(self.step, who, note, seconds))
+        self.dismiss(AckRequest(self.step, who.value.strip(), note.value.strip(), seconds))
 
     @on(Button.Pressed, "#ack-cancel")
     def action_cancel(self) -> None:

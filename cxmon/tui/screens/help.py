@@ -10,21 +10,28 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
+from cxmon.config import Config
+from cxmon.tui.explain import service_level_formula
+from cxmon.units import format_duration
+
 HELP = """\
 # cxmon dashboard
+
+Keys work wherever the focus is on the screen they belong to; the focused table has a bar on its
+left and a lit header.
 
 | key | does |
 |---|---|
 | ← → (journey map) | pick a step |
-| ↑ ↓ | move in a table |
+| ↑ ↓ | move in a table; ← → scroll it sideways |
 | Tab / Shift+Tab | next / previous panel |
-| Enter | drill into the step (or the customer) under the cursor |
-| 1 … 5 | matrix, pot holes, detail, customers, events |
+| Enter | drill into the step, series or customer under the cursor; on the tab bar, open the panel |
+| 1 … 5 | matrix, pot holes, detail, customers, events (the panel's table takes the keys) |
 | Space (matrix) | expand a step's queues |
 | s (matrix) | sort by the next figure, worst first |
-| / | filter by channel or queue (Esc clears) |
+| / | filter by channel or queue (Esc clears it, from anywhere) |
 | w | cycle the window (5m / 15m / 60m) |
-| a | acknowledge the selected pot hole, with a note |
+| a | acknowledge the selected pot hole: note, who, for how long |
 | p | pause updates (PAUSED shows in the status bar) |
 | v | wallboard: big numbers for a TV screen |
 | Ctrl+P | command palette (themes, every action) |
@@ -33,12 +40,33 @@ HELP = """\
 
 **States** are told by colour *and* by word: ✔ OK, ▲ WATCH (past warn, or trending to a breach),
 ✖ POTHOLE (past breach for long enough), ? STALE (its sources went quiet: never shown as OK).
-★ marks a moment of truth. Arrows show the headline figure's trend (red when it moves the bad way).
+★ marks a moment of truth. An arrow shows which way the headline figure moved over the last two
+minutes (↑ rising, ↓ falling, → flat); its colour says whether that is bad (red) or good (green).
+
+**Service level** = {formula}, with T the step's target ({targets}). Abandon rate =
+(abandoned − short abandons) ÷ (answered + abandoned − short abandons); a short abandon left within
+{short}. The detail panel (Enter on a step or a matrix row) works each judged figure out from its
+counts, with its window and threshold.
+
+Offered counts contacts that arrived in the window; answered and abandoned count those that left
+the queue in it, so contacts that arrived before the window can make answered + abandoned exceed
+offered.
 
 Matrix rows for a channel combine its queues: counts are added up, rates are weighted by what
 they are over (the channel's own service level), percentiles show the worst queue. Expand a step
-to see each queue. Cells are coloured against the step's thresholds.
+to see each queue. Cells are coloured against the step's thresholds. Times are in {zone}.
 """
+
+
+def help_text(config: Config, formula: str, zone: str) -> str:
+    """The help, with the service-level formula in use, each step's target and the time zone."""
+    targets = ", ".join(f"{s.label} {format_duration(s.service_level_target)}" for s in config.steps)
+    return HELP.format(
+        formula=service_level_formula(formula),
+        targets=targets,
+        short=format_duration(config.monitor.short_abandon),
+        zone=zone,
+    )
 
 
 class HelpScreen(ModalScreen[None]):
@@ -48,9 +76,13 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "close", "Close"),
     ]
 
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-dialog", classes="dialog"):
-            yield Markdown(HELP)
+            yield Markdown(self.text)
 
     def action_close(self) -> None:
         """Close the help."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -9,8 +11,10 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from cxmon.config import Config
+from cxmon.localtime import zone_label
 from cxmon.measures import MEASURES, format_value
 from cxmon.snapshot import EMPTY_SNAPSHOT, SeriesFigures, SeriesKey, Snapshot, StepStatus
+from cxmon.tui.explain import exits_note, explain
 from cxmon.tui.format import (
     FIGURE_MEASURES,
     SPARK_BARS,
@@ -25,6 +29,7 @@ from cxmon.tui.format import (
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 from cxmon.units import format_window
 
+_EXPLAIN_STYLE = {"✖": "bold $text-error", "▲": "$text-warning", "✔": "$text-success"}
 _VERDICT_STYLE = {"breach": "bold $text-error", "warn": "$text-warning", "ok": "$text-success"}
 
 
@@ -81,16 +86,18 @@ class DetailPane(VerticalScroll):
     series_key: reactive[SeriesKey | None] = reactive(None)
     """The series chosen (None: the step's worst series)."""
 
-    def __init__(self, config: Config, *, utc: bool = False, **kwargs: object) -> None:
+    def __init__(self, config: Config, *, tz: tzinfo | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.config = config
-        self.utc = utc
+        self.tz = tz
         self._shown: tuple[object, ...] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
         yield Static(id="detail-sparks")
+        yield Static(id="detail-explain")
         yield Static(id="detail-instant")
+        yield Static(id="detail-exits")
         yield DiffTable(id="detail-figures", cursor_type="none")
 
     def on_mount(self) -> None:
@@ -121,6 +128,8 @@ class DetailPane(VerticalScroll):
         title = self.query_one("#detail-title", Static)
         sparks = self.query_one("#detail-sparks", Static)
         instant = self.query_one("#detail-instant", Static)
+        explained = self.query_one("#detail-explain", Static)
+        exits = self.query_one("#detail-exits", Static)
         figures = self.query_one("#detail-figures", DiffTable)
         if status is None:
             title.update("No step yet: waiting for the first snapshot.")
@@ -132,7 +141,7 @@ class DetailPane(VerticalScroll):
             Content.assemble(
                 (f"{status.label}{where}  ", "bold"),
                 (STATE_WORD[status.state], f"bold {_state_style(status.state.value)}"),
-                f"  since {clock_text(status.since, utc=self.utc)}\n",
+                f"  since {clock_text(status.since, self.tz)} {zone_label(self.tz, status.since)}\n",
                 (star, "$text-accent"),
                 status.reason or "within bounds",
                 ack,
@@ -141,11 +150,23 @@ class DetailPane(VerticalScroll):
         if series is None:
             sparks.update("No series under this step yet.")
             instant.update("")
+            explained.update("")
+            exits.update("")
             figures.set_rows([])
             return
         sparks.update(
             Content("\n").join(spark_content(series, m, self.config, points) for m in SPARK_MEASURES)
         )
+        lines = explain(series, self.config, self.snapshot.service_level_formula)
+        explained.update(
+            Content("\n").join(
+                Content.styled(line, _EXPLAIN_STYLE.get(line.strip()[:1], "")) for line in lines
+            )
+        )
+        explained.display = bool(lines)
+        note = exits_note(series)
+        exits.update(note)
+        exits.display = bool(note)
         instant.update(
             "  ".join(
                 f"{MEASURES[m].label} {format_value(m, v)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import ClassVar
 
 from textual import on
@@ -11,7 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, Snapshot, State
-from cxmon.tui.format import STATE_WORD, clock_text
+from cxmon.tui.format import STATE_WORD, clock_text, zoned
 from cxmon.tui.messages import StepChosen
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 
@@ -112,14 +113,14 @@ class PotholeBoard(DiffTable):
     filter_text: reactive[str] = reactive("")
     """Only series whose channel or queue contains this are listed."""
 
-    def __init__(self, *, utc: bool = False, **kwargs: object) -> None:
+    def __init__(self, *, tz: tzinfo | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self.utc = utc
+        self.tz = tz
         self._since: dict[str, float] = {}
         self._rows: dict[str, BoardRow] = {}
 
     def on_mount(self) -> None:
-        self.set_columns(COLUMNS)
+        self.set_columns([zoned(c, self.tz) if c == "Since" else c for c in COLUMNS])
         self._paint()
 
     def watch_snapshot(self, snapshot: Snapshot) -> None:
@@ -145,13 +146,27 @@ class PotholeBoard(DiffTable):
                 (STATE_WORD[row.state], f"-{row.state.value}"),
                 (star + labels.get(row.step, row.step), ""),
                 (where, "" if row.channel else "muted"),
-                (clock_text(row.since, utc=self.utc) if row.since else "—", ""),
+                (clock_text(row.since, self.tz) if row.since else "—", ""),
                 (row.reason, ""),
                 (ack, "muted"),
             )
             out.append((row.key, cells))
         self.set_rows(out)
         self._rows = {row.key: row for row in rows}
+
+    def row_text(self, row: BoardRow | None) -> str:
+        """The whole of a row, for the line under the board: where, the full reason, the full ack."""
+        if row is None:
+            return "No open pot holes or watches."
+        labels = {s.name: s.label for s in self.snapshot.steps}
+        where = f"{row.channel}/{row.queue}" if row.channel else "whole step"
+        text = f"{labels.get(row.step, row.step)} · {where} — {row.reason}"
+        if row.ack is not None:
+            text += (
+                f"\n✓ acknowledged by {row.ack.who} at {clock_text(row.ack.ts, self.tz)}, until "
+                f"{clock_text(row.ack.until, self.tz)}: {row.ack.note}"
+            )
+        return text
 
     @property
     def current_row(self) -> BoardRow | None:
