@@ -42,6 +42,8 @@ from cxmon.tui.widgets.status_bar import StatusBar
 from cxmon.tui.widgets.step_matrix import StepMatrix
 from cxmon.units import format_window
 
+NARROW = 120
+"""Screens narrower than this get the compact layout (80 × 24 is the one to fit)."""
 LOG_LIMIT = 500
 """Event log entries kept (newest)."""
 TABS = ("matrix", "potholes", "detail", "customers", "events")
@@ -62,7 +64,7 @@ class CxmonApp(App[int]):
     SUB_TITLE = "waiting for the first snapshot"
     # Absolute, so subclasses defined elsewhere (benchmarks, tests) find it too.
     CSS_PATH = str(Path(__file__).with_name("app.tcss"))
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (App declares the type)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]  # noqa: RUF012 (App declares the type)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -167,8 +169,18 @@ class CxmonApp(App[int]):
         )
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width)
+
+    def _fit(self, width: int) -> None:
+        """Narrow screens get the compact matrix (short titles, abbreviated steps, sideways scroll)."""
+        found = self.query("#matrix-table")
+        if found:
+            found.first(StepMatrix).compact = width < NARROW
+
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
+        self._fit(self.size.width)
         self._take(self.feed.latest)
         self._follow_feed()
         self.set_interval(1.0, self._check_silence)

@@ -21,15 +21,28 @@ STATE_WORD: dict[State, str] = {
 """State told by a symbol and a word, so it reads without colour."""
 
 MATRIX_MEASURES: tuple[str, ...] = (
-    "waiting_now",
-    "longest_wait_now",
     "service_level",
     "wait_p90",
+    "waiting_now",
     "abandon_rate",
+    "longest_wait_now",
     "escalations",
     "resolution_p50",
 )
-"""Columns of the step × channel matrix."""
+"""Columns of the step × channel matrix, most useful first: a narrow screen loses the last ones
+off its right edge (← → scroll to them)."""
+
+SHORT_TITLES: dict[str, str] = {
+    "service_level": "SL",
+    "wait_p90": "wait p90",
+    "waiting_now": "waiting",
+    "abandon_rate": "aband.",
+    "longest_wait_now": "longest",
+    "escalations": "esc.",
+    "resolution_p50": "res. p50",
+}
+"""Matrix column titles on a narrow screen."""
+
 
 SPARK_MEASURES: tuple[str, ...] = ("wait_p90", "service_level", "offered", "abandoned", "escalations")
 """Measures drawn as sparklines in the detail pane."""
@@ -62,6 +75,20 @@ SPARK_BARS = "▁▂▃▄▅▆▇█"
 def clock_text(ts: float, tz: tzinfo | None = None) -> str:
     """Format an epoch time as ``HH:MM:SS`` in ``tz`` (None: the machine's zone); "—" for no time."""
     return clock(ts, tz)
+
+
+def abbreviate(label: str, width: int) -> str:
+    """Shorten ``label`` to ``width`` characters: later words are cut first ("Pre-sale enq.")."""
+    if len(label) <= width:
+        return label
+    words = label.split()
+    while len(words) > 1 and len(" ".join(words)) > width:
+        room = width - len(" ".join(words[:-1])) - 2  # a space and a full stop
+        if room >= 3:
+            return " ".join(words[:-1]) + " " + words[-1][:room] + "."
+        words = words[:-1]
+    text = " ".join(words)
+    return text if len(text) <= width else text[: width - 1] + "."
 
 
 def zoned(title: str, tz: tzinfo | None, ts: float | None = None) -> str:

@@ -59,3 +59,29 @@ def test_detail_pane_160x48(snap_compare: Any) -> None:
 def test_wallboard_160x48(snap_compare: Any) -> None:
     """The wallboard: one big tile per step."""
     assert snap_compare(SNAPSHOT_APP, terminal_size=(160, 48), run_before=then_press("v"))
+
+
+def test_pothole_board_80x24(snap_compare: Any) -> None:
+    """The pot-hole board on a small terminal: one row per problem, the highlighted one in full below."""
+    assert snap_compare(SNAPSHOT_APP, terminal_size=(80, 24), run_before=then_press("2"))
+
+
+def test_explain_view_160x48(snap_compare: Any) -> None:
+    """Enter on the red matrix row: the detail works the service level out from its counts."""
+    drill_in = then_press("1", "down", "down", "down", "down", "enter")
+    assert snap_compare(SNAPSHOT_APP, terminal_size=(160, 48), run_before=drill_in)
+
+
+def test_detail_pane_80x24(snap_compare: Any) -> None:
+    """The detail of the worst step on a small terminal."""
+    assert snap_compare(SNAPSHOT_APP, terminal_size=(80, 24), run_before=then_press("3"))
+
+
+def test_acknowledge_dialog_80x24(snap_compare: Any) -> None:
+    """The acknowledge dialog fits a small terminal: three labelled fields and both buttons."""
+    assert snap_compare(SNAPSHOT_APP, terminal_size=(80, 24), run_before=then_press("2", "a"))
+
+
+def test_wallboard_80x24(snap_compare: Any) -> None:
+    """The wallboard on a small terminal."""
+    assert snap_compare(SNAPSHOT_APP, terminal_size=(80, 24), run_before=then_press("v"))

@@ -18,8 +18,14 @@ from cxmon.tui.messages import StepChosen
 STATE_CLASSES = ("-ok", "-watch", "-pothole", "-stale")
 
 
-def tile_text(step: StepStatus, state: State) -> Content:
-    """Return a tile's three lines: label (★ on a moment of truth), state word, headline and trend."""
+def tile_text(step: StepStatus, state: State, *, lines: int = 3) -> Content:
+    """Return a tile's text: label (★ on a moment of truth), state word, headline figure and trend.
+
+    Args:
+        step: the step's status.
+        state: the state to show (STALE while the whole feed is).
+        lines: 3 (label, state, figure) or 2 for a narrow screen (state and label, figure).
+    """
     star = "★ " if step.moment_of_truth else ""
     label = (
         MEASURES[step.headline_measure].label if step.headline_measure in MEASURES else step.headline_measure
@@ -29,26 +35,24 @@ def tile_text(step: StepStatus, state: State) -> Content:
     headline = (
         format_value(step.headline_measure, step.headline_value) if step.headline_measure in MEASURES else "—"
     )
-    # Figure and arrow first: on a narrow tile the label is what gets cut.
-    return Content.assemble(
-        (f"{star}{step.label}", "bold"),
-        "\n",
-        (STATE_WORD[state], "bold"),
-        "\n",
-        (headline, "bold"),
-        " ",
-        (arrow, arrow_style),
-        f" {label}",
-    )
+    # Figure and arrow first: on a narrow tile the measure's name is what gets cut.
+    figure = Content.assemble((headline, "bold"), " ", (arrow, arrow_style), f" {label}")
+    if lines < 3:
+        # The state word first: a label can be cut, the state must not.
+        return Content.assemble(
+            (STATE_WORD[state], "bold"), " ", (f"{star}{step.label}", "bold"), "\n", figure
+        )
+    return Content.assemble((f"{star}{step.label}", "bold"), "\n", (STATE_WORD[state], "bold"), "\n", figure)
 
 
 class StepTile(Static):
-    """One step: its state by colour and by word, headline figure, trend arrow."""
+    """One step: its state by colour and by word, headline figure, trend arrow (3 lines, or 2 when low)."""
 
     def __init__(self, step: str) -> None:
         super().__init__(id=f"tile-{step}", classes="tile")
         self.step = step
         self._shown: tuple[object, ...] | None = None
+        self._status: tuple[StepStatus, State] | None = None
 
     def show(self, status: StepStatus, state: State) -> None:
         """Redraw from ``status`` (shown as ``state``), touching the widget only when something changed."""
@@ -64,11 +68,18 @@ class StepTile(Static):
         if key == self._shown:
             return
         self._shown = key
-        self.update(tile_text(status, state))
+        self._status = (status, state)
+        self.refresh()
         for cls in STATE_CLASSES:
             self.set_class(cls == f"-{state.value}", cls)
         self.set_class(status.moment_of_truth, "-mot")
         self.tooltip = status.reason or None
+
+    def render(self) -> Content:
+        if self._status is None:
+            return Content("")
+        status, state = self._status
+        return tile_text(status, state, lines=3 if self.content_size.height >= 3 else 2)
 
 
 class JourneyMap(Horizontal, can_focus=True):

@@ -14,11 +14,21 @@ from textual.widgets import DataTable
 from cxmon.config import Config
 from cxmon.measures import MEASURES, combine, format_value
 from cxmon.snapshot import EMPTY_SNAPSHOT, SeriesFigures, Snapshot, State
-from cxmon.tui.format import MATRIX_MEASURES, STATE_WORD, judge, low_is_bad, thresholds_for
+from cxmon.tui.format import (
+    MATRIX_MEASURES,
+    SHORT_TITLES,
+    STATE_WORD,
+    abbreviate,
+    judge,
+    low_is_bad,
+    thresholds_for,
+)
 from cxmon.tui.messages import StepChosen
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 
 FIXED_COLUMNS = ("Step", "Channel", "State")
+COMPACT_LABEL = 13
+"""Step labels are abbreviated to this many characters on a narrow screen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,7 @@ def matrix_rows(
     expanded: frozenset[str] = frozenset(),
     filter_text: str = "",
     sort_column: int | None = None,
+    label_width: int | None = None,
 ) -> list[MatrixRow]:
     """Build the matrix rows for a snapshot.
 
@@ -53,12 +64,15 @@ def matrix_rows(
         expanded: steps whose queues are listed under their channels.
         filter_text: keep only series whose channel or queue contains this (case-insensitive).
         sort_column: index into MATRIX_MEASURES to rank channel rows worst first; None keeps journey order.
+        label_width: abbreviate step labels to this many characters (narrow screens); None: in full.
 
     Returns:
         Rows in display order; a channel row is followed by its queue rows when its step is expanded.
     """
     needle = filter_text.strip().lower()
-    labels = {s.name: s.label for s in snapshot.steps}
+    labels = {
+        s.name: s.label if label_width is None else abbreviate(s.label, label_width) for s in snapshot.steps
+    }
     order = {s.name: i for i, s in enumerate(snapshot.steps)}
     groups: dict[tuple[str, str], list[SeriesFigures]] = {}
     for series in snapshot.series:
@@ -143,11 +157,15 @@ class StepMatrix(DiffTable):
     """Index into MATRIX_MEASURES ranked worst first, or None for journey order."""
     expanded: reactive[frozenset[str]] = reactive(frozenset())
     """Steps whose queues are listed."""
+    compact: reactive[bool] = reactive(False)
+    """Narrow screen: short column titles and step labels (the rest scrolls sideways)."""
 
     def __init__(self, config: Config, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.config = config
         self._rows: dict[str, MatrixRow] = {}
+        # Step, channel and state stay in view while ← → scroll the figures sideways.
+        self.fixed_columns = len(FIXED_COLUMNS)
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -157,7 +175,8 @@ class StepMatrix(DiffTable):
         titles = [*FIXED_COLUMNS]
         for i, measure in enumerate(MATRIX_MEASURES):
             mark = " ▼" if i == self.sort_column else ""
-            titles.append(MEASURES[measure].label + mark)
+            title = SHORT_TITLES[measure] if self.compact else MEASURES[measure].label
+            titles.append(title + mark)
         self.set_columns(titles)
 
     def watch_snapshot(self) -> None:
@@ -177,6 +196,11 @@ class StepMatrix(DiffTable):
             self._add_columns()
         self._paint()
 
+    def watch_compact(self) -> None:
+        if self.is_mounted:
+            self._add_columns()
+        self._paint()
+
     def _paint(self) -> None:
         if not self.is_mounted or not self.columns:
             return
@@ -187,6 +211,7 @@ class StepMatrix(DiffTable):
             expanded=self.expanded,
             filter_text=self.filter_text,
             sort_column=self.sort_column,
+            label_width=COMPACT_LABEL if self.compact else None,
         )
         self.set_rows([(row.key, row.cells) for row in rows])
         self._rows = {row.key: row for row in rows}

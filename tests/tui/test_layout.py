@@ -1,0 +1,73 @@
+"""At 80 × 24 (an SSH window) the dashboard fits: whole tiles, the useful columns, sideways scroll."""
+
+from __future__ import annotations
+
+from cxmon.engine import Engine
+from cxmon.measures import MEASURES
+from cxmon.tui.app import CxmonApp
+from cxmon.tui.format import MATRIX_MEASURES, STATE_WORD
+from cxmon.tui.widgets.journey_map import StepTile
+from cxmon.tui.widgets.step_matrix import StepMatrix
+from tests.tui.conftest import settle
+
+SMALL = (80, 24)
+
+
+async def test_every_tile_shows_its_whole_label_state_and_figure_at_80x24(engine: Engine) -> None:
+    """No tile is cut: each line of each tile fits its width, and the label and state word are there."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot, lambda: len(app.query(StepTile)) == len(engine.config.steps))
+        await pilot.pause()
+        for tile in app.query(StepTile):
+            status = engine.latest.step(tile.step)
+            assert status is not None
+            text = str(tile.render())
+            assert status.label in text and STATE_WORD[status.state] in text, text
+            width = tile.content_size.width
+            assert all(len(line) <= width for line in text.splitlines()), (text, width)
+            assert tile.region.right <= SMALL[0] and tile.region.bottom <= SMALL[1]
+
+
+async def test_the_matrix_keeps_the_most_useful_columns_in_view_at_80x24(engine: Engine) -> None:
+    """Step, channel, state and at least service level, wait p90 and waiting now are wholly on screen."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SMALL) as pilot:
+        matrix = app.query_one(StepMatrix)
+        await settle(pilot, lambda: matrix.row_count > 3)
+        await pilot.pause()
+        assert matrix.compact
+        edges = []
+        right = 0
+        for column in matrix.ordered_columns:
+            right += column.get_render_width(matrix)
+            edges.append(right)
+        visible = matrix.scrollable_content_region.width
+        in_view = sum(1 for edge in edges if edge <= visible)
+        assert in_view >= 3 + 3, (edges, visible)
+        assert MATRIX_MEASURES[:3] == ("service_level", "wait_p90", "waiting_now")
+
+
+async def test_right_arrow_scrolls_the_matrix_to_its_last_columns(engine: Engine) -> None:
+    """→ on the matrix scrolls sideways (step, channel and state stay), bringing the last column in."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SMALL) as pilot:
+        matrix = app.query_one(StepMatrix)
+        await settle(pilot, lambda: matrix.row_count > 3)
+        await pilot.press("1")
+        assert matrix.max_scroll_x > 0  # the last columns are off the right edge
+        await pilot.press(*["right"] * 20)
+        await settle(pilot, lambda: matrix.scroll_x == matrix.max_scroll_x)
+        assert matrix.fixed_columns == 3
+
+
+async def test_a_wide_screen_shows_every_column_with_its_full_title(engine: Engine) -> None:
+    """At 160 × 48 the matrix needs no scrolling and titles are the measures' full labels."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=(160, 48)) as pilot:
+        matrix = app.query_one(StepMatrix)
+        await settle(pilot, lambda: matrix.row_count > 3)
+        await pilot.pause()
+        assert not matrix.compact and matrix.max_scroll_x == 0
+        titles = [str(c.label) for c in matrix.ordered_columns][3:]
+        assert titles == [MEASURES[m].label for m in MATRIX_MEASURES]
