@@ -57,6 +57,9 @@ async def test_right_arrow_scrolls_the_matrix_to_its_last_columns(engine: Engine
         await pilot.press("1")
         assert matrix.max_scroll_x > 0  # the last columns are off the right edge
         await pilot.press(*["right"] * 20)
+        for _ in range(10):
+            await pilot.pause(0.05)
+            print(matrix.scroll_x, matrix.max_scroll_x)
         await settle(pilot, lambda: matrix.scroll_x == matrix.max_scroll_x)
         assert matrix.fixed_columns == 3
 
@@ -71,3 +74,18 @@ async def test_a_wide_screen_shows_every_column_with_its_full_title(engine: Engi
         assert not matrix.compact and matrix.max_scroll_x == 0
         titles = [str(c.label) for c in matrix.ordered_columns][3:]
         assert titles == [MEASURES[m].label for m in MATRIX_MEASURES]
+
+
+async def test_a_sideways_scroll_survives_the_rows_being_reordered(engine: Engine) -> None:
+    """Scrolled to the last columns, the matrix stays there when s re-sorts its rows (a rebuild)."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SMALL) as pilot:
+        matrix = app.query_one(StepMatrix)
+        await settle(pilot, lambda: matrix.row_count > 3)
+        await pilot.press("1", *["right"] * 20)
+        await settle(pilot, lambda: matrix.scroll_x == matrix.max_scroll_x > 0)
+        before, x = matrix.row_keys_in_order, matrix.scroll_x
+        await pilot.press("s", "s")  # by wait p90, worst first: a new order
+        await pilot.pause()
+        assert matrix.row_keys_in_order != before
+        await settle(pilot, lambda: matrix.scroll_x == x)

@@ -24,7 +24,8 @@ class DiffTable(DataTable[Text]):
         self._order: list[str] = []
 
     def set_columns(self, titles: Sequence[str]) -> None:
-        """Replace the columns (and drop every row)."""
+        """Replace the columns (and drop every row), keeping the view where it was scrolled to."""
+        self._keep_scroll()
         self.clear(columns=True)
         for i, title in enumerate(titles):
             self.add_column(title, key=str(i))
@@ -57,6 +58,7 @@ class DiffTable(DataTable[Text]):
         changed = False
         if order != self._order:
             current = self.current_key
+            self._keep_scroll()
             self.clear()
             for key, cells in rows:
                 self.add_row(*(text(c) for c in cells), key=key)
@@ -77,6 +79,12 @@ class DiffTable(DataTable[Text]):
         self._order = order
         self._cells = dict(rows)
         return changed
+
+    def _keep_scroll(self) -> None:
+        """Put the view back where it was once the table is rebuilt (clearing scrolls to the origin)."""
+        x, y = self.scroll_x, self.scroll_y
+        if x or y:
+            self.call_after_refresh(self.scroll_to, x=x, y=y, animate=False)
 
     @property
     def current_key(self) -> str | None:
