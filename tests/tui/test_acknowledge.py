@@ -76,3 +76,14 @@ async def test_the_whole_note_shows_under_the_board(engine: Engine) -> None:
         note = app.query_one("#pothole-note", Static)
         await settle(pilot, lambda: LONG_NOTE in " ".join(str(note.render()).split()))
         assert f"acknowledged by {getpass.getuser()}" in str(note.render())
+
+
+async def test_a_dialog_mounted_while_the_app_quits_does_not_fail(engine: Engine) -> None:
+    """`a` typed just after `q` can mount the dialog on an app that no longer composes it: its mount
+    handler must not look for fields that are not there (that ended the run with a traceback)."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot.version > 0)
+        dialog = AcknowledgeScreen("get_help", "Getting help", "")
+        dialog.on_mount()  # before compose: what a quitting app does to a pushed screen
+        await pilot.pause()

@@ -47,32 +47,35 @@ class AcknowledgeScreen(ModalScreen[AckRequest | None]):
         self.step = step
         self.label = label
         self.reason = reason
+        # Built here, not looked up: a screen pushed while the app quits is mounted but never composed.
+        self._note = Input(placeholder="e.g. two agents moved from sales", id="ack-note")
+        self._who = Input(value=_default_user(), id="ack-who")
+        self._for = Input(placeholder="30m, 2h …", id="ack-for")
+        self._error = Label("", id="ack-error")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ack-dialog", classes="dialog"):
             yield Label(f"Acknowledge [b]{self.label}[/b]", classes="dialog-title")
             yield Label(self.reason or "", classes="dialog-reason")
             yield Label("1. Note: what is being done about it", classes="field-label")
-            yield Input(placeholder="e.g. two agents moved from sales", id="ack-note")
+            yield self._note
             yield Label("2. Who is acknowledging", classes="field-label")
-            yield Input(value=_default_user(), id="ack-who")
+            yield self._who
             yield Label("3. For how long (empty: 4h)", classes="field-label")
-            yield Input(placeholder="30m, 2h …", id="ack-for")
-            yield Label("", id="ack-error")
+            yield self._for
+            yield self._error
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Acknowledge", variant="primary", id="ack-ok")
                 yield Button("Cancel", id="ack-cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#ack-note", Input).focus()
+        self._note.focus()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#ack-ok")
     def _submit(self) -> None:
-        note = self.query_one("#ack-note", Input)
-        who = self.query_one("#ack-who", Input)
-        for_text = self.query_one("#ack-for", Input).value.strip()
-        error = self.query_one("#ack-error", Label)
+        note, who, error = self._note, self._who, self._error
+        for_text = self._for.value.strip()
         if not note.value.strip():
             error.update("1. Note is empty: say what is being done about it.")
             note.focus()
@@ -87,7 +90,7 @@ class AcknowledgeScreen(ModalScreen[AckRequest | None]):
                 seconds = parse_duration(for_text)
             except ValueError:
                 error.update(f"3. {for_text!r} is not a duration (try 30m or 2h).")
-                self.query_one("#ack-for", Input).focus()
+                self._for.focus()
                 return
         self.dismiss(AckRequest(self.step, who.value.strip(), note.value.strip(), seconds))
 
