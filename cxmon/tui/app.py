@@ -281,13 +281,12 @@ class CxmonApp(App[int]):
     def _label_tabs(self, snap: Snapshot) -> None:
         holes = problem_count(snap)
         label = f"Pot holes ({holes})" if holes else "Pot holes"
-        found = self.query("#tabs")
-        if not found:  # shutting down: the dashboard's widgets are gone
-            return
         try:
-            tab = found.first(TabbedContent).get_tab("potholes")
+            tab = self.query_one("#tabs", TabbedContent).get_tab("potholes")
         except NoMatches:
-            return  # the tabs mount after the app: a snapshot there first is labelled by the next one
+            # The tabs mount after the app (a snapshot there first is labelled by the next one), and
+            # are taken apart while the last snapshots arrive at shutdown.
+            return
         if str(tab.label) != label:
             tab.label = label
 

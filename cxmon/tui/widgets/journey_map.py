@@ -18,13 +18,23 @@ from cxmon.tui.messages import StepChosen
 STATE_CLASSES = ("-ok", "-watch", "-pothole", "-stale")
 
 
+def measure_first(reason: str) -> str:
+    """``"voice/billing: abandon rate 32% > 15%"`` → ``"abandon rate 32% > 15% · voice/billing"``: on a
+    narrow tile the measure is what must show."""
+    where, sep, rest = reason.partition(": ")
+    if sep and "/" in where and " " not in where:
+        return f"{rest} · {where}"
+    return reason
+
+
 def tile_text(step: StepStatus, state: State, *, lines: int = 3) -> Content:
     """Return a tile's text: label (★ on a moment of truth), state word, headline figure and trend.
 
     Args:
         step: the step's status.
         state: the state to show (STALE while the whole feed is).
-        lines: 3 (label, state, figure) or 2 for a narrow screen (state and label, figure).
+        lines: 4 (label, state, figure, and why when not OK), 3 (label, state, figure), or 2 for a
+            narrow screen (state and label, figure).
     """
     star = "★ " if step.moment_of_truth else ""
     label = (
@@ -37,6 +47,18 @@ def tile_text(step: StepStatus, state: State, *, lines: int = 3) -> Content:
     )
     # Figure and arrow first: on a narrow tile the measure's name is what gets cut.
     figure = Content.assemble((headline, "bold"), " ", (arrow, arrow_style), f" {label}")
+    if lines >= 4:
+        # Room for why: the reason names the measure that is breaching (it can differ from the headline).
+        why = measure_first(step.reason) if state in (State.WATCH, State.POTHOLE) else ""
+        return Content.assemble(
+            (f"{star}{step.label}", "bold"),
+            "\n",
+            (STATE_WORD[state], "bold"),
+            "\n",
+            figure,
+            "\n",
+            (why, "$text-muted"),
+        )
     if lines < 3:
         # The state word first: a label can be cut, the state must not.
         return Content.assemble(
@@ -79,7 +101,7 @@ class StepTile(Static):
         if self._status is None:
             return Content("")
         status, state = self._status
-        return tile_text(status, state, lines=3 if self.content_size.height >= 3 else 2)
+        return tile_text(status, state, lines=min(4, max(2, self.content_size.height)))
 
 
 class JourneyMap(Horizontal, can_focus=True):
