@@ -104,6 +104,7 @@ class CxmonApp(App[int]):
         refresh_interval: float = 0.25,
         silent_after: float | None = None,
         timezone: str | None = None,
+        utc: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Build the dashboard.
@@ -116,6 +117,7 @@ class CxmonApp(App[int]):
                 (default: the config's ``stale_after``).
             timezone: the zone times are shown in, e.g. "UTC" for fixed screenshots (default: the
                 config's ``[display] timezone``, else the machine's).
+            utc: the same as ``timezone="UTC"``.
             clock: wall clock for the refresh limit and the silence check.
         """
         super().__init__()
@@ -124,7 +126,7 @@ class CxmonApp(App[int]):
         self.start_wallboard = wallboard
         self.refresh_interval = refresh_interval
         self.silent_after = silent_after if silent_after is not None else self.config.monitor.stale_after
-        self.tz = zone(timezone or self.config.display_timezone)
+        self.tz = zone(timezone or ("UTC" if utc else None) or self.config.display_timezone)
         self.clock = clock
         self.window = self.config.monitor.windows[0]
         self._pending: Snapshot | None = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
+from datetime import tzinfo
 from typing import Any, ClassVar, Protocol
 
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.widgets import Static
 
+from cxmon.localtime import when, zone_label
 from cxmon.tui.app import CxmonApp
 from cxmon.tui.feed import Feed
 
@@ -34,11 +35,11 @@ class ReplayControls(Feed, Protocol):
     def seek(self, delta: float) -> float: ...
 
 
-def _stamp(ts: float, utc: bool) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts) if utc else time.localtime(ts))
+def _stamp(ts: float, tz: tzinfo | None) -> str:
+    return when(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def cursor_text(session: ReplayControls, *, utc: bool = False, width: int = 30) -> Content:
+def cursor_text(session: ReplayControls, *, tz: tzinfo | None = None, width: int = 30) -> Content:
     """The replay bar: state, speed, the cursor's time, a progress track, and the range."""
     span = max(session.end - session.start, 1e-9)
     done = min(1.0, max(0.0, (session.position - session.start) / span))
@@ -50,15 +51,15 @@ def cursor_text(session: ReplayControls, *, utc: bool = False, width: int = 30) 
     else:
         state = "▶ REPLAY"
     speed = "max" if session.speed is None else f"{session.speed:g}×"
-    zone = "Z" if utc else ""
+    zone = f" {zone_label(tz, session.position)}"
     return Content.assemble(
         (f" {state} ", "bold reverse $text-accent"),
         f" {speed}  ",
-        (f"{_stamp(session.position, utc)}{zone}", "bold"),
+        (f"{_stamp(session.position, tz)}{zone}", "bold"),
         "  ",
         ("█" * filled, "$text-accent"),
         ("░" * (width - filled), "$text-muted"),
-        f"  {_stamp(session.start, utc)} → {_stamp(session.end, utc)}",
+        f"  {_stamp(session.start, tz)} → {_stamp(session.end, tz)}",
         ("   [ ] ±1m  { } ±10m  < > speed  p pause", "$text-muted"),
     )
 
@@ -70,10 +71,10 @@ class ReplayBar(Static):
     ReplayBar { height: 1; width: 1fr; background: $boost; }
     """
 
-    def __init__(self, session: ReplayControls, *, utc: bool = False, **kwargs: Any) -> None:
+    def __init__(self, session: ReplayControls, *, tz: tzinfo | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.session = session
-        self.utc = utc
+        self.tz = tz
         self._shown: Content | None = None
 
     def on_mount(self) -> None:
@@ -82,7 +83,7 @@ class ReplayBar(Static):
 
     def paint(self) -> None:
         """Redraw when the cursor's line changed."""
-        content = cursor_text(self.session, utc=self.utc)
+        content = cursor_text(self.session, tz=self.tz)
         if content != self._shown:
             self._shown = content
             self.update(content)
@@ -109,7 +110,7 @@ class ReplayApp(CxmonApp):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.mount(ReplayBar(self.session, utc=self.utc, id="replay-bar"), before="#stale-banner")
+        self.mount(ReplayBar(self.session, tz=self.tz, id="replay-bar"), before="#stale-banner")
 
     def _paint_bar(self) -> None:
         self.query_one(ReplayBar).paint()
