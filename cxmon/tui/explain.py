@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cxmon.config import Config, Threshold
-from cxmon.measures import MEASURES, format_value
+from cxmon.measures import MEASURES, denominator, format_value
 from cxmon.snapshot import SeriesFigures
 from cxmon.tui.format import judge, thresholds_for
 from cxmon.units import format_duration, format_window
@@ -63,13 +63,15 @@ def arithmetic(series: SeriesFigures, measure: str, window: float, formula: str)
     value = series.value(measure, window) if window in series.windows else None
     if counts is None or value is None:
         return "= — (no contacts left the queue in this window)"
+    # The total is the one every consumer divides by (cxmon.measures); the parts are for reading.
+    den = round(denominator(measure, series.windows[window], formula))
     if measure == "service_level":
         _, parts = SL_DENOMINATORS.get(formula, SL_DENOMINATORS["excl_short_abandons"])
-        den_text, den = _sum_text(parts, counts)
+        den_text, _ = _sum_text(parts, counts)
         within = round(value * den)
         shown = f"({den_text})" if len(parts) > 1 else den_text
         return f"= {within} ÷ {shown} = {within} ÷ {den} = {format_value(measure, value)}"
-    den_text, den = _sum_text(("answered", "+abandoned", "-short_abandoned"), counts)
+    den_text, _ = _sum_text(("answered", "+abandoned", "-short_abandoned"), counts)
     num_text, num = _sum_text(("abandoned", "-short_abandoned"), counts)
     return f"= ({num_text}) ÷ ({den_text}) = {num} ÷ {den} = {format_value(measure, value)}"
 
