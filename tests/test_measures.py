@@ -12,6 +12,7 @@ from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
 from cxmon.label_bounds import _merge_figures
 from cxmon.measures import MEASURES, bad_direction, combine, denominator, volume
+from cxmon.tui.format import MATRIX_MEASURES
 from cxmon.tui.widgets.step_matrix import matrix_rows
 from cxmon.windows import Aggregator, window_measures
 from tests.helpers import ONE_STEP, one_step_config
@@ -111,7 +112,7 @@ def test_dashboard_channel_row_and_prometheus_merge_agree() -> None:
     snap = engine._tick(1030.0)
     rows = matrix_rows(snap, cfg, 60.0)
     (channel_row,) = [r for r in rows if r.queue is None]
-    sl_column = 2
+    sl_column = MATRIX_MEASURES.index("service_level")
     assert channel_row.values[sl_column] == 0.5
     merged = _merge_figures([s.windows[60.0] for s in snap.series], snap.service_level_formula)
     assert merged["service_level"] == 0.5
