@@ -8,6 +8,9 @@ Prints, for a 300-series contact centre:
   the engine process and of its reader/writer processes;
 - snapshot latency at 5,000 events/s: wall time from an event handed to the engine to the first
   published snapshot that includes it (p50/p99), at the default tick;
+- the CPU time of live ticks over 10,000 series of which 1 % get events before each tick (p50/p99
+  and the share of one core at the default tick), change-driven and, for comparison, recomputing
+  every series at every tick (the reference the change-driven path is tested against);
 - RSS every 10 simulated minutes over a 2-hour simulated run, to show memory is flat once the
   longest window is full.
 """
@@ -185,8 +188,10 @@ class SteadySource:
             await asyncio.sleep(max(0.0, t0 + len(self.sent) * step - time.perf_counter()))
 
 
-async def latency(rate: float, seconds: float) -> dict[str, float]:
+async def latency(rate: float, seconds: float, tick: float | None = None) -> dict[str, float]:
     config = bench_config(speed="1")
+    if tick is not None:
+        config = dataclasses.replace(config, monitor=dataclasses.replace(config.monitor, tick=tick))
     source = SteadySource(rate, seconds, SERIES)
     engine = Engine(config, store=True, db_path=str(Path(tempfile.mkdtemp()) / "lat.db"), sources=[source])
     published: list[tuple[int, float]] = []
@@ -209,6 +214,92 @@ async def latency(rate: float, seconds: float) -> dict[str, float]:
         "p50_ms": 1000 * lat[len(lat) // 2],
         "p99_ms": 1000 * lat[int(len(lat) * 0.99)],
         "max_ms": 1000 * lat[-1],
+    }
+
+
+# --------------------------------------------------------------------------- tick cost, 10,000 series
+
+
+TICK_SERIES = 10_000
+TICK_STEPS = 10
+
+
+def tick_config(series: int = TICK_SERIES) -> Config:
+    """``series`` voice queues in TICK_STEPS steps (by the queue's first digit), each step judging
+    its series' wait p90 over 5 minutes: a large centre, every series judged."""
+    steps = "\n".join(
+        f'[[journey.steps]]\nname = "step{s}"\nservice_level_target = "20s"\n'
+        f'match = [{{ channel = "voice", queue = "q{s}*" }}]\n'
+        f'  [[journey.steps.thresholds]]\n  measure = "wait_p90"\n  window = "5m"\n  warn = "45s"\n'
+        f'  breach = "60s"\n  clear = "50s"\n  for = "2m"\n'
+        for s in range(TICK_STEPS)
+    )
+    names = [f"q{i:04d}" for i in range(series)]
+    return loads(f'[journey]\nchannels = ["voice"]\nqueues = {json.dumps(names)}\n{steps}\n', "<bench>")
+
+
+class _Fed:
+    """A source the benchmark feeds by hand through the engine's batch path."""
+
+    type = "bench"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def run(self, sink) -> None:  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()
+
+
+async def tick_cost(recompute: str, ticks: int, change: float) -> dict[str, float]:
+    """Live ticks at the default tick over TICK_SERIES series, ``change`` of them getting events
+    before each tick; return the CPU time of the ticks (the events' own aggregation not counted)."""
+    config = tick_config()
+    now = [START]
+    engine = Engine(config, store=False, sources=[_Fed("feed")], clock=lambda: now[0], recompute=recompute)  # type: ignore[arg-type]
+    names = [f"q{i:04d}" for i in range(TICK_SERIES)]
+    seq = 0
+
+    def contacts(queues: list[str], at: float) -> list[ContactEvent]:
+        nonlocal seq
+        out = []
+        for q in queues:
+            seq += 1
+            cid = f"c{seq}"
+            # Waits of 10-40 s, over the breach (60 s) in one series of a hundred: a few pot holes.
+            wait = 90.0 if q.endswith("00") else float(10 + seq % 31)
+            out.append(ContactEvent(ts=at, kind=EventKind.ARRIVED, contact_id=cid, channel="voice", queue=q))
+            out.append(
+                ContactEvent(
+                    ts=at, kind=EventKind.ANSWERED, contact_id=cid, channel="voice", queue=q, wait=wait
+                )
+            )
+        return out
+
+    # Every series has some history, then a few minutes go by before measuring.
+    await engine._process("feed", contacts(names, now[0]), None)
+    tick = config.monitor.tick
+    per_tick = max(1, int(TICK_SERIES * change))
+    cursor = 0
+    cpu: list[float] = []
+    for i in range(ticks):
+        now[0] += tick
+        batch = [names[(cursor + k) % TICK_SERIES] for k in range(per_tick)]
+        cursor += per_tick
+        await engine._process("feed", contacts(batch, now[0]), None)
+        started = time.thread_time()
+        engine._tick(now[0])
+        spent = time.thread_time() - started
+        if i >= ticks // 5:  # past the first look at every series
+            cpu.append(spent)
+    cpu.sort()
+    mean = sum(cpu) / len(cpu)
+    return {
+        "tick_s": tick,
+        "p50_ms": 1000 * cpu[len(cpu) // 2],
+        "p99_ms": 1000 * cpu[int(len(cpu) * 0.99)],
+        "mean_ms": 1000 * mean,
+        "core_share": mean / tick,
+        "ticks": len(cpu),
     }
 
 
@@ -241,13 +332,29 @@ def child(args: list[str]) -> dict[str, object]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def _median(runs: list[dict[str, float]], key: str) -> float:
+    return sorted(r[key] for r in runs)[len(runs) // 2]
+
+
+def _spread(runs: list[dict[str, float]], key: str, scale: float = 1.0) -> str:
+    """The median of ``key`` over ``runs``, with the range."""
+    values = sorted(r[key] * scale for r in runs)
+    return f"{values[len(values) // 2]:,.1f} ({values[0]:,.1f}–{values[-1]:,.1f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--hours", type=float, default=2.0)
+    parser.add_argument("--ticks", type=int, default=600, help="live ticks measured over 10,000 series")
     parser.add_argument("--runs", type=int, default=3, help="runs of each throughput figure")
+    parser.add_argument(
+        "--parts",
+        default="throughput,latency,memory",
+        help="which figures: throughput, latency (and ticks), memory",
+    )
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
     if args.child:
@@ -255,24 +362,39 @@ def main() -> None:
         if kind == "ingest":
             result: object = asyncio.run(ingest(Path(rest[0]), rest[1] if len(rest) > 1 else None))
         elif kind == "latency":
-            result = asyncio.run(latency(float(rest[0]), float(rest[1])))
+            result = asyncio.run(
+                latency(float(rest[0]), float(rest[1]), float(rest[2]) if len(rest) > 2 else None)
+            )
+        elif kind == "ticks":
+            result = asyncio.run(tick_cost(rest[0], int(rest[1]), float(rest[2])))
         else:
             result = asyncio.run(memory(float(rest[0])))
         print(json.dumps(result))
         return
 
+    parts = set(args.parts.split(","))
+    if "throughput" in parts:
+        throughput(args.events, args.runs)
+    if "latency" in parts:
+        latency_and_ticks(args.rate, args.seconds, args.ticks, args.runs)
+    if "memory" in parts:
+        memory_over_time(args.hours)
+
+
+def throughput(events: int, runs: int) -> None:
+    """Print parse → aggregate (→ store) events/s, each way ``runs`` times alternately."""
     tmp = Path(tempfile.mkdtemp(prefix="cxmon-bench-"))
     data = tmp / "events.jsonl"
     t0 = time.perf_counter()
-    span = generate(data, args.events)
+    span = generate(data, events)
     print(
-        f"generated {args.events:,} events ({span / 3600:.1f} simulated hours, {SERIES} series) "
+        f"generated {events:,} events ({span / 3600:.1f} simulated hours, {SERIES} series) "
         f"in {time.perf_counter() - t0:.1f}s, {data.stat().st_size / 2**20:.0f} MiB of JSON lines"
     )
     # Each way is run several times, alternately: this machine's speed wanders by ±15 % from run
     # to run, so the median and the range say more than any one run.
     results: dict[str, list[dict[str, float]]] = {"store off": [], "store on ": []}
-    for i in range(args.runs):
+    for i in range(runs):
         for label in results:
             extra = [str(tmp / f"bench{i}.db")] if label.startswith("store on") else []
             results[label].append(child(["--child", "ingest", str(data), *extra]))
@@ -286,14 +408,38 @@ def main() -> None:
             f"reader/writer {r['children_rss_mb']:.0f} MiB, CPU engine {r['cpu_s']:.1f}s + "
             f"reader/writer {r['children_cpu_s']:.1f}s"
         )
-    r = child(["--child", "latency", str(args.rate), str(args.seconds)])
+
+
+def latency_and_ticks(rate: float, seconds: float, ticks_measured: int, runs: int) -> None:
+    """Print the snapshot latency and the live tick cost, alternately ``runs`` times."""
+    # Latency and tick cost, alternately, several runs each: medians with their ranges.
+    lat: list[dict[str, float]] = []
+    ticks: dict[str, list[dict[str, float]]] = {"changes": [], "all": []}
+    for _ in range(runs):
+        lat.append(child(["--child", "latency", str(rate), str(seconds)]))
+        ticks["changes"].append(child(["--child", "ticks", "changes", str(ticks_measured), "0.01"]))
+        ticks["all"].append(child(["--child", "ticks", "all", str(max(10, ticks_measured // 20)), "0.01"]))
     print(
-        f"snapshot latency at {r['rate']:,.0f} events/s (tick {r['tick_s']}s): p50 {r['p50_ms']:.0f} ms, "
-        f"p99 {r['p99_ms']:.0f} ms, max {r['max_ms']:.0f} ms"
+        f"snapshot latency at {_median(lat, 'rate'):,.0f} events/s (default tick {lat[0]['tick_s']}s), "
+        f"event handed over → first snapshot with it, median of {len(lat)}: "
+        f"p50 {_spread(lat, 'p50_ms')} ms, p99 {_spread(lat, 'p99_ms')} ms, max {_spread(lat, 'max_ms')} ms"
     )
-    r = child(["--child", "memory", str(args.hours)])
+    for mode, measured in ticks.items():
+        what = "change-driven" if mode == "changes" else "recomputing every series (the reference)"
+        print(
+            f"live ticks, {TICK_SERIES:,} series, 1 % of them with events per tick, {what}, "
+            f"tick {measured[0]['tick_s']}s, CPU per tick (median of {len(measured)}, "
+            f"{measured[0]['ticks']:.0f} ticks each): "
+            f"p50 {_spread(measured, 'p50_ms')} ms, p99 {_spread(measured, 'p99_ms')} ms, "
+            f"share of one core {_spread(measured, 'core_share', 100)} %"
+        )
+
+
+def memory_over_time(hours: float) -> None:
+    """Print the engine's RSS every 10 simulated minutes over ``hours``."""
+    r = child(["--child", "memory", str(hours)])
     samples = r["samples"]
-    print(f"memory over {args.hours:g} simulated hours ({r['events']:,} events, {r['series']} series):")
+    print(f"memory over {hours:g} simulated hours ({r['events']:,} events, {r['series']} series):")
     print("  " + "  ".join(f"{m}m:{mb:.0f}MiB" for m, mb in samples))  # type: ignore[union-attr]
     half = [mb for m, mb in samples if m >= 60]  # type: ignore[union-attr]
     if len(half) >= 2:

@@ -1,14 +1,20 @@
-"""Benchmark: `cxmon import queue_log` (store on) against Google's mtail on the same 2,000,000-line log.
+"""Benchmark: `cxmon import queue_log` (store on) against Google's mtail on the same log, two shapes.
 
-Generates a realistic, seeded Asterisk queue_log (FreePBX-style DID lines, rings that are not
-answered, pauses, transfers, abandons and timeouts), then times in the same run:
+* dense: a seeded, generated Asterisk queue_log of 2,000,000 lines over about a week (FreePBX-style
+  DID lines, rings that are not answered, pauses, transfers, abandons and timeouts);
+* bank: a real contact centre's shape, sparse and long: the Anonymous Bank month of the shared
+  data written as a queue_log by bench/bank_queue_log.py and tiled over 28 months (about
+  2,000,000 lines over two and a half years), imported with config/anonymous-bank.toml (its
+  steps and thresholds).
 
-* ``cxmon import queue_log FILE --db DB`` in a subprocess: parse, aggregate, store every event;
+For each shape, in the same run and alternately:
+
+* ``cxmon import queue_log FILE --db DB`` in a subprocess: parse, aggregate, judge, store every event;
 * ``mtail --one_shot`` with an equivalent program (lines per queue and verb, histogram of waits).
 
-Each runs ``--runs`` times, alternately; prints the median lines per second of both (with the
-range, peak RSS and CPU seconds) and the ratio of the medians.
-Usage: ``python bench/queue_log.py [--lines N] [--runs N]``.
+Each runs ``--runs`` times; prints the median lines per second of both (with the range, peak RSS
+and CPU seconds) and the ratio of the medians.
+Usage: ``python bench/queue_log.py [--lines N] [--months N] [--runs N] [--shape dense|bank|both]``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bank_queue_log  # noqa: E402  (the converter beside this file)
+
+BANK_CONFIG = ROOT / "config" / "anonymous-bank.toml"
 
 MTAIL_PROG = r"""
 counter cxmon_bench_lines_total by queue, verb
@@ -127,9 +138,11 @@ def run_measured(cmd: list[str], **kwargs: Any) -> tuple[float, float | None, fl
     return elapsed, rss, cpu, result.stdout
 
 
-def time_cxmon(log: Path, db: Path) -> tuple[float, float | None, float | None]:
+def time_cxmon(log: Path, db: Path, config: Path | None = None) -> tuple[float, float | None, float | None]:
     """Wall seconds, peak RSS (MB) and CPU seconds of `cxmon import queue_log` with the store on."""
     cmd = [sys.executable, "-m", "cxmon", "import", "queue_log", str(log), "--db", str(db), "--quiet"]
+    if config is not None:
+        cmd += ["--config", str(config)]
     elapsed, rss, cpu, _ = run_measured(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
     return elapsed, rss, cpu
 
@@ -169,41 +182,66 @@ def _median(runs: list[tuple[float, float | None, float | None]], n: int) -> tup
     return line, wall
 
 
+def compare(name: str, log: Path, n: int, work: Path, runs: int, config: Path | None) -> None:
+    """Import ``log`` with cxmon and read it with mtail, alternately; print both and the ratio."""
+    # Alternately, several times: this machine's speed wanders by ±15 % from run to run.
+    ours: list[tuple[float, float | None, float | None]] = []
+    theirs: list[tuple[float, float | None, float | None]] = []
+    stored = 0
+    for i in range(runs):
+        db = work / f"{name}{i}.db"
+        ours.append(time_cxmon(log, db, config))
+        with sqlite3.connect(db) as conn:
+            stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        db.unlink()
+        measured = time_mtail(log, work)
+        if measured is not None:
+            theirs.append(measured)
+    line, cx = _median(ours, n)
+    print(f"[{name}] cxmon import queue_log: {line}  ({stored:,} events stored)")
+    if not theirs:
+        print(f"[{name}] mtail: not installed (make bench-deps); no comparison")
+        return
+    line, mt = _median(theirs, n)
+    print(f"[{name}] mtail --one_shot:       {line}")
+    print(f"[{name}] ratio cxmon/mtail (medians): {mt / cx:.2f}x")
+
+
 def main() -> int:
-    """Generate the log, run both alternately, print lines/s and the ratio of the medians."""
+    """Write the logs, run both programs alternately on each, print lines/s and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=2_000_000)
+    parser.add_argument("--lines", type=int, default=2_000_000, help="lines of the dense log")
+    parser.add_argument("--months", type=int, default=bank_queue_log.MONTHS, help="months of the bank log")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs", type=int, default=3, help="runs of each, alternately")
+    parser.add_argument("--shape", choices=("dense", "bank", "both"), default="both")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cxmon-bench-") as tmp:
         work = Path(tmp)
-        log = work / "queue_log"
-        started = time.perf_counter()
-        n = generate(log, args.lines, args.seed)
-        size = log.stat().st_size
-        print(f"generated {n:,} lines ({size / 1e6:.0f} MB) in {time.perf_counter() - started:.1f} s")
-
-        # Alternately, several times: this machine's speed wanders by ±15 % from run to run.
-        ours: list[tuple[float, float | None, float | None]] = []
-        theirs: list[tuple[float, float | None, float | None]] = []
-        stored = 0
-        for i in range(args.runs):
-            db = work / f"bench{i}.db"
-            ours.append(time_cxmon(log, db))
-            with sqlite3.connect(db) as conn:
-                stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-            measured = time_mtail(log, work)
-            if measured is not None:
-                theirs.append(measured)
-        line, cx = _median(ours, n)
-        print(f"cxmon import queue_log: {line}  ({stored:,} events stored)")
-        if not theirs:
-            print("mtail: not installed (make bench-deps); no comparison")
-            return 0
-        line, mt = _median(theirs, n)
-        print(f"mtail --one_shot:       {line}")
-        print(f"ratio cxmon/mtail (medians): {mt / cx:.2f}x")
+        if args.shape in ("dense", "both"):
+            log = work / "dense.queue_log"
+            started = time.perf_counter()
+            n = generate(log, args.lines, args.seed)
+            size = log.stat().st_size
+            print(
+                f"[dense] generated {n:,} lines ({size / 1e6:.0f} MB) "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
+            compare("dense", log, n, work, args.runs, None)
+            log.unlink()
+        if args.shape in ("bank", "both"):
+            if not bank_queue_log.BANK_CSV.exists():
+                print(f"[bank] {bank_queue_log.BANK_CSV} is missing (clone shared/ beside the repo); skipped")
+                return 0
+            log = work / "bank.queue_log"
+            started = time.perf_counter()
+            n, span = bank_queue_log.write(log, args.months)
+            size = log.stat().st_size
+            print(
+                f"[bank] wrote {n:,} lines ({size / 1e6:.0f} MB, {span / 86400:,.0f} days of calls) "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
+            compare("bank", log, n, work, args.runs, BANK_CONFIG)
     return 0
 
 

@@ -37,7 +37,7 @@ OTHER = "other"
 class MonitorConfig:
     """Engine settings."""
 
-    tick: float = 0.5
+    tick: float = 0.1
     windows: tuple[float, ...] = (300.0, 900.0, 3600.0)
     panes: int = 30
     """Each window is kept as this many panes; its edge moves a pane at a time."""
@@ -238,7 +238,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
             f"unknown formula {formula!r}; known: {', '.join(SERVICE_LEVEL_FORMULAS)}",
         )
     monitor = MonitorConfig(
-        tick=mon.get("tick", positive_duration, 0.5, 'a duration like "500ms"'),
+        tick=mon.get("tick", positive_duration, 0.1, 'a duration like "500ms"'),
         windows=windows,
         panes=mon.get("panes", integer(1), 30, "a whole number ≥ 1"),
         short_abandon=mon.get("short_abandon", parse_duration, 5.0, 'a duration like "5s"'),

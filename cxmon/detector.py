@@ -15,6 +15,8 @@ Per (series, threshold) a small state machine runs on each tick:
 from __future__ import annotations
 
 import fnmatch
+import math
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +42,17 @@ class RuleState:
     calm_since: float | None = None
     reason: str = ""
     samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
+    value: float | None = None
+    """The value last judged."""
+    judged_at: float | None = None
+    """When it was last judged."""
+    due: float = math.inf
+    """When judging it again with the same value can next give another verdict (a ``for`` timer,
+    the trend moving); inf when only a new value can."""
+    every: bool = False
+    """Its verdict changes with every tick while it lasts (a pot hole's "for 3m05s")."""
+    calm: bool = False
+    """Its last verdict came from a trend that projects no breach (OK, or WATCH recovering)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +105,9 @@ def slope(samples: deque[tuple[float, float]], now: float) -> float | None:
     n = len(pts)
     if n < TREND_MIN_POINTS or pts[-1][0] - pts[0][0] < 60.0:
         return None
+    first = pts[0][1]
+    if all(p[1] == first for p in pts):
+        return 0.0  # flat, exactly (the sums below could leave a rounding residue)
     # One pass over the sums, with time measured from the first point (keeps them small).
     t0 = pts[0][0]
     st = sv = stt = stv = 0.0
@@ -118,21 +134,33 @@ class Detector:
         self.step_state: dict[str, State] = {s.name: State.OK for s in config.steps}
         self.step_since: dict[str, float] = {}
         self.step_reason: dict[str, str] = {}
+        self.sample_ticks: deque[float] = deque()
+        """Times of the ticks that opened a trend-sample slot (the first tick in each
+        TREND_SAMPLE seconds of engine time), recent ones only: a rule judged again after ticks
+        that skipped it takes the samples it would have taken at them (its value was the same)."""
 
     def judge_rule(self, key: SeriesKey, idx: int, th: Threshold, value: float | None, now: float) -> Verdict:
-        """Advance one threshold's state machine and return its verdict."""
+        """Advance one threshold's state machine and return its verdict.
+
+        A rule need not be judged at every tick: at ticks where its value is unchanged and
+        :attr:`RuleState.due` has not come, the verdict would be the same. Its trend samples of
+        those ticks are taken when it is next judged, so the outcome is the same either way.
+        """
         rs = self.rules.get((key, idx))
         if rs is None:
             rs = self.rules[(key, idx)] = RuleState()
+        samples = rs.samples
+        if rs.value is not None and rs.judged_at is not None:
+            self._missed_samples(rs, now)
+        rs.value, rs.judged_at, rs.due, rs.every, rs.calm = value, now, math.inf, False, False
         label = _label(th)
         if value is None:
             rs.breach_since = None
             rs.calm_since = None
             rs.state = State.OK
-            rs.samples.clear()
+            samples.clear()
             return Verdict(State.OK, f"{label}: too few contacts to judge", th.measure, None)
-        samples = rs.samples
-        if not samples or now - samples[-1][0] >= TREND_SAMPLE:
+        if not samples or now // TREND_SAMPLE > samples[-1][0] // TREND_SAMPLE:
             samples.append((now, value))
             while samples[0][0] < now - TREND_SPAN:  # only the trend's span is ever read
                 samples.popleft()
@@ -155,6 +183,7 @@ class Detector:
                 reason = _versus(label, th.measure, value, op, th.breach, limit) + (
                     f" for {format_duration(held)}" if held else ""
                 )
+                rs.every = breached  # "for …" grows with every tick
                 if not breached:
                     clear = format_value(th.measure, th.clear)
                     text = compared(th.measure, value, th.clear)
@@ -173,6 +202,7 @@ class Detector:
             held = now - (rs.breach_since if rs.breach_since is not None else now)
             reason = f"{_versus(label, th.measure, value, op, th.breach, limit)} for {format_duration(held)}"
             rs.reason = reason
+            rs.every = True
             return Verdict(State.POTHOLE, reason, th.measure, value, 2.0 + badness)
 
         watch_reason = ""
@@ -181,10 +211,12 @@ class Detector:
                 f"{_versus(label, th.measure, value, op, th.breach, limit)}"
                 f" (pot hole if it lasts {format_duration(th.for_)})"
             )
+            rs.due = (rs.breach_since if rs.breach_since is not None else now) + th.for_
         elif th.warn is not None and th.worse(value, th.warn):
             warn = f"warn {format_value(th.measure, th.warn)}"
             watch_reason = _versus(label, th.measure, value, op, th.warn, warn)
         else:
+            rs.due = _trend_moves(rs.samples, value, now)
             s = slope(rs.samples, now)
             if s is not None and s != 0:
                 projected = value + s * self.horizon
@@ -208,12 +240,86 @@ class Detector:
             if rs.calm_since is None:
                 rs.calm_since = now
             if now - rs.calm_since < max(th.for_, 1e-9):
+                rs.due = min(rs.due, rs.calm_since + max(th.for_, 1e-9))
+                rs.calm = True
                 return Verdict(
                     State.WATCH, f"{label} {fmt}, recovering (was: {rs.reason})", th.measure, value, 1.0
                 )
         rs.state = State.OK
         rs.calm_since = None
+        rs.calm = True
         return Verdict(State.OK, f"{label} {fmt}", th.measure, value, 0.0)
+
+    def retrend(self, key: SeriesKey, step: Step, now: float) -> bool:
+        """Take the trend samples of a series whose figures did not change, and say whether its
+        verdict stands without judging it again: True when every threshold whose time came was
+        calm (no trend towards a breach) and stays so, and none of their timers ran out.
+
+        What this does is the first part of judging those thresholds; when it returns False the
+        series must be judged (:meth:`judge_series`), which carries on from here.
+        """
+        for idx, th in enumerate(step.thresholds):
+            rs = self.rules.get((key, idx))
+            if rs is None or rs.due > now:
+                continue
+            value = rs.value
+            if not rs.calm or value is None:
+                return False
+            if (
+                rs.state is State.WATCH
+                and rs.calm_since is not None
+                and now - rs.calm_since >= max(th.for_, 1e-9)
+            ):
+                return False  # recovered: the verdict changes
+            self._missed_samples(rs, now)
+            rs.judged_at = now
+            samples = rs.samples
+            if not samples or now // TREND_SAMPLE > samples[-1][0] // TREND_SAMPLE:
+                samples.append((now, value))
+                while samples[0][0] < now - TREND_SPAN:
+                    samples.popleft()
+            s = slope(samples, now)
+            if s is not None and s != 0:
+                projected = value + s * self.horizon
+                if th.worse(projected, th.breach) and ((s > 0) == (th.direction == "above")):
+                    return False  # a trend towards a breach: the verdict changes
+            due = _trend_moves(samples, value, now)
+            if rs.state is State.WATCH and rs.calm_since is not None:
+                due = min(due, rs.calm_since + max(th.for_, 1e-9))
+            rs.due = due
+        return True
+
+    def _missed_samples(self, rs: RuleState, now: float) -> None:
+        """Take the trend samples of the ticks since ``rs`` was last judged, at its last value."""
+        ticks = self.sample_ticks
+        last = rs.judged_at
+        if not ticks or last is None or ticks[-1] <= last:
+            return
+        value = rs.value
+        assert value is not None
+        samples = rs.samples
+        for i in range(bisect_right(ticks, last), len(ticks)):
+            at = ticks[i]
+            if at >= now:
+                break
+            if not samples or at // TREND_SAMPLE > samples[-1][0] // TREND_SAMPLE:
+                samples.append((at, value))
+                while samples[0][0] < at - TREND_SPAN:
+                    samples.popleft()
+
+    def due(self, key: SeriesKey, step: Step) -> tuple[float, bool]:
+        """When a series' verdict can next change with its figures unchanged, and whether it
+        changes with every tick (see :attr:`RuleState.due` and :attr:`RuleState.every`)."""
+        at, every = math.inf, False
+        for idx in range(len(step.thresholds)):
+            rs = self.rules.get((key, idx))
+            if rs is None:
+                continue
+            if rs.every:
+                every = True
+            if rs.due < at:
+                at = rs.due
+        return at, every
 
     def judge_series(
         self,
@@ -262,13 +368,8 @@ class Detector:
         if stale:
             state, reason, measure, value = State.STALE, stale_reason, "", None
         else:
-            worst: tuple[SeriesKey, Verdict] | None = None
-            for key, v in verdicts.items():
-                if worst is None or (v.state.severity, v.badness) > (
-                    worst[1].state.severity,
-                    worst[1].badness,
-                ):
-                    worst = (key, v)
+            # The first of the worst, in the series' order (max keeps the first of equals).
+            worst = max(verdicts.items(), key=_rank, default=None)
             if worst is None:
                 state, reason, measure, value = State.OK, "no contacts yet", "", None
             else:
@@ -299,6 +400,29 @@ class Detector:
                 value=value,
             ),
         )
+
+
+def _rank(item: tuple[SeriesKey, Verdict]) -> tuple[int, float]:
+    verdict = item[1]
+    return verdict.state.severity, verdict.badness
+
+
+def _trend_moves(samples: deque[tuple[float, float]], value: float, now: float) -> float:
+    """When the trend of ``samples`` can next change while the value stays ``value``: never when
+    every sample in its span already equals it (it stays flat); else at the next sample or when
+    the oldest sample leaves the span, whichever comes first."""
+    cutoff = now - TREND_SPAN
+    oldest = math.inf
+    flat = True
+    for t, v in samples:
+        if t >= cutoff:
+            if v != value:
+                flat = False
+            if t < oldest:
+                oldest = t
+    if flat:
+        return math.inf
+    return min((now // TREND_SAMPLE + 1) * TREND_SAMPLE, oldest + TREND_SPAN)
 
 
 def _channel_applies(th: Threshold, channel: str) -> bool:

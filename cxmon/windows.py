@@ -158,7 +158,8 @@ class Window:
         if inner is not None:
             inner.outer = self
         self.changes = 1
-        """Bumped when the own part changes; see :attr:`dirty`."""
+        """Bumped when the window's total changes through its own part (a pane in from the
+        inner window leaves the total as it was); see :attr:`dirty`."""
         self._read = 0
 
     @staticmethod
@@ -170,9 +171,17 @@ class Window:
     @property
     def total(self) -> Pane:
         """Counters and sketches of every event in the window."""
+        if self.inner is None:
+            return self.own
+        self.flush()
+        return _merged(self.own, self.inner.total)
+
+    def flush(self) -> None:
+        """Bring a nested window's own running sums up to date (what reading :attr:`total` does
+        first)."""
         own = self.own
         if self.inner is None:
-            return own
+            return
         if not self._fresh:
             own = self.own = Pane(0)
             self._fresh = True
@@ -193,7 +202,6 @@ class Window:
             if not self.panes:
                 own.c = [0.0] * N_SLOTS  # exactly, with no floating-point residue
         self._pending.clear()
-        return _merged(own, self.inner.total)
 
     def _moved(self, sign: int, pane: Pane) -> None:
         """Note a pane coming into (+1) or leaving (-1) a nested window's own part."""
@@ -271,25 +279,27 @@ class Window:
             elif self._fresh:
                 self._moved(-1, old)
             self.changes += 1
-            if outer is not None:
-                outer.take(old)
+            if outer is not None and outer.take(old):
+                # The pane left this window for the one around it, whose total is the same.
+                outer.changes -= 1
         if not panes and keeps_own:
             # Nothing left: reset the running sums exactly (no floating-point residue).
             own.c = [0.0] * N_SLOTS
             own.wait.clear()
             own.res.clear()
 
-    def take(self, pane: Pane) -> None:
+    def take(self, pane: Pane) -> bool:
         """Add a pane that left the inner window to this window's own part (as it is: panes are
-        kept at the shortest window's length and expired by this window's)."""
+        kept at the shortest window's length and expired by this window's); return False when it
+        is too old for this window (it went on outwards, or out)."""
         idx = pane.idx // self.ratio
         if idx > self.head:
             self.head = idx
             self.expire(idx)
         elif idx <= self.head - self.n_panes:
-            if self.outer is not None:
-                self.outer.take(pane)
-            return
+            if self.outer is not None and self.outer.take(pane):
+                self.outer.changes -= 1  # as in expire: the outer window's total is the same
+            return False
         panes = self.panes
         if not panes or panes[-1].idx < pane.idx:
             panes.append(pane)
@@ -309,7 +319,7 @@ class Window:
                 panes.insert(pos, pane)
         if self._fresh:
             self._moved(1, pane)
-        self.changes += 1
+        return True
 
     def advance(self, now: float) -> None:
         """Move the window's edge to ``now`` (time passes even when no events come)."""
@@ -361,8 +371,12 @@ class Series:
     agents_staffed: int | None = None
     agents_available: int | None = None
     sources: set[str] = field(default_factory=set)
-    version: int = 0
-    """Bumped on every change, so consumers can skip unchanged series."""
+    touched: bool = False
+    """True while the series is on :attr:`Aggregator.touched` (it changed since last taken)."""
+    advanced_to: float = 0.0
+    """The time its windows were last moved to (see :meth:`Aggregator.advance`)."""
+    due_at: float = math.inf
+    """When a pane next leaves one of its windows (the time it is scheduled at; inf: never)."""
 
 
 # Indexes into Series.totals (names match cxmon.snapshot.TOTALS).
@@ -404,6 +418,18 @@ class Aggregator:
         self.late_dropped = 0
         """Events too old for any window (still in the totals)."""
         self._next_lost_scan = 0.0
+        self.oldest_open = math.inf
+        """No contact open or waiting arrived before this (a lower bound: what the last lost scan
+        found oldest, or an arrival since)."""
+        self.touched: list[Series] = []
+        """Series whose windows, contacts or totals changed since :meth:`take_touched`."""
+        self.advanced_to = 0.0
+        """The time :meth:`advance` last moved time to; a series behind it is caught up (it had
+        nothing to expire meanwhile) before an event is counted in it."""
+        self._due: list[tuple[float, int, SeriesKey]] = []
+        """Heap of (time a pane leaves a window, tie-break, series): the series :meth:`advance`
+        must move. Entries whose time is no longer the series' ``due_at`` are stale."""
+        self._due_seq = 0
         # Strikes: per customer, bad experiences in the last 24 h.
         self._strike_log: deque[tuple[float, str]] = deque()
         self.strikes: dict[str, int] = {}
@@ -489,6 +515,8 @@ class Aggregator:
         short_abandon = self.short_abandon
         low_score = self.low_score
         watermark = self.watermark
+        touched = self.touched
+        advanced_to = self.advanced_to
         for row in rows:
             ts = row[TS]
             if ts > watermark:
@@ -509,7 +537,11 @@ class Aggregator:
                 key = series.key
             else:
                 series, key = into, into.key
-            series.version += 1
+            if not series.touched:
+                series.touched = True
+                touched.append(series)
+                if series.advanced_to != advanced_to:
+                    self._catch_up(series)
             src = source or row[SOURCE]
             if src:
                 series.sources.add(src)
@@ -538,10 +570,14 @@ class Aggregator:
                     if old is not None:
                         old.waiting.pop(cid, None)
                         old.open.pop(cid, None)
-                        old.version += 1
+                        if not old.touched:
+                            old.touched = True
+                            touched.append(old)
                 series.waiting[cid] = ts
                 series.open[cid] = ts
                 contacts[cid] = key
+                if ts < self.oldest_open:
+                    self.oldest_open = ts
                 slot = OFFERED
                 totals[T_OFFERED] += 1
             elif kind is _ANSWERED or kind is _ABANDONED:
@@ -596,6 +632,8 @@ class Aggregator:
                 strike = True
             elif kind is _REOPENED:
                 series.open[cid] = ts
+                if ts < self.oldest_open:
+                    self.oldest_open = ts
                 contacts[cid] = key
                 slot = REOPENED
                 totals[T_REOPENED] += 1
@@ -728,20 +766,55 @@ class Aggregator:
 
     # ------------------------------------------------------------------ time
 
-    def advance(self, now: float) -> list[ContactEvent]:
-        """Move every window to ``now`` and time out contacts; return the ``lost`` events made.
+    def advance(self, now: float, only_due: bool = False) -> list[ContactEvent]:
+        """Move time to ``now``: panes leave windows, strikes age, contacts time out.
+
+        With ``only_due``, only the series with a pane due to leave a window by ``now`` (as
+        :meth:`schedule` noted) are moved; a series left behind has nothing to expire, and it is
+        caught up (its windows' edges moved) when an event next comes for it, so every pane leaves
+        at the same moment either way. Series that changed are on :attr:`touched`.
 
         Args:
             now: engine time (the later of this and the newest event is used).
+            only_due: move only the series with something due (each must have been scheduled
+                since it last changed), not every series.
 
         Returns:
             One ``lost`` event per contact closed for want of a terminal event (when enabled); the
             caller stores them and they are already counted here.
         """
         now = max(now, self.watermark)
-        for series in self.series.values():
-            for window in series.windows:
-                window.advance(now)
+        self.advanced_to = now
+        touched = self.touched
+        if not only_due:
+            for series in self.series.values():
+                changes = [w.changes for w in series.windows]
+                for window in series.windows:
+                    window.advance(now)
+                series.advanced_to = now
+                if not series.touched and changes != [w.changes for w in series.windows]:
+                    series.touched = True
+                    touched.append(series)
+        else:
+            # The series that changed since the last tick have not been scheduled yet: move them.
+            for series in touched:
+                for window in series.windows:
+                    window.advance(now)
+                series.advanced_to = now
+            due = self._due
+            all_series = self.series
+            while due and due[0][0] <= now:
+                at, _, key = heapq.heappop(due)
+                series = all_series[key]
+                if series.due_at != at:
+                    continue  # rescheduled since
+                series.due_at = math.inf
+                for window in series.windows:
+                    window.advance(now)
+                series.advanced_to = now
+                if not series.touched:
+                    series.touched = True
+                    touched.append(series)
         while self._strike_log and self._strike_log[0][0] <= now - STRIKE_WINDOW:
             _, customer = self._strike_log.popleft()
             n = self.strikes[customer]
@@ -755,23 +828,76 @@ class Aggregator:
         if self.time_out_lost and now >= self._next_lost_scan:
             self._next_lost_scan = now + min(60.0, self.lost_after / 4)
             limit = now - self.lost_after
-            for series in list(self.series.values()):
-                stale = [cid for cid, t in series.open.items() if t <= limit]
-                stale += [cid for cid, t in series.waiting.items() if t <= limit and cid not in series.open]
-                for cid in stale:
-                    _, channel, queue = series.key
-                    ev = ContactEvent(
-                        ts=now,
-                        kind=EventKind.LOST,
-                        contact_id=cid,
-                        channel=channel,
-                        queue=queue,
-                        source="engine",
-                        reason="no terminal event",
-                    )
-                    self.add_one(ev, into=series)
-                    lost.append(ev)
+            # No contact is older than the oldest seen open: a scan would find nothing.
+            if limit >= self.oldest_open:
+                lost = self._time_out(now, limit)
         return lost
+
+    def _time_out(self, now: float, limit: float) -> list[ContactEvent]:
+        """Close as lost the contacts open or waiting since ``limit`` or before."""
+        lost: list[ContactEvent] = []
+        oldest = math.inf
+        for series in list(self.series.values()):
+            stale = [cid for cid, t in series.open.items() if t <= limit]
+            stale += [cid for cid, t in series.waiting.items() if t <= limit and cid not in series.open]
+            for cid in stale:
+                _, channel, queue = series.key
+                ev = ContactEvent(
+                    ts=now,
+                    kind=EventKind.LOST,
+                    contact_id=cid,
+                    channel=channel,
+                    queue=queue,
+                    source="engine",
+                    reason="no terminal event",
+                )
+                self.add_one(ev, into=series)
+                lost.append(ev)
+            for t in series.open.values():
+                if t < oldest:
+                    oldest = t
+            for t in series.waiting.values():
+                if t < oldest:
+                    oldest = t
+        self.oldest_open = oldest
+        return lost
+
+    def _catch_up(self, series: Series) -> None:
+        """Move a series' window edges to :attr:`advanced_to` (nothing of it is due to expire)."""
+        now = self.advanced_to
+        for window in series.windows:
+            window.advance(now)
+        series.advanced_to = now
+
+    def take_touched(self) -> list[Series]:
+        """Return the series that changed since the last call (and forget them)."""
+        out = self.touched
+        for series in out:
+            series.touched = False
+        self.touched = []
+        return out
+
+    def schedule(self, series: Series) -> None:
+        """Note when a pane of ``series`` next leaves one of its windows (after it changed)."""
+        at = math.inf
+        for window in series.windows:
+            panes = window.panes
+            if panes:
+                # The oldest pane leaves once the window's head reaches its index + n_panes.
+                head = (panes[0].idx // window.ratio + window.n_panes) * window.ratio
+                t = head * window.base
+                if t < at:
+                    at = t
+        if at != math.inf:
+            # A hair early: float rounding can only make the advance find nothing yet, and the
+            # series is then scheduled again.
+            at -= 1e-6
+        if at == series.due_at:
+            return
+        series.due_at = at
+        if at != math.inf:
+            self._due_seq += 1
+            heapq.heappush(self._due, (at, self._due_seq, series.key))
 
     def leaders(self, limit: int) -> list[tuple[str, int]]:
         """Return the customers with the most strikes in the last 24 h, most first."""

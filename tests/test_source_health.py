@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from collectors.base import Sink
-from cxmon import engine as engine_module
 from cxmon.engine import Engine
+from cxmon.engine import core as engine_module
 from cxmon.events import ContactEvent, EventKind
 from cxmon.http_server import start_http
 from cxmon.snapshot import Snapshot, State

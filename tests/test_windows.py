@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -32,6 +33,10 @@ class Contact:
     transfer: bool
     score: int | None
     queue: str
+    reopen: bool = False
+    """Reopened after its resolution (and feedback)."""
+    lost: bool = False
+    """When still waiting: closed by its source as lost after its wait."""
 
 
 contacts = st.builds(
@@ -44,7 +49,30 @@ contacts = st.builds(
     transfer=st.booleans(),
     score=st.one_of(st.none(), st.integers(1, 5)),
     queue=st.sampled_from(["q1", "q2"]),
+    reopen=st.booleans(),
+    lost=st.booleans(),
 )
+
+staffing = st.lists(
+    st.tuples(st.floats(0, 900), st.integers(0, 30), st.integers(0, 30), st.sampled_from(["q1", "q2"])),
+    max_size=5,
+)
+
+
+def staffing_events(updates: list[tuple[float, int, int, str]]) -> list[ContactEvent]:
+    """Agents logged in and available per queue, as a source reports them (no contact)."""
+    return [
+        ContactEvent(
+            ts=T0 + t,
+            kind=EventKind.STAFFING,
+            contact_id="",
+            channel="voice",
+            queue=queue,
+            agents_staffed=staffed,
+            agents_available=min(available, staffed),
+        )
+        for t, staffed, available, queue in updates
+    ]
 
 
 def events_of(i: int, c: Contact) -> list[ContactEvent]:
@@ -54,6 +82,8 @@ def events_of(i: int, c: Contact) -> list[ContactEvent]:
     t = T0 + c.arrive + c.wait
     if c.outcome == "abandoned":
         out.append(ContactEvent(ts=t, kind=EventKind.ABANDONED, wait=c.wait, reason="hangup", **base))
+    elif c.outcome == "waiting" and c.lost:
+        out.append(ContactEvent(ts=t, kind=EventKind.LOST, reason="gone", **base))
     elif c.outcome == "answered":
         out.append(ContactEvent(ts=t, kind=EventKind.ANSWERED, wait=c.wait, **base))
         if c.resolve_after is not None:
@@ -68,6 +98,8 @@ def events_of(i: int, c: Contact) -> list[ContactEvent]:
                     out.append(
                         ContactEvent(ts=end + 1, kind=EventKind.FEEDBACK, score=float(c.score), **base)
                     )
+                if c.reopen:
+                    out.append(ContactEvent(ts=end + 2, kind=EventKind.REOPENED, **base))
     return out
 
 
@@ -101,6 +133,7 @@ def brute(
         "answered": len(answered),
         "abandoned": len(abandoned),
         "short_abandoned": len(short),
+        "lost": len(of(EventKind.LOST)),
         "service_level": len(within) / den if den else None,
         "abandon_rate": (len(abandoned) - len(short)) / den if den else None,
         "asa": sum(e.wait for e in answered) / len(answered) if answered else None,  # type: ignore[misc]
@@ -112,7 +145,7 @@ def brute(
         "escalations": len(of(EventKind.ESCALATED)),
         "escalation_rate": len(of(EventKind.ESCALATED)) / len(answered) if answered else None,
         "transfers": len(of(EventKind.TRANSFERRED)),
-        "reopen_rate": 0.0 if resolved else None,
+        "reopen_rate": len(of(EventKind.REOPENED)) / len(resolved) if resolved else None,
         "csat": sum(scores) / len(scores) if scores else None,
     }
 
@@ -155,6 +188,7 @@ def test_windows_nest_only_when_their_panes_do() -> None:
     st.lists(st.integers(0, 400), max_size=5),
     st.floats(0, 1200),
     st.lists(st.integers(0, 400), max_size=4),
+    staffing,
 )
 @settings(max_examples=150, deadline=None)
 def test_windows_match_brute_force(
@@ -164,15 +198,19 @@ def test_windows_match_brute_force(
     stragglers: list[int],
     extra: float,
     cuts: list[int],
+    staff: list[tuple[float, int, int, str]],
 ) -> None:
     """Every windowed measure equals a brute-force recomputation, whatever the order events arrive in.
 
-    Events arrive slightly out of order (each swap moves an event a few seconds late), and a few
-    arrive long after their time (older than the window by then): both must land exactly where the
-    definition puts them. The windows are read at a few points in the stream as well as at the
-    end, so running sums brought up to date on reading are checked as well as fresh ones.
+    Every kind of event is in the stream (reopened contacts, contacts a source closes as lost,
+    staffing reports among them). Events arrive slightly out of order (each swap moves an event a
+    few seconds late), and a few arrive long after their time (older than the window by then):
+    both must land exactly where the definition puts them. The windows are read at a few points in
+    the stream as well as at the end, so running sums brought up to date on reading are checked
+    as well as fresh ones.
     """
-    events = sorted((e for i, c in enumerate(cs) for e in events_of(i, c)), key=lambda e: e.ts)
+    contact_events = [e for i, c in enumerate(cs) for e in events_of(i, c)]
+    events = sorted(contact_events + staffing_events(staff), key=lambda e: e.ts)
     order = list(events)
     for pos, lateness in jitters:
         if len(order) > 1:
@@ -210,19 +248,34 @@ def check(agg: Aggregator, config: Config, events: list[ContactEvent], now: floa
                 assert_close(measure, got[measure], value)
 
 
-@given(st.lists(contacts, max_size=60))
+@given(st.lists(contacts, max_size=60), staffing)
 @settings(max_examples=100, deadline=None)
-def test_waiting_now_and_totals_match_brute_force(cs: list[Contact]) -> None:
-    """Contacts waiting now, the longest wait, and cumulative totals equal a recount of the events."""
-    events = sorted((e for i, c in enumerate(cs) for e in events_of(i, c)), key=lambda e: e.ts)
+def test_waiting_now_and_totals_match_brute_force(
+    cs: list[Contact], staff: list[tuple[float, int, int, str]]
+) -> None:
+    """Contacts waiting now, the longest wait, the open backlog, the latest staffing report and
+    cumulative totals (lost and reopened contacts too) equal a recount of the events."""
+    events = sorted(
+        [e for i, c in enumerate(cs) for e in events_of(i, c)] + staffing_events(staff), key=lambda e: e.ts
+    )
     agg = Aggregator(CONFIG, time_out_lost=False)
     agg.add(events)
     now = T0 + 2000
     for queue in ("q1", "q2"):
         mine = [e for e in events if e.queue == queue]
-        left = {e.contact_id for e in mine if e.kind in (EventKind.ANSWERED, EventKind.ABANDONED)}
+        left = {
+            e.contact_id for e in mine if e.kind in (EventKind.ANSWERED, EventKind.ABANDONED, EventKind.LOST)
+        }
         arrivals = {e.contact_id: e.ts for e in mine if e.kind is EventKind.ARRIVED}
         waiting = {cid: t for cid, t in arrivals.items() if cid not in left}
+        # Open until resolved, transferred, abandoned or lost; open again when reopened.
+        open_now: dict[str, float] = {}
+        for e in mine:
+            if e.kind in (EventKind.ARRIVED, EventKind.REOPENED):
+                open_now[e.contact_id] = e.ts
+            elif e.kind in (EventKind.RESOLVED, EventKind.TRANSFERRED, EventKind.ABANDONED, EventKind.LOST):
+                open_now.pop(e.contact_id, None)
+        staffed = [e for e in mine if e.kind is EventKind.STAFFING]
         series = agg.series.get(("help", "voice", queue))
         if series is None:
             assert not mine
@@ -230,9 +283,15 @@ def test_waiting_now_and_totals_match_brute_force(cs: list[Contact]) -> None:
         inst = instant_measures(series, now)
         assert inst["waiting_now"] == len(waiting)
         assert inst["longest_wait_now"] == (now - min(waiting.values()) if waiting else None)
+        assert inst["backlog"] == len(open_now)
+        assert inst["agents_staffed"] == (float(staffed[-1].agents_staffed or 0) if staffed else None)
+        assert inst["agents_available"] == (float(staffed[-1].agents_available or 0) if staffed else None)
+        count = Counter(e.kind for e in mine)
         assert series.totals[0] == len(arrivals)
-        assert series.totals[1] == sum(1 for e in mine if e.kind is EventKind.ANSWERED)
-        assert series.totals[2] == sum(1 for e in mine if e.kind is EventKind.ABANDONED)
+        assert series.totals[1] == count[EventKind.ANSWERED]
+        assert series.totals[2] == count[EventKind.ABANDONED]
+        assert series.totals[4] == count[EventKind.LOST]
+        assert series.totals[8] == count[EventKind.REOPENED]
 
 
 def test_unknown_queue_names_share_one_series() -> None:
@@ -319,6 +378,7 @@ def test_windows_read_every_minute_of_a_long_stream_match_brute_force() -> None:
     events.sort(key=lambda e: e.ts)
     agg = Aggregator(NESTED)
     done = 0
+    lost: list[ContactEvent] = []  # answered contacts never resolved time out after lost_after (1 h)
     for minute in range(1, 181):
         now = T0 + minute * 60
         upto = done
@@ -326,4 +386,6 @@ def test_windows_read_every_minute_of_a_long_stream_match_brute_force() -> None:
             upto += 1
         agg.add(events[done:upto])
         done = upto
-        check(agg, NESTED, events[:done], now)
+        lost += agg.advance(now)
+        check(agg, NESTED, events[:done] + lost, now)
+    assert lost

@@ -19,28 +19,24 @@ import random
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from itertools import accumulate
 from types import MappingProxyType
 from typing import Any, Literal
 
 from collectors.base import Offset, Source
 from collectors.registry import create_source
-from cxmon.config import OTHER, Config, Step
-from cxmon.detector import Detector, Verdict
+from cxmon.config import OTHER, Config
+from cxmon.detector import Detector
+from cxmon.engine.health import SourceHealth, SourcesHealth
+from cxmon.engine.tick import TickPath
 from cxmon.events import ContactEvent
-from cxmon.measures import INSTANT, MEASURES, bad_direction, volume
 from cxmon.rows import TS, Row
 from cxmon.snapshot import (
     EMPTY_SNAPSHOT,
-    RESOLUTION_BUCKETS,
-    TOTALS,
-    WAIT_BUCKETS,
     Ack,
-    Histogram,
     SeriesFigures,
-    SeriesKey,
     Snapshot,
     SourceStatus,
     State,
@@ -48,7 +44,7 @@ from cxmon.snapshot import (
     Transition,
 )
 from cxmon.store import Store
-from cxmon.windows import Aggregator, Series, instant_measures, window_measures
+from cxmon.windows import Aggregator
 
 log = logging.getLogger(__name__)
 
@@ -61,37 +57,8 @@ BACKFILL_GC_THRESHOLDS = (20_000, 20, 100)
 RESTART_BACKOFF = (1.0, 30.0)
 """First and longest wait before a live source that died is started again (doubling, with jitter)."""
 RECENT_TRANSITIONS = 200
-HISTORY_POINTS = 60
-TREND_POINTS = 13
-"""Headline samples (10 s apart) a step's trend arrow is fitted over: the last two minutes."""
-HISTORY_MEASURES = ("wait_p90", "service_level", "offered", "abandoned", "escalations", "csat")
 
 ClockArg = Callable[[], float] | Literal["events"] | None
-
-
-@dataclass(slots=True)
-class SourceHealth:
-    """Running health figures of one source."""
-
-    name: str
-    type: str
-    up: bool = False
-    finished: bool = False
-    down: bool = False
-    """The source said it lost its input (``set_up(False)``) or it died: stale at once."""
-    failed: bool = False
-    """The source ended with an error and was not started again (its work is incomplete)."""
-    started_at: float | None = None
-    """Engine time the source was started: a source is given ``stale_after`` to say its first word."""
-    restarts: int = 0
-    events_total: int = 0
-    errors_total: int = 0
-    last_event_ts: float | None = None
-    last_error: str | None = None
-    rate_events: float = 0.0
-    rate_errors: float = 0.0
-    _mark_events: int = 0
-    _mark_errors: int = 0
 
 
 class _SourceSink:
@@ -216,6 +183,7 @@ class Engine:
         duration: float | None = None,
         store_writer: Literal["thread", "process"] = "thread",
         restart_sources: bool | None = None,
+        recompute: Literal["changes", "all"] = "changes",
     ) -> None:
         """Build an engine; nothing runs until it is entered (``async with engine:``).
 
@@ -230,6 +198,9 @@ class Engine:
             store_writer: where the store commits (``"process"`` for backfills: see :class:`Store`).
             restart_sources: start a source that died again, after a backoff (default: a live
                 engine does, a backfill does not: its source is marked failed instead).
+            recompute: ``"changes"`` looks at each tick only at the series something can have
+                changed for; ``"all"`` measures and judges every series at every tick (the same
+                outcome at a higher cost: the reference the change-driven path is tested against).
         """
         self.config = config
         self.sources: list[Source] = (
@@ -272,32 +243,8 @@ class Engine:
         """Ticks that raised (each published as a failed snapshot)."""
         self._acks: dict[str, Ack] = {}
         self._recent: deque[Transition] = deque(maxlen=RECENT_TRANSITIONS)
-        self._judged_measures: dict[str, dict[float, frozenset[str]]] = {
-            step.name: {
-                window: frozenset(
-                    t.measure for t in step.thresholds if MEASURES[t.measure].windowed and t.window == window
-                )
-                for window in {t.window for t in step.thresholds if MEASURES[t.measure].windowed}
-            }
-            for step in config.steps
-        }
-        """step → window → the windowed measures its thresholds judge there."""
-        self._judges_instant: frozenset[str] = frozenset(
-            step.name
-            for step in config.steps
-            if any(not MEASURES[t.measure].windowed for t in step.thresholds)
-        )
-        """Steps with a threshold on a measure of "now" (the only reason a light tick computes them)."""
         self._recent_tuple: tuple[Transition, ...] = ()
-        self._step_samples: dict[str, tuple[str, deque[tuple[float, float]]]] = {}
-        self._history: dict[SeriesKey, deque[tuple[float, MappingProxyType[str, float | None]]]] = {}
-        self._history_tuple: dict[
-            SeriesKey, tuple[tuple[float, MappingProxyType[str, float | None]], ...]
-        ] = {}
-        self._minute = -1
-        self._figure_cache: dict[SeriesKey, MappingProxyType[float, MappingProxyType[str, float | None]]] = {}
         self._next_purge = 0.0
-        self._wall_mark = time.monotonic()
 
         # Engine time.
         self._event_clock = clock == "events"
@@ -326,6 +273,8 @@ class Engine:
         self._deadline: float | None = None
         self._duration: float | None = duration
         self._restart = not self._event_clock if restart_sources is None else restart_sources
+        self._health = SourcesHealth(self.health, config.monitor.stale_after, self._event_clock, self.paced)
+        self._ticks = TickPath(self, every=recompute == "all")
 
     # ------------------------------------------------------------------ public API
 
@@ -630,100 +579,18 @@ class Engine:
 
     # ------------------------------------------------------------------ the tick
 
-    def _advance(self, now: float) -> None:
-        """Move the windows to ``now``; store the ``lost`` events the aggregator makes."""
-        lost = self.aggregator.advance(now)
-        if lost and self.store is not None:
-            self.store.add_nowait(lost)
-
-    def _judge(
-        self,
-        key: SeriesKey,
-        series: Series,
-        step: Step | None,
-        windows: Mapping[float, Mapping[str, float | None]],
-        instant: Mapping[str, float | None],
-        now: float,
-        stale_names: set[str],
-        all_stale: bool,
-    ) -> Verdict:
-        """The verdict on one series: its thresholds, unless its sources are all silent."""
-        verdict = (
-            Verdict(State.OK, "no thresholds")
-            if step is None
-            else self.detector.judge_series(key, step, windows, instant, now)
-        )
-        if (series.sources and series.sources <= stale_names) or (not series.sources and all_stale):
-            return Verdict(State.STALE, "source silent", verdict.measure, verdict.value)
-        return verdict
+    def _tick(self, now: float) -> Snapshot:
+        """Tick at engine time ``now`` and publish the Snapshot."""
+        snap = self._ticks.run(now, publish=True)
+        assert snap is not None
+        return snap
 
     def _tick_auto(self, now: float) -> None:
-        """Tick at data time: in full, or lightly when a backfill has no one watching."""
-        if self._event_clock and not self._listeners and not self._subs:
-            self._tick_light(now)
-        else:
-            self._tick(now)
+        """Tick at data time: publishing, or not when a backfill has no one watching."""
+        self._ticks.run(now, publish=not (self._event_clock and not self._listeners and not self._subs))
 
-    def _tick_light(self, now: float) -> None:
-        """A tick with no one watching (a backfill): judge the series, keep transitions and minute
-        figures, publish nothing. Only the windows the thresholds (and the minute figures) read
-        are computed; the next full tick computes everything."""
-        agg = self.aggregator
-        self._advance(now)
-        mon = self.config.monitor
-        formula = mon.service_level_formula
-        sources = self._source_statuses(now)
-        stale_names = {s.name for s in sources if s.stale}
-        all_stale = (bool(sources) and len(stale_names) == len(sources)) or not sources
-        shortest = min(mon.windows)
-        new_minute = int(now // 60) != self._minute
-        step_by_name = {s.name: s for s in self.config.steps}
-        verdicts_by_step: dict[str, dict[SeriesKey, Verdict]] = {}
-        minute_rows = []
-        for key, series in agg.series.items():
-            step = step_by_name.get(key[0])
-            judged = self._judged_measures.get(key[0], {})
-            windows = {
-                w.length: window_measures(
-                    w.total, formula, None if new_minute and w.length == shortest else judged[w.length]
-                )
-                for w in series.windows
-                if w.length in judged or (new_minute and w.length == shortest)
-            }
-            instant = instant_measures(series, now) if key[0] in self._judges_instant else {}
-            verdict = self._judge(key, series, step, windows, instant, now, stale_names, all_stale)
-            if step is not None:
-                verdicts_by_step.setdefault(step.name, {})[key] = verdict
-            if new_minute:
-                figures = {m: v for m, v in windows[shortest].items() if v is not None}
-                minute_rows.append((*key, verdict.state, figures))
-        transitions = []
-        for step in self.config.steps:
-            verdicts = verdicts_by_step.get(step.name, {})
-            step_sources = set().union(*(agg.series[k].sources for k in verdicts)) if verdicts else set()
-            stale = step_sources <= stale_names if step_sources else all_stale
-            quiet = sorted(step_sources & stale_names) if step_sources else sorted(stale_names)
-            state, _, transition = self.detector.roll_up(
-                step, verdicts, stale, self._stale_reason(quiet, now), now
-            )
-            if transition is not None:
-                transitions.append(transition)
-                if state is State.OK:
-                    self._acks.pop(step.name, None)
-        self._finish_tick(now, new_minute, minute_rows, transitions)
-
-    def _finish_tick(
-        self,
-        now: float,
-        new_minute: bool,
-        minute_rows: list[tuple[str, str, str, State, dict[str, Any]]],
-        transitions: list[Transition],
-    ) -> None:
-        """Store a tick's minute figures and transitions; purge by age once an hour of engine time."""
-        if new_minute:
-            self._minute = int(now // 60)
-            if self.store is not None:
-                self.store.add_minute(self._minute * 60.0, minute_rows)
+    def _finish_tick(self, now: float, transitions: list[Transition]) -> None:
+        """Keep a tick's transitions; purge by age once an hour of engine time."""
         if transitions:
             self._recent.extend(transitions)
             self._recent_tuple = tuple(self._recent)
@@ -735,121 +602,31 @@ class Engine:
             if before > 0:  # else nothing is that old (an import keeps everything)
                 self._schedule_purge(before)
 
-    def _tick(self, now: float) -> Snapshot:
-        """Build, store and publish the snapshot for engine time ``now``."""
-        agg = self.aggregator
-        self._advance(now)
-        mon = self.config.monitor
-        formula = mon.service_level_formula
-
-        sources = self._source_statuses(now)
-        stale_names = {s.name for s in sources if s.stale}
-        all_stale = (bool(sources) and len(stale_names) == len(sources)) or not sources
-
-        # Figures and verdicts per series.
-        figs: dict[SeriesKey, SeriesFigures] = {}
-        verdicts_by_step: dict[str, dict[SeriesKey, Verdict]] = {}
-        step_by_name = {s.name: s for s in self.config.steps}
-        new_minute = int(now // 60) != self._minute
-        for key, series in agg.series.items():
-            windows = self._windows_of(key, series)
-            instant = MappingProxyType(instant_measures(series, now))
-            step = step_by_name.get(key[0])
-            verdict = self._judge(key, series, step, windows, instant, now, stale_names, all_stale)
-            if step is not None:
-                verdicts_by_step.setdefault(step.name, {})[key] = verdict
-            if new_minute:
-                self._record_history(key, now, windows)
-            figs[key] = SeriesFigures(
-                step=key[0],
-                channel=key[1],
-                queue=key[2],
-                windows=windows,
-                instant=instant,
-                totals=MappingProxyType(dict(zip(TOTALS, series.totals, strict=True))),
-                wait_histogram=Histogram(
-                    WAIT_BUCKETS, tuple(series.wait_hist), series.wait_hist_sum, sum(series.wait_hist)
-                ),
-                resolution_histogram=Histogram(
-                    RESOLUTION_BUCKETS, tuple(series.res_hist), series.res_hist_sum, sum(series.res_hist)
-                ),
-                state=verdict.state,
-                reason=verdict.reason,
-                history=self._history_tuple.get(key, ()),
-            )
-
-        # Steps, rolled up.
-        steps: list[StepStatus] = []
-        transitions: list[Transition] = []
-        shortest = min(mon.windows)
-        for step in self.config.steps:
-            verdicts = verdicts_by_step.get(step.name, {})
-            step_sources = set().union(*(agg.series[k].sources for k in verdicts)) if verdicts else set()
-            if step_sources:
-                stale = step_sources <= stale_names
-                quiet = sorted(step_sources & stale_names)
-            else:
-                stale = all_stale
-                quiet = sorted(stale_names)
-            stale_reason = self._stale_reason(quiet, now)
-            state, reason, transition = self.detector.roll_up(step, verdicts, stale, stale_reason, now)
-            if transition is not None:
-                transitions.append(transition)
-                if state is State.OK:
-                    self._acks.pop(step.name, None)
-            ack = self._acks.get(step.name)
-            if ack is not None and ack.until <= now:
-                self._acks.pop(step.name, None)
-                ack = None
-            headline, value = self._headline(step, verdicts, figs, shortest)
-            affected = 0
-            for k in verdicts:
-                f = figs[k]
-                affected += int(
-                    (f.instant.get("waiting_now") or 0) + (f.windows[shortest].get("offered") or 0)
-                )
-            steps.append(
-                StepStatus(
-                    name=step.name,
-                    label=step.label,
-                    state=state,
-                    reason=reason,
-                    since=self.detector.step_since.get(step.name, now),
-                    moment_of_truth=step.moment_of_truth,
-                    headline_measure=headline,
-                    headline_value=value,
-                    trend=self._trend(step.name, headline, value, now),
-                    affected=affected,
-                    ack=ack,
-                )
-            )
-
-        minute_rows = (
-            [
-                (*k, f.state, {m: v for m, v in f.windows[shortest].items() if v is not None})
-                for k, f in figs.items()
-            ]
-            if new_minute
-            else []
-        )
-        self._finish_tick(now, new_minute, minute_rows, transitions)
-
+    def _snapshot(
+        self,
+        now: float,
+        steps: tuple[StepStatus, ...],
+        series: tuple[SeriesFigures, ...],
+        sources: tuple[SourceStatus, ...],
+        transitions: tuple[Transition, ...],
+    ) -> Snapshot:
+        """Make, keep and hand out the Snapshot of a tick."""
         self._version += 1
         snap = Snapshot(
             version=self._version,
             ts=now,
-            windows=mon.windows,
-            service_level_formula=formula,
-            steps=tuple(steps),
-            series=tuple(figs[k] for k in sorted(figs)),
+            windows=self.config.monitor.windows,
+            service_level_formula=self.config.monitor.service_level_formula,
+            steps=steps,
+            series=series,
             sources=sources,
-            transitions=tuple(transitions),
+            transitions=transitions,
             recent_transitions=self._recent_tuple,
-            strikes=agg.struck,
+            strikes=self.aggregator.struck,
             events_total=sum(h.events_total for h in self.health.values()),
             events_per_second=sum(h.rate_events for h in self.health.values()),
             errors_total=sum(h.errors_total for h in self.health.values()),
-            stale=all_stale,
+            stale=(bool(sources) and all(s.stale for s in sources)) or not sources,
             acks=tuple(self._acks.values()),
             store=None if self.store is None else self.store.status(),
             extra=MappingProxyType(dict(self.extra_status)),
@@ -882,151 +659,14 @@ class Engine:
         self._tasks.append(task)
         task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
 
-    def _windows_of(
-        self, key: SeriesKey, series: Series
-    ) -> MappingProxyType[float, MappingProxyType[str, float | None]]:
-        cached = self._figure_cache.get(key)
-        if cached is not None and not any(w.dirty for w in series.windows):
-            return cached
-        # Only the windows that changed are computed again (a quiet long window keeps its figures).
-        formula = self.config.monitor.service_level_formula
-        out = {}
-        for w in series.windows:
-            if w.dirty or cached is None:
-                out[w.length] = MappingProxyType(window_measures(w.total, formula))
-                w.dirty = False
-            else:
-                out[w.length] = cached[w.length]
-        result = MappingProxyType(out)
-        self._figure_cache[key] = result
-        return result
-
-    def _record_history(
-        self,
-        key: SeriesKey,
-        now: float,
-        windows: MappingProxyType[float, MappingProxyType[str, float | None]],
-    ) -> None:
-        hist = self._history.get(key)
-        if hist is None:
-            hist = self._history[key] = deque(maxlen=HISTORY_POINTS)
-        shortest = windows[min(windows)]
-        hist.append(
-            (float(int(now // 60) * 60), MappingProxyType({m: shortest.get(m) for m in HISTORY_MEASURES}))
-        )
-        self._history_tuple[key] = tuple(hist)
-
-    def _headline(
-        self,
-        step: Step,
-        verdicts: dict[SeriesKey, Verdict],
-        figs: dict[SeriesKey, SeriesFigures],
-        window: float,
-    ) -> tuple[str, float | None]:
-        """The step's configured headline figure, whatever is breaching (the reason names that).
-
-        It is read in the window of the step's threshold on that measure (else the shortest), from
-        the series the thresholds judge (so a series with too few contacts cannot set it); the
-        worst series' value stands for the step.
-        """
-        measure = step.headline
-        below = bad_direction(measure) == "below"
-        min_volume = 0
-        for th in step.thresholds:
-            if th.measure == measure:
-                window, below, min_volume = th.window, th.direction == "below", th.min_volume
-                break
-        values = []
-        for key in verdicts:
-            f = figs[key]
-            if measure in INSTANT:
-                v = f.instant.get(measure)
-            else:
-                wf = f.windows[window]
-                v = wf.get(measure)
-                if v is not None and min_volume and volume(measure, wf) < min_volume:
-                    v = None
-            if v is not None:
-                values.append(v)
-        if not values:
-            return measure, None
-        return measure, (min(values) if below else max(values))
-
-    def _trend(self, step: str, measure: str, value: float | None, now: float) -> float:
-        """Slope (units per minute) of the step's headline over the last TREND_POINTS samples.
-
-        Samples are of one measure only: when the headline changes measure they start again, so the
-        arrow never compares an abandon rate with a service level.
-        """
-        kept = self._step_samples.get(step)
-        if kept is None or kept[0] != measure:
-            kept = self._step_samples[step] = (measure, deque(maxlen=TREND_POINTS))
-        samples = kept[1]
-        if value is None:
-            samples.clear()
-            return 0.0
-        if not samples or now - samples[-1][0] >= 10.0:
-            samples.append((now, value))
-        from cxmon.detector import slope
-
-        s = slope(samples, now)
-        return 0.0 if s is None else s * 60.0
-
     def _source_statuses(self, now: float) -> tuple[SourceStatus, ...]:
-        wall = time.monotonic()
-        elapsed = wall - self._wall_mark
-        update_rates = elapsed >= 1.0
-        out = []
-        limit = self.config.monitor.stale_after
-        for h in self.health.values():
-            if update_rates:
-                h.rate_events = (h.events_total - h._mark_events) / elapsed
-                h.rate_errors = (h.errors_total - h._mark_errors) / elapsed
-                h._mark_events, h._mark_errors = h.events_total, h.errors_total
-            if h.last_event_ts is not None:
-                silent = now - h.last_event_ts > limit
-            else:
-                # Not heard from yet: a source that is starting is given stale_after to say its
-                # first word (a start is not an outage); a backfill's time is its data's.
-                silent = (not self._event_clock and (h.started_at is None or now - h.started_at > limit)) or (
-                    self._event_clock and h.started_at is None
-                )
-            if self._event_clock and h.last_event_ts is not None:
-                silent = False
-            stale = silent or (h.down and not h.finished)
-            if h.finished and not self.paced and not h.failed:
-                stale = False  # an import that finished is done, not down
-            out.append(
-                SourceStatus(
-                    name=h.name,
-                    type=h.type,
-                    up=h.up,
-                    stale=stale,
-                    events_total=h.events_total,
-                    errors_total=h.errors_total,
-                    last_event_ts=h.last_event_ts,
-                    events_per_second=h.rate_events,
-                    errors_per_second=h.rate_errors,
-                    last_error=h.last_error,
-                )
-            )
-        if update_rates:
-            self._wall_mark = wall
-        return tuple(out)
+        return self._health.statuses(now)
+
+    def _stale_sources(self, now: float) -> tuple[frozenset[str], bool]:
+        return self._health.stale(now)
 
     def _stale_reason(self, names: list[str], now: float) -> str:
-        if not names:
-            return "no sources"
-        parts = []
-        for name in names:
-            h = self.health[name]
-            if h.down and not h.finished:
-                parts.append(f"{name} is down" + (f" ({h.last_error})" if h.last_error else ""))
-            elif h.last_event_ts is None:
-                parts.append(f"nothing from {name} yet")
-            else:
-                parts.append(f"nothing from {name} for {int(now - h.last_event_ts)}s")
-        return "; ".join(parts)
+        return self._health.stale_reason(names, now)
 
 
 __all__ = ["OTHER", "Engine", "SourceHealth", "Subscription"]

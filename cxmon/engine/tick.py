@@ -1,0 +1,395 @@
+"""The tick: what changed since the last one is measured and judged again; the rest stands.
+
+A tick moves time on, then looks only at the series something can have changed for:
+
+- events came for it, or a pane with contents left one of its windows (the aggregator keeps
+  the series it touched, and a heap of when each series' next pane leaves);
+- a ``for`` timer or the trend of one of its thresholds comes due (:meth:`Detector.due`), or its
+  verdict moves with every tick while it lasts (a pot hole's "for 3m05s");
+- its figures of "now" move with the clock (contacts waiting: the longest wait grows) and a
+  threshold judges them, or someone watches;
+- the sources that feed it fell silent or spoke again (then every series is looked at).
+
+Everything else keeps its figures and its verdict from the tick that last looked at it, which
+is what recomputing it would give: the outcome (transitions, minute figures, snapshots) is the
+same as recomputing every series at every tick, which ``every=True`` still does (the reference
+the tests hold the change-driven path to). A quiet minute costs a look at a heap and a set.
+
+Publishing (someone watches: a snapshot per tick) and not publishing (a backfill nobody watches:
+transitions and minute figures only) are two modes of this one path.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from cxmon.config import Step
+from cxmon.detector import TREND_SAMPLE, TREND_SPAN, Verdict
+from cxmon.engine.assembly import Assembly
+from cxmon.measures import MEASURES
+from cxmon.snapshot import (
+    SeriesKey,
+    Snapshot,
+    State,
+    Transition,
+)
+from cxmon.windows import Series, instant_measures, window_measures
+
+if TYPE_CHECKING:
+    from cxmon.engine.core import Engine
+
+NO_THRESHOLDS = Verdict(State.OK, "no thresholds")
+_UNKNOWN: Figures = MappingProxyType({})
+"""Figures of a window that changed while no one needed them (worked out when someone does)."""
+EARLY = 1e-6
+"""Timers fire this much early: a look one tick too soon changes nothing, one too late would."""
+
+Figures = MappingProxyType[str, float | None]
+WindowFigures = MappingProxyType[float, Figures]
+
+
+class TickPath:
+    """The engine's one tick path, with what it keeps between ticks to look only at what changed."""
+
+    def __init__(self, engine: Engine, every: bool = False) -> None:
+        """Set up for ``engine``'s config.
+
+        Args:
+            engine: the engine whose aggregator, detector, sources and store the ticks use.
+            every: look at every series at every tick (the reference for the change-driven path).
+        """
+        self.engine = engine
+        self.every = every
+        config = engine.config
+        self.steps: dict[str, Step] = {s.name: s for s in config.steps}
+        self.shortest = min(config.monitor.windows)
+        self.formula = config.monitor.service_level_formula
+        self.judges_instant = frozenset(
+            s.name for s in config.steps if any(not MEASURES[t.measure].windowed for t in s.thresholds)
+        )
+        """Steps with a threshold on a figure of "now"."""
+        self.judged: dict[str, frozenset[float]] = {
+            s.name: frozenset(t.window for t in s.thresholds if MEASURES[t.measure].windowed)
+            for s in config.steps
+        }
+        """step → the windows its thresholds read."""
+        self.needed: dict[str, frozenset[float]] = {
+            name: windows | {self.shortest} for name, windows in self.judged.items()
+        }
+        """step → the windows whose figures a tick that publishes nothing needs (the judged ones,
+        and the shortest for the minute figures)."""
+        self.windows: dict[SeriesKey, WindowFigures] = {}
+        self.instant: dict[SeriesKey, Figures] = {}
+        self.verdicts: dict[SeriesKey, Verdict] = {}
+        self.judged_verdicts: dict[SeriesKey, Verdict] = {}
+        """The detector's verdict per series (before the sources' silence overrides it)."""
+        self.step_verdicts: dict[str, dict[SeriesKey, Verdict]] = {name: {} for name in self.steps}
+        self.step_sources: dict[str, set[str]] = {name: set() for name in self.steps}
+        self.step_rolled: dict[str, tuple[State, str]] = {}
+        self._timers: list[tuple[float, int, SeriesKey]] = []
+        self._timer_at: dict[SeriesKey, float] = {}
+        self._seq = 0
+        self._every_tick: set[SeriesKey] = set()
+        """Series whose verdict moves with each tick while it lasts."""
+        self._waiting: set[SeriesKey] = set()
+        """Series with contacts waiting: their figures of "now" (the longest wait) move with each tick."""
+        self._aged: list[tuple[float, int, SeriesKey]] = []
+        self._aged_at: dict[SeriesKey, float] = {}
+        """When a series' aged backlog next grows with the clock alone (heap, and per series)."""
+        self._has_data: set[SeriesKey] = set()
+        """Series whose shortest window holds contacts (they get a minute row every minute)."""
+        self._since_minute: set[SeriesKey] = set()
+        self._rows: dict[SeriesKey, tuple[State, Figures, dict[str, float | None]]] = {}
+        """series → (state, figures it came from, row figures) of its last minute row."""
+        self._stale: tuple[frozenset[str], bool] | None = None
+        self._published = False
+        """Whether the last tick published (a publishing tick after quiet ones looks at everything)."""
+        self.minute = -1
+        self._last_tick: float | None = None
+        self._sample_horizon = TREND_SPAN + 2 * max(TREND_SAMPLE, engine._tick_every)
+        self.assembly = Assembly(self)
+
+    # ------------------------------------------------------------------ the tick
+
+    def run(self, now: float, publish: bool) -> Snapshot | None:
+        """Tick at engine time ``now``: judge what changed, roll steps up, keep transitions and
+        minute figures; with ``publish``, assemble and return the Snapshot (else None)."""
+        engine = self.engine
+        agg = engine.aggregator
+        detector = engine.detector
+        lost = agg.advance(now, only_due=not self.every)
+        if lost and engine.store is not None:
+            engine.store.add_nowait(lost)
+        self._note_sample_tick(now)
+
+        sources = engine._source_statuses(now) if publish else None
+        stale_names, all_stale = engine._stale_sources(now)
+        stale_key = (stale_names, all_stale)
+        look_at_all = self.every or stale_key != self._stale or (publish and not self._published)
+        self._stale = stale_key
+        self._published = publish
+
+        # Which series to look at, and which of them to judge whatever their windows did.
+        touched = agg.take_touched()
+        todo: dict[SeriesKey, Series]
+        forced: set[SeriesKey] = set()
+        if look_at_all:
+            todo = dict(agg.series)
+        else:
+            todo = {s.key: s for s in touched}
+            timers = self._timers
+            detector = engine.detector
+            while timers and timers[0][0] <= now:
+                at, _, key = heapq.heappop(timers)
+                if self._timer_at.get(key) == at:
+                    del self._timer_at[key]
+                    step = self.steps.get(key[0])
+                    if (
+                        key not in todo
+                        and step is not None
+                        and key[0] not in self.judges_instant
+                        and detector.retrend(key, step, now)
+                    ):
+                        # Only the trend's time came, and it stays calm: the verdict stands.
+                        due, every = detector.due(key, step)
+                        self._schedule(key, due, every, now)
+                        continue
+                    todo[key] = agg.series[key]
+                    forced.add(key)
+            for key in self._every_tick:
+                todo[key] = agg.series[key]
+            forced |= self._every_tick
+        moving: set[SeriesKey] = set()
+        aged = self._aged
+        while aged and aged[0][0] <= now:
+            at, _, key = heapq.heappop(aged)
+            if self._aged_at.get(key) == at:
+                del self._aged_at[key]
+                moving.add(key)
+        if publish:
+            moving |= self._waiting
+            moving.difference_update(todo)
+        else:
+            moving.clear()
+
+        changed_steps: set[str] = set()
+        assembly = self.assembly
+        touched_keys = {s.key for s in touched}
+        for key, series in todo.items():
+            if self._evaluate(
+                key, series, now, stale_names, all_stale, publish, look_at_all or key in forced
+            ):
+                changed_steps.add(key[0])
+            if not self.every:
+                agg.schedule(series)
+            if publish:
+                assembly.changed(key, series, look_at_all or key in touched_keys)
+        for key in moving:
+            series = agg.series[key]
+            self._measure_now(key, series, now)
+            assembly.changed(key, series, False)
+
+        # Steps, rolled up: those whose series' verdicts moved, and stale ones (their reason says
+        # for how long).
+        transitions: list[Transition] = []
+        for step in engine.config.steps:
+            name = step.name
+            rolled = self.step_rolled.get(name)
+            if not (look_at_all or name in changed_steps or rolled is None or rolled[0] is State.STALE):
+                continue
+            step_sources = self.step_sources[name]
+            if step_sources:
+                stale = step_sources <= stale_names
+                quiet = sorted(step_sources & stale_names)
+            else:
+                stale = all_stale
+                quiet = sorted(stale_names)
+            state, reason, transition = detector.roll_up(
+                step, self.step_verdicts[name], stale, engine._stale_reason(quiet, now), now
+            )
+            self.step_rolled[name] = (state, reason)
+            if transition is not None:
+                transitions.append(transition)
+                if state is State.OK:
+                    engine._acks.pop(name, None)
+
+        new_minute = int(now // 60) != self.minute
+        if new_minute:
+            self._minute_rows(now)
+        engine._finish_tick(now, transitions)
+        if not publish:
+            return None
+        if new_minute:
+            assembly.record_history(now)
+        return assembly.assemble(now, agg.series, transitions, sources or ())
+
+    def _note_sample_tick(self, now: float) -> None:
+        """Keep the ticks that open a trend-sample slot (see :attr:`Detector.sample_ticks`)."""
+        last = self._last_tick
+        self._last_tick = now
+        ticks = self.engine.detector.sample_ticks
+        if last is not None and now // TREND_SAMPLE <= last // TREND_SAMPLE:
+            return
+        ticks.append(now)
+        horizon = now - self._sample_horizon
+        while ticks and ticks[0] < horizon:
+            ticks.popleft()
+
+    # ------------------------------------------------------------------ one series
+
+    def _evaluate(
+        self,
+        key: SeriesKey,
+        series: Series,
+        now: float,
+        stale_names: frozenset[str],
+        all_stale: bool,
+        publish: bool,
+        judge: bool,
+    ) -> bool:
+        """Measure one series again, and judge it when a window its thresholds read changed (or
+        ``judge``); return True when its step must be rolled up again."""
+        engine = self.engine
+        name = key[0]
+        step = self.steps.get(name)
+        changed = self._windows_of(key, series, None if publish else self.needed.get(name))
+        judges_now = name in self.judges_instant
+        instant: Mapping[str, float | None] = (
+            self._measure_now(key, series, now) if publish or judges_now else MappingProxyType({})
+        )
+        raw = self.judged_verdicts.get(key)
+        if step is None:
+            raw = NO_THRESHOLDS
+        elif raw is None or judge or judges_now or self.every or not changed.isdisjoint(self.judged[name]):
+            detector = engine.detector
+            raw = detector.judge_series(key, step, self.windows[key], instant, now)
+            due, every = detector.due(key, step)
+            if judges_now:
+                if key in self._waiting:
+                    every = True
+                due = min(due, self._aged_at.get(key, math.inf))
+            self._schedule(key, due, every, now)
+        self.judged_verdicts[key] = raw
+        verdict = raw
+        if (series.sources and series.sources <= stale_names) or (not series.sources and all_stale):
+            verdict = Verdict(State.STALE, "source silent", raw.measure, raw.value)
+        if series.windows[0].panes:
+            self._has_data.add(key)
+        else:
+            self._has_data.discard(key)
+        self._since_minute.add(key)
+        old = self.verdicts.get(key)
+        self.verdicts[key] = verdict
+        if step is None:
+            return publish
+        sources = self.step_sources[name]
+        if not series.sources <= sources:
+            sources |= series.sources
+        self.step_verdicts[name][key] = verdict
+        return publish or old is None or old != verdict
+
+    def _schedule(self, key: SeriesKey, due: float, every: bool, now: float) -> None:
+        """Look at a series again at ``due`` (if it comes; after ``now`` in any case), or at every
+        tick."""
+        if every:
+            self._every_tick.add(key)
+        else:
+            self._every_tick.discard(key)
+        if due != math.inf and not self.every:
+            due = max(due - EARLY, math.nextafter(now, math.inf))
+            if self._timer_at.get(key) != due:
+                self._timer_at[key] = due
+                self._seq += 1
+                heapq.heappush(self._timers, (due, self._seq, key))
+        else:
+            self._timer_at.pop(key, None)
+
+    def _windows_of(self, key: SeriesKey, series: Series, needed: frozenset[float] | None) -> set[float]:
+        """Bring the series' figures per window up to date: those of the windows that changed
+        (of them, with ``needed``, only those it names; the others are worked out when someone
+        needs them, from the window as it is then). Return the lengths of the windows that changed."""
+        cached = self.windows.get(key)
+        formula = self.formula
+        changed: set[float] = set()
+        filled = False
+        out: dict[float, Figures] = {}
+        for w in series.windows:
+            length = w.length
+            old = cached.get(length) if cached is not None else None
+            if w.dirty:
+                changed.add(length)
+                w.dirty = False
+                if needed is None or length in needed:
+                    out[length] = MappingProxyType(window_measures(w.total, formula))
+                else:
+                    out[length] = _UNKNOWN
+            elif old is None or (old is _UNKNOWN and (needed is None or length in needed)):
+                out[length] = MappingProxyType(window_measures(w.total, formula))
+                filled = True
+            else:
+                out[length] = old
+        if changed or filled:
+            self.windows[key] = MappingProxyType(out)
+        return changed
+
+    def _measure_now(self, key: SeriesKey, series: Series, now: float) -> Figures:
+        """The series' figures of "now"; note when they next move with the clock alone."""
+        figures = MappingProxyType(instant_measures(series, now))
+        self.instant[key] = figures
+        if series.waiting:
+            self._waiting.add(key)  # the longest wait grows with every tick
+        else:
+            self._waiting.discard(key)
+        at = math.inf
+        if series.open:
+            # The aged backlog grows when the next open contact reaches the age.
+            limit = now - series.backlog_age
+            younger = [t for t in series.open.values() if t > limit]
+            if younger:
+                at = min(younger) + series.backlog_age - EARLY
+        if at != self._aged_at.get(key, math.inf):
+            if at == math.inf:
+                del self._aged_at[key]
+            else:
+                self._aged_at[key] = at
+                self._seq += 1
+                heapq.heappush(self._aged, (at, self._seq, key))
+        return figures
+
+    # ------------------------------------------------------------------ minute figures
+
+    def _minute_rows(self, now: float) -> None:
+        """Store a row per series whose shortest window holds contacts, or whose row changed.
+
+        A series with an empty shortest window and an unchanged state keeps its last row: it
+        is not written again minute after minute.
+        """
+        engine = self.engine
+        agg = engine.aggregator
+        self.minute = int(now // 60)
+        keys = agg.series.keys() if self.every else self._has_data | self._since_minute
+        self._since_minute = set()
+        rows = []
+        shortest = self.shortest
+        last_rows = self._rows
+        for key in keys:
+            verdict = self.verdicts.get(key)
+            if verdict is None:
+                continue
+            source = self.windows[key][shortest]
+            last = last_rows.get(key)
+            if last is not None and last[1] is source:
+                figures = last[2]  # the same figures as the last row's
+            else:
+                figures = {m: v for m, v in source.items() if v is not None}
+            state = verdict.state
+            if agg.series[key].windows[0].panes or last is None or last[0] is not state or last[2] != figures:
+                rows.append((*key, state, figures))
+            last_rows[key] = (state, source, figures)
+        if rows and engine.store is not None:
+            rows.sort(key=lambda r: (r[0], r[1], r[2]))
+            engine.store.add_minute(self.minute * 60.0, rows)
