@@ -37,7 +37,7 @@ from cxmon.snapshot import (
     State,
     Transition,
 )
-from cxmon.windows import Series, instant_measures, window_measures
+from cxmon.windows import Series, _due, instant_measures, window_measures
 
 if TYPE_CHECKING:
     from cxmon.engine.core import Engine
@@ -346,11 +346,18 @@ class TickPath:
             self._waiting.discard(key)
         at = math.inf
         if series.open:
-            # The aged backlog grows when the next open contact reaches the age.
-            limit = now - series.backlog_age
-            younger = [t for t in series.open.values() if t > limit]
+            # The aged backlog grows when the next open contact reaches the age (in business
+            # time when the step keeps a calendar).
+            age = series.backlog_age
+            calendar = series.step.calendar if series.step is not None else None
+            if calendar is None:
+                limit = now - age
+                younger = [t + age for t in series.open.values() if t > limit]
+            else:
+                dues = (_due(calendar, t, age) for t in series.open.values())
+                younger = [d for d in dues if d is not None and d > now]
             if younger:
-                at = min(younger) + series.backlog_age - EARLY
+                at = min(younger) - EARLY
         if at != self._aged_at.get(key, math.inf):
             if at == math.inf:
                 del self._aged_at[key]
