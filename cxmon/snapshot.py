@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -262,6 +263,19 @@ class Snapshot:
     def series_of(self, step: str) -> tuple[SeriesFigures, ...]:
         """Return the series under ``step``."""
         return tuple(s for s in self.series if s.step == step)
+
+
+def frozen(value: Any) -> Any:
+    """A deep read-only copy of ``value``: mappings become MappingProxyType, lists and tuples
+    tuples, sets frozensets, all the way down. What a snapshot carries from a live dict (a
+    source's or the alert sinks' status) cannot change after the snapshot is published."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(frozen(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return frozenset(frozen(v) for v in value)
+    return value
 
 
 EMPTY_SNAPSHOT = Snapshot(

@@ -1,5 +1,13 @@
 """The engine: one bounded queue from the sources, one consumer, a ticker that publishes Snapshots.
 
+The Engine owns the queue, its consumer, every task and the shutdown; it places the ticks (the
+wall's, a simulator's clock, or the data's own in a backfill, batch by batch) and keeps what a
+published snapshot carries beside the figures (transitions, acknowledgements, purges). The sinks
+sources talk to and the snapshot subscriptions are in :mod:`cxmon.engine.sinks`, source health in
+:mod:`cxmon.engine.health`, the tick in :mod:`cxmon.engine.tick`, snapshot assembly in
+:mod:`cxmon.engine.assembly`. (Over 500 lines: the life cycle, the batch path and the tick
+placement all act on the same queue, tasks and clock.)
+
 Sources put batches on a bounded ``asyncio.Queue`` (a full queue makes them wait: back-pressure).
 One consumer task feeds each batch to the aggregator and the store. Every tick (``monitor.tick`` of
 engine time) the aggregator's figures and the detector's verdicts become an immutable Snapshot,
@@ -19,10 +27,9 @@ import random
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import accumulate
-from types import MappingProxyType
 from typing import Any, Literal
 
 from collectors.base import Offset, Source
@@ -30,9 +37,10 @@ from collectors.registry import create_source
 from cxmon.config import OTHER, Config
 from cxmon.detector import Detector
 from cxmon.engine.health import SourceHealth, SourcesHealth
+from cxmon.engine.sinks import SourceSink, Subscription
 from cxmon.engine.tick import TickPath
 from cxmon.events import ContactEvent
-from cxmon.rows import TS, Row
+from cxmon.rows import TS
 from cxmon.snapshot import (
     EMPTY_SNAPSHOT,
     Ack,
@@ -42,6 +50,7 @@ from cxmon.snapshot import (
     State,
     StepStatus,
     Transition,
+    frozen,
 )
 from cxmon.store import Store
 from cxmon.windows import Aggregator
@@ -59,114 +68,6 @@ RESTART_BACKOFF = (1.0, 30.0)
 RECENT_TRANSITIONS = 200
 
 ClockArg = Callable[[], float] | Literal["events"] | None
-
-
-class _SourceSink:
-    """The Sink a source talks to (collectors.base.Sink)."""
-
-    def __init__(self, engine: Engine, source: Source) -> None:
-        self._engine = engine
-        self.name = source.name
-        self._source = source
-        self.health = engine.health[source.name]
-        self.emitted = 0
-        """Events the source has handed over (counted once they are on the engine's queue)."""
-
-    async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
-        if not events and offset is None:
-            return
-        bad = self._bad_stamps([ev.ts for ev in events])
-        if bad:
-            events = [ev for i, ev in enumerate(events) if i not in bad]
-        await self._engine._queue.put((self.name, events, offset, None))
-        self.emitted += len(events)
-
-    async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
-        """Hand over a batch as rows (:mod:`cxmon.rows`) with their marshalled form ``encoded``:
-        what a :class:`~cxmon.ingest.ProcessSource` relays from its child."""
-        if not rows and offset is None:
-            return
-        bad = self._bad_stamps([r[TS] for r in rows])
-        if bad:
-            rows = [r for i, r in enumerate(rows) if i not in bad]
-            encoded = marshal.dumps(list(rows))
-        await self._engine._queue.put((self.name, rows, offset, encoded))
-        self.emitted += len(rows)
-
-    def _bad_stamps(self, stamps: Sequence[float]) -> set[int]:
-        """Positions of timestamps that are not finite or lie too far ahead of the source's clock.
-
-        Each is reported (counted, with the event's position in its batch); none reaches the
-        engine, so a bad stamp can neither stop a tick nor move engine time.
-        """
-        limit = self._engine.clock_limit(self._source)
-        if not stamps or (math.isfinite(sum(stamps)) and min(stamps) >= 0.0 and max(stamps) <= limit):
-            return set()  # the usual case, checked in C
-        bad: set[int] = set()
-        for i, ts in enumerate(stamps):
-            if not (ts <= limit) or ts != ts or ts < 0.0:  # catches nan, inf and negatives too
-                bad.add(i)
-        for i in sorted(bad)[:20]:
-            ts = stamps[i]
-            why = (
-                f"timestamp {ts!r} is not a finite time"
-                if not math.isfinite(ts) or ts < 0.0
-                else f"timestamp {ts:.0f} is {ts - limit + self._engine.config.monitor.max_clock_skew:.0f}s "
-                f"ahead of the source's clock (max_clock_skew "
-                f"{self._engine.config.monitor.max_clock_skew:.0f}s)"
-            )
-            self.error(f"{self.name}: event {i + 1} of a batch", f"rejected: {why}")
-        if len(bad) > 20:
-            self.health.errors_total += len(bad) - 20
-        return bad
-
-    def error(self, where: str, msg: str) -> None:
-        self.health.errors_total += 1
-        line = f"{where}: {msg}"
-        self.health.last_error = line
-        self._engine.errors.append(f"[{self.name}] {line}")
-        log.warning("%s: %s", self.name, line)
-
-    def set_up(self, up: bool) -> None:
-        self.health.up = up
-        self.health.down = not up
-
-    async def load_offset(self) -> Offset | None:
-        store = self._engine.store
-        return None if store is None else await store.load_offset(self.name)
-
-
-class Subscription:
-    """Newest-only snapshot stream: a slow reader skips snapshots, it never holds the engine up."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._latest: Snapshot | None = None
-        self._event = asyncio.Event()
-        self.closed = False
-
-    def _offer(self, snap: Snapshot) -> None:
-        self._latest = snap
-        self._event.set()
-
-    def close(self) -> None:
-        """Stop the stream; the iterator ends."""
-        self.closed = True
-        self._event.set()
-        self._engine._subs.discard(self)
-
-    def __aiter__(self) -> AsyncIterator[Snapshot]:
-        return self._iter()
-
-    async def _iter(self) -> AsyncIterator[Snapshot]:
-        if self._engine.latest.version:
-            yield self._engine.latest
-        while not self.closed:
-            await self._event.wait()
-            self._event.clear()
-            snap, self._latest = self._latest, None
-            if snap is not None and not self.closed:
-                yield snap
 
 
 class Engine:
@@ -234,7 +135,7 @@ class Engine:
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
-        self._sinks: dict[str, _SourceSink] = {}
+        self._sinks: dict[str, SourceSink] = {}
         self._stop = asyncio.Event()
         self._started = False
         self._closed = False
@@ -353,7 +254,7 @@ class Engine:
         started = self.now()
         for source in self.sources:
             self.health[source.name].started_at = started
-            sink = self._sinks[source.name] = _SourceSink(self, source)
+            sink = self._sinks[source.name] = SourceSink(self, source)
             task = asyncio.create_task(self._run_source(source, sink), name=f"source-{source.name}")
             self._source_tasks[source.name] = task
         if self.paced:
@@ -421,7 +322,7 @@ class Engine:
 
     # ------------------------------------------------------------------ tasks
 
-    async def _run_source(self, source: Source, sink: _SourceSink) -> None:
+    async def _run_source(self, source: Source, sink: SourceSink) -> None:
         """Run one source to its end. A live source that dies is started again after a backoff
         (doubling, with jitter), shown down meanwhile; a backfill's source that dies is marked
         failed, so the run that needed it cannot end as a success."""
@@ -629,7 +530,7 @@ class Engine:
             stale=(bool(sources) and all(s.stale for s in sources)) or not sources,
             acks=tuple(self._acks.values()),
             store=None if self.store is None else self.store.status(),
-            extra=MappingProxyType(dict(self.extra_status)),
+            extra=frozen(self.extra_status),
         )
         self._publish(snap)
         return snap

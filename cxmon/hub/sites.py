@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -167,7 +167,7 @@ def merge(snaps: Sequence[tuple[str, Snapshot]], version: int) -> Snapshot:
         recent += [_transition(t, site) for t in snap.recent_transitions]
         acks += [a for a in (_ack(a, site) for a in snap.acks) if a is not None]
         hub = snap.extra.get("hub")
-        hubs.append({"site": site, **(hub if isinstance(hub, dict) else {"state": DISCONNECTED})})
+        hubs.append({"site": site, **(hub if isinstance(hub, Mapping) else {"state": DISCONNECTED})})
     recent.sort(key=lambda t: t.ts)
     first = snaps[0][1] if snaps else EMPTY_SNAPSHOT
     live = sum(1 for h in hubs if h.get("state") == LIVE)

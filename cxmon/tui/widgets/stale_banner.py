@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from textual.reactive import reactive
@@ -21,7 +22,7 @@ def stale_reason(snapshot: Snapshot, silent_for: float | None) -> str:
     if silent_for is not None:
         return f"no snapshot from the feed for {age_text(silent_for)}"
     hub = snapshot.extra.get("hub")
-    if isinstance(hub, dict) and hub.get("state") == "disconnected":
+    if isinstance(hub, Mapping) and hub.get("state") == "disconnected":
         down = [s for s in hub.get("sites", [hub]) if s.get("state") == "disconnected"]
         return "no contact with the hub at " + ", ".join(str(s.get("url", s.get("site"))) for s in down)
     stale = [s for s in snapshot.sources if s.stale]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from textual.content import Content
@@ -25,7 +26,7 @@ def alerts_text(value: Any) -> str:
     """Summarise ``Snapshot.extra["alerts"]`` (alert sink status) for the status bar ("" when healthy)."""
     if not value:
         return ""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         failures = value.get("failures") or value.get("errors") or value.get("failed") or 0
         last = value.get("last_error") or ""
         if not failures and not last:
@@ -45,10 +46,10 @@ def store_text(snapshot: Snapshot) -> str:
 
 def hub_part(value: Any) -> Content | None:
     """The hub connection of a watcher (``Snapshot.extra["hub"]``): live, or DISCONNECTED; None in-process."""
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         return None
     sites = value.get("sites")
-    if isinstance(sites, list) and sites:
+    if isinstance(sites, list | tuple) and sites:
         live = value.get("live", 0)
         style = "$text-success" if live == len(sites) else "bold reverse $text-error"
         return Content.styled(f" hubs {live}/{len(sites)} live ", style)

@@ -1,0 +1,128 @@
+"""The engine's doors: the sink each source hands its batches to, and newest-only snapshot streams."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import marshal
+import math
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
+
+from collectors.base import Offset, Source
+from cxmon.events import ContactEvent
+from cxmon.rows import TS, Row
+from cxmon.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from cxmon.engine.core import Engine
+
+log = logging.getLogger("cxmon.engine.core")
+
+
+class SourceSink:
+    """The Sink a source talks to (collectors.base.Sink)."""
+
+    def __init__(self, engine: Engine, source: Source) -> None:
+        self._engine = engine
+        self.name = source.name
+        self._source = source
+        self.health = engine.health[source.name]
+        self.emitted = 0
+        """Events the source has handed over (counted once they are on the engine's queue)."""
+
+    async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
+        if not events and offset is None:
+            return
+        bad = self._bad_stamps([ev.ts for ev in events])
+        if bad:
+            events = [ev for i, ev in enumerate(events) if i not in bad]
+        await self._engine._queue.put((self.name, events, offset, None))
+        self.emitted += len(events)
+
+    async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
+        """Hand over a batch as rows (:mod:`cxmon.rows`) with their marshalled form ``encoded``:
+        what a :class:`~cxmon.ingest.ProcessSource` relays from its child."""
+        if not rows and offset is None:
+            return
+        bad = self._bad_stamps([r[TS] for r in rows])
+        if bad:
+            rows = [r for i, r in enumerate(rows) if i not in bad]
+            encoded = marshal.dumps(list(rows))
+        await self._engine._queue.put((self.name, rows, offset, encoded))
+        self.emitted += len(rows)
+
+    def _bad_stamps(self, stamps: Sequence[float]) -> set[int]:
+        """Positions of timestamps that are not finite or lie too far ahead of the source's clock.
+
+        Each is reported (counted, with the event's position in its batch); none reaches the
+        engine, so a bad stamp can neither stop a tick nor move engine time.
+        """
+        limit = self._engine.clock_limit(self._source)
+        if not stamps or (math.isfinite(sum(stamps)) and min(stamps) >= 0.0 and max(stamps) <= limit):
+            return set()  # the usual case, checked in C
+        bad: set[int] = set()
+        for i, ts in enumerate(stamps):
+            if not (ts <= limit) or ts != ts or ts < 0.0:  # catches nan, inf and negatives too
+                bad.add(i)
+        for i in sorted(bad)[:20]:
+            ts = stamps[i]
+            why = (
+                f"timestamp {ts!r} is not a finite time"
+                if not math.isfinite(ts) or ts < 0.0
+                else f"timestamp {ts:.0f} is {ts - limit + self._engine.config.monitor.max_clock_skew:.0f}s "
+                f"ahead of the source's clock (max_clock_skew "
+                f"{self._engine.config.monitor.max_clock_skew:.0f}s)"
+            )
+            self.error(f"{self.name}: event {i + 1} of a batch", f"rejected: {why}")
+        if len(bad) > 20:
+            self.health.errors_total += len(bad) - 20
+        return bad
+
+    def error(self, where: str, msg: str) -> None:
+        self.health.errors_total += 1
+        line = f"{where}: {msg}"
+        self.health.last_error = line
+        self._engine.errors.append(f"[{self.name}] {line}")
+        log.warning("%s: %s", self.name, line)
+
+    def set_up(self, up: bool) -> None:
+        self.health.up = up
+        self.health.down = not up
+
+    async def load_offset(self) -> Offset | None:
+        store = self._engine.store
+        return None if store is None else await store.load_offset(self.name)
+
+
+class Subscription:
+    """Newest-only snapshot stream: a slow reader skips snapshots, it never holds the engine up."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._latest: Snapshot | None = None
+        self._event = asyncio.Event()
+        self.closed = False
+
+    def _offer(self, snap: Snapshot) -> None:
+        self._latest = snap
+        self._event.set()
+
+    def close(self) -> None:
+        """Stop the stream; the iterator ends."""
+        self.closed = True
+        self._event.set()
+        self._engine._subs.discard(self)
+
+    def __aiter__(self) -> AsyncIterator[Snapshot]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[Snapshot]:
+        if self._engine.latest.version:
+            yield self._engine.latest
+        while not self.closed:
+            await self._event.wait()
+            self._event.clear()
+            snap, self._latest = self._latest, None
+            if snap is not None and not self.closed:
+                yield snap
