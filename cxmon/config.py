@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from collectors.registry import validate_collector
 from cxmon.customers import check_region
 from cxmon.errors import ConfigError
+from cxmon.forecast.options import ForecastOptions, parse_forecast
 from cxmon.journey import MatchRule, Step, Threshold, parse_step
 from cxmon.localtime import check_timezone
 from cxmon.measures import SERVICE_LEVEL_FORMULAS
@@ -136,6 +137,7 @@ class Config:
     queues: tuple[str, ...]
     collectors: tuple[CollectorConfig, ...]
     http: HttpConfig = field(default_factory=HttpConfig)
+    forecast: ForecastOptions = field(default_factory=ForecastOptions)
     source: str = "<memory>"
     customer_region: str | None = None
     """``[customers] region``: default region of phone numbers without a country code (cxmon.customers)."""
@@ -340,6 +342,8 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         options_of.append((ctype, options, path))
         if isinstance(ctype, str):
             collectors.append(CollectorConfig(type=ctype, name=name, options=options, path=path))
+    forecast, forecast_problems = parse_forecast(top.raw("forecast"), "forecast")
+    problems.items.extend(forecast_problems)
     cu = Section(top.table("customers"), "customers", problems)
     customer_region = cu.get("region", check_region, None, 'a region code like "GB"')
     cu.finish()
@@ -369,6 +373,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         queues=queues,
         collectors=tuple(collectors),
         http=http,
+        forecast=forecast,
         source=source,
         customer_region=customer_region,
         display_timezone=display_timezone,

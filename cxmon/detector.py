@@ -22,6 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cxmon.config import Config, Step, Threshold
+from cxmon.forecast.baseline import Baselines
+from cxmon.forecast.breach import Projection
+from cxmon.forecast.live import RECOMPUTE_EVERY, Forecast
 from cxmon.measures import MEASURES, format_value, volume
 from cxmon.snapshot import SeriesKey, State, Transition
 from cxmon.units import format_duration
@@ -130,6 +133,8 @@ class Detector:
         """Build a detector for the config's steps and thresholds."""
         self.config = config
         self.horizon = config.monitor.trend_horizon
+        self.baselines = Baselines(config)
+        """What is usual per series and hour of the week; worse than usual is a WATCH reason."""
         self.rules: dict[tuple[SeriesKey, int], RuleState] = {}
         self.step_state: dict[str, State] = {s.name: State.OK for s in config.steps}
         self.step_since: dict[str, float] = {}
@@ -139,8 +144,19 @@ class Detector:
         TREND_SAMPLE seconds of engine time), recent ones only: a rule judged again after ticks
         that skipped it takes the samples it would have taken at them (its value was the same)."""
 
-    def judge_rule(self, key: SeriesKey, idx: int, th: Threshold, value: float | None, now: float) -> Verdict:
+    def judge_rule(
+        self,
+        key: SeriesKey,
+        idx: int,
+        th: Threshold,
+        value: float | None,
+        now: float,
+        projection: Projection | None = None,
+    ) -> Verdict:
         """Advance one threshold's state machine and return its verdict.
+
+        ``projection`` is the staffing model's view of the threshold: where it applies, a breach it
+        projects within the horizon turns the rule WATCH in place of the trend.
 
         A rule need not be judged at every tick: at ticks where its value is unchanged and
         :attr:`RuleState.due` has not come, the verdict would be the same. Its trend samples of
@@ -215,6 +231,14 @@ class Detector:
         elif th.warn is not None and th.worse(value, th.warn):
             warn = f"warn {format_value(th.measure, th.warn)}"
             watch_reason = _versus(label, th.measure, value, op, th.warn, warn)
+        elif unusual := self.baselines.worse_reason(key, th, value, now):
+            watch_reason = unusual
+        elif projection is not None:
+            # The forecast is worked out again every RECOMPUTE_EVERY: look again then.
+            rs.due = now + RECOMPUTE_EVERY
+            eta = projection.eta(value)
+            if eta is not None and eta <= self.horizon:
+                watch_reason = projection.reason(eta)
         else:
             rs.due = _trend_moves(rs.samples, value, now)
             s = slope(rs.samples, now)
@@ -328,6 +352,7 @@ class Detector:
         figures: Mapping[float, Mapping[str, float | None]],
         instant: Mapping[str, float | None],
         now: float,
+        forecast: Forecast | None = None,
     ) -> Verdict:
         """Judge one series against every threshold of its step that applies to its channel."""
         worst = OK_VERDICT
@@ -342,7 +367,8 @@ class Detector:
                     value = None
             else:
                 value = instant.get(th.measure)
-            verdict = self.judge_rule(key, idx, th, value, now)
+            projection = None if forecast is None else forecast.projection(th)
+            verdict = self.judge_rule(key, idx, th, value, now, projection)
             if first is None:
                 first = verdict
             if (verdict.state.severity, verdict.badness) > (worst.state.severity, worst.badness):

@@ -27,6 +27,8 @@ from cxmon.catalogue import (
     WINDOW_METRICS,
 )
 from cxmon.config import Config
+from cxmon.forecast.metrics import GAUGES as FORECAST_GAUGES
+from cxmon.forecast.metrics import breach_etas
 from cxmon.label_bounds import LabelBounds, bounded_rows
 from cxmon.metric_text import Family, add_histogram, escape
 from cxmon.snapshot import Snapshot, State
@@ -77,6 +79,7 @@ def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -
         *_store_families(snap, text),
         *_step_families(snap, bounds, text),
         *_series_families(snap, bounds, text),
+        *_forecast_families(snap, bounds, text),
         *_collector_families(snap, bounds, text),
         *_alert_families(snap.extra.get("alerts"), text),
     ]
@@ -213,6 +216,36 @@ def _series_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[Fa
                     add(("", (*wvalues, *extra), wtext + extra_text, float(value)))
 
     return [contacts, *counters.values(), wait, resolution, *(f for _, f in instant), *windowed.values()]
+
+
+def _forecast_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[Family]:
+    """The staffing forecast of every voice and chat series (cxmon.forecast.metrics)."""
+    fams = [
+        (g, Family(text, g.name, "gauge", g.help, (*SERIES_LABELS, *(("model",) if g.with_model else ()))))
+        for g in FORECAST_GAUGES
+    ]
+    eta = Family(
+        text,
+        "cxmon_forecast_breach_eta_seconds",
+        "gauge",
+        "Seconds until a threshold's measure is projected to cross its breach (only where one is).",
+        (*SERIES_LABELS, "measure", "window"),
+    )
+    seen: set[tuple[str, str, str]] = set()
+    for s in snap.series:
+        f = s.forecast
+        labels = bounds.series(s)
+        if f is None or labels in seen:
+            continue  # several series folded into "other" export the first one's forecast
+        seen.add(labels)
+        for g, fam in fams:
+            value = g.read(f)
+            if value is not None and math.isfinite(value):
+                fam.add((*labels, f.model or "") if g.with_model else labels, value)
+        values = {(p.measure, p.window): s.value(p.measure, p.window) for p in f.projections}
+        for measure, window, seconds in breach_etas(f, values):
+            eta.add((*labels, measure, format_window(window)), seconds)
+    return [*(fam for _, fam in fams), eta]
 
 
 def _collector_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[Family]:

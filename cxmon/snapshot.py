@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cxmon.forecast.live import Forecast
 
 # Histogram bucket upper bounds (seconds) chosen for contact-centre waits: seconds for voice and chat,
 # hours for email backlogs. Resolution times reach days.
@@ -116,6 +119,8 @@ class SeriesFigures:
     reason: str
     history: tuple[tuple[float, MappingProxyType[str, float | None]], ...] = ()
     """Per-minute points (minute start, figures of the shortest window) for the last hour."""
+    forecast: Forecast | None = None
+    """The queue's staffing forecast (voice and chat queues; None elsewhere)."""
 
     @property
     def key(self) -> SeriesKey:

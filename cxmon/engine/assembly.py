@@ -206,6 +206,7 @@ class Assembly:
             state=verdict.state,
             reason=verdict.reason,
             history=tuple(hist) if hist else (),
+            forecast=ticks.engine.forecaster.latest.get(key),
         )
         return built
 

@@ -40,6 +40,7 @@ from cxmon.engine.health import SourceHealth, SourcesHealth
 from cxmon.engine.sinks import SourceSink, Subscription
 from cxmon.engine.tick import TickPath
 from cxmon.events import ContactEvent
+from cxmon.forecast.live import Forecaster
 from cxmon.rows import TS
 from cxmon.snapshot import (
     EMPTY_SNAPSHOT,
@@ -109,6 +110,7 @@ class Engine:
         )
         self.aggregator = Aggregator(config)
         self.detector = Detector(config)
+        self.forecaster = Forecaster(config)
         self.store: Store | None = (
             Store(
                 db_path or config.store.path,
@@ -249,6 +251,8 @@ class Engine:
             return
         self._started = True
         if self.store is not None:
+            # What is usual is learned from the history already stored (a thread: sqlite3, read only).
+            await asyncio.to_thread(self.detector.baselines.load, self.store.path)
             await self.store.open()
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
         started = self.now()

@@ -266,7 +266,8 @@ class TickPath:
             raw = NO_THRESHOLDS
         elif raw is None or judge or judges_now or self.every or not changed.isdisjoint(self.judged[name]):
             detector = engine.detector
-            raw = detector.judge_series(key, step, self.windows[key], instant, now)
+            forecast = engine.forecaster.observe(key, step, series, now)
+            raw = detector.judge_series(key, step, self.windows[key], instant, now, forecast)
             due, every = detector.due(key, step)
             if judges_now:
                 if key in self._waiting:
@@ -393,6 +394,9 @@ class TickPath:
                 figures = last[2]  # the same figures as the last row's
             else:
                 figures = {m: v for m, v in source.items() if v is not None}
+                forecast = engine.forecaster.latest.get(key)
+                if forecast is not None:
+                    figures.update(forecast.minute_figures())
             state = verdict.state
             if agg.series[key].windows[0].panes or last is None or last[0] is not state or last[2] != figures:
                 rows.append((*key, state, figures))
@@ -400,3 +404,7 @@ class TickPath:
         if rows and engine.store is not None:
             rows.sort(key=lambda r: (r[0], r[1], r[2]))
             engine.store.add_minute(self.minute * 60.0, rows)
+        baselines = engine.detector.baselines
+        for step, channel, queue, _, figures in rows:
+            baselines.add((step, channel, queue), self.minute * 60.0, figures)
+        engine.extra_status["baseline"] = baselines.status(now)

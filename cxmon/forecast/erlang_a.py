@@ -8,7 +8,8 @@ t_j = x^j / ((a+1)…(a+j)), whose sums have closed forms in the incomplete gamm
 - R = Σ t_j·a/(a+j+1) = a·eˣ·x^−(a+1)·γ(a+1, x): of those, answered (a contact with j ahead is
   answered with probability a/(a+j+1): each move up the queue races its own patience);
 - answered within T (the offered wait with j ahead is a sum of exponentials with rates Nμ + iθ,
-  whose density sums over j to an integral of e^{xu}(1−u)^a): R·(1 − P(a+1, x·e^{−θT}) / P(a+1, x)).
+  whose density sums over j to an integral of e^{xu}(1−u)^a): R·(1 − P(a+1, x·e^{−θT}) / P(a+1, x));
+- still waiting after t (offered wait longer than t, and patience too): S·e^{−θt}·P(a, x·e^{−θt}) / P(a, x).
 
 Everything is carried in logarithms, so neither large N nor heavy overload (x ≫ a) overflows; unlike
 Erlang C, every load has an answer.
@@ -118,3 +119,30 @@ def erlang_a(work: Workload, agents: int, target: float) -> QueueFigures:
         asa,
         occupancy,
     )
+
+
+def erlang_a_wait_exceeds(work: Workload, agents: int, seconds: float) -> float:
+    """Return P(wait > ``seconds``) for an arrival: it finds every agent busy, and neither an agent
+    nor its own patience has ended the wait by then (the wait of every contact that leaves the queue).
+
+    Raises:
+        ValueError: the workload has no patience.
+    """
+    if work.patience is None or work.patience <= 0:
+        raise ValueError("Erlang A needs a mean patience > 0")
+    if work.arrival_rate <= 0:
+        return 0.0
+    if agents == 0:
+        return math.exp(-seconds / work.patience)
+    theta = 1.0 / work.patience
+    a = agents / work.aht / theta
+    x = work.arrival_rate / theta
+    blocking = erlang_b(agents, work.load)
+    if blocking == 0.0:
+        return 0.0
+    log_b = math.log(blocking)
+    log_s = math.log(a) + x - a * math.log(x) + math.lgamma(a) + log_gamma_p(a, x)
+    log_z = _logaddexp(math.log1p(-blocking), log_b + log_s)
+    decay = math.exp(-theta * seconds)
+    later = log_gamma_p(a, x * decay) - log_gamma_p(a, x) if seconds else 0.0
+    return math.exp(log_b + log_s - log_z - theta * seconds + later)

@@ -59,3 +59,11 @@ def erlang_c(work: Workload, agents: int, target: float) -> QueueFigures:
     service_level = 1.0 - c * math.exp(-spare * target / work.aht)
     asa = c * work.aht / spare
     return QueueFigures("erlang_c", agents, load, target, c, 0.0, service_level, asa, load / agents)
+
+
+def erlang_c_wait_exceeds(work: Workload, agents: int, seconds: float) -> float | None:
+    """Return P(wait > ``seconds``) for an arrival: C·e^{−(N − A)·t / AHT}; None when A ≥ N."""
+    c = erlang_c_wait(agents, work.load)
+    if c is None:
+        return None
+    return c * math.exp(-(agents - work.load) * seconds / work.aht)

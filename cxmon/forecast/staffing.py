@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from cxmon.forecast.erlang_a import erlang_a
-from cxmon.forecast.erlang_c import erlang_c
+from cxmon.forecast.erlang_a import erlang_a, erlang_a_wait_exceeds
+from cxmon.forecast.erlang_c import erlang_c, erlang_c_wait_exceeds
 from cxmon.forecast.figures import QueueFigures, Workload
 
 MAX_AGENTS = 1_000_000
@@ -22,6 +22,40 @@ def evaluate(work: Workload, agents: int, target: float) -> QueueFigures:
     if work.patience is not None:
         return erlang_a(work, agents, target)
     return erlang_c(work, agents, target)
+
+
+def wait_exceeds(work: Workload, agents: int, seconds: float) -> float | None:
+    """Return P(wait > ``seconds``) for an arrival under the model :func:`evaluate` picks (None: no
+    steady state)."""
+    if work.patience is not None:
+        return erlang_a_wait_exceeds(work, agents, seconds)
+    return erlang_c_wait_exceeds(work, agents, seconds)
+
+
+def wait_quantile(work: Workload, agents: int, q: float) -> float | None:
+    """Return the wait that a share ``q`` of arrivals wait at most (0 when that many never wait).
+
+    Found by bisection to a tenth of a second; None when the model has no steady state.
+    """
+    tail = 1.0 - q
+    first = wait_exceeds(work, agents, 0.0)
+    if first is None:
+        return None
+    if first <= tail:
+        return 0.0
+    high = max(1.0, work.aht)
+    while (wait_exceeds(work, agents, high) or 0.0) > tail:
+        high *= 2.0
+        if high > 1e9:
+            return None
+    low = 0.0
+    while high - low > 0.1:
+        middle = (low + high) / 2.0
+        if (wait_exceeds(work, agents, middle) or 0.0) > tail:
+            low = middle
+        else:
+            high = middle
+    return high
 
 
 def meets(figures: QueueFigures, goal: float) -> bool:

@@ -23,6 +23,8 @@ class Reference:
     service_level: float
     asa: float
     occupancy: float
+    wait_beyond: float
+    """P(wait > the target): still in queue, neither answered nor gone."""
 
 
 def stationary(lam: float, mu: float, theta: float, agents: int) -> list[float]:
@@ -42,8 +44,9 @@ def stationary(lam: float, mu: float, theta: float, agents: int) -> list[float]:
     return [w / total for w in weights]
 
 
-def answered_within(ahead: int, agents: int, mu: float, theta: float, target: float) -> float:
-    """P(a tagged contact with ``ahead`` contacts before it is answered within ``target``).
+def answered_within(ahead: int, agents: int, mu: float, theta: float, target: float) -> tuple[float, float]:
+    """P(a tagged contact with ``ahead`` contacts before it is answered within ``target``), and
+    P(it is still in queue at ``target``).
 
     The chain: i = contacts ahead (ahead … 0), then "answered" or "abandoned". From i it moves on at
     rate Nμ + iθ (an agent frees up, or someone ahead gives up) and abandons at rate θ. Solved by
@@ -55,6 +58,7 @@ def answered_within(ahead: int, agents: int, mu: float, theta: float, target: fl
     answered = 0.0
     poisson = math.exp(-rate * target)
     result = poisson * answered
+    waiting = poisson
     k = 0
     while True:
         k += 1
@@ -73,8 +77,9 @@ def answered_within(ahead: int, agents: int, mu: float, theta: float, target: fl
         probs = moved
         poisson *= rate * target / k
         result += poisson * answered
+        waiting += poisson * sum(probs)
         if k > rate * target and poisson < 1e-18:
-            return result
+            return result, waiting
 
 
 def answered_wait(ahead: int, agents: int, mu: float, theta: float) -> tuple[float, float]:
@@ -99,12 +104,15 @@ def reference(lam: float, aht: float, patience: float, agents: int, target: floa
     sl = sum(pi[:agents])
     answered = sum(pi[:agents])
     wait_answered = 0.0
+    beyond = 0.0
     for j, p in enumerate(pi[agents:]):
         if p < EPS:
             continue
-        sl += p * answered_within(j, agents, mu, theta, target)
+        within, waiting = answered_within(j, agents, mu, theta, target)
+        sl += p * within
+        beyond += p * waiting
         pa, m = answered_wait(j, agents, mu, theta)
         answered += p * pa
         wait_answered += p * m
     busy = sum(min(n, agents) * p for n, p in enumerate(pi))
-    return Reference(p_wait, p_abandon, sl, wait_answered / answered, busy / agents)
+    return Reference(p_wait, p_abandon, sl, wait_answered / answered, busy / agents, beyond)

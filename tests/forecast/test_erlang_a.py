@@ -7,6 +7,8 @@ import math
 import pytest
 
 from cxmon.forecast import Workload, agents_needed, erlang_a, erlang_c
+from cxmon.forecast.erlang_a import erlang_a_wait_exceeds
+from cxmon.forecast.staffing import wait_quantile
 from tests.forecast.reference import reference
 
 # (arrivals per hour, AHT s, patience s, agents, target s)
@@ -33,6 +35,24 @@ def test_figures_match_the_birth_death_chain(
     assert got.service_level == pytest.approx(ref.service_level, abs=1e-6)
     assert got.asa == pytest.approx(ref.asa, rel=1e-6)
     assert got.occupancy == pytest.approx(ref.occupancy, abs=1e-6)
+
+
+@pytest.mark.parametrize(("per_hour", "aht", "patience", "agents", "target"), CASES)
+def test_wait_tail_matches_the_birth_death_chain(
+    per_hour: float, aht: float, patience: float, agents: int, target: float
+) -> None:
+    """P(wait > target) (neither answered nor gone by then) equals the chain's to 1e-6."""
+    work = Workload(per_hour / 3600, aht, patience)
+    ref = reference(per_hour / 3600, aht, patience, agents, target)
+    assert erlang_a_wait_exceeds(work, agents, target) == pytest.approx(ref.wait_beyond, abs=1e-6)
+
+
+def test_wait_quantile_inverts_the_tail() -> None:
+    """The p90 wait is where P(wait > t) falls to 10 %: just above it the tail is below, just under above."""
+    work = Workload(400 / 3600, 180.0, 120.0)
+    p90 = wait_quantile(work, 14, 0.9)
+    assert p90 is not None and p90 > 10.0
+    assert erlang_a_wait_exceeds(work, 14, p90) <= 0.1 < erlang_a_wait_exceeds(work, 14, p90 - 0.2)
 
 
 def test_overload_has_an_answer_where_erlang_c_has_none() -> None:

@@ -78,3 +78,14 @@ def test_incomplete_gamma_keeps_tiny_values_as_logarithms() -> None:
     """P(1000, 1) ≈ e^−1/1000! (about 10^−2568, far below the smallest float) stays finite as a log."""
     expected = -1.0 - math.lgamma(1001.0) + math.log1p(1.0 / 1001.0)
     assert log_gamma_p(1000.0, 1.0) == pytest.approx(expected, rel=1e-6)
+
+
+def test_wait_quantile_is_the_closed_form() -> None:
+    """Erlang C's p90 wait is AHT/(N − A)·ln(C/0.1) (to the bisection's 0.1 s), and 0 when C ≤ 0.1."""
+    from cxmon.forecast.staffing import wait_quantile
+
+    c = reference_c(12, 10.0)
+    expected = 180.0 / 2 * math.log(c / 0.1)
+    assert wait_quantile(TEXTBOOK, 12, 0.9) == pytest.approx(expected, abs=0.1)
+    assert wait_quantile(TEXTBOOK, 16, 0.9) == 0.0
+    assert wait_quantile(TEXTBOOK, 9, 0.9) is None

@@ -11,6 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from cxmon.config import Config
+from cxmon.forecast.display import forecast_lines
 from cxmon.localtime import zone_label
 from cxmon.measures import MEASURES, format_value
 from cxmon.snapshot import EMPTY_SNAPSHOT, SeriesFigures, SeriesKey, Snapshot, StepStatus
@@ -168,10 +169,20 @@ class DetailPane(VerticalScroll):
         exits.update(note)
         exits.display = bool(note)
         instant.update(
-            "  ".join(
-                f"{MEASURES[m].label} {format_value(m, v)}"
-                for m, v in series.instant.items()
-                if m in MEASURES
+            "\n".join(
+                [
+                    "  ".join(
+                        f"{MEASURES[m].label} {format_value(m, v)}"
+                        for m, v in series.instant.items()
+                        if m in MEASURES
+                    ),
+                    *forecast_lines(series.forecast),
+                    *(
+                        [f"Baselines: {self.snapshot.extra['baseline']}"]
+                        if "baseline" in self.snapshot.extra
+                        else []
+                    ),
+                ]
             )
         )
         windows = tuple(series.windows)

@@ -1,0 +1,82 @@
+"""Time to breach: where a threshold's measure is heading under the model, and how soon it gets there."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cxmon.measures import MEASURES, format_value
+from cxmon.units import format_duration
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """What the model says about one threshold of a series."""
+
+    measure: str
+    window: float
+    breach: float
+    direction: str
+    """``above`` or ``below``, as the threshold's."""
+    projected: float
+    """The measure's steady-state value under the present arrivals, handle time and agents
+    (±inf when the queue grows without bound)."""
+    sure: float
+    """The same at the arrival rate the span supports with confidence (see live.SURE), moved by one
+    standard error of the window's value towards the breach for shares (a window of a few dozen
+    contacts strays that far from the steady state as a matter of course)."""
+    pressing: bool
+    """Enough contacts were waiting when it was computed: the queue feels the load now."""
+    agents: int
+    agents_needed: int | None
+    """The fewest agents that keep the projection on the right side of ``breach`` (None: unknown)."""
+    model: str
+
+    def worse(self, value: float, limit: float) -> bool:
+        """Whether ``value`` is past ``limit`` in the bad direction."""
+        return value > limit if self.direction == "above" else value < limit
+
+    @property
+    def heading(self) -> float:
+        """The projection that breaches (the confident one before the measured one), else ``projected``."""
+        return self.sure if self.worse(self.sure, self.breach) else self.projected
+
+    @property
+    def breaches(self) -> bool:
+        """Whether the model projects the measure past ``breach``: surely (even at the confident
+        arrival rate), or at the measured rate while contacts are already waiting. A burst of
+        arrivals at a well-staffed queue that nobody waits through is not enough."""
+        if self.worse(self.sure, self.breach):
+            return True
+        return self.pressing and self.worse(self.projected, self.breach)
+
+    def eta(self, value: float | None) -> float | None:
+        """Seconds until the window's value crosses ``breach``; None when no breach is projected.
+
+        The window of length W fills with contacts served under the projected conditions while the
+        older ones leave it, so its value moves from ``value`` to ``projected`` in about W: the
+        breach comes after the share (value − breach) / (value − projected) of W. Already past:
+        0. No value yet: half a window.
+        """
+        if not self.breaches:
+            return None
+        if value is None:
+            return self.window / 2.0
+        if value == self.breach or self.worse(value, self.breach):
+            return 0.0
+        heading = self.heading
+        if math.isinf(heading):
+            return 0.0 if self.direction == "below" else self.window * 0.5
+        share = (value - self.breach) / (value - heading)
+        return self.window * min(1.0, max(0.0, share))
+
+    def reason(self, eta: float) -> str:
+        """The WATCH reason: "service level projected below 80% in ~6m: 14 agents, need 17"."""
+        label = MEASURES[self.measure].label
+        where = "below" if self.direction == "below" else "above"
+        when = "now" if eta < 1.0 else f"in ~{format_duration(eta)}"
+        limit = format_value(self.measure, self.breach)
+        text = f"{label} projected {where} {limit} {when}: {self.agents} agents"
+        if self.agents_needed is not None and self.agents_needed > self.agents:
+            text += f", need {self.agents_needed}"
+        return text

@@ -1,0 +1,68 @@
+"""How a forecast reads to people: the matrix's staffing cell and the detail pane's lines (no textual)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cxmon.forecast.live import Forecast
+from cxmon.measures import MEASURES, format_value
+from cxmon.units import format_duration
+
+MODEL_NAME = {"erlang_c": "Erlang C", "erlang_a": "Erlang A"}
+
+
+def staffing_cell(forecasts: Sequence[Forecast | None]) -> tuple[str, str]:
+    """The matrix cell for one queue or a channel's queues together, and its verdict.
+
+    ``"+3 for 80/20"`` (``breach``: more agents needed), ``"14 ≥ 12"`` (``ok``: staffed, needed),
+    ``"learning"`` while warming up, ``"—"`` without a forecast.
+
+    Returns:
+        (text, verdict) with verdict ``breach``, ``ok`` or ``""``.
+    """
+    known = [f for f in forecasts if f is not None and f.figures is not None and f.agents is not None]
+    if not known:
+        notes = {f.note for f in forecasts if f is not None}
+        return ("learning", "") if "warming up" in notes else ("—", "")
+    needed = [f for f in known if f.agents_needed is not None]
+    if not needed:
+        return (str(sum(f.agents or 0 for f in known)), "")
+    short = sum(max(0, (f.agents_needed or 0) - (f.agents or 0)) for f in needed)
+    goals = {f"{f.goal * 100:.0f}/{f.target:g}" for f in needed if f.goal is not None}
+    hold = f" for {goals.pop()}" if len(goals) == 1 else ""
+    if short > 0:
+        return f"+{short}{hold}", "breach"
+    staffed = sum(f.agents or 0 for f in needed)
+    return f"{staffed} ≥ {sum(f.agents_needed or 0 for f in needed)}", "ok"
+
+
+def forecast_lines(forecast: Forecast | None) -> list[str]:
+    """The detail pane's staffing lines for one series (empty without a forecast)."""
+    if forecast is None:
+        return []
+    if forecast.figures is None or forecast.agents is None:
+        return [f"Staffing forecast: {forecast.note or 'none'}"]
+    f = forecast.figures
+    model = MODEL_NAME.get(f.model, f.model)
+    rate = "—" if forecast.arrival_rate is None else f"{forecast.arrival_rate * 3600:.0f}/h"
+    patience = "" if forecast.patience is None else f", patience {format_duration(forecast.patience)}"
+    source = "" if forecast.agents_from == "staffing" else " (configured)"
+    lines = [
+        f"Staffing forecast ({model}): {forecast.summary()} · {forecast.agents} agents{source} · "
+        f"arrivals {rate} · AHT {format_duration(forecast.aht)}{patience}",
+    ]
+    if f.stable:
+        lines.append(
+            f"  projected: service level {format_value('service_level', f.service_level)} in "
+            f"{format_duration(f.target)} · waits {format_value('service_level', f.p_wait)} · abandons "
+            f"{format_value('service_level', f.p_abandon)} · ASA {format_duration(f.asa)} · "
+            f"occupancy {format_value('service_level', f.occupancy)}"
+        )
+    else:
+        lines.append("  projected: more work than agents — the queue grows without bound (Erlang C)")
+    for p in forecast.projections:
+        if p.breaches:
+            label = MEASURES[p.measure].label
+            heading = format_value(p.measure, p.heading) if abs(p.heading) != float("inf") else "∞"
+            lines.append(f"  {label} heading for {heading} (breach {format_value(p.measure, p.breach)})")
+    return lines

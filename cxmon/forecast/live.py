@@ -1,0 +1,358 @@
+"""The live staffing forecast of one queue: arrival rate, handle time, patience and agents → Erlang C/A.
+
+Estimates come from the series' running totals, sampled as the engine ticks, so the forecaster needs
+no events of its own: the arrival rate over ``arrival_span``, the handle time (mean of resolved
+contacts' handle times) and the patience (abandons ÷ total time spent waiting: the exponential
+patience's maximum-likelihood estimate) over ``handle_span``; agents from staffing events, else the
+``[forecast] agents`` table.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cxmon.config import Config, Step, Threshold
+from cxmon.forecast.breach import Projection
+from cxmon.forecast.figures import QueueFigures, Workload
+from cxmon.forecast.staffing import evaluate, wait_quantile
+from cxmon.measures import MEASURES
+from cxmon.snapshot import TOTALS
+
+SAMPLE_EVERY = 10.0
+"""Seconds of engine time between samples of a series' running totals."""
+RECOMPUTE_EVERY = 10.0
+"""Seconds of engine time between model evaluations of a series."""
+MIN_SPAN = 60.0
+"""A rate needs at least this much history."""
+MIN_HANDLED = 5
+"""Resolved contacts with a handle time before the handle time is trusted."""
+WARM_UP = 600.0
+"""Seconds of history before the first forecast: the first contacts to finish after a start are the
+short ones, so a younger handle-time estimate runs low."""
+MAX_AGENTS_SEARCH = 100_000
+SURE = 2.5
+"""The confident arrival rate is the usual one (over ``handle_span``), or higher where a shorter span
+shows it surely: the highest of (count − SURE·√count) / span over the spans SCAN × arrival_span. A
+burst of a few contacts is Poisson noise, not a pot hole on its way, while a surge that lasts shows
+in the span that matches it."""
+SCAN = (1.0, 2.0, 4.0)
+DISPERSION = 6.0
+"""Variance of a window's share (service level, abandon rate) over the binomial one: contacts in a
+busy period wait together, so a window holds fewer independent outcomes than contacts."""
+PRESSING_SHARE = 0.2
+"""The queue feels the load when at least this share of the agents' number (and 3) are waiting."""
+
+_OFFERED = TOTALS.index("offered")
+_ABANDONED = TOTALS.index("abandoned")
+_QUANTILES = {"wait_p50": 0.5, "wait_p90": 0.9, "wait_p99": 0.99}
+MODELLED = ("service_level", "asa", "abandon_rate", *_QUANTILES)
+"""Measures the queueing model projects (the others keep the trend)."""
+
+
+class Counts(Protocol):
+    """The running totals of a series the forecast reads (cxmon.windows.Series has them)."""
+
+    totals: list[int]
+    wait_hist_sum: float
+    res_hist: list[int]
+    res_hist_sum: float
+    agents_staffed: int | None
+    waiting: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """A queue's staffing forecast as of one tick."""
+
+    ts: float
+    arrival_rate: float | None
+    """Contacts per second over the arrival span."""
+    sure_rate: float | None
+    """The rate the projections use: (count − SURE·√count) per second over the arrival span."""
+    aht: float | None
+    patience: float | None
+    """Mean patience, seconds (None: too few abandons; Erlang C)."""
+    agents: int | None
+    agents_from: str
+    """``staffing`` (events) or ``config``."""
+    target: float
+    figures: QueueFigures | None
+    projections: tuple[Projection, ...] = ()
+    goal: float | None = None
+    """The service-level breach line the step holds (e.g. 0.8), if it has one."""
+    agents_needed: int | None = None
+    """The fewest agents that keep every modelled threshold clear of its breach."""
+    note: str = ""
+    """Why there is no forecast yet ("warming up", "no staffing figures"), else empty."""
+
+    @property
+    def model(self) -> str | None:
+        """``erlang_c``, ``erlang_a`` or None."""
+        return None if self.figures is None else self.figures.model
+
+    def projection(self, th: Threshold) -> Projection | None:
+        """The model's projection for a threshold (None: the model does not cover its measure)."""
+        for p in self.projections:
+            if p.measure == th.measure and p.window == th.window and p.breach == th.breach:
+                return p
+        return None
+
+    def summary(self) -> str:
+        """One line for a matrix cell: "needs 3 more agents to hold 80/20", "ok: 14 of 12 needed"."""
+        if self.figures is None or self.agents is None:
+            return self.note or "no forecast"
+        if self.agents_needed is None:
+            return f"{self.agents} agents"
+        more = self.agents_needed - self.agents
+        hold = f"{self.goal * 100:.0f}/{self.target:g}" if self.goal is not None else "its thresholds"
+        if more > 0:
+            return f"needs {more} more agent{'s' if more > 1 else ''} to hold {hold}"
+        return f"{self.agents} agents, {self.agents_needed} needed"
+
+    def minute_figures(self) -> dict[str, float]:
+        """The figures stored with the minute figures (``forecast_*`` keys)."""
+        out: dict[str, float] = {}
+        f = self.figures
+        if f is None:
+            return out
+        for name, value in (
+            ("forecast_service_level", f.service_level),
+            ("forecast_p_abandon", f.p_abandon),
+            ("forecast_asa", f.asa),
+            ("forecast_occupancy", f.occupancy),
+            ("forecast_arrival_rate", self.arrival_rate),
+            ("forecast_aht", self.aht),
+            ("forecast_agents", None if self.agents is None else float(self.agents)),
+            ("forecast_agents_needed", None if self.agents_needed is None else float(self.agents_needed)),
+        ):
+            if value is not None and math.isfinite(value):
+                out[name] = value
+        return out
+
+
+@dataclass(slots=True)
+class _Track:
+    samples: deque[tuple[float, int, int, float, int, float]]
+    forecast: Forecast | None = None
+    computed: float = -math.inf
+
+
+class Forecaster:
+    """Keeps every forecast series' samples and its latest forecast."""
+
+    def __init__(self, config: Config) -> None:
+        """Build a forecaster for the config's ``[forecast]`` table."""
+        self.options = config.forecast
+        self.span = max(self.options.arrival_span * max(SCAN), self.options.handle_span)
+        self._tracks: dict[tuple[str, str, str], _Track] = {}
+        self.latest: dict[tuple[str, str, str], Forecast] = {}
+
+    def applies(self, key: tuple[str, str, str]) -> bool:
+        """Whether the series' channel is forecast."""
+        return self.options.enabled and key[1] in self.options.channels
+
+    def observe(self, key: tuple[str, str, str], step: Step, counts: Counts, now: float) -> Forecast | None:
+        """Sample a series' totals and return its forecast (recomputed at most every RECOMPUTE_EVERY).
+
+        Args:
+            key: (step, channel, queue).
+            step: the series' step (target and thresholds).
+            counts: its running totals and staffing.
+            now: engine time.
+        """
+        if not self.applies(key):
+            return None
+        track = self._tracks.get(key)
+        if track is None:
+            track = self._tracks[key] = _Track(deque())
+        totals = counts.totals
+        point = (
+            now,
+            totals[_OFFERED],
+            totals[_ABANDONED],
+            counts.wait_hist_sum,
+            sum(counts.res_hist),
+            counts.res_hist_sum,
+        )
+        samples = track.samples
+        if not samples or now - samples[-1][0] >= SAMPLE_EVERY or now < samples[-1][0]:
+            if samples and now < samples[-1][0]:
+                samples.clear()  # time went back (a new replay): start again
+            samples.append(point)
+            while len(samples) > 2 and samples[1][0] <= now - self.span:
+                samples.popleft()
+        if track.forecast is not None and now - track.computed < RECOMPUTE_EVERY:
+            return track.forecast
+        track.computed = now
+        forecast = self._compute(key, step, counts, point, samples, now)
+        track.forecast = forecast
+        self.latest[key] = forecast
+        return forecast
+
+    def _since(
+        self, samples: deque[tuple[float, int, int, float, int, float]], now: float, span: float
+    ) -> tuple[float, int, int, float, int, float] | None:
+        first = None
+        for s in samples:
+            if s[0] <= now - span:
+                first = s
+            else:
+                return first if first is not None else s
+        return first
+
+    def _compute(
+        self,
+        key: tuple[str, str, str],
+        step: Step,
+        counts: Counts,
+        point: tuple[float, int, int, float, int, float],
+        samples: deque[tuple[float, int, int, float, int, float]],
+        now: float,
+    ) -> Forecast:
+        opts = self.options
+        target = step.service_level_target
+        agents, agents_from = counts.agents_staffed, "staffing"
+        if agents is None and key[2] in opts.agents:
+            agents, agents_from = opts.agents[key[2]], "config"
+        goal = next((t.breach for t in step.thresholds if t.measure == "service_level"), None)
+
+        def empty(note: str, rate: float | None = None, aht: float | None = None) -> Forecast:
+            return Forecast(
+                now, rate, None, aht, None, agents, agents_from, target, None, goal=goal, note=note
+            )
+
+        first = self._since(samples, now, opts.arrival_span)
+        if first is None or now - samples[0][0] < min(WARM_UP, opts.handle_span):
+            return empty("warming up")
+        rate = (point[1] - first[1]) / (now - first[0])
+        slow = self._since(samples, now, opts.handle_span) or first
+        # The usual rate, once it rests on enough history (a few minutes of it would be noise), less
+        # a standard error (a queue of a few contacts an hour knows its rate only roughly).
+        usual = point[1] - slow[1]
+        sure_rate = 0.0
+        if now - slow[0] >= opts.handle_span / 2:
+            sure_rate = max(0.0, usual - math.sqrt(usual)) / (now - slow[0])
+        for scale in SCAN:
+            start = self._since(samples, now, opts.arrival_span * scale) or first
+            if now - start[0] >= MIN_SPAN:
+                n = point[1] - start[1]
+                sure_rate = max(sure_rate, max(0.0, n - SURE * math.sqrt(n)) / (now - start[0]))
+        handled = point[4] - slow[4]
+        aht = (point[5] - slow[5]) / handled if handled >= MIN_HANDLED else None
+        if aht is None or aht <= 0:
+            return empty("too few handled contacts to know the handle time", rate)
+        if agents is None:
+            return empty("no staffing figures", rate, aht)
+        abandons = point[2] - slow[2]
+        waited = point[3] - slow[3]
+        patience = waited / abandons if abandons >= opts.min_abandons and waited > 0 else None
+        work = Workload(rate, aht, patience)
+        figures = evaluate(work, agents, target)
+        sure_work = Workload(sure_rate, aht, patience)
+        pressing = len(counts.waiting) >= max(3.0, PRESSING_SHARE * agents)
+        projections = []
+        for th in step.thresholds:
+            if th.measure not in MODELLED or not _channel_applies(th, key[1]):
+                continue
+            project = _projector(th.measure, work, target, figures.model)
+            project_sure = _projector(th.measure, sure_work, target, figures.model)
+            if project is None or project_sure is None:
+                continue
+            sure = project_sure(agents)
+            if MEASURES[th.measure].kind == "ratio" and 0.0 < sure < 1.0:
+                outcomes = max(1.0, sure_rate * th.window)
+                spread = math.sqrt(DISPERSION * sure * (1.0 - sure) / outcomes)
+                sure = sure - spread if th.direction == "below" else sure + spread
+            projections.append(
+                Projection(
+                    measure=th.measure,
+                    window=th.window,
+                    breach=th.breach,
+                    direction=th.direction,
+                    projected=project(agents),
+                    sure=sure,
+                    pressing=pressing,
+                    agents=agents,
+                    agents_needed=_fewest(_clear_of(th, project), agents),
+                    model=figures.model,
+                )
+            )
+        needed_all = [p.agents_needed for p in projections if p.agents_needed is not None]
+        return Forecast(
+            now,
+            rate,
+            sure_rate,
+            aht,
+            patience,
+            agents,
+            agents_from,
+            target,
+            figures,
+            tuple(projections),
+            goal,
+            max(needed_all) if needed_all else None,
+        )
+
+
+def _channel_applies(th: Threshold, channel: str) -> bool:
+    return th.channel == "*" or fnmatch.fnmatchcase(channel, th.channel)
+
+
+def _projector(measure: str, work: Workload, target: float, model: str) -> Callable[[int], float] | None:
+    """The measure's steady-state value as a function of the agents (None: the model says nothing)."""
+    if measure == "service_level":
+        return lambda n: _or(evaluate(work, n, target).service_level, 0.0)
+    if measure == "asa":
+        return lambda n: _or(evaluate(work, n, target).asa, math.inf)
+    if measure == "abandon_rate":
+        if model != "erlang_a":
+            # Too few abandons to know the patience: Erlang C, where nobody abandons. A queue going
+            # bad shows in its service level first; a trend on a handful of abandons is noise.
+            return lambda n: 0.0
+        return lambda n: _or(evaluate(work, n, target).p_abandon, 1.0)
+    q = _QUANTILES.get(measure)
+    if q is not None:
+        return lambda n: _or(wait_quantile(work, n, q), math.inf)
+    return None
+
+
+def _clear_of(th: Threshold, project: Callable[[int], float]) -> Callable[[int], bool]:
+    """Whether a number of agents keeps the projection clear of the threshold's breach."""
+    return lambda n: not th.worse(project(n), th.breach)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def _fewest(ok: Callable[[int], bool], start: int) -> int | None:
+    """The fewest agents for which ``ok`` holds (it must hold for every count above one that passes)."""
+    if ok(start):
+        low, high = -1, start
+        step = 1
+        # Search downwards by doubling, then bisect.
+        while high - step >= 0 and ok(high - step):
+            high -= step
+            step *= 2
+        low = max(-1, high - step)
+    else:
+        low, step = start, 1
+        high = start + 1
+        while not ok(high):
+            low = high
+            step *= 2
+            high = low + step
+            if high > MAX_AGENTS_SEARCH:
+                return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if ok(middle):
+            high = middle
+        else:
+            low = middle
+    return max(high, 0)

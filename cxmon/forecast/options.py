@@ -1,0 +1,124 @@
+"""The ``[forecast]`` config table: which queues are forecast, over what spans, and baseline settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from cxmon.units import parse_duration, parse_ratio
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastOptions:
+    """Validated ``[forecast]`` settings."""
+
+    enabled: bool = True
+    channels: tuple[str, ...] = ("voice", "chat")
+    """Channels whose queues get an Erlang forecast (queues where contacts wait for an agent)."""
+    arrival_span: float = 300.0
+    """Seconds the live arrival rate is measured over."""
+    handle_span: float = 1800.0
+    """Seconds the handle time and patience are estimated over."""
+    min_abandons: int = 5
+    """Abandons within ``handle_span`` before patience is estimated and Erlang A used (else Erlang C)."""
+    agents: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Queue → agents, for queues whose source sends no staffing events."""
+    baseline_weeks: int = 4
+    """Weeks of history a baseline is learned from."""
+    baseline_min_weeks: int = 2
+    """Weeks with data for an hour of the week before its baseline gives verdicts (cold start)."""
+    baseline_quantile: float = 0.95
+    """"Worse than usual" is past this quantile of the same hour of the week."""
+
+
+_KEYS = (
+    "enabled",
+    "channels",
+    "arrival_span",
+    "handle_span",
+    "min_abandons",
+    "agents",
+    "baseline_weeks",
+    "baseline_min_weeks",
+    "baseline_quantile",
+)
+
+
+def _whole(value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(value)
+    return value
+
+
+def _span(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds < 60.0:
+        raise ValueError(value)
+    return seconds
+
+
+def parse_forecast(raw: object, path: str = "forecast") -> tuple[ForecastOptions, list[str]]:
+    """Validate a ``[forecast]`` table.
+
+    Args:
+        raw: the table (None when the config has none).
+        path: its key path, for problems.
+
+    Returns:
+        The options (the defaults where a key is missing or wrong) and every problem, each with its
+        key path.
+    """
+    if raw is None:
+        return ForecastOptions(), []
+    if not isinstance(raw, dict):
+        return ForecastOptions(), [f"{path}: expected a table, got {type(raw).__name__}"]
+    problems: list[str] = []
+    out: dict[str, Any] = {}
+
+    def take(key: str, conv: Any, expected: str) -> None:
+        if key not in raw:
+            return
+        try:
+            out[key] = conv(raw[key])
+        except (ValueError, TypeError):
+            problems.append(f"{path}.{key}: expected {expected}, got {raw[key]!r}")
+
+    def enabled(v: Any) -> bool:
+        if not isinstance(v, bool):
+            raise ValueError(v)
+        return v
+
+    def channels(v: Any) -> tuple[str, ...]:
+        if not isinstance(v, list) or not all(isinstance(c, str) and c for c in v):
+            raise ValueError(v)
+        return tuple(v)
+
+    def agents(v: Any) -> Mapping[str, int]:
+        if not isinstance(v, dict):
+            raise ValueError(v)
+        return MappingProxyType({str(k): _whole(n, 0) for k, n in v.items()})
+
+    def quantile(v: Any) -> float:
+        q = parse_ratio(v)
+        if not 0.5 <= q < 1.0:
+            raise ValueError(v)
+        return q
+
+    take("enabled", enabled, "true or false")
+    take("channels", channels, 'a list of channel names like ["voice", "chat"]')
+    take("arrival_span", _span, 'a duration of at least a minute like "5m"')
+    take("handle_span", _span, 'a duration of at least a minute like "30m"')
+    take("min_abandons", lambda v: _whole(v, 1), "a whole number ≥ 1")
+    take("agents", agents, "a table of queue = agents, like { billing = 50 }")
+    take("baseline_weeks", lambda v: _whole(v, 1), "a whole number ≥ 1")
+    take("baseline_min_weeks", lambda v: _whole(v, 1), "a whole number ≥ 1")
+    take("baseline_quantile", quantile, 'a share from 50 % to below 100 %, like "95%"')
+    for key in raw:
+        if key not in _KEYS:
+            problems.append(f"{path}.{key}: unknown key")
+    options = ForecastOptions(**out)
+    if options.baseline_min_weeks > options.baseline_weeks:
+        problems.append(f"{path}.baseline_min_weeks: must not exceed baseline_weeks")
+    return options, problems

@@ -1,0 +1,223 @@
+"""The live forecast: estimates from a series' running totals, projections, time to breach, WATCH."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from dataclasses import dataclass, field
+
+import pytest
+
+from cxmon.config import Threshold
+from cxmon.detector import Detector
+from cxmon.forecast import Workload, agents_needed, evaluate
+from cxmon.forecast.breach import Projection
+from cxmon.forecast.live import Forecaster
+from cxmon.forecast.options import parse_forecast
+from cxmon.snapshot import TOTALS, State
+from tests.helpers import one_step_config
+
+KEY = ("help", "voice", "q1")
+SL = Threshold(
+    measure="service_level", window=60.0, breach=0.8, warn=0.85, direction="below", for_=60.0, clear=0.83
+)
+CONFIG = one_step_config(
+    """
+  [[journey.steps.thresholds]]
+  measure = "service_level"
+  window = "5m"
+  warn = "85%"
+  breach = "80%"
+  clear = "83%"
+  direction = "below"
+  for = "1m"
+"""
+)
+
+
+@dataclass
+class FakeSeries:
+    """Running totals as cxmon.windows.Series keeps them."""
+
+    totals: list[int] = field(default_factory=lambda: [0] * len(TOTALS))
+    wait_hist_sum: float = 0.0
+    res_hist: list[int] = field(default_factory=lambda: [0])
+    res_hist_sum: float = 0.0
+    agents_staffed: int | None = None
+    waiting: dict[str, float] = field(default_factory=dict)
+
+
+def feed(
+    series: FakeSeries,
+    forecaster: Forecaster,
+    *,
+    per_hour: float,
+    aht: float,
+    minutes: float,
+    t0: float = 0.0,
+) -> float:
+    """Ten-second steps of steady traffic (every arrival handled in ``aht``); returns the end time."""
+    step = CONFIG.step("help")
+    t = t0
+    carry = 0.0
+    while t < t0 + minutes * 60:
+        t += 10.0
+        carry += per_hour / 360.0
+        arrivals, carry = int(carry), carry - int(carry)
+        series.totals[TOTALS.index("offered")] += arrivals
+        series.totals[TOTALS.index("answered")] += arrivals
+        series.res_hist[0] += arrivals
+        series.res_hist_sum += arrivals * aht
+        forecaster.observe(KEY, step, series, t)
+    return t
+
+
+def test_estimates_come_from_the_running_totals() -> None:
+    """After 40 minutes of 200 contacts an hour handled in 3 minutes on 14 agents, the forecast has
+    that rate and handle time, Erlang C (nobody abandons) and the calculator's own figures."""
+    forecaster = Forecaster(CONFIG)
+    series = FakeSeries(agents_staffed=14)
+    feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=40)
+    f = forecaster.latest[KEY]
+    assert f.arrival_rate is not None and f.arrival_rate * 3600 == pytest.approx(200.0, rel=0.02)
+    assert f.aht == pytest.approx(180.0)
+    assert f.model == "erlang_c" and f.patience is None
+    expected = evaluate(Workload(f.arrival_rate, 180.0), 14, 20.0)
+    assert f.figures == expected
+    assert f.agents_needed == agents_needed(Workload(f.arrival_rate, 180.0), 20.0, 0.8)
+    assert f.minute_figures()["forecast_service_level"] == expected.service_level
+    assert f.minute_figures()["forecast_agents"] == 14.0
+
+
+def test_patience_is_estimated_from_abandons_and_waiting_time() -> None:
+    """Abandons ÷ time spent waiting is the exponential patience; with enough abandons, Erlang A."""
+    forecaster = Forecaster(CONFIG)
+    series = FakeSeries(agents_staffed=14)
+    t = feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=20)
+    series.totals[TOTALS.index("abandoned")] += 10
+    series.wait_hist_sum += 10 * 120.0  # ten abandons among contacts who waited 1,200 s in all
+    feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=1, t0=t)
+    f = forecaster.latest[KEY]
+    assert f.model == "erlang_a"
+    assert f.patience == pytest.approx(120.0)
+
+
+def test_no_staffing_figures_means_no_forecast_unless_configured() -> None:
+    """Without staffing events the forecast says so; `[forecast] agents` fills in for the queue."""
+    forecaster = Forecaster(CONFIG)
+    feed(FakeSeries(), forecaster, per_hour=200.0, aht=180.0, minutes=12)
+    assert forecaster.latest[KEY].figures is None
+    assert forecaster.latest[KEY].note == "no staffing figures"
+
+    options, problems = parse_forecast({"agents": {"q1": 16}})
+    assert problems == []
+    configured = Forecaster(dataclasses.replace(CONFIG, forecast=options))
+    feed(FakeSeries(), configured, per_hour=200.0, aht=180.0, minutes=12)
+    f = configured.latest[KEY]
+    assert (f.agents, f.agents_from, f.model) == (16, "config", "erlang_c")
+
+
+def test_losing_agents_projects_the_breach_with_the_agents_needed() -> None:
+    """10 Erlangs on 14 agents is fine; on 11 the service level is projected below 80 % (Erlang C at the
+    measured rate), and the projection names the agents the calculator says 80/20 needs."""
+    forecaster = Forecaster(CONFIG)
+    series = FakeSeries(agents_staffed=14)
+    t = feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=40)
+    before = sl_of(forecaster)
+    assert not before.breaches
+    series.agents_staffed = 11
+    feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=1, t0=t)
+    after = sl_of(forecaster)
+    assert after.breaches
+    f = forecaster.latest[KEY]
+    assert f.arrival_rate is not None
+    work = Workload(f.arrival_rate, 180.0)
+    assert after.agents == 11 and after.agents_needed == agents_needed(work, 20.0, 0.8) >= 13
+    assert after.projected == pytest.approx(evaluate(work, 11, 20.0).service_level)
+
+
+def test_a_burst_nobody_waits_through_is_not_a_projected_breach() -> None:
+    """Two minutes at twice the rate on a well-staffed queue with nobody waiting: the measured rate
+    alone would breach, the confident rate does not, and with nobody waiting nothing is projected."""
+    forecaster = Forecaster(CONFIG)
+    series = FakeSeries(agents_staffed=14)
+    t = feed(series, forecaster, per_hour=150.0, aht=180.0, minutes=40)
+    feed(series, forecaster, per_hour=600.0, aht=180.0, minutes=2, t0=t)
+    p = sl_of(forecaster)
+    assert p.worse(p.projected, p.breach)  # the measured rate says breach ...
+    assert not p.breaches  # ... but it is not sure, and the queue is empty
+    series.waiting = {f"c{i}": t for i in range(3)}
+    feed(series, forecaster, per_hour=600.0, aht=180.0, minutes=0.5, t0=t + 120)
+    p = sl_of(forecaster)
+    assert p.breaches  # contacts waiting: the queue feels it
+
+
+def sl_of(forecaster: Forecaster) -> Projection:
+    """The service-level projection of the one series."""
+    return next(p for p in forecaster.latest[KEY].projections if p.measure == "service_level")
+
+
+def projection(projected: float, *, sure: float | None = None, window: float = 300.0) -> Projection:
+    return Projection(
+        measure="service_level",
+        window=window,
+        breach=0.8,
+        direction="below",
+        projected=projected,
+        sure=projected if sure is None else sure,
+        pressing=False,
+        agents=14,
+        agents_needed=17,
+        model="erlang_c",
+    )
+
+
+def test_time_to_breach_is_the_share_of_the_window_still_to_turn_over() -> None:
+    """From 95 % towards a projected 65 % the window crosses 80 % after half of it; already past, now;
+    not projected past, never."""
+    assert projection(0.65).eta(0.95) == pytest.approx(150.0)
+    assert projection(0.65).eta(0.79) == 0.0
+    assert projection(0.85).eta(0.95) is None
+    assert projection(-math.inf).eta(0.95) == 0.0
+
+
+def test_reason_names_the_staffing() -> None:
+    """The WATCH reason says what, when, and the agents staffed and needed."""
+    assert projection(0.6).reason(360.0) == "service level projected below 80% in ~6m: 14 agents, need 17"
+
+
+def test_projected_breach_inside_the_horizon_is_watch() -> None:
+    """A rule whose value is healthy turns WATCH on a projection, with the projection's reason; the same
+    values without a projection stay OK."""
+    det = Detector(CONFIG)
+    verdict = det.judge_rule(KEY, 0, SL, 0.95, 0.0, projection(0.6))
+    assert verdict.state is State.WATCH
+    assert verdict.reason.startswith("service level projected below 80%")
+    assert Detector(CONFIG).judge_rule(KEY, 0, SL, 0.95, 0.0, None).state is State.OK
+
+
+def test_noise_in_a_quiet_hour_never_projects_a_breach() -> None:
+    """Eight hours of Poisson arrivals (200 an hour, ±15 % over the hour) on 18 agents, handled in 3 minutes,
+    nobody waiting: no projection ever breaches."""
+    rng = random.Random(5)
+    forecaster = Forecaster(CONFIG)
+    series = FakeSeries(agents_staffed=18)
+    step = CONFIG.step("help")
+    t = 0.0
+    breaches = 0
+    while t < 8 * 3600:
+        t += 10.0
+        rate = 200.0 / 3600 * (1 + 0.15 * math.sin(2 * math.pi * t / 3600))
+        arrivals = 0
+        clock = rng.expovariate(rate)
+        while clock < 10.0:
+            arrivals += 1
+            clock += rng.expovariate(rate)
+        series.totals[TOTALS.index("offered")] += arrivals
+        series.res_hist[0] += arrivals
+        series.res_hist_sum += sum(rng.expovariate(1 / 180.0) for _ in range(arrivals))
+        f = forecaster.observe(KEY, step, series, t)
+        if f is not None and any(p.breaches for p in f.projections):
+            breaches += 1
+    assert breaches == 0
