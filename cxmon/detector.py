@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from cxmon.config import Config, Step, Threshold
 from cxmon.forecast.baseline import Baselines
 from cxmon.forecast.breach import Projection
-from cxmon.forecast.live import RECOMPUTE_EVERY, Forecast
+from cxmon.forecast.live import RECOMPUTE_EVERY
+from cxmon.forecast.result import Forecast
 from cxmon.measures import MEASURES, format_value, volume
 from cxmon.snapshot import SeriesKey, State, Transition
 from cxmon.units import format_duration

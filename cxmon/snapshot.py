@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from cxmon.forecast.live import Forecast
+from cxmon.forecast.result import Forecast
 
 # Histogram bucket upper bounds (seconds) chosen for contact-centre waits: seconds for voice and chat,
 # hours for email backlogs. Resolution times reach days.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cxmon.forecast.live import Forecast
+from cxmon.forecast.result import Forecast
 from cxmon.measures import MEASURES, format_value
 from cxmon.units import format_duration
 

@@ -33,7 +33,8 @@ class QueueFigures:
     or above the agents: the queue grows without bound).
     """
 
-    model: Model
+    model: str
+    """``erlang_c`` or ``erlang_a`` (a :data:`Model`)."""
     agents: int
     load: float
     """Offered load, Erlangs."""

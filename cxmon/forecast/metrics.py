@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from cxmon.forecast.live import Forecast
+from cxmon.forecast.result import Forecast
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,3 +48,12 @@ async def test_gauges_carry_the_snapshot_forecast(tmp_path: Path) -> None:
     body = render(snap, engine.config)
     proc = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
     assert proc.returncode == 0 and proc.stdout + proc.stderr == b"", proc.stdout + proc.stderr
+
+
+async def test_the_hub_carries_the_forecast() -> None:
+    """A snapshot with forecasts survives the hub's codec unchanged (watchers see the same staffing)."""
+    from cxmon.hub.codec import decode, dumps, encode, loads
+
+    snap, _ = await snapshot_during_incident()
+    assert any(s.forecast is not None and s.forecast.projections for s in snap.series)
+    assert decode(loads(dumps(encode(snap, Snapshot))), Snapshot) == snap
