@@ -8,7 +8,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from cxmon.engine import Engine
-from cxmon.exporter import SnapshotCollector, render
+from cxmon.exposition import SnapshotCollector, render
 from cxmon.snapshot import Snapshot
 from tests.helpers import require_binary, sim_config
 
