@@ -45,7 +45,7 @@ SCAN = (1.0, 2.0, 4.0)
 DISPERSION = 6.0
 """Variance of a window's share (service level, abandon rate) over the binomial one: contacts in a
 busy period wait together, so a window holds fewer independent outcomes than contacts."""
-PRESSING_SHARE = 0.2
+PRESSING_SHARE = 0.15
 """The queue feels the load when at least this share of the agents' number (and 3) are waiting."""
 
 _OFFERED = TOTALS.index("offered")
