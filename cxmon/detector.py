@@ -236,7 +236,7 @@ class Detector:
             watch_reason = unusual
         elif projection is not None:
             # The forecast is worked out again every RECOMPUTE_EVERY: look again then.
-            rs.due = now + RECOMPUTE_EVERY
+            rs.due = projection.computed + RECOMPUTE_EVERY
             eta = projection.eta(value)
             if eta is not None and eta <= self.horizon:
                 watch_reason = projection.reason(eta)

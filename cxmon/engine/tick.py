@@ -176,6 +176,16 @@ class TickPath:
         else:
             moving.clear()
 
+        # Forecasts follow time, not changes: every forecast series is sampled at every tick (cheap;
+        # the model runs once per RECOMPUTE_EVERY), so both tick paths see the same forecasts.
+        forecaster = engine.forecaster
+        for key, series in agg.series.items():
+            step = self.steps.get(key[0])
+            if step is not None and forecaster.applies(key):
+                before = forecaster.latest.get(key)
+                if forecaster.observe(key, step, series, now) is not before and publish and key not in todo:
+                    self.assembly.changed(key, series, False)
+
         changed_steps: set[str] = set()
         assembly = self.assembly
         touched_keys = {s.key for s in touched}
@@ -266,7 +276,7 @@ class TickPath:
             raw = NO_THRESHOLDS
         elif raw is None or judge or judges_now or self.every or not changed.isdisjoint(self.judged[name]):
             detector = engine.detector
-            forecast = engine.forecaster.observe(key, step, series, now)
+            forecast = engine.forecaster.latest.get(key)
             raw = detector.judge_series(key, step, self.windows[key], instant, now, forecast)
             due, every = detector.due(key, step)
             if judges_now:

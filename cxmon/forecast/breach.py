@@ -31,6 +31,8 @@ class Projection:
     agents_needed: int | None
     """The fewest agents that keep the projection on the right side of ``breach`` (None: unknown)."""
     model: str
+    computed: float = 0.0
+    """Engine time it was worked out at (the next one comes RECOMPUTE_EVERY later)."""
 
     def worse(self, value: float, limit: float) -> bool:
         """Whether ``value`` is past ``limit`` in the bad direction."""

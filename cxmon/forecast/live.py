@@ -211,6 +211,7 @@ class Forecaster:
                     agents=agents,
                     agents_needed=_fewest(_clear_of(th, project), agents),
                     model=figures.model,
+                    computed=now,
                 )
             )
         needed_all = [p.agents_needed for p in projections if p.agents_needed is not None]
