@@ -56,6 +56,8 @@ def normalize_phone(raw: str, region: str | None = None) -> str | None:
         compact = _FORMATTING.sub("", text)
         if compact.startswith("00") and compact[2:].isdigit():
             compact = "+" + compact[2:]
+            if 8 <= len(compact) - 1 <= 15 and text.isdigit():
+                return compact  # 00 is the international prefix: the digits are E.164 already
         if compact.startswith("+") and compact[1:].isdigit() and 8 <= len(compact) - 1 <= 15:
             try:
                 number = phonenumbers.parse(text if "(0)" in text else compact, None)

@@ -261,3 +261,30 @@ async def test_a_step_headline_is_its_configured_measure_whatever_breaches() -> 
     bad = [reason for _, state, reason in seen if state in (State.WATCH, State.POTHOLE)]
     assert bad, "the incident must make get_help WATCH or POTHOLE"
     assert any("abandon" in r or "wait" in r for r in bad), bad
+
+
+async def test_a_backfill_rejects_non_finite_stamps_and_numbers_and_finishes() -> None:
+    """In a backfill (no clock but the data's) inf and nan stamps, and a wait that is not finite,
+    are rejected and counted; the engine finishes instead of ticking towards infinity."""
+    events = [
+        arrival(T0, "a"),
+        arrival(math.inf, "b"),
+        arrival(math.nan, "c"),
+        ContactEvent(
+            ts=T0 + 1.0, kind=EventKind.ANSWERED, contact_id="a", channel="voice", queue="q1", wait=math.inf
+        ),
+        arrival(T0 + 2.0, "d"),
+    ]
+
+    class Finite:
+        name, type = "file", "test"
+
+        async def run(self, sink: Sink) -> None:
+            await sink.emit(events)
+
+    engine = Engine(one_step_config(), store=False, sources=[Finite()], clock="events")
+    async with engine:
+        await asyncio.wait_for(engine.run(), timeout=60)
+    assert engine.health["file"].events_total == 2
+    assert engine.health["file"].errors_total == 3
+    assert engine.aggregator.watermark == T0 + 2.0

@@ -35,6 +35,14 @@ class SourceSink:
         if not events and offset is None:
             return
         bad = self._bad_stamps([ev.ts for ev in events])
+        for i, ev in enumerate(events):
+            # A wait, duration or score that is not a finite number would break the sums and
+            # histograms of a whole batch.
+            for name in ("wait", "duration", "score", "target"):
+                value = getattr(ev, name)
+                if value is not None and not math.isfinite(value) and i not in bad:
+                    bad.add(i)
+                    self.error(f"{self.name}: event {i + 1} of a batch", f"rejected: {name} {value!r}")
         if bad:
             events = [ev for i, ev in enumerate(events) if i not in bad]
         await self._engine._queue.put((self.name, events, offset, None))
@@ -42,7 +50,8 @@ class SourceSink:
 
     async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
         """Hand over a batch as rows (:mod:`cxmon.rows`) with their marshalled form ``encoded``:
-        what a :class:`~cxmon.ingest.ProcessSource` relays from its child."""
+        what a :class:`~cxmon.ingest.ProcessSource` relays from its child (whose readers check
+        every number of a line; the timestamps are checked here again, cheaply)."""
         if not rows and offset is None:
             return
         bad = self._bad_stamps([r[TS] for r in rows])
@@ -61,22 +70,23 @@ class SourceSink:
         limit = self._engine.clock_limit(self._source)
         if not stamps or (math.isfinite(sum(stamps)) and min(stamps) >= 0.0 and max(stamps) <= limit):
             return set()  # the usual case, checked in C
+        skew = self._engine.config.monitor.max_clock_skew
         bad: set[int] = set()
         for i, ts in enumerate(stamps):
-            if not (ts <= limit) or ts != ts or ts < 0.0:  # catches nan, inf and negatives too
-                bad.add(i)
-        for i in sorted(bad)[:20]:
-            ts = stamps[i]
-            why = (
-                f"timestamp {ts!r} is not a finite time"
-                if not math.isfinite(ts) or ts < 0.0
-                else f"timestamp {ts:.0f} is {ts - limit + self._engine.config.monitor.max_clock_skew:.0f}s "
-                f"ahead of the source's clock (max_clock_skew "
-                f"{self._engine.config.monitor.max_clock_skew:.0f}s)"
-            )
-            self.error(f"{self.name}: event {i + 1} of a batch", f"rejected: {why}")
-        if len(bad) > 20:
-            self.health.errors_total += len(bad) - 20
+            if not math.isfinite(ts) or ts < 0.0:
+                why = f"timestamp {ts!r} is not a finite time"
+            elif ts > limit:
+                why = (
+                    f"timestamp {ts:.0f} is {ts - limit + skew:.0f}s ahead of the source's clock "
+                    f"(max_clock_skew {skew:.0f}s)"
+                )
+            else:
+                continue
+            if len(bad) < 20:
+                self.error(f"{self.name}: event {i + 1} of a batch", f"rejected: {why}")
+            else:
+                self.health.errors_total += 1
+            bad.add(i)
         return bad
 
     def error(self, where: str, msg: str) -> None:
