@@ -38,7 +38,7 @@ class SourceSink:
         for i, ev in enumerate(events):
             # A wait, duration or score that is not a finite number would break the sums and
             # histograms of a whole batch.
-            for name in ("wait", "duration", "score", "target"):
+            for name in ("wait", "duration", "score"):
                 value = getattr(ev, name)
                 if value is not None and not math.isfinite(value) and i not in bad:
                     bad.add(i)
