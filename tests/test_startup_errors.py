@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, skip_unless_ci
 
 
 def cxmon(*args: str, drop_root: bool = False) -> subprocess.CompletedProcess[str]:
@@ -29,7 +29,7 @@ def cxmon(*args: str, drop_root: bool = False) -> subprocess.CompletedProcess[st
     if drop_root and os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
-            pytest.skip("running as root without setpriv: file permissions cannot be made to apply")
+            skip_unless_ci("running as root without setpriv: file permissions cannot be made to apply")
         argv = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *argv]
     return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
 

@@ -27,7 +27,7 @@ from cxmon.errors import StoreError
 from cxmon.events import ContactEvent, EventKind
 from cxmon.exposition import render
 from cxmon.store import Store
-from tests.helpers import one_step_config
+from tests.helpers import one_step_config, skip_unless_ci
 
 ROOMY = 1_073_741_823
 """SQLite's largest max_page_count: room again."""
@@ -194,7 +194,7 @@ def tiny_filesystem(where: Path, size: str = "4m") -> Iterator[Path]:
         check=False,
     )
     if mount is None or proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        skip_unless_ci(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         yield where
     finally:
