@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import signal
@@ -140,6 +141,51 @@ async def test_silent_source_turns_its_step_stale_never_ok(tmp_path: Path) -> No
     assert later.stale
     assert "nothing from pbx for 31s" in later.steps[0].reason
     assert later.sources[0].stale
+
+
+class FastClockSource:
+    """A paced source on an accelerated clock that hands over many minutes at once, as a simulator
+    does when a busy loop wakes it late: a batch per 10 simulated seconds, the clock moved after each."""
+
+    name = "sim"
+    type = "test"
+    paced = True
+
+    def __init__(self, start: float, batches: int) -> None:
+        self._now = start
+        self.batches = batches
+
+    def clock(self) -> float:
+        return self._now
+
+    async def run(self, sink: Sink) -> None:
+        sink.set_up(True)
+        for i in range(self.batches):
+            ts = self._now + 10.0
+            await sink.emit(
+                [ContactEvent(ts=ts, kind=EventKind.ARRIVED, contact_id=f"c{i}", channel="voice", queue="q1")]
+            )
+            self._now = ts
+        await asyncio.Event().wait()
+
+
+async def test_a_clock_source_far_ahead_of_the_queue_is_not_shown_silent(tmp_path: Path) -> None:
+    """Ticks on a source's accelerated clock wait for the batches already queued: a source that
+    handed over an hour of events in one go is never judged silent against its own clock."""
+    source = FastClockSource(1000.0, batches=360)  # an hour of events, 10 s apart; stale_after 30s
+    config = one_step_config()
+    config = dataclasses.replace(config, monitor=dataclasses.replace(config.monitor, tick=0.001))
+    engine = Engine(config, store=False, sources=[source])
+    snaps: list[Snapshot] = []
+    engine.add_listener(snaps.append)
+    async with engine:
+        for _ in range(400):
+            await asyncio.sleep(0.01)
+            if engine.latest.events_total == source.batches and len(snaps) > 3:
+                break
+    assert engine.latest.events_total == source.batches
+    stale = [s for s in snaps if s.stale or any(st.state is State.STALE for st in s.steps)]
+    assert not stale, stale[0].steps[0].reason
 
 
 def cxmon(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:

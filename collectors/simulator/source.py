@@ -119,8 +119,9 @@ class SimulatorSource:
             while pending is not None and pending.ts <= now:
                 batch.append(pending)
                 pending = next(events, None)
-            self._now = max(self._now, now)
             if batch:
                 await sink.emit(batch)
+            # Only now: the clock says every event up to it has been handed over.
+            self._now = max(self._now, now)
             if until is not None and now >= until:
                 return

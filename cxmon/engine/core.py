@@ -66,6 +66,8 @@ BACKFILL_GC_THRESHOLDS = (20_000, 20, 100)
 """Cyclic GC thresholds while a backfill runs (restored after)."""
 RESTART_BACKOFF = (1.0, 30.0)
 """First and longest wait before a live source that died is started again (doubling, with jitter)."""
+QUEUE_CATCH_UP = 1.0
+"""Seconds a tick on a source's accelerated clock waits at most for the batches already queued."""
 RECENT_TRANSITIONS = 200
 
 ClockArg = Callable[[], float] | Literal["events"] | None
@@ -152,6 +154,7 @@ class Engine:
         # Engine time.
         self._event_clock = clock == "events"
         self.paced = True
+        self._source_clock = False
         if callable(clock):
             self._clock: Callable[[], float] = clock
         elif self._event_clock:
@@ -161,6 +164,7 @@ class Engine:
             clocked = next((s for s in self.sources if callable(getattr(s, "clock", None))), None)
             if clocked is not None:
                 self.paced = bool(getattr(clocked, "paced", True))
+                self._source_clock = self.paced
                 # Unpaced, the source runs ahead of what has been processed: time is the data's.
                 self._clock = clocked.clock if self.paced else (lambda: self.aggregator.watermark)  # type: ignore[attr-defined]
             else:
@@ -453,6 +457,13 @@ class Engine:
         interval = self.config.monitor.tick
         while True:
             await asyncio.sleep(interval)
+            if self._source_clock and self._queue.qsize():
+                # A source that owns the clock has moved it past the batches still queued: on a
+                # busy loop those can hold minutes of accelerated time, and ticking before they
+                # are in would show a source that is talking as silent.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(QUEUE_CATCH_UP):
+                        await self._queue.join()
             try:
                 self._tick(self.now())
             except Exception as exc:
