@@ -167,13 +167,16 @@ class RecordsSource:
     # ------------------------------------------------------------------ progress
 
     def progress(self) -> tuple[int, int, int]:
-        """Return (bytes done, bytes total, rows read); bytes advance as calls are replayed."""
-        total = self.state.bytes_total
+        """Return (bytes done, bytes total, rows done); both advance as calls are replayed (the
+        file is read whole first, and a figure of rows read would be complete long before the end)."""
+        total, rows = self.state.bytes_total, self.state.rows
         if self._events_total:
             done = total * self._events_done // self._events_total
+            rows = rows * self._events_done // self._events_total
         else:
             done = self.state.bytes_done // 2 if not self.done else total
-        return done, total, self.state.rows
+            rows = rows if self.done else 0
+        return done, total, rows
 
     # ------------------------------------------------------------------ running
 

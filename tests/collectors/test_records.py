@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
+from collectors.base import Offset
 from collectors.records import ANONYMOUS_BANK, ReadState, RecordMapping, RecordsSource, read_records
 from collectors.records.source import parse_options
 from cxmon.events import ContactEvent, EventKind
@@ -219,6 +221,32 @@ async def test_paced_replay_hands_over_every_event_in_order_and_moves_the_clock(
     assert [e.ts for e in sink.events] == sorted(e.ts for e in sink.events)
     assert src.clock() >= sink.events[-1].ts
     assert src.progress()[0] == src.progress()[1]
+
+
+async def test_progress_counts_rows_as_their_calls_are_handed_over(tmp_path: Path) -> None:
+    """Progress reports rows in step with the bytes: part-way through the replay, part of the rows."""
+    rows = [
+        f"AA1,{i},0,0,PS,2010-08-01,9:{i:02d}:00,9:{i:02d}:05,5,9:{i:02d}:05,9:{i:02d}:30,25,HANG,0:00:00,0:00:00,0,X"
+        for i in range(40)
+    ]
+    opts, _ = parse_options(
+        {"path": str(bank_file(tmp_path, *rows)), "preset": "anonymous-bank", "speed": 20000}, "c"
+    )
+    assert opts is not None
+    src = RecordsSource("bank", opts)
+    seen: list[tuple[int, int, int]] = []
+
+    class Recording(MemorySink):
+        async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
+            seen.append(src.progress())
+            await super().emit(events, offset)
+
+    await src.run(Recording())
+    assert len(seen) >= 2
+    assert [r for _, _, r in seen] == sorted(r for _, _, r in seen)
+    assert 0 <= seen[0][2] < 40 and src.progress()[2] == 40
+    for done, total, lines in seen:
+        assert lines == 40 * done // total or abs(lines / 40 - done / total) < 0.05
 
 
 async def test_start_and_end_select_a_slice(tmp_path: Path) -> None:
