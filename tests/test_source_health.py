@@ -14,7 +14,7 @@ import pytest
 
 from collectors.base import Sink
 from cxmon.engine import Engine
-from cxmon.engine import core as engine_module
+from cxmon.engine import supervision as engine_module
 from cxmon.events import ContactEvent, EventKind
 from cxmon.http_server import start_http
 from cxmon.snapshot import Snapshot, State

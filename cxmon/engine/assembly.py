@@ -157,10 +157,7 @@ class Assembly:
         for step in engine.config.steps:
             name = step.name
             state, reason = ticks.step_rolled[name]
-            ack = engine._acks.get(name)
-            if ack is not None and ack.until <= now:
-                engine._acks.pop(name, None)
-                ack = None
+            ack = engine._acks.current(name, now)
             headline = self.headlines[name]
             values = self._head_values[name]
             value = (min(values.values()) if headline.below else max(values.values())) if values else None

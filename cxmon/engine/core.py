@@ -1,76 +1,56 @@
-"""The engine: one bounded queue from the sources, one consumer, a ticker that publishes Snapshots.
+"""The engine: one bounded queue from the sources, one consumer, every task owned, a clean shutdown.
 
-The Engine owns the queue, its consumer, every task and the shutdown; it places the ticks (the
-wall's, a simulator's clock, or the data's own in a backfill, batch by batch) and keeps what a
-published snapshot carries beside the figures (transitions, acknowledgements, purges). The sinks
-sources talk to and the snapshot subscriptions are in :mod:`cxmon.engine.sinks`, source health in
-:mod:`cxmon.engine.health`, the tick in :mod:`cxmon.engine.tick`, snapshot assembly in
-:mod:`cxmon.engine.assembly`. (Over 500 lines: the life cycle, the batch path and the tick
-placement all act on the same queue, tasks and clock.)
+The Engine owns the queue, its consumer, every task and the shutdown, and wires the parts that
+each hold one concept: engine time and tick placement (:mod:`cxmon.engine.clock`), the sink each
+source talks to (:mod:`cxmon.engine.sinks`), source supervision and restarts
+(:mod:`cxmon.engine.supervision`), source health (:mod:`cxmon.engine.health`), the tick
+(:mod:`cxmon.engine.tick`), snapshot assembly (:mod:`cxmon.engine.assembly`), publication
+(:mod:`cxmon.engine.publish`), acknowledgements (:mod:`cxmon.engine.acks`), and purges and GC
+tuning (:mod:`cxmon.engine.retention`).
 
 Sources put batches on a bounded ``asyncio.Queue`` (a full queue makes them wait: back-pressure).
 One consumer task feeds each batch to the aggregator and the store. Every tick (``monitor.tick`` of
 engine time) the aggregator's figures and the detector's verdicts become an immutable Snapshot,
-handed to listeners (exporter, alert dispatcher) and subscribers (TUI, hub). Engine time follows the
-simulator's clock when it drives the run, the events themselves for backfills, and the wall otherwise.
+handed to listeners (exporter, alert dispatcher) and subscribers (TUI, hub).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import marshal
-import math
-import random
-import time
-from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from itertools import accumulate
 from typing import Any, Literal
 
 from collectors.base import Offset, Source
 from collectors.registry import create_source
 from cxmon.config import OTHER, Config
 from cxmon.detector import Detector
+from cxmon.engine.acks import Acknowledgements
+from cxmon.engine.clock import QUEUE_CATCH_UP, ClockArg, EngineClock
 from cxmon.engine.health import SourceHealth, SourcesHealth
-from cxmon.engine.sinks import SourceSink, Subscription
+from cxmon.engine.publish import Publisher, Subscription
+from cxmon.engine.retention import Purger, backfill_gc
+from cxmon.engine.sinks import SourceSink
+from cxmon.engine.supervision import supervise
 from cxmon.engine.tick import TickPath
 from cxmon.events import ContactEvent
 from cxmon.forecast.live import Forecaster
 from cxmon.rows import TS
 from cxmon.snapshot import (
-    EMPTY_SNAPSHOT,
     Ack,
     SeriesFigures,
     Snapshot,
     SourceStatus,
-    State,
     StepStatus,
     Transition,
-    frozen,
 )
 from cxmon.store import Store
 from cxmon.windows import Aggregator
 
 log = logging.getLogger(__name__)
-
-EVENT_TICK_MIN = 5.0
-"""Ticks are at least this far apart in engine time when a simulator runs as fast as it can."""
-BACKFILL_TICK = 60.0
-"""Tick spacing of backfills (``clock="events"``): a minute of history at a time, like the minute figures."""
-BACKFILL_GC_THRESHOLDS = (20_000, 20, 100)
-"""Cyclic GC thresholds while a backfill runs (restored after)."""
-RESTART_BACKOFF = (1.0, 30.0)
-"""First and longest wait before a live source that died is started again (doubling, with jitter)."""
-QUEUE_CATCH_UP = 1.0
-"""Seconds a tick on a source's accelerated clock waits at most for the batches already queued."""
-RECENT_TRANSITIONS = 200
-
-ClockArg = Callable[[], float] | Literal["events"] | None
 
 
 class Engine:
@@ -130,9 +110,6 @@ class Engine:
         }
         self.errors: deque[str] = deque(maxlen=200)
         self.extra_status: dict[str, Any] = {}
-        self.latest: Snapshot = EMPTY_SNAPSHOT
-        self._listeners: list[Callable[[Snapshot], None]] = []
-        self._subs: set[Subscription] = set()
         # (source, events, offset, None), or (source, store rows, offset, the rows marshalled)
         self._queue: asyncio.Queue[tuple[str, Sequence[Any], Offset | None, bytes | None]] = asyncio.Queue(
             maxsize=config.monitor.queue_size
@@ -143,73 +120,47 @@ class Engine:
         self._stop = asyncio.Event()
         self._started = False
         self._closed = False
-        self._version = 0
-        self.tick_failures = 0
-        """Ticks that raised (each published as a failed snapshot)."""
-        self._acks: dict[str, Ack] = {}
-        self._recent: deque[Transition] = deque(maxlen=RECENT_TRANSITIONS)
-        self._recent_tuple: tuple[Transition, ...] = ()
-        self._next_purge = 0.0
-
-        # Engine time.
-        self._event_clock = clock == "events"
-        self.paced = True
-        self._source_clock = False
-        if callable(clock):
-            self._clock: Callable[[], float] = clock
-        elif self._event_clock:
-            self._clock = lambda: self.aggregator.watermark
-            self.paced = False
-        else:
-            clocked = next((s for s in self.sources if callable(getattr(s, "clock", None))), None)
-            if clocked is not None:
-                self.paced = bool(getattr(clocked, "paced", True))
-                self._source_clock = self.paced
-                # Unpaced, the source runs ahead of what has been processed: time is the data's.
-                self._clock = clocked.clock if self.paced else (lambda: self.aggregator.watermark)  # type: ignore[attr-defined]
-            else:
-                self._clock = time.time
-        if self.paced:
-            self._tick_every = config.monitor.tick
-        elif self._event_clock:
-            self._tick_every = max(config.monitor.tick, BACKFILL_TICK)
-        else:
-            self._tick_every = max(config.monitor.tick, EVENT_TICK_MIN)
-        self._next_tick: float | None = None
-        self._start_time: float | None = None
-        self._deadline: float | None = None
-        self._duration: float | None = duration
+        self._acks = Acknowledgements()
+        self._publisher = Publisher(self)
+        self._purger = None if self.store is None else Purger(self.store, config.store.retention, self._tasks)
+        self.clock = EngineClock(config, clock, self.sources, lambda: self.aggregator.watermark, duration)
+        self.paced = self.clock.paced
+        self._event_clock = self.clock.event_clock
         self._restart = not self._event_clock if restart_sources is None else restart_sources
         self._health = SourcesHealth(self.health, config.monitor.stale_after, self._event_clock, self.paced)
         self._ticks = TickPath(self, every=recompute == "all")
 
     # ------------------------------------------------------------------ public API
 
+    @property
+    def latest(self) -> Snapshot:
+        """The newest published Snapshot."""
+        return self._publisher.latest
+
+    @property
+    def tick_failures(self) -> int:
+        """Ticks that raised (each published as a failed snapshot)."""
+        return self._publisher.tick_failures
+
+    @property
+    def _tick_every(self) -> float:
+        return self.clock.every
+
     def now(self) -> float:
         """Engine time (epoch seconds)."""
-        return self._clock()
+        return self.clock.now()
 
     def clock_limit(self, source: Source) -> float:
-        """The newest timestamp ``source`` may send: its clock (or the wall's, or engine time's,
-        whichever is ahead) plus ``max_clock_skew``; no limit but finiteness for a backfill, whose
-        time is the data's own."""
-        if self._event_clock:
-            return math.inf
-        ahead = max(time.time(), self.now())
-        clock = getattr(source, "clock", None)
-        if callable(clock):
-            ahead = max(ahead, float(clock()))
-        return ahead + self.config.monitor.max_clock_skew
+        """The newest timestamp ``source`` may send (see :meth:`EngineClock.limit`)."""
+        return self.clock.limit(source)
 
     def add_listener(self, fn: Callable[[Snapshot], None]) -> None:
         """Call ``fn`` with every new snapshot, synchronously, on the engine's loop (keep it cheap)."""
-        self._listeners.append(fn)
+        self._publisher.listeners.append(fn)
 
     def subscribe(self) -> Subscription:
         """Return a newest-only stream of snapshots."""
-        sub = Subscription(self)
-        self._subs.add(sub)
-        return sub
+        return self._publisher.subscribe()
 
     def stop(self) -> None:
         """Ask :meth:`run` to return; leaving the ``async with`` block flushes everything."""
@@ -222,9 +173,7 @@ class Engine:
             KeyError: no such step.
         """
         self.config.step(step)
-        now = self.now()
-        ack = Ack(step=step, who=who, note=note, ts=now, until=until if until is not None else now + 4 * 3600)
-        self._acks[step] = ack
+        ack = self._acks.add(step, who, note, self.now(), until)
         if self.store is not None:
             await self.store.add_ack(ack)
         return ack
@@ -261,9 +210,13 @@ class Engine:
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
         started = self.now()
         for source in self.sources:
-            self.health[source.name].started_at = started
+            health = self.health[source.name]
+            health.started_at = started
             sink = self._sinks[source.name] = SourceSink(self, source)
-            task = asyncio.create_task(self._run_source(source, sink), name=f"source-{source.name}")
+            task = asyncio.create_task(
+                supervise(source, sink, health, restart=self._restart, settle=self._settle),
+                name=f"source-{source.name}",
+            )
             self._source_tasks[source.name] = task
         if self.paced:
             self._tasks.append(asyncio.create_task(self._ticker(), name="engine-ticker"))
@@ -272,22 +225,14 @@ class Engine:
         """Run until :meth:`stop`, until every source has finished, or for ``duration`` of engine time."""
         if not self._started:
             await self.start()
-        if duration is not None:
-            self._duration = duration
-        if self._duration is not None and self.paced:
-            self._deadline = self.now() + self._duration
+        self.clock.run_for(duration)
         waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._wait_stop(), name="engine-stop")]
         if self._source_tasks:
             waiters.append(asyncio.create_task(self._sources_done(), name="engine-sources-done"))
-        thresholds = gc.get_threshold()
-        if self._event_clock:
-            # A backfill allocates a row tuple per event and frees it at once; the default
-            # thresholds then spend a tenth of the run in young collections that find nothing.
-            gc.set_threshold(*BACKFILL_GC_THRESHOLDS)
         try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            with backfill_gc(self._event_clock):
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            gc.set_threshold(*thresholds)
             for w in waiters:
                 w.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -301,6 +246,12 @@ class Engine:
         if self.store is not None:
             self.store.sources_finished()
         await self._queue.join()
+
+    async def _settle(self) -> None:
+        """Wait until what the sources handed over is processed and stored."""
+        await self._queue.join()
+        if self.store is not None:
+            await self.store.flush()
 
     async def aclose(self) -> None:
         """Stop the sources, drain what they sent, publish a last snapshot and flush the store."""
@@ -320,49 +271,14 @@ class Engine:
         try:
             self._tick(self.now())
         except Exception as exc:  # the store below is flushed and closed whatever the tick did
-            self._tick_failed(exc)
-        for sub in list(self._subs):
-            sub.close()
+            self._publisher.failed(exc)
+        self._publisher.close()
         if self.store is not None:
             await self.store.close()
         for name, sink in self._sinks.items():
             log.info("source %s: %d events emitted", name, sink.emitted)
 
-    # ------------------------------------------------------------------ tasks
-
-    async def _run_source(self, source: Source, sink: SourceSink) -> None:
-        """Run one source to its end. A live source that dies is started again after a backoff
-        (doubling, with jitter), shown down meanwhile; a backfill's source that dies is marked
-        failed, so the run that needed it cannot end as a success."""
-        health = self.health[source.name]
-        backoff = RESTART_BACKOFF[0]
-        try:
-            while True:
-                try:
-                    await source.run(sink)
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    sink.error(source.name, f"source stopped: {exc!r}")
-                    log.error("source %s failed: %r", source.name, exc, exc_info=exc)
-                    health.up = False
-                    health.down = True
-                    if not self._restart:
-                        health.failed = True
-                        return
-                # A source that reads a file or a socket resumes from its stored offset or
-                # reconnects; one that cannot will fail again and wait longer. What it handed over
-                # is stored first, so it resumes after its last batch, not before it.
-                health.restarts += 1
-                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-                await self._queue.join()
-                if self.store is not None:
-                    await self.store.flush()
-                backoff = min(backoff * 2.0, RESTART_BACKOFF[1])
-        finally:
-            health.up = False
-            health.finished = True
+    # ------------------------------------------------------------------ the queue's consumer
 
     async def _consume(self) -> None:
         queue = self._queue
@@ -393,46 +309,26 @@ class Engine:
         if self.paced:
             add(items, name)
         elif items:
-            # Data drives time: tick at every tick boundary the batch crosses, so the detector sees
-            # the history unfold exactly as it would have live. Events between two boundaries go
-            # to the aggregator in one call.
-            if self._next_tick is None:
-                self._next_tick = self._start_time = stamps[0]
-            assert self._next_tick is not None and self._start_time is not None
-            next_tick = self._next_tick
-            limit = self._start_time + self._duration if self._duration is not None else float("inf")
-            # Every event before ``i`` is older than the next boundary (and within the limit), so
-            # the first event at or past a boundary is where the running maximum first reaches it.
-            newest_yet = list(accumulate(stamps, max))
-            i, n = 0, len(items)
-            while i < n:
-                j = min(bisect_left(newest_yet, next_tick, i), bisect_right(newest_yet, limit, i))
-                if j > i:
-                    add(items[i:j], name)
-                if j == n:
-                    break
-                ts = stamps[j]
-                if ts > limit:
-                    # The run asked for this much time: what lies beyond it is not part of the run.
-                    items, stamps = items[:j], stamps[:j]
-                    offset = None  # the source's offset covers events this run leaves out
-                    if encoded is not None:
-                        encoded = marshal.dumps(list(items))
-                    if not self._stop.is_set():
-                        self._catch_up(limit)
-                        self.stop()
-                    break
-                if health is not None:
-                    # The source is alive up to this event: ticks inside a batch must know.
-                    health.last_event_ts = max(health.last_event_ts or ts, ts)
-                self._catch_up(ts)
-                next_tick = self._next_tick
-                i = j
+            # Data drives time: tick at every tick boundary the batch crosses.
+            batch = items
+            cut = self.clock.place(
+                stamps,
+                lambda i, j: add(batch[i:j], name),
+                self._tick_auto,
+                None if health is None else health.heard,
+            )
+            if cut is not None:
+                # The run asked for this much time: what lies beyond it is not part of the run.
+                items, stamps = items[:cut], stamps[:cut]
+                offset = None  # the source's offset covers events this run leaves out
+                if encoded is not None:
+                    encoded = marshal.dumps(list(items))
+                if not self._stop.is_set():
+                    self.clock.catch_up(self.clock.end, self._tick_auto)
+                    self.stop()
         if health is not None and items:
             health.events_total += len(items)
-            newest = max(stamps)
-            if health.last_event_ts is None or newest > health.last_event_ts:
-                health.last_event_ts = newest
+            health.heard(max(stamps))
             health.up = health.up or not health.finished
         if self.store is not None:
             if encoded is not None:
@@ -440,24 +336,11 @@ class Engine:
             else:
                 await self.store.add(items, source=name, offset=offset)
 
-    def _catch_up(self, ts: float) -> None:
-        assert self._next_tick is not None
-        if not math.isfinite(ts):
-            return  # never reached past the sinks' checks; a loop to infinity must not be possible
-        longest = max(self.config.monitor.windows)
-        if ts - self._next_tick > longest + self._tick_every:
-            # A long gap in the data: one tick now, then jump to just before the next data.
-            self._tick_auto(self._next_tick)
-            self._next_tick = ts - longest
-        while self._next_tick <= ts:
-            self._tick_auto(self._next_tick)
-            self._next_tick += self._tick_every
-
     async def _ticker(self) -> None:
         interval = self.config.monitor.tick
         while True:
             await asyncio.sleep(interval)
-            if self._source_clock and self._queue.qsize():
+            if self.clock.source_clock and self._queue.qsize():
                 # A source that owns the clock has moved it past the batches still queued: on a
                 # busy loop those can hold minutes of accelerated time, and ticking before they
                 # are in would show a source that is talking as silent.
@@ -467,31 +350,9 @@ class Engine:
             try:
                 self._tick(self.now())
             except Exception as exc:
-                self._tick_failed(exc)
-            if self._deadline is not None and self.now() >= self._deadline:
+                self._publisher.failed(exc)
+            if self.clock.past_deadline():
                 self.stop()
-
-    def _tick_failed(self, exc: Exception) -> None:
-        """A tick that fails is a health failure on every surface, not a log line: publish the last
-        figures marked as such (every step STALE, ``tick_error`` set), so nothing frozen says "ok"."""
-        self.tick_failures += 1
-        why = f"engine tick failed: {exc!r}"
-        log.error("%s", why, exc_info=exc)
-        self.errors.append(f"[engine] {why}")
-        last = self.latest
-        self._version += 1
-        snap = replace(
-            last,
-            version=self._version,
-            steps=tuple(
-                replace(s, state=State.STALE, reason=why) if s.state is not State.STALE else s
-                for s in last.steps
-            ),
-            transitions=(),
-            stale=True,
-            tick_error=why,
-        )
-        self._publish(snap)
 
     # ------------------------------------------------------------------ the tick
 
@@ -503,20 +364,16 @@ class Engine:
 
     def _tick_auto(self, now: float) -> None:
         """Tick at data time: publishing, or not when a backfill has no one watching."""
-        self._ticks.run(now, publish=not (self._event_clock and not self._listeners and not self._subs))
+        self._ticks.run(now, publish=not (self._event_clock and not self._publisher.watched))
 
     def _finish_tick(self, now: float, transitions: list[Transition]) -> None:
-        """Keep a tick's transitions; purge by age once an hour of engine time."""
+        """Keep a tick's transitions (with the snapshots and in the store); purge when one is due."""
         if transitions:
-            self._recent.extend(transitions)
-            self._recent_tuple = tuple(self._recent)
+            self._publisher.keep(transitions)
             if self.store is not None:
                 self.store.add_transitions(transitions)
-        if self.store is not None and now >= self._next_purge:
-            self._next_purge = now + 3600.0
-            before = now - self.config.store.retention
-            if before > 0:  # else nothing is that old (an import keeps everything)
-                self._schedule_purge(before)
+        if self._purger is not None:
+            self._purger.tick(now)
 
     def _snapshot(
         self,
@@ -526,54 +383,8 @@ class Engine:
         sources: tuple[SourceStatus, ...],
         transitions: tuple[Transition, ...],
     ) -> Snapshot:
-        """Make, keep and hand out the Snapshot of a tick."""
-        self._version += 1
-        snap = Snapshot(
-            version=self._version,
-            ts=now,
-            windows=self.config.monitor.windows,
-            service_level_formula=self.config.monitor.service_level_formula,
-            steps=steps,
-            series=series,
-            sources=sources,
-            transitions=transitions,
-            recent_transitions=self._recent_tuple,
-            strikes=self.aggregator.struck,
-            events_total=sum(h.events_total for h in self.health.values()),
-            events_per_second=sum(h.rate_events for h in self.health.values()),
-            errors_total=sum(h.errors_total for h in self.health.values()),
-            stale=(bool(sources) and all(s.stale for s in sources)) or not sources,
-            acks=tuple(self._acks.values()),
-            store=None if self.store is None else self.store.status(),
-            extra=frozen(self.extra_status),
-        )
-        self._publish(snap)
-        return snap
-
-    def _publish(self, snap: Snapshot) -> None:
-        self.latest = snap
-        for fn in self._listeners:
-            try:
-                fn(snap)
-            except Exception:
-                log.exception("snapshot listener failed")
-        for sub in self._subs:
-            sub._offer(snap)
-
-    def _schedule_purge(self, before: float) -> None:
-        store = self.store
-        if store is None:
-            return
-
-        async def purge() -> None:
-            try:
-                await store.purge(before)
-            except Exception:
-                log.exception("retention purge failed")
-
-        task = asyncio.get_running_loop().create_task(purge(), name="store-purge")
-        self._tasks.append(task)
-        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+        """Make, keep and hand out the Snapshot of a tick (see :class:`Publisher`)."""
+        return self._publisher.snapshot(now, steps, series, sources, transitions)
 
     def _source_statuses(self, now: float) -> tuple[SourceStatus, ...]:
         return self._health.statuses(now)
@@ -585,4 +396,4 @@ class Engine:
         return self._health.stale_reason(names, now)
 
 
-__all__ = ["OTHER", "Engine", "SourceHealth", "Subscription"]
+__all__ = ["OTHER", "ClockArg", "Engine", "SourceHealth", "Subscription"]

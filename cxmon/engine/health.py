@@ -32,6 +32,11 @@ class SourceHealth:
     _mark_events: int = 0
     _mark_errors: int = 0
 
+    def heard(self, ts: float) -> None:
+        """The source is alive up to source time ``ts`` (an event or a heartbeat it sent)."""
+        if self.last_event_ts is None or ts > self.last_event_ts:
+            self.last_event_ts = ts
+
 
 class SourcesHealth:
     """The health of every source of an engine, and what it makes stale."""

@@ -1,18 +1,16 @@
-"""The engine's doors: the sink each source hands its batches to, and newest-only snapshot streams."""
+"""The engine's door: the sink each source hands its batches to (``collectors.base.Sink``)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import marshal
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from collectors.base import Offset, Source
 from cxmon.events import ContactEvent
 from cxmon.rows import TS, Row
-from cxmon.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from cxmon.engine.core import Engine
@@ -103,36 +101,3 @@ class SourceSink:
     async def load_offset(self) -> Offset | None:
         store = self._engine.store
         return None if store is None else await store.load_offset(self.name)
-
-
-class Subscription:
-    """Newest-only snapshot stream: a slow reader skips snapshots, it never holds the engine up."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._latest: Snapshot | None = None
-        self._event = asyncio.Event()
-        self.closed = False
-
-    def _offer(self, snap: Snapshot) -> None:
-        self._latest = snap
-        self._event.set()
-
-    def close(self) -> None:
-        """Stop the stream; the iterator ends."""
-        self.closed = True
-        self._event.set()
-        self._engine._subs.discard(self)
-
-    def __aiter__(self) -> AsyncIterator[Snapshot]:
-        return self._iter()
-
-    async def _iter(self) -> AsyncIterator[Snapshot]:
-        if self._engine.latest.version:
-            yield self._engine.latest
-        while not self.closed:
-            await self._event.wait()
-            self._event.clear()
-            snap, self._latest = self._latest, None
-            if snap is not None and not self.closed:
-                yield snap
