@@ -10,10 +10,11 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from cxmon.snapshot import AlertSinkStatus
 
 log = logging.getLogger("cxmon.alerts")
 
@@ -98,16 +99,17 @@ class SinkStats:
     last_error: str | None = None
     ok: bool = True
 
-    def as_dict(self, queued: int) -> dict[str, Any]:
-        """Return a JSON-friendly copy."""
-        return {
-            "sent": self.sent,
-            "failures": self.failures,
-            "dropped": self.dropped,
-            "queued": queued,
-            "ok": self.ok,
-            "last_error": self.last_error,
-        }
+    def frozen(self, name: str, queued: int) -> AlertSinkStatus:
+        """Return the counters as they are now, for sink ``name`` with ``queued`` notifications waiting."""
+        return AlertSinkStatus(
+            name=name,
+            sent=self.sent,
+            failures=self.failures,
+            dropped=self.dropped,
+            queued=queued,
+            ok=self.ok,
+            last_error=self.last_error,
+        )
 
 
 class HttpSink:

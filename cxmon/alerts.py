@@ -21,7 +21,7 @@ from cxmon.alert_sinks import (
 )
 from cxmon.config import Config
 from cxmon.rules import POTHOLE_ALERT, STALE_ALERT, pothole_labels, severity, stale_labels, threshold_for
-from cxmon.snapshot import Snapshot, State, Transition
+from cxmon.snapshot import AlertSinkStatus, AlertStatus, Snapshot, State, Transition
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _iso(ts: float) -> str:
 class EngineLike(Protocol):
     """What :meth:`AlertDispatcher.attach` needs from the engine."""
 
-    extra_status: dict[str, Any]
+    alert_status: Callable[[], AlertStatus] | None
 
     def add_listener(self, fn: Callable[[Snapshot], None]) -> None: ...
 
@@ -79,7 +79,6 @@ class AlertDispatcher:
         """(alertname, step) → the alert, while firing."""
         self._acks_seen: dict[str, float] = {}
         self.log_stats = SinkStats()
-        self._status_target: dict[str, Any] | None = None
         self._am_sent = -float("inf")
         kwargs = {
             "queue_size": queue_size,
@@ -97,10 +96,9 @@ class AlertDispatcher:
     # ------------------------------------------------------------------ lifecycle
 
     def attach(self, engine: EngineLike) -> None:
-        """Listen to ``engine``'s snapshots; publish :meth:`status` in ``engine.extra_status["alerts"]``."""
-        self._status_target = engine.extra_status
+        """Listen to ``engine``'s snapshots; each snapshot carries :meth:`status` as it is then."""
+        engine.alert_status = self.status
         engine.add_listener(self.on_snapshot)
-        self._publish_status()
 
     async def start(self) -> None:
         """Start the sinks' delivery tasks."""
@@ -124,23 +122,14 @@ class AlertDispatcher:
 
     # ------------------------------------------------------------------ status
 
-    def status(self) -> dict[str, Any]:
-        """Return sink counters and the number of firing alerts (a fresh dict every call)."""
-        sinks: dict[str, dict[str, Any]] = {}
+    def status(self) -> AlertStatus:
+        """Return the number of firing alerts and each sink's counters, as they are now (frozen)."""
+        sinks: list[AlertSinkStatus] = []
         if self.alerts.log:
-            sinks["log"] = self.log_stats.as_dict(0)
+            sinks.append(self.log_stats.frozen("log", 0))
         for sink in self._http_sinks():
-            sinks[sink.name] = sink.stats.as_dict(sink.queued)
-        return {
-            "firing": len(self.active),
-            "sinks": sinks,
-            "failures": sum(s["failures"] for s in sinks.values()),
-            "ok": all(s["ok"] for s in sinks.values()),
-        }
-
-    def _publish_status(self) -> None:
-        if self._status_target is not None:
-            self._status_target["alerts"] = self.status()
+            sinks.append(sink.stats.frozen(sink.name, sink.queued))
+        return AlertStatus(firing=len(self.active), sinks=tuple(sinks))
 
     # ------------------------------------------------------------------ the listener
 
@@ -164,7 +153,6 @@ class AlertDispatcher:
                 continue
             alert.last_reminder = now
             self._remind(alertname, step_name, alert, snap)
-        self._publish_status()
 
     def _on_transition(self, tr: Transition, snap: Snapshot, now: float) -> None:
         step = self._steps.get(tr.step)

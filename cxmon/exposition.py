@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
@@ -31,7 +30,7 @@ from cxmon.forecast.metrics import GAUGES as FORECAST_GAUGES
 from cxmon.forecast.metrics import breach_etas
 from cxmon.label_bounds import LabelBounds, bounded_rows
 from cxmon.metric_text import Family, add_histogram, escape
-from cxmon.snapshot import Snapshot, State
+from cxmon.snapshot import AlertStatus, Snapshot, State
 from cxmon.units import format_window
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -81,7 +80,7 @@ def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -
         *_series_families(snap, bounds, text),
         *_forecast_families(snap, bounds, text),
         *_collector_families(snap, bounds, text),
-        *_alert_families(snap.extra.get("alerts"), text),
+        *_alert_families(snap.alerts, text),
     ]
 
 
@@ -287,7 +286,7 @@ def _collector_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list
     return [up, stale, events, errors, last]
 
 
-def _alert_families(status: Any, text: bool) -> list[Family]:
+def _alert_families(status: AlertStatus | None, text: bool) -> list[Family]:
     lab = ("sink",)
     sent = Family(text, "cxmon_alert_notifications", "counter", "Notifications delivered by the sink.", lab)
     failed = Family(
@@ -295,14 +294,13 @@ def _alert_families(status: Any, text: bool) -> list[Family]:
     )
     dropped = Family(text, "cxmon_alert_dropped", "counter", "Notifications dropped: sink queue full.", lab)
     queued = Family(text, "cxmon_alert_queue_length", "gauge", "Notifications waiting for the sink.", lab)
-    sinks = status.get("sinks", {}) if isinstance(status, Mapping) else {}
-    for name, st in sinks.items():
-        if name not in ALERT_SINKS or not isinstance(st, Mapping):
+    for st in status.sinks if status is not None else ():
+        if st.name not in ALERT_SINKS:
             continue
-        sent.add((name,), float(st.get("sent", 0)))
-        failed.add((name,), float(st.get("failures", 0)))
-        dropped.add((name,), float(st.get("dropped", 0)))
-        queued.add((name,), float(st.get("queued", 0)))
+        sent.add((st.name,), float(st.sent))
+        failed.add((st.name,), float(st.failures))
+        dropped.add((st.name,), float(st.dropped))
+        queued.add((st.name,), float(st.queued))
     return [sent, failed, dropped, queued]
 
 

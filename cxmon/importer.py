@@ -8,14 +8,15 @@ import dataclasses
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any, Protocol
 
 from cxmon.config import Config, default_config_path, load
 from cxmon.errors import ConfigError
-from cxmon.snapshot import Snapshot
+from cxmon.snapshot import ImportStatus, Snapshot
 
 PROGRESS_EVERY = 0.2
 """Wall seconds between progress redraws on a terminal."""
@@ -151,7 +152,7 @@ async def run_import(
         store_writer="thread" if paced else "process",
         restart_sources=False,
     )
-    engine.extra_status[source.name] = source.status
+    engine.import_status = lambda: import_status(source)
     started = time.monotonic()
 
     async def draw() -> None:
@@ -183,6 +184,23 @@ async def run_import(
         final=engine.latest,
         failed=health.last_error if health.failed else None,
     )
+
+
+def import_status(source: Progressing) -> ImportStatus:
+    """``source``'s progress and counters as they are now, frozen (what a snapshot carries)."""
+    done, total, lines = source.progress()
+    counts: dict[str, float] = {}
+    _numbers(source.status, "", counts)
+    return ImportStatus(source.name, done, total, lines, MappingProxyType(counts))
+
+
+def _numbers(value: Any, name: str, into: dict[str, float]) -> None:
+    """The numbers in ``value`` (a source's status: nested mappings), by their dotted names."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            _numbers(inner, f"{name}.{key}" if name else str(key), into)
+    elif isinstance(value, int | float) and not isinstance(value, bool) and name:
+        into[name] = float(value)
 
 
 # ---------------------------------------------------------------------- sources for the two formats

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -227,8 +226,131 @@ class StoreStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertSinkStatus:
+    """Delivery counters of one of cxmon's alert sinks (``log``, ``alertmanager``, ``webhook``)."""
+
+    name: str
+    sent: int = 0
+    """Notifications delivered."""
+    failures: int = 0
+    """Failed delivery attempts (each retry counts)."""
+    dropped: int = 0
+    """Notifications dropped because the sink's queue was full."""
+    queued: int = 0
+    """Notifications waiting for the sink."""
+    ok: bool = True
+    """The last delivery attempt succeeded (or none was made yet)."""
+    last_error: str | None = None
+    """Why the last attempt failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStatus:
+    """cxmon's own alerting as of a snapshot: the alerts firing and each sink's counters."""
+
+    firing: int = 0
+    """Alerts firing (steps in POTHOLE or STALE)."""
+    sinks: tuple[AlertSinkStatus, ...] = ()
+
+    @property
+    def failures(self) -> int:
+        """Failed delivery attempts of every sink."""
+        return sum(s.failures for s in self.sinks)
+
+    @property
+    def ok(self) -> bool:
+        """Every sink's last attempt succeeded."""
+        return all(s.ok for s in self.sinks)
+
+    @property
+    def last_error(self) -> str | None:
+        """The last error of a sink that is failing now ("webhook: …"), or None."""
+        return next((f"{s.name}: {s.last_error}" for s in self.sinks if not s.ok and s.last_error), None)
+
+    def sink(self, name: str) -> AlertSinkStatus | None:
+        """The sink called ``name``, or None."""
+        return next((s for s in self.sinks if s.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportStatus:
+    """A backfill's progress (``cxmon import``) as of a snapshot."""
+
+    source: str
+    done: int = 0
+    """Bytes (or records) read so far."""
+    total: int = 0
+    """Bytes (or records) to read."""
+    lines: int = 0
+    """Lines (or records) read so far."""
+    counts: MappingProxyType[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    """The source's own counters (bad lines, verbs seen, rotations…), nested names joined by dots."""
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineStatus:
+    """How far the hour-of-week baselines have learned from the history."""
+
+    weeks: int
+    """Past weeks (of the last ``baseline_weeks``) with figures."""
+    min_weeks: int
+    """Weeks needed before the baselines give verdicts."""
+
+    @property
+    def ready(self) -> bool:
+        """The baselines give verdicts."""
+        return self.weeks >= self.min_weeks
+
+    def __str__(self) -> str:
+        """ "learning (1 of 2 weeks of history)", or "ready (3 weeks of history)"."""
+        if not self.ready:
+            return f"learning ({self.weeks} of {self.min_weeks} weeks of history)"
+        return f"ready ({self.weeks} weeks of history)"
+
+
+@dataclass(frozen=True, slots=True)
+class HubLink:
+    """A watcher's connection to one daemon's hub."""
+
+    url: str
+    state: str
+    """``connecting``, ``live`` or ``disconnected``."""
+    since: float | None = None
+    """Wall time the connection entered its state."""
+    retry_in: float | None = None
+    """Seconds until the next attempt to connect (while disconnected)."""
+    error: str | None = None
+    """Why the connection was lost."""
+    site: str = ""
+    """The site's name on a dashboard of several sites ("" for a single hub)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HubStatus:
+    """A watcher's connections to the hubs it shows (set by the watcher, never sent by a hub)."""
+
+    links: tuple[HubLink, ...] = ()
+
+    @property
+    def live(self) -> int:
+        """Hubs connected."""
+        return sum(1 for link in self.links if link.state == "live")
+
+    @property
+    def state(self) -> str:
+        """``live`` when every hub is, else ``disconnected``."""
+        return "live" if self.links and self.live == len(self.links) else "disconnected"
+
+    @property
+    def sites(self) -> bool:
+        """The dashboard shows several sites (each link names its site)."""
+        return any(link.site for link in self.links)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything a consumer needs, as of one tick. Never mutated after publication."""
+    """Everything a consumer needs, as of one tick. Never changes after publication: every field
+    is a frozen dataclass, a tuple or a read-only mapping of its own, nothing a live object shares."""
 
     version: int
     ts: float
@@ -255,7 +377,14 @@ class Snapshot:
     step is shown STALE, and health checks fail until a tick succeeds again."""
     store: StoreStatus | None = None
     """The history database's write health (None when running without one)."""
-    extra: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    alerts: AlertStatus | None = None
+    """cxmon's own alert sinks (None when no dispatcher is attached)."""
+    imports: ImportStatus | None = None
+    """A backfill's progress (None unless the engine runs one)."""
+    baseline: BaselineStatus | None = None
+    """How far the hour-of-week baselines have learned (None until the first minute figures)."""
+    hub: HubStatus | None = None
+    """A watcher's hub connections (None in the daemon and in-process)."""
 
     def step(self, name: str) -> StepStatus | None:
         """Return the step called ``name``, or None."""
@@ -267,19 +396,6 @@ class Snapshot:
     def series_of(self, step: str) -> tuple[SeriesFigures, ...]:
         """Return the series under ``step``."""
         return tuple(s for s in self.series if s.step == step)
-
-
-def frozen(value: Any) -> Any:
-    """A deep read-only copy of ``value``: mappings become MappingProxyType, lists and tuples
-    tuples, sets frozensets, all the way down. What a snapshot carries from a live dict (a
-    source's or the alert sinks' status) cannot change after the snapshot is published."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({k: frozen(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(frozen(v) for v in value)
-    if isinstance(value, set | frozenset):
-        return frozenset(frozen(v) for v in value)
-    return value
 
 
 EMPTY_SNAPSHOT = Snapshot(

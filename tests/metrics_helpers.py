@@ -14,6 +14,7 @@ from cxmon.snapshot import (
     RESOLUTION_BUCKETS,
     TOTALS,
     WAIT_BUCKETS,
+    AlertStatus,
     Histogram,
     SeriesFigures,
     Snapshot,
@@ -113,7 +114,7 @@ def make_snapshot(
     ts: float = 1_700_000_000.0,
     steps: tuple[StepStatus, ...] | None = None,
     sources: tuple[SourceStatus, ...] = (),
-    extra: Mapping[str, object] | None = None,
+    alerts: AlertStatus | None = None,
     stale: bool = False,
 ) -> Snapshot:
     """Return a Snapshot built by hand (two default steps unless ``steps`` is given)."""
@@ -132,7 +133,7 @@ def make_snapshot(
         steps=steps,
         series=series or (make_series(),),
         sources=sources,
-        extra=MappingProxyType(dict(extra or {})),
+        alerts=alerts,
         stale=stale,
     )
 

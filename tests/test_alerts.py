@@ -15,7 +15,7 @@ from cxmon.alert_sinks import SIGNATURE_HEADER, post, verify_signature
 from cxmon.alerts import AlertDispatcher
 from cxmon.config import AlertsConfig, Config
 from cxmon.engine import Engine
-from cxmon.snapshot import Ack, Snapshot, State, StepStatus, Transition
+from cxmon.snapshot import Ack, AlertSinkStatus, AlertStatus, Snapshot, State, StepStatus, Transition
 from tests.integration import sim_config
 from tests.metrics_helpers import make_config, make_snapshot
 
@@ -230,13 +230,13 @@ async def test_failing_sink_is_retried_and_failures_counted(receiver: Receiver) 
     async with disp:
         disp.on_snapshot(snap_with(pothole()))
         await receiver.wait_for(lambda: len(receiver.requests) >= 3)
-        assert disp.status()["sinks"]["webhook"]["ok"] is False
+        assert _sink(disp, "webhook").ok is False
         receiver.status = 200
         assert disp.webhook is not None
         await receiver.wait_for(lambda: disp.webhook is not None and disp.webhook.stats.sent == 1)
-    status = disp.status()["sinks"]["webhook"]
-    assert status["failures"] >= 3
-    assert (status["sent"], status["queued"], status["ok"]) == (1, 0, True)
+    status = _sink(disp, "webhook")
+    assert status.failures >= 3
+    assert (status.sent, status.queued, status.ok) == (1, 0, True)
     assert len({r.body for r in receiver.requests}) == 1  # the same notification each time
 
 
@@ -248,10 +248,10 @@ async def test_hung_sink_never_blocks_and_its_queue_stays_bounded(receiver: Rece
     for i in range(100):
         back = i % 2 == 1
         disp.on_snapshot(snap_with(pothole(back=back), ts=TS + i, version=i + 1))
-    status = disp.status()["sinks"]["webhook"]
+    status = _sink(disp, "webhook")
     await disp.aclose(drain=0)
-    assert status["queued"] == 8
-    assert status["dropped"] == 92
+    assert status.queued == 8
+    assert status.dropped == 92
 
 
 async def test_unreachable_sink_counts_failures(receiver: Receiver) -> None:
@@ -262,17 +262,17 @@ async def test_unreachable_sink_counts_failures(receiver: Receiver) -> None:
     async with disp:
         disp.on_snapshot(snap_with(pothole()))
         async with asyncio.timeout(10):
-            while disp.status()["sinks"]["webhook"]["failures"] < 2:
+            while _sink(disp, "webhook").failures < 2:
                 await asyncio.sleep(0.01)
-    assert "cannot connect" in disp.status()["sinks"]["webhook"]["last_error"]
+    assert "cannot connect" in (_sink(disp, "webhook").last_error or "")
 
 
-async def test_attach_publishes_status_in_extra_status(receiver: Receiver) -> None:
-    """attach() registers the listener and keeps engine.extra_status["alerts"] current."""
+async def test_attach_gives_the_engine_the_sinks_status(receiver: Receiver) -> None:
+    """attach() registers the listener and gives the engine the sinks' status, as it is when asked."""
 
     class Feed:
         def __init__(self) -> None:
-            self.extra_status: dict[str, Any] = {}
+            self.alert_status: Callable[[], AlertStatus] | None = None
             self.listeners: list[Callable[[Snapshot], None]] = []
 
         def add_listener(self, fn: Callable[[Snapshot], None]) -> None:
@@ -282,11 +282,14 @@ async def test_attach_publishes_status_in_extra_status(receiver: Receiver) -> No
     disp = AlertDispatcher(config_for(receiver))
     disp.attach(feed)
     assert feed.listeners == [disp.on_snapshot]
+    assert feed.alert_status is not None
+    assert feed.alert_status().firing == 0
     feed.listeners[0](snap_with(pothole()))
-    status = feed.extra_status["alerts"]
-    assert status["firing"] == 1
-    assert set(status["sinks"]) == {"log", "alertmanager", "webhook"}
-    assert status["sinks"]["webhook"]["queued"] == 1  # not started: nothing sent, nothing blocked
+    status = feed.alert_status()
+    assert status.firing == 1
+    assert [s.name for s in status.sinks] == ["log", "alertmanager", "webhook"]
+    webhook = status.sink("webhook")
+    assert webhook is not None and webhook.queued == 1  # not started: nothing sent, nothing blocked
 
 
 async def test_log_sink_logs_transitions(receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
@@ -297,7 +300,7 @@ async def test_log_sink_logs_transitions(receiver: Receiver, caplog: pytest.LogC
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
     assert "watch → pothole" in record.getMessage()
-    assert disp.status()["sinks"]["log"]["sent"] == 1
+    assert _sink(disp, "log").sent == 1
 
 
 async def test_post_reports_http_errors(receiver: Receiver) -> None:
@@ -325,4 +328,13 @@ async def test_real_engine_incident_reaches_the_webhook(receiver: Receiver) -> N
     pothole = next(b for b in get_help if b["to"] == "pothole")
     assert (pothole["channel"], pothole["queue"]) == ("voice", "billing")  # the series driving it
     assert all(verify_signature(SECRET, r.body, r.headers["x-cxmon-signature"]) for r in receiver.requests)
-    assert engine.extra_status["alerts"]["sinks"]["webhook"]["sent"] == len(receiver.requests)
+    assert engine.alert_status is not None and engine.latest.alerts is not None
+    webhook = engine.alert_status().sink("webhook")
+    assert webhook is not None and webhook.sent == len(receiver.requests)
+
+
+def _sink(disp: AlertDispatcher, name: str) -> AlertSinkStatus:
+    """The dispatcher's status of sink ``name`` (which must exist)."""
+    status = disp.status().sink(name)
+    assert status is not None, name
+    return status

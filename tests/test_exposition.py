@@ -7,7 +7,16 @@ import subprocess
 import pytest
 
 from cxmon.exposition import render, render_with_client
-from cxmon.snapshot import TOTALS, WAIT_BUCKETS, Ack, SourceStatus, State, StepStatus
+from cxmon.snapshot import (
+    TOTALS,
+    WAIT_BUCKETS,
+    Ack,
+    AlertSinkStatus,
+    AlertStatus,
+    SourceStatus,
+    State,
+    StepStatus,
+)
 from tests.integration import require_binary
 from tests.metrics_helpers import (
     CONFIG_TOML,
@@ -172,9 +181,9 @@ def test_collector_health_metrics() -> None:
 
 
 def test_alert_sink_status_is_exported() -> None:
-    """Snapshot.extra["alerts"] sink counters become cxmon_alert_* metrics per sink."""
-    extra = {"alerts": {"sinks": {"webhook": {"sent": 4, "failures": 3, "dropped": 1, "queued": 2}}}}
-    reg = registry_for(make_snapshot(extra=extra), make_config())
+    """Snapshot.alerts sink counters become cxmon_alert_* metrics per sink."""
+    alerts = AlertStatus(1, (AlertSinkStatus("webhook", sent=4, failures=3, dropped=1, queued=2),))
+    reg = registry_for(make_snapshot(alerts=alerts), make_config())
     assert reg.get_sample_value("cxmon_alert_sink_failures_total", {"sink": "webhook"}) == 3
     assert reg.get_sample_value("cxmon_alert_notifications_total", {"sink": "webhook"}) == 4
     assert reg.get_sample_value("cxmon_alert_dropped_total", {"sink": "webhook"}) == 1
@@ -197,7 +206,7 @@ def test_render_writes_the_same_samples_as_prometheus_client() -> None:
     snap = make_snapshot(
         (make_series(), make_series("get_help", "chat", "billing"), make_series(queue='we"ird\\q')),
         sources=(SourceStatus("sim", "simulator", True, False, 1, 0, None, 0.0, 0.0),),
-        extra={"alerts": {"sinks": {"log": {"sent": 1}}}},
+        alerts=AlertStatus(0, (AlertSinkStatus("log", sent=1),)),
     )
     fast, reference = render(snap, config), render_with_client(snap, config)
     assert samples(fast) == samples(reference)

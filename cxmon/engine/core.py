@@ -41,6 +41,9 @@ from cxmon.forecast.live import Forecaster
 from cxmon.rows import TS
 from cxmon.snapshot import (
     Ack,
+    AlertStatus,
+    BaselineStatus,
+    ImportStatus,
     SeriesFigures,
     Snapshot,
     SourceStatus,
@@ -109,7 +112,12 @@ class Engine:
             s.name: SourceHealth(s.name, getattr(s, "type", s.__class__.__name__)) for s in self.sources
         }
         self.errors: deque[str] = deque(maxlen=200)
-        self.extra_status: dict[str, Any] = {}
+        self.alert_status: Callable[[], AlertStatus] | None = None
+        """Asked at each snapshot for the alert sinks' status (set by the alert dispatcher)."""
+        self.import_status: Callable[[], ImportStatus] | None = None
+        """Asked at each snapshot for a backfill's progress (set by ``cxmon import``)."""
+        self.baseline_status: BaselineStatus | None = None
+        """How far the baselines have learned (brought up to date with each minute's figures)."""
         # (source, events, offset, None), or (source, store rows, offset, the rows marshalled)
         self._queue: asyncio.Queue[tuple[str, Sequence[Any], Offset | None, bytes | None]] = asyncio.Queue(
             maxsize=config.monitor.queue_size

@@ -18,7 +18,6 @@ from cxmon.snapshot import (
     State,
     StepStatus,
     Transition,
-    frozen,
 )
 
 if TYPE_CHECKING:
@@ -85,7 +84,9 @@ class Publisher:
             stale=(bool(sources) and all(s.stale for s in sources)) or not sources,
             acks=engine._acks.all(),
             store=None if engine.store is None else engine.store.status(),
-            extra=frozen(engine.extra_status),
+            alerts=None if engine.alert_status is None else engine.alert_status(),
+            imports=None if engine.import_status is None else engine.import_status(),
+            baseline=engine.baseline_status,
         )
         self.publish(snap)
         return snap

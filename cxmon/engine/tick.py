@@ -417,4 +417,4 @@ class TickPath:
         baselines = engine.detector.baselines
         for step, channel, queue, _, figures in rows:
             baselines.add((step, channel, queue), self.minute * 60.0, figures)
-        engine.extra_status["baseline"] = baselines.status(now)
+        engine.baseline_status = baselines.status(now)

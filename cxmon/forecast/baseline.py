@@ -20,6 +20,7 @@ import orjson
 
 from cxmon.config import Config, Threshold
 from cxmon.measures import MEASURES, format_value
+from cxmon.snapshot import BaselineStatus
 
 WEEK = 7 * 86400.0
 SAMPLES_PER_HOUR = 12
@@ -131,14 +132,12 @@ class Baselines:
             f"median {format_value(th.measure, usual.median)}, {usual.weeks} weeks)"
         )
 
-    def status(self, now: float) -> str:
-        """One line for people: "learning (1 of 2 weeks of history)" until enough past weeks have
-        figures, else "ready (3 weeks of history)"."""
+    def status(self, now: float) -> BaselineStatus:
+        """How far the baselines have learned at ``now``: past weeks with figures, of those needed
+        (its text: "learning (1 of 2 weeks of history)", or "ready (3 weeks of history)")."""
         current = week_of(now)
         have = sum(1 for w in self._weeks if current - self.weeks <= w < current)
-        if have < self.min_weeks:
-            return f"learning ({have} of {self.min_weeks} weeks of history)"
-        return f"ready ({have} weeks of history)"
+        return BaselineStatus(have, self.min_weeks)
 
     def load(self, db_path: str, before: float | None = None) -> int:
         """Learn the stored minute figures of the last ``baseline_weeks`` weeks (of the newest stored).

@@ -3,7 +3,7 @@
 It keeps the daemon's latest snapshot (full snapshot, then deltas), reconnects with exponential
 backoff and jitter, and resyncs on reconnect. While it is not connected it publishes the last
 snapshot marked stale, every step and series STALE with the reason: nothing on screen passes for
-live. The connection's state travels in ``Snapshot.extra["hub"]`` for the status bar.
+live. The connection's state travels in ``Snapshot.hub`` for the status bar.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from types import MappingProxyType
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -34,7 +33,7 @@ from cxmon.hub.protocol import (
     config_of,
     decode_snapshot,
 )
-from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, Snapshot, State
+from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, HubLink, HubStatus, Snapshot, State
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,14 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Rand
     return rng.uniform(cap / 2, cap)
 
 
-def stale_view(snap: Snapshot, reason: str, hub: dict[str, Any]) -> Snapshot:
+def stale_view(snap: Snapshot, reason: str, hub: HubStatus) -> Snapshot:
     """``snap`` as it must be shown when it is no longer current: stale, every state STALE."""
     return replace(
         snap,
         stale=True,
         steps=tuple(replace(s, state=State.STALE, reason=reason) for s in snap.steps),
         series=tuple(replace(s, state=State.STALE, reason=reason) for s in snap.series),
-        extra=MappingProxyType({**snap.extra, "hub": hub}),
+        hub=hub,
     )
 
 
@@ -308,21 +307,14 @@ class HubClient:
             self.state = LIVE
             self._since = self.clock()
             self.last_error = None
-        hub = {"state": LIVE, "url": self.url, "since": self._since}
-        self._show(replace(snap, extra=MappingProxyType({**snap.extra, "hub": hub})))
+        self._show(replace(snap, hub=HubStatus((HubLink(self.url, LIVE, self._since),))))
         self._ready.set()
 
     def _mark_down(self, retry_in: float) -> None:
         if self.state == LIVE:
             self._since = self.clock()
         self.state = DISCONNECTED
-        hub = {
-            "state": DISCONNECTED,
-            "url": self.url,
-            "since": self._since,
-            "retry_in": retry_in,
-            "error": self.last_error,
-        }
+        hub = HubStatus((HubLink(self.url, DISCONNECTED, self._since, retry_in, self.last_error),))
         reason = f"no contact with the hub at {self.url}: {self.last_error}"
         self._show(stale_view(self._live, reason, hub))
 

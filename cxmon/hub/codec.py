@@ -91,7 +91,7 @@ def _identity(value: Any) -> Any:
 
 
 def _encode_any(value: Any) -> Any:
-    """Untyped values (``extra``) go as JSON: mappings become dicts, tuples lists."""
+    """Untyped values go as JSON: mappings become dicts, tuples lists."""
     if isinstance(value, float):
         return _encode_float(value)
     if isinstance(value, Mapping):
@@ -234,7 +234,7 @@ def _list(v: Any) -> list[Any]:
 
 
 def _decode_any(v: Any) -> Any:
-    # Untyped values come back as JSON gives them (dicts and lists): consumers of ``extra`` read dicts.
+    # Untyped values come back as JSON gives them (dicts and lists).
     return v
 
 

@@ -13,16 +13,14 @@ import asyncio
 import contextlib
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
-from types import MappingProxyType
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
 from cxmon.config import Config
 from cxmon.events import ContactEvent
-from cxmon.hub.client import DISCONNECTED, LIVE, HubClient, HubError
+from cxmon.hub.client import DISCONNECTED, HubClient, HubError
 from cxmon.hub.protocol import bare_config
-from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, Snapshot, Transition
+from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, HubLink, HubStatus, Snapshot, Transition
 
 RECENT = 200
 
@@ -158,7 +156,7 @@ def _transition(tr: Transition, site: str) -> Transition:
 def merge(snaps: Sequence[tuple[str, Snapshot]], version: int) -> Snapshot:
     """One snapshot from several sites' (site slug, snapshot) pairs, every name prefixed by its site."""
     steps, series, sources, transitions, recent, acks = [], [], [], [], [], []
-    hubs: list[dict[str, Any]] = []
+    links: list[HubLink] = []
     for site, snap in snaps:
         steps += [dataclasses.replace(s, name=f"{site}-{s.name}", ack=_ack(s.ack, site)) for s in snap.steps]
         series += [dataclasses.replace(s, step=f"{site}-{s.step}") for s in snap.series]
@@ -166,11 +164,10 @@ def merge(snaps: Sequence[tuple[str, Snapshot]], version: int) -> Snapshot:
         transitions += [_transition(t, site) for t in snap.transitions]
         recent += [_transition(t, site) for t in snap.recent_transitions]
         acks += [a for a in (_ack(a, site) for a in snap.acks) if a is not None]
-        hub = snap.extra.get("hub")
-        hubs.append({"site": site, **(hub if isinstance(hub, Mapping) else {"state": DISCONNECTED})})
+        link = snap.hub.links[0] if snap.hub is not None and snap.hub.links else HubLink("", DISCONNECTED)
+        links.append(dataclasses.replace(link, site=site))
     recent.sort(key=lambda t: t.ts)
     first = snaps[0][1] if snaps else EMPTY_SNAPSHOT
-    live = sum(1 for h in hubs if h.get("state") == LIVE)
     return dataclasses.replace(
         first,
         version=version,
@@ -186,7 +183,5 @@ def merge(snaps: Sequence[tuple[str, Snapshot]], version: int) -> Snapshot:
         errors_total=sum(s.errors_total for _, s in snaps),
         stale=bool(snaps) and all(s.stale for _, s in snaps),
         acks=tuple(acks),
-        extra=MappingProxyType(
-            {"hub": {"state": LIVE if live == len(hubs) else DISCONNECTED, "live": live, "sites": hubs}}
-        ),
+        hub=HubStatus(tuple(links)),
     )

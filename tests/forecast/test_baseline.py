@@ -50,7 +50,7 @@ def test_cold_start_gives_no_verdict_and_says_learning() -> None:
     assert not baselines.usual(KEY, "wait_p90", TH, MONDAY_10H).ready
     assert baselines.worse_reason(KEY, TH, 500.0, MONDAY_10H) == ""
     assert baselines.worse_reason(KEY, TH, 500.0, MONDAY_10H + 600) == ""
-    assert baselines.status(MONDAY_10H) == "learning (1 of 2 weeks of history)"
+    assert str(baselines.status(MONDAY_10H)) == "learning (1 of 2 weeks of history)"
 
 
 def test_limit_is_the_95th_percentile_of_the_same_hour() -> None:

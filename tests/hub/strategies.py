@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from cxmon.snapshot import (
     Ack,
+    AlertSinkStatus,
+    AlertStatus,
+    BaselineStatus,
     Histogram,
+    HubLink,
+    HubStatus,
+    ImportStatus,
     SeriesFigures,
     Snapshot,
     SourceStatus,
@@ -100,10 +106,45 @@ sources = st.builds(
     errors_per_second=finite,
     last_error=st.none() | texts,
 )
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | finite | texts,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
-    max_leaves=8,
+alert_status = st.builds(
+    AlertStatus,
+    firing=st.integers(0, 99),
+    sinks=st.lists(
+        st.builds(
+            AlertSinkStatus,
+            name=st.sampled_from(["log", "alertmanager", "webhook"]),
+            sent=st.integers(0, 10**9),
+            failures=st.integers(0, 10**9),
+            dropped=st.integers(0, 10**9),
+            queued=st.integers(0, 256),
+            ok=st.booleans(),
+            last_error=st.none() | texts,
+        ),
+        max_size=3,
+    ).map(tuple),
+)
+import_status = st.builds(
+    ImportStatus,
+    source=texts,
+    done=st.integers(0, 2**53),
+    total=st.integers(0, 2**53),
+    lines=st.integers(0, 2**53),
+    counts=st.dictionaries(texts, finite, max_size=4).map(_proxy),
+)
+hub_status = st.builds(
+    HubStatus,
+    links=st.lists(
+        st.builds(
+            HubLink,
+            url=texts,
+            state=st.sampled_from(["connecting", "live", "disconnected"]),
+            since=st.none() | finite,
+            retry_in=st.none() | finite,
+            error=st.none() | texts,
+            site=texts,
+        ),
+        max_size=3,
+    ).map(tuple),
 )
 
 
@@ -131,5 +172,8 @@ snapshots = st.builds(
     tick_error=st.none() | texts,
     store=st.none()
     | st.builds(StoreStatus, st.integers(0, 10**9), st.booleans(), st.integers(0, 99), st.none() | texts),
-    extra=st.dictionaries(texts, json_values, max_size=3).map(_proxy),
+    alerts=st.none() | alert_status,
+    imports=st.none() | import_status,
+    baseline=st.none() | st.builds(BaselineStatus, st.integers(0, 9), st.integers(0, 9)),
+    hub=st.none() | hub_status,
 )

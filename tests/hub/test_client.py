@@ -40,12 +40,12 @@ async def test_client_follows_the_hub_and_goes_stale_when_it_stops() -> None:
         await client.wait_ready(10)
         feed.publish(snapshot(5, seed=2))
         await until(lambda: client.latest.version == 5)
-        assert client.latest.extra["hub"]["state"] == LIVE and not client.latest.stale
+        assert client.latest.hub is not None and client.latest.hub.state == LIVE and not client.latest.stale
         assert client.latest.series == snapshot(5, seed=2).series
         await hub.aclose()
         await until(lambda: client.state == DISCONNECTED)
         shown = client.latest
-        assert shown.stale and shown.extra["hub"]["state"] == DISCONNECTED
+        assert shown.stale and shown.hub is not None and shown.hub.state == DISCONNECTED
         assert {s.state for s in shown.steps} | {s.state for s in shown.series} == {State.STALE}
         assert all("no contact with the hub" in s.reason for s in shown.steps)
         with pytest.raises(HubError):

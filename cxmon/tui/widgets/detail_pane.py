@@ -177,11 +177,7 @@ class DetailPane(VerticalScroll):
                         if m in MEASURES
                     ),
                     *forecast_lines(series.forecast),
-                    *(
-                        [f"Baselines: {self.snapshot.extra['baseline']}"]
-                        if "baseline" in self.snapshot.extra
-                        else []
-                    ),
+                    *([f"Baselines: {self.snapshot.baseline}"] if self.snapshot.baseline is not None else []),
                 ]
             )
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from textual.reactive import reactive
@@ -21,10 +20,10 @@ def stale_reason(snapshot: Snapshot, silent_for: float | None) -> str:
     """
     if silent_for is not None:
         return f"no snapshot from the feed for {age_text(silent_for)}"
-    hub = snapshot.extra.get("hub")
-    if isinstance(hub, Mapping) and hub.get("state") == "disconnected":
-        down = [s for s in hub.get("sites", [hub]) if s.get("state") == "disconnected"]
-        return "no contact with the hub at " + ", ".join(str(s.get("url", s.get("site"))) for s in down)
+    hub = snapshot.hub
+    if hub is not None and hub.links and hub.state == "disconnected":
+        down = [link for link in hub.links if link.state != "live"]
+        return "no contact with the hub at " + ", ".join(link.url or link.site for link in down)
     stale = [s for s in snapshot.sources if s.stale]
     if snapshot.stale or (stale and len(stale) == len(snapshot.sources)):
         names = ", ".join(s.name for s in stale) or "every source"

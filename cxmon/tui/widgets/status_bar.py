@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot, SourceStatus
+from cxmon.snapshot import EMPTY_SNAPSHOT, AlertStatus, HubStatus, Snapshot, SourceStatus
 from cxmon.tui.format import age_text
 from cxmon.units import format_window
 
@@ -22,17 +21,14 @@ def data_age(snapshot: Snapshot) -> float | None:
     return snapshot.ts - max(newest)
 
 
-def alerts_text(value: Any) -> str:
-    """Summarise ``Snapshot.extra["alerts"]`` (alert sink status) for the status bar ("" when healthy)."""
-    if not value:
+def alerts_text(status: AlertStatus | None) -> str:
+    """Summarise the alert sinks' status for the status bar ("" when healthy)."""
+    if status is None:
         return ""
-    if isinstance(value, Mapping):
-        failures = value.get("failures") or value.get("errors") or value.get("failed") or 0
-        last = value.get("last_error") or ""
-        if not failures and not last:
-            return ""
-        return f"alerts: {failures} failed" + (f" ({last})" if last else "")
-    return f"alerts: {value}"
+    failures, last = status.failures, status.last_error
+    if not failures and not last:
+        return ""
+    return f"alerts: {failures} failed" + (f" ({last})" if last else "")
 
 
 def store_text(snapshot: Snapshot) -> str:
@@ -44,19 +40,18 @@ def store_text(snapshot: Snapshot) -> str:
     return f"history: {st.last_error} — {held}, {st.pending_rows:,} rows waiting"
 
 
-def hub_part(value: Any) -> Content | None:
-    """The hub connection of a watcher (``Snapshot.extra["hub"]``): live, or DISCONNECTED; None in-process."""
-    if not isinstance(value, Mapping):
+def hub_part(hub: HubStatus | None) -> Content | None:
+    """A watcher's hub connections: live, or DISCONNECTED; None in-process."""
+    if hub is None or not hub.links:
         return None
-    sites = value.get("sites")
-    if isinstance(sites, list | tuple) and sites:
-        live = value.get("live", 0)
-        style = "$text-success" if live == len(sites) else "bold reverse $text-error"
-        return Content.styled(f" hubs {live}/{len(sites)} live ", style)
-    if value.get("state") == "live":
+    if hub.sites:
+        live, count = hub.live, len(hub.links)
+        style = "$text-success" if live == count else "bold reverse $text-error"
+        return Content.styled(f" hubs {live}/{count} live ", style)
+    link = hub.links[0]
+    if link.state == "live":
         return Content.assemble("hub ", ("● live", "$text-success"))
-    retry = value.get("retry_in")
-    when = f", retry in {retry:.0f} s" if isinstance(retry, int | float) else ""
+    when = f", retry in {link.retry_in:.0f} s" if link.retry_in is not None else ""
     return Content.styled(f" hub ✖ DISCONNECTED{when} ", "bold reverse $text-error")
 
 
@@ -114,7 +109,7 @@ class StatusBar(Static):
         parts: list[Content] = []
         if self.paused:
             parts.append(Content.styled(" ⏸ PAUSED ", "bold reverse $text-warning"))
-        hub = hub_part(snap.extra.get("hub"))
+        hub = hub_part(snap.hub)
         if hub is not None:
             parts.append(hub)
         parts.extend(source_part(s) for s in snap.sources)
@@ -129,7 +124,7 @@ class StatusBar(Static):
         store = store_text(snap)
         if store:
             parts.append(Content.styled(store, "bold $text-error"))
-        alerts = alerts_text(snap.extra.get("alerts"))
+        alerts = alerts_text(snap.alerts)
         if alerts:
             parts.append(Content.styled(alerts, "bold $text-error"))
         content = Content(" │ ").join(parts)
