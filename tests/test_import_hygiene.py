@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +71,73 @@ def test_the_config_does_import_the_source_registry() -> None:
     code = "import sys, cxmon.config; sys.exit(0 if 'collectors.registry' in sys.modules else 1)"
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0
+
+
+def module_imports(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Module → the project modules it imports when it is loaded (module level, not under
+    ``TYPE_CHECKING``; imports inside functions run later and cannot make a cycle at load)."""
+    files = {}
+    for package in packages:
+        for path in (root / package).rglob("*.py"):
+            name = ".".join(path.relative_to(root).with_suffix("").parts)
+            files[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in files and t != name}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or round a loop (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while (w := stack.pop()) != v:
+                group.append(w)
+            if group:
+                cycles.append(sorted([v, *group]))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_modules_import_each_other() -> None:
+    """No module of cxmon or collectors imports, at load, a module that imports it back (the config
+    and the sources included): each part can be loaded and understood on its own."""
+    assert import_cycles(module_imports(REPO, ("cxmon", "collectors"))) == []
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path: Path) -> None:
+    """The check above can fail: two modules importing each other, through a third, are found."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "config.py").write_text("from pkg.registry import create\n")
+    (pkg / "registry.py").write_text("import pkg.source\n")
+    (pkg / "source.py").write_text("from pkg import config\n")
+    (pkg / "alone.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.config\n"
+    )
+    assert import_cycles(module_imports(tmp_path, ("pkg",))) == [["pkg.config", "pkg.registry", "pkg.source"]]
