@@ -60,16 +60,18 @@ def _log_answered_wait(a: float, x: float) -> float:
     raise ArithmeticError(f"answered-wait series did not converge (a={a}, x={x})")
 
 
-def erlang_a(work: Workload, agents: int, target: float) -> QueueFigures:
+def erlang_a(work: Workload, agents: int, target: float, asa: bool = True) -> QueueFigures:
     """Erlang A figures for ``agents`` on ``work`` (which must give a patience).
 
     Args:
         work: arrival rate, handle time and mean patience (exponential).
         agents: agents handling the queue (0 allowed: everyone abandons).
         target: the service-level target, seconds.
+        asa: False leaves ``asa`` out (None): its series is most of the work, and a search for
+            the agents a service level or abandon rate needs does not read it.
 
     Returns:
-        The figures (never None, except ``asa`` when nobody is answered).
+        The figures (never None, except ``asa`` when nobody is answered or it was left out).
 
     Raises:
         ValueError: the workload has no patience, or a figure is not positive where it must be.
@@ -105,8 +107,10 @@ def erlang_a(work: Workload, agents: int, target: float) -> QueueFigures:
     later = math.exp(log_gamma_p(a + 1.0, x * math.exp(-theta * target)) - log_p_full) if target else 1.0
     service_level = p_free + answered_queued * (1.0 - later)
 
-    log_answered = _logaddexp(log_free, log_b + log_r)
-    asa = math.exp(log_b + _log_answered_wait(a, x) - log_answered) / theta
+    mean_wait: float | None = None
+    if asa:
+        log_answered = _logaddexp(log_free, log_b + log_r)
+        mean_wait = math.exp(log_b + _log_answered_wait(a, x) - log_answered) / theta
     occupancy = min(1.0, load * (1.0 - p_abandon) / agents)
     return QueueFigures(
         "erlang_a",
@@ -116,7 +120,7 @@ def erlang_a(work: Workload, agents: int, target: float) -> QueueFigures:
         min(1.0, p_wait),
         max(0.0, min(1.0, p_abandon)),
         max(0.0, min(1.0, service_level)),
-        asa,
+        mean_wait,
         occupancy,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 _EPS = 1e-16
@@ -9,6 +10,9 @@ _TINY = 1e-300
 _MAX_TERMS = 1_000_000
 
 
+# A forecast asks for the same values again and again (the queue's share at one number of agents is
+# read by every figure and every step of a search for a wait): each is worked out once.
+@functools.lru_cache(maxsize=8192)
 def log_gamma_p(s: float, y: float) -> float:
     """Return log P(s, y), P(s, y) = γ(s, y) / Γ(s), the regularized lower incomplete gamma function.
 

@@ -10,6 +10,7 @@ patience's maximum-likelihood estimate) over ``handle_span``; agents from staffi
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 from collections import deque
 from collections.abc import Callable
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cxmon.config import Config, Step, Threshold
+from cxmon.forecast import staffing
 from cxmon.forecast.breach import Projection
 from cxmon.forecast.figures import Workload
 from cxmon.forecast.result import Forecast
-from cxmon.forecast.staffing import evaluate, wait_quantile
 from cxmon.measures import MEASURES
 from cxmon.snapshot import TOTALS
 
@@ -47,6 +48,12 @@ DISPERSION = 6.0
 busy period wait together, so a window holds fewer independent outcomes than contacts."""
 PRESSING_SHARE = 0.15
 """The queue feels the load when at least this share of the agents' number (and 3) are waiting."""
+
+# One forecast asks the model about the same workload and agent counts again and again (every
+# threshold's search for the agents needed starts from the agents there are): an answer depends on
+# nothing else, so each is worked out once.
+evaluate = functools.lru_cache(maxsize=4096)(staffing.evaluate)
+wait_quantile = functools.lru_cache(maxsize=4096)(staffing.wait_quantile)
 
 _OFFERED = TOTALS.index("offered")
 _ABANDONED = TOTALS.index("abandoned")
@@ -238,7 +245,7 @@ def _channel_applies(th: Threshold, channel: str) -> bool:
 def _projector(measure: str, work: Workload, target: float, model: str) -> Callable[[int], float] | None:
     """The measure's steady-state value as a function of the agents (None: the model says nothing)."""
     if measure == "service_level":
-        return lambda n: _or(evaluate(work, n, target).service_level, 0.0)
+        return lambda n: _or(evaluate(work, n, target, asa=False).service_level, 0.0)
     if measure == "asa":
         return lambda n: _or(evaluate(work, n, target).asa, math.inf)
     if measure == "abandon_rate":
@@ -246,7 +253,7 @@ def _projector(measure: str, work: Workload, target: float, model: str) -> Calla
             # Too few abandons to know the patience: Erlang C, where nobody abandons. A queue going
             # bad shows in its service level first; a trend on a handful of abandons is noise.
             return lambda n: 0.0
-        return lambda n: _or(evaluate(work, n, target).p_abandon, 1.0)
+        return lambda n: _or(evaluate(work, n, target, asa=False).p_abandon, 1.0)
     q = _QUANTILES.get(measure)
     if q is not None:
         return lambda n: _or(wait_quantile(work, n, q), math.inf)

@@ -11,16 +11,17 @@ from cxmon.forecast.figures import QueueFigures, Workload
 MAX_AGENTS = 1_000_000
 
 
-def evaluate(work: Workload, agents: int, target: float) -> QueueFigures:
+def evaluate(work: Workload, agents: int, target: float, asa: bool = True) -> QueueFigures:
     """Return the figures for ``agents`` on ``work``: Erlang A when it gives a patience, else Erlang C.
 
     Args:
         work: arrival rate, handle time and (optionally) mean patience.
         agents: agents handling the queue.
         target: the service-level target, seconds.
+        asa: False leaves Erlang A's ASA out (None): its series is most of the model's work.
     """
     if work.patience is not None:
-        return erlang_a(work, agents, target)
+        return erlang_a(work, agents, target, asa)
     return erlang_c(work, agents, target)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -97,3 +98,16 @@ def test_nobody_to_answer() -> None:
     """With no agents every arrival waits and abandons, and the service level is 0."""
     f = erlang_a(Workload(0.1, 180.0, 60.0), 0, 20.0)
     assert (f.p_wait, f.p_abandon, f.service_level, f.asa) == (1.0, 1.0, 0.0, None)
+
+
+@pytest.mark.parametrize(("per_hour", "aht", "patience", "agents", "target"), CASES)
+def test_leaving_the_asa_out_changes_no_other_figure(
+    per_hour: float, aht: float, patience: float, agents: int, target: float
+) -> None:
+    """Without its ASA (what a search for the agents needed asks for), Erlang A gives every other
+    figure exactly as the full model does, and no ASA."""
+    work = Workload(per_hour / 3600, aht, patience)
+    full = erlang_a(work, agents, target)
+    light = erlang_a(work, agents, target, asa=False)
+    assert light.asa is None
+    assert dataclasses.replace(light, asa=full.asa) == full
