@@ -4,8 +4,9 @@ The engine's change-driven tick path (``recompute="changes"``) is held to its re
 (``recompute="all"``: every series measured and judged at every tick) over random streams, sparse
 and dense: quiet gaps shorter and longer than the longest window, ``for`` timers that run out
 inside quiet stretches, values hovering around the clear line (hysteresis), waits that ramp up
-(trend WATCH), contacts left waiting (a threshold on the longest wait; lost contacts) and sources
-that fall silent.
+(trend WATCH), contacts left waiting (a threshold on the longest wait; lost contacts), sources
+that fall silent, and staffing forecasts (agents from staffing events or from config) whose
+projections turn rules WATCH and whose figures go into the minute figures.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ short_abandon = "5s"
 stale_after = "30s"
 lost_after = "4m"
 trend_horizon = "10m"
+
+[forecast]
+agents = { q2 = 3 }
 
 [journey]
 channels = ["voice", "chat"]
@@ -101,6 +105,8 @@ class Burst:
     ramp: float
     fate: str
     source: str
+    staffed: int
+    """Agents a staffing event at the start of the burst reports (0: no staffing event)."""
 
 
 bursts = st.builds(
@@ -114,6 +120,7 @@ bursts = st.builds(
     ramp=st.floats(-4, 8),
     fate=st.sampled_from(["answered", "abandoned", "waiting", "mixed"]),
     source=st.sampled_from(["a", "b"]),
+    staffed=st.sampled_from([0, 0, 1, 2, 6]),
 )
 
 
@@ -131,6 +138,17 @@ def events_of(plan: Sequence[Burst]) -> list[tuple[str, ContactEvent]]:
     for b, burst in enumerate(plan):
         t += burst.gap
         channel, queue = ROUTES[burst.route]
+        if burst.staffed:
+            staffing = ContactEvent(
+                ts=t,
+                kind=EventKind.STAFFING,
+                contact_id="",
+                channel=channel,
+                queue=queue,
+                agents_staffed=burst.staffed,
+                agents_available=burst.staffed // 2,
+            )
+            put(burst.source, staffing)
         for i in range(burst.n):
             at = t + i * burst.spacing
             wait = max(0.0, burst.wait + burst.ramp * i)

@@ -203,7 +203,7 @@ class Assembly:
             state=verdict.state,
             reason=verdict.reason,
             history=tuple(hist) if hist else (),
-            forecast=ticks.engine.forecaster.latest.get(key),
+            forecast=ticks.engine.forecaster.forecast(key),
         )
         return built
 

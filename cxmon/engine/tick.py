@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from cxmon.config import Step
 from cxmon.detector import TREND_SAMPLE, TREND_SPAN, Verdict
 from cxmon.engine.assembly import Assembly
+from cxmon.forecast.result import Forecast
 from cxmon.measures import MEASURES
 from cxmon.snapshot import (
     SeriesKey,
@@ -110,6 +111,11 @@ class TickPath:
         """Whether the last tick published (a publishing tick after quiet ones looks at everything)."""
         self.minute = -1
         self._last_tick: float | None = None
+        self._forecast_heap: list[tuple[float, int, SeriesKey]] = []
+        self._forecast_at: dict[SeriesKey, float] = {}
+        """When each forecast series is next sampled (heap, and per series)."""
+        self._forecast_seen = 0
+        self._forecast_now: float | None = None
         self._sample_horizon = TREND_SPAN + 2 * max(TREND_SAMPLE, engine._tick_every)
         self.assembly = Assembly(self)
 
@@ -176,15 +182,7 @@ class TickPath:
         else:
             moving.clear()
 
-        # Forecasts follow time, not changes: every forecast series is sampled at every tick (cheap;
-        # the model runs once per RECOMPUTE_EVERY), so both tick paths see the same forecasts.
-        forecaster = engine.forecaster
-        for key, series in agg.series.items():
-            step = self.steps.get(key[0])
-            if step is not None and forecaster.applies(key):
-                before = forecaster.latest.get(key)
-                if forecaster.observe(key, step, series, now) is not before and publish and key not in todo:
-                    self.assembly.changed(key, series, False)
+        self._sample_forecasts(now, publish, todo)
 
         changed_steps: set[str] = set()
         assembly = self.assembly
@@ -237,6 +235,58 @@ class TickPath:
             assembly.record_history(now)
         return assembly.assemble(now, agg.series, transitions, sources or ())
 
+    def _sample_forecasts(self, now: float, publish: bool, todo: Mapping[SeriesKey, Series]) -> None:
+        """Sample the forecast series whose sample or forecast comes due by ``now``.
+
+        Forecasts follow time, not changes, and both tick paths sample them alike: a series is
+        sampled at the first tick at or after the time :meth:`Forecaster.next_sample` gave (a heap
+        holds those times), which is where sampling it at every tick would first change anything.
+        """
+        forecaster = self.engine.forecaster
+        if not forecaster.options.enabled:
+            return
+        all_series = self.engine.aggregator.series
+        if self.every:
+            # The reference: every forecast series at every tick, each forecast worked out as it
+            # comes due.
+            for key, series in all_series.items():
+                step = self.steps.get(key[0])
+                if step is not None and forecaster.sample(key, step, series, now):
+                    forecaster.forecast(key)
+                    if publish and key not in todo:
+                        self.assembly.changed(key, series, False)
+            return
+        heap, at_of = self._forecast_heap, self._forecast_at
+        last, self._forecast_now = self._forecast_now, now
+        if len(all_series) != self._forecast_seen or (last is not None and now < last):
+            # New series (or time went back): every forecast series is looked at now.
+            self._forecast_seen = len(all_series)
+            for key in all_series:
+                if key[0] in self.steps and forecaster.applies(key) and at_of.get(key) != -math.inf:
+                    at_of[key] = -math.inf
+                    self._seq += 1
+                    heapq.heappush(heap, (-math.inf, self._seq, key))
+        sampled = []
+        while heap and heap[0][0] <= now:
+            at, _, key = heapq.heappop(heap)
+            if at_of.get(key) != at:
+                continue
+            series = all_series[key]
+            if forecaster.sample(key, self.steps[key[0]], series, now) and publish and key not in todo:
+                self.assembly.changed(key, series, False)
+            sampled.append(key)
+        for key in sampled:
+            at = forecaster.next_sample(key) - EARLY
+            at_of[key] = at
+            self._seq += 1
+            heapq.heappush(heap, (at, self._seq, key))
+
+    def _forecast(self, key: SeriesKey) -> Forecast | None:
+        """The series' forecast for judging and minute figures: worked out only where it can carry
+        figures (the reference works every one out)."""
+        forecaster = self.engine.forecaster
+        return forecaster.forecast(key) if self.every else forecaster.modelled(key)
+
     def _note_sample_tick(self, now: float) -> None:
         """Keep the ticks that open a trend-sample slot (see :attr:`Detector.sample_ticks`)."""
         last = self._last_tick
@@ -276,7 +326,7 @@ class TickPath:
             raw = NO_THRESHOLDS
         elif raw is None or judge or judges_now or self.every or not changed.isdisjoint(self.judged[name]):
             detector = engine.detector
-            forecast = engine.forecaster.latest.get(key)
+            forecast = self._forecast(key)
             raw = detector.judge_series(key, step, self.windows[key], instant, now, forecast)
             due, every = detector.due(key, step)
             if judges_now:
@@ -404,7 +454,7 @@ class TickPath:
                 figures = last[2]  # the same figures as the last row's
             else:
                 figures = {m: v for m, v in source.items() if v is not None}
-                forecast = engine.forecaster.latest.get(key)
+                forecast = self._forecast(key)
                 if forecast is not None:
                     figures.update(forecast.minute_figures())
             state = verdict.state

@@ -13,7 +13,7 @@ import fnmatch
 import functools
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,15 +73,38 @@ class Counts(Protocol):
     waiting: dict[str, float]
 
 
+Sample = tuple[float, int, int, float, int, float]
+"""(time, offered, abandoned, wait sum, handled, handle time sum): a series' running totals."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """What a forecast that came due is worked out from, kept until someone reads it."""
+
+    step: Step
+    staffed: int | None
+    waiting: int
+    point: Sample
+    samples: tuple[Sample, ...]
+    now: float
+
+
 @dataclass(slots=True)
 class _Track:
-    samples: deque[tuple[float, int, int, float, int, float]]
+    samples: deque[Sample]
     forecast: Forecast | None = None
     computed: float = -math.inf
+    due: _Due | None = None
+    """A forecast that came due and has not been read yet (see :meth:`Forecaster.forecast`)."""
 
 
 class Forecaster:
-    """Keeps every forecast series' samples and its latest forecast."""
+    """Keeps every forecast series' samples and its latest forecast.
+
+    A forecast comes due every RECOMPUTE_EVERY (:meth:`sample`) and is worked out when it is first
+    read (:meth:`forecast`), from the totals as they were when it came due: one nobody reads
+    before the next comes due (a backfill's minute with no staffing figures) costs nothing.
+    """
 
     def __init__(self, config: Config) -> None:
         """Build a forecaster for the config's ``[forecast]`` table."""
@@ -89,6 +112,7 @@ class Forecaster:
         self.span = max(self.options.arrival_span * max(SCAN), self.options.handle_span)
         self._tracks: dict[tuple[str, str, str], _Track] = {}
         self.latest: dict[tuple[str, str, str], Forecast] = {}
+        """The forecasts worked out so far (read :meth:`forecast` for the one due now)."""
 
     def applies(self, key: tuple[str, str, str]) -> bool:
         """Whether the series' channel is forecast."""
@@ -103,8 +127,21 @@ class Forecaster:
             counts: its running totals and staffing.
             now: engine time.
         """
+        self.sample(key, step, counts, now)
+        return self.forecast(key)
+
+    def sample(self, key: tuple[str, str, str], step: Step, counts: Counts, now: float) -> bool:
+        """Sample a series' totals (every SAMPLE_EVERY); return True when its forecast comes due
+        (every RECOMPUTE_EVERY): :meth:`forecast` then works it out from the totals as they are now.
+
+        Args:
+            key: (step, channel, queue).
+            step: the series' step (target and thresholds).
+            counts: its running totals and staffing.
+            now: engine time.
+        """
         if not self.applies(key):
-            return None
+            return False
         track = self._tracks.get(key)
         if track is None:
             track = self._tracks[key] = _Track(deque())
@@ -124,17 +161,44 @@ class Forecaster:
             samples.append(point)
             while len(samples) > 2 and samples[1][0] <= now - self.span:
                 samples.popleft()
-        if track.forecast is not None and now - track.computed < RECOMPUTE_EVERY:
-            return track.forecast
+        if track.computed != -math.inf and now - track.computed < RECOMPUTE_EVERY:
+            return False
         track.computed = now
-        forecast = self._compute(key, step, counts, point, samples, now)
-        track.forecast = forecast
-        self.latest[key] = forecast
-        return forecast
+        track.due = _Due(step, counts.agents_staffed, len(counts.waiting), point, tuple(samples), now)
+        return True
 
-    def _since(
-        self, samples: deque[tuple[float, int, int, float, int, float]], now: float, span: float
-    ) -> tuple[float, int, int, float, int, float] | None:
+    def next_sample(self, key: tuple[str, str, str]) -> float:
+        """Engine time before which :meth:`sample` changes nothing for ``key`` (unless time goes
+        back); -inf when it must be called at the next tick."""
+        track = self._tracks.get(key)
+        if track is None or not track.samples or track.computed == -math.inf:
+            return -math.inf
+        return min(track.samples[-1][0] + SAMPLE_EVERY, track.computed + RECOMPUTE_EVERY)
+
+    def forecast(self, key: tuple[str, str, str]) -> Forecast | None:
+        """The series' forecast as of when it last came due (None: not a forecast series)."""
+        track = self._tracks.get(key)
+        if track is None:
+            return None
+        due = track.due
+        if due is not None:
+            track.due = None
+            track.forecast = self.latest[key] = self._compute(key, due)
+        return track.forecast
+
+    def modelled(self, key: tuple[str, str, str]) -> Forecast | None:
+        """The series' forecast where it may carry the model's figures and projections; None,
+        without working it out, where no agents are known (from staffing events or config): such
+        a forecast has neither."""
+        track = self._tracks.get(key)
+        if track is None:
+            return None
+        due = track.due
+        if due is not None and due.staffed is None and key[2] not in self.options.agents:
+            return None
+        return self.forecast(key)
+
+    def _since(self, samples: Sequence[Sample], now: float, span: float) -> Sample | None:
         first = None
         for s in samples:
             if s[0] <= now - span:
@@ -143,18 +207,11 @@ class Forecaster:
                 return first if first is not None else s
         return first
 
-    def _compute(
-        self,
-        key: tuple[str, str, str],
-        step: Step,
-        counts: Counts,
-        point: tuple[float, int, int, float, int, float],
-        samples: deque[tuple[float, int, int, float, int, float]],
-        now: float,
-    ) -> Forecast:
+    def _compute(self, key: tuple[str, str, str], due: _Due) -> Forecast:
         opts = self.options
+        step, point, samples, now = due.step, due.point, due.samples, due.now
         target = step.service_level_target
-        agents, agents_from = counts.agents_staffed, "staffing"
+        agents, agents_from = due.staffed, "staffing"
         if agents is None and key[2] in opts.agents:
             agents, agents_from = opts.agents[key[2]], "config"
         goal = next((t.breach for t in step.thresholds if t.measure == "service_level"), None)
@@ -192,7 +249,7 @@ class Forecaster:
         work = Workload(rate, aht, patience)
         figures = evaluate(work, agents, target)
         sure_work = Workload(sure_rate, aht, patience)
-        pressing = len(counts.waiting) >= max(3.0, PRESSING_SHARE * agents)
+        pressing = due.waiting >= max(3.0, PRESSING_SHARE * agents)
         projections = []
         for th in step.thresholds:
             if th.measure not in MODELLED or not _channel_applies(th, key[1]):
