@@ -72,12 +72,45 @@ MEASURES: dict[str, Measure] = {m.name: m for m in _ALL}
 WINDOWED: tuple[str, ...] = tuple(m.name for m in _ALL if m.windowed)
 INSTANT: tuple[str, ...] = tuple(m.name for m in _ALL if not m.windowed)
 
-SERVICE_LEVEL_FORMULAS: dict[str, str] = {
-    "excl_short_abandons": "answered within T / (answered + abandoned - short abandoned)",
-    "incl_abandons": "answered within T / (answered + abandoned)",
-    "answered_only": "answered within T / answered",
+SERVICE_LEVEL_DENOMINATORS: dict[str, tuple[str, ...]] = {
+    "excl_short_abandons": ("answered", "+abandoned", "-short_abandoned"),
+    "incl_abandons": ("answered", "+abandoned"),
+    "answered_only": ("answered",),
 }
-"""The service-level formulas vendors use (``monitor.service_level_formula``), as shown to people."""
+"""The service-level formulas vendors use (``monitor.service_level_formula``): the counts "answered
+within T" is divided by, each added (+) or taken away (-). The one definition of the denominator."""
+ABANDON_RATE_PARTS: tuple[tuple[str, ...], tuple[str, ...]] = (
+    ("abandoned", "-short_abandoned"),
+    ("answered", "+abandoned", "-short_abandoned"),
+)
+"""The abandon rate's numerator and denominator, as counts added (+) or taken away (-)."""
+_COUNT_WORDS = {"answered": "answered", "abandoned": "abandoned", "short_abandoned": "short abandons"}
+
+
+def parts_text(parts: Sequence[str]) -> str:
+    """Counts added (+) or taken away (-) in words: "answered + abandoned − short abandons"."""
+    text = ""
+    for part in parts:
+        sign, name = (part[0], part[1:]) if part[0] in "+-" else ("+", part)
+        text += (f" {'+' if sign == '+' else '−'} " if text else "") + _COUNT_WORDS.get(name, name)
+    return text
+
+
+def _coefficients(parts: Sequence[str]) -> tuple[int, int, int]:
+    """How many times (answered, abandoned, short abandoned) each count in ``parts``."""
+    signs = {(p[1:] if p[0] in "+-" else p): -1 if p[0] == "-" else 1 for p in parts}
+    return signs.get("answered", 0), signs.get("abandoned", 0), signs.get("short_abandoned", 0)
+
+
+_AB_COEFFICIENTS = _coefficients(ABANDON_RATE_PARTS[1])
+_SL_COEFFICIENTS = {name: _coefficients(parts) for name, parts in SERVICE_LEVEL_DENOMINATORS.items()}
+SERVICE_LEVEL_FORMULAS: dict[str, str] = {
+    name: f"answered within T ÷ ({parts_text(parts)})"
+    if len(parts) > 1
+    else f"answered within T ÷ {parts_text(parts)}"
+    for name, parts in SERVICE_LEVEL_DENOMINATORS.items()
+}
+"""The service-level formulas by name, as shown to people."""
 
 
 def bad_direction(measure: str) -> Direction:
@@ -87,12 +120,9 @@ def bad_direction(measure: str) -> Direction:
 
 
 def service_level_denominator(formula: str, answered: float, abandoned: float, short: float) -> float:
-    """Return what "answered within T" is divided by under ``formula``."""
-    if formula == "incl_abandons":
-        return answered + abandoned
-    if formula == "answered_only":
-        return answered
-    return answered + abandoned - short
+    """Return what "answered within T" is divided by under ``formula`` (an unknown name: the default)."""
+    a, b, c = _SL_COEFFICIENTS.get(formula) or _SL_COEFFICIENTS["excl_short_abandons"]
+    return a * answered + b * abandoned + c * short
 
 
 def denominator(measure: str, figures: Mapping[str, float | None], formula: str) -> float:
@@ -104,7 +134,8 @@ def denominator(measure: str, figures: Mapping[str, float | None], formula: str)
     if measure == "service_level":
         return service_level_denominator(formula, g("answered"), g("abandoned"), g("short_abandoned"))
     if measure == "abandon_rate":
-        return g("answered") + g("abandoned") - g("short_abandoned")
+        a, b, c = _AB_COEFFICIENTS
+        return a * g("answered") + b * g("abandoned") + c * g("short_abandoned")
     if measure in ("asa", "escalation_rate"):
         return g("answered")
     if measure == "reopen_rate":

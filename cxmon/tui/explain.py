@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from cxmon.config import Config, Threshold
-from cxmon.measures import MEASURES, denominator, format_value
+from cxmon.measures import (
+    ABANDON_RATE_PARTS,
+    MEASURES,
+    SERVICE_LEVEL_DENOMINATORS,
+    denominator,
+    format_value,
+    parts_text,
+)
 from cxmon.snapshot import SeriesFigures
 from cxmon.tui.format import judge, thresholds_for
 from cxmon.units import format_duration, format_window
-
-SL_DENOMINATORS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "excl_short_abandons": (
-        "answered + abandoned − short abandons",
-        ("answered", "+abandoned", "-short_abandoned"),
-    ),
-    "incl_abandons": ("answered + abandoned", ("answered", "+abandoned")),
-    "answered_only": ("answered", ("answered",)),
-}
-"""Per service-level formula: its denominator in words, and the counts it adds (+) or takes away (-)."""
 
 EXPLAINED: tuple[str, ...] = ("service_level", "abandon_rate")
 """Measures worked out from counts, shown with their arithmetic."""
@@ -27,8 +24,14 @@ _VERDICT_WORD = {"breach": "✖ past breach", "warn": "▲ past warn", "ok": "�
 def service_level_formula(formula: str, target: float | None = None) -> str:
     """``"answered within 20s ÷ (answered + abandoned − short abandons)"`` for a formula name."""
     within = f"answered within {format_duration(target)}" if target is not None else "answered within T"
-    words, parts = SL_DENOMINATORS.get(formula, SL_DENOMINATORS["excl_short_abandons"])
+    parts = _sl_parts(formula)
+    words = parts_text(parts)
     return f"{within} ÷ ({words})" if len(parts) > 1 else f"{within} ÷ {words}"
+
+
+def _sl_parts(formula: str) -> tuple[str, ...]:
+    """The counts the service level of ``formula`` is over (an unknown name: the default's)."""
+    return SERVICE_LEVEL_DENOMINATORS.get(formula) or SERVICE_LEVEL_DENOMINATORS["excl_short_abandons"]
 
 
 def _sum_text(parts: tuple[str, ...], counts: dict[str, int]) -> tuple[str, int]:
@@ -66,13 +69,14 @@ def arithmetic(series: SeriesFigures, measure: str, window: float, formula: str)
     # The total is the one every consumer divides by (cxmon.measures); the parts are for reading.
     den = round(denominator(measure, series.windows[window], formula))
     if measure == "service_level":
-        _, parts = SL_DENOMINATORS.get(formula, SL_DENOMINATORS["excl_short_abandons"])
+        parts = _sl_parts(formula)
         den_text, _ = _sum_text(parts, counts)
         within = round(value * den)
         shown = f"({den_text})" if len(parts) > 1 else den_text
         return f"= {within} ÷ {shown} = {within} ÷ {den} = {format_value(measure, value)}"
-    den_text, _ = _sum_text(("answered", "+abandoned", "-short_abandoned"), counts)
-    num_text, num = _sum_text(("abandoned", "-short_abandoned"), counts)
+    numerator, over = ABANDON_RATE_PARTS
+    den_text, _ = _sum_text(over, counts)
+    num_text, num = _sum_text(numerator, counts)
     return f"= ({num_text}) ÷ ({den_text}) = {num} ÷ {den} = {format_value(measure, value)}"
 
 
@@ -122,7 +126,8 @@ def explain(series: SeriesFigures, config: Config, formula: str) -> list[str]:
             head = f"{label}{over} = {service_level_formula(formula, step.service_level_target)}"
             lines = [head, " " * (len(label + over) + 1) + arithmetic(series, th.measure, th.window, formula)]
         elif th.measure == "abandon_rate":
-            head = f"{label}{over} = (abandoned − short abandons) ÷ (answered + abandoned − short abandons)"
+            numerator, over_what = ABANDON_RATE_PARTS
+            head = f"{label}{over} = ({parts_text(numerator)}) ÷ ({parts_text(over_what)})"
             lines = [head, " " * (len(label + over) + 1) + arithmetic(series, th.measure, th.window, formula)]
         else:
             lines = [f"{label}{over} = {format_value(th.measure, value)}"]
