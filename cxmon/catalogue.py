@@ -10,6 +10,21 @@ SERIES_LABELS = ("step", "channel", "queue")
 OUTCOMES = ("offered", "answered", "abandoned", "short_abandoned", "lost")
 """Values of the ``outcome`` label of ``cxmon_contacts_total`` and ``cxmon_window_contacts``."""
 ALERT_SINKS = ("alertmanager", "webhook", "log")
+WEBHOOK_REJECTIONS = (
+    "unsigned",
+    "bad_signature",
+    "stale_timestamp",
+    "replayed",
+    "too_large",
+    "wrong_method",
+    "wrong_content_type",
+    "malformed",
+    "queue_full",
+    "not_running",
+    "other",
+)
+"""Values of the ``reason`` label of ``cxmon_webhook_rejected_total``: why a webhook request was
+refused (``other`` stands for any reason not listed, so input cannot add label values)."""
 
 
 @dataclass(frozen=True, slots=True)

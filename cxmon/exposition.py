@@ -23,6 +23,7 @@ from cxmon.catalogue import (
     OUTCOMES,
     SERIES_LABELS,
     TOTAL_COUNTERS,
+    WEBHOOK_REJECTIONS,
     WINDOW_METRICS,
 )
 from cxmon.config import Config
@@ -342,6 +343,8 @@ class HttpCounts:
     """Connections closed to keep within ``[http] max_connections``."""
     open: int
     """Connections open when the exposition was rendered."""
+    webhook_rejected: tuple[tuple[str, Mapping[str, int]], ...] = ()
+    """Per webhook collector (name, requests refused by reason), in config order."""
 
 
 def render_chunks(
@@ -376,7 +379,29 @@ def _serving_families(published: float | None, http: HttpCounts | None) -> list[
             fam = Family(True, name, kind, help_)
             fam.add((), float(value), "")
             fams.append(fam)
+        if http.webhook_rejected:
+            fams.append(_rejection_family(http.webhook_rejected))
     return fams
+
+
+def _rejection_family(per_source: tuple[tuple[str, Mapping[str, int]], ...]) -> Family:
+    """``cxmon_webhook_rejected_total{collector,reason}``: every reason of every webhook collector,
+    zeros included; a reason outside :data:`WEBHOOK_REJECTIONS` is counted as ``other``."""
+    fam = Family(
+        True,
+        "cxmon_webhook_rejected",
+        "counter",
+        "Webhook requests refused (4xx/503), by collector and reason; none of them changed a figure.",
+        ("collector", "reason"),
+    )
+    for name, rejected in per_source:
+        counts = dict.fromkeys(WEBHOOK_REJECTIONS, 0)
+        for reason, n in rejected.items():
+            key = reason if reason in counts else "other"
+            counts[key] += n
+        for reason, n in counts.items():
+            fam.add((name, reason), float(n))
+    return fam
 
 
 def render(

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import errno
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -52,6 +52,16 @@ class RouteSource(Protocol):
 
     def http_routes(self) -> list[web.RouteDef]:
         """Return the routes this source serves, e.g. ``[web.post("/webhooks/zendesk", self._post)]``."""
+
+
+@runtime_checkable
+class CountsRejections(Protocol):
+    """A source that refuses requests and counts them by reason (exported as
+    ``cxmon_webhook_rejected_total{collector,reason}``; reasons are
+    :data:`cxmon.catalogue.WEBHOOK_REJECTIONS`)."""
+
+    name: str
+    rejected: Mapping[str, int]
 
 
 def source_routes(sources: Iterable[object]) -> list[web.RouteDef]:
@@ -320,6 +330,9 @@ class HttpServices:
         self, engine: EngineLike, sources: Iterable[object] = (), config: Config | None = None
     ) -> None:
         config = config if config is not None else engine.config
+        sources = list(sources)
+        self._rejecting = [s for s in sources if isinstance(s, CountsRejections)]
+        """Sources that refuse requests and count why (webhooks), in config order."""
         self.exporter = Exporter(engine)
         """Renders and serves ``/metrics`` and ``/healthz``."""
         self.listeners = plan_listeners(
@@ -334,7 +347,8 @@ class HttpServices:
 
     def _counts(self) -> HttpCounts:
         server = self.server
-        return HttpCounts(server.bad_requests, server.evicted, server.open_connections())
+        rejected = tuple((s.name, dict(s.rejected)) for s in self._rejecting)
+        return HttpCounts(server.bad_requests, server.evicted, server.open_connections(), rejected)
 
     @property
     def port(self) -> int:

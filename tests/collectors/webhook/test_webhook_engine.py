@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp
@@ -69,3 +70,58 @@ async def test_refused_requests_count_as_errors_and_change_no_figure() -> None:
     assert offered == 1
     assert engine.health["cw"].errors_total == 3
     assert [s.errors_total for s in snap.sources if s.name == "cw"] == [3]
+
+
+async def test_refusals_are_exported_per_collector_and_reason() -> None:
+    """Served by the daemon's HTTP server: one unsigned, two badly signed, one stale and one GET are
+    exported as cxmon_webhook_rejected_total{collector="cw",reason=…} (every other reason 0), and
+    promtool accepts the exposition."""
+    import re
+    import subprocess
+
+    from cxmon.catalogue import WEBHOOK_REJECTIONS
+    from cxmon.http_server import start_http
+    from tests.helpers import require_binary
+
+    promtool = require_binary("promtool")
+    engine = Engine(loads(CONFIG), store=False)
+    wanted = {"unsigned": 1, "bad_signature": 2, "stale_timestamp": 1, "wrong_method": 1}
+    found: dict[str, float] = {}
+    async with engine:
+        services = await start_http(engine, "127.0.0.1", 0, sources=engine.sources)
+        try:
+            base = f"http://127.0.0.1:{services.port}"
+            await until(lambda: engine.health["cw"].up)
+            body = body_of(p.chatwoot_conversation("conversation_created", 11, time.time()))
+            async with aiohttp.ClientSession() as http:
+                async with http.get(base + "/webhooks/cw") as r:
+                    assert r.status == 405
+                for headers in (
+                    {"Content-Type": "application/json"},
+                    chatwoot_headers(body + b"x"),
+                    chatwoot_headers(body + b"y"),
+                    chatwoot_headers(body, ts=time.time() - 3600),
+                ):
+                    async with http.post(base + "/webhooks/cw", data=body, headers=headers) as r:
+                        assert r.status == 401
+                for _ in range(200):  # bounded: a render follows the next snapshot
+                    async with http.get(base + "/metrics") as r:
+                        text = await r.text()
+                    found = {
+                        m.group(1): float(m.group(2))
+                        for m in re.finditer(
+                            r'^cxmon_webhook_rejected_total\{collector="cw",reason="(\w+)"\} (\S+)$',
+                            text,
+                            re.M,
+                        )
+                    }
+                    if found.get("wrong_method") == 1 and found.get("stale_timestamp") == 1:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            await services.aclose()
+    assert found == {reason: float(wanted.get(reason, 0)) for reason in WEBHOOK_REJECTIONS}
+    proc = subprocess.run(
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
