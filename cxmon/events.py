@@ -64,6 +64,9 @@ class ContactEvent:
     """Agents logged in, for staffing events."""
     agents_available: int | None = None
     """Agents ready to take a contact, for staffing events."""
+    contacts_waiting: int | None = None
+    """Contacts waiting in the queue as the source counts them, for staffing events (a source that
+    sees only counts, not the contacts themselves); it stands for the queue's waiting-now figure."""
 
     def __init__(
         self,
@@ -81,6 +84,7 @@ class ContactEvent:
         target: str | None = None,
         agents_staffed: int | None = None,
         agents_available: int | None = None,
+        contacts_waiting: int | None = None,
     ) -> None:
         _set_ts(self, ts)
         _set_kind(self, kind)
@@ -96,6 +100,7 @@ class ContactEvent:
         _set_target(self, target)
         _set_agents_staffed(self, agents_staffed)
         _set_agents_available(self, agents_available)
+        _set_contacts_waiting(self, contacts_waiting)
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-friendly dict, leaving out empty optional fields."""
@@ -131,6 +136,7 @@ class ContactEvent:
                 get("agents_staffed"),
                 get("agents_available"),
             )
+            waiting = get("contacts_waiting")
             return (make or cls)(
                 float(data["ts"]),
                 KINDS_BY_VALUE[data["kind"]],
@@ -146,6 +152,7 @@ class ContactEvent:
                 None if target is None else str(target),
                 None if staffed is None else int(staffed),
                 None if available is None else int(available),
+                None if waiting is None else int(waiting),
             )
         except (KeyError, TypeError, ValueError):
             raise ValueError(_explain(data)) from None
@@ -198,6 +205,7 @@ def _explain(data: dict[str, Any]) -> str:
     _set_target,
     _set_agents_staffed,
     _set_agents_available,
+    _set_contacts_waiting,
 ) = (ContactEvent.__dict__[f.name].__set__ for f in fields(ContactEvent))
 
 _OPTIONAL = (
@@ -210,6 +218,7 @@ _OPTIONAL = (
     "target",
     "agents_staffed",
     "agents_available",
+    "contacts_waiting",
 )
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "source": str,
@@ -221,4 +230,5 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "target": str,
     "agents_staffed": int,
     "agents_available": int,
+    "contacts_waiting": int,
 }

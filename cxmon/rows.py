@@ -36,6 +36,7 @@ FIELDS: tuple[str, ...] = (
     "target",
     "agents_staffed",
     "agents_available",
+    "contacts_waiting",
 )
 """Field names in row order (also the events table's columns)."""
 
@@ -64,6 +65,8 @@ AGENTS_STAFFED = 12
 """Optional number."""
 AGENTS_AVAILABLE = 13
 """Optional number."""
+CONTACTS_WAITING = 14
+"""Optional number: contacts waiting as the source counts them (staffing events)."""
 
 NO_TEXT = 0
 """Stands for None in an optional text field."""
@@ -71,7 +74,7 @@ NO_NUMBER = ""
 """Stands for None in an optional numeric field."""
 
 OPTIONAL_TEXT: tuple[int, ...] = (CUSTOMER_ID, REASON, TARGET)
-OPTIONAL_NUMBER: tuple[int, ...] = (WAIT, DURATION, SCORE, AGENTS_STAFFED, AGENTS_AVAILABLE)
+OPTIONAL_NUMBER: tuple[int, ...] = (WAIT, DURATION, SCORE, AGENTS_STAFFED, AGENTS_AVAILABLE, CONTACTS_WAITING)
 
 
 def sentinel(index: int) -> Any:
@@ -106,6 +109,7 @@ def row_maker(source: str) -> Callable[..., Row]:
         target: str | None = None,
         agents_staffed: int | None = None,
         agents_available: int | None = None,
+        contacts_waiting: int | None = None,
     ) -> Row:
         return (
             ts,
@@ -122,6 +126,7 @@ def row_maker(source: str) -> Callable[..., Row]:
             0 if target is None else target,
             "" if agents_staffed is None else agents_staffed,
             "" if agents_available is None else agents_available,
+            "" if contacts_waiting is None else contacts_waiting,
         )
 
     return make
@@ -132,6 +137,7 @@ def row_of(ev: ContactEvent) -> Row:
     # Built inline rather than through row_maker: the live path makes one per event.
     customer, wait, duration, reason = ev.customer_id, ev.wait, ev.duration, ev.reason
     score, target, staffed, available = ev.score, ev.target, ev.agents_staffed, ev.agents_available
+    waiting = ev.contacts_waiting
     return (
         ev.ts,
         ev.kind._value_,
@@ -147,6 +153,7 @@ def row_of(ev: ContactEvent) -> Row:
         0 if target is None else target,
         "" if staffed is None else staffed,
         "" if available is None else available,
+        "" if waiting is None else waiting,
     )
 
 
@@ -172,6 +179,7 @@ def encode_rows(events: Iterable[ContactEvent | Row], source: str) -> list[Row]:
             ev.target,
             ev.agents_staffed,
             ev.agents_available,
+            ev.contacts_waiting,
         )
         for ev in events
     ]
@@ -197,6 +205,7 @@ def decode_rows(rows: Iterable[Sequence[Any]]) -> list[ContactEvent]:
             None if r[TARGET] == NO_TEXT else r[TARGET],
             None if r[AGENTS_STAFFED] == NO_NUMBER else r[AGENTS_STAFFED],
             None if r[AGENTS_AVAILABLE] == NO_NUMBER else r[AGENTS_AVAILABLE],
+            None if r[CONTACTS_WAITING] == NO_NUMBER else r[CONTACTS_WAITING],
         )
         for r in rows
     ]
@@ -219,6 +228,7 @@ def event_from_columns(row: Sequence[Any]) -> ContactEvent:
         row[TARGET],
         row[AGENTS_STAFFED],
         row[AGENTS_AVAILABLE],
+        row[CONTACTS_WAITING],
     )
 
 

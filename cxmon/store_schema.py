@@ -75,6 +75,11 @@ MIGRATIONS: tuple[str, ...] = (
         toml TEXT NOT NULL
     );
     """,
+    # 3: staffing events may carry the contacts waiting as a source counts them (Genesys Cloud's
+    # queue observations).
+    """
+    ALTER TABLE events ADD COLUMN contacts_waiting INTEGER;
+    """,
 )
 
 INSERT_EVENT = f"INSERT INTO events ({sql_columns()}) {sql_insert_values()}"

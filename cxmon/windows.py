@@ -34,6 +34,7 @@ from cxmon.rows import (
     AGENTS_STAFFED,
     CHANNEL,
     CONTACT_ID,
+    CONTACTS_WAITING,
     CUSTOMER_ID,
     DURATION,
     KIND,
@@ -374,6 +375,8 @@ class Series:
     """contact_id → arrival time, for contacts not yet resolved (backlog)."""
     agents_staffed: int | None = None
     agents_available: int | None = None
+    contacts_waiting: int | None = None
+    """Contacts waiting as a source counts them (staffing events): waiting now, when given."""
     sources: set[str] = field(default_factory=set)
     touched: bool = False
     """True while the series is on :attr:`Aggregator.touched` (it changed since last taken)."""
@@ -557,6 +560,8 @@ class Aggregator:
                     series.agents_staffed = staffed
                 if available != NO_NUMBER:
                     series.agents_available = available
+                if row[CONTACTS_WAITING] != NO_NUMBER:
+                    series.contacts_waiting = row[CONTACTS_WAITING]
                 continue
 
             # Which pane slots this event touches, and what it adds to the sketches.
@@ -987,7 +992,10 @@ def instant_measures(series: Series, now: float) -> dict[str, float | None]:
         age = series.backlog_age
         aged = sum(1 for t in series.open.values() if now >= (_due(calendar, t, age) or math.inf))
     return {
-        "waiting_now": float(len(waiting)),
+        # A source that counts the queue (Genesys observations) knows contacts it never reported.
+        "waiting_now": float(
+            len(waiting) if series.contacts_waiting is None else max(0, series.contacts_waiting)
+        ),
         "longest_wait_now": max(0.0, longest) if longest is not None else None,
         "agents_staffed": None if staffed is None else float(staffed),
         "agents_available": None if available is None else float(available),

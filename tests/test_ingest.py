@@ -215,7 +215,7 @@ def test_row_maker_builds_the_row_of_the_event_it_stands_for() -> None:
             dataclasses.replace(event, source=event.source or "feed")
         ]
     assert make(1.0, EventKind.ARRIVED, "c1", "voice", "q1") == (
-        1.0, "arrived", "feed", "c1", "voice", "q1", 0, "", "", 0, "", 0, "", ""
+        1.0, "arrived", "feed", "c1", "voice", "q1", 0, "", "", 0, "", 0, "", "", ""
     )  # fmt: skip
 
 

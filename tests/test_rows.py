@@ -44,6 +44,7 @@ EVENTS = st.builds(
     target=st.none() | TEXT,
     agents_staffed=st.none() | st.integers(0, 10_000),
     agents_available=st.none() | st.integers(0, 10_000),
+    contacts_waiting=st.none() | st.integers(0, 10_000),
 )
 
 
@@ -58,6 +59,7 @@ def test_fields_are_the_events_fields() -> None:
         "score",
         "agents_staffed",
         "agents_available",
+        "contacts_waiting",
     }
 
 
@@ -86,6 +88,7 @@ def test_row_of_and_row_maker_agree(ev: ContactEvent) -> None:
         ev.target,
         ev.agents_staffed,
         ev.agents_available,
+        ev.contacts_waiting,
     )
 
 
@@ -93,7 +96,7 @@ def test_row_maker_fills_in_the_source_and_the_sentinels() -> None:
     """An event made without a source takes the reader's; absent fields are their sentinels."""
     row = row_maker("feed")(1.0, EventKind.ARRIVED, "c1", "voice", "q")
     t, n = NO_TEXT, NO_NUMBER
-    assert row == (1.0, "arrived", "feed", "c1", "voice", "q", t, n, n, t, n, t, n, n)
+    assert row == (1.0, "arrived", "feed", "c1", "voice", "q", t, n, n, t, n, t, n, n, n)
 
 
 @settings(max_examples=50, deadline=None)
@@ -102,7 +105,7 @@ def test_sql_stores_sentinels_as_null_and_reads_them_back(events: list[ContactEv
     """Rows inserted with INSERT_EVENT hold NULL for None; SELECT_ROWS reads the same rows back,
     and SELECT_EVENTS with event_from_columns the same events."""
     conn = sqlite3.connect(":memory:")
-    conn.executescript(MIGRATIONS[0])
+    conn.executescript("".join(MIGRATIONS))
     rows = encode_rows(events, "")
     conn.executemany(INSERT_EVENT, rows)
     nulls = conn.execute("SELECT count(*) FROM events WHERE wait IS NULL").fetchone()[0]
@@ -119,7 +122,7 @@ def test_writer_process_commits_a_frame_and_reports_a_failed_one(tmp_path: Path)
     a frame it cannot commit is rolled back whole and answered with the error."""
     db = tmp_path / "w.db"
     with sqlite3.connect(db) as conn:
-        conn.executescript(MIGRATIONS[0])
+        conn.executescript("".join(MIGRATIONS))
     rows = encode_rows(
         [ContactEvent(float(i), EventKind.ARRIVED, f"c{i}", "voice", "q") for i in range(5)], "s"
     )

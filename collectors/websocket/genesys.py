@@ -11,7 +11,8 @@ Conversation events carry the whole conversation each time, so every one is read
 updates (queued, answered, abandoned or ended) and the contact tracker keeps what is new: an event
 missed while disconnected is made up by the next one, and nothing is counted twice. Observations
 become staffing events: agents on queue (``oOnQueueUsers``, any routing status; else
-``oMemberUsers``) and available (``oOnQueueUsers`` IDLE).
+``oMemberUsers``), available (``oOnQueueUsers`` IDLE; else staffed less ``oInteracting``), and the
+contacts waiting (``oWaiting``), which stands for the queue's waiting-now figure.
 """
 
 from __future__ import annotations
@@ -240,14 +241,21 @@ class GenesysCloudAdapter:
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
                 key = (str(m.get("metric")), str(m.get("qualifier") or ""))
                 counts[key] = counts.get(key, 0.0) + float(value)
-        on_queue = [v for (metric, _), v in counts.items() if metric == "oOnQueueUsers"]
-        members = [v for (metric, _), v in counts.items() if metric == "oMemberUsers"]
-        idle = counts.get(("oOnQueueUsers", "IDLE"))
-        waiting = [v for (metric, _), v in counts.items() if metric == "oWaiting"]
-        if waiting:
-            self.observed_waiting[self.o.queues.get(qid, qid)] = int(sum(waiting))
-        staffed = sum(on_queue) if on_queue else (sum(members) if members else None)
-        if staffed is None and idle is None:
+
+        def total(metric: str) -> float | None:
+            values = [v for (name, _), v in counts.items() if name == metric]
+            return sum(values) if values else None
+
+        on_queue, members, interacting = total("oOnQueueUsers"), total("oMemberUsers"), total("oInteracting")
+        waiting = total("oWaiting")
+        staffed = on_queue if on_queue is not None else members
+        available = counts.get(("oOnQueueUsers", "IDLE"))
+        if available is None and staffed is not None and interacting is not None:
+            # No routing-status breakdown: agents not busy with a conversation are free.
+            available = max(0.0, staffed - interacting)
+        if waiting is not None:
+            self.observed_waiting[self.o.queues.get(qid, qid)] = int(waiting)
+        if staffed is None and available is None and waiting is None:
             return []
         group: dict[str, Any] = body["group"] if isinstance(body.get("group"), dict) else {}
         media = str(group.get("mediaType") or "")
@@ -267,6 +275,7 @@ class GenesysCloudAdapter:
                 self.o.queues.get(qid, qid),
                 self.source,
                 agents_staffed=None if staffed is None else int(staffed),
-                agents_available=None if idle is None else int(idle),
+                agents_available=None if available is None else int(available),
+                contacts_waiting=None if waiting is None else max(0, int(waiting)),
             )
         ]

@@ -46,6 +46,7 @@ _FIELDS = frozenset(
         "target",
         "agents_staffed",
         "agents_available",
+        "contacts_waiting",
     }
 )
 

@@ -134,6 +134,41 @@ async def test_observations_feed_staffing(genesys: FakeGenesys) -> None:
     assert engine.sources[0].adapter.observed_waiting == {"billing": 3}  # type: ignore[attr-defined]
 
 
+async def test_observed_waiting_is_the_snapshots_waiting_now(genesys: FakeGenesys) -> None:
+    """oWaiting stands for the queue's waiting-now figure, which no conversation event reported:
+    3, then 1 a moment later; the snapshot follows each observation."""
+    async with Engine(loads(config(genesys.api)), store=False) as engine:
+        await wait_for(lambda: genesys.connections == 1)
+        topic = f"v2.analytics.queues.{QID}.observations"
+        seen: list[float | None] = []
+        for waiting in (3, 1):
+            await genesys.send(topic, observation(QID, waiting, 2, 5))
+            await wait_for(
+                lambda w=waiting: [s.instant.get("waiting_now") for s in engine.latest.series] == [w]
+            )
+            [series] = engine.latest.series
+            seen.append(series.instant["waiting_now"])
+    assert seen == [3, 1]
+    assert totals(engine).get("offered", 0) == 0  # counted, not invented as contacts
+
+
+async def test_observed_interacting_gives_available_without_a_status_breakdown(genesys: FakeGenesys) -> None:
+    """oMemberUsers 6 and oInteracting 4 with no on-queue figure: 6 staffed, 2 available."""
+    body = {
+        "group": {"queueId": QID, "mediaType": "voice"},
+        "data": [
+            {"metric": "oMemberUsers", "stats": {"count": 6}},
+            {"metric": "oInteracting", "stats": {"count": 4}},
+        ],
+    }
+    async with Engine(loads(config(genesys.api)), store=False) as engine:
+        await wait_for(lambda: genesys.connections == 1)
+        await genesys.send(f"v2.analytics.queues.{QID}.observations", body)
+        await wait_for(lambda: any(s.instant.get("agents_staffed") == 6 for s in engine.latest.series))
+        [series] = engine.latest.series
+    assert series.instant["agents_available"] == 2
+
+
 async def test_socket_closing_reconnects(genesys: FakeGenesys) -> None:
     """v2.system.socket_closing: the source connects again at once (same channel)."""
     async with Engine(loads(config(genesys.api)), store=False):
