@@ -72,8 +72,16 @@ WINDOW_METRICS: dict[str, MetricRef] = {
     "resolved": _ref("cxmon_window_resolutions", "Resolved contacts in the rolling window."),
     "feedback": _ref("cxmon_window_feedback_responses", "Feedback scores received in the rolling window."),
     "surveys": _ref("cxmon_window_surveys", "Surveys sent (feedback without a score) in the rolling window."),
+    "next_reply_in_target": _ref(
+        "cxmon_next_reply_in_target_ratio",
+        "Next replies within the step's next-reply target over next replies in the window.",
+    ),
+    "next_replies": _ref(
+        "cxmon_window_next_replies", "Agents' replies to customers' later messages in the rolling window."
+    ),
 }
-"""Windowed measure (plus the volumes thresholds are gated on: resolved, feedback, surveys) → its gauge."""
+"""Windowed measure (plus the volumes thresholds are gated on: resolved, feedback, surveys,
+next_replies) → its gauge."""
 
 INSTANT_METRICS: dict[str, MetricRef] = {
     "waiting_now": _ref("cxmon_waiting_contacts", "Contacts waiting in queue now."),

@@ -22,6 +22,12 @@ class EventKind(StrEnum):
     STAFFING = "staffing"
     HEARTBEAT = "heartbeat"
     LOST = "lost"
+    REPLIED = "replied"
+    """An agent answered the customer's later message (after the first reply); carries the wait."""
+    PAUSED = "paused"
+    """The contact waits on the customer or a third party (pending, on hold): its clocks stop."""
+    RESUMED = "resumed"
+    """Back from a pause: its clocks run again."""
 
 
 KINDS_BY_VALUE: dict[str, EventKind] = {k.value: k for k in EventKind}

@@ -59,6 +59,7 @@ _ALL = [
     Measure("reopen_rate", "ratio", True, "reopen rate", combine="weighted"),
     Measure("csat", "score", True, "CSAT", "below", "weighted"),
     Measure("response_rate", "ratio", True, "response rate", "below", "weighted"),
+    Measure("next_reply_in_target", "ratio", True, "next reply in target", "below", "weighted"),
     Measure("waiting_now", "count", False, "waiting now"),
     Measure("longest_wait_now", "duration", False, "longest wait", combine="worst"),
     Measure("agents_staffed", "count", False, "agents staffed", "below"),
@@ -144,6 +145,8 @@ def denominator(measure: str, figures: Mapping[str, float | None], formula: str)
         return g("feedback")
     if measure == "response_rate":
         return g("surveys")
+    if measure == "next_reply_in_target":
+        return g("next_replies")
     if measure == "occupancy":
         return g("agents_staffed")
     return g("offered")
@@ -159,6 +162,8 @@ def volume_figures(measure: str) -> tuple[str, ...]:
         return ("feedback",)
     if measure == "response_rate":
         return ("surveys",)
+    if measure == "next_reply_in_target":
+        return ("next_replies",)
     if measure.startswith("resolution") or measure == "reopen_rate":
         return ("resolved",)
     if measure in ("offered", "escalations", "transfers", "lost"):

@@ -36,8 +36,19 @@ FIELDS = (
     ("resolution_p90_seconds", "resolution_p90"),
     ("escalated", "escalations"),
     ("transferred", "transfers"),
+    ("next_replies", "next_replies"),
+    ("next_reply_in_target", "next_reply_in_target"),
 )
-_COUNTS = {"offered", "answered", "abandoned", "short_abandoned", "lost", "escalated", "transferred"}
+_COUNTS = {
+    "offered",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "lost",
+    "escalated",
+    "transferred",
+    "next_replies",
+}
 
 
 def parse_time(text: str) -> float:

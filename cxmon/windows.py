@@ -64,7 +64,9 @@ FEEDBACK_SUM = 11
 LOST = 12
 ANSWERED_TIMED = 13  # answered contacts whose wait is known
 SURVEYED = 14  # surveys sent (feedback events without a score)
-N_SLOTS = 15
+NEXT_REPLIED = 15  # agents' replies to a customer's later message
+NEXT_REPLY_WITHIN = 16  # those within the step's next-reply target
+N_SLOTS = 17
 
 STRIKE_WINDOW = 86400.0
 _ROUTE_CACHE_LIMIT = 10_000
@@ -82,6 +84,9 @@ _FEEDBACK = EventKind.FEEDBACK
 _LOST = EventKind.LOST
 _STAFFING = EventKind.STAFFING
 _HEARTBEAT = EventKind.HEARTBEAT
+_REPLIED = EventKind.REPLIED
+_PAUSED = EventKind.PAUSED
+_RESUMED = EventKind.RESUMED
 _KIND_OF = {kind.value: kind for kind in EventKind}
 
 
@@ -361,6 +366,8 @@ class Series:
     long_wait: float
     backlog_age: float
     windows: list[Window]
+    next_reply: float = 20.0
+    """Next-reply target (seconds, business time when the step has a calendar)."""
     """Shortest first."""
     direct: list[Window] = field(default_factory=list)
     """The windows events are counted in directly: those not nested in a shorter one."""
@@ -373,6 +380,10 @@ class Series:
     """contact_id → arrival time, for contacts in queue now."""
     open: dict[str, float] = field(default_factory=dict)
     """contact_id → arrival time, for contacts not yet resolved (backlog)."""
+    paused: dict[str, tuple[float, float, float | None]] = field(default_factory=dict)
+    """contact_id → (its time in :attr:`open` then, seconds paused in pauses that ended, start of
+    the pause going on or None), for contacts paused since they opened: aged backlog leaves the
+    paused time out. An entry whose first item is not the contact's open time is left over."""
     agents_staffed: int | None = None
     agents_available: int | None = None
     contacts_waiting: int | None = None
@@ -486,6 +497,7 @@ class Aggregator:
                 long_wait=step.long_wait if step else max(3 * sl_target, 60.0),
                 backlog_age=step.backlog_age if step else 86400.0,
                 windows=self._windows(),
+                next_reply=(step.next_reply or sl_target) if step else sl_target,
             )
             series.direct = [w for w in series.windows if w.inner is None]
             self.series[key] = series
@@ -661,6 +673,13 @@ class Aggregator:
                 contacts.pop(cid, None)
                 slot = LOST
                 totals[T_LOST] += 1
+            elif kind is _REPLIED:
+                slot = NEXT_REPLIED
+                wait = row[WAIT]
+                if wait != NO_NUMBER and wait <= series.next_reply:
+                    slot2 = NEXT_REPLY_WITHIN
+            elif kind is _PAUSED or kind is _RESUMED:
+                _pause(series, cid, ts, kind is _PAUSED)
 
             wkey = rkey = 0
             if wait_value is not None:
@@ -967,7 +986,27 @@ def window_measures(total: Pane, formula: str, only: frozenset[str] | None = Non
         "resolved": resolved,
         "feedback": fn,
         "surveys": c[SURVEYED],
+        "next_reply_in_target": c[NEXT_REPLY_WITHIN] / c[NEXT_REPLIED] if c[NEXT_REPLIED] > 0 else None,
+        "next_replies": c[NEXT_REPLIED],
     }
+
+
+def _pause(series: Series, cid: str, ts: float, pausing: bool) -> None:
+    """Start (``pausing``) or end a pause of an open contact: the paused time is kept in business
+    seconds of the step's calendar (all of them without one)."""
+    opened = series.open.get(cid)
+    if opened is None:
+        return
+    entry = series.paused.get(cid)
+    held, since = (entry[1], entry[2]) if entry is not None and entry[0] == opened else (0.0, None)
+    if pausing:
+        if since is None:
+            since = ts
+    elif since is not None:
+        calendar = series.step.calendar if series.step is not None else None
+        held += calendar.between(since, ts) if calendar is not None else max(0.0, ts - since)
+        since = None
+    series.paused[cid] = (opened, held, since)
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -984,13 +1023,27 @@ def instant_measures(series: Series, now: float) -> dict[str, float | None]:
     occupancy = None
     if staffed and available is not None:
         occupancy = max(0.0, min(1.0, (staffed - available) / staffed))
-    aged_limit = now - series.backlog_age
+    open_ = series.open
+    paused = series.paused
+    if paused:  # entries of contacts closed (or reopened) since are left over: forget them
+        for cid in [c for c, e in paused.items() if open_.get(c) != e[0]]:
+            del paused[cid]
+    age = series.backlog_age
     calendar = series.step.calendar if series.step is not None else None
     if calendar is None:
-        aged = sum(1 for t in series.open.values() if t <= aged_limit)
+        aged_limit = now - age
+        aged = sum(1 for t in open_.values() if t <= aged_limit)
     else:  # open longer than the target in business time: past the due time the calendar gives
-        age = series.backlog_age
-        aged = sum(1 for t in series.open.values() if now >= (_due(calendar, t, age) or math.inf))
+        aged = sum(1 for t in open_.values() if now >= (_due(calendar, t, age) or math.inf))
+    for opened, held, since in paused.values():
+        # Paused time does not count: due that much later, and a pause going on stops the clock.
+        at = now if since is None else min(since, now)
+        due: float | None
+        if calendar is None:
+            was, due = opened <= now - age, opened + age + held
+        else:
+            was, due = now >= (_due(calendar, opened, age) or math.inf), _due(calendar, opened, age + held)
+        aged += int(at >= (math.inf if due is None else due)) - int(was)
     return {
         # A source that counts the queue (Genesys observations) knows contacts it never reported.
         "waiting_now": float(
@@ -1000,7 +1053,7 @@ def instant_measures(series: Series, now: float) -> dict[str, float | None]:
         "agents_staffed": None if staffed is None else float(staffed),
         "agents_available": None if available is None else float(available),
         "occupancy": occupancy,
-        "backlog": float(len(series.open)),
+        "backlog": float(len(open_)),
         "aged_backlog": float(aged),
     }
 

@@ -21,10 +21,17 @@ FORMULAS = ("excl_short_abandons", "incl_abandons", "answered_only")
 
 
 def test_every_measure_says_which_way_is_worse() -> None:
-    """Service level, CSAT, the survey response rate and the agent counts are bad when low; waits,
-    rates and counts of trouble when high."""
+    """Service level, CSAT, the survey response rate, next replies in target and the agent counts are
+    bad when low; waits, rates and counts of trouble when high."""
     low = {name for name in MEASURES if bad_direction(name) == "below"}
-    assert low == {"service_level", "csat", "response_rate", "agents_staffed", "agents_available"}
+    assert low == {
+        "service_level",
+        "csat",
+        "response_rate",
+        "next_reply_in_target",
+        "agents_staffed",
+        "agents_available",
+    }
 
 
 def test_a_threshold_without_direction_is_breached_the_way_its_measure_gets_worse() -> None:

@@ -4,13 +4,17 @@ aged backlog per queue, on a step calendar (Mon–Fri 09:00–17:00 London, a ho
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collectors.webhook.model import Update
 from collectors.webhook.tracker import ContactTracker, step_clocks
 from cxmon.config import loads
 from cxmon.events import ContactEvent, EventKind
-from cxmon.windows import Aggregator, instant_measures
+from cxmon.windows import Aggregator, instant_measures, window_measures
 
 LONDON = ZoneInfo("Europe/London")
 CONFIG = """
@@ -123,3 +127,236 @@ def test_calendar_and_targets_travel_in_the_hubs_hello() -> None:
     assert back.steps[0].next_reply == 3600
     assert back.steps[0].calendar is not None
     assert back.steps[0].calendar.between(at(4, 16), at(7, 10)) == 2 * 3600
+
+
+def test_replies_to_later_messages_are_replied_events_with_the_next_reply_time() -> None:
+    """The tracker makes one ``replied`` event per next reply; its wait is the business next-reply
+    time (Fri 16:30 → Mon 09:45 is 75 min), not the wall-clock 65 h."""
+    t = tracker()
+    t.apply(upd("open", at(4, 9), 1))
+    t.apply(upd("reply", at(4, 10), 2))
+    t.apply(upd("customer", at(4, 16, 30), 3))
+    [replied] = t.apply(upd("reply", at(7, 9, 45), 4))
+    assert (replied.kind, replied.ts, replied.wait) == (EventKind.REPLIED, at(7, 9, 45), 75 * 60)
+
+
+def test_next_reply_in_target_is_a_windowed_ratio_against_the_steps_target() -> None:
+    """Three next replies of 75, 20 and 60 min against a 1 h target: 2 of 3 in target (60 min is
+    within), each window's ``next_replies`` is 3; the first reply is no next reply."""
+    t = tracker()
+    events: list[ContactEvent] = []
+    for n, (action, when) in enumerate(
+        [
+            ("open", at(4, 9)),
+            ("reply", at(4, 10)),
+            ("customer", at(4, 16, 30)),
+            ("reply", at(7, 9, 45)),
+            ("customer", at(7, 10)),
+            ("reply", at(7, 10, 20)),
+            ("customer", at(7, 11)),
+            ("reply", at(7, 12)),
+        ]
+    ):
+        events += t.apply(upd(action, when, n))
+    agg = Aggregator(loads(CONFIG))
+    agg.add(events)
+    agg.advance(at(7, 12))
+    [series] = agg.series.values()
+    [window] = series.windows
+    figures = window_measures(window.total, "excl_short_abandons")
+    assert figures["next_replies"] == 1  # the 60-minute window holds only Monday 12:00's reply
+    assert figures["next_reply_in_target"] == 1.0
+    every = Aggregator(loads(CONFIG.replace('windows = ["60m"]', 'windows = ["7d"]')))
+    every.add(events)
+    [long_series] = every.series.values()
+    figures = window_measures(long_series.windows[0].total, "excl_short_abandons")
+    assert figures["next_replies"] == 3
+    assert figures["next_reply_in_target"] == 2 / 3
+
+
+def test_next_reply_threshold_becomes_a_rule_promtool_accepts(tmp_path: Path) -> None:
+    """A threshold on next_reply_in_target is a valid config; its rule reads
+    cxmon_next_reply_in_target_ratio, gated on cxmon_window_next_replies, and promtool accepts it."""
+    import subprocess
+
+    from cxmon.rules import render_rules
+    from tests.integration import require_binary
+
+    promtool = require_binary("promtool")
+    config = loads(
+        CONFIG
+        + """
+  [[journey.steps.thresholds]]
+  measure = "next_reply_in_target"
+  window = "60m"
+  warn = 0.9
+  breach = 0.8
+  min_volume = 5
+"""
+    )
+    text = render_rules(config)
+    assert "cxmon_next_reply_in_target_ratio" in text and "cxmon_window_next_replies" in text
+    path = tmp_path / "rules.yml"
+    path.write_text(text)
+    proc = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+async def test_next_reply_ratio_reaches_the_snapshot_and_metrics() -> None:
+    """Native events through the daemon's HTTP server: one next reply in 30 min, one in 2 h against
+    the 1 h target; /metrics shows cxmon_next_reply_in_target_ratio 0.5 and 2 next replies."""
+    import asyncio
+    import re
+    import time
+
+    import aiohttp
+
+    from cxmon.engine import Engine
+    from cxmon.http_server import start_http
+    from tests.collectors.webhook.harness import SECRET, body_of, native_headers
+
+    config = loads(
+        CONFIG.replace('windows = ["60m"]', 'windows = ["5m"]\ntick = "100ms"')
+        + f"""
+[[collectors]]
+type = "webhook"
+name = "crm"
+adapter = "native"
+secret = "{SECRET}"
+"""
+    )
+    now = time.time()
+    events = [
+        {"id": "a", "ts": now - 9000, "kind": "arrived", "contact_id": "t1", "channel": "email",
+         "queue": "billing"},
+        {"id": "r1", "ts": now - 20, "kind": "replied", "contact_id": "t1", "channel": "email",
+         "queue": "billing", "wait": 1800},
+        {"id": "r2", "ts": now - 10, "kind": "replied", "contact_id": "t1", "channel": "email",
+         "queue": "billing", "wait": 7200},
+    ]  # fmt: skip
+    engine = Engine(config, store=False)
+    found: dict[str, float] = {}
+    async with engine:
+        services = await start_http(engine, "127.0.0.1", 0, sources=engine.sources)
+        try:
+            base = f"http://127.0.0.1:{services.port}"
+            body = body_of({"version": 1, "events": events})
+            async with aiohttp.ClientSession() as http:
+                async with http.post(base + "/webhooks/crm", data=body, headers=native_headers(body)) as r:
+                    assert r.status == 200, await r.text()
+                for _ in range(200):  # bounded: a render follows the next snapshot
+                    async with http.get(base + "/metrics") as r:
+                        text = await r.text()
+                    found = {
+                        m.group(1): float(m.group(2))
+                        for m in re.finditer(
+                            r"^(cxmon_next_reply_in_target_ratio|cxmon_window_next_replies)"
+                            r'\{[^}]*window="5m"\} (\S+)$',
+                            text,
+                            re.M,
+                        )
+                    }
+                    if len(found) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            await services.aclose()
+    assert found == {"cxmon_next_reply_in_target_ratio": 0.5, "cxmon_window_next_replies": 2.0}
+
+
+PAUSE_CONFIG = """
+[monitor]
+windows = ["60m"]
+
+[journey]
+channels = ["email"]
+queues = ["billing"]
+
+[[journey.steps]]
+name = "resolve"
+match = [{ channel = "email" }]
+targets = { first_reply = "1h", resolution = "3h" }
+  [journey.steps.calendar]
+  timezone = "Europe/London"
+  holidays = ["2026-03-27"]
+    [journey.steps.calendar.hours]
+    mon = ["09:00-17:00"]
+    tue = ["09:00-17:00"]
+    wed = ["09:00-17:00"]
+    thu = ["09:00-17:00"]
+    sat = ["00:00-03:00"]
+    sun = ["00:00-03:00", "22:00-24:00"]
+"""
+PAUSE_TARGET = 3 * 3600
+# Thursday 26 March 2026 00:00 UTC: a holiday Friday, then the night the clocks go forward (Sunday
+# 01:00 → 02:00 in London) inside Sunday's early hours.
+PAUSE_START = int(datetime(2026, 3, 26, tzinfo=ZoneInfo("UTC")).timestamp())
+
+
+def unpaused_business_seconds(opened: int, now: int, toggles: list[int]) -> int:
+    """Seconds of [opened, now) that are business time in PAUSE_CONFIG's calendar and not paused,
+    a minute at a time (``toggles``: pause, resume, pause… times, each a whole minute)."""
+    zone = ZoneInfo("Europe/London")
+    hours = {0: (9, 17), 1: (9, 17), 2: (9, 17), 3: (9, 17)}
+    total = 0
+    for minute in range(opened, now, 60):
+        if sum(1 for t in toggles if t <= minute) % 2:
+            continue  # paused
+        local = datetime.fromtimestamp(minute, ZoneInfo("UTC")).astimezone(zone)
+        if local.date().isoformat() == "2026-03-27":
+            continue
+        day = local.weekday()
+        in_hours = (
+            (day in hours and hours[day][0] <= local.hour < hours[day][1])
+            or (day == 5 and local.hour < 3)
+            or (day == 6 and (local.hour < 3 or local.hour >= 22))
+        )
+        total += 60 * in_hours
+    return total
+
+
+@st.composite
+def paused_tickets(draw: st.DrawFn) -> tuple[int, list[tuple[int, list[int]]]]:
+    """A time to look at, and 1–3 tickets each opened before it with pauses and resumes between."""
+    now = PAUSE_START + 60 * draw(st.integers(60, 6 * 1440))
+    tickets = []
+    for _ in range(draw(st.integers(1, 3))):
+        opened = now - 60 * draw(st.integers(1, (now - PAUSE_START) // 60))
+        toggles = sorted(draw(st.sets(st.integers(opened // 60, now // 60 - 1), max_size=6)))
+        tickets.append((opened, [60 * t for t in toggles]))
+    return now, tickets
+
+
+@settings(max_examples=60, deadline=None)
+@given(paused_tickets())
+def test_aged_backlog_leaves_paused_time_out(case: tuple[int, list[tuple[int, list[int]]]]) -> None:
+    """A ticket is aged when its business time open, less the time it sat paused (pending, on hold),
+    reaches the 3 h resolution target: the aggregator agrees with a minute-by-minute count across a
+    holiday, nights, and the spring clock change."""
+    now, tickets = case
+    agg = Aggregator(loads(PAUSE_CONFIG))
+    events = []
+    for i, (opened, toggles) in enumerate(tickets):
+        events.append(ContactEvent(opened, EventKind.ARRIVED, f"t{i}", "email", "billing", "zd"))
+        for k, t in enumerate(toggles):
+            kind = EventKind.PAUSED if k % 2 == 0 else EventKind.RESUMED
+            events.append(ContactEvent(t, kind, f"t{i}", "email", "billing", "zd"))
+    agg.add(sorted(events, key=lambda e: e.ts))
+    [series] = agg.series.values()
+    expected = sum(unpaused_business_seconds(o, now, tg) >= PAUSE_TARGET for o, tg in tickets)
+    assert instant_measures(series, now)["aged_backlog"] == expected
+    assert instant_measures(series, now)["backlog"] == len(tickets)
+
+
+def test_detail_pane_lists_next_reply_beside_first_reply_where_there_are_next_replies() -> None:
+    """The detail pane's figures list next reply in target for a series with next replies in some
+    window, and leave it out for one without (a voice queue)."""
+    from cxmon.tui.format import figure_measures
+    from tests.metrics_helpers import make_series
+
+    tickets = make_series(
+        windows={300.0: {"next_reply_in_target": None}, 900.0: {"next_reply_in_target": 0.5}}
+    )
+    calls = make_series(windows={300.0: {"service_level": 0.8}})
+    assert "next_reply_in_target" in figure_measures(tickets)
+    assert "service_level" in figure_measures(calls) and "next_reply_in_target" not in figure_measures(calls)

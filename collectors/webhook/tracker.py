@@ -133,7 +133,7 @@ class ContactTracker:
                 return out
         if u.action == "reply":
             if c.answered and c.awaiting is not None:
-                self._next_reply(c, u.ts)
+                out.append(self._next_reply(u.contact, c, u.ts))
             self._answer(u.contact, c, u.ts, out)
         elif u.action == "customer":
             if c.answered and c.awaiting is None and c.closed_at is None:
@@ -158,7 +158,9 @@ class ContactTracker:
             self._status(u, c, out)
         return out
 
-    def _next_reply(self, c: _Contact, ts: float) -> None:
+    def _next_reply(self, cid: str, c: _Contact, ts: float) -> ContactEvent:
+        """The ``replied`` event of an agent's reply to the customer's later message (its wait is
+        the next-reply time, in business time with the pauses left out)."""
         assert c.awaiting is not None
         seconds = c.clock(c.awaiting, ts, c.awaiting_paused)
         c.awaiting = None
@@ -166,6 +168,7 @@ class ContactTracker:
         self.next_reply_seconds = [*self.next_reply_seconds[-999:], seconds]
         if c.next_target is not None and seconds > c.next_target:
             self.next_reply_breaches += 1
+        return self._event(ts, EventKind.REPLIED, cid, c, wait=seconds)
 
     def _open(self, u: Update, opened: float, out: list[ContactEvent]) -> _Contact:
         c = _Contact(opened, u.channel, u.queue, u.customer)
@@ -196,9 +199,11 @@ class ContactTracker:
             elif c.paused_at is not None:
                 c.paused = c.paused_by(u.ts)
                 c.paused_at = None
+                out.append(self._event(u.ts, EventKind.RESUMED, u.contact, c))
         elif u.status == "paused":
             if c.closed_at is None and c.paused_at is None:
                 c.paused_at = u.ts
+                out.append(self._event(u.ts, EventKind.PAUSED, u.contact, c))
         elif u.status == "resolved":
             if c.closed_at is not None:
                 return

@@ -65,8 +65,21 @@ FIGURE_MEASURES: tuple[str, ...] = (
     "transfers",
     "reopen_rate",
     "csat",
+    "next_reply_in_target",
 )
 """Windowed measures listed in the detail pane's figures table."""
+
+FIGURES_WHEN_PRESENT = frozenset({"next_reply_in_target"})
+"""Figures listed only for a series that has them in some window (tickets answered more than once)."""
+
+
+def figure_measures(series: SeriesFigures) -> tuple[str, ...]:
+    """The measures of :data:`FIGURE_MEASURES` the detail pane lists for ``series``."""
+    return tuple(
+        m
+        for m in FIGURE_MEASURES
+        if m not in FIGURES_WHEN_PRESENT or any(f.get(m) is not None for f in series.windows.values())
+    )
 
 
 SPARK_BARS = "▁▂▃▄▅▆▇█"

@@ -17,11 +17,11 @@ from cxmon.measures import MEASURES, format_value
 from cxmon.snapshot import EMPTY_SNAPSHOT, SeriesFigures, SeriesKey, Snapshot, StepStatus
 from cxmon.tui.explain import exits_note, explain
 from cxmon.tui.format import (
-    FIGURE_MEASURES,
     SPARK_BARS,
     SPARK_MEASURES,
     STATE_WORD,
     clock_text,
+    figure_measures,
     judge,
     series_label,
     threshold_text,
@@ -186,7 +186,7 @@ class DetailPane(VerticalScroll):
         if len(figures.columns) != len(titles):
             figures.set_columns(titles)
         rows = []
-        for measure in FIGURE_MEASURES:
+        for measure in figure_measures(series):
             ths = thresholds_for(self.config, series.step, measure, series.channel)
             cells: list[Cell] = [(MEASURES[measure].label, "")]
             for w in windows:

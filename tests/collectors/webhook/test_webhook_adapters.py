@@ -176,10 +176,11 @@ async def test_zendesk_ticket_life() -> None:
                 created=t0,
             ),
         )
-        await until(lambda: len(sink.events) >= 3)
+        await until(lambda: len(sink.events) >= 4)
         await asyncio.sleep(0.05)
-    assert sink.kinds() == ["arrived", "answered", "resolved"]
-    arrived, answered, resolved = sink.events
+    assert sink.kinds() == ["arrived", "answered", "paused", "resolved"]
+    arrived, answered, paused, resolved = sink.events
+    assert paused.ts == t0 + 700
     assert (arrived.channel, arrived.queue, arrived.contact_id) == ("email", "billing", "zendesk:35436")
     assert answered.wait is not None and abs(answered.wait - 600) < 1
     # Pending from +700 s to the solve at +1800 s stops the clock: 700 s of resolution time.
