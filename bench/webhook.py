@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import hashlib
 import hmac
+import os
 import statistics
 import subprocess
 import sys
@@ -86,7 +88,12 @@ async def serve(store: str | None) -> None:
         snap = engine.latest
         offered = sum((s.totals.get("offered") or 0) for s in snap.series)
         return web.json_response(
-            {"offered": offered, "version": snap.version, "rejected": dict(source.rejected)}  # type: ignore[attr-defined]
+            {
+                "offered": offered,
+                "version": snap.version,
+                "rejected": dict(source.rejected),  # type: ignore[attr-defined]
+                "cpu": time.process_time(),
+            }
         )
 
     app.router.add_post("/bare", bare)
@@ -138,59 +145,163 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def raw_request(path: str, port: int, body: bytes, headers: dict[str, str]) -> bytes:
+    """The whole HTTP/1.1 request as bytes (built before the clock starts)."""
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return head.encode() + b"\r\n" + body
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection of the load generator: a request is written whole, its answer read
+    by Content-Length. Far cheaper per request than a full HTTP client, so the generator's own cost
+    stays small beside the server's (each run prints the generator's CPU share)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.waiting: collections.deque[asyncio.Future[int]] = collections.deque()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buf[:end]).lower()
+            at = head.find(b"\r\ncontent-length:")
+            length = 0
+            if at >= 0:
+                stop = head.find(b"\r\n", at + 2)
+                length = int(head[at + 17 : stop if stop >= 0 else None])
+            if len(buf) < end + 4 + length:
+                return
+            del buf[: end + 4 + length]
+            fut = self.waiting.popleft()
+            if not fut.done():
+                fut.set_result(int(head[9:12]))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        while self.waiting:
+            fut = self.waiting.popleft()
+            if not fut.done():
+                fut.set_exception(ConnectionError("connection lost"))
+
+    def send(self, request: bytes) -> asyncio.Future[int]:
+        """Write ``request``; the future is the answer's status code."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.waiting.append(fut)
+        assert self.transport is not None
+        self.transport.write(request)
+        return fut
+
+
+async def connections(port: int, n: int) -> list[Connection]:
+    loop = asyncio.get_running_loop()
+    out = []
+    for _ in range(n):
+        _, proto = await loop.create_connection(Connection, "127.0.0.1", port)
+        out.append(proto)
+    return out
+
+
+def close_all(conns: list[Connection]) -> None:
+    for c in conns:
+        if c.transport is not None:
+            c.transport.close()
+
+
+class Cpu:
+    """The generator's CPU time over a run, as a share of one core (near 1.0: it is the bottleneck)."""
+
+    def __enter__(self) -> Cpu:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.share = (time.process_time() - self.cpu) / max(1e-9, time.perf_counter() - self.wall)
+
+
 async def closed_loop(
-    url: str, requests: list[tuple[bytes, dict[str, str]]], workers: int
-) -> tuple[float, list[float], int]:
-    """Send every request with ``workers`` concurrent senders; return (seconds, latencies, failures)."""
+    port: int, requests: list[bytes], workers: int
+) -> tuple[float, list[float], int, float]:
+    """Send every request on ``workers`` keep-alive connections, each as soon as its last answer
+    came; return (seconds, latencies, non-200 answers, generator CPU share)."""
     latencies: list[float] = []
     failures = 0
     it = iter(requests)
-    conn = aiohttp.TCPConnector(limit=workers, force_close=False)
-    async with aiohttp.ClientSession(connector=conn) as http:
+    conns = await connections(port, workers)
+    clock = time.perf_counter
 
-        async def worker() -> None:
-            nonlocal failures
-            for body, headers in it:
-                t = time.perf_counter()
-                async with http.post(url, data=body, headers=headers) as r:
-                    await r.read()
-                    failures += r.status != 200
-                latencies.append(time.perf_counter() - t)
+    async def worker(conn: Connection) -> None:
+        nonlocal failures
+        for request in it:
+            t = clock()
+            status = await conn.send(request)
+            latencies.append(clock() - t)
+            failures += status != 200
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(workers)))
-        return time.perf_counter() - start, latencies, failures
+    with Cpu() as cpu:
+        start = clock()
+        await asyncio.gather(*(worker(c) for c in conns))
+        took = clock() - start
+    close_all(conns)
+    return took, latencies, failures, cpu.share
 
 
 async def open_loop(
-    url: str, requests: list[tuple[bytes, dict[str, str]]], rate: float
-) -> tuple[list[float], int, float]:
-    """Send request i at start + i/rate; latency from that due time. Returns (latencies, failures, lag)."""
+    port: int, requests: list[bytes], rate: float, pool: int = 64
+) -> tuple[list[float], int, float, float]:
+    """Send request i at start + i/rate on a free keep-alive connection (waiting for one if all are
+    busy); latency runs from the due time, so neither a stalled server nor a late generator can hide
+    its queue. Returns (latencies, non-200 answers, the generator's worst lag behind schedule, its
+    CPU share)."""
     latencies: list[float] = []
     failures = 0
-    conn = aiohttp.TCPConnector(limit=256)
-    async with aiohttp.ClientSession(connector=conn) as http:
-        start = time.perf_counter() + 0.05
-        max_lag = 0.0
+    conns = await connections(port, pool)
+    idle: collections.deque[Connection] = collections.deque(conns)
+    backlog: collections.deque[tuple[float, bytes]] = collections.deque()
+    clock = time.perf_counter
+    pending: set[asyncio.Future[int]] = set()
 
-        async def one(i: int, body: bytes, headers: dict[str, str]) -> None:
+    def dispatch(conn: Connection, due: float, request: bytes) -> None:
+        fut = conn.send(request)
+        pending.add(fut)
+
+        def done(f: asyncio.Future[int]) -> None:
             nonlocal failures
-            due = start + i / rate
-            async with http.post(url, data=body, headers=headers) as r:
-                await r.read()
-                failures += r.status != 200
-            latencies.append(time.perf_counter() - due)
-
-        tasks = []
-        for i, (body, headers) in enumerate(requests):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            pending.discard(f)
+            latencies.append(clock() - due)
+            failures += f.exception() is not None or f.result() != 200
+            if backlog:
+                dispatch(conn, *backlog.popleft())
             else:
-                max_lag = max(max_lag, -delay)
-            tasks.append(asyncio.create_task(one(i, body, headers)))
-        await asyncio.gather(*tasks)
-        return latencies, failures, max_lag
+                idle.append(conn)
+
+        fut.add_done_callback(done)
+
+    max_lag = 0.0
+    with Cpu() as cpu:
+        start = clock() + 0.05
+        for i, request in enumerate(requests):
+            due = start + i / rate
+            delay = due - clock()
+            if delay > 0.0005:
+                await asyncio.sleep(delay)
+            max_lag = max(max_lag, clock() - due)
+            if idle:
+                dispatch(idle.popleft(), due, request)
+            else:
+                backlog.append((due, request))
+        while pending or backlog:
+            await asyncio.sleep(0.001)
+    close_all(conns)
+    return latencies, failures, max_lag, cpu.share
 
 
 async def offered(base: str) -> float:
@@ -208,6 +319,15 @@ async def drain(base: str, target: float, timeout: float = 60.0) -> float:
     return time.perf_counter() - start
 
 
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def server_cpu(base: str) -> float:
+    async with aiohttp.ClientSession() as http, http.get(base + "/status") as r:
+        return float((await r.json())["cpu"])
+
+
 async def generate(args: argparse.Namespace) -> None:
     cmd = [sys.executable, __file__, "--serve"] + (["--store", args.store] if args.store else [])
     server = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -217,37 +337,45 @@ async def generate(args: argparse.Namespace) -> None:
     try:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         n = args.requests
-        batches = [[signed(k * n + i, stamp) for i in range(n)] for k in range(4)]
+
+        def batch(first: int, count: int, path: str) -> list[bytes]:
+            return [raw_request(path, port, *signed(first + i, stamp)) for i in range(count)]
+
+        zd, bare = "/webhooks/zd", "/bare"
+        batches = [batch(k * n, n, zd if k % 2 else bare) for k in range(4)]
+        print(f"before: {load()}")
         # Warm up both paths (connections, caches), not measured.
-        await closed_loop(base + "/bare", [signed(10**9 + i, stamp) for i in range(500)], args.concurrency)
-        await closed_loop(
-            base + "/webhooks/zd", [signed(2 * 10**9 + i, stamp) for i in range(500)], args.concurrency
-        )
+        await closed_loop(port, batch(10**9, 500, bare), args.concurrency)
+        await closed_loop(port, batch(2 * 10**9, 500, zd), args.concurrency)
         await drain(base, 500)
 
-        secs_bare, lat_bare, fail_bare = await closed_loop(base + "/bare", batches[0], args.concurrency)
-        secs, lat, fail = await closed_loop(base + "/webhooks/zd", batches[1], args.concurrency)
+        secs_bare, lat_bare, fail_bare, gen_bare = await closed_loop(port, batches[0], args.concurrency)
+        cpu0, t0 = await server_cpu(base), time.perf_counter()
+        secs, lat, fail, gen = await closed_loop(port, batches[1], args.concurrency)
+        served = (await server_cpu(base) - cpu0) / (time.perf_counter() - t0)
         drained = await drain(base, 500 + n)
-        print(f"closed loop, {args.concurrency} connections, {n:,} signed requests each")
+        print(f"closed loop, {args.concurrency} connections, {n:,} signed requests each  ({load()})")
         print(
             f"  cxmon webhook: {n / secs:8,.0f} req/s  p50 {pct(lat, 0.5) * 1e3:6.1f} ms  "
             f"p99 {pct(lat, 0.99) * 1e3:6.1f} ms  non-200: {fail}  all in the snapshot {drained:.2f} s later"
         )
+        print(f"    CPU: generator {gen:.0%} of a core, server {served:.0%}")
         print(
             f"  bare aiohttp (signature check only): {n / secs_bare:8,.0f} req/s  "
             f"p50 {pct(lat_bare, 0.5) * 1e3:6.1f} ms  p99 {pct(lat_bare, 0.99) * 1e3:6.1f} ms  "
-            f"non-200: {fail_bare}"
+            f"non-200: {fail_bare}  (generator {gen_bare:.0%} of a core)"
         )
         print(f"  cxmon / bare: {(n / secs) / (n / secs_bare):.2f}")
 
-        lat_o, fail_o, lag = await open_loop(base + "/webhooks/zd", batches[2], args.rate)
+        lat_o, fail_o, lag, gen_o = await open_loop(port, batches[3], args.rate)
         drained = await drain(base, 500 + 2 * n)
-        lat_ob, fail_ob, lag_b = await open_loop(base + "/bare", batches[3], args.rate)
-        print(f"open loop at {args.rate:,.0f} req/s, {n:,} requests (latency from the due time)")
+        lat_ob, fail_ob, lag_b, _ = await open_loop(port, batches[2], args.rate)
+        print(f"open loop at {args.rate:,.0f} req/s, {n:,} requests (latency from the due time)  ({load()})")
         print(
             f"  cxmon webhook: p50 {pct(lat_o, 0.5) * 1e3:6.1f} ms  p90 {pct(lat_o, 0.9) * 1e3:6.1f} ms  "
             f"p99 {pct(lat_o, 0.99) * 1e3:6.1f} ms  max {max(lat_o) * 1e3:6.1f} ms  non-200: {fail_o}  "
-            f"generator lag max {lag * 1e3:.1f} ms  all in the snapshot {drained:.2f} s later"
+            f"generator lag max {lag * 1e3:.1f} ms, CPU {gen_o:.0%}  "
+            f"all in the snapshot {drained:.2f} s later"
         )
         print(
             f"  bare aiohttp: p50 {pct(lat_ob, 0.5) * 1e3:6.1f} ms  p99 {pct(lat_ob, 0.99) * 1e3:6.1f} ms  "
@@ -257,6 +385,7 @@ async def generate(args: argparse.Namespace) -> None:
             f"  p99 cxmon / bare: {pct(lat_o, 0.99) / pct(lat_ob, 0.99):.2f}   "
             f"(mean {statistics.mean(lat_o) * 1e3:.1f} ms)"
         )
+        print(f"after: {load()}")
     finally:
         server.stdin.close()
         try:
