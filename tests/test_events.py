@@ -22,7 +22,7 @@ def test_constructor_matches_the_fields() -> None:
 
 def test_every_field_is_set_and_events_are_frozen() -> None:
     """Each argument lands in its own field, equal events hash alike, and nothing can change one."""
-    values = (1.5, EventKind.ANSWERED, "c", "chat", "q", "s", "u", 2.0, 3.0, "r", 4.0, "t", 5, 6)
+    values = (1.5, EventKind.ANSWERED, "c", "chat", "q", "s", "u", 2.0, 3.0, "r", 4.0, "t", 5, 6, 7)
     ev = ContactEvent(*values)
     assert dataclasses.astuple(ev) == values
     assert ev == ContactEvent(*values) and hash(ev) == hash(ContactEvent(*values))

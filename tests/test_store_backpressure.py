@@ -204,14 +204,14 @@ def tiny_filesystem(where: Path, size: str = "4m") -> Iterator[Path]:
 def fill(fs: Path) -> Path:
     """Write a file that takes every free byte of ``fs``; return it (remove it to make room)."""
     filler = fs / "filler"
-    with filler.open("wb") as fh, contextlib.suppress(OSError):
+    # Unbuffered: a buffered file keeps what a write could not put on the disk, and closing it
+    # fails again trying to write that.
+    with filler.open("wb", buffering=0) as fh, contextlib.suppress(OSError):
         while True:
             fh.write(b"\0" * 65536)
-            fh.flush()
-    with contextlib.suppress(OSError), filler.open("ab") as fh:
+    with contextlib.suppress(OSError), filler.open("ab", buffering=0) as fh:
         while True:  # the last few free bytes
             fh.write(b"\0" * 512)
-            fh.flush()
     return filler
 
 
