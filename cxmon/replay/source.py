@@ -126,37 +126,41 @@ class ReplaySource:
         sink.set_up(True)
         pending: list[ContactEvent] = []
         mark_wall, mark_ts, mark_speed = self.wall(), self.position, self.speed
-        async for batch in self._rows():
-            pending.extend(batch)
-            while pending:
-                if not self._running.is_set():
-                    await self._running.wait()
-                    mark_wall, mark_ts = self.wall(), self.position
-                if self.skip_to is not None and self.skip_to <= self.position:
-                    self.skip_to = None
-                    mark_wall, mark_ts = self.wall(), self.position
-                if self.speed != mark_speed:
-                    mark_wall, mark_ts, mark_speed = self.wall(), self.position, self.speed
-                if self.speed is None or self.skip_to is not None:
-                    horizon = self.skip_to if self.skip_to is not None else float("inf")
-                    take = [ev for ev in pending[:BATCH] if ev.ts <= horizon] or pending[:1]
-                else:
-                    now_ts = mark_ts + (self.wall() - mark_wall) * self.speed
-                    n = 0
-                    while n < len(pending) and pending[n].ts <= now_ts:
-                        n += 1
-                    take = pending[:n]
-                    if not take:
-                        # Nothing due yet: the cursor walks on through the quiet stretch.
-                        self.position = max(self.position, min(now_ts, pending[0].ts))
-                        self._changed.clear()
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._changed.wait(), STEP)
-                        continue
-                del pending[: len(take)]
-                await sink.emit(take)
-                self.position = max(self.position, take[-1].ts)
-                await asyncio.sleep(0)
+        # aclosing: a cancelled run closes the database itself. Left to the loop's finalizer, the
+        # reader's close would run in a later task, or after the loop has closed (aiosqlite's thread
+        # then fails with "Event loop is closed").
+        async with contextlib.aclosing(self._rows()) as rows:
+            async for batch in rows:
+                pending.extend(batch)
+                while pending:
+                    if not self._running.is_set():
+                        await self._running.wait()
+                        mark_wall, mark_ts = self.wall(), self.position
+                    if self.skip_to is not None and self.skip_to <= self.position:
+                        self.skip_to = None
+                        mark_wall, mark_ts = self.wall(), self.position
+                    if self.speed != mark_speed:
+                        mark_wall, mark_ts, mark_speed = self.wall(), self.position, self.speed
+                    if self.speed is None or self.skip_to is not None:
+                        horizon = self.skip_to if self.skip_to is not None else float("inf")
+                        take = [ev for ev in pending[:BATCH] if ev.ts <= horizon] or pending[:1]
+                    else:
+                        now_ts = mark_ts + (self.wall() - mark_wall) * self.speed
+                        n = 0
+                        while n < len(pending) and pending[n].ts <= now_ts:
+                            n += 1
+                        take = pending[:n]
+                        if not take:
+                            # Nothing due yet: the cursor walks on through the quiet stretch.
+                            self.position = max(self.position, min(now_ts, pending[0].ts))
+                            self._changed.clear()
+                            with contextlib.suppress(TimeoutError):
+                                await asyncio.wait_for(self._changed.wait(), STEP)
+                            continue
+                    del pending[: len(take)]
+                    await sink.emit(take)
+                    self.position = max(self.position, take[-1].ts)
+                    await asyncio.sleep(0)
         if self.end != float("inf"):
             self.position = max(self.position, self.end)
         self.finished = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from cxmon.engine import Engine
 from cxmon.errors import ConfigError
 from cxmon.replay.command import journey, parse_speed
 from cxmon.replay.session import ReplaySession, replayed_transitions
-from cxmon.replay.source import stored_range
+from cxmon.replay.source import ReplaySource, stored_range
 from cxmon.snapshot import State, Transition
 from cxmon.tui.replay import ReplayApp, ReplayBar
 from tests.hub.helpers import until
@@ -129,6 +130,46 @@ async def test_replay_keys_move_the_cursor_change_speed_and_pause(recording: Rec
     finally:
         session.close()
         await runner
+
+
+class _StalledSink:
+    """A sink that takes the first batch, then holds the source in ``emit`` until it is cancelled."""
+
+    def __init__(self) -> None:
+        self.got_one = asyncio.Event()
+
+    def set_up(self, up: bool) -> None:
+        pass
+
+    async def emit(self, events: object, offset: object = None) -> None:
+        self.got_one.set()
+        await asyncio.Event().wait()
+
+
+def _sqlite_threads() -> list[threading.Thread]:
+    # aiosqlite runs each connection in a thread named after its worker function.
+    return [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
+
+
+async def test_a_cancelled_replay_source_has_closed_its_database(recording: Recording) -> None:
+    """A replay source cancelled mid-range closes its connection before its task ends, not later in
+    a task of the loop's (which may be closed by then: aiosqlite's "Event loop is closed")."""
+    span = await stored_range(recording.db)
+    assert span is not None
+    before = set(_sqlite_threads())
+    sink = _StalledSink()
+    source = ReplaySource(recording.db, span[0], span[1] + 1.0, speed=None)
+    task = asyncio.create_task(source.run(sink))  # type: ignore[arg-type]
+    await asyncio.wait_for(sink.got_one.wait(), 30.0)
+    assert [t for t in _sqlite_threads() if t not in before], "the source reads through a connection"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Without running the loop again: a connection still open now could only be closed by a task.
+    for thread in _sqlite_threads():
+        if thread not in before:
+            thread.join(timeout=5.0)
+            assert not thread.is_alive(), "the replay source left its database connection open"
 
 
 def test_replay_reads_the_journey_from_the_database(recording: Recording, tmp_path: Path) -> None:
