@@ -6,7 +6,8 @@ a child process, so they do not share the hub's event loop; both processes read 
 clock. Latency is from handing the snapshot to the hub to the moment the last watcher has received
 its delta. Each tick re-measures 5 % of the series (a busy floor); a quiet tick (only time and the
 sources' counters move) is measured for size. Targets: p99 < 100 ms to 200 watchers, a quiet delta
-under 5 % of a full snapshot.
+under 5 % of a full snapshot. The loop's longest stall is measured while the watchers connect (each
+needs the full snapshot) and during the ticks, against encoding the full snapshot whole.
 
     .venv/bin/python bench/hub.py                 # 1, 50 and 200 watchers, 60 ticks each
     .venv/bin/python bench/hub.py --ticks 20 --json
@@ -30,6 +31,7 @@ from types import MappingProxyType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cxmon.hub.full_frame import FullFrames
 from cxmon.hub.protocol import SUBPROTOCOL, delta_frame, snapshot_frame
 from cxmon.hub.server import Hub
 from cxmon.measures import INSTANT, WINDOWED
@@ -167,9 +169,20 @@ async def _watchers(port: int, count: int, last: int) -> None:
 # ---------------------------------------------------------------------------------------- the hub
 
 
+async def _loop_lag(out: list[float]) -> None:
+    """Record how late each 2 ms sleep wakes (ms): the longest the loop was held by anything."""
+    while True:
+        t0 = time.monotonic()
+        await asyncio.sleep(0.002)
+        out.append((time.monotonic() - t0 - 0.002) * 1000.0)
+
+
 async def run(watchers: int, snaps: list[Snapshot], tick: float) -> dict[str, float]:
     feed = MemoryFeed(default_config(), snaps[0])
+    connect_lag: list[float] = []
+    tick_lag: list[float] = []
     async with Hub(feed, port=0, ping_interval=None) as hub:
+        lag = asyncio.create_task(_loop_lag(connect_lag))
         child = subprocess.Popen(
             [sys.executable, __file__, "--child", str(hub.port), str(watchers), str(snaps[-1].version)],
             stdout=subprocess.PIPE,
@@ -184,6 +197,9 @@ async def run(watchers: int, snaps: list[Snapshot], tick: float) -> dict[str, fl
             if len(hub.watchers) == watchers and all(w.version == 1 for w in hub.watchers):
                 break
             await asyncio.sleep(0.05)
+        lag.cancel()
+        builds = hub.full.builds
+        lag = asyncio.create_task(_loop_lag(tick_lag))
         sent: dict[int, float] = {}
         handed: list[float] = []
         cpu0, wall0 = time.process_time(), time.monotonic()
@@ -200,6 +216,7 @@ async def run(watchers: int, snaps: list[Snapshot], tick: float) -> dict[str, fl
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
         out = await asyncio.to_thread(child.stdout.read)
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        lag.cancel()
         child.wait()
         resyncs = hub.stats.resyncs_total
     arrivals = json.loads(out.strip().splitlines()[-1])
@@ -224,7 +241,27 @@ async def run(watchers: int, snaps: list[Snapshot], tick: float) -> dict[str, fl
         "max_ms": lat[-1],
         "hub_cpu_pct": 100.0 * cpu / wall,
         "resyncs": resyncs,
+        "full_builds_on_connect": builds,
+        "connect_lag_max_ms": max(connect_lag, default=0.0),
+        "tick_lag_max_ms": max(tick_lag, default=0.0),
     }
+
+
+async def _full_frames(base: Snapshot, busy: Snapshot) -> tuple[float, float, float]:
+    """Wall ms of FullFrames building ``base`` from nothing and then ``busy`` (5 % changed), and the
+    longest the loop was held meanwhile."""
+    full = FullFrames()
+    lags: list[float] = []
+    lag = asyncio.create_task(_loop_lag(lags))
+    await asyncio.sleep(0.01)
+    t0 = time.monotonic()
+    await full.frame(lambda: base)
+    first = (time.monotonic() - t0) * 1000.0
+    t0 = time.monotonic()
+    await full.frame(lambda: busy)
+    again = (time.monotonic() - t0) * 1000.0
+    lag.cancel()
+    return first, again, max(lags, default=0.0)
 
 
 def sizes(series_count: int) -> dict[str, float]:
@@ -248,7 +285,11 @@ def sizes(series_count: int) -> dict[str, float]:
     for _ in range(5):
         snapshot_frame(base)
     encode_full = (time.perf_counter() - t0) / 5 * 1000
+    first, again, slice_max = asyncio.run(_full_frames(base, busy))
     return {
+        "full_build_ms": first,
+        "full_rebuild_ms": again,
+        "full_build_lag_max_ms": slice_max,
         "full_bytes": len(full),
         "full_deflated": deflated(full),
         "quiet_delta_bytes": len(dq),
@@ -292,7 +333,12 @@ def main() -> int:
         f"{args.series} series; full snapshot {s['full_bytes']:,} B ({s['full_deflated']:,} deflated), ",
         end="",
     )
-    print(f"encoded in {s['encode_full_ms']:.1f} ms")
+    print(f"encoded whole in {s['encode_full_ms']:.1f} ms (the loop held throughout)")
+    print(
+        f"full frame built in slices (and deflated in a thread) in {s['full_build_ms']:.1f} ms, "
+        f"again after a busy tick in {s['full_rebuild_ms']:.1f} ms; "
+        f"longest loop stall meanwhile {s['full_build_lag_max_ms']:.1f} ms"
+    )
     print(
         f"quiet tick delta {s['quiet_delta_bytes']:,} B ({s['quiet_delta_deflated']:,} deflated) = ", end=""
     )
@@ -311,13 +357,19 @@ def main() -> int:
         "recv max",
         "hub CPU",
         "resyncs",
+        "builds",
+        "conn lag",
+        "tick lag",
     )
     print(" ".join(f"{h:>8}" for h in head))
     for r in results:
         ticks = f"{r['complete_ticks']}/{r['ticks']}"
         print(f"{r['watchers']:>8} {ticks:>8} {r['hub_p50_ms']:>8.1f} {r['hub_p99_ms']:>8.1f} ", end="")
         print(f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} ", end="")
-        print(f"{r['hub_cpu_pct']:>7.1f}% {r['resyncs']:>8}")
+        print(f"{r['hub_cpu_pct']:>7.1f}% {r['resyncs']:>8} {r['full_builds_on_connect']:>8} ", end="")
+        print(f"{r['connect_lag_max_ms']:>8.1f} {r['tick_lag_max_ms']:>8.1f}")
+    print("builds: full snapshots encoded while the watchers connected; conn/tick lag: the longest the")
+    print("hub's event loop was held (ms) while they connected / during the ticks")
     return 0
 
 

@@ -31,6 +31,8 @@ from cxmon.hub.protocol import (
     apply_delta_frame,
     bare_config,
     config_of,
+    decode_leaders,
+    decode_path,
     decode_snapshot,
 )
 from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, HubLink, HubStatus, Snapshot, State
@@ -165,12 +167,28 @@ class HubClient:
         await self._request({"type": "ping"})
 
     async def customer_leaders(self, limit: int = 20) -> list[tuple[str, int]]:
-        """Not carried by protocol version 1: the strikes list is read on the daemon."""
-        return []
+        """Return the daemon's strikes list: (customer_id, strikes in 24 h), most strikes first.
+
+        Raises:
+            HubError: not connected, or the hub did not answer (or not in protocol).
+        """
+        reply = await self._request({"type": "customers", "limit": limit})
+        try:
+            return decode_leaders(reply)
+        except CodecError as exc:
+            raise HubError(f"{self.url}: customers_result: {exc}") from None
 
     async def customer_path(self, customer_id: str) -> list[ContactEvent]:
-        """Not carried by protocol version 1."""
-        return []
+        """Return one customer's events over the last 24 h as the daemon stored them, oldest first.
+
+        Raises:
+            HubError: not connected, or the hub did not answer (or not in protocol).
+        """
+        reply = await self._request({"type": "path", "customer": customer_id})
+        try:
+            return decode_path(reply)
+        except CodecError as exc:
+            raise HubError(f"{self.url}: path_result: {exc}") from None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -294,7 +312,7 @@ class HubClient:
                     await ws.send(dumps({"type": "resync"}), text=True)
                     continue
                 self._went_live(snap)
-            elif kind in ("ack_result", "pong", "error"):
+            elif kind in ("ack_result", "customers_result", "path_result", "pong", "error"):
                 future = self._pending.pop(frame.get("id"), None)  # type: ignore[arg-type]
                 if future is not None and not future.done():
                     future.set_result(frame)

@@ -1,8 +1,9 @@
 """Hub protocol: the frames hub and watchers exchange, their version, and the journey a hello carries.
 
 Every frame is one JSON object (orjson) in a text message with a ``type``. Hub to watcher:
-``hello``, ``snapshot``, ``delta``, ``ack_result``, ``pong``, ``error``. Watcher to hub: ``ack``,
-``ping``, ``resync``. README.md ("Hub protocol") is the reference for their fields.
+``hello``, ``snapshot``, ``delta``, ``ack_result``, ``customers_result``, ``path_result``, ``pong``,
+``error``. Watcher to hub: ``ack``, ``customers``, ``path``, ``ping``, ``resync``. README.md ("Hub
+protocol") is the reference for their fields.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from cxmon import __version__
 from cxmon.config import AlertsConfig, Config, HubConfig, ListenConfig, MonitorConfig, Step, StoreConfig
+from cxmon.events import ContactEvent
 from cxmon.hub.codec import CodecError, decode, dumps, encode
 from cxmon.hub.delta import apply_delta, snapshot_delta
 from cxmon.snapshot import Ack, Snapshot
@@ -111,6 +113,23 @@ def ack_result_frame(ack: Ack, request_id: Any) -> bytes:
     return dumps({"type": "ack_result", "id": request_id, "ack": encode(ack, Ack)})
 
 
+def customers_result_frame(leaders: list[tuple[str, int]], request_id: Any) -> bytes:
+    """The strikes list: ``[customer_id, strikes in 24 h]`` pairs, most strikes first."""
+    return dumps({"type": "customers_result", "id": request_id, "leaders": [[c, n] for c, n in leaders]})
+
+
+def path_result_frame(customer_id: str, events: list[ContactEvent], request_id: Any) -> bytes:
+    """One customer's path: their events over the last 24 h, oldest first."""
+    return dumps(
+        {
+            "type": "path_result",
+            "id": request_id,
+            "customer": customer_id,
+            "events": encode(events, list[ContactEvent]),
+        }
+    )
+
+
 def pong_frame(request_id: Any) -> bytes:
     """The answer to a ``ping``."""
     return dumps({"type": "pong", "id": request_id})
@@ -167,3 +186,51 @@ def parse_ack(frame: dict[str, Any]) -> AckRequest:
     if until is not None and (isinstance(until, bool) or not isinstance(until, int | float)):
         raise CodecError("expected epoch seconds or null", "ack.until")
     return AckRequest(frame.get("id"), step, who, note, None if until is None else float(until))
+
+
+MAX_LEADERS = 100
+"""Most customers a ``customers`` request may ask for."""
+
+
+def parse_customers(frame: dict[str, Any]) -> int:
+    """The ``limit`` of a ``customers`` frame (20 when absent).
+
+    Raises:
+        CodecError: not a whole number from 1 to :data:`MAX_LEADERS`.
+    """
+    limit = frame.get("limit", 20)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LEADERS:
+        raise CodecError(f"expected a whole number from 1 to {MAX_LEADERS}", "customers.limit")
+    return limit
+
+
+def parse_path(frame: dict[str, Any]) -> str:
+    """The customer a ``path`` frame asks about.
+
+    Raises:
+        CodecError: missing, or not a string of 1-200 characters.
+    """
+    customer = frame.get("customer")
+    if not isinstance(customer, str) or not 1 <= len(customer) <= 200:
+        raise CodecError("expected a customer id (1-200 characters)", "path.customer")
+    return customer
+
+
+def decode_leaders(frame: dict[str, Any]) -> list[tuple[str, int]]:
+    """The strikes list of a ``customers_result`` frame.
+
+    Raises:
+        CodecError: malformed.
+    """
+    leaders: tuple[tuple[str, int], ...] = decode(frame.get("leaders"), tuple[tuple[str, int], ...])
+    return list(leaders)
+
+
+def decode_path(frame: dict[str, Any]) -> list[ContactEvent]:
+    """The events of a ``path_result`` frame.
+
+    Raises:
+        CodecError: malformed.
+    """
+    events: list[ContactEvent] = decode(frame.get("events"), list[ContactEvent])
+    return events

@@ -1,9 +1,12 @@
 """Hub server: one websocket endpoint fanning the engine's snapshots out to every watcher.
 
-Each tick's delta is encoded once and the same bytes go to every watcher. A watcher owns a bounded
-queue and a writer task: when it falls more than ``queue_limit`` frames behind, its queue is dropped
-and it is resynced from the latest full snapshot (websockets ``docs/topics/broadcast.rst``), so a
-stalled watcher costs the hub at most its queue and one socket's write buffer, and holds no one up.
+Each tick's delta is encoded and deflated once; the same bytes go to every watcher (see
+:mod:`cxmon.hub.deflate`). The hub keeps the last ``queue_limit`` deltas in one shared log, and each
+watcher's writer task walks that log from the version the watcher holds: a watcher costs the hub a
+version number and a socket, whatever it does. One that falls further behind than the log reaches
+is resynced from the latest full snapshot (websockets ``docs/topics/broadcast.rst``), built at most
+once per version and without holding up the loop (:mod:`cxmon.hub.full_frame`), so a stalled
+watcher costs at most one socket's write buffer and holds no one up.
 """
 
 from __future__ import annotations
@@ -13,42 +16,53 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
 
 from cxmon.config import Config
+from cxmon.events import ContactEvent
 from cxmon.hub.auth import Decision, authorize, bearer
 from cxmon.hub.codec import CodecError, loads
+from cxmon.hub.deflate import WINDOW_BITS, Deflated, SharedDeflate, SharedDeflateFactory
+from cxmon.hub.full_frame import FullFrames
 from cxmon.hub.protocol import (
     ACK,
     SUBPROTOCOL,
     ack_result_frame,
+    customers_result_frame,
     delta_frame,
     error_frame,
     hello_frame,
     parse_ack,
+    parse_customers,
+    parse_path,
+    path_result_frame,
     pong_frame,
-    snapshot_frame,
 )
 from cxmon.snapshot import Ack, Snapshot
 
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 32
-"""Frames a watcher may be behind before it is resynced from a full snapshot."""
+"""Deltas the hub keeps: how far a watcher may fall behind before it is resynced from a full snapshot."""
 CONTROL_LIMIT = 64
-"""Replies (pong, error, ack_result) waiting for one watcher; more are dropped."""
+"""Replies (pong, error, ack_result, customer answers) waiting for one watcher; more are dropped."""
+DELTA_LEVEL = 6
+"""zlib level of a delta's shared deflated copy (made once per tick, whatever the watchers)."""
+REPLY_LEVEL = 6
+"""zlib level of replies and the hello (one watcher's, or one role's, each)."""
 COMPRESSION_LEVEL = 1
-"""zlib level of permessage-deflate (see :meth:`Hub.start`)."""
+"""zlib level a connection uses for a frame without a shared copy (see :mod:`cxmon.hub.deflate`)."""
 MAX_MESSAGE = 64 * 1024
 """Largest frame a watcher may send (acks and pings are a few hundred bytes)."""
+FRAME_KINDS = ("hello", "snapshot", "delta", "reply")
+"""What the hub sends, as counted in :class:`HubStats`."""
 
 
 class Publisher(Protocol):
@@ -63,48 +77,57 @@ class Publisher(Protocol):
 
     async def acknowledge(self, step: str, who: str, note: str, until: float | None = None) -> Ack: ...
 
+    async def customer_leaders(self, limit: int = 20) -> list[tuple[str, int]]: ...
+
+    async def customer_path(self, customer_id: str) -> list[ContactEvent]: ...
+
 
 @dataclass(slots=True)
 class HubStats:
-    """Running counts, for logs, tests and the benchmark."""
+    """Running counts, for ``/metrics`` (:mod:`cxmon.hub.metrics`), logs, tests and the benchmark."""
 
     connections_total: int = 0
     refused_total: int = 0
+    """Handshakes refused: no or an unknown token, or not loopback without tokens configured."""
     bad_frames_total: int = 0
     resyncs_total: int = 0
+    """Full snapshots sent after the first: asked for, or after falling behind."""
+    lagging_total: int = 0
+    """Resyncs because the watcher fell further behind than the hub keeps deltas."""
     deltas_total: int = 0
+    """Deltas encoded (once per tick, for every watcher)."""
     acks_total: int = 0
     acks_refused_total: int = 0
+    """Acknowledgements refused to a watcher holding the viewer token."""
+    queries_total: int = 0
+    """Customer questions answered (strikes list, one customer's path)."""
     replies_dropped_total: int = 0
+    frames_sent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FRAME_KINDS, 0))
+    """Frames sent, by kind."""
+    bytes_sent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FRAME_KINDS, 0))
+    """Payload bytes sent, by kind, after compression where the frame went compressed."""
 
 
 class _Watcher:
-    """One connected watcher: its role, what it has, and what is queued for it."""
+    """One connected watcher: its role, the version it holds, and the replies queued for it."""
 
-    __slots__ = ("control", "limit", "queue", "resync", "role", "version", "wake", "ws")
+    __slots__ = ("control", "idle", "resync", "role", "shared", "version", "wake", "ws")
 
-    def __init__(self, ws: ServerConnection, role: str, limit: int) -> None:
+    def __init__(self, ws: ServerConnection, role: str) -> None:
         self.ws = ws
         self.role = role
-        self.limit = limit
         self.version = -1
         """Version of the snapshot the watcher holds (after the frames already sent)."""
-        self.queue: deque[tuple[int, int, bytes]] = deque()
-        """(base version, version, delta frame)."""
         self.control: deque[bytes] = deque()
         self.resync = True
         self.wake = asyncio.Event()
-
-    def offer(self, base: int, version: int, frame: bytes, stats: HubStats) -> None:
-        if self.resync:
-            return
-        if len(self.queue) >= self.limit:
-            self.queue.clear()
-            self.resync = True
-            stats.resyncs_total += 1
-        else:
-            self.queue.append((base, version, frame))
-        self.wake.set()
+        self.idle = False
+        """Its writer waits for work (no send of its own in progress)."""
+        self.shared = any(
+            isinstance(ext, SharedDeflate) and ext.local_max_window_bits >= WINDOW_BITS
+            for ext in ws.protocol.extensions
+        )
+        """The connection takes shared deflated copies as they are."""
 
     def reply(self, frame: bytes, stats: HubStats) -> None:
         if len(self.control) >= CONTROL_LIMIT:
@@ -136,7 +159,7 @@ class Hub:
             port: port to bind (0: any free port, see :attr:`port`).
             viewer_token: bearer token that lets a watcher see.
             ack_token: bearer token that lets a watcher see and acknowledge.
-            queue_limit: frames a watcher may fall behind before it is resynced.
+            queue_limit: deltas kept; a watcher further behind is resynced.
             ping_interval: seconds between websocket keepalive pings (None: none).
         """
         self.feed = feed
@@ -148,9 +171,13 @@ class Hub:
         self.ping_interval = ping_interval
         self.stats = HubStats()
         self.watchers: set[_Watcher] = set()
+        self.full = FullFrames()
+        """The latest snapshot as a full frame, built once per version for whoever needs it."""
         self._latest: Snapshot = feed.latest
-        self._full: tuple[int, bytes] | None = None
-        self._hello: dict[str, bytes] = {}
+        self._log: dict[int, tuple[int, Deflated]] = {}
+        """Base version → (version, delta frame): the last ``queue_limit`` deltas."""
+        self._bases: deque[int] = deque()
+        self._hello: dict[str, Deflated] = {}
         self._server: Server | None = None
         self._pump: asyncio.Task[None] | None = None
 
@@ -177,17 +204,8 @@ class Hub:
             self.host,
             self.port,
             process_request=self._authorize,
-            # permessage-deflate at zlib level 1: every watcher's copy of a delta is compressed on its
-            # own connection, so the fan-out's cost is that compression times the watchers; level 1
-            # does it in about half the time of the default level for a few per cent more bytes.
             compression=None,
-            extensions=[
-                ServerPerMessageDeflateFactory(
-                    server_max_window_bits=12,
-                    client_max_window_bits=12,
-                    compress_settings={"memLevel": 5, "level": COMPRESSION_LEVEL},
-                )
-            ],
+            extensions=[SharedDeflateFactory(compress_settings={"memLevel": 5, "level": COMPRESSION_LEVEL})],
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             max_size=MAX_MESSAGE,
             ping_interval=self.ping_interval,
@@ -210,6 +228,7 @@ class Hub:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        await self.full.aclose()
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -221,29 +240,69 @@ class Hub:
     # ------------------------------------------------------------------ fan-out
 
     async def _follow(self) -> None:
-        """Encode one delta per new snapshot and offer the same bytes to every watcher."""
+        """Encode one delta per new snapshot; every watcher's writer takes the same bytes."""
         async for snap in self.feed.subscribe():
             self.publish(snap)
 
+    @property
+    def version(self) -> int:
+        """Version of the latest snapshot."""
+        return self._latest.version
+
+    @property
+    def backlog(self) -> int:
+        """Deltas kept for watchers that are behind (at most ``queue_limit``)."""
+        return len(self._log)
+
+    def lagging(self) -> int:
+        """Watchers further behind than the kept deltas reach (each gets a full snapshot when it can)."""
+        latest = self._latest.version
+        return sum(
+            1 for w in self.watchers if w.version >= 0 and w.version != latest and w.version not in self._log
+        )
+
     def publish(self, snap: Snapshot) -> None:
-        """Make ``snap`` the latest and queue its delta for every watcher (called by the pump)."""
+        """Make ``snap`` the latest, keep its delta in the shared log and wake every watcher."""
         prev = self._latest
         if snap is prev or snap.version == prev.version:
             return
         self._latest = snap
-        self._full = None
         if not self.watchers:
+            # Nobody to send it to; a watcher that connects starts from a full snapshot.
+            self._log.clear()
+            self._bases.clear()
             return
-        frame = delta_frame(prev, snap)
+        frame = Deflated.of(delta_frame(prev, snap), DELTA_LEVEL)
         self.stats.deltas_total += 1
+        self._log[prev.version] = (snap.version, frame)
+        self._bases.append(prev.version)
+        while len(self._bases) > self.queue_limit:
+            self._log.pop(self._bases.popleft(), None)
+        # Watchers that are up to date, with nothing else to send and room in their socket's buffer,
+        # are written to here and now, as websockets' broadcast() does; the others' writers take the
+        # delta from the log when they get to it.
+        ready: list[_Watcher] = []
         for watcher in self.watchers:
-            watcher.offer(prev.version, snap.version, frame, self.stats)
-
-    def full_frame(self) -> tuple[int, bytes]:
-        """The latest snapshot as a full frame (encoded at most once per version)."""
-        if self._full is None or self._full[0] != self._latest.version:
-            self._full = (self._latest.version, snapshot_frame(self._latest))
-        return self._full
+            transport = watcher.ws.transport
+            if (
+                watcher.idle
+                and watcher.version == prev.version
+                and not watcher.wake.is_set()
+                and transport is not None
+                and transport.get_write_buffer_size() <= watcher.ws.write_limit_high
+            ):
+                ready.append(watcher)
+            else:
+                watcher.wake.set()
+        if ready:
+            broadcast([w.ws for w in ready], frame, text=True)
+            sent = self.stats.frames_sent
+            for watcher in ready:
+                watcher.version = snap.version
+                sent["delta"] += 1
+                self.stats.bytes_sent["delta"] += (
+                    len(frame.deflated or frame) if watcher.shared else len(frame)
+                )
 
     # ------------------------------------------------------------------ one watcher
 
@@ -271,12 +330,12 @@ class Hub:
             await ws.close(1008, "not authorized")
             return
         self.stats.connections_total += 1
-        watcher = _Watcher(ws, role, self.queue_limit)
+        watcher = _Watcher(ws, role)
         hello = self._hello.get(role)
         if hello is None:
-            hello = self._hello[role] = hello_frame(self.feed.config, role)
+            hello = self._hello[role] = Deflated.of(hello_frame(self.feed.config, role), REPLY_LEVEL)
         try:
-            await ws.send(hello, text=True)
+            await self._send(watcher, hello, "hello")
         except ConnectionClosed:
             return
         self.watchers.add(watcher)
@@ -293,31 +352,43 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await writer
 
+    async def _send(self, watcher: _Watcher, frame: bytes, kind: str) -> None:
+        await watcher.ws.send(frame, text=True)
+        copy = frame.deflated if isinstance(frame, Deflated) and watcher.shared else None
+        self.stats.frames_sent[kind] += 1
+        self.stats.bytes_sent[kind] += len(frame) if copy is None else len(copy)
+
     async def _write(self, watcher: _Watcher) -> None:
-        """Send the watcher its replies, then a full snapshot when it needs one, else its deltas."""
-        ws = watcher.ws
+        """Send the watcher its replies, then a full snapshot when it needs one, else the deltas it lacks."""
+        first = True
         try:
             while True:
-                await watcher.wake.wait()
+                watcher.idle = True
+                try:
+                    await watcher.wake.wait()
+                finally:
+                    watcher.idle = False
                 watcher.wake.clear()
                 while True:
                     if watcher.control:
-                        await ws.send(watcher.control.popleft(), text=True)
+                        await self._send(watcher, watcher.control.popleft(), "reply")
                     elif watcher.resync:
                         watcher.resync = False
-                        watcher.queue.clear()
-                        version, frame = self.full_frame()
+                        if not first:
+                            self.stats.resyncs_total += 1
+                        first = False
+                        # Deltas published while it is built wait in the log for this watcher.
+                        version, full = await self.full.frame(lambda: self._latest)
                         watcher.version = version
-                        await ws.send(frame, text=True)
-                    elif watcher.queue:
-                        base, version, frame = watcher.queue.popleft()
-                        if version <= watcher.version:
-                            continue
-                        if base != watcher.version:
+                        await self._send(watcher, full, "snapshot")
+                    elif watcher.version != self._latest.version:
+                        entry = self._log.get(watcher.version)
+                        if entry is None:
+                            self.stats.lagging_total += 1
                             watcher.resync = True
                             continue
-                        watcher.version = version
-                        await ws.send(frame, text=True)
+                        watcher.version, delta = entry
+                        await self._send(watcher, delta, "delta")
                     else:
                         break
         except ConnectionClosed:
@@ -341,6 +412,8 @@ class Hub:
             watcher.wake.set()
         elif kind == "ack":
             await self._acknowledge(watcher, frame, request_id)
+        elif kind in ("customers", "path"):
+            await self._answer(watcher, kind, frame, request_id)
         else:
             self._bad(watcher, "unknown_type", f"unknown frame type {kind!r}", request_id)
 
@@ -365,6 +438,23 @@ class Hub:
         self.stats.acks_total += 1
         log.info("hub: %s acknowledged %s: %s", request.who, request.step, request.note)
         watcher.reply(ack_result_frame(ack, request_id), self.stats)
+
+    async def _answer(self, watcher: _Watcher, kind: str, frame: dict[str, Any], request_id: Any) -> None:
+        """The read-only questions any watcher may ask: the strikes list, one customer's path."""
+        try:
+            if kind == "customers":
+                limit = parse_customers(frame)
+                leaders = await self.feed.customer_leaders(limit)
+                reply = customers_result_frame(leaders, request_id)
+            else:
+                customer = parse_path(frame)
+                events = await self.feed.customer_path(customer)
+                reply = path_result_frame(customer, events, request_id)
+        except CodecError as exc:
+            self._bad(watcher, "bad_request", str(exc), request_id)
+            return
+        self.stats.queries_total += 1
+        watcher.reply(Deflated.of(reply, REPLY_LEVEL), self.stats)
 
     def _bad(self, watcher: _Watcher, code: str, message: str, request_id: Any) -> None:
         self.stats.bad_frames_total += 1

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from cxmon.config import Config
@@ -23,6 +24,7 @@ from cxmon.hub.protocol import bare_config
 from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, HubLink, HubStatus, Snapshot, Transition
 
 RECENT = 200
+T = TypeVar("T")
 
 
 def site_name(url: str) -> str:
@@ -110,12 +112,48 @@ class SitesFeed:
         return dataclasses.replace(ack, step=f"{site}-{ack.step}")
 
     async def customer_leaders(self, limit: int = 20) -> list[tuple[str, int]]:
-        """Not carried by the hub protocol."""
-        return []
+        """Every reachable site's strikes list, a customer's strikes added up across the sites.
+
+        Customer keys are normalized the same way by every site, so one customer who called two
+        floors is one entry. A site out of reach is left out.
+
+        Raises:
+            HubError: no site answered.
+        """
+        answers = await self._ask_all(lambda c: c.customer_leaders(limit))
+        total: dict[str, int] = {}
+        for _site, leaders in answers:
+            for customer, strikes in leaders:
+                total[customer] = total.get(customer, 0) + strikes
+        return sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
 
     async def customer_path(self, customer_id: str) -> list[ContactEvent]:
-        """Not carried by the hub protocol."""
-        return []
+        """The customer's events at every reachable site, in time order, sources named by site.
+
+        Raises:
+            HubError: no site answered.
+        """
+        answers = await self._ask_all(lambda c: c.customer_path(customer_id))
+        events = [
+            dataclasses.replace(ev, source=f"{site}-{ev.source}") for site, path in answers for ev in path
+        ]
+        events.sort(key=lambda ev: ev.ts)
+        return events
+
+    async def _ask_all(self, ask: Callable[[HubClient], Awaitable[T]]) -> list[tuple[str, T]]:
+        results = await asyncio.gather(*(ask(c) for c in self.clients), return_exceptions=True)
+        answers: list[tuple[str, T]] = []
+        errors: list[str] = []
+        for site, result in zip(self.sites, results, strict=True):
+            if isinstance(result, HubError):
+                errors.append(str(result))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                answers.append((site, result))
+        if errors and not answers:
+            raise HubError("; ".join(errors))
+        return answers
 
     async def aclose(self) -> None:
         """Stop following the sites (the clients are closed by their owner)."""
