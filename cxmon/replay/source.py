@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 import aiosqlite
@@ -109,7 +109,7 @@ class ReplaySource:
         self.skip_to = max(target, self.position)
         self._changed.set()
 
-    async def _rows(self) -> AsyncIterator[list[ContactEvent]]:
+    async def _rows(self) -> AsyncGenerator[list[ContactEvent], None]:
         uri = f"{Path(self.db_path).resolve().as_uri()}?mode=ro"
         async with (
             aiosqlite.connect(uri, uri=True) as db,

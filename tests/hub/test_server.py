@@ -191,7 +191,7 @@ async def test_a_stalled_watcher_delays_no_one_and_its_memory_stays_bounded() ->
             # Every tick changes every series: deltas of kilobytes the stalled socket cannot take.
             feed.publish(snapshot(v, 50, seed=v))
             await asyncio.sleep(0.005)
-            version, full = await hub.full.frame(lambda: feed.latest)
+            _version, full = await hub.full.frame(lambda: feed.latest)
             biggest = max(biggest, len(full))  # the stalled watcher takes frames uncompressed
             worst_backlog = max(worst_backlog, hub.backlog)
             transport = stuck.ws.transport
