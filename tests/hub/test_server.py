@@ -207,3 +207,21 @@ async def test_a_stalled_watcher_delays_no_one_and_its_memory_stays_bounded() ->
         stalled.transport.abort()
         for ws in live:
             await ws.close()
+
+
+async def test_a_malformed_customer_question_gets_an_error_frame() -> None:
+    """``path`` without a customer, or ``customers`` with a limit of 0, earn ``bad_request`` and a count."""
+    async with Hub(memory_feed(), port=0) as hub:
+        ws = await raw_watcher(hub.port)
+        await frame(ws)
+        await frame(ws)
+        await ws.send('{"type": "path", "id": 1}')
+        await ws.send('{"type": "customers", "id": 2, "limit": 0}')
+        replies = [await frame(ws), await frame(ws)]
+        await ws.close()
+    assert [(r["type"], r["code"], r["id"]) for r in replies] == [
+        ("error", "bad_request", 1),
+        ("error", "bad_request", 2),
+    ]
+    assert "path.customer" in replies[0]["message"] and "customers.limit" in replies[1]["message"]
+    assert hub.stats.bad_frames_total == 2

@@ -7,18 +7,25 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from textual.message import Message
 
 from cxmon.engine import Engine
+from cxmon.events import ContactEvent, EventKind
 from cxmon.hub.client import HubClient
 from cxmon.hub.server import Hub
 from cxmon.hub.sites import SitesFeed
 from cxmon.hub.watch import watch_command
 from cxmon.snapshot import State
 from cxmon.tui.app import CxmonApp
+from cxmon.tui.feed import MemoryFeed
+from cxmon.tui.messages import CustomerPathLoaded
 from cxmon.tui.screens.acknowledge import AcknowledgeScreen
+from cxmon.tui.widgets.customer_paths import CustomerPaths
+from cxmon.tui.widgets.diff_table import DiffTable
 from cxmon.tui.widgets.journey_map import StepTile
 from cxmon.tui.widgets.stale_banner import StaleBanner
 from cxmon.tui.widgets.status_bar import StatusBar
+from tests.helpers import one_step_config
 from tests.hub.helpers import memory_feed, snapshot, until
 from tests.snapshot_app import MINUTES, sim_config
 
@@ -130,6 +137,81 @@ async def test_several_sites_show_one_map_per_site_and_acks_go_to_their_site() -
             await sites.aclose()
             for c in clients:
                 await c.aclose()
+
+
+async def test_a_viewer_gets_the_same_strikes_list_and_customer_path_as_in_process(engine: Engine) -> None:
+    """Over the hub, with the viewer token, the strikes list and a customer's path are the daemon's own."""
+    async with (
+        Hub(engine, port=0, viewer_token="see", ack_token="fix") as hub,
+        HubClient(f"ws://127.0.0.1:{hub.port}", token="see") as client,
+    ):
+        await client.wait_ready(10)
+        assert client.role == "view"
+        leaders = await client.customer_leaders(20)
+        assert leaders and leaders == await engine.customer_leaders(20)
+        customer = leaders[0][0]
+        path = await client.customer_path(customer)
+        assert path and path == await engine.customer_path(customer)
+        assert await client.customer_path("nobody-at-all") == []
+    assert hub.stats.queries_total == 3
+
+
+async def test_the_customers_tab_over_the_hub_shows_the_stored_path(engine: Engine) -> None:
+    """The dashboard watching a hub lists the strike leaders; Enter shows the path the store holds."""
+    async with Hub(engine, port=0) as hub, HubClient(f"ws://127.0.0.1:{hub.port}") as client:
+        await client.wait_ready(10)
+        seen: list[Message] = []
+        app = CxmonApp(client, refresh_interval=0)
+        async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+            await pilot.press("4")
+            paths = app.query_one(CustomerPaths)
+            leaders = paths.query_one("#leaders", DiffTable)
+            await settle(pilot, lambda: leaders.row_count > 0)
+            leaders.focus()
+            await pilot.press("enter")
+            await settle(pilot, lambda: any(isinstance(m, CustomerPathLoaded) for m in seen))
+            loaded = next(m for m in seen if isinstance(m, CustomerPathLoaded))
+            assert loaded.customer_id == paths.leaders[0][0]
+            assert loaded.events and loaded.events == await engine.customer_path(loaded.customer_id)
+            await settle(pilot, lambda: paths.query_one("#path", DiffTable).row_count == len(loaded.events))
+
+
+async def test_several_sites_add_up_strikes_and_merge_a_customers_path() -> None:
+    """Two sites: a customer's strikes are summed across them; the path is both sites' events in time
+    order, each source named by its site."""
+
+    def ev(ts: float, queue: str) -> ContactEvent:
+        return ContactEvent(
+            ts, EventKind.ARRIVED, f"c{ts:g}", "voice", queue, source="pbx", customer_id="bob"
+        )
+
+    leeds = MemoryFeed(
+        one_step_config(),
+        snapshot(1),
+        leaders=[("ann", 3), ("bob", 2)],
+        paths={"bob": [ev(10, "a"), ev(30, "a")]},
+    )
+    york = MemoryFeed(
+        one_step_config(), snapshot(1), leaders=[("bob", 2), ("cy", 1)], paths={"bob": [ev(20, "b")]}
+    )
+    async with Hub(leeds, port=0) as a, Hub(york, port=0) as b:
+        clients = [HubClient(f"ws://127.0.0.1:{a.port}"), HubClient(f"ws://127.0.0.1:{b.port}")]
+        for c in clients:
+            await c.start()
+            await c.wait_ready(10)
+        sites = SitesFeed(clients, ["leeds", "york"])
+        try:
+            assert await sites.customer_leaders(20) == [("bob", 4), ("ann", 3), ("cy", 1)]
+            path = await sites.customer_path("bob")
+        finally:
+            await sites.aclose()
+            for c in clients:
+                await c.aclose()
+    assert [(e.ts, e.queue, e.source) for e in path] == [
+        (10.0, "a", "leeds-pbx"),
+        (20.0, "b", "york-pbx"),
+        (30.0, "a", "leeds-pbx"),
+    ]
 
 
 def test_watch_exits_2_when_no_hub_answers(capsys: pytest.CaptureFixture[str]) -> None:
