@@ -15,6 +15,7 @@ from typing import Any
 from cxmon.config import Config, ListenConfig, default_config_path, load, parse_listen
 from cxmon.engine import Engine
 from cxmon.errors import ConfigError, CxmonError
+from cxmon.exporter import Exporter
 from cxmon.http_server import HttpServices, bind_failed
 from cxmon.preflight import check_files
 from cxmon.run_summary import RunTally
@@ -139,7 +140,7 @@ async def _main(
         await http.start()
         closers.append(http.aclose)
         async with engine:
-            closers += await _start_consumers(engine, config, hub=serve)
+            closers += await _start_consumers(engine, config, hub=serve, exporter=http.exporter)
             if headless:
                 printer = asyncio.create_task(_print_summaries(engine, quiet=serve), name="summary")
                 # (serve logs transitions through the alert dispatcher's log sink instead)
@@ -192,8 +193,11 @@ async def _main(
     return 1 if failed and code == 0 else code
 
 
-async def _start_consumers(engine: Engine, config: Config, *, hub: bool = False) -> list[Callable[[], Any]]:
-    """Start the alert dispatcher and (``hub``) the websocket hub; return their closers."""
+async def _start_consumers(
+    engine: Engine, config: Config, *, hub: bool = False, exporter: Exporter | None = None
+) -> list[Callable[[], Any]]:
+    """Start the alert dispatcher and (``hub``) the websocket hub, its counters on ``exporter``'s
+    ``/metrics``; return their closers."""
     closers: list[Callable[[], Any]] = []
     if hub and config.hub.enabled:
         from cxmon.hub.server import Hub
@@ -206,6 +210,10 @@ async def _start_consumers(engine: Engine, config: Config, *, hub: bool = False)
             raise bind_failed(config.hub.host, config.hub.port, "the hub", fix, exc) from None
         log.info("hub on ws://%s:%d", config.hub.host, hub_server.port)
         closers.append(hub_server.aclose)
+        if exporter is not None:
+            from cxmon.hub.metrics import export
+
+            export(hub_server, exporter)
     from cxmon.alerts import AlertDispatcher
 
     dispatcher = AlertDispatcher(config)

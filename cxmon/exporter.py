@@ -82,6 +82,9 @@ class Exporter:
         self._published_mono = time.monotonic()
         self.http_counts: Callable[[], HttpCounts] | None = None
         """The serving HTTP server's counts, exported with each render (set by the server)."""
+        self.more_text: list[Callable[[], list[bytes]]] = []
+        """Other parts of the daemon (the hub) whose counters join each render: called on the loop,
+        each returns text-format families as byte chunks."""
         self.renders = 0
         """Renders done so far."""
         self.last_render_seconds = 0.0
@@ -128,8 +131,9 @@ class Exporter:
             t0 = time.perf_counter()
             try:
                 counts = self.http_counts() if self.http_counts is not None else None
+                more = [chunk for part in self.more_text for chunk in part()]
                 payload = await asyncio.to_thread(
-                    render_payload, snap, self._config, published=self._published_wall, http=counts
+                    render_payload, snap, self._config, published=self._published_wall, http=counts, more=more
                 )
             except Exception:  # a render bug must not kill the exporter; keep the last good bytes
                 log.exception("rendering metrics failed")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -348,14 +348,19 @@ class HttpCounts:
 
 
 def render_chunks(
-    snapshot: Snapshot, config: Config, published: float | None = None, http: HttpCounts | None = None
+    snapshot: Snapshot,
+    config: Config,
+    published: float | None = None,
+    http: HttpCounts | None = None,
+    more: Sequence[bytes] = (),
 ) -> list[bytes]:
-    """Return the text exposition of ``snapshot`` as byte chunks (see :func:`render`)."""
+    """Return the text exposition of ``snapshot`` as byte chunks (see :func:`render`), then ``more``."""
     out: list[bytes] = []
     for fam in _families(snapshot, config, LabelBounds(config), True):
         out.extend(fam.chunks())
     for fam in _serving_families(published, http):
         out.extend(fam.chunks())
+    out.extend(more)
     return out
 
 
@@ -449,7 +454,11 @@ class Payload:
 
 
 def render_payload(
-    snapshot: Snapshot, config: Config, published: float | None = None, http: HttpCounts | None = None
+    snapshot: Snapshot,
+    config: Config,
+    published: float | None = None,
+    http: HttpCounts | None = None,
+    more: Sequence[bytes] = (),
 ) -> Payload:
     """Render and compress ``snapshot`` (run it in a worker thread: zlib lets go of the GIL).
 
@@ -458,11 +467,12 @@ def render_payload(
         config: gives the bounded label values.
         published: wall-clock time of publication (see :func:`render`).
         http: the HTTP server's counts (see :func:`render`).
+        more: exposition text of other parts of the daemon (the hub's counters), added at the end.
 
     Returns:
         The text in chunks and the same as one gzip member.
     """
-    chunks = render_chunks(snapshot, config, published, http)
+    chunks = render_chunks(snapshot, config, published, http, more)
     comp = zlib.compressobj(6, zlib.DEFLATED, 31)
     gz = [comp.compress(c) for c in chunks]
     gz.append(comp.flush())

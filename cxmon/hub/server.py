@@ -94,6 +94,8 @@ class HubStats:
     """Full snapshots sent after the first: asked for, or after falling behind."""
     lagging_total: int = 0
     """Resyncs because the watcher fell further behind than the hub keeps deltas."""
+    requested_total: int = 0
+    """Resyncs a watcher asked for (a delta did not fit what it held)."""
     deltas_total: int = 0
     """Deltas encoded (once per tick, for every watcher)."""
     acks_total: int = 0
@@ -408,6 +410,7 @@ class Hub:
         if kind == "ping":
             watcher.reply(pong_frame(request_id), self.stats)
         elif kind == "resync":
+            self.stats.requested_total += 1
             watcher.resync = True
             watcher.wake.set()
         elif kind == "ack":
