@@ -25,15 +25,15 @@ import statistics
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 from types import MappingProxyType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cxmon.hub.full_frame import FullFrames
+from cxmon.hub.deflate import deflate
+from cxmon.hub.full_frame import SNAPSHOT_LEVEL, FullFrames
 from cxmon.hub.protocol import SUBPROTOCOL, delta_frame, snapshot_frame
-from cxmon.hub.server import Hub
+from cxmon.hub.server import DELTA_LEVEL, Hub
 from cxmon.measures import INSTANT, WINDOWED
 from cxmon.snapshot import (
     RESOLUTION_BUCKETS,
@@ -170,18 +170,18 @@ async def _watchers(port: int, count: int, last: int) -> None:
 
 
 async def _loop_lag(out: list[float]) -> None:
-    """Record how late each 2 ms sleep wakes (ms): the longest the loop was held by anything."""
+    """Record how late each 10 ms sleep wakes (ms): the longest the loop was held by anything."""
     while True:
         t0 = time.monotonic()
-        await asyncio.sleep(0.002)
-        out.append((time.monotonic() - t0 - 0.002) * 1000.0)
+        await asyncio.sleep(0.01)
+        out.append((time.monotonic() - t0 - 0.01) * 1000.0)
 
 
-async def run(watchers: int, snaps: list[Snapshot], tick: float) -> dict[str, float]:
+async def run(watchers: int, snaps: list[Snapshot], tick: float, shared: bool = True) -> dict[str, float]:
     feed = MemoryFeed(default_config(), snaps[0])
     connect_lag: list[float] = []
     tick_lag: list[float] = []
-    async with Hub(feed, port=0, ping_interval=None) as hub:
+    async with Hub(feed, port=0, ping_interval=None, shared_deflate=shared) as hub:
         lag = asyncio.create_task(_loop_lag(connect_lag))
         child = subprocess.Popen(
             [sys.executable, __file__, "--child", str(hub.port), str(watchers), str(snaps[-1].version)],
@@ -234,6 +234,7 @@ async def run(watchers: int, snaps: list[Snapshot], tick: float) -> dict[str, fl
         else float("nan"),
         "hub_within_tick": len(handed),
         "watchers": watchers,
+        "compression": "shared" if shared else "per-connection",
         "ticks": len(sent),
         "complete_ticks": len(lat),
         "p50_ms": statistics.median(lat),
@@ -273,9 +274,8 @@ def sizes(series_count: int) -> dict[str, float]:
     full = snapshot_frame(base)
     dq, db = delta_frame(base, quiet), delta_frame(base, busy)
 
-    def deflated(b: bytes) -> int:
-        c = zlib.compressobj(6, zlib.DEFLATED, -15)
-        return len(c.compress(b) + c.flush(zlib.Z_SYNC_FLUSH))
+    def deflated(b: bytes, level: int = DELTA_LEVEL) -> int:
+        return len(deflate(b, level))
 
     t0 = time.perf_counter()
     for _ in range(20):
@@ -291,7 +291,7 @@ def sizes(series_count: int) -> dict[str, float]:
         "full_rebuild_ms": again,
         "full_build_lag_max_ms": slice_max,
         "full_bytes": len(full),
-        "full_deflated": deflated(full),
+        "full_deflated": deflated(full, SNAPSHOT_LEVEL),
         "quiet_delta_bytes": len(dq),
         "quiet_delta_deflated": deflated(dq),
         "quiet_ratio_pct": 100.0 * len(dq) / len(full),
@@ -314,6 +314,11 @@ def main() -> int:
     parser.add_argument("--ticks", type=int, default=60)
     parser.add_argument("--tick", type=float, default=0.5, help="seconds between snapshots (default 0.5)")
     parser.add_argument("--watchers", default="1,50,200")
+    parser.add_argument(
+        "--peer",
+        default="200",
+        help="watcher counts also run with per-connection compression, the peer (default 200; '' none)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.child:
@@ -325,6 +330,7 @@ def main() -> int:
         snaps.append(next_snapshot(snaps[-1], rng, 0.05))
     size = sizes(args.series)
     results = [asyncio.run(run(int(n), snaps, args.tick)) for n in args.watchers.split(",")]
+    results += [asyncio.run(run(int(n), snaps, args.tick, shared=False)) for n in args.peer.split(",") if n]
     if args.json:
         print(json.dumps({"sizes": size, "fanout": results}, indent=2))
         return 0
@@ -348,6 +354,7 @@ def main() -> int:
     print(f"encoded in {s['encode_busy_delta_ms']:.1f} ms")
     print("latency from snapshot to: the hub's last send (hub) / the last watcher's receipt (recv), ms")
     head = (
+        "deflate",
         "watchers",
         "ticks",
         "hub p50",
@@ -364,12 +371,15 @@ def main() -> int:
     print(" ".join(f"{h:>8}" for h in head))
     for r in results:
         ticks = f"{r['complete_ticks']}/{r['ticks']}"
+        print(f"{'shared' if r['compression'] == 'shared' else 'per-conn':>8} ", end="")
         print(f"{r['watchers']:>8} {ticks:>8} {r['hub_p50_ms']:>8.1f} {r['hub_p99_ms']:>8.1f} ", end="")
         print(f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} ", end="")
         print(f"{r['hub_cpu_pct']:>7.1f}% {r['resyncs']:>8} {r['full_builds_on_connect']:>8} ", end="")
         print(f"{r['connect_lag_max_ms']:>8.1f} {r['tick_lag_max_ms']:>8.1f}")
-    print("builds: full snapshots encoded while the watchers connected; conn/tick lag: the longest the")
-    print("hub's event loop was held (ms) while they connected / during the ticks")
+    print("deflate: shared = each frame deflated once for every watcher; per-conn = the peer, each")
+    print("connection deflating its own copy (context takeover, level 1). builds: full snapshots encoded")
+    print("while the watchers connected; conn/tick lag: the longest the hub's event loop was held (ms)")
+    print("while they connected / during the ticks")
     return 0
 
 

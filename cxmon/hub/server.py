@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
 
 from cxmon.config import Config
@@ -152,6 +153,7 @@ class Hub:
         ack_token: str | None = None,
         queue_limit: int = QUEUE_LIMIT,
         ping_interval: float | None = 20.0,
+        shared_deflate: bool = True,
     ) -> None:
         """Build the hub; nothing listens until :meth:`start`.
 
@@ -163,8 +165,11 @@ class Hub:
             ack_token: bearer token that lets a watcher see and acknowledge.
             queue_limit: deltas kept; a watcher further behind is resynced.
             ping_interval: seconds between websocket keepalive pings (None: none).
+            shared_deflate: deflate each frame once for every watcher (see :mod:`cxmon.hub.deflate`);
+                False compresses on each connection, with context takeover (the benchmark's peer).
         """
         self.feed = feed
+        self.shared_deflate = shared_deflate
         self.host = host
         self.port = port
         self.viewer_token = viewer_token
@@ -207,7 +212,7 @@ class Hub:
             self.port,
             process_request=self._authorize,
             compression=None,
-            extensions=[SharedDeflateFactory(compress_settings={"memLevel": 5, "level": COMPRESSION_LEVEL})],
+            extensions=[self._deflate_factory()],
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             max_size=MAX_MESSAGE,
             ping_interval=self.ping_interval,
@@ -218,6 +223,14 @@ class Hub:
         if sockets:
             self.port = sockets[0].getsockname()[1]
         self._pump = asyncio.create_task(self._follow(), name="hub-pump")
+
+    def _deflate_factory(self) -> ServerPerMessageDeflateFactory:
+        settings = {"memLevel": 5, "level": COMPRESSION_LEVEL}
+        if self.shared_deflate:
+            return SharedDeflateFactory(compress_settings=settings)
+        return ServerPerMessageDeflateFactory(
+            server_max_window_bits=12, client_max_window_bits=12, compress_settings=settings
+        )
 
     async def aclose(self) -> None:
         """Stop the pump, close every watcher (1001 going away) and the listening socket."""
