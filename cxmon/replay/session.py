@@ -14,7 +14,7 @@ from pathlib import Path
 from cxmon.config import Config
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent
-from cxmon.replay.source import ReplaySource
+from cxmon.replay.source import ReplaySource, customer_path
 from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, Snapshot, Transition
 
 SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, None)
@@ -139,8 +139,8 @@ class ReplaySession:
         return [] if self.engine is None else await self.engine.customer_leaders(limit)
 
     async def customer_path(self, customer_id: str) -> list[ContactEvent]:
-        """Not available in a replay (the engine runs without a store)."""
-        return []
+        """The customer's recorded events of the 24 h up to the time cursor, read from the database."""
+        return await customer_path(self.db_path, customer_id, self.position)
 
     # ------------------------------------------------------------------ running
 

@@ -17,8 +17,8 @@ import aiosqlite
 
 from collectors.base import Sink
 from cxmon.events import ContactEvent, EventKind
-from cxmon.rows import KIND, decode_rows
-from cxmon.store_schema import SELECT_ROWS
+from cxmon.rows import KIND, decode_rows, event_from_columns
+from cxmon.store_schema import SELECT_CUSTOMER, SELECT_ROWS
 
 BATCH = 500
 """Rows read and emitted at a time when running flat out."""
@@ -37,6 +37,22 @@ async def stored_range(db_path: str | Path) -> tuple[float, float] | None:
     if row is None or row[0] is None:
         return None
     return float(row[0]), float(row[1])
+
+
+PATH_SPAN = 86400.0
+"""Seconds of a customer's history shown as their path (as live: the last 24 h)."""
+
+
+async def customer_path(db_path: str | Path, customer_id: str, upto: float) -> list[ContactEvent]:
+    """One customer's stored events of the 24 h up to ``upto`` (nothing after it), oldest first."""
+    uri = f"{Path(db_path).resolve().as_uri()}?mode=ro"
+    async with (
+        aiosqlite.connect(uri, uri=True) as db,
+        db.execute(SELECT_CUSTOMER, (customer_id, upto - PATH_SPAN)) as cur,
+    ):
+        rows = await cur.fetchall()
+    events = [event_from_columns(r) for r in rows]
+    return [ev for ev in events if ev.ts <= upto]
 
 
 class ReplaySource:

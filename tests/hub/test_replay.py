@@ -132,6 +132,39 @@ async def test_replay_keys_move_the_cursor_change_speed_and_pause(recording: Rec
         await runner
 
 
+async def test_a_customers_path_in_a_replay_stops_at_the_time_cursor(recording: Recording) -> None:
+    """The customers tab in a replay: a customer's recorded events of the 24 h up to the cursor, and
+    none of the ones recorded after it."""
+    span = await stored_range(recording.db)
+    assert span is not None
+    cursor = span[0] + 30 * 60.0
+    with sqlite3.connect(recording.db) as db:
+        row = db.execute(
+            "SELECT customer_id FROM events WHERE customer_id IS NOT NULL GROUP BY customer_id "
+            "HAVING min(ts) < ? AND max(ts) > ? ORDER BY count(*) DESC LIMIT 1",
+            (cursor, cursor),
+        ).fetchone()
+        assert row is not None, "some customer has contacts on both sides of the cursor"
+        customer = row[0]
+        want = [
+            r[0]
+            for r in db.execute(
+                "SELECT ts FROM events WHERE customer_id = ? AND ts <= ? ORDER BY ts, id", (customer, cursor)
+            )
+        ]
+    session = ReplaySession(recording.config, recording.db, span[0], cursor, speed=None)
+    runner = asyncio.create_task(session.run())
+    try:
+        await until(lambda: session.finished, tries=1200)
+        path = await session.customer_path(customer)
+    finally:
+        session.close()
+        await runner
+    assert session.position == cursor
+    assert want and [e.ts for e in path] == want
+    assert {e.customer_id for e in path} == {customer}
+
+
 class _StalledSink:
     """A sink that takes the first batch, then holds the source in ``emit`` until it is cancelled."""
 
