@@ -186,6 +186,23 @@ class Window:
         self.flush()
         return _merged(self.own, self.inner.total)
 
+    def total_for(self, wait: bool, res: bool) -> Pane:
+        """:attr:`total` with only the sketches asked for (the others empty): every counter, and
+        the wait and resolution sketches when ``wait`` and ``res``."""
+        if self.inner is None or (wait and res):
+            return self.total
+        self.flush()
+        inner = self.inner.total_for(wait, res)
+        out = Pane(0)
+        out.c = list(map(_plus, self.own.c, inner.c))
+        if wait:
+            out.wait = dict(self.own.wait)
+            _add_bins(out.wait, inner.wait)
+        if res:
+            out.res = dict(self.own.res)
+            _add_bins(out.res, inner.res)
+        return out
+
     def flush(self) -> None:
         """Bring a nested window's own running sums up to date (what reading :attr:`total` does
         first)."""
@@ -935,8 +952,8 @@ class Aggregator:
 # ---------------------------------------------------------------------- measures
 
 
-_WAIT_QUANTILES = frozenset({"wait_p50", "wait_p90", "wait_p99"})
-_RESOLUTION_QUANTILES = frozenset({"resolution_p50", "resolution_p90"})
+WAIT_QUANTILES = frozenset({"wait_p50", "wait_p90", "wait_p99"})
+RESOLUTION_QUANTILES = frozenset({"resolution_p50", "resolution_p90"})
 
 
 def window_measures(total: Pane, formula: str, only: frozenset[str] | None = None) -> dict[str, float | None]:
@@ -957,9 +974,9 @@ def window_measures(total: Pane, formula: str, only: frozenset[str] | None = Non
     sl_den = service_level_denominator(formula, answered, abandoned, short)
     ab_den = answered + abandoned - short
     p50 = p90 = p99 = r50 = r90 = None
-    if only is None or not only.isdisjoint(_WAIT_QUANTILES):
+    if only is None or not only.isdisjoint(WAIT_QUANTILES):
         p50, p90, p99 = sketch.quantiles(total.wait, (0.5, 0.9, 0.99))
-    if only is None or not only.isdisjoint(_RESOLUTION_QUANTILES):
+    if only is None or not only.isdisjoint(RESOLUTION_QUANTILES):
         r50, r90 = sketch.quantiles(total.res, (0.5, 0.9))
     resolved = c[RESOLVED]
     fn = c[FEEDBACK_N]

@@ -1,4 +1,10 @@
-"""Asterisk queue_log lines → ContactEvents, with the call and member state the verbs need."""
+"""Asterisk queue_log lines → ContactEvents, with the call and member state the verbs need.
+
+Over 500 lines for a reason: every verb reads and changes the same state (calls waiting and
+connected, the agents on them, queue members and their pauses, the staffing figures that follow),
+and the per-line loop (``_parse_into``) binds that state to locals once per block and handles the
+common verbs inline; split into modules, the state would be handed across them on the hot path.
+"""
 
 from __future__ import annotations
 

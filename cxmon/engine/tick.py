@@ -38,7 +38,15 @@ from cxmon.snapshot import (
     State,
     Transition,
 )
-from cxmon.windows import Series, _due, instant_measures, window_measures
+from cxmon.windows import (
+    RESOLUTION_QUANTILES,
+    WAIT_QUANTILES,
+    Series,
+    Window,
+    _due,
+    instant_measures,
+    window_measures,
+)
 
 if TYPE_CHECKING:
     from cxmon.engine.core import Engine
@@ -78,11 +86,23 @@ class TickPath:
             for s in config.steps
         }
         """step → the windows its thresholds read."""
-        self.needed: dict[str, frozenset[float]] = {
-            name: windows | {self.shortest} for name, windows in self.judged.items()
-        }
-        """step → the windows whose figures a tick that publishes nothing needs (the judged ones,
-        and the shortest for the minute figures)."""
+        self.needed: dict[str, dict[float, frozenset[str] | None]] = {}
+        """step → the windows whose figures a tick that publishes nothing needs → the measures it
+        needs of them (None: all): all of the shortest (the minute figures), and of the other
+        judged windows the measures their thresholds read (a percentile no threshold reads is
+        left out)."""
+        for s in config.steps:
+            needs: dict[float, frozenset[str] | None] = {self.shortest: None}
+            for th in s.thresholds:
+                if MEASURES[th.measure].windowed and th.window != self.shortest:
+                    needs[th.window] = (needs.get(th.window) or frozenset()) | {th.measure}
+            self.needed[s.name] = needs
+        self._needed_all = {name: dict.fromkeys(needs) for name, needs in self.needed.items()}
+        """The reference's: the same windows, every measure of them (a window's running sums are
+        brought up to date when it is read, so both read the same windows at the same ticks)."""
+        self._shortest_only: dict[float, frozenset[str] | None] = {self.shortest: None}
+        self._partial: set[tuple[SeriesKey, float]] = set()
+        """(series, window) whose figures hold only the measures :attr:`needed` names."""
         self.windows: dict[SeriesKey, WindowFigures] = {}
         self.instant: dict[SeriesKey, Figures] = {}
         self.verdicts: dict[SeriesKey, Verdict] = {}
@@ -316,7 +336,12 @@ class TickPath:
         engine = self.engine
         name = key[0]
         step = self.steps.get(name)
-        changed = self._windows_of(key, series, None if publish else self.needed.get(name))
+        needed = (
+            None
+            if publish
+            else (self._needed_all if self.every else self.needed).get(name, self._shortest_only)
+        )
+        changed = self._windows_of(key, series, needed)
         judges_now = name in self.judges_instant
         instant: Mapping[str, float | None] = (
             self._measure_now(key, series, now) if publish or judges_now else MappingProxyType({})
@@ -369,33 +394,49 @@ class TickPath:
         else:
             self._timer_at.pop(key, None)
 
-    def _windows_of(self, key: SeriesKey, series: Series, needed: frozenset[float] | None) -> set[float]:
+    def _windows_of(
+        self, key: SeriesKey, series: Series, needed: Mapping[float, frozenset[str] | None] | None
+    ) -> set[float]:
         """Bring the series' figures per window up to date: those of the windows that changed
-        (of them, with ``needed``, only those it names; the others are worked out when someone
-        needs them, from the window as it is then). Return the lengths of the windows that changed."""
+        (of them, with ``needed``, only those it names, and of those only the measures it names;
+        the rest is worked out when someone needs it, from the window as it is then). Return the
+        lengths of the windows that changed."""
         cached = self.windows.get(key)
-        formula = self.formula
+        partial = self._partial
         changed: set[float] = set()
         filled = False
         out: dict[float, Figures] = {}
         for w in series.windows:
             length = w.length
             old = cached.get(length) if cached is not None else None
+            want = needed is None or length in needed
+            only = None if needed is None else needed.get(length)
             if w.dirty:
                 changed.add(length)
                 w.dirty = False
-                if needed is None or length in needed:
-                    out[length] = MappingProxyType(window_measures(w.total, formula))
+                if want:
+                    out[length] = self._figures(key, w, only)
                 else:
                     out[length] = _UNKNOWN
-            elif old is None or (old is _UNKNOWN and (needed is None or length in needed)):
-                out[length] = MappingProxyType(window_measures(w.total, formula))
+                    partial.discard((key, length))
+            elif old is None or (want and (old is _UNKNOWN or (only is None and (key, length) in partial))):
+                out[length] = self._figures(key, w, only if want else None)
                 filled = True
             else:
                 out[length] = old
         if changed or filled:
             self.windows[key] = MappingProxyType(out)
         return changed
+
+    def _figures(self, key: SeriesKey, window: Window, only: frozenset[str] | None) -> Figures:
+        """The window's figures: all of them, or (``only``) those it names and every count."""
+        if only is None:
+            self._partial.discard((key, window.length))
+            return MappingProxyType(window_measures(window.total, self.formula))
+        self._partial.add((key, window.length))
+        wait, res = not only.isdisjoint(WAIT_QUANTILES), not only.isdisjoint(RESOLUTION_QUANTILES)
+        total = window.total_for(wait, res)
+        return MappingProxyType(window_measures(total, self.formula, only))
 
     def _measure_now(self, key: SeriesKey, series: Series, now: float) -> Figures:
         """The series' figures of "now"; note when they next move with the clock alone."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import math
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -199,13 +200,12 @@ class Forecaster:
         return self.forecast(key)
 
     def _since(self, samples: Sequence[Sample], now: float, span: float) -> Sample | None:
-        first = None
-        for s in samples:
-            if s[0] <= now - span:
-                first = s
-            else:
-                return first if first is not None else s
-        return first
+        """The newest sample at least ``span`` old at ``now``, else the oldest (samples are in
+        time order)."""
+        if not samples:
+            return None
+        i = bisect_right(samples, now - span, key=_time)
+        return samples[i - 1] if i else samples[0]
 
     def _compute(self, key: tuple[str, str, str], due: _Due) -> Forecast:
         opts = self.options
@@ -293,6 +293,10 @@ class Forecaster:
             goal,
             max(needed_all) if needed_all else None,
         )
+
+
+def _time(sample: Sample) -> float:
+    return sample[0]
 
 
 def _channel_applies(th: Threshold, channel: str) -> bool:
