@@ -221,6 +221,20 @@ def build_dashboard(config: Config) -> dict[str, Any]:
             )
         )
         y += 8
+        if step.next_reply is not None:  # a ticket step: its next-reply target beside first reply
+            nr = metric_for("next_reply_in_target").selector(step=s, window=window)
+            panels.append(
+                _timeseries(
+                    ids,
+                    f"Next reply in target ({window})",
+                    [_target(f"min by (channel, queue) ({nr})", "{{channel}}/{{queue}}")],
+                    "percentunit",
+                    (0, y, 12, 8),
+                    _thresholds(step, "next_reply_in_target"),
+                    "Agents' replies to customers' later messages within the step's next-reply target.",
+                )
+            )
+            y += 8
 
     return {
         "uid": "cxmon-journey",

@@ -360,3 +360,19 @@ def test_detail_pane_lists_next_reply_beside_first_reply_where_there_are_next_re
     calls = make_series(windows={300.0: {"service_level": 0.8}})
     assert "next_reply_in_target" in figure_measures(tickets)
     assert "service_level" in figure_measures(calls) and "next_reply_in_target" not in figure_measures(calls)
+
+
+def test_dashboard_shows_next_reply_for_a_step_with_a_next_reply_target() -> None:
+    """`cxmon grafana` gives a ticket step with a ``next_reply`` target a panel of
+    cxmon_next_reply_in_target_ratio after its first-reply panels; a step without one gets none."""
+    from cxmon.grafana import build_dashboard
+
+    def titles(config_text: str) -> list[str]:
+        dash = build_dashboard(loads(config_text))
+        return [p["title"] for p in dash["panels"] if p["type"] == "timeseries"]
+
+    with_target = build_dashboard(loads(CONFIG))
+    [panel] = [p for p in with_target["panels"] if p["title"].startswith("Next reply in target")]
+    assert "cxmon_next_reply_in_target_ratio" in panel["targets"][0]["expr"]
+    assert 'step="resolve"' in panel["targets"][0]["expr"]
+    assert not any(t.startswith("Next reply") for t in titles(CONFIG.replace(', next_reply = "1h"', "")))
