@@ -13,7 +13,7 @@ valid text value), numeric fields :data:`NO_NUMBER` (``""``, never a number).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from cxmon.events import KINDS_BY_VALUE, ContactEvent, EventKind
@@ -246,9 +246,17 @@ def sql_insert_values() -> str:
     return f"VALUES ({','.join(params)})"
 
 
-def sql_select_row() -> str:
-    """Select list that reads the events table as rows: each NULL as its sentinel."""
+def sql_select_row(present: Collection[str] | None = None) -> str:
+    """Select list that reads the events table as rows: each NULL as its sentinel.
+
+    ``present``, when given, names the table's columns: an optional field the table lacks (a
+    database of an older schema, opened read-only so it cannot be migrated) is read as its sentinel.
+    """
     return ", ".join(
-        f"coalesce({name}, {sentinel(i)!r})" if sentinel(i) is not None else name
+        name
+        if sentinel(i) is None
+        else f"coalesce({name}, {sentinel(i)!r})"
+        if present is None or name in present
+        else repr(sentinel(i))
         for i, name in enumerate(FIELDS)
     )

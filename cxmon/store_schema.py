@@ -6,7 +6,9 @@ milliseconds.
 
 from __future__ import annotations
 
-from cxmon.rows import sql_columns, sql_insert_values, sql_select_row
+from collections.abc import Collection
+
+from cxmon.rows import FIELDS, sentinel, sql_columns, sql_insert_values, sql_select_row
 
 # Each entry migrates the schema from version i to i + 1. Never edit a shipped entry: append one.
 MIGRATIONS: tuple[str, ...] = (
@@ -86,9 +88,26 @@ INSERT_EVENT = f"INSERT INTO events ({sql_columns()}) {sql_insert_values()}"
 """Inserts one row (:mod:`cxmon.rows`), its sentinels stored as NULL."""
 SELECT_ROWS = f"SELECT {sql_select_row()} FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id"
 """Reads events in a time range as rows, NULLs back to their sentinels."""
+
+
+def select_rows(columns: Collection[str]) -> str:
+    """:data:`SELECT_ROWS` for an events table with these ``columns`` (an older schema's, read
+    where it cannot be migrated: the optional fields it lacks read as empty)."""
+    return f"SELECT {sql_select_row(columns)} FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id"
+
+
 SELECT_EVENTS = f"SELECT {sql_columns()} FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id"
 """Reads events in a time range with their NULLs (:func:`cxmon.rows.event_from_columns`)."""
 SELECT_CUSTOMER = f"SELECT {sql_columns()} FROM events WHERE customer_id = ? AND ts >= ? ORDER BY ts, id"
+
+
+def select_customer(columns: Collection[str]) -> str:
+    """:data:`SELECT_CUSTOMER` for an events table with these ``columns`` (an older schema's: the
+    optional fields it lacks read as NULL)."""
+    names = ", ".join(n if n in columns or sentinel(i) is None else "NULL" for i, n in enumerate(FIELDS))
+    return f"SELECT {names} FROM events WHERE customer_id = ? AND ts >= ? ORDER BY ts, id"
+
+
 UPSERT_OFFSET = (
     "INSERT INTO source_offsets (source, file_id, position, updated) VALUES (?,?,?,?) "
     "ON CONFLICT (source) DO UPDATE SET file_id = excluded.file_id, position = excluded.position, "

@@ -135,3 +135,35 @@ def test_writer_process_commits_a_frame_and_reports_a_failed_one(tmp_path: Path)
         writer.close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (5,)
+
+
+async def test_replay_reads_a_database_of_the_previous_schema(tmp_path: Path) -> None:
+    """Replay opens history read-only, so a database written before events had contacts_waiting
+    (schema 2) is not migrated: its events are still read, the missing field as None."""
+    from cxmon.replay.source import ReplaySource
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript("".join(MIGRATIONS[:2]))
+        conn.execute(
+            "INSERT INTO events (ts, kind, source, contact_id, channel, queue, agents_staffed) "
+            "VALUES (10.0, 'staffing', 's', '', 'voice', 'q', 4)"
+        )
+    source = ReplaySource(db, 0.0, 100.0, speed=None)
+    batches = [batch async for batch in source._rows()]
+    assert batches == [[ContactEvent(10.0, EventKind.STAFFING, "", "voice", "q", "s", agents_staffed=4)]]
+
+
+async def test_replay_reads_a_customer_path_from_a_database_of_the_previous_schema(tmp_path: Path) -> None:
+    """The replayed customer path reads a schema-2 database (read-only, not migrated) too."""
+    from cxmon.replay.source import customer_path
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript("".join(MIGRATIONS[:2]))
+        conn.execute(
+            "INSERT INTO events (ts, kind, source, contact_id, channel, queue, customer_id) "
+            "VALUES (10.0, 'arrived', 's', 'c1', 'voice', 'q', '+442071838750')"
+        )
+    path = await customer_path(db, "+442071838750", 100.0)
+    assert path == [ContactEvent(10.0, EventKind.ARRIVED, "c1", "voice", "q", "s", "+442071838750")]

@@ -18,7 +18,7 @@ import aiosqlite
 from collectors.base import Sink
 from cxmon.events import ContactEvent, EventKind
 from cxmon.rows import KIND, decode_rows, event_from_columns
-from cxmon.store_schema import SELECT_CUSTOMER, SELECT_ROWS
+from cxmon.store_schema import select_customer, select_rows
 
 BATCH = 500
 """Rows read and emitted at a time when running flat out."""
@@ -46,13 +46,19 @@ PATH_SPAN = 86400.0
 async def customer_path(db_path: str | Path, customer_id: str, upto: float) -> list[ContactEvent]:
     """One customer's stored events of the 24 h up to ``upto`` (nothing after it), oldest first."""
     uri = f"{Path(db_path).resolve().as_uri()}?mode=ro"
-    async with (
-        aiosqlite.connect(uri, uri=True) as db,
-        db.execute(SELECT_CUSTOMER, (customer_id, upto - PATH_SPAN)) as cur,
-    ):
-        rows = await cur.fetchall()
+    async with aiosqlite.connect(uri, uri=True) as db:
+        select = select_customer(await event_columns(db))
+        async with db.execute(select, (customer_id, upto - PATH_SPAN)) as cur:
+            rows = await cur.fetchall()
     events = [event_from_columns(r) for r in rows]
     return [ev for ev in events if ev.ts <= upto]
+
+
+async def event_columns(db: aiosqlite.Connection) -> set[str]:
+    """The columns of the events table. History is read read-only, so a database of an older
+    schema is not migrated: what it lacks is read as empty (cxmon.store_schema.select_rows)."""
+    async with db.execute("PRAGMA table_info(events)") as cur:
+        return {str(r[1]) for r in await cur.fetchall()}
 
 
 class ReplaySource:
@@ -127,15 +133,14 @@ class ReplaySource:
 
     async def _rows(self) -> AsyncGenerator[list[ContactEvent], None]:
         uri = f"{Path(self.db_path).resolve().as_uri()}?mode=ro"
-        async with (
-            aiosqlite.connect(uri, uri=True) as db,
-            db.execute(SELECT_ROWS, (self.start, self.end)) as cur,
-        ):
-            while True:
-                rows = await cur.fetchmany(BATCH)
-                if not rows:
-                    return
-                yield decode_rows(r for r in rows if r[KIND] != EventKind.LOST.value)
+        async with aiosqlite.connect(uri, uri=True) as db:
+            select = select_rows(await event_columns(db))
+            async with db.execute(select, (self.start, self.end)) as cur:
+                while True:
+                    rows = await cur.fetchmany(BATCH)
+                    if not rows:
+                        return
+                    yield decode_rows(r for r in rows if r[KIND] != EventKind.LOST.value)
 
     async def run(self, sink: Sink) -> None:
         """Emit the events in time order, paced; return when the range is done."""
