@@ -1,9 +1,13 @@
-"""Asterisk queue_log lines → ContactEvents, with the call and member state the verbs need.
+"""Asterisk queue_log lines → ContactEvents, with the call state the verbs need.
 
-Over 500 lines for a reason: every verb reads and changes the same state (calls waiting and
-connected, the agents on them, queue members and their pauses, the staffing figures that follow),
-and the per-line loop (``_parse_into``) binds that state to locals once per block and handles the
-common verbs inline; split into modules, the state would be handed across them on the hot path.
+The verbs are named in collectors.queue_log.verbs, lines are split into fields by
+collectors.queue_log.lines, and queue members and their staffing figures are kept by
+collectors.queue_log.staffing.
+
+Over 500 lines for a reason: every call verb reads and changes the same call state (calls waiting
+and connected, the agents on them), and the per-line loop (``_parse_into``) binds that state to
+locals once per block and handles the common verbs inline; split further, that state would be
+handed across modules on the hot path.
 """
 
 from __future__ import annotations
@@ -14,8 +18,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from collectors.queue_log.lines import NO_QUEUE as _NO_QUEUE
+from collectors.queue_log.lines import bad_stamp, decode, split_block
+from collectors.queue_log.lines import extension as _extension
+from collectors.queue_log.lines import field as _field
+from collectors.queue_log.lines import number as _number
+from collectors.queue_log.staffing import Staffing
+from collectors.queue_log.verbs import CALL_VERBS as _CALL_VERBS
+from collectors.queue_log.verbs import COMPLETES as _COMPLETES
+from collectors.queue_log.verbs import EXITS as _EXITS
+from collectors.queue_log.verbs import KNOWN_VERBS
+from collectors.queue_log.verbs import MEMBER as _MEMBER
 from cxmon.customers import normalize_phone
 from cxmon.events import ContactEvent, EventKind
+
+__all__ = ["KNOWN_VERBS", "QueueLogParser"]
 
 ARRIVED = EventKind.ARRIVED
 ANSWERED = EventKind.ANSWERED
@@ -25,38 +42,6 @@ TRANSFERRED = EventKind.TRANSFERRED
 STAFFING = EventKind.STAFFING
 LOST = EventKind.LOST
 
-# Abandon verbs → (reason, index of the wait field among the data fields, 1-based).
-_EXITS: dict[str, tuple[str, int]] = {
-    "ABANDON": ("hangup", 3),
-    "EXITWITHTIMEOUT": ("timeout", 3),
-    "EXITEMPTY": ("empty", 3),
-    "EXITWITHKEY": ("key", 4),
-}
-_TRANSFERS = frozenset({"TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER"})
-_COMPLETES = frozenset({"COMPLETECALLER", "COMPLETEAGENT"})
-_RINGS = frozenset({"RINGNOANSWER", "RINGCANCELED", "AGENTDUMP"})
-_MEMBER = frozenset(
-    {
-        "ADDMEMBER",
-        "REMOVEMEMBER",
-        "PAUSE",
-        "UNPAUSE",
-        "PAUSEALL",
-        "UNPAUSEALL",
-        "AGENTLOGIN",
-        "AGENTLOGOFF",
-        "AGENTCALLBACKLOGIN",
-        "AGENTCALLBACKLOGOFF",
-    }
-)
-_PASSED = frozenset({"QUEUESTART", "CONFIGRELOAD"})
-_CALL_VERBS = frozenset({"ENTERQUEUE", "CONNECT", *_EXITS, *_TRANSFERS, *_COMPLETES})
-KNOWN_VERBS: frozenset[str] = frozenset(
-    {"ENTERQUEUE", "CONNECT", *_EXITS, *_TRANSFERS, *_COMPLETES, *_RINGS, *_MEMBER, *_PASSED}
-)
-"""Every verb the parser gives a meaning to; anything else is counted under ``other_verbs``."""
-
-_NO_QUEUE = ("NONE", "")
 _EXTENSION_DIGITS = 6
 """A caller id this short may be an internal extension (an agent's consult call); customers' numbers
 are longer."""
@@ -161,15 +146,9 @@ class QueueLogParser:
         """(agent, queue) → callid the agent is talking to."""
         self._takes_over: dict[tuple[str, str], _Call] = {}
         """(caller's callid, target queue) → the consult call's entry it took over."""
-        self._members: dict[str, dict[str, bool]] = {}
-        """queue → agent → paused."""
-        self._agent_queues: dict[str, set[str]] = {}
-        """agent → the queues it is a member of (each has an entry in ``_members``)."""
-        self._busy: set[str] = set()
-        self._available: dict[str, int] = {}
-        """queue → members neither paused nor on a call (kept up to date, never recounted)."""
-        self._staffing: dict[str, tuple[int, int]] = {}
-        """queue → (staffed, available) last reported."""
+        self._staffing = Staffing(self._staffing_changed)
+        """Queue members and the staffed/available figures that follow."""
+        self._set_busy = self._staffing.set_busy
         self._last_ts = 0.0
         self._next_prune = _PRUNE_EVERY
 
@@ -212,26 +191,13 @@ class QueueLogParser:
         Returns:
             The number of lines in the block.
         """
-        try:
-            text = block.decode()
-        except UnicodeDecodeError:
-            # Some line is not UTF-8: decode line by line so only that line gets replacements.
-            raws = block.split(b"\n")
-            if raws and raws[-1] == b"":
-                raws.pop()
-            self._parse_lines([_decode(raw) for raw in raws])
-            return len(raws)
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        if "\r" in text:
-            lines = [line.rstrip("\r") for line in lines]
+        lines = split_block(block)
         self._parse_lines(lines)
         return len(lines)
 
     def feed_line(self, raw: bytes) -> None:
         """Parse one line (without its newline)."""
-        self._parse_lines([_decode(raw)])
+        self._parse_lines([decode(raw)])
 
     def skip_line(self, why: str) -> None:
         """Count one line that was not parsed (too long to read) as a malformed line, reported as ``why``."""
@@ -299,7 +265,7 @@ class QueueLogParser:
                     error(f"timestamp is not a number: {f[0][:40]!r}")
                     continue
                 if not (0.0 <= value <= latest):  # also false for NaN
-                    error(self._bad_stamp(f[0], value, latest))
+                    error(bad_stamp(f[0], value, latest, self.max_skew))
                     continue
                 stamp, ts = f[0], value
                 if ts > last_ts:
@@ -363,7 +329,7 @@ class QueueLogParser:
                         out.append(
                             event(ts, ANSWERED, call.contact_id, channel, queue, source, call.customer, wait)
                         )
-                    set_busy(agent, True)
+                    set_busy(agent, True, last_ts)
                 elif verb in _COMPLETES:
                     try:
                         talk = float(f[6])
@@ -437,19 +403,10 @@ class QueueLogParser:
             else:
                 counts[verb] = count(verb, 0) + 1
                 if verb in _MEMBER:
-                    self._member(ts, verb, queue, agent)
+                    self._staffing.member(ts, verb, queue, agent)
                 elif verb == "QUEUESTART":
                     self._restart(ts)
                 # Other rings and CONFIGRELOAD are only counted.
-
-    def _bad_stamp(self, text: str, value: float, latest: float) -> str:
-        if value == value and latest < value < 1e11:
-            ahead = value - (latest - (self.max_skew or 0.0))
-            return (
-                f"timestamp {text[:40]!r} is {ahead:,.0f} s ahead of the clock "
-                f"(allowed: {self.max_skew:.0f} s); line skipped"
-            )
-        return f"timestamp out of range: {text[:40]!r}"
 
     # ------------------------------------------------------------------ calls
 
@@ -462,7 +419,7 @@ class QueueLogParser:
         agent_call = self._agent_call
         if agent_call.get(key) == callid:
             del agent_call[key]
-        self._set_busy(who, False)
+        self._set_busy(who, False, self._last_ts)
         return call
 
     def _transfer(self, ts: float, verb: str, f: list[str], callid: str, queue: str, agent: str) -> None:
@@ -500,16 +457,7 @@ class QueueLogParser:
         self._connected.clear()
         self._agent_call.clear()
         self._takes_over.clear()
-        busy = list(self._busy)
-        self._busy.clear()
-        for agent in busy:
-            for q in self._agent_queues.get(agent, ()):
-                paused = self._members.get(q, {}).get(agent)
-                if paused is not None and not paused:
-                    self._available[q] = self._available.get(q, 0) + 1
-        for agent in busy:
-            for q in self._agent_queues.get(agent, ()):
-                self._report_staffing(ts, q)
+        self._staffing.all_free(ts)
 
     def _prune(self) -> None:
         self._next_prune = self.lines + _PRUNE_EVERY
@@ -522,38 +470,6 @@ class QueueLogParser:
         for cid in [c for c in self._waiting_queue if c not in live]:
             del self._waiting_queue[cid]
 
-    # ------------------------------------------------------------------ members
-
-    def _member(self, ts: float, verb: str, queue: str, agent: str) -> None:
-        if not agent or agent == "NONE":
-            return
-        queues: list[str]
-        if queue in _NO_QUEUE or verb in ("PAUSEALL", "UNPAUSEALL"):
-            queues = sorted(self._agent_queues.get(agent, ()))
-        else:
-            queues = [queue]
-        free = agent not in self._busy
-        for q in queues:
-            members = self._members.setdefault(q, {})
-            was = members.get(agent)
-            if verb in ("ADDMEMBER", "AGENTLOGIN", "AGENTCALLBACKLOGIN"):
-                members[agent] = members.get(agent, False)
-                self._agent_queues.setdefault(agent, set()).add(q)
-            elif verb in ("REMOVEMEMBER", "AGENTLOGOFF", "AGENTCALLBACKLOGOFF"):
-                members.pop(agent, None)
-                self._agent_queues.get(agent, set()).discard(q)
-            else:
-                # A pause names a member even when it was configured statically (no ADDMEMBER).
-                members[agent] = verb in ("PAUSE", "PAUSEALL")
-                self._agent_queues.setdefault(agent, set()).add(q)
-            now = members.get(agent)
-            if free:
-                before = was is not None and not was
-                after = now is not None and not now
-                if before != after:
-                    self._available[q] = self._available.get(q, 0) + (1 if after else -1)
-            self._report_staffing(ts, q)
-
     def _consulted(self, caller: str, customer: str | None) -> str | None:
         """Return the customer of the call the agent whose extension is ``caller`` is on, or
         ``customer`` when no agent on a call has that extension."""
@@ -564,37 +480,9 @@ class QueueLogParser:
                     return call.customer
         return customer
 
-    def _set_busy(self, agent: str, busy: bool) -> None:
-        if not agent or agent == "NONE":
-            return
-        busy_agents = self._busy
-        if busy:
-            if agent in busy_agents:
-                return
-            busy_agents.add(agent)
-        elif agent in busy_agents:
-            busy_agents.remove(agent)
-        else:
-            return
-        queues = self._agent_queues.get(agent)
-        if not queues:
-            return
-        step = -1 if busy else 1
-        available = self._available
-        for q in sorted(queues) if len(queues) > 1 else queues:
-            if self._members[q].get(agent) is False:  # a member of q, not paused
-                available[q] = available.get(q, 0) + step
-            self._report_staffing(self._last_ts, q)
-
-    def _report_staffing(self, ts: float, queue: str) -> None:
-        members = self._members.get(queue)
-        figures = (len(members) if members else 0, self._available.get(queue, 0))
-        if self._staffing.get(queue) == figures:
-            return
-        self._staffing[queue] = figures
+    def _staffing_changed(self, ts: float, queue: str, staffed: int, available: int) -> None:
         if self.quiet:
             return
-        staffed, available = figures
         # Positional arguments: ContactEvent's __init__ takes keywords more slowly (and this runs for
         # most CONNECT and COMPLETE* lines).
         self.out.append(
@@ -634,35 +522,3 @@ class QueueLogParser:
             "waiting": len(self._waiting),
             "talking": len(self._connected),
         }
-
-
-def _decode(raw: bytes) -> str:
-    """Decode a line, replacing bytes that are not UTF-8, and drop a CR line end."""
-    try:
-        text = raw.decode()
-    except UnicodeDecodeError:
-        text = raw.decode(errors="replace")
-    return text.rstrip("\r")
-
-
-def _extension(agent: str) -> str:
-    """The dialable extension of a member interface: ``PJSIP/7009`` → ``7009``,
-    ``Local/7009@from-queue/n`` → ``7009``."""
-    return agent.partition("/")[2].partition("@")[0] or agent
-
-
-def _field(f: list[str], i: int) -> str:
-    return f[i] if len(f) > i else ""
-
-
-def _number(f: list[str], i: int) -> float | None:
-    """Return field ``i`` as a non-negative finite number, or None."""
-    if len(f) <= i:
-        return None
-    try:
-        value = float(f[i])
-    except ValueError:
-        return None
-    if not (0.0 <= value < 1e10):
-        return None
-    return value
