@@ -33,7 +33,7 @@ from cxmon.tui.widgets.journey_map import JourneyMap, StepTile
 from cxmon.tui.widgets.pothole_board import PotholeBoard
 from cxmon.tui.widgets.stale_banner import StaleBanner
 from cxmon.tui.widgets.status_bar import StatusBar
-from cxmon.tui.widgets.step_matrix import StepMatrix
+from cxmon.tui.widgets.step_matrix import STAFFING_COLUMN, StepMatrix
 from cxmon.units import parse_duration
 from tests.snapshot_app import MINUTES, sim_config
 from tests.tui.conftest import SIZE, settle
@@ -107,6 +107,29 @@ async def test_space_expands_a_steps_queues(engine: Engine) -> None:
         keys = matrix.row_keys_in_order
         assert "get_help\tvoice\tbilling" in keys and "get_help\tvoice\ttech" in keys
         assert keys.index("get_help\tvoice\tbilling") > keys.index("get_help\tvoice\t")
+
+
+async def test_staffing_column_says_how_many_agents_a_channel_is_short(engine: Engine) -> None:
+    """The matrix's last column gives, per channel row, the agents its queues are short of the
+    forecast's need ("+N for 80/20", marked as a breach) and, per queue row, that queue's own."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        matrix = app.query_one(StepMatrix)
+        await settle(pilot, lambda: matrix.row_count > 3)
+        assert str(matrix.ordered_columns[-1].label) == STAFFING_COLUMN
+        voice = [s for s in engine.latest.series if s.step == "get_help" and s.channel == "voice"]
+        short = {}
+        for s in voice:
+            f = s.forecast
+            assert f is not None and f.agents is not None and f.agents_needed is not None
+            short[s.queue] = max(0, f.agents_needed - f.agents)
+        assert short["billing"] > 0  # half its agents are away (the scripted incident)
+        row = matrix.get_row("get_help\tvoice\t")
+        assert str(row[-1]) == f"+{sum(short.values())} for 80/20"
+        assert row[-1].style == matrix.cell_styles()["breach"]
+        matrix.expanded = frozenset({"get_help"})
+        await pilot.pause()
+        assert str(matrix.get_row("get_help\tvoice\tbilling")[-1]) == f"+{short['billing']} for 80/20"
 
 
 async def test_filter_keeps_only_matching_channels_and_queues(engine: Engine) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from cxmon.engine import Engine
 from cxmon.measures import MEASURES
 from cxmon.tui.app import CxmonApp
-from cxmon.tui.format import MATRIX_MEASURES, STATE_WORD
+from cxmon.tui.format import MATRIX_MEASURES, SHORT_TITLES, STATE_WORD
 from cxmon.tui.widgets.journey_map import StepTile
-from cxmon.tui.widgets.step_matrix import StepMatrix
+from cxmon.tui.widgets.step_matrix import FIXED_COLUMNS, STAFFING_COLUMN, StepMatrix
 from tests.tui.conftest import settle
 
 SMALL = (80, 24)
@@ -48,20 +48,33 @@ async def test_the_matrix_keeps_the_most_useful_columns_in_view_at_80x24(engine:
         assert MATRIX_MEASURES[:3] == ("service_level", "wait_p90", "waiting_now")
 
 
+async def scroll_to_the_end(pilot: object, matrix: StepMatrix) -> None:
+    """Press → once per cell the matrix can scroll (each press moves one cell), and let it settle."""
+    presses = matrix.max_scroll_x
+    assert presses > 0  # the last columns are off the right edge
+    await pilot.press(*["right"] * presses)  # type: ignore[attr-defined]
+    await settle(pilot, lambda: matrix.scroll_x == matrix.max_scroll_x)
+
+
 async def test_right_arrow_scrolls_the_matrix_to_its_last_columns(engine: Engine) -> None:
-    """→ on the matrix scrolls sideways (step, channel and state stay), bringing the last column in."""
+    """→ on the matrix scrolls sideways, one cell a press, until the last column is wholly in view;
+    step, channel and state stay in view at the left (they are fixed), the key figures after them."""
     app = CxmonApp(engine, refresh_interval=0)
     async with app.run_test(size=SMALL) as pilot:
         matrix = app.query_one(StepMatrix)
         await settle(pilot, lambda: matrix.row_count > 3)
         await pilot.press("1")
-        assert matrix.max_scroll_x > 0  # the last columns are off the right edge
-        await pilot.press(*["right"] * 20)
-        for _ in range(10):
-            await pilot.pause(0.05)
-            print(matrix.scroll_x, matrix.max_scroll_x)
-        await settle(pilot, lambda: matrix.scroll_x == matrix.max_scroll_x)
-        assert matrix.fixed_columns == 3
+        titles = [str(c.label) for c in matrix.ordered_columns]
+        assert titles[:3] == list(FIXED_COLUMNS) and matrix.fixed_columns == 3
+        assert titles[3:6] == [SHORT_TITLES[m] for m in ("service_level", "wait_p90", "waiting_now")]
+        await pilot.press("right")
+        await settle(pilot, lambda: matrix.scroll_x == 1)
+        await scroll_to_the_end(pilot, matrix)
+        widths = [c.get_render_width(matrix) for c in matrix.ordered_columns]
+        # Scrolled by scroll_x, the last column starts right of the fixed ones and ends in view.
+        assert sum(widths[:-1]) - matrix.scroll_x >= sum(widths[:3])
+        assert sum(widths) - matrix.scroll_x <= matrix.scrollable_content_region.width
+        assert titles[-1] == STAFFING_COLUMN
 
 
 async def test_a_wide_screen_shows_every_column_with_its_full_title(engine: Engine) -> None:
@@ -73,7 +86,7 @@ async def test_a_wide_screen_shows_every_column_with_its_full_title(engine: Engi
         await pilot.pause()
         assert not matrix.compact and matrix.max_scroll_x == 0
         titles = [str(c.label) for c in matrix.ordered_columns][3:]
-        assert titles == [MEASURES[m].label for m in MATRIX_MEASURES]
+        assert titles == [*(MEASURES[m].label for m in MATRIX_MEASURES), STAFFING_COLUMN]
 
 
 async def test_a_sideways_scroll_survives_the_rows_being_reordered(engine: Engine) -> None:
@@ -82,8 +95,8 @@ async def test_a_sideways_scroll_survives_the_rows_being_reordered(engine: Engin
     async with app.run_test(size=SMALL) as pilot:
         matrix = app.query_one(StepMatrix)
         await settle(pilot, lambda: matrix.row_count > 3)
-        await pilot.press("1", *["right"] * 20)
-        await settle(pilot, lambda: matrix.scroll_x == matrix.max_scroll_x > 0)
+        await pilot.press("1")
+        await scroll_to_the_end(pilot, matrix)
         before, x = matrix.row_keys_in_order, matrix.scroll_x
         await pilot.press("s", "s")  # by wait p90, worst first: a new order
         await pilot.pause()

@@ -12,6 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from cxmon.config import Config
+from cxmon.forecast.display import staffing_cell
 from cxmon.measures import MEASURES, combine, format_value
 from cxmon.snapshot import EMPTY_SNAPSHOT, SeriesFigures, Snapshot, State
 from cxmon.tui.format import (
@@ -29,6 +30,8 @@ from cxmon.tui.widgets.diff_table import Cell, DiffTable
 FIXED_COLUMNS = ("Step", "Channel", "State")
 COMPACT_LABEL = 13
 """Step labels are abbreviated to this many characters on a narrow screen."""
+STAFFING_COLUMN = "Staffing"
+"""After the measures: agents short of the step's service-level goal ("+3 for 80/20"), or staffed ≥ needed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +84,18 @@ def matrix_rows(
         groups.setdefault((series.step, series.channel), []).append(series)
 
     def cells_for(
-        step: str, channel: str, name: str, state: State, values: Sequence[float | None]
+        step: str,
+        channel: str,
+        name: str,
+        state: State,
+        values: Sequence[float | None],
+        members: Sequence[SeriesFigures],
     ) -> tuple[Cell, ...]:
         out: list[Cell] = [(labels.get(step, step), ""), (name, ""), (STATE_WORD[state], f"-{state.value}")]
         for measure, value in zip(MATRIX_MEASURES, values, strict=True):
             verdict = judge(value, thresholds_for(config, step, measure, channel))
             out.append((format_value(measure, value), verdict))
+        out.append(staffing_cell([s.forecast for s in members]))
         return tuple(out)
 
     families: list[tuple[MatrixRow, list[MatrixRow]]] = []
@@ -105,7 +114,7 @@ def matrix_rows(
             queue=None,
             state=state,
             values=values,
-            cells=cells_for(step, channel, marker + channel, state, values),
+            cells=cells_for(step, channel, marker + channel, state, values, members),
         )
         children = []
         if step in expanded:
@@ -118,7 +127,7 @@ def matrix_rows(
                         queue=s.queue,
                         state=s.state,
                         values=vals,
-                        cells=cells_for(step, channel, f"  └ {s.queue}", s.state, vals),
+                        cells=cells_for(step, channel, f"  └ {s.queue}", s.state, vals, [s]),
                     )
                 )
         families.append((parent, children))
@@ -177,6 +186,7 @@ class StepMatrix(DiffTable):
             mark = " ▼" if i == self.sort_column else ""
             title = SHORT_TITLES[measure] if self.compact else MEASURES[measure].label
             titles.append(title + mark)
+        titles.append(STAFFING_COLUMN)
         self.set_columns(titles)
 
     def watch_snapshot(self) -> None:
