@@ -146,7 +146,8 @@ class Watcher:
 
 
 class Alarms:
-    """Counts every time a step leaves OK."""
+    """Counts every time a step leaves OK (a snapshot's transitions are all steps'; channel and queue
+    name the series that drives the step)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -154,7 +155,7 @@ class Alarms:
 
     def __call__(self, snap: Snapshot) -> None:
         for t in snap.transitions:
-            if t.channel == "" and t.from_state is State.OK and t.to_state in (State.WATCH, State.POTHOLE):
+            if t.from_state is State.OK and t.to_state in (State.WATCH, State.POTHOLE):
                 self.count += 1
                 self.reasons.append(f"{t.step}: {t.reason}")
 
@@ -231,10 +232,11 @@ def main() -> int:
     if leads:
         print(f"median warning lead: {statistics.median(leads) / 60:.1f} min")
         print(f"warned < 1 min ahead: {len(late)} of {len(leads)} ({100 * len(late) / len(leads):.0f} %)")
-    print(
-        f"false alarms: {alarms} in {hours:g} incident-free hours "
-        f"= {alarms / hours * 8:.2f} per 8 h ({len(quiet)} runs)"
-    )
+    if hours:
+        print(
+            f"false alarms: {alarms} in {hours:g} incident-free hours "
+            f"= {alarms / hours * 8:.2f} per 8 h ({len(quiet)} runs)"
+        )
     reasons: dict[str, int] = {}
     for q in quiet:
         for r in q["reasons"]:
