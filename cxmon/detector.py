@@ -174,8 +174,17 @@ class Detector:
         if value is None:
             rs.breach_since = None
             rs.calm_since = None
-            rs.state = State.OK
             samples.clear()
+            if projection is not None:
+                # Too few contacts to judge the window is no reason to forget what the model
+                # says of the ones to come (a quiet spell after agents left is the calm before it).
+                rs.due = projection.computed + RECOMPUTE_EVERY
+                eta = projection.eta(None)
+                if eta is not None and eta <= self.horizon:
+                    rs.state = State.WATCH
+                    rs.reason = projection.reason(eta)
+                    return Verdict(State.WATCH, rs.reason, th.measure, None, 1.0)
+            rs.state = State.OK
             return Verdict(State.OK, f"{label}: too few contacts to judge", th.measure, None)
         if not samples or now // TREND_SAMPLE > samples[-1][0] // TREND_SAMPLE:
             samples.append((now, value))

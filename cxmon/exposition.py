@@ -25,8 +25,9 @@ from cxmon.catalogue import (
     TOTAL_COUNTERS,
     WEBHOOK_REJECTIONS,
     WINDOW_METRICS,
+    metric_for,
 )
-from cxmon.config import Config
+from cxmon.config import OTHER, Config
 from cxmon.forecast.metrics import GAUGES as FORECAST_GAUGES
 from cxmon.forecast.metrics import breach_etas
 from cxmon.label_bounds import LabelBounds, bounded_rows
@@ -80,6 +81,7 @@ def _families(snap: Snapshot, config: Config, bounds: LabelBounds, text: bool) -
         *_step_families(snap, bounds, text),
         *_series_families(snap, bounds, text),
         *_forecast_families(snap, bounds, text),
+        *_baseline_families(snap, bounds, text),
         *_collector_families(snap, bounds, text),
         *_alert_families(snap.alerts, text),
     ]
@@ -246,6 +248,47 @@ def _forecast_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[
         for measure, window, seconds in breach_etas(f, values):
             eta.add((*labels, measure, format_window(window)), seconds)
     return [*(fam for _, fam in fams), eta]
+
+
+def _baseline_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[Family]:
+    """What is usual at this hour of the week, per judged measure (cxmon.forecast.usual): one family
+    per measure's gauge, ``cxmon_baseline_`` before its name, with ``window`` and ``percentile`` (the
+    median is 50; the limit past which a value is worse than usual 95, or 5 where low is bad). The
+    label is not ``quantile``: Prometheus keeps that name for summaries.
+
+    # HELP cxmon_baseline_wait_p90_seconds Usual at this hour of the week (median, and …
+    # TYPE cxmon_baseline_wait_p90_seconds gauge
+    cxmon_baseline_wait_p90_seconds{step="enquire",…,window="5m",percentile="50"} 31.0
+    cxmon_baseline_wait_p90_seconds{step="enquire",…,window="5m",percentile="95"} 44.0
+    """
+    fams: dict[str, Family] = {}
+    seen: set[tuple[str, ...]] = set()
+    for f in snap.baselines:
+        ref = metric_for(f.measure)
+        name = "cxmon_baseline_" + ref.name.removeprefix("cxmon_")
+        fam = fams.get(name)
+        if fam is None:
+            fam = fams[name] = Family(
+                text,
+                name,
+                "gauge",
+                f"Usual at this hour of the week (median, and the limit past which it is worse than "
+                f"usual), from earlier weeks: {ref.help}",
+                (*SERIES_LABELS, *ref.labels, "window", "percentile"),
+            )
+        labels = (
+            bounds.step(f.step),
+            f.channel if f.channel in bounds.channels else OTHER,
+            f.queue if f.queue in bounds.queues else OTHER,
+            *ref.labels.values(),
+            format_window(f.window),
+        )
+        if (name, *labels) in seen:
+            continue  # several series folded into "other" export the first one's baseline
+        seen.add((name, *labels))
+        fam.add((*labels, "50"), f.median)
+        fam.add((*labels, f"{f.limit_quantile * 100:g}"), f.limit)
+    return list(fams.values())
 
 
 def _collector_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list[Family]:

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from cxmon.forecast.result import Forecast
+from cxmon.forecast.usual import UsualFigure
 
 # Histogram bucket upper bounds (seconds) chosen for contact-centre waits: seconds for voice and chat,
 # hours for email backlogs. Resolution times reach days.
@@ -385,6 +386,8 @@ class Snapshot:
     """How far the hour-of-week baselines have learned (None until the first minute figures)."""
     hub: HubStatus | None = None
     """A watcher's hub connections (None in the daemon and in-process)."""
+    baselines: tuple[UsualFigure, ...] = ()
+    """The ready hour-of-week baselines of this hour (judged measures per series and window)."""
 
     def step(self, name: str) -> StepStatus | None:
         """Return the step called ``name``, or None."""

@@ -87,6 +87,7 @@ class Publisher:
             alerts=None if engine.alert_status is None else engine.alert_status(),
             imports=None if engine.import_status is None else engine.import_status(),
             baseline=engine.baseline_status,
+            baselines=engine.detector.baselines.figures(now),
         )
         self.publish(snap)
         return snap

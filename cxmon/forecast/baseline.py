@@ -1,12 +1,17 @@
-"""Baselines: per series, measure and hour of the week, what is usual — learned from the minute figures.
+"""Baselines: per series, judged measure, window and hour of the week, what is usual (minute figures).
 
-Every minute's figures (the shortest window's, as stored) go into the slot of their hour of the week
-(UTC, Monday 00:00 = 0). A slot gives verdicts once it has figures from ``baseline_min_weeks``
-different weeks (cold start: "learning" until then); only the last ``baseline_weeks`` weeks count.
-"Worse than usual" is a value past the slot's ``baseline_quantile`` (the 95th percentile of wait p90
-for "above" thresholds, the 5th of service level for "below" ones) for at least the threshold's
-``for``. Only the measures a step's thresholds judge are kept, and at most SAMPLES_PER_HOUR figures
-per slot and week (every few minutes), so memory is bounded by series × measures × 168 × weeks.
+Every minute's figures go into the slot of their hour of the week (UTC, Monday 00:00 = 0): the
+measures a step's thresholds judge, in every window they judge them over (the minute figures carry
+the shortest window's figures under the measure's name and the longer windows' judged ones as
+``measure@15m``, so imports and restarts learn every window from the store). A figure resting on
+fewer contacts than the threshold's ``min_volume`` is not learned. A slot gives verdicts once it has
+figures from ``baseline_min_weeks`` different weeks (cold start: "learning" until then); only the
+last ``baseline_weeks`` weeks count. "Worse than usual" is a value past the slot's
+``baseline_quantile`` (the 95th percentile of wait p90 for "above" thresholds, the 5th of service
+level for "below" ones) for at least the threshold's ``for``. At most SAMPLES_PER_HOUR figures are
+kept per slot and week (every few minutes), so memory is bounded by series × judged measures × 168 ×
+weeks. What a slot says cannot change within its hour (it reads earlier weeks only), so it is worked
+out once per hour and kept.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from dataclasses import dataclass
 import orjson
 
 from cxmon.config import Config, Threshold
-from cxmon.measures import MEASURES, format_value
+from cxmon.forecast.usual import UsualFigure
+from cxmon.measures import MEASURES, format_value, volume
 from cxmon.snapshot import BaselineStatus
+from cxmon.units import format_window
 
 WEEK = 7 * 86400.0
 SAMPLES_PER_HOUR = 12
@@ -55,6 +62,23 @@ class Usual:
     """The quantile a worse-than-usual value is past."""
 
 
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """One judged measure and window of a step, as the baselines learn it."""
+
+    measure: str
+    window: float
+    name: str
+    """Its key in the minute figures: the measure's name, with ``@window`` past the shortest."""
+    min_volume: float
+    direction: str
+    """Of the (first) threshold that judges it: where the exported limit lies."""
+
+
+_Slot = tuple[tuple[str, str, str], str, float]
+"""(series key, measure, window)."""
+
+
 class Baselines:
     """Hour-of-week baselines of every judged measure, and who has been worse than usual since when."""
 
@@ -64,22 +88,61 @@ class Baselines:
         self.weeks = opts.baseline_weeks
         self.min_weeks = opts.baseline_min_weeks
         self.quantile = opts.baseline_quantile
-        self.window = min(config.monitor.windows)
-        """The window the minute figures are of: only thresholds on it are compared."""
-        self.measures: dict[str, frozenset[str]] = {
-            s.name: frozenset(
-                t.measure for t in s.thresholds if MEASURES[t.measure].windowed and t.window == self.window
-            )
-            for s in config.steps
-        }
-        self._slots: dict[tuple[tuple[str, str, str], str, int], dict[int, array[float]]] = {}
-        self._since: dict[tuple[tuple[str, str, str], str], float] = {}
+        self.shortest = min(config.monitor.windows)
+        """The window whose figures the minute figures carry under the measures' own names."""
+        self.watched: dict[str, tuple[Watched, ...]] = {}
+        """Step → the measures and windows its thresholds judge (windowed measures only)."""
+        self._by_slot: dict[tuple[str, str, float], Watched] = {}
+        for step in config.steps:
+            seen: dict[tuple[str, float], Watched] = {}
+            for t in step.thresholds:
+                if not MEASURES[t.measure].windowed:
+                    continue
+                old = seen.get((t.measure, t.window))
+                seen[(t.measure, t.window)] = Watched(
+                    t.measure,
+                    t.window,
+                    stored_name(t.measure, t.window, self.shortest),
+                    t.min_volume if old is None else min(old.min_volume, t.min_volume),
+                    t.direction if old is None else old.direction,
+                )
+            self.watched[step.name] = tuple(seen.values())
+            for w in seen.values():
+                self._by_slot[(step.name, w.measure, w.window)] = w
+        self._slots: dict[int, dict[_Slot, dict[int, array[float]]]] = {}
+        """Hour of the week → (series, measure, window) → week → figures."""
+        self._usual: dict[tuple[_Slot, str], Usual] = {}
+        """What the slots of ``_usual_at`` say, per direction, as worked out so far."""
+        self._usual_at = (-1, -1)
+        """(hour of the week, week) ``_usual`` holds."""
+        self._figures: tuple[UsualFigure, ...] = ()
+        self._figures_at = (-1, -1)
+        self._since: dict[tuple[tuple[str, str, str], str, float], float] = {}
         self.minutes = 0
         self._weeks: set[int] = set()
 
+    def longer(self, step: str) -> tuple[Watched, ...]:
+        """The judged measures of ``step`` over windows longer than the shortest (stored as ``m@w``)."""
+        return tuple(w for w in self.watched.get(step, ()) if w.window != self.shortest)
+
+    def stored_figures(
+        self, step: str, windows: Mapping[float, Mapping[str, float | None]]
+    ) -> dict[str, float]:
+        """The longer windows' judged figures of a series, under their minute-figure names
+        (``wait_p90@15m``), those resting on too few contacts left out."""
+        out: dict[str, float] = {}
+        for w in self.longer(step):
+            figures = windows.get(w.window)
+            if not figures:
+                continue
+            value = figures.get(w.measure)
+            if value is not None and volume(w.measure, figures) >= w.min_volume:
+                out[w.name] = value
+        return out
+
     def add(self, key: tuple[str, str, str], minute: float, figures: Mapping[str, float | None]) -> None:
-        """Learn one minute's figures of a series (the shortest window's)."""
-        wanted = self.measures.get(key[0])
+        """Learn one minute's figures of a series (as stored: see :func:`stored_name`)."""
+        wanted = self.watched.get(key[0])
         if not wanted:
             return
         if int(minute // 60) % (60 // SAMPLES_PER_HOUR):
@@ -87,36 +150,84 @@ class Baselines:
         how, week = hour_of_week(minute), week_of(minute)
         self._weeks.add(week)
         self.minutes += 1
-        for measure in wanted:
-            value = figures.get(measure)
+        if week < self._usual_at[1] or week < self._figures_at[1]:
+            self._usual_at = self._figures_at = (-1, -1)  # history learned late (a load): work it out again
+        slots = self._slots.setdefault(how, {})
+        for w in wanted:
+            value = figures.get(w.name)
             if value is None:
                 continue
-            weeks = self._slots.setdefault((key, measure, how), {})
+            if w.window == self.shortest and volume(w.measure, figures) < w.min_volume:
+                continue
+            weeks = slots.setdefault((key, w.measure, w.window), {})
             values = weeks.get(week)
             if values is None:
                 values = weeks[week] = array("d")
-                for old in [w for w in weeks if w <= week - self.weeks]:
+                for old in [x for x in weeks if x <= week - self.weeks]:
                     del weeks[old]
             if len(values) < SAMPLES_PER_HOUR:
                 values.append(value)
 
-    def usual(self, key: tuple[str, str, str], measure: str, th: Threshold, now: float) -> Usual:
-        """The slot's median and limit for ``now`` (learned from earlier weeks only)."""
-        weeks = self._slots.get((key, measure, hour_of_week(now)), {})
-        current = week_of(now)
+    def _slot_usual(self, slot: _Slot, direction: str, how: int, current: int) -> Usual:
+        weeks = self._slots.get(how, {}).get(slot, {})
         past = [values for week, values in weeks.items() if current - self.weeks <= week < current]
         if len(past) < self.min_weeks:
             return Usual(False, len(past))
         pooled = sorted(v for values in past for v in values)
-        q = self.quantile if th.direction == "above" else 1.0 - self.quantile
+        if not pooled:
+            return Usual(False, len(past))
+        q = self.quantile if direction == "above" else 1.0 - self.quantile
         return Usual(True, len(past), _quantile(pooled, 0.5), _quantile(pooled, q))
+
+    def usual(self, key: tuple[str, str, str], measure: str, th: Threshold, now: float) -> Usual:
+        """The slot's median and limit for ``now`` over the threshold's window (learned from earlier
+        weeks only)."""
+        at = (hour_of_week(now), week_of(now))
+        if at != self._usual_at:
+            self._usual.clear()
+            self._usual_at = at
+        mark = ((key, measure, th.window), th.direction)
+        found = self._usual.get(mark)
+        if found is None:
+            found = self._usual[mark] = self._slot_usual(mark[0], th.direction, *at)
+        return found
+
+    def figures(self, now: float) -> tuple[UsualFigure, ...]:
+        """Every ready slot of ``now``'s hour of the week, for the snapshot (worked out once an hour)."""
+        how, current = hour_of_week(now), week_of(now)
+        if (how, current) == self._figures_at:
+            return self._figures
+        out = []
+        q = self.quantile
+        for slot in self._slots.get(how, {}):
+            key, measure, window = slot
+            w = self._by_slot.get((key[0], measure, window))
+            if w is None:
+                continue
+            usual = self._slot_usual(slot, w.direction, how, current)
+            if usual.ready and usual.median is not None and usual.limit is not None:
+                out.append(
+                    UsualFigure(
+                        *key,
+                        measure=measure,
+                        window=window,
+                        median=usual.median,
+                        limit=usual.limit,
+                        limit_quantile=q if w.direction == "above" else round(1.0 - q, 6),
+                        weeks=usual.weeks,
+                    )
+                )
+        out.sort(key=lambda f: (f.step, f.channel, f.queue, f.measure, f.window))
+        self._figures = tuple(out)
+        self._figures_at = (how, current)
+        return self._figures
 
     def worse_reason(self, key: tuple[str, str, str], th: Threshold, value: float, now: float) -> str:
         """The WATCH reason when ``value`` has been worse than usual for ``th.for_``, else ``""``."""
-        if th.window != self.window or not MEASURES[th.measure].windowed:
+        if not MEASURES[th.measure].windowed:
             return ""
         usual = self.usual(key, th.measure, th, now)
-        mark = (key, th.measure)
+        mark = (key, th.measure, th.window)
         if not usual.ready or usual.limit is None or not th.worse(value, usual.limit):
             self._since.pop(mark, None)
             return ""
@@ -124,6 +235,8 @@ class Baselines:
         if now - since < th.for_:
             return ""
         label = MEASURES[th.measure].label
+        if th.window != self.shortest:
+            label = f"{label} ({format_window(th.window)})"
         side = "above" if th.direction == "above" else "below"
         pct = self.quantile * 100 if th.direction == "above" else (1.0 - self.quantile) * 100
         return (
@@ -174,6 +287,12 @@ class Baselines:
             return 0
         finally:
             con.close()
+
+
+def stored_name(measure: str, window: float, shortest: float) -> str:
+    """A judged figure's key in the minute figures: ``wait_p90`` for the shortest window (whose
+    figures they are), ``wait_p90@15m`` for a longer one."""
+    return measure if window == shortest else f"{measure}@{format_window(window)}"
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
+import sqlite3
 import statistics
 from pathlib import Path
 
+import orjson
+import pytest
+
 from collectors.jsonl import JsonlFileSource
+from collectors.records import RecordMapping, RecordsSource
+from collectors.records.source import RecordsOptions
 from collectors.simulator import SimulatorSource
 from collectors.simulator.model import simulate_events
-from cxmon.config import Threshold
+from cxmon.config import Threshold, load
 from cxmon.detector import Detector
 from cxmon.engine import Engine
 from cxmon.forecast.baseline import Baselines, hour_of_week, slot_name, week_of
+from cxmon.importer import queue_log_source, run_import
 from cxmon.snapshot import State
 from tests.helpers import SIM_START_TS, one_step_config, sim_config
+from tests.test_importer import write_queue_log, write_records
+
+REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = one_step_config()  # step "help": wait_p90 on the 60 s window (the shortest), for 30 s
 KEY = ("help", "voice", "q1")
@@ -82,6 +93,92 @@ def test_worse_than_usual_for_the_threshold_for_is_watch() -> None:
     assert calm.judge_rule(KEY, 0, lenient, 35.0, MONDAY_10H + 60).state is State.OK
 
 
+LONG = one_step_config(
+    """
+  [[journey.steps.thresholds]]
+  measure = "service_level"
+  window = "5m"
+  warn = "85%"
+  breach = "80%"
+  clear = "83%"
+  direction = "below"
+  for = "1m"
+  min_volume = 10
+"""
+)
+LONG_TH = LONG.step("help").thresholds[1]
+
+
+def learn_long(baselines: Baselines, weeks: int, rng: random.Random) -> list[float]:
+    """``weeks`` past Mondays 10:00–11:00 of 5-minute service levels around 90 %, stored as the minute
+    figures carry them (``service_level@5m``, with the shortest window's own figures beside them)."""
+    kept = []
+    for w in range(1, weeks + 1):
+        for minute in range(60):
+            ts = MONDAY_10H - w * 7 * 86400 + minute * 60
+            value = min(1.0, rng.gauss(0.9, 0.03))
+            figures = {"service_level": 0.1, "answered": 50.0, "service_level@5m": value}
+            baselines.add(KEY, ts, figures)
+            if minute % 5 == 0:
+                kept.append(value)
+    return kept
+
+
+def test_a_threshold_over_a_longer_window_learns_that_window() -> None:
+    """A service level judged over 5 m (the shortest window is 60 s) is learned from the minute
+    figures' ``service_level@5m``: its limit is the 5th percentile of those (statistics' inclusive
+    quantiles as the reference), not of the shortest window's figure."""
+    baselines = Baselines(LONG)
+    kept = learn_long(baselines, 3, random.Random(4))
+    usual = baselines.usual(KEY, "service_level", LONG_TH, MONDAY_10H)
+    assert usual.ready and usual.weeks == 3
+    assert usual.limit == statistics.quantiles(kept, n=20, method="inclusive")[0]
+    assert usual.median == statistics.median(kept)
+
+
+def test_the_minute_figures_carry_the_longer_windows_judged_figures() -> None:
+    """``stored_figures`` gives the 5 m service level under ``service_level@5m``, and leaves out a
+    window resting on fewer contacts than the threshold's ``min_volume``."""
+    baselines = Baselines(LONG)
+    windows = {60.0: {"service_level": 0.5, "answered": 3.0}, 300.0: {"service_level": 0.9, "answered": 30.0}}
+    assert baselines.stored_figures("help", windows) == {"service_level@5m": 0.9}
+    thin = {**windows, 300.0: {"service_level": 0.9, "answered": 4.0, "abandoned": 2.0}}
+    assert baselines.stored_figures("help", thin) == {}
+
+
+def test_worse_than_usual_over_a_longer_window_names_it() -> None:
+    """A 5-minute service level of 70 % against a usual 90 % (three weeks) for the threshold's minute
+    is WATCH, and the reason says which window."""
+    det = Detector(LONG)
+    learn_long(det.baselines, 3, random.Random(6))
+    lenient = dataclasses.replace(LONG_TH, breach=0.5, warn=None, clear=0.55)
+    assert det.judge_rule(KEY, 1, lenient, 0.7, MONDAY_10H).state is State.OK  # not yet for 1 m
+    verdict = det.judge_rule(KEY, 1, lenient, 0.7, MONDAY_10H + 60)
+    assert verdict.state is State.WATCH
+    assert verdict.reason.startswith("service level (5m) 70% worse than usual: below the 5th percentile")
+
+
+def test_the_snapshot_figures_are_the_ready_slots_of_this_hour() -> None:
+    """``figures`` lists, for the hour of ``now``, each ready slot's median and limit (with the
+    limit's quantile), and nothing for an hour without history."""
+    baselines = Baselines(LONG)
+    learn_long(baselines, 2, random.Random(7))
+    (figure,) = baselines.figures(MONDAY_10H)
+    usual = baselines.usual(KEY, "service_level", LONG_TH, MONDAY_10H)
+    assert (figure.step, figure.channel, figure.queue, figure.measure, figure.window) == (
+        *KEY,
+        "service_level",
+        300.0,
+    )
+    assert (figure.median, figure.limit, figure.limit_quantile, figure.weeks) == (
+        usual.median,
+        usual.limit,
+        0.05,
+        2,
+    )
+    assert baselines.figures(MONDAY_10H + 3600) == ()
+
+
 async def test_an_import_builds_baselines_and_a_restart_reads_them(tmp_path: Path) -> None:
     """A backfill feeds its minute figures to the baselines as it goes; a later start learns the same
     minutes from the database."""
@@ -100,3 +197,76 @@ async def test_an_import_builds_baselines_and_a_restart_reads_them(tmp_path: Pat
     fresh = Baselines(config)
     assert fresh.load(str(db)) > 0
     assert fresh.minutes == learned
+
+
+MONDAY = SIM_START_TS - 8 * 3600
+"""Monday 2026-01-05 00:00 UTC."""
+
+
+def mondays(weeks: int, seed: int) -> list[tuple[str, str, int, str, int | None, int | None, int]]:
+    """Calls on queue PS (the bank's "banking" step) every Monday 09:00–12:00 for ``weeks`` weeks
+    (the last one ends at 11:30), one about every 20 s, a fifth of them abandoned."""
+    rng = random.Random(seed)
+    calls: list[tuple[str, str, int, str, int | None, int | None, int]] = []
+    for week in range(weeks):
+        t = int(MONDAY + week * 7 * 86400 + 9 * 3600)
+        end = t + (3 * 3600 if week < weeks - 1 else int(2.5 * 3600))
+        while t < end:
+            t += rng.randrange(5, 35)
+            wait = int(rng.expovariate(1 / 40))
+            cid = f"w{week}c{len(calls)}"
+            if rng.random() < 0.2:
+                calls.append((cid, "PS", t, "abandon", wait, None, rng.randrange(50)))
+            else:
+                calls.append((cid, "PS", t, "served", wait, rng.randrange(60, 400), rng.randrange(50)))
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["queue_log", "records"])
+async def test_an_import_builds_the_baselines_of_every_judged_window(tmp_path: Path, kind: str) -> None:
+    """Three Mondays of calls imported as a queue_log or as call records (the bank's config: windows
+    15/30/60 m, thresholds on 30 m) build the 30-minute baselines: the import's last snapshot (Monday
+    11h of the third week) carries the median and limit of the two earlier Mondays' stored 30-minute
+    figures for that hour, and a restart learns the same from the database."""
+    config = load(REPO / "config" / "anonymous-bank.toml")
+    calls = mondays(3, seed=11)
+    db = tmp_path / "bank.db"
+    if kind == "queue_log":
+        write_queue_log(tmp_path / "queue_log", calls)
+        result = await run_import(config, queue_log_source(config, str(tmp_path / "queue_log")), str(db))
+    else:
+        write_records(tmp_path / "calls.csv", calls)
+        mapping = RecordMapping(
+            contact="id", queue="queue", customer="customer", queue_start="q_start", queue_exit="q_exit",
+            service_start="s_start", service_end="s_end", time_format="epoch", missing=("",),
+        )  # fmt: skip
+        source = RecordsSource("records", RecordsOptions(path=str(tmp_path / "calls.csv"), mapping=mapping))
+        result = await run_import(config, source, str(db))
+    assert result.errors == 0
+    final = result.final
+    assert hour_of_week(final.ts) == 11 and week_of(final.ts) == week_of(MONDAY) + 2
+    usual = {(f.measure, f.window): f for f in final.baselines if f.queue == "PS"}
+    assert set(usual) == {("service_level", 1800.0), ("abandon_rate", 1800.0), ("wait_p90", 1800.0)}
+    # The reference: the stored minute figures of Monday 11h in the two earlier weeks, one minute in five.
+    with sqlite3.connect(db) as con:
+        stored = [
+            (minute, orjson.loads(figures))
+            for minute, figures in con.execute("SELECT minute, figures FROM snapshots WHERE queue = 'PS'")
+        ]
+    for (measure, _), figure in usual.items():
+        th = next(t for t in config.step("banking").thresholds if t.measure == measure)
+        values = [
+            f[f"{measure}@30m"]
+            for minute, f in stored
+            if hour_of_week(minute) == 11
+            and week_of(minute) < week_of(final.ts)
+            and int(minute // 60) % 5 == 0
+            and f"{measure}@30m" in f
+        ]
+        assert figure.weeks == 2 and len(values) >= 20
+        assert figure.median == pytest.approx(statistics.median(values), rel=1e-12)
+        q = statistics.quantiles(values, n=20, method="inclusive")
+        assert figure.limit == pytest.approx(q[-1] if th.direction == "above" else q[0], rel=1e-12)
+    restarted = Baselines(config)
+    assert restarted.load(str(db)) > 0
+    assert restarted.figures(final.ts) == final.baselines

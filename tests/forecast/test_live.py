@@ -197,6 +197,19 @@ def test_projected_breach_inside_the_horizon_is_watch() -> None:
     assert Detector(CONFIG).judge_rule(KEY, 0, SL, 0.95, 0.0, None).state is State.OK
 
 
+def test_a_projected_breach_stays_watch_while_the_window_has_too_few_contacts() -> None:
+    """A WATCH on a projection holds through ticks whose window has too few contacts to judge (a
+    quiet spell after agents left); without a projection those ticks are OK, as before."""
+    det = Detector(CONFIG)
+    assert det.judge_rule(KEY, 0, SL, 0.95, 0.0, projection(0.6)).state is State.WATCH
+    verdict = det.judge_rule(KEY, 0, SL, None, 10.0, projection(0.6))
+    assert verdict.state is State.WATCH
+    assert verdict.reason.startswith("service level projected below 80%")
+    quiet = Detector(CONFIG)
+    assert quiet.judge_rule(KEY, 0, SL, None, 10.0, None).state is State.OK
+    assert quiet.judge_rule(KEY, 0, SL, None, 20.0, projection(0.9)).state is State.OK
+
+
 def test_noise_in_a_quiet_hour_never_projects_a_breach() -> None:
     """Eight hours of Poisson arrivals (200 an hour, ±15 % over the hour) on 18 agents, handled in 3 minutes,
     nobody waiting: no projection ever breaches."""
