@@ -14,8 +14,8 @@ MODEL_NAME = {"erlang_c": "Erlang C", "erlang_a": "Erlang A"}
 def staffing_cell(forecasts: Sequence[Forecast | None]) -> tuple[str, str]:
     """The matrix cell for one queue or a channel's queues together, and its verdict.
 
-    ``"+3 for 80/20"`` (``breach``: more agents needed), ``"14 ≥ 12"`` (``ok``: staffed, needed),
-    ``"learning"`` while warming up, ``"—"`` without a forecast.
+    ``"3 short of 80/20"`` (``breach``: agents needed beyond those staffed), ``"14, 12 needed"``
+    (``ok``: staffed, then needed), ``"learning"`` while warming up, ``"—"`` without a forecast.
 
     Returns:
         (text, verdict) with verdict ``breach``, ``ok`` or ``""``.
@@ -29,11 +29,11 @@ def staffing_cell(forecasts: Sequence[Forecast | None]) -> tuple[str, str]:
         return (str(sum(f.agents or 0 for f in known)), "")
     short = sum(max(0, (f.agents_needed or 0) - (f.agents or 0)) for f in needed)
     goals = {f"{f.goal * 100:.0f}/{f.target:g}" for f in needed if f.goal is not None}
-    hold = f" for {goals.pop()}" if len(goals) == 1 else ""
+    hold = goals.pop() if len(goals) == 1 else "the thresholds"
     if short > 0:
-        return f"+{short}{hold}", "breach"
+        return f"{short} short of {hold}", "breach"
     staffed = sum(f.agents or 0 for f in needed)
-    return f"{staffed} ≥ {sum(f.agents_needed or 0 for f in needed)}", "ok"
+    return f"{staffed}, {sum(f.agents_needed or 0 for f in needed)} needed", "ok"
 
 
 def forecast_lines(forecast: Forecast | None) -> list[str]:

@@ -39,11 +39,14 @@ WARM_UP = 600.0
 short ones, so a younger handle-time estimate runs low."""
 MAX_AGENTS_SEARCH = 100_000
 SURE = 2.5
-"""The confident arrival rate is the usual one (over ``handle_span``), or higher where a shorter span
-shows it surely: the highest of (count − SURE·√count) / span over the spans SCAN × arrival_span. A
-burst of a few contacts is Poisson noise, not a pot hole on its way, while a surge that lasts shows
-in the span that matches it."""
+"""The confident arrival rate is the usual one (over USUAL_SPAN, less a standard error), or higher
+where a shorter span shows it surely: the highest of (count − SURE·√count) / span over the spans
+SCAN × arrival_span. A burst of a few contacts is Poisson noise, not a pot hole on its way, while a
+surge that lasts shows in the span that matches it."""
 SCAN = (1.0, 2.0, 4.0)
+USUAL_SPAN = 3600.0
+"""Seconds the usual arrival rate is counted over: a whole hour, so a queue that loses agents in a
+lull is judged by the hour's load, not by the lull's."""
 DISPERSION = 6.0
 """Variance of a window's share (service level, abandon rate) over the binomial one: contacts in a
 busy period wait together, so a window holds fewer independent outcomes than contacts."""
@@ -110,7 +113,7 @@ class Forecaster:
     def __init__(self, config: Config) -> None:
         """Build a forecaster for the config's ``[forecast]`` table."""
         self.options = config.forecast
-        self.span = max(self.options.arrival_span * max(SCAN), self.options.handle_span)
+        self.span = max(self.options.arrival_span * max(SCAN), self.options.handle_span, USUAL_SPAN)
         self._tracks: dict[tuple[str, str, str], _Track] = {}
         self.latest: dict[tuple[str, str, str], Forecast] = {}
         """The forecasts worked out so far (read :meth:`forecast` for the one due now)."""
@@ -228,10 +231,11 @@ class Forecaster:
         slow = self._since(samples, now, opts.handle_span) or first
         # The usual rate, once it rests on enough history (a few minutes of it would be noise), less
         # a standard error (a queue of a few contacts an hour knows its rate only roughly).
-        usual = point[1] - slow[1]
+        long = self._since(samples, now, max(USUAL_SPAN, opts.handle_span)) or slow
+        usual = point[1] - long[1]
         sure_rate = 0.0
-        if now - slow[0] >= opts.handle_span / 2:
-            sure_rate = max(0.0, usual - math.sqrt(usual)) / (now - slow[0])
+        if now - long[0] >= opts.handle_span / 2:
+            sure_rate = max(0.0, usual - math.sqrt(usual)) / (now - long[0])
         for scale in SCAN:
             start = self._since(samples, now, opts.arrival_span * scale) or first
             if now - start[0] >= MIN_SPAN:

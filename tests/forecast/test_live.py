@@ -119,10 +119,10 @@ def test_no_staffing_figures_means_no_forecast_unless_configured() -> None:
 
 
 def test_losing_agents_projects_the_breach_with_the_agents_needed() -> None:
-    """10 Erlangs on 14 agents is fine; on 11 the service level is projected below 80 % (Erlang C at the
+    """10 Erlangs on 15 agents is fine; on 11 the service level is projected below 80 % (Erlang C at the
     measured rate), and the projection names the agents the calculator says 80/20 needs."""
     forecaster = Forecaster(CONFIG)
-    series = FakeSeries(agents_staffed=14)
+    series = FakeSeries(agents_staffed=15)
     t = feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=40)
     before = sl_of(forecaster)
     assert not before.breaches
@@ -135,6 +135,23 @@ def test_losing_agents_projects_the_breach_with_the_agents_needed() -> None:
     work = Workload(f.arrival_rate, 180.0)
     assert after.agents == 11 and after.agents_needed == agents_needed(work, 20.0, 0.8) >= 13
     assert after.projected == pytest.approx(evaluate(work, 11, 20.0).service_level)
+
+
+def test_agents_lost_in_a_lull_are_judged_by_the_hours_load() -> None:
+    """40 minutes at 240 calls an hour, then a 20-minute lull at 120, then 12 agents are left: at the
+    hour's load (10 Erlangs; Erlang C gives a service level of 64 %) the projection breaches at
+    once, though the last half hour alone (160 an hour) would let 12 agents cope."""
+    forecaster = Forecaster(CONFIG)
+    series = FakeSeries(agents_staffed=40)
+    t = feed(series, forecaster, per_hour=240, aht=180, minutes=40)
+    t = feed(series, forecaster, per_hour=120, aht=180, minutes=20, t0=t)
+    series.agents_staffed = 12
+    f = forecaster.observe(KEY, CONFIG.step("help"), series, t + 10)
+    assert f is not None and f.sure_rate is not None
+    assert f.sure_rate * 3600 == pytest.approx(200 - math.sqrt(200), abs=2)
+    assert evaluate(Workload(200 / 3600, 180), 12, 20).service_level == pytest.approx(0.64, abs=0.01)
+    (five,) = [p for p in f.projections if p.window == 300.0]
+    assert five.breaches
 
 
 def test_a_burst_nobody_waits_through_is_not_a_projected_breach() -> None:

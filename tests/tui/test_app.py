@@ -111,7 +111,7 @@ async def test_space_expands_a_steps_queues(engine: Engine) -> None:
 
 async def test_staffing_column_says_how_many_agents_a_channel_is_short(engine: Engine) -> None:
     """The matrix's last column gives, per channel row, the agents its queues are short of the
-    forecast's need ("+N for 80/20", marked as a breach) and, per queue row, that queue's own."""
+    forecast's need ("N short of 80/20", marked as a breach) and, per queue row, that queue's own."""
     app = CxmonApp(engine, refresh_interval=0)
     async with app.run_test(size=SIZE) as pilot:
         matrix = app.query_one(StepMatrix)
@@ -125,11 +125,11 @@ async def test_staffing_column_says_how_many_agents_a_channel_is_short(engine: E
             short[s.queue] = max(0, f.agents_needed - f.agents)
         assert short["billing"] > 0  # half its agents are away (the scripted incident)
         row = matrix.get_row("get_help\tvoice\t")
-        assert str(row[-1]) == f"+{sum(short.values())} for 80/20"
+        assert str(row[-1]) == f"{sum(short.values())} short of 80/20"
         assert row[-1].style == matrix.cell_styles()["breach"]
         matrix.expanded = frozenset({"get_help"})
         await pilot.pause()
-        assert str(matrix.get_row("get_help\tvoice\tbilling")[-1]) == f"+{short['billing']} for 80/20"
+        assert str(matrix.get_row("get_help\tvoice\tbilling")[-1]) == f"{short['billing']} short of 80/20"
 
 
 async def test_filter_keeps_only_matching_channels_and_queues(engine: Engine) -> None:

@@ -31,7 +31,7 @@ FIXED_COLUMNS = ("Step", "Channel", "State")
 COMPACT_LABEL = 13
 """Step labels are abbreviated to this many characters on a narrow screen."""
 STAFFING_COLUMN = "Staffing"
-"""After the measures: agents short of the step's service-level goal ("+3 for 80/20"), or staffed ≥ needed."""
+"""After the measures: agents short of the step's goal ("3 short of 80/20"), or staffed and needed."""
 
 
 @dataclass(frozen=True, slots=True)
