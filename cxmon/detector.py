@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from cxmon.config import Config, Step, Threshold
 from cxmon.forecast.baseline import Baselines
 from cxmon.forecast.breach import Projection
-from cxmon.forecast.live import RECOMPUTE_EVERY
+from cxmon.forecast.live import MODELLED, RECOMPUTE_EVERY
 from cxmon.forecast.result import Forecast
 from cxmon.measures import MEASURES, format_value, volume
 from cxmon.snapshot import SeriesKey, State, Transition
@@ -57,6 +57,9 @@ class RuleState:
     """Its verdict changes with every tick while it lasts (a pot hole's "for 3m05s")."""
     calm: bool = False
     """Its last verdict came from a trend that projects no breach (OK, or WATCH recovering)."""
+    awaits_forecast: bool = False
+    """The staffing model covers its measure but had no projection yet: the verdict can change when
+    the forecast is next worked out (``due`` is then)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +300,7 @@ class Detector:
             if rs is None or rs.due > now:
                 continue
             value = rs.value
-            if not rs.calm or value is None:
+            if not rs.calm or value is None or rs.awaits_forecast:
                 return False
             if (
                 rs.state is State.WATCH
@@ -379,6 +382,10 @@ class Detector:
                 value = instant.get(th.measure)
             projection = None if forecast is None else forecast.projection(th)
             verdict = self.judge_rule(key, idx, th, value, now, projection)
+            rs = self.rules[(key, idx)]
+            rs.awaits_forecast = projection is None and forecast is not None and th.measure in MODELLED
+            if rs.awaits_forecast and forecast is not None:
+                rs.due = min(rs.due, forecast.ts + RECOMPUTE_EVERY)
             if first is None:
                 first = verdict
             if (verdict.state.severity, verdict.badness) > (worst.state.severity, worst.badness):
