@@ -54,12 +54,14 @@ class AmiConnection:
             AmiProtocolError: the peer did not greet as an Asterisk manager.
             TimeoutError: no banner in time.
         """
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, limit=LINE_LIMIT), timeout
-        )
+        # asyncio.timeout rather than wait_for throughout: Python 3.11's wait_for drops a
+        # cancellation that comes as the awaited call completes, and the caller runs on.
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port, limit=LINE_LIMIT)
         conn = cls(reader, writer)
         try:
-            line = await asyncio.wait_for(reader.readline(), timeout)
+            async with asyncio.timeout(timeout):
+                line = await reader.readline()
         except ValueError:  # a first line over the limit
             line = b""
         if not line.startswith(BANNER_PREFIX):
@@ -150,4 +152,5 @@ class AmiConnection:
         """Close the connection (without waiting on a peer that is gone)."""
         self.writer.close()
         with contextlib.suppress(OSError, TimeoutError):
-            await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+            async with asyncio.timeout(1.0):
+                await self.writer.wait_closed()

@@ -173,7 +173,10 @@ class AmiSource:
         pinged: float | None = None
         while True:
             try:
-                msg = await asyncio.wait_for(conn.read(), min(opts.ping_interval, opts.leave_grace))
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for returns a read that completes
+                # as the task is cancelled and drops the cancellation, so the source never stops.
+                async with asyncio.timeout(min(opts.ping_interval, opts.leave_grace)):
+                    msg = await conn.read()
             except TimeoutError:
                 mapper.expire()
                 await self._flush(sink)

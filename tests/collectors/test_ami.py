@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from collectors.ami import AmiMapper, AmiOptions, AmiSource, encode, parse_options
-from cxmon.events import EventKind
+from collectors.base import Offset
+from cxmon.events import ContactEvent, EventKind
 from tests.collectors.test_queue_log import MemorySink
 from tests.helpers import shared_data
 
@@ -143,7 +144,9 @@ async def running(src: AmiSource, sink: MemorySink) -> AsyncIterator[asyncio.Tas
         yield task
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        # Bounded: a source that ignores its cancellation fails the test instead of hanging the run.
+        done, _ = await asyncio.wait({task}, timeout=30.0)
+        assert done, "the source did not stop when cancelled"
 
 
 def contact_events(sink: MemorySink) -> list[tuple[str, str, str, float | None]]:
@@ -222,6 +225,47 @@ async def test_reconnects_after_the_server_drops_and_takes_a_new_snapshot() -> N
     ups = sink.up
     first_up = ups.index(True)
     assert False in ups[first_up:] and ups[first_up:].count(True) >= 2
+
+
+class CancelOnEmit(MemorySink):
+    """A sink that cancels its source ``turns`` loop turns after the source first hands it events."""
+
+    def __init__(self, turns: int) -> None:
+        super().__init__()
+        self.turns = turns
+        self.task: asyncio.Task[None] | None = None
+
+    async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
+        await super().emit(events, offset)
+        if self.batches == 1:
+            assert self.task is not None
+            self._cancel_after(self.turns)
+
+    def _cancel_after(self, turns: int) -> None:
+        assert self.task is not None
+        if turns == 0:
+            self.task.cancel()
+        else:
+            asyncio.get_running_loop().call_soon(self._cancel_after, turns - 1)
+
+
+@pytest.mark.parametrize("turns", range(6))
+async def test_a_source_cancelled_as_messages_stream_in_stops(turns: int) -> None:
+    """Cancelled at any loop turn while messages are already waiting to be read, the source stops:
+    a read that completes as the cancellation comes does not swallow it."""
+    burst = [{"Event": "QueueCallerJoin", "Queue": "Q1", "Uniqueid": f"u{i}"} for i in range(200)]
+    sink = CancelOnEmit(turns)
+    async with AmiServer() as server:
+        src = AmiSource("pbx", options(server.port, leave_grace=5.0))
+        sink.task = task = asyncio.create_task(src.run(sink))
+        try:
+            await until(lambda: "QueueStatus" in server.actions, "login and snapshot")
+            await server.push(*burst)
+            done, _ = await asyncio.wait({task}, timeout=30.0)
+        finally:
+            task.cancel()
+            await asyncio.wait({task}, timeout=30.0)
+    assert done and task.cancelled(), f"the source went on after {sink.batches} batches"
 
 
 async def test_unreachable_server_is_down_with_an_error() -> None:
