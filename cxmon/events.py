@@ -117,7 +117,7 @@ class ContactEvent:
             "channel": self.channel,
             "queue": self.queue,
         }
-        for name in _OPTIONAL:
+        for name in _CONVERT:  # the optional fields
             value = getattr(self, name)
             if value is not None and value != "":
                 out[name] = value
@@ -214,18 +214,6 @@ def _explain(data: dict[str, Any]) -> str:
     _set_contacts_waiting,
 ) = (ContactEvent.__dict__[f.name].__set__ for f in fields(ContactEvent))
 
-_OPTIONAL = (
-    "source",
-    "customer_id",
-    "wait",
-    "duration",
-    "reason",
-    "score",
-    "target",
-    "agents_staffed",
-    "agents_available",
-    "contacts_waiting",
-)
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "source": str,
     "customer_id": str,
@@ -238,3 +226,4 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "agents_available": int,
     "contacts_waiting": int,
 }
+"""The optional fields in field order (what to_dict leaves out when empty), and the type each holds."""

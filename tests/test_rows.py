@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import marshal
 import sqlite3
 from pathlib import Path
@@ -90,6 +91,16 @@ def test_row_of_and_row_maker_agree(ev: ContactEvent) -> None:
         ev.agents_available,
         ev.contacts_waiting,
     )
+
+
+def test_row_maker_takes_contact_events_arguments() -> None:
+    """row_maker's function takes ContactEvent's arguments (names, order, defaults; ``source_`` for
+    ``source``), so a parser's ``make_event`` can be either."""
+    event = list(inspect.signature(ContactEvent.__init__).parameters.values())[1:]
+    maker = list(inspect.signature(row_maker("")).parameters.values())
+    assert [(p.name, p.kind, p.default) for p in event] == [
+        ("source" if p.name == "source_" else p.name, p.kind, p.default) for p in maker
+    ]
 
 
 def test_row_maker_fills_in_the_source_and_the_sentinels() -> None:
