@@ -165,7 +165,8 @@ class Exporter:
         self._wake.set()
         async with self._rendered:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._rendered.wait_for(lambda: self._version >= wanted), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._rendered.wait_for(lambda: self._version >= wanted)
         return self._payload
 
     async def body(self, timeout: float = 10.0) -> bytes | None:

@@ -436,13 +436,17 @@ class Store(StoreReads):
     async def _flusher(self) -> None:
         while not self._closing:
             if self.last_error is None:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # lands as the wait ends, and the flusher would outlive its owner's cancel.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+                    async with asyncio.timeout(self.flush_interval):
+                        await self._wake.wait()
             else:
                 # Commits fail: retry after a growing pause, whatever arrives meanwhile.
                 delay = min(self.flush_interval * 2 ** min(self.commit_failures, 16), RETRY_MAX)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._stop.wait()
             self._wake.clear()
             try:
                 await self.flush()

@@ -350,7 +350,8 @@ class HubClient:
         self._pending[request_id] = future
         try:
             await ws.send(dumps({**frame, "id": request_id}), text=True)
-            reply = await asyncio.wait_for(future, self.request_timeout)
+            async with asyncio.timeout(self.request_timeout):
+                reply = await future
         except (ConnectionClosed, TimeoutError) as exc:
             raise HubError(f"{self.url}: no answer ({exc or type(exc).__name__})") from None
         finally:

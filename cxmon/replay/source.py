@@ -176,7 +176,8 @@ class ReplaySource:
                             self.position = max(self.position, min(now_ts, pending[0].ts))
                             self._changed.clear()
                             with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(self._changed.wait(), STEP)
+                                async with asyncio.timeout(STEP):
+                                    await self._changed.wait()
                             continue
                     del pending[: len(take)]
                     await sink.emit(take)
