@@ -126,6 +126,12 @@ def service_level_denominator(formula: str, answered: float, abandoned: float, s
     return a * answered + b * abandoned + c * short
 
 
+def abandon_rate_denominator(answered: float, abandoned: float, short: float) -> float:
+    """Return what the abandoned contacts (short ones excepted) are divided by in the abandon rate."""
+    a, b, c = _AB_COEFFICIENTS
+    return a * answered + b * abandoned + c * short
+
+
 def denominator(measure: str, figures: Mapping[str, float | None], formula: str) -> float:
     """Return what a ratio, mean or score of ``figures`` is over: its weight when queues combine."""
 
@@ -135,8 +141,7 @@ def denominator(measure: str, figures: Mapping[str, float | None], formula: str)
     if measure == "service_level":
         return service_level_denominator(formula, g("answered"), g("abandoned"), g("short_abandoned"))
     if measure == "abandon_rate":
-        a, b, c = _AB_COEFFICIENTS
-        return a * g("answered") + b * g("abandoned") + c * g("short_abandoned")
+        return abandon_rate_denominator(g("answered"), g("abandoned"), g("short_abandoned"))
     if measure in ("asa", "escalation_rate"):
         return g("answered")
     if measure == "reopen_rate":

@@ -28,7 +28,7 @@ from cxmon import sketch
 from cxmon.business_time import Calendar
 from cxmon.config import OTHER, Config, Step, known_labels
 from cxmon.events import ContactEvent, EventKind
-from cxmon.measures import service_level_denominator
+from cxmon.measures import abandon_rate_denominator, service_level_denominator
 from cxmon.rows import (
     AGENTS_AVAILABLE,
     AGENTS_STAFFED,
@@ -972,7 +972,7 @@ def window_measures(total: Pane, formula: str, only: frozenset[str] | None = Non
     offered, answered, within = c[OFFERED], c[ANSWERED], c[ANSWERED_WITHIN]
     abandoned, short = c[ABANDONED], c[SHORT_ABANDONED]
     sl_den = service_level_denominator(formula, answered, abandoned, short)
-    ab_den = answered + abandoned - short
+    ab_den = abandon_rate_denominator(answered, abandoned, short)
     p50 = p90 = p99 = r50 = r90 = None
     if only is None or not only.isdisjoint(WAIT_QUANTILES):
         p50, p90, p99 = sketch.quantiles(total.wait, (0.5, 0.9, 0.99))
