@@ -58,6 +58,7 @@ PRESSING_SHARE = 0.15
 # nothing else, so each is worked out once.
 evaluate = functools.lru_cache(maxsize=4096)(staffing.evaluate)
 wait_quantile = functools.lru_cache(maxsize=4096)(staffing.wait_quantile)
+wait_exceeds = functools.lru_cache(maxsize=4096)(staffing.wait_exceeds)
 
 _OFFERED = TOTALS.index("offered")
 _ABANDONED = TOTALS.index("abandoned")
@@ -277,7 +278,7 @@ class Forecaster:
                     sure=sure,
                     pressing=pressing,
                     agents=agents,
-                    agents_needed=_fewest(_clear_of(th, project), agents),
+                    agents_needed=_fewest(_clear_of(th, project, work), agents),
                     model=figures.model,
                     computed=now,
                 )
@@ -325,8 +326,21 @@ def _projector(measure: str, work: Workload, target: float, model: str) -> Calla
     return None
 
 
-def _clear_of(th: Threshold, project: Callable[[int], float]) -> Callable[[int], bool]:
-    """Whether a number of agents keeps the projection clear of the threshold's breach."""
+def _clear_of(th: Threshold, project: Callable[[int], float], work: Workload) -> Callable[[int], bool]:
+    """Whether a number of agents keeps the projection clear of the threshold's breach.
+
+    A wait percentile is clear of its breach exactly when no more than the percentile's tail wait
+    longer than the breach: one look at the model's tail there, where finding the percentile itself
+    takes a dozen (a search for the agents needed makes several of these)."""
+    q = _QUANTILES.get(th.measure)
+    if q is not None and th.direction == "above":
+        tail, breach = 1.0 - q, th.breach
+
+        def clear(n: int) -> bool:
+            p = wait_exceeds(work, n, breach)
+            return p is not None and p <= tail
+
+        return clear
     return lambda n: not th.worse(project(n), th.breach)
 
 

@@ -251,3 +251,35 @@ def test_noise_in_a_quiet_hour_never_projects_a_breach() -> None:
         if f is not None and any(p.breaches for p in f.projections):
             breaches += 1
     assert breaches == 0
+
+
+@pytest.mark.parametrize("measure", ["wait_p50", "wait_p90", "wait_p99"])
+@pytest.mark.parametrize("patience", [None, 90.0])
+def test_agents_clear_of_a_wait_percentile_are_those_whose_percentile_is_under_the_breach(
+    measure: str, patience: float | None
+) -> None:
+    """The search for the agents needed judges a wait percentile by the model's tail at the breach:
+    it agrees with finding the percentile (by bisection) and comparing, wherever the percentile is
+    not within the bisection's tenth of a second of the breach."""
+    from cxmon.forecast import live, staffing
+
+    q = {"wait_p50": 0.5, "wait_p90": 0.9, "wait_p99": 0.99}[measure]
+    rng = random.Random(7)
+    compared = 0
+    for _ in range(60):
+        work = Workload(rng.uniform(0.01, 0.2), rng.uniform(60, 400), patience)
+        breach = rng.choice([20.0, 45.0, 60.0, 120.0])
+        th = Threshold(measure, 300.0, breach, None, "above", 60.0, breach, min_volume=0)
+
+        def project(n: int, work: Workload = work) -> float:
+            value = staffing.wait_quantile(work, n, q)
+            return math.inf if value is None else value
+
+        clear = live._clear_of(th, project, work)
+        for n in range(max(1, math.floor(work.load) - 2), math.ceil(work.load) + 12):
+            percentile = project(n)
+            if abs(percentile - breach) <= 0.1:
+                continue
+            assert clear(n) == (percentile <= breach), (work, n, breach, percentile)
+            compared += 1
+    assert compared > 500
