@@ -59,6 +59,9 @@ class QueueLogSource:
         """Small counters (lines, verbs, rotations…) a caller may publish in the engine's status."""
         self.rotations = 0
         self.done = False
+        self._missing_since: float | None = None
+        """When the path was first seen without a file while the old one is still read (a rotation
+        by rename leaves that moment between the rename and the new file's creation)."""
 
     @classmethod
     def validate(cls, options: dict[str, Any], path: str) -> list[str]:
@@ -193,7 +196,7 @@ class QueueLogSource:
                 if why and why.split(":")[0] != dead_reported:
                     sink.error(self.path, why)
                 dead_reported = why.split(":")[0]
-                sink.set_up(step == IDLE and tailer.path_state == IDLE)
+                sink.set_up(step == IDLE and (tailer.path_state == IDLE or self._rotating()))
                 now = time.monotonic()
                 if alive and now - last_beat >= opts.heartbeat:
                     last_beat = now
@@ -208,6 +211,17 @@ class QueueLogSource:
             if opts.follow:
                 sink.set_up(False)
 
+    def _rotating(self) -> bool:
+        """Whether the path has had no file for less than ``rotate_grace``: a rotation by rename
+        (logrotate ``create``) in progress, not a file that is gone."""
+        if self.tailer.path_state != MISSING:
+            self._missing_since = None
+            return False
+        now = time.monotonic()
+        if self._missing_since is None:
+            self._missing_since = now
+        return now - self._missing_since < self.options.rotate_grace
+
     def _alive(self, step: str) -> tuple[bool, str]:
         """Whether the file is alive at the end of a read, and if not why (for a report).
 
@@ -219,7 +233,7 @@ class QueueLogSource:
         tailer = self.tailer
         if step in (MISSING, UNREADABLE):
             return False, f"{tailer.problem}: waiting for it"
-        if tailer.path_state == MISSING:
+        if tailer.path_state == MISSING and not self._rotating():
             return False, "the file is gone: renamed or deleted, and nothing has replaced it"
         if tailer.path_state == UNREADABLE:
             return False, tailer.problem

@@ -342,6 +342,25 @@ async def test_a_deleted_file_is_down_and_sends_no_heartbeat(tmp_path: Path) -> 
     ]
 
 
+async def test_a_rotation_by_rename_is_not_a_file_gone_while_the_new_one_comes(tmp_path: Path) -> None:
+    """Renamed away, and the new file created a few polls later (inside rotate_grace): the source
+    never says the file is gone and never goes down, and reads the new file's lines."""
+    path = tmp_path / "queue_log"
+    path.write_text(now_enter(1))
+    src = source(path, heartbeat=0.01, rotate_grace=2.0)
+    sink = MemorySink()
+    task = asyncio.create_task(src.run(sink))
+    await until(lambda: heartbeats(sink) > 0, "a heartbeat while the file is there")
+    path.rename(path.with_name("queue_log.1"))
+    await polls(src, 10)  # the path has no file for ten polls (0.01 s apart)
+    path.write_text(now_enter(2))
+    await until(lambda: len(arrivals(sink)) >= 2, "the new file's line")
+    ups = list(sink.up)  # stopping the source sets it down: only what came before counts
+    await stop(task)
+    assert sink.errors == []
+    assert False not in ups[ups.index(True) :]
+
+
 async def test_a_file_silent_while_the_centre_is_open_sends_no_heartbeat(tmp_path: Path) -> None:
     """Open hours (none configured: always open) and no line for 10 minutes > max_silence 5 minutes: the
     source stops claiming life (no heartbeat) and says why once."""
