@@ -126,10 +126,11 @@ class TickPath:
         """Series whose shortest window holds contacts (they get a minute row every minute)."""
         self._since_minute: set[SeriesKey] = set()
         self._rows: dict[
-            SeriesKey, tuple[State, Figures, dict[str, float | None], tuple[Figures | None, ...]]
+            SeriesKey,
+            tuple[State, Figures, dict[str, float | None], tuple[Figures | None, ...], Forecast | None],
         ] = {}
-        """series → (state, figures it came from, row figures, the longer windows' figures it came
-        from) of its last minute row."""
+        """series → (state, figures it came from, row figures, the longer windows' figures and the
+        forecast it came from) of its last minute row."""
         self._stale: tuple[frozenset[str], bool] | None = None
         self._published = False
         """Whether the last tick published (a publishing tick after quiet ones looks at everything)."""
@@ -499,19 +500,24 @@ class TickPath:
             # The longer windows' judged figures go with them (as "wait_p90@15m", for the baselines).
             longer = tuple(windows.get(w.window) for w in baselines.longer(key[0]))
             last = last_rows.get(key)
-            if last is not None and last[1] is source and all(map(operator.is_, last[3], longer)):
+            forecast = self._forecast(key)
+            if (
+                last is not None
+                and last[1] is source
+                and last[4] is forecast
+                and all(map(operator.is_, last[3], longer))
+            ):
                 figures = last[2]  # the same figures as the last row's
             else:
                 figures = {m: v for m, v in source.items() if v is not None}
                 if longer:
                     figures.update(baselines.stored_figures(key[0], windows))
-                forecast = self._forecast(key)
                 if forecast is not None:
                     figures.update(forecast.minute_figures())
             state = verdict.state
             if agg.series[key].windows[0].panes or last is None or last[0] is not state or last[2] != figures:
                 rows.append((*key, state, figures))
-            last_rows[key] = (state, source, figures, longer)
+            last_rows[key] = (state, source, figures, longer, forecast)
         if rows and engine.store is not None:
             rows.sort(key=lambda r: (r[0], r[1], r[2]))
             engine.store.add_minute(self.minute * 60.0, rows)
