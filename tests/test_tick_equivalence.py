@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from collectors.base import Sink
@@ -238,6 +238,25 @@ def comparable(snap: Snapshot) -> tuple[Any, ...]:
 
 
 @given(st.lists(bursts, min_size=1, max_size=14))
+# A forecast that comes due in a minute whose windows did not change (it once left the minute rows
+# of the two paths one row apart).
+@example(
+    plan=[
+        Burst(gap=0.0, n=1, spacing=0.5, route=0, wait=0.0, ramp=0.0, fate="answered", source="a", staffed=0),
+        Burst(gap=0.0, n=1, spacing=0.5, route=0, wait=0.0, ramp=0.0, fate="answered", source="a", staffed=0),
+        Burst(gap=0.0, n=2, spacing=0.5, route=0, wait=17.0, ramp=8.0, fate="mixed", source="b", staffed=6),
+        Burst(
+            gap=40.0, n=5, spacing=0.5, route=0, wait=1.0, ramp=4.0, fate="answered", source="a", staffed=0
+        ),
+        Burst(
+            gap=40.0, n=12, spacing=0.5, route=0, wait=2.0, ramp=8.0, fate="answered", source="b", staffed=6
+        ),
+        Burst(
+            gap=1021.0, n=3, spacing=45.0, route=0, wait=61.0, ramp=8.0, fate="mixed", source="b", staffed=2
+        ),
+        Burst(gap=40.0, n=2, spacing=0.5, route=2, wait=18.0, ramp=8.0, fate="mixed", source="b", staffed=6),
+    ]
+)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 async def test_backfill_judges_like_recomputing_everything(tmp_path: Path, plan: list[Burst]) -> None:
     """An unwatched backfill stores the same transitions (times, reasons), minute figures and lost
