@@ -112,16 +112,19 @@ class Staffing:
 
     def all_free(self, ts: float) -> None:
         """Take every agent off its call (Asterisk restarted: no call survived)."""
-        busy = list(self.busy)
-        self.busy.clear()
+        busy = self.busy
+        self.busy = set()
+        touched: set[str] = set()
         for agent in busy:
             for q in self.agent_queues.get(agent, ()):
+                touched.add(q)
                 paused = self.members.get(q, {}).get(agent)
                 if paused is not None and not paused:
                     self.available[q] = self.available.get(q, 0) + 1
-        for agent in busy:
-            for q in self.agent_queues.get(agent, ()):
-                self._refigure(ts, q)
+        # Sorted, so the same log gives its staffing events in the same order in every process
+        # (set order follows the interpreter's string hash seed).
+        for q in sorted(touched):
+            self._refigure(ts, q)
 
     def _refigure(self, ts: float, queue: str) -> None:
         members = self.members.get(queue)

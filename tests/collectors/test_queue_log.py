@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +15,8 @@ from collectors.base import Offset
 from collectors.queue_log.parser import KNOWN_VERBS, QueueLogParser
 from cxmon.events import ContactEvent, EventKind
 from tests.helpers import shared_data
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class MemorySink:
@@ -148,6 +155,43 @@ def test_queuestart_makes_calls_in_flight_lost() -> None:
     lost = only(parser, EventKind.LOST)
     assert sorted(e.contact_id for e in lost) == ["c1", "c9"]
     assert {e.reason for e in lost} == {"restart"} and parser.waiting_now == 0
+
+
+RESTART_SCRIPT = """
+import sys
+from collectors.queue_log.parser import QueueLogParser
+from cxmon.events import EventKind
+p = QueueLogParser()
+p.feed(sys.stdin.buffer.read())
+print([(e.queue, e.agents_available) for e in p.out if e.kind is EventKind.STAFFING])
+"""
+
+
+def test_restart_gives_staffing_in_the_same_order_whatever_the_hash_seed() -> None:
+    """After QUEUESTART the freed agents' queues are reported in one order, not the set's.
+
+    Eight agents, each a member of its own three queues, are on calls when Asterisk restarts; the
+    staffing events that follow must come out in the same order under different string hash seeds.
+    """
+    lines = []
+    for i in range(8):
+        for q in ("red", "green", "blue"):
+            lines.append(f"{i + 1}|NONE|{q}{i}|SIP/{i}|ADDMEMBER|")
+        lines.append(f"{20 + i}|c{i}|red{i}|NONE|ENTERQUEUE||77{i}|1")
+        lines.append(f"{40 + i}|c{i}|red{i}|SIP/{i}|CONNECT|2|x|1")
+    lines.append("100|NONE|NONE|NONE|QUEUESTART|")
+    text = ("\n".join(lines) + "\n").encode()
+    outputs = set()
+    for seed in ("0", "1", "2", "3", "4", "5"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", RESTART_SCRIPT], input=text, capture_output=True, env=env,
+            cwd=ROOT, check=True, timeout=60,
+        )  # fmt: skip
+        outputs.add(done.stdout)
+    assert len(outputs) == 1, outputs
+    restart = ast.literal_eval(next(iter(outputs)).decode())[-24:]
+    assert restart == sorted((f"{q}{i}", 1) for i in range(8) for q in ("red", "green", "blue"))
 
 
 def test_member_verbs_track_staffed_and_available() -> None:
