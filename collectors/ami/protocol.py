@@ -64,6 +64,9 @@ class AmiConnection:
                 line = await reader.readline()
         except ValueError:  # a first line over the limit
             line = b""
+        except BaseException:  # no banner in time, or cancelled: the socket is ours to close
+            writer.close()
+            raise
         if not line.startswith(BANNER_PREFIX):
             writer.close()
             raise AmiProtocolError(f"not an AMI banner: {line[:60]!r}")

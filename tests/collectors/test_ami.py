@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from collectors.ami import AmiMapper, AmiOptions, AmiSource, encode, parse_options
+from collectors.ami.protocol import AmiConnection
 from collectors.base import Offset
 from cxmon.events import ContactEvent, EventKind
 from tests.collectors.test_queue_log import MemorySink
@@ -530,3 +531,29 @@ async def test_a_line_over_64_kib_skips_its_message_and_the_source_goes_on(long_
     assert [c for _, c, _, _ in contact_events(sink)] == ["before", "after"]
     assert [msg for _, msg in sink.errors] == ["a line longer than 65536 bytes: its message is skipped"]
     assert src.connects == 1
+
+
+async def test_a_server_that_never_greets_gets_its_connection_closed() -> None:
+    """When the banner does not come in time, the connection is closed, not left open to the peer."""
+    seen_eof = asyncio.Event()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        if await reader.read() == b"":
+            seen_eof.set()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(TimeoutError) as raised:
+            await AmiConnection.open("127.0.0.1", port, timeout=0.2)
+        # the traceback (kept alive here) holds the opener's frame: only an explicit close ends it
+        assert raised.traceback
+        async with asyncio.timeout(10):
+            await seen_eof.wait()
+    finally:
+        for w in writers:
+            w.close()
+        server.close()
+        await server.wait_closed()
