@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 from cxmon.forecast.figures import QueueFigures, Workload
+
+_RUN_MAX = 10_000
+"""Agent counts up to this have their Erlang B values kept (see :func:`_erlang_b_run`)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _erlang_b_run(load: float) -> list[float]:
+    """B(0), B(1), … for one load, as far as they have been asked for (extended by :func:`erlang_b`).
+
+    A forecast asks for one load at many agent counts (every step of a search for the agents needed,
+    every figure): the recursion is run once for the largest, and the rest are read off it.
+    """
+    return [1.0]
 
 
 def erlang_b(agents: int, load: float) -> float:
@@ -17,11 +31,20 @@ def erlang_b(agents: int, load: float) -> float:
         agents: N ≥ 0.
         load: A ≥ 0, Erlangs.
     """
-    b = 1.0
-    for k in range(1, agents + 1):
-        ab = load * b
-        b = ab / (k + ab)
-    return b
+    if not 0 <= agents <= _RUN_MAX:
+        b = 1.0
+        for k in range(1, agents + 1):
+            ab = load * b
+            b = ab / (k + ab)
+        return b
+    run = _erlang_b_run(load)
+    if agents >= len(run):
+        b = run[-1]
+        for k in range(len(run), agents + 1):
+            ab = load * b
+            b = ab / (k + ab)
+            run.append(b)
+    return run[agents]
 
 
 def erlang_c_wait(agents: int, load: float) -> float | None:
@@ -67,3 +90,14 @@ def erlang_c_wait_exceeds(work: Workload, agents: int, seconds: float) -> float 
     if c is None:
         return None
     return c * math.exp(-(agents - work.load) * seconds / work.aht)
+
+
+def erlang_c_wait_crossing(work: Workload, agents: int, tail: float) -> float | None:
+    """Return the wait t at which P(wait > t) falls to ``tail``: AHT·ln(C/tail) / (N − A), the
+    inverse of :func:`erlang_c_wait_exceeds` (0 when C ≤ ``tail``; None when A ≥ N)."""
+    c = erlang_c_wait(agents, work.load)
+    if c is None:
+        return None
+    if c <= tail:
+        return 0.0
+    return work.aht * math.log(c / tail) / (agents - work.load)

@@ -10,14 +10,13 @@ _TINY = 1e-300
 _MAX_TERMS = 1_000_000
 
 
-# A forecast asks for the same values again and again (the queue's share at one number of agents is
-# read by every figure and every step of a search for a wait): each is worked out once.
-@functools.lru_cache(maxsize=8192)
-def log_gamma_p(s: float, y: float) -> float:
+def log_gamma_p_uncached(s: float, y: float) -> float:
     """Return log P(s, y), P(s, y) = γ(s, y) / Γ(s), the regularized lower incomplete gamma function.
 
     The series is used below ``y = s + 1`` and Lentz's continued fraction for Q = 1 − P above it
     (Numerical Recipes, §6.2); both converge in O(√s) terms, so large ``s`` (many agents) is cheap.
+    :func:`log_gamma_p` is the same function keeping its recent answers; this one is for values
+    asked once (the steps of a search), which would only push those out.
 
     Args:
         s: shape, > 0.
@@ -33,6 +32,8 @@ def log_gamma_p(s: float, y: float) -> float:
         raise ValueError(f"log_gamma_p({s}, {y}): needs s > 0 and y ≥ 0")
     if y == 0:
         return -math.inf
+    # Constants bound locally: the loops below are the forecast's innermost ones.
+    eps, tiny = _EPS, _TINY
     # log of e^{-y} y^s / Γ(s), the factor both expansions share.
     log_front = -y + s * math.log(y) - math.lgamma(s)
     if y < s + 1.0:
@@ -42,27 +43,33 @@ def log_gamma_p(s: float, y: float) -> float:
             denominator += 1.0
             term *= y / denominator
             total += term
-            if term < total * _EPS:
+            if term < total * eps:
                 return log_front + math.log(total)
         raise ArithmeticError(f"log_gamma_p({s}, {y}): series did not converge")
     # Continued fraction for Q(s, y) (modified Lentz).
     b = y + 1.0 - s
-    c = 1.0 / _TINY
+    c = 1.0 / tiny
     d = 1.0 / b
     h = d
     for i in range(1, _MAX_TERMS):
         an = -i * (i - s)
         b += 2.0
         d = an * d + b
-        if abs(d) < _TINY:
-            d = _TINY
+        if -tiny < d < tiny:
+            d = tiny
         c = b + an / c
-        if abs(c) < _TINY:
-            c = _TINY
+        if -tiny < c < tiny:
+            c = tiny
         d = 1.0 / d
         delta = d * c
         h *= delta
-        if abs(delta - 1.0) < _EPS:
+        if -eps < delta - 1.0 < eps:
             q = math.exp(log_front) * h
             return math.log1p(-q) if q < 1.0 else -math.inf
     raise ArithmeticError(f"log_gamma_p({s}, {y}): continued fraction did not converge")
+
+
+# A forecast asks for the same values again and again (the queue's share at one number of agents is
+# read by every figure and every step of a search for the agents needed): each is worked out once.
+log_gamma_p = functools.lru_cache(maxsize=8192)(log_gamma_p_uncached)
+"""log P(s, y) (see :func:`log_gamma_p_uncached`), keeping its 8,192 most recent answers."""

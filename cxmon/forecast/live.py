@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Protocol
 
 from cxmon.config import Config, Step, Threshold
@@ -59,6 +60,7 @@ PRESSING_SHARE = 0.15
 evaluate = functools.lru_cache(maxsize=4096)(staffing.evaluate)
 wait_quantile = functools.lru_cache(maxsize=4096)(staffing.wait_quantile)
 wait_exceeds = functools.lru_cache(maxsize=4096)(staffing.wait_exceeds)
+abandon_share = functools.lru_cache(maxsize=4096)(staffing.abandon_share)
 
 _OFFERED = TOTALS.index("offered")
 _ABANDONED = TOTALS.index("abandoned")
@@ -255,6 +257,7 @@ class Forecaster:
         figures = evaluate(work, agents, target)
         sure_work = Workload(sure_rate, aht, patience)
         pressing = due.waiting >= max(3.0, PRESSING_SHARE * agents)
+        prior = self._tracks[key].forecast  # its answers are where the searches look first
         projections = []
         for th in step.thresholds:
             if th.measure not in MODELLED or not _channel_applies(th, key[1]):
@@ -278,7 +281,7 @@ class Forecaster:
                     sure=sure,
                     pressing=pressing,
                     agents=agents,
-                    agents_needed=_fewest(_clear_of(th, project, work), agents),
+                    agents_needed=_fewest(_clear_of(th, project, work), agents, _last_needed(prior, th, work.load)),
                     model=figures.model,
                     computed=now,
                 )
@@ -300,8 +303,8 @@ class Forecaster:
         )
 
 
-def _time(sample: Sample) -> float:
-    return sample[0]
+_time: Callable[[Sample], float] = itemgetter(0)
+"""A sample's time (a C function: a forecast looks up its spans in the samples half a dozen times)."""
 
 
 def _channel_applies(th: Threshold, channel: str) -> bool:
@@ -319,7 +322,7 @@ def _projector(measure: str, work: Workload, target: float, model: str) -> Calla
             # Too few abandons to know the patience: Erlang C, where nobody abandons. A queue going
             # bad shows in its service level first; a trend on a handful of abandons is noise.
             return lambda n: 0.0
-        return lambda n: _or(evaluate(work, n, target, asa=False).p_abandon, 1.0)
+        return lambda n: _or(abandon_share(work, n), 1.0)
     q = _QUANTILES.get(measure)
     if q is not None:
         return lambda n: _or(wait_quantile(work, n, q), math.inf)
@@ -348,29 +351,18 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def _fewest(ok: Callable[[int], bool], start: int) -> int | None:
-    """The fewest agents for which ``ok`` holds (it must hold for every count above one that passes)."""
-    if ok(start):
-        low, high = -1, start
-        step = 1
-        # Search downwards by doubling, then bisect.
-        while high - step >= 0 and ok(high - step):
-            high -= step
-            step *= 2
-        low = max(-1, high - step)
-    else:
-        low, step = start, 1
-        high = start + 1
-        while not ok(high):
-            low = high
-            step *= 2
-            high = low + step
-            if high > MAX_AGENTS_SEARCH:
-                return None
-    while high - low > 1:
-        middle = (low + high) // 2
-        if ok(middle):
-            high = middle
-        else:
-            low = middle
-    return max(high, 0)
+def _fewest(ok: Callable[[int], bool], start: int, guess: int | None = None) -> int | None:
+    """The fewest agents for which ``ok`` holds (it must hold for every count above one that passes),
+    looked for from ``guess`` first (see :func:`staffing.fewest`)."""
+    return staffing.fewest(ok, start, guess, MAX_AGENTS_SEARCH)
+
+
+def _last_needed(prior: Forecast | None, th: Threshold, load: float) -> int | None:
+    """Where to look first for the agents a threshold needs: the series' previous answer, moved
+    with the load (see :func:`staffing.staffing_guess`); None without one."""
+    projection = None if prior is None else prior.projection(th)
+    if prior is None or projection is None or projection.agents_needed is None:
+        return None
+    if prior.arrival_rate is None or prior.aht is None:
+        return projection.agents_needed
+    return staffing.staffing_guess(projection.agents_needed, prior.arrival_rate * prior.aht, load)
