@@ -166,7 +166,7 @@ def erlang_a(work: Workload, agents: int, target: float, asa: bool = True) -> Qu
         # Every agent busy is rarer than the smallest float: nobody waits.
         return QueueFigures("erlang_a", agents, load, target, 0.0, 0.0, 1.0, 0.0, load / agents)
     theta, a, x = chain.theta, chain.a, chain.x
-    log_b, log_free, log_s, log_z = chain.log_b, chain.log_free, chain.log_s, chain.log_z
+    log_b, log_free, log_z = chain.log_b, chain.log_free, chain.log_z
     log_p_full, log_r = _log_answered(chain)
     p_wait, p_abandon = _wait_abandon(chain, log_r)
     p_free = math.exp(log_free - log_z)
@@ -241,7 +241,9 @@ def erlang_a_wait_exceeds(work: Workload, agents: int, seconds: float) -> float:
     return math.exp(chain.log_b + chain.log_s - chain.log_z - theta * seconds + later)
 
 
-def erlang_a_wait_crossing(work: Workload, agents: int, tail: float, width: float) -> tuple[float, float] | None:
+def erlang_a_wait_crossing(
+    work: Workload, agents: int, tail: float, width: float
+) -> tuple[float, float] | None:
     """Return an interval no wider than ``width`` (seconds) holding the wait t at which
     P(wait > t) (:func:`erlang_a_wait_exceeds`) falls to ``tail``.
 

@@ -281,7 +281,9 @@ class Forecaster:
                     sure=sure,
                     pressing=pressing,
                     agents=agents,
-                    agents_needed=_fewest(_clear_of(th, project, work), agents, _last_needed(prior, th, work.load)),
+                    agents_needed=_fewest(
+                        _clear_of(th, project, work), agents, _last_needed(prior, th, work.load)
+                    ),
                     model=figures.model,
                     computed=now,
                 )

@@ -94,28 +94,27 @@ def wait_quantile(work: Workload, agents: int, q: float) -> float | None:
     else:
         before = crossing[0] - _NEAR * max(1.0, crossing[0])
         after = crossing[1] + _NEAR * max(1.0, crossing[1])
-    # Each step asks whether more than ``tail`` of arrivals wait longer than its wait (the loops
-    # are written out: a call per step costs as much as the rest of the step).
+    # Each step asks whether more than ``tail`` of arrivals wait longer than its wait: yes before the
+    # interval, no after it, and inside it (or with no interval: NaN) the tail says. The loops are
+    # written out: a call per step would cost as much as the rest of the step.
     high = max(1.0, work.aht)
-    while (
-        high < before
-        or not high > after
-        and (wait_exceeds(work, agents, high) or 0.0) > tail  # inside the interval, or NaN
-    ):
+    while high < before or (not high > after and (wait_exceeds(work, agents, high) or 0.0) > tail):
         high *= 2.0
         if high > 1e9:
             return None
     low = 0.0
     while high - low > QUANTILE_RESOLUTION:
         middle = (low + high) / 2.0
-        if middle < before or not middle > after and (wait_exceeds(work, agents, middle) or 0.0) > tail:
+        if middle < before or (not middle > after and (wait_exceeds(work, agents, middle) or 0.0) > tail):
             low = middle
         else:
             high = middle
     return high
 
 
-def fewest(ok: Callable[[int], bool], start: int, guess: int | None = None, limit: int = 100_000) -> int | None:
+def fewest(
+    ok: Callable[[int], bool], start: int, guess: int | None = None, limit: int = 100_000
+) -> int | None:
     """Return the fewest agents (≥ 0) for which ``ok`` holds, or None where there is none that
     counting up from ``start`` finds (it looks at start + 1, then start + 3, start + 7, … up to
     ``limit``).

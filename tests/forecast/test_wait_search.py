@@ -17,8 +17,7 @@ from decimal import Decimal, getcontext
 
 import pytest
 
-from cxmon.forecast import Workload, erlang_a, erlang_b, evaluate
-from cxmon.forecast import staffing
+from cxmon.forecast import Workload, erlang_a, erlang_b, evaluate, staffing
 from cxmon.forecast.erlang_a import _log_answered_wait, erlang_a_wait_crossing, erlang_a_wait_exceeds
 from cxmon.forecast.erlang_c import erlang_c_wait_crossing, erlang_c_wait_exceeds
 from tests.forecast.reference import answered_within, stationary
@@ -66,7 +65,11 @@ def test_wait_quantile_is_the_bisections_answer(patience: bool) -> None:
     """Over 400 random workloads, agent counts and shares, the wait percentile equals, to the last
     bit, what bisecting the tail (evaluated at every step) gives."""
     for work, agents, q in random_cases(11 if patience else 12, 400, patience):
-        assert staffing.wait_quantile(work, agents, q) == bisected_quantile(work, agents, q), (work, agents, q)
+        assert staffing.wait_quantile(work, agents, q) == bisected_quantile(work, agents, q), (
+            work,
+            agents,
+            q,
+        )
 
 
 def test_wait_quantile_is_the_bisections_answer_at_the_forecasts_loads() -> None:
