@@ -163,6 +163,9 @@ class StepStatus:
     affected: int
     """Contacts affected: waiting now plus offered in the shortest window."""
     ack: Ack | None = None
+    headline_window: float = 0.0
+    """The window ``headline_value`` is measured over, in seconds (the step's threshold on the
+    headline measure, else the shortest window); 0 for a figure of the moment (waiting now)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,7 @@ class Assembly:
                     trend=self._trend(name, headline.measure, value, now),
                     affected=sum(self._affected[name].values()),
                     ack=ack,
+                    headline_window=0.0 if headline.measure in INSTANT else headline.window,
                 )
             )
         return engine._snapshot(now, tuple(steps), self._tuple, sources, tuple(transitions))

@@ -80,6 +80,7 @@ steps = st.builds(
     trend=finite,
     affected=st.integers(0, 10**6),
     ack=st.none() | acks,
+    headline_window=finite,
 )
 transitions = st.builds(
     Transition,

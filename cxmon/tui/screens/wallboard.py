@@ -16,6 +16,7 @@ from cxmon.localtime import zone_label
 from cxmon.measures import MEASURES
 from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot, State, StepStatus
 from cxmon.tui.format import STATE_WORD, clock_text, trend_arrow
+from cxmon.units import format_window
 
 STATE_CLASSES = ("-ok", "-watch", "-pothole", "-stale")
 
@@ -58,7 +59,7 @@ class BigTile(Vertical):
         """Redraw when the step's figures changed."""
         digits, unit = big_figure(status.headline_measure, status.headline_value)
         arrow, _ = trend_arrow(status.trend, status.headline_measure)
-        key = (status.label, state, digits, unit, arrow)
+        key = (status.label, state, digits, unit, arrow, status.headline_window)
         if key == self._shown:
             return
         self._shown = key
@@ -66,7 +67,8 @@ class BigTile(Vertical):
         self._label.update(f"{star}{status.label}  {STATE_WORD[state]}")
         self._digits.update(digits)
         label = MEASURES[status.headline_measure].label if status.headline_measure in MEASURES else ""
-        self._unit.update(f"{label} {unit} {arrow}".strip())
+        window = f" · {format_window(status.headline_window)}" if status.headline_window else ""
+        self._unit.update(f"{label} {unit} {arrow}".strip() + window)
         for cls in STATE_CLASSES:
             self.set_class(cls == f"-{state.value}", cls)
 

@@ -14,6 +14,7 @@ from cxmon.measures import MEASURES, format_value
 from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot, State, StepStatus
 from cxmon.tui.format import STATE_WORD, trend_arrow
 from cxmon.tui.messages import StepChosen
+from cxmon.units import format_window
 
 STATE_CLASSES = ("-ok", "-watch", "-pothole", "-stale")
 
@@ -45,8 +46,12 @@ def tile_text(step: StepStatus, state: State, *, lines: int = 3) -> Content:
     headline = (
         format_value(step.headline_measure, step.headline_value) if step.headline_measure in MEASURES else "—"
     )
-    # Figure and arrow first: on a narrow tile the measure's name is what gets cut.
-    figure = Content.assemble((headline, "bold"), " ", (arrow, arrow_style), f" {label}")
+    # Figure and arrow first: on a narrow tile the measure's name is what gets cut. The window says
+    # which figure this is: the matrix beside it shows the window chosen with `w`.
+    window = f" {format_window(step.headline_window)}" if step.headline_window else ""
+    figure = Content.assemble(
+        (headline, "bold"), " ", (arrow, arrow_style), f" {label}", (window, "$text-muted")
+    )
     if lines >= 4:
         # Room for why: the reason names the measure that is breaching (it can differ from the headline).
         why = measure_first(step.reason) if state in (State.WATCH, State.POTHOLE) else ""
@@ -83,6 +88,7 @@ class StepTile(Static):
             state,
             status.headline_measure,
             status.headline_value,
+            status.headline_window,
             trend_arrow(status.trend, status.headline_measure),
             status.moment_of_truth,
             status.reason,
