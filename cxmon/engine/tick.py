@@ -21,6 +21,7 @@ transitions and minute figures only) are two modes of this one path.
 
 from __future__ import annotations
 
+import fnmatch
 import heapq
 import math
 import operator
@@ -32,7 +33,7 @@ from cxmon.config import Step
 from cxmon.detector import TREND_SAMPLE, TREND_SPAN, Verdict
 from cxmon.engine.assembly import Assembly
 from cxmon.forecast.result import Forecast
-from cxmon.measures import MEASURES
+from cxmon.measures import MEASURES, volume_figures
 from cxmon.snapshot import (
     SeriesKey,
     Snapshot,
@@ -125,6 +126,12 @@ class TickPath:
         self._has_data: set[SeriesKey] = set()
         """Series whose shortest window holds contacts (they get a minute row every minute)."""
         self._since_minute: set[SeriesKey] = set()
+        self._too_few_judged: set[SeriesKey] = set()
+        """Series last judged with no forecast and every threshold on too few contacts (each rule
+        then holds no value, no timer and no trend: judging them so again changes nothing)."""
+        self._volume_plans: dict[SeriesKey, tuple[tuple[float, str, tuple[str, ...], int], ...]] = {}
+        """series → (window, measure, the figures its volume adds up, min_volume) per threshold that
+        judges it."""
         self._rows: dict[
             SeriesKey,
             tuple[State, Figures, dict[str, float | None], tuple[Figures | None, ...], Forecast | None],
@@ -140,6 +147,10 @@ class TickPath:
         self._forecast_at: dict[SeriesKey, float] = {}
         """When each forecast series is next sampled (heap, and per series)."""
         self._forecast_seen = 0
+        self._forecast_all: list[tuple[SeriesKey, Series, Step]] = []
+        """Every forecast series, with its step."""
+        self._forecast_last = math.inf
+        """When the last of the forecast series is next due (then every one of them is)."""
         self._forecast_now: float | None = None
         self._sample_horizon = TREND_SPAN + 2 * max(TREND_SAMPLE, engine._tick_every)
         self.assembly = Assembly(self)
@@ -286,11 +297,37 @@ class TickPath:
         if len(all_series) != self._forecast_seen or (last is not None and now < last):
             # New series (or time went back): every forecast series is looked at now.
             self._forecast_seen = len(all_series)
-            for key in all_series:
-                if key[0] in self.steps and forecaster.applies(key) and at_of.get(key) != -math.inf:
+            self._forecast_all = [
+                (key, series, self.steps[key[0]])
+                for key, series in all_series.items()
+                if key[0] in self.steps and forecaster.applies(key)
+            ]
+            for key, _, _ in self._forecast_all:
+                if at_of.get(key) != -math.inf:
                     at_of[key] = -math.inf
                     self._seq += 1
                     heapq.heappush(heap, (-math.inf, self._seq, key))
+            self._forecast_last = -math.inf if self._forecast_all else math.inf
+        if not publish and self._forecast_last <= now:
+            # Every forecast series is due (ticks as far apart as the samples, as a backfill's
+            # are): sample them all without the heap; it is made again from the times when needed.
+            sample, next_sample = forecaster.sample, forecaster.next_sample
+            latest = -math.inf
+            for key, series, step in self._forecast_all:
+                sample(key, step, series, now)
+                at = at_of[key] = next_sample(key) - EARLY
+                if at > latest:
+                    latest = at
+            self._forecast_last = latest
+            heap.clear()
+            return
+        if not heap and at_of:
+            # Sampled without the heap since it was last used: make it again (the order between
+            # equal times only orders the snapshot's notes of change, which it does not depend on).
+            for key, at in at_of.items():
+                self._seq += 1
+                heap.append((at, self._seq, key))
+            heapq.heapify(heap)
         sampled = []
         while heap and heap[0][0] <= now:
             at, _, key = heapq.heappop(heap)
@@ -305,6 +342,8 @@ class TickPath:
             at_of[key] = at
             self._seq += 1
             heapq.heappush(heap, (at, self._seq, key))
+            if at > self._forecast_last:
+                self._forecast_last = at  # a series' times only grow (until time goes back)
 
     def _forecast(self, key: SeriesKey) -> Forecast | None:
         """The series' forecast for judging and minute figures: worked out only where it can carry
@@ -357,13 +396,23 @@ class TickPath:
         elif raw is None or judge or judges_now or self.every or not changed.isdisjoint(self.judged[name]):
             detector = engine.detector
             forecast = self._forecast(key)
-            raw = detector.judge_series(key, step, self.windows[key], instant, now, forecast)
-            due, every = detector.due(key, step)
-            if judges_now:
-                if key in self._waiting:
-                    every = True
-                due = min(due, self._aged_at.get(key, math.inf))
-            self._schedule(key, due, every, now)
+            too_few = not judges_now and forecast is None and self._too_few(key, step)
+            if too_few and key in self._too_few_judged and not (raw is None or judge or self.every):
+                # Every rule was judged on too few contacts, with no forecast, and still is: judging
+                # again gives the same verdict and leaves every rule as it was (no timer, no trend).
+                pass
+            else:
+                raw = detector.judge_series(key, step, self.windows[key], instant, now, forecast)
+                due, every = detector.due(key, step)
+                if judges_now:
+                    if key in self._waiting:
+                        every = True
+                    due = min(due, self._aged_at.get(key, math.inf))
+                self._schedule(key, due, every, now)
+                if too_few:
+                    self._too_few_judged.add(key)
+                else:
+                    self._too_few_judged.discard(key)
         self.judged_verdicts[key] = raw
         verdict = raw
         if (series.sources and series.sources <= stale_names) or (not series.sources and all_stale):
@@ -382,6 +431,25 @@ class TickPath:
             sources |= series.sources
         self.step_verdicts[name][key] = verdict
         return publish or old is None or old != verdict
+
+    def _too_few(self, key: SeriesKey, step: Step) -> bool:
+        """Whether every threshold that judges the series rests on too few contacts in its window
+        (its figure is None or under its ``min_volume``): each would be judged "too few contacts"."""
+        plan = self._volume_plans.get(key)
+        if plan is None:
+            plan = self._volume_plans[key] = tuple(
+                (th.window, th.measure, volume_figures(th.measure), th.min_volume)
+                for th in step.thresholds
+                if th.channel == "*" or fnmatch.fnmatchcase(key[1], th.channel)
+            )
+        windows = self.windows[key]
+        for window, measure, names, least in plan:
+            figures = windows.get(window) or _UNKNOWN
+            if figures.get(measure) is None:
+                continue
+            if not least or sum(figures.get(n) or 0.0 for n in names) >= least:
+                return False
+        return True
 
     def _schedule(self, key: SeriesKey, due: float, every: bool, now: float) -> None:
         """Look at a series again at ``due`` (if it comes; after ``now`` in any case), or at every
