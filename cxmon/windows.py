@@ -257,6 +257,19 @@ class Window:
         else:
             self._read = self._stamp()
 
+    @staticmethod
+    def take_dirty(windows: Sequence[Window]) -> list[bool]:
+        """:attr:`dirty` of each of a series' windows (shortest first), all marked clean: one pass
+        over the chain of nested windows rather than one per window."""
+        out = []
+        stamp = 0
+        for w in windows:
+            # A window nests in the one before it, or in none (Aggregator._windows).
+            stamp = w.changes + stamp if w.inner is not None else w.changes
+            out.append(stamp != w._read)
+            w._read = stamp
+        return out
+
     def pane_for(self, ts: float) -> Pane | None:
         """Return the pane for ``ts``, creating it; None when ``ts`` is older than the window."""
         key = int(ts // self.base)

@@ -126,6 +126,8 @@ class TickPath:
         self._has_data: set[SeriesKey] = set()
         """Series whose shortest window holds contacts (they get a minute row every minute)."""
         self._since_minute: set[SeriesKey] = set()
+        self._longer_windows: dict[str, tuple[float, ...]] = {}
+        """step → the longer windows whose judged figures its minute rows carry."""
         self._too_few_judged: set[SeriesKey] = set()
         """Series last judged with no forecast and every threshold on too few contacts (each rule
         then holds no value, no timer and no trend: judging them so again changes nothing)."""
@@ -479,14 +481,14 @@ class TickPath:
         changed: set[float] = set()
         filled = False
         out: dict[float, Figures] = {}
-        for w in series.windows:
+        windows = series.windows
+        for w, dirty in zip(windows, Window.take_dirty(windows), strict=True):
             length = w.length
             old = cached.get(length) if cached is not None else None
             want = needed is None or length in needed
             only = None if needed is None else needed.get(length)
-            if w.dirty:
+            if dirty:
                 changed.add(length)
-                w.dirty = False
                 if want:
                     out[length] = self._figures(key, w, only)
                 else:
@@ -559,16 +561,22 @@ class TickPath:
         shortest = self.shortest
         last_rows = self._rows
         baselines = engine.detector.baselines
+        longer_of = self._longer_windows
+        verdicts, all_windows, all_series = self.verdicts, self.windows, agg.series
+        forecast_of = self._forecast
         for key in keys:
-            verdict = self.verdicts.get(key)
+            verdict = verdicts.get(key)
             if verdict is None:
                 continue
-            windows = self.windows[key]
+            windows = all_windows[key]
             source = windows[shortest]
             # The longer windows' judged figures go with them (as "wait_p90@15m", for the baselines).
-            longer = tuple(windows.get(w.window) for w in baselines.longer(key[0]))
+            lengths = longer_of.get(key[0])
+            if lengths is None:
+                lengths = longer_of[key[0]] = tuple(w.window for w in baselines.longer(key[0]))
+            longer = tuple(map(windows.get, lengths)) if lengths else ()
             last = last_rows.get(key)
-            forecast = self._forecast(key)
+            forecast = forecast_of(key)
             if (
                 last is not None
                 and last[1] is source
@@ -583,7 +591,7 @@ class TickPath:
                 if forecast is not None:
                     figures.update(forecast.minute_figures())
             state = verdict.state
-            if agg.series[key].windows[0].panes or last is None or last[0] is not state or last[2] != figures:
+            if all_series[key].windows[0].panes or last is None or last[0] is not state or last[2] != figures:
                 rows.append((*key, state, figures))
             last_rows[key] = (state, source, figures, longer, forecast)
         if rows and engine.store is not None:

@@ -25,7 +25,7 @@ import orjson
 
 from cxmon.config import Config, Threshold
 from cxmon.forecast.usual import UsualFigure
-from cxmon.measures import MEASURES, format_value, volume
+from cxmon.measures import MEASURES, format_value, volume, volume_figures
 from cxmon.snapshot import BaselineStatus
 from cxmon.units import format_window
 
@@ -109,6 +109,16 @@ class Baselines:
             self.watched[step.name] = tuple(seen.values())
             for w in seen.values():
                 self._by_slot[(step.name, w.measure, w.window)] = w
+        self._longer: dict[str, tuple[Watched, ...]] = {
+            name: tuple(w for w in watched if w.window != self.shortest)
+            for name, watched in self.watched.items()
+        }
+        self._stored: dict[str, tuple[tuple[float, str, str, tuple[str, ...], float], ...]] = {
+            name: tuple((w.window, w.measure, w.name, volume_figures(w.measure), w.min_volume) for w in longer)
+            for name, longer in self._longer.items()
+        }
+        """Step → (window, measure, minute-figure name, the figures its volume adds up, min_volume)
+        of its longer windows' judged figures (what :meth:`stored_figures` reads, minute after minute)."""
         self._slots: dict[int, dict[_Slot, dict[int, array[float]]]] = {}
         """Hour of the week → (series, measure, window) → week → figures."""
         self._usual: dict[tuple[_Slot, str], Usual] = {}
@@ -123,7 +133,7 @@ class Baselines:
 
     def longer(self, step: str) -> tuple[Watched, ...]:
         """The judged measures of ``step`` over windows longer than the shortest (stored as ``m@w``)."""
-        return tuple(w for w in self.watched.get(step, ()) if w.window != self.shortest)
+        return self._longer.get(step, ())
 
     def stored_figures(
         self, step: str, windows: Mapping[float, Mapping[str, float | None]]
@@ -131,22 +141,22 @@ class Baselines:
         """The longer windows' judged figures of a series, under their minute-figure names
         (``wait_p90@15m``), those resting on too few contacts left out."""
         out: dict[str, float] = {}
-        for w in self.longer(step):
-            figures = windows.get(w.window)
+        for window, measure, name, names, least in self._stored.get(step, ()):
+            figures = windows.get(window)
             if not figures:
                 continue
-            value = figures.get(w.measure)
-            if value is not None and volume(w.measure, figures) >= w.min_volume:
-                out[w.name] = value
+            value = figures.get(measure)
+            if value is not None and sum(figures.get(n) or 0.0 for n in names) >= least:
+                out[name] = value
         return out
 
     def add(self, key: tuple[str, str, str], minute: float, figures: Mapping[str, float | None]) -> None:
         """Learn one minute's figures of a series (as stored: see :func:`stored_name`)."""
+        if int(minute // 60) % (60 // SAMPLES_PER_HOUR):
+            return  # one minute in five is plenty for a quantile per hour and week
         wanted = self.watched.get(key[0])
         if not wanted:
             return
-        if int(minute // 60) % (60 // SAMPLES_PER_HOUR):
-            return  # one minute in five is plenty for a quantile per hour and week
         how, week = hour_of_week(minute), week_of(minute)
         self._weeks.add(week)
         self.minutes += 1
