@@ -67,6 +67,8 @@ SURVEYED = 14  # surveys sent (feedback events without a score)
 NEXT_REPLIED = 15  # agents' replies to a customer's later message
 NEXT_REPLY_WITHIN = 16  # those within the step's next-reply target
 N_SLOTS = 17
+FRACTIONAL = (WAIT_SUM, FEEDBACK_SUM)
+"""Slots that add up fractions (the others count whole contacts)."""
 
 STRIKE_WINDOW = 86400.0
 _ROUTE_CACHE_LIMIT = 10_000
@@ -226,8 +228,15 @@ class Window:
                     sketch.merge_into(own.wait, wait, sign)
                 if res:
                     sketch.merge_into(own.res, res, sign)
-            if not self.panes:
+            panes = self.panes
+            if not panes:
                 own.c = [0.0] * N_SLOTS  # exactly, with no floating-point residue
+            else:
+                # Sums of fractions (waits, scores) are added up again from the panes: replayed,
+                # their rounding would depend on when the window was read (counts are exact).
+                c = own.c
+                for slot in FRACTIONAL:
+                    c[slot] = sum(p.c[slot] for p in panes)
         self._pending.clear()
 
     def _moved(self, sign: int, pane: Pane) -> None:

@@ -114,7 +114,9 @@ class Baselines:
             for name, watched in self.watched.items()
         }
         self._stored: dict[str, tuple[tuple[float, str, str, tuple[str, ...], float], ...]] = {
-            name: tuple((w.window, w.measure, w.name, volume_figures(w.measure), w.min_volume) for w in longer)
+            name: tuple(
+                (w.window, w.measure, w.name, volume_figures(w.measure), w.min_volume) for w in longer
+            )
             for name, longer in self._longer.items()
         }
         """Step → (window, measure, minute-figure name, the figures its volume adds up, min_volume)

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from cxmon.config import Config, Step, Threshold
 from cxmon.forecast import staffing
@@ -84,9 +84,9 @@ Sample = tuple[float, int, int, float, int, float]
 """(time, offered, abandoned, wait sum, handled, handle time sum): a series' running totals."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Due:
-    """What a forecast that came due is worked out from, kept until someone reads it."""
+class _Due(NamedTuple):
+    """What a forecast that came due is worked out from, kept until someone reads it (a tuple:
+    one is made at every sample of a backfill, most never read)."""
 
     step: Step
     staffed: int | None
