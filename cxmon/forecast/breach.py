@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cxmon.forecast.transient import Exits, window_share
 from cxmon.measures import MEASURES, format_value
 from cxmon.units import format_duration
 
@@ -33,6 +34,15 @@ class Projection:
     model: str
     computed: float = 0.0
     """Engine time it was worked out at (the next one comes RECOMPUTE_EVERY later)."""
+    waits: tuple[float, ...] = ()
+    """How long each contact in queue had waited then, seconds, longest first."""
+    exits: tuple[Exits, ...] = ()
+    """Where those contacts and the next arrivals take the window (cxmon.forecast.transient):
+    expected exits after each step; empty when nobody waited or the measure is not a service level."""
+    outcomes: float = 0.0
+    """The contacts the window's service level counted then (its denominator)."""
+    formula: str = "excl_short_abandons"
+    """The service-level formula the window's value is worked out with."""
 
     def worse(self, value: float, limit: float) -> bool:
         """Whether ``value`` is past ``limit`` in the bad direction."""
@@ -55,11 +65,27 @@ class Projection:
     def eta(self, value: float | None) -> float | None:
         """Seconds until the window's value crosses ``breach``; None when no breach is projected.
 
-        The window of length W fills with contacts served under the projected conditions while the
-        older ones leave it, so its value moves from ``value`` to ``projected`` in about W: the
-        breach comes after the share (value − breach) / (value − projected) of W. Already past:
-        0. No value yet: half a window.
+        The sooner of two views. From the queue's state (:attr:`exits`): the first step at which the
+        window, its present contacts leaving evenly and the projected exits coming in, is past
+        ``breach``. From the steady state (when :attr:`breaches`): the window of length W fills with
+        contacts served under the projected conditions while the older ones leave it, so its value
+        moves from ``value`` to ``projected`` in about W: the breach comes after the share
+        (value − breach) / (value − projected) of W. Already past: 0. No value yet: half a window.
         """
+        soon = self._state_eta(value)
+        steady = self._steady_eta(value)
+        if soon is None or (steady is not None and steady < soon):
+            return steady
+        return soon
+
+    def _state_eta(self, value: float | None) -> float | None:
+        for step in self.exits:
+            share = window_share(value, self.outcomes, self.window, step, self.formula)
+            if share is not None and self.worse(share, self.breach):
+                return step.at
+        return None
+
+    def _steady_eta(self, value: float | None) -> float | None:
         if not self.breaches:
             return None
         if value is None:
@@ -73,12 +99,16 @@ class Projection:
         return self.window * min(1.0, max(0.0, share))
 
     def reason(self, eta: float) -> str:
-        """The WATCH reason: "service level projected below 80% in ~6m: 14 agents, need 17"."""
+        """The WATCH reason: "service level projected below 80% in ~6m: 9 waiting, longest 45s, 14
+        agents, need 17" (who was waiting when it was worked out, when anyone was)."""
         label = MEASURES[self.measure].label
         where = "below" if self.direction == "below" else "above"
         when = "now" if eta < 1.0 else f"in ~{format_duration(eta)}"
         limit = format_value(self.measure, self.breach)
-        text = f"{label} projected {where} {limit} {when}: {self.agents} agents"
+        text = f"{label} projected {where} {limit} {when}: "
+        if self.waits:
+            text += f"{len(self.waits)} waiting, longest {format_duration(self.waits[0])}, "
+        text += f"{self.agents} agents"
         if self.agents_needed is not None and self.agents_needed > self.agents:
             text += f", need {self.agents_needed}"
         return text

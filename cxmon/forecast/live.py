@@ -20,11 +20,11 @@ from operator import itemgetter
 from typing import NamedTuple, Protocol
 
 from cxmon.config import Config, Step, Threshold
-from cxmon.forecast import staffing
+from cxmon.forecast import staffing, transient
 from cxmon.forecast.breach import Projection
 from cxmon.forecast.figures import Workload
 from cxmon.forecast.result import Forecast
-from cxmon.measures import MEASURES
+from cxmon.measures import MEASURES, service_level_denominator
 from cxmon.snapshot import TOTALS
 
 SAMPLE_EVERY = 10.0
@@ -53,6 +53,10 @@ DISPERSION = 6.0
 busy period wait together, so a window holds fewer independent outcomes than contacts."""
 PRESSING_SHARE = 0.15
 """The queue feels the load when at least this share of the agents' number (and 3) are waiting."""
+QUEUED_SHARE = 0.25
+"""... or when contacts were waiting at this share of the samples over ``arrival_span``: a
+well-staffed queue has someone waiting now and then (Erlang C's P(wait), a few percent), one near
+what its agents can take most of the time, so its measured arrival rate is no passing burst."""
 
 # One forecast asks the model about the same workload and agent counts again and again (every
 # threshold's search for the agents needed starts from the agents there are): an answer depends on
@@ -63,7 +67,9 @@ wait_exceeds = functools.lru_cache(maxsize=4096)(staffing.wait_exceeds)
 abandon_share = functools.lru_cache(maxsize=4096)(staffing.abandon_share)
 
 _OFFERED = TOTALS.index("offered")
+_ANSWERED = TOTALS.index("answered")
 _ABANDONED = TOTALS.index("abandoned")
+_SHORT = TOTALS.index("short_abandoned")
 _QUANTILES = {"wait_p50": 0.5, "wait_p90": 0.9, "wait_p99": 0.99}
 MODELLED = ("service_level", "asa", "abandon_rate", *_QUANTILES)
 """Measures the queueing model projects (the others keep the trend)."""
@@ -80,8 +86,9 @@ class Counts(Protocol):
     waiting: dict[str, float]
 
 
-Sample = tuple[float, int, int, float, int, float]
-"""(time, offered, abandoned, wait sum, handled, handle time sum): a series' running totals."""
+Sample = tuple[float, int, int, float, int, float, int, int, int]
+"""(time, offered, abandoned, wait sum, handled, handle time sum, answered, short abandoned, samples
+taken while contacts waited): a series' running totals."""
 
 
 class _Due(NamedTuple):
@@ -90,7 +97,8 @@ class _Due(NamedTuple):
 
     step: Step
     staffed: int | None
-    waiting: int
+    waiting: tuple[float, ...]
+    """Arrival times of the contacts in queue."""
     point: Sample
     samples: tuple[Sample, ...]
     now: float
@@ -116,6 +124,8 @@ class Forecaster:
     def __init__(self, config: Config) -> None:
         """Build a forecaster for the config's ``[forecast]`` table."""
         self.options = config.forecast
+        self.short_abandon = config.monitor.short_abandon
+        self.formula = config.monitor.service_level_formula
         self.span = max(self.options.arrival_span * max(SCAN), self.options.handle_span, USUAL_SPAN)
         self._tracks: dict[tuple[str, str, str], _Track] = {}
         self.latest: dict[tuple[str, str, str], Forecast] = {}
@@ -153,6 +163,13 @@ class Forecaster:
         if track is None:
             track = self._tracks[key] = _Track(deque())
         totals = counts.totals
+        samples = track.samples
+        if samples and now < samples[-1][0]:
+            samples.clear()  # time went back (a new replay): start again
+        taken = not samples or now - samples[-1][0] >= SAMPLE_EVERY
+        queued = samples[-1][8] if samples else 0
+        if taken and counts.waiting:
+            queued += 1
         point = (
             now,
             totals[_OFFERED],
@@ -160,18 +177,20 @@ class Forecaster:
             counts.wait_hist_sum,
             sum(counts.res_hist),
             counts.res_hist_sum,
+            totals[_ANSWERED],
+            totals[_SHORT],
+            queued,
         )
-        samples = track.samples
-        if not samples or now - samples[-1][0] >= SAMPLE_EVERY or now < samples[-1][0]:
-            if samples and now < samples[-1][0]:
-                samples.clear()  # time went back (a new replay): start again
+        if taken:
             samples.append(point)
             while len(samples) > 2 and samples[1][0] <= now - self.span:
                 samples.popleft()
         if track.computed != -math.inf and now - track.computed < RECOMPUTE_EVERY:
             return False
         track.computed = now
-        track.due = _Due(step, counts.agents_staffed, len(counts.waiting), point, tuple(samples), now)
+        track.due = _Due(
+            step, counts.agents_staffed, tuple(counts.waiting.values()), point, tuple(samples), now
+        )
         return True
 
     def next_sample(self, key: tuple[str, str, str]) -> float:
@@ -212,6 +231,23 @@ class Forecaster:
             return None
         i = bisect_right(samples, now - span, key=_time)
         return samples[i - 1] if i else samples[0]
+
+    def _queued_share(self, samples: Sequence[Sample], point: Sample, now: float, span: float) -> float:
+        """The share of the samples over the last ``span`` taken while contacts were waiting."""
+        i = bisect_right(samples, now - span, key=_time)
+        looks = len(samples) - max(i, 1)
+        if looks <= 0:
+            return 0.0
+        return (point[8] - samples[max(i, 1) - 1][8]) / looks
+
+    def _outcomes(self, samples: Sequence[Sample], point: Sample, now: float, window: float) -> float:
+        """The contacts a service-level window of ``window`` seconds counts now (its denominator)."""
+        start = self._since(samples, now, window)
+        if start is None:
+            return 0.0
+        return service_level_denominator(
+            self.formula, point[6] - start[6], point[2] - start[2], point[7] - start[7]
+        )
 
     def _compute(self, key: tuple[str, str, str], due: _Due) -> Forecast:
         opts = self.options
@@ -256,7 +292,8 @@ class Forecaster:
         work = Workload(rate, aht, patience)
         figures = evaluate(work, agents, target)
         sure_work = Workload(sure_rate, aht, patience)
-        pressing = due.waiting >= max(3.0, PRESSING_SHARE * agents)
+        pressing = len(due.waiting) >= max(3.0, PRESSING_SHARE * agents)
+        waits = transient.waits_of(due.waiting, now)
         prior = self._tracks[key].forecast  # its answers are where the searches look first
         projections = []
         for th in step.thresholds:
@@ -271,13 +308,29 @@ class Forecaster:
                 outcomes = max(1.0, sure_rate * th.window)
                 spread = math.sqrt(DISPERSION * sure * (1.0 - sure) / outcomes)
                 sure = sure - spread if th.direction == "below" else sure + spread
+            projected = project(agents)
+            exits: tuple[transient.Exits, ...] = ()
+            if th.measure == "service_level" and waits:
+                # Contacts are waiting: where they take the window comes before any steady state.
+                # The arrivals to come are counted at the confident rate, as the steady state's
+                # are, unless the queue already feels the load.
+                settled = projected if pressing else project_sure(agents)
+                state = transient.QueueState(
+                    waits,
+                    agents,
+                    aht,
+                    patience,
+                    rate if pressing else sure_rate,
+                    min(1.0, max(0.0, settled)),
+                )
+                exits = transient.project(state, target, self.short_abandon, th.window)
             projections.append(
                 Projection(
                     measure=th.measure,
                     window=th.window,
                     breach=th.breach,
                     direction=th.direction,
-                    projected=project(agents),
+                    projected=projected,
                     sure=sure,
                     pressing=pressing,
                     agents=agents,
@@ -286,6 +339,10 @@ class Forecaster:
                     ),
                     model=figures.model,
                     computed=now,
+                    waits=waits,
+                    exits=exits,
+                    outcomes=self._outcomes(samples, point, now, th.window),
+                    formula=self.formula,
                 )
             )
         needed_all = [p.agents_needed for p in projections if p.agents_needed is not None]
