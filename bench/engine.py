@@ -12,7 +12,10 @@ Prints, for a 300-series contact centre:
   and the share of one core at the default tick), change-driven and, for comparison, recomputing
   every series at every tick (the reference the change-driven path is tested against);
 - RSS every 10 simulated minutes over a 2-hour simulated run, to show memory is flat once the
-  longest window is full.
+  longest window is full;
+- with ``--parts forecast``: the CPU time of one staffing forecast (the Erlang C/A figures, the
+  projections and the agents each threshold needs), timed around every forecast worked out in a
+  backfill of ``--forecast-events`` events, and its share of the engine's CPU.
 """
 
 from __future__ import annotations
@@ -137,6 +140,34 @@ async def ingest(path: Path, db: str | None) -> dict[str, float]:
         "children_rss_mb": children.ru_maxrss / 1024,
         "cpu_s": own.ru_utime + own.ru_stime,
         "children_cpu_s": children.ru_utime + children.ru_stime,
+    }
+
+
+async def forecast_cost(path: Path) -> dict[str, float]:
+    """The backfill of ``path`` (store off) with every staffing forecast worked out timed (CPU)."""
+    from cxmon.forecast import live
+
+    spent: list[float] = []
+    compute = live.Forecaster._compute
+
+    def timed(self: live.Forecaster, key: tuple[str, str, str], due: live._Due) -> live.Forecast:
+        t0 = time.process_time()
+        forecast = compute(self, key, due)
+        if forecast.figures is not None:
+            spent.append(time.process_time() - t0)
+        return forecast
+
+    live.Forecaster._compute = timed  # type: ignore[method-assign]
+    result = await ingest(path, None)
+    spent.sort()
+    return {
+        "events": result["events"],
+        "forecasts": len(spent),
+        "mean_us": sum(spent) / max(1, len(spent)) * 1e6,
+        "p50_us": spent[len(spent) // 2] * 1e6 if spent else 0.0,
+        "p99_us": spent[len(spent) * 99 // 100] * 1e6 if spent else 0.0,
+        "forecast_cpu_s": sum(spent),
+        "cpu_s": result["cpu_s"],
     }
 
 
@@ -353,7 +384,13 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         default="throughput,latency,memory",
-        help="which figures: throughput, latency (and ticks), memory",
+        help="which figures: throughput, latency (and ticks), memory, forecast",
+    )
+    parser.add_argument(
+        "--forecast-events",
+        type=int,
+        default=200_000,
+        help="events of the backfill whose forecasts are timed",
     )
     parser.add_argument("--child", nargs="*")
     args = parser.parse_args()
@@ -365,6 +402,8 @@ def main() -> None:
             result = asyncio.run(
                 latency(float(rest[0]), float(rest[1]), float(rest[2]) if len(rest) > 2 else None)
             )
+        elif kind == "forecast":
+            result = asyncio.run(forecast_cost(Path(rest[0])))
         elif kind == "ticks":
             result = asyncio.run(tick_cost(rest[0], int(rest[1]), float(rest[2])))
         else:
@@ -379,6 +418,8 @@ def main() -> None:
         latency_and_ticks(args.rate, args.seconds, args.ticks, args.runs)
     if "memory" in parts:
         memory_over_time(args.hours)
+    if "forecast" in parts:
+        forecast_costs(args.forecast_events, args.runs)
 
 
 def throughput(events: int, runs: int) -> None:
@@ -433,6 +474,22 @@ def latency_and_ticks(rate: float, seconds: float, ticks_measured: int, runs: in
             f"p50 {_spread(measured, 'p50_ms')} ms, p99 {_spread(measured, 'p99_ms')} ms, "
             f"share of one core {_spread(measured, 'core_share', 100)} %"
         )
+
+
+def forecast_costs(events: int, runs: int) -> None:
+    """Print the CPU time of one staffing forecast in a backfill of ``events`` events, ``runs`` times."""
+    tmp = Path(tempfile.mkdtemp(prefix="cxmon-bench-"))
+    data = tmp / "events.jsonl"
+    generate(data, events)
+    measured = [child(["--child", "forecast", str(data)]) for _ in range(runs)]
+    r = sorted(measured, key=lambda r: r["mean_us"])[len(measured) // 2]
+    print(
+        f"staffing forecasts in a backfill of {r['events']:,.0f} events ({SERIES} series): "
+        f"{r['forecasts']:,.0f} worked out with the model's figures, CPU each (median of {len(measured)} "
+        f"runs): mean {_spread(measured, 'mean_us')} µs, p50 {_spread(measured, 'p50_us')} µs, "
+        f"p99 {_spread(measured, 'p99_us')} µs; {r['forecast_cpu_s']:.2f} s of the engine's "
+        f"{r['cpu_s']:.1f} s CPU ({r['forecast_cpu_s'] / r['cpu_s'] * 100:.0f} %)"
+    )
 
 
 def memory_over_time(hours: float) -> None:
