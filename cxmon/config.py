@@ -48,6 +48,13 @@ class MonitorConfig:
     lost_after: float = 4 * 3600.0
     """A contact with no terminal event after this long is counted lost and leaves the queue."""
     trend_horizon: float = 600.0
+    warn_confidence: float = 0.9
+    """How sure a figure past ``warn`` must be that it is no chance dip before it turns WATCH at
+    once: a share or score counts when a series truly at ``warn`` would show it with a
+    probability under 1 − this (else only once it has lasted a window). 0: past warn is WATCH."""
+    trend_confidence: float = 0.99
+    """How significant a trend's slope must be (against its residuals and its sampling noise)
+    before it projects a breach. 0: every slope projects."""
     strikes: int = 3
     """Bad experiences in 24 h that make a customer count in the strikes measure."""
     low_score: float = 2.0
@@ -168,6 +175,14 @@ class Config:
 # --------------------------------------------------------------------------- validation
 
 
+def _confidence(value: Any) -> float:
+    """A confidence level: a ratio under 1 (at 100 % nothing would ever be beyond its noise)."""
+    number = parse_ratio(value)
+    if number >= 1.0:
+        raise ValueError(value)
+    return number
+
+
 def parse_listen(value: Any) -> tuple[str, int]:
     """Parse ``"HOST:PORT"`` (``"[::1]:9464"`` for IPv6).
 
@@ -248,6 +263,8 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         stale_after=mon.get("stale_after", positive_duration, 60.0, 'a duration like "60s"'),
         lost_after=mon.get("lost_after", positive_duration, 4 * 3600.0, 'a duration like "4h"'),
         trend_horizon=mon.get("trend_horizon", positive_duration, 600.0, 'a duration like "10m"'),
+        warn_confidence=mon.get("warn_confidence", _confidence, 0.9, 'a share like "90%" (under 100%)'),
+        trend_confidence=mon.get("trend_confidence", _confidence, 0.99, 'a share like "99%" (under 100%)'),
         strikes=mon.get("strikes", integer(1), 3, "a whole number ≥ 1"),
         low_score=mon.get("low_score", number, 2.0, "a score like 2"),
         queue_size=mon.get("queue_size", integer(1), 32, "a whole number ≥ 1"),

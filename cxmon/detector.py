@@ -8,6 +8,11 @@ Per (series, threshold) a small state machine runs on each tick:
 - WATCH when the measure is past ``warn``, is past ``breach`` but not yet for long enough, or its
   recent trend projects a breach within ``monitor.trend_horizon``. WATCH drops back to OK only after
   the condition has been gone for ``for`` (so WATCH does not flicker either).
+- WATCH is worth a floor manager's attention: a share or score past ``warn`` counts at once only
+  when it is past it beyond its noise (what it rests on: 40 calls, 12 surveys; see
+  :mod:`cxmon.noise`, ``monitor.warn_confidence``), else once it has lasted a window, or when its
+  series is WATCH already; a trend projects only when its slope stands out of its residuals and
+  its sampling noise (``monitor.trend_confidence``).
 - A series takes its worst threshold; a step takes its worst series. A step whose sources are all
   silent is STALE whatever its figures say: unknown is never shown as OK.
 """
@@ -26,15 +31,11 @@ from cxmon.forecast.baseline import Baselines
 from cxmon.forecast.breach import Projection
 from cxmon.forecast.live import MODELLED, RECOMPUTE_EVERY
 from cxmon.forecast.result import Forecast
-from cxmon.measures import MEASURES, format_value, volume
+from cxmon.measures import MEASURES, denominator, format_value, volume
+from cxmon.noise import beyond_noise
 from cxmon.snapshot import SeriesKey, State, Transition
+from cxmon.trend import TREND_SAMPLE, TREND_SPAN, slope, towards_breach, trend_moves
 from cxmon.units import format_duration
-
-TREND_SPAN = 300.0
-"""Seconds of history the trend is fitted over."""
-TREND_MIN_POINTS = 5
-TREND_SAMPLE = 10.0
-"""Seconds between trend samples."""
 
 
 @dataclass(slots=True)
@@ -43,11 +44,15 @@ class RuleState:
 
     state: State = State.OK
     breach_since: float | None = None
+    warn_since: float | None = None
+    """Since when the value has been past ``warn`` (or ``breach``) without a break."""
     calm_since: float | None = None
     reason: str = ""
     samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
     value: float | None = None
     """The value last judged."""
+    n: float | None = None
+    """What that value rests on (a share's or score's denominator), when known."""
     judged_at: float | None = None
     """When it was last judged."""
     due: float = math.inf
@@ -105,31 +110,6 @@ def _versus(label: str, measure: str, value: float, op: str, limit: float, limit
     return f"{label} at {limit_text}" if text == "at" else f"{label} {text} {op} {limit_text}"
 
 
-def slope(samples: deque[tuple[float, float]], now: float) -> float | None:
-    """Least-squares slope (units per second) of samples in the last TREND_SPAN seconds."""
-    cutoff = now - TREND_SPAN
-    pts = [p for p in samples if p[0] >= cutoff]
-    n = len(pts)
-    if n < TREND_MIN_POINTS or pts[-1][0] - pts[0][0] < 60.0:
-        return None
-    first = pts[0][1]
-    if all(p[1] == first for p in pts):
-        return 0.0  # flat, exactly (the sums below could leave a rounding residue)
-    # One pass over the sums, with time measured from the first point (keeps them small).
-    t0 = pts[0][0]
-    st = sv = stt = stv = 0.0
-    for t, v in pts:
-        t -= t0
-        st += t
-        sv += v
-        stt += t * t
-        stv += t * v
-    den = stt - st * st / n
-    if den <= 0:
-        return None
-    return (stv - st * sv / n) / den
-
-
 class Detector:
     """Judges every series against its step's thresholds, and rolls states up per step."""
 
@@ -137,9 +117,15 @@ class Detector:
         """Build a detector for the config's steps and thresholds."""
         self.config = config
         self.horizon = config.monitor.trend_horizon
+        self.warn_confidence = config.monitor.warn_confidence
+        self.trend_confidence = config.monitor.trend_confidence
+        self.formula = config.monitor.service_level_formula
         self.baselines = Baselines(config)
         """What is usual per series and hour of the week; worse than usual is a WATCH reason."""
         self.rules: dict[tuple[SeriesKey, int], RuleState] = {}
+        self.series_state: dict[SeriesKey, State] = {}
+        """Each series' state when last judged: a figure past ``warn`` within its noise keeps a
+        series WATCH that already is (raising the alarm takes evidence, keeping it does not)."""
         self.step_state: dict[str, State] = {s.name: State.OK for s in config.steps}
         self.step_since: dict[str, float] = {}
         self.step_reason: dict[str, str] = {}
@@ -156,11 +142,17 @@ class Detector:
         value: float | None,
         now: float,
         projection: Projection | None = None,
+        n: float | None = None,
+        raised: bool = False,
     ) -> Verdict:
         """Advance one threshold's state machine and return its verdict.
 
         ``projection`` is the staffing model's view of the threshold: where it applies, a breach it
-        projects within the horizon turns the rule WATCH in place of the trend.
+        projects within the horizon turns the rule WATCH in place of the trend. ``n`` is what a
+        share or score rests on (its denominator in the window): past ``warn`` within its noise is
+        no WATCH unless it lasts a window (and ``for``), or ``raised``: the series is WATCH
+        already, for this threshold or another. Without ``n`` a
+        value past ``warn`` is simply past it.
 
         A rule need not be judged at every tick: at ticks where its value is unchanged and
         :attr:`RuleState.due` has not come, the verdict would be the same. Its trend samples of
@@ -173,9 +165,10 @@ class Detector:
         if rs.value is not None and rs.judged_at is not None:
             self._missed_samples(rs, now)
         rs.value, rs.judged_at, rs.due, rs.every, rs.calm = value, now, math.inf, False, False
+        rs.n = n
         label = _label(th)
         if value is None:
-            rs.breach_since = None
+            rs.breach_since = rs.warn_since = None
             rs.calm_since = None
             samples.clear()
             if projection is not None:
@@ -204,6 +197,12 @@ class Detector:
                 rs.breach_since = now
         else:
             rs.breach_since = None
+        past_warn = breached or (th.warn is not None and th.worse(value, th.warn))
+        if past_warn:
+            if rs.warn_since is None:
+                rs.warn_since = now
+        else:
+            rs.warn_since = None
 
         if rs.state is State.POTHOLE:
             cleared = not th.worse(value, th.clear) and value != th.clear
@@ -234,40 +233,59 @@ class Detector:
             rs.every = True
             return Verdict(State.POTHOLE, reason, th.measure, value, 2.0 + badness)
 
-        watch_reason = ""
-        if breached:
+        watch_reason = within_noise = ""
+        # Past warn (or breach) counts at once when it is beyond the figure's noise, else once it
+        # has lasted a whole window (and at least ``for``): one bad minute stays in a window for
+        # the window's length, so a chance dip lasts that long too.
+        pending = False
+        if past_warn:
+            line = th.breach if th.warn is None else th.warn
+            since = rs.warn_since if rs.warn_since is not None else now
+            lasts = max(th.for_, th.window if MEASURES[th.measure].windowed else 0.0)
+            if (
+                not raised
+                and now - since < lasts
+                and not beyond_noise(th.measure, th.direction, value, n, line, self.warn_confidence)
+            ):
+                pending = True
+                rs.due = since + lasts
+                shown = compared(th.measure, value, line)
+                fmt = fmt if shown == "at" else shown
+                name = "breach" if th.warn is None else "warn"
+                # Shown with the value, so the detail pane says why a figure past a line is no WATCH.
+                within_noise = (
+                    f" (past {name} {format_value(th.measure, line)} within its noise over {n or 0:.0f};"
+                    f" WATCH if it lasts {format_duration(lasts)})"
+                )
+        if breached and not pending:
             watch_reason = (
                 f"{_versus(label, th.measure, value, op, th.breach, limit)}"
                 f" (pot hole if it lasts {format_duration(th.for_)})"
             )
             rs.due = (rs.breach_since if rs.breach_since is not None else now) + th.for_
-        elif th.warn is not None and th.worse(value, th.warn):
+        elif th.warn is not None and past_warn and not pending:
             warn = f"warn {format_value(th.measure, th.warn)}"
             watch_reason = _versus(label, th.measure, value, op, th.warn, warn)
         elif unusual := self.baselines.worse_reason(key, th, value, now):
             watch_reason = unusual
         elif projection is not None:
             # The forecast is worked out again every RECOMPUTE_EVERY: look again then.
-            rs.due = projection.computed + RECOMPUTE_EVERY
+            rs.due = min(rs.due, projection.computed + RECOMPUTE_EVERY)
             eta = projection.eta(value)
             if eta is not None and eta <= self.horizon:
                 watch_reason = projection.reason(eta)
         else:
-            rs.due = _trend_moves(rs.samples, value, now)
-            s = slope(rs.samples, now)
-            if s is not None and s != 0:
-                projected = value + s * self.horizon
-                if th.worse(projected, th.breach) and ((s > 0) == (th.direction == "above")):
-                    eta = (th.breach - value) / s
-                    rate = (
-                        format_value(th.measure, abs(s) * 60)
-                        if MEASURES[th.measure].kind != "ratio"
-                        else (f"{abs(s) * 6000:.1f} pts")
-                    )
-                    word = "rising" if s > 0 else "falling"
-                    watch_reason = (
-                        f"{label} {fmt} {word} {rate}/min: {limit} in ~{format_duration(max(eta, 0))}"
-                    )
+            rs.due = min(rs.due, trend_moves(rs.samples, value, now))
+            s = towards_breach(rs.samples, th, value, now, self.horizon, self.trend_confidence, n)
+            if s is not None:
+                eta = (th.breach - value) / s
+                rate = (
+                    format_value(th.measure, abs(s) * 60)
+                    if MEASURES[th.measure].kind != "ratio"
+                    else (f"{abs(s) * 6000:.1f} pts")
+                )
+                word = "rising" if s > 0 else "falling"
+                watch_reason = f"{label} {fmt} {word} {rate}/min: {limit} in ~{format_duration(max(eta, 0))}"
         if watch_reason:
             rs.state = State.WATCH
             rs.calm_since = None
@@ -278,14 +296,18 @@ class Detector:
                 rs.calm_since = now
             if now - rs.calm_since < max(th.for_, 1e-9):
                 rs.due = min(rs.due, rs.calm_since + max(th.for_, 1e-9))
-                rs.calm = True
+                rs.calm = not pending
                 return Verdict(
-                    State.WATCH, f"{label} {fmt}, recovering (was: {rs.reason})", th.measure, value, 1.0
+                    State.WATCH,
+                    f"{label} {fmt}{within_noise}, recovering (was: {rs.reason})",
+                    th.measure,
+                    value,
+                    1.0,
                 )
         rs.state = State.OK
         rs.calm_since = None
-        rs.calm = True
-        return Verdict(State.OK, f"{label} {fmt}", th.measure, value, 0.0)
+        rs.calm = not pending
+        return Verdict(State.OK, f"{label} {fmt}{within_noise}", th.measure, value, 0.0)
 
     def retrend(self, key: SeriesKey, step: Step, now: float) -> bool:
         """Take the trend samples of a series whose figures did not change, and say whether its
@@ -315,12 +337,9 @@ class Detector:
                 samples.append((now, value))
                 while samples[0][0] < now - TREND_SPAN:
                     samples.popleft()
-            s = slope(samples, now)
-            if s is not None and s != 0:
-                projected = value + s * self.horizon
-                if th.worse(projected, th.breach) and ((s > 0) == (th.direction == "above")):
-                    return False  # a trend towards a breach: the verdict changes
-            due = _trend_moves(samples, value, now)
+            if towards_breach(samples, th, value, now, self.horizon, self.trend_confidence, rs.n) is not None:
+                return False  # a trend towards a breach: the verdict changes
+            due = trend_moves(samples, value, now)
             if rs.state is State.WATCH and rs.calm_since is not None:
                 due = min(due, rs.calm_since + max(th.for_, 1e-9))
             rs.due = due
@@ -370,6 +389,7 @@ class Detector:
         """Judge one series against every threshold of its step that applies to its channel."""
         worst = OK_VERDICT
         first: Verdict | None = None
+        raised = self.series_state.get(key, State.OK) is not State.OK
         for idx, th in enumerate(step.thresholds):
             if not _channel_applies(th, key[1]):
                 continue
@@ -381,7 +401,10 @@ class Detector:
             else:
                 value = instant.get(th.measure)
             projection = None if forecast is None else forecast.projection(th)
-            verdict = self.judge_rule(key, idx, th, value, now, projection)
+            n = None
+            if value is not None and MEASURES[th.measure].windowed:
+                n = denominator(th.measure, figures.get(th.window) or {}, self.formula)
+            verdict = self.judge_rule(key, idx, th, value, now, projection, n, raised)
             rs = self.rules[(key, idx)]
             rs.awaits_forecast = projection is None and forecast is not None and th.measure in MODELLED
             if rs.awaits_forecast and forecast is not None:
@@ -390,6 +413,7 @@ class Detector:
                 first = verdict
             if (verdict.state.severity, verdict.badness) > (worst.state.severity, worst.badness):
                 worst = verdict
+        self.series_state[key] = worst.state
         if worst is OK_VERDICT and first is not None:
             return first
         return worst
@@ -450,25 +474,19 @@ def _rank(item: tuple[SeriesKey, Verdict]) -> tuple[int, float]:
     return verdict.state.severity, verdict.badness
 
 
-def _trend_moves(samples: deque[tuple[float, float]], value: float, now: float) -> float:
-    """When the trend of ``samples`` can next change while the value stays ``value``: never when
-    every sample in its span already equals it (it stays flat); else at the next sample or when
-    the oldest sample leaves the span, whichever comes first."""
-    cutoff = now - TREND_SPAN
-    oldest = math.inf
-    flat = True
-    for t, v in samples:
-        if t >= cutoff:
-            if v != value:
-                flat = False
-            if t < oldest:
-                oldest = t
-    if flat:
-        return math.inf
-    return min((now // TREND_SAMPLE + 1) * TREND_SAMPLE, oldest + TREND_SPAN)
-
-
 def _channel_applies(th: Threshold, channel: str) -> bool:
     if th.channel == "*":
         return True
     return fnmatch.fnmatchcase(channel, th.channel)
+
+
+__all__ = [
+    "OK_VERDICT",
+    "TREND_SAMPLE",
+    "TREND_SPAN",
+    "Detector",
+    "RuleState",
+    "Verdict",
+    "compared",
+    "slope",
+]
