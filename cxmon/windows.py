@@ -188,13 +188,15 @@ class Window:
         self.flush()
         return _merged(self.own, self.inner.total)
 
-    def total_for(self, wait: bool, res: bool) -> Pane:
+    def total_for(self, wait: bool, res: bool, inner: Pane | None = None) -> Pane:
         """:attr:`total` with only the sketches asked for (the others empty): every counter, and
-        the wait and resolution sketches when ``wait`` and ``res``."""
-        if self.inner is None or (wait and res):
+        the wait and resolution sketches when ``wait`` and ``res``. ``inner`` is the inner
+        window's total as it is now (with those sketches), when the caller has it."""
+        if self.inner is None or (inner is None and wait and res):
             return self.total
         self.flush()
-        inner = self.inner.total_for(wait, res)
+        if inner is None:
+            inner = self.inner.total_for(wait, res)
         out = Pane(0)
         out.c = list(map(_plus, self.own.c, inner.c))
         if wait:
@@ -976,9 +978,16 @@ class Aggregator:
 
 WAIT_QUANTILES = frozenset({"wait_p50", "wait_p90", "wait_p99"})
 RESOLUTION_QUANTILES = frozenset({"resolution_p50", "resolution_p90"})
+_WAIT_QS = (0.5, 0.9, 0.99)
+_RESOLUTION_QS = (0.5, 0.9)
 
 
-def window_measures(total: Pane, formula: str, only: frozenset[str] | None = None) -> dict[str, float | None]:
+def window_measures(
+    total: Pane,
+    formula: str,
+    only: frozenset[str] | None = None,
+    memo: tuple[sketch.Memo, sketch.Memo] | None = None,
+) -> dict[str, float | None]:
     """Compute every windowed measure from a window's running total.
 
     Args:
@@ -986,6 +995,7 @@ def window_measures(total: Pane, formula: str, only: frozenset[str] | None = Non
         formula: the service-level formula name (cxmon.measures.SERVICE_LEVEL_FORMULAS).
         only: when given, the percentiles are worked out only if one of them is in it (the rest
             are None): a backfill's tick judges a few measures of the longer windows.
+        memo: the window's last wait and resolution percentiles, given again for the same bins.
 
     Returns:
         measure name → value, None where the measure has no data.
@@ -997,9 +1007,15 @@ def window_measures(total: Pane, formula: str, only: frozenset[str] | None = Non
     ab_den = abandon_rate_denominator(answered, abandoned, short)
     p50 = p90 = p99 = r50 = r90 = None
     if only is None or not only.isdisjoint(WAIT_QUANTILES):
-        p50, p90, p99 = sketch.quantiles(total.wait, (0.5, 0.9, 0.99))
+        if memo is None:
+            p50, p90, p99 = sketch.quantiles(total.wait, _WAIT_QS)
+        else:
+            p50, p90, p99 = memo[0].quantiles(total.wait, _WAIT_QS)
     if only is None or not only.isdisjoint(RESOLUTION_QUANTILES):
-        r50, r90 = sketch.quantiles(total.res, (0.5, 0.9))
+        if memo is None:
+            r50, r90 = sketch.quantiles(total.res, _RESOLUTION_QS)
+        else:
+            r50, r90 = memo[1].quantiles(total.res, _RESOLUTION_QS)
     resolved = c[RESOLVED]
     fn = c[FEEDBACK_N]
     return {

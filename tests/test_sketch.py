@@ -57,3 +57,21 @@ def test_memory_is_bounded_by_range_not_count() -> None:
         sketch.add(bins, (i * 7919) % 86_400 + 0.5)
     assert len(bins) < 1000
     assert sum(bins.values()) == 1_000_000
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 40).map(float)), max_size=60))
+@settings(max_examples=200)
+def test_memo_gives_the_quantiles_of_the_bins_as_they_are(steps: list[tuple[bool, float]]) -> None:
+    """A memo asked again and again about one sketch changed in place between the asks (values
+    added and taken out again, as a window's running sums are) answers what working the quantiles
+    out afresh answers, every time."""
+    bins: dict[int, int] = {}
+    kept: list[float] = []
+    memo = sketch.Memo()
+    for adding, value in steps:
+        if adding or not kept:
+            sketch.add(bins, value)
+            kept.append(value)
+        else:
+            sketch.merge_into(bins, {sketch.bin_of(kept.pop(0)): 1}, -1)
+        assert memo.quantiles(bins, QS) == sketch.quantiles(bins, QS)

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from cxmon import sketch
 from cxmon.config import Step
 from cxmon.detector import TREND_SAMPLE, TREND_SPAN, Verdict
 from cxmon.engine.assembly import Assembly
@@ -46,6 +47,7 @@ from cxmon.windows import (
     RESOLUTION_QUANTILES,
     RESOLVED,
     WAIT_QUANTILES,
+    Pane,
     Series,
     Window,
     _due,
@@ -63,6 +65,8 @@ EARLY = 1e-6
 """Timers fire this much early: a look one tick too soon changes nothing, one too late would."""
 
 Figures = MappingProxyType[str, float | None]
+_Total = tuple[Pane, bool, bool]
+"""A window's total as worked out in a pass, and whether it holds the wait and resolution sketches."""
 WindowFigures = MappingProxyType[float, Figures]
 
 
@@ -118,6 +122,8 @@ class TickPath:
         brought up to date when it is read, so both read the same windows at the same ticks)."""
         self._shortest_only: dict[float, frozenset[str] | None] = {self.shortest: None}
         self._partial: set[tuple[SeriesKey, float]] = set()
+        self._memos: dict[tuple[SeriesKey, float], tuple[sketch.Memo, sketch.Memo]] = {}
+        """(series, window) → its last wait and resolution percentiles, for the same bins."""
         """(series, window) whose figures hold only the measures :attr:`needed` names."""
         self.windows: dict[SeriesKey, WindowFigures] = {}
         self.instant: dict[SeriesKey, Figures] = {}
@@ -496,29 +502,39 @@ class TickPath:
         filled = False
         out: dict[float, Figures] = {}
         windows = series.windows
+        # The total of the window before (the one the next nests in), as it is now, when this pass
+        # has it, and which sketches it holds: the next window's total is its own part and that.
+        inner: _Total | None = None
         for w, dirty in zip(windows, Window.take_dirty(windows), strict=True):
             length = w.length
             old = cached.get(length) if cached is not None else None
             want = needed is None or length in needed
             only = None if needed is None else needed.get(length)
+            if w.inner is None:
+                inner = None
+            computed: _Total | None = None
             if dirty:
                 changed.add(length)
                 if want:
-                    out[length] = self._figures(key, w, only)
+                    out[length], computed = self._figures(key, w, only, inner)
                 else:
                     out[length] = _UNKNOWN
                     partial.discard((key, length))
             elif old is None or (want and (old is _UNKNOWN or (only is None and (key, length) in partial))):
-                out[length] = self._figures(key, w, only if want else None)
+                out[length], computed = self._figures(key, w, only if want else None, inner)
                 filled = True
             else:
                 out[length] = old
+            inner = (w.own, True, True) if w.inner is None else computed
         if changed or filled:
             self.windows[key] = MappingProxyType(out)
         return changed
 
-    def _figures(self, key: SeriesKey, window: Window, only: frozenset[str] | None) -> Figures:
-        """The window's figures: all of them, or (``only``) those it names and every count.
+    def _figures(
+        self, key: SeriesKey, window: Window, only: frozenset[str] | None, inner: _Total | None
+    ) -> tuple[Figures, _Total]:
+        """The window's figures: all of them, or (``only``) those it names and every count; and
+        the total they come from. ``inner`` is the inner window's total, when the caller has it.
 
         Of the percentiles ``only`` names, those every threshold (and the minute figures) would
         leave unread for want of contacts (under the least ``min_volume`` of the thresholds that
@@ -526,20 +542,29 @@ class TickPath:
         them wherever they are read, and worked out when someone needs every figure.
         """
         length = window.length
+        memo = None
+        if not self.every:  # the reference works every percentile out afresh
+            memo = self._memos.get((key, length))
+            if memo is None:
+                memo = self._memos[(key, length)] = (sketch.Memo(), sketch.Memo())
         if only is None:
             self._partial.discard((key, length))
-            return MappingProxyType(window_measures(window.total, self.formula))
-        self._partial.add((key, length))
-        wait, res = not only.isdisjoint(WAIT_QUANTILES), not only.isdisjoint(RESOLUTION_QUANTILES)
-        gates = self._gates.get((key[0], length))
-        if gates is not None and (wait or res):
-            c = window.total_for(False, False).c
+            wait = res = True
+        else:
+            self._partial.add((key, length))
+            wait, res = not only.isdisjoint(WAIT_QUANTILES), not only.isdisjoint(RESOLUTION_QUANTILES)
+        part = None
+        if inner is not None and window.inner is not None:
+            part = inner[0] if (inner[1] or not wait) and (inner[2] or not res) else None
+        gates = None if only is None else self._gates.get((key[0], length))
+        if gates is not None and only is not None and (wait or res):
+            c = window.total_for(False, False, part).c
             if wait and gates[0] and c[ANSWERED] + c[ABANDONED] < gates[0]:
                 wait, only = False, only - WAIT_QUANTILES
             if res and gates[1] and c[RESOLVED] < gates[1]:
                 res, only = False, only - RESOLUTION_QUANTILES
-        total = window.total_for(wait, res)
-        return MappingProxyType(window_measures(total, self.formula, only))
+        total = window.total_for(wait, res, part)
+        return MappingProxyType(window_measures(total, self.formula, only, memo)), (total, wait, res)
 
     def _measure_now(self, key: SeriesKey, series: Series, now: float) -> Figures:
         """The series' figures of "now"; note when they next move with the clock alone."""
