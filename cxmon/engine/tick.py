@@ -616,7 +616,8 @@ class TickPath:
         baselines = engine.detector.baselines
         longer_of = self._longer_windows
         verdicts, all_windows, all_series = self.verdicts, self.windows, agg.series
-        forecast_of = self._forecast
+        forecaster = engine.forecaster
+        forecast_of = forecaster.forecast if self.every else forecaster.modelled  # as _forecast
         for key in keys:
             verdict = verdicts.get(key)
             if verdict is None:

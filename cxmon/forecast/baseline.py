@@ -132,6 +132,9 @@ class Baselines:
         self._since: dict[tuple[tuple[str, str, str], str, float], float] = {}
         self.minutes = 0
         self._weeks: set[int] = set()
+        self._status = BaselineStatus(0, self.min_weeks)
+        self._status_at = (-1, -1)
+        """(week, weeks with figures) :attr:`_status` was worked out for."""
 
     def longer(self, step: str) -> tuple[Watched, ...]:
         """The judged measures of ``step`` over windows longer than the shortest (stored as ``m@w``)."""
@@ -261,8 +264,11 @@ class Baselines:
         """How far the baselines have learned at ``now``: past weeks with figures, of those needed
         (its text: "learning (1 of 2 weeks of history)", or "ready (3 weeks of history)")."""
         current = week_of(now)
-        have = sum(1 for w in self._weeks if current - self.weeks <= w < current)
-        return BaselineStatus(have, self.min_weeks)
+        at = (current, len(self._weeks))  # weeks are only ever added
+        if at != self._status_at:
+            have = sum(1 for w in self._weeks if current - self.weeks <= w < current)
+            self._status, self._status_at = BaselineStatus(have, self.min_weeks), at
+        return self._status
 
     def load(self, db_path: str, before: float | None = None) -> int:
         """Learn the stored minute figures of the last ``baseline_weeks`` weeks (of the newest stored).
