@@ -7,8 +7,7 @@ inside quiet stretches, values hovering around the clear line (hysteresis), wait
 (trend WATCH), contacts left waiting (a threshold on the longest wait; lost contacts), sources
 that fall silent, staffing forecasts (agents from staffing events or from config) whose
 projections turn rules WATCH and whose figures go into the minute figures, and rules gated by
-``min_volume`` (a series resting on too few contacts is not judged again while it stays so, and a
-percentile no gate lets through is not worked out).
+``min_volume`` (a series resting on too few contacts is not judged again while it stays so).
 """
 
 from __future__ import annotations
@@ -280,8 +279,8 @@ def comparable(snap: Snapshot) -> tuple[Any, ...]:
         ),
     ]
 )
-# The 5m wait p90 is not worked out while it rests on fewer than its min_volume (4) contacts; with
-# exactly 4 it is, and judged past `warn`.
+# The 5m wait p90 rests on fewer than its min_volume (4) contacts, then on exactly 4: judged past
+# `warn` then (not left as "too few contacts").
 @example(
     plan=[
         Burst(

@@ -42,10 +42,7 @@ from cxmon.snapshot import (
     Transition,
 )
 from cxmon.windows import (
-    ABANDONED,
-    ANSWERED,
     RESOLUTION_QUANTILES,
-    RESOLVED,
     WAIT_QUANTILES,
     Pane,
     Series,
@@ -106,17 +103,6 @@ class TickPath:
                 if MEASURES[th.measure].windowed and th.window != self.shortest:
                     needs[th.window] = (needs.get(th.window) or frozenset()) | {th.measure}
             self.needed[s.name] = needs
-        self._gates: dict[tuple[str, float], tuple[int, int]] = {}
-        """(step, window) → the least ``min_volume`` of the thresholds that read a wait percentile
-        of the window, and of those that read a resolution percentile (0: one reads it ungated)."""
-        for s in config.steps:
-            for th in s.thresholds:
-                for i, kind in enumerate((WAIT_QUANTILES, RESOLUTION_QUANTILES)):
-                    if th.measure in kind:
-                        gate = list(self._gates.get((s.name, th.window), (-1, -1)))
-                        gate[i] = th.min_volume if gate[i] < 0 else min(gate[i], th.min_volume)
-                        self._gates[(s.name, th.window)] = (gate[0], gate[1])
-        self._gates = {at: (max(w, 0), max(r, 0)) for at, (w, r) in self._gates.items()}
         self._needed_all = {name: dict.fromkeys(needs) for name, needs in self.needed.items()}
         """The reference's: the same windows, every measure of them (a window's running sums are
         brought up to date when it is read, so both read the same windows at the same ticks)."""
@@ -535,11 +521,6 @@ class TickPath:
     ) -> tuple[Figures, _Total]:
         """The window's figures: all of them, or (``only``) those it names and every count; and
         the total they come from. ``inner`` is the inner window's total, when the caller has it.
-
-        Of the percentiles ``only`` names, those every threshold (and the minute figures) would
-        leave unread for want of contacts (under the least ``min_volume`` of the thresholds that
-        read a percentile of the kind in this window) are left out: None, as too few contacts make
-        them wherever they are read, and worked out when someone needs every figure.
         """
         length = window.length
         memo = None
@@ -556,13 +537,6 @@ class TickPath:
         part = None
         if inner is not None and window.inner is not None:
             part = inner[0] if (inner[1] or not wait) and (inner[2] or not res) else None
-        gates = None if only is None else self._gates.get((key[0], length))
-        if gates is not None and only is not None and (wait or res):
-            c = window.total_for(False, False, part).c
-            if wait and gates[0] and c[ANSWERED] + c[ABANDONED] < gates[0]:
-                wait, only = False, only - WAIT_QUANTILES
-            if res and gates[1] and c[RESOLVED] < gates[1]:
-                res, only = False, only - RESOLUTION_QUANTILES
         total = window.total_for(wait, res, part)
         return MappingProxyType(window_measures(total, self.formula, only, memo)), (total, wait, res)
 
