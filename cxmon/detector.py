@@ -175,7 +175,7 @@ class Detector:
                 # Too few contacts to judge the window is no reason to forget what the model
                 # says of the ones to come (a quiet spell after agents left is the calm before it).
                 rs.due = projection.computed + RECOMPUTE_EVERY
-                eta = projection.eta(None, now)
+                eta = projection.eta(None)
                 if eta is not None and eta <= self.horizon:
                     rs.state = State.WATCH
                     rs.reason = projection.reason(eta)
@@ -271,7 +271,7 @@ class Detector:
         elif projection is not None:
             # The forecast is worked out again every RECOMPUTE_EVERY: look again then.
             rs.due = min(rs.due, projection.computed + RECOMPUTE_EVERY)
-            eta = projection.eta(value, now)
+            eta = projection.eta(value)
             if eta is not None and eta <= self.horizon:
                 watch_reason = projection.reason(eta)
         else:

@@ -62,34 +62,27 @@ class Projection:
             return True
         return self.pressing and self.worse(self.projected, self.breach)
 
-    def eta(self, value: float | None, now: float | None = None) -> float | None:
+    def eta(self, value: float | None) -> float | None:
         """Seconds until the window's value crosses ``breach``; None when no breach is projected.
 
         The sooner of two views. From the queue's state (:attr:`exits`): the first step at which the
         window, its present contacts leaving evenly and the projected exits coming in, is past
-        ``breach``; at ``now`` (engine time, after :attr:`computed`) the exits projected until then
-        are in the window's value already, so only those after it count. From the steady state
-        (when :attr:`breaches`): the window of length W fills with contacts served under the
-        projected conditions while the older ones leave it, so its value moves from ``value`` to
-        ``projected`` in about W: the breach comes after the share (value − breach) /
-        (value − projected) of W. Already past: 0. No value yet: half a window.
+        ``breach``. From the steady state (when :attr:`breaches`): the window of length W fills with
+        contacts served under the projected conditions while the older ones leave it, so its value
+        moves from ``value`` to ``projected`` in about W: the breach comes after the share
+        (value − breach) / (value − projected) of W. Already past: 0. No value yet: half a window.
         """
-        soon = self._state_eta(value, 0.0 if now is None else max(0.0, now - self.computed))
+        soon = self._state_eta(value)
         steady = self._steady_eta(value)
         if soon is None or (steady is not None and steady < soon):
             return steady
         return soon
 
-    def _state_eta(self, value: float | None, elapsed: float) -> float | None:
-        base: Exits | None = None
+    def _state_eta(self, value: float | None) -> float | None:
         for step in self.exits:
-            if step.at <= elapsed:
-                base = step
-                continue
-            ahead = step if base is None else step.since(base)
-            share = window_share(value, self.outcomes, self.window, ahead, self.formula)
+            share = window_share(value, self.outcomes, self.window, step, self.formula)
             if share is not None and self.worse(share, self.breach):
-                return ahead.at
+                return step.at
         return None
 
     def _steady_eta(self, value: float | None) -> float | None:

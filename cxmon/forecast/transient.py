@@ -40,16 +40,6 @@ class Exits:
     short: float
     """Abandoned quicker than ``short_abandon`` (part of ``abandoned``)."""
 
-    def since(self, earlier: Exits) -> Exits:
-        """The exits after ``earlier`` (an earlier point of the same projection), timed from it."""
-        return Exits(
-            self.at - earlier.at,
-            self.within - earlier.within,
-            self.answered - earlier.answered,
-            self.abandoned - earlier.abandoned,
-            self.short - earlier.short,
-        )
-
     def denominator(self, formula: str) -> float:
         """What the answers within the target are divided by under a service-level formula."""
         return service_level_denominator(formula, self.answered, self.abandoned, self.short)
