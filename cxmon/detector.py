@@ -406,6 +406,10 @@ class Detector:
                 n = denominator(th.measure, figures.get(th.window) or {}, self.formula)
             verdict = self.judge_rule(key, idx, th, value, now, projection, n, raised)
             rs = self.rules[(key, idx)]
+            if projection is not None and instant.get("waiting_now"):
+                # The next forecast projects from the contacts waiting then, who get no event as they
+                # wait: its verdict can change with nothing else changing, so it is judged again.
+                rs.calm = False
             rs.awaits_forecast = projection is None and forecast is not None and th.measure in MODELLED
             if rs.awaits_forecast and forecast is not None:
                 rs.due = min(rs.due, forecast.ts + RECOMPUTE_EVERY)

@@ -444,6 +444,22 @@ class _Silent:
 
 
 @given(st.lists(bursts, min_size=1, max_size=10), st.sampled_from([1.0, 5.0, 13.0]))
+@example(
+    # A contact waits on q2 past a forecast with no event: the next forecast projects a breach from
+    # it, and the series must be judged again then (the verdict moves with nothing else changing).
+    plan=[
+        Burst(33.8, 23, 0.5, 0, 0.0, 1.53, "answered", "a", 0),
+        Burst(15.6, 13, 0.5, 1, 54.0, -1.78, "answered", "a", 0),
+        Burst(31.9, 2, 0.5, 0, 80.9, 7.36, "answered", "a", 0),
+        Burst(600.0, 5, 0.5, 1, 0.0, -1.83, "mixed", "a", 0),
+        Burst(0.0, 7, 0.5, 0, 0.0, 0.24, "answered", "a", 0),
+        Burst(0.0, 13, 0.5, 0, 96.5, 0.68, "answered", "a", 0),
+        Burst(8.0, 25, 0.5, 0, 0.0, 0.0, "answered", "a", 0),
+        Burst(0.0, 12, 0.5, 0, 66.5, 5.09, "answered", "a", 0),
+        Burst(0.0, 9, 0.5, 0, 66.4, 6.0, "answered", "a", 0),
+    ],
+    every=1.0,
+)
 @settings(max_examples=30, deadline=None)
 async def test_live_snapshots_equal_recomputing_everything(plan: list[Burst], every: float) -> None:
     """Live, with two sources that fall silent in turn, every snapshot (figures, states, reasons,
