@@ -249,6 +249,9 @@ class Detector:
             ):
                 pending = True
                 rs.due = since + lasts
+                if breached and rs.breach_since is not None:
+                    # Held back as WATCH, a breach still becomes a pot hole once it lasts ``for``.
+                    rs.due = min(rs.due, rs.breach_since + th.for_)
                 shown = compared(th.measure, value, line)
                 fmt = fmt if shown == "at" else shown
                 name = "breach" if th.warn is None else "warn"
