@@ -69,6 +69,20 @@ NEXT_REPLY_WITHIN = 16  # those within the step's next-reply target
 N_SLOTS = 17
 FRACTIONAL = (WAIT_SUM, FEEDBACK_SUM)
 """Slots that add up fractions (the others count whole contacts)."""
+FIXED = 2**40
+"""Waits and scores are added up in units of 2**-40 (Python ints, so exactly): a window's sum is
+then the same whatever order its panes came in and went out, and whenever it is read."""
+_ZERO = [0 if slot in FRACTIONAL else 0.0 for slot in range(N_SLOTS)]
+"""A pane's counters before anything is counted."""
+
+
+def _fixed(value: float) -> int:
+    """``value`` in units of 1/FIXED (a figure that is not finite adds nothing)."""
+    try:
+        return int(value * FIXED)
+    except (ValueError, OverflowError):
+        return 0
+
 
 STRIKE_WINDOW = 86400.0
 _ROUTE_CACHE_LIMIT = 10_000
@@ -105,7 +119,7 @@ class Pane:
 
     def __init__(self, idx: int) -> None:
         self.idx = idx
-        self.c = [0.0] * N_SLOTS
+        self.c = list(_ZERO)
         self.wait: dict[int, int] = {}
         self.res: dict[int, int] = {}
         self.shared = False
@@ -230,15 +244,8 @@ class Window:
                     sketch.merge_into(own.wait, wait, sign)
                 if res:
                     sketch.merge_into(own.res, res, sign)
-            panes = self.panes
-            if not panes:
-                own.c = [0.0] * N_SLOTS  # exactly, with no floating-point residue
-            else:
-                # Sums of fractions (waits, scores) are added up again from the panes: replayed,
-                # their rounding would depend on when the window was read (counts are exact).
-                c = own.c
-                for slot in FRACTIONAL:
-                    c[slot] = sum(p.c[slot] for p in panes)
+            if not self.panes:
+                own.c = list(_ZERO)
         self._pending.clear()
 
     def _moved(self, sign: int, pane: Pane) -> None:
@@ -335,7 +342,7 @@ class Window:
                 outer.changes -= 1
         if not panes and keeps_own:
             # Nothing left: reset the running sums exactly (no floating-point residue).
-            own.c = [0.0] * N_SLOTS
+            own.c = list(_ZERO)
             own.wait.clear()
             own.res.clear()
 
@@ -767,8 +774,9 @@ class Aggregator:
                     bins = total.wait
                     bins[wkey] = bins.get(wkey, 0) + 1
                     if timed:
-                        pc[WAIT_SUM] += wait_value
-                        tc[WAIT_SUM] += wait_value
+                        fixed = _fixed(wait_value)
+                        pc[WAIT_SUM] += fixed
+                        tc[WAIT_SUM] += fixed
                         pc[ANSWERED_TIMED] += 1
                         tc[ANSWERED_TIMED] += 1
                 if res_value is not None:
@@ -777,8 +785,9 @@ class Aggregator:
                     bins = total.res
                     bins[rkey] = bins.get(rkey, 0) + 1
                 if feedback is not None:
-                    pc[FEEDBACK_SUM] += feedback
-                    tc[FEEDBACK_SUM] += feedback
+                    fixed = _fixed(feedback)
+                    pc[FEEDBACK_SUM] += fixed
+                    tc[FEEDBACK_SUM] += fixed
 
     def _add_late(
         self,
@@ -819,12 +828,12 @@ class Aggregator:
         if wait_value is not None:
             pane.wait[wkey] = pane.wait.get(wkey, 0) + 1
             if timed:
-                c[WAIT_SUM] += wait_value
+                c[WAIT_SUM] += _fixed(wait_value)
                 c[ANSWERED_TIMED] += 1
         if res_value is not None:
             pane.res[rkey] = pane.res.get(rkey, 0) + 1
         if feedback is not None:
-            c[FEEDBACK_SUM] += feedback
+            c[FEEDBACK_SUM] += _fixed(feedback)
 
     def _strike(self, customer: str, ts: float) -> None:
         self._strike_log.append((ts, customer))
@@ -1025,7 +1034,7 @@ def window_measures(
         "short_abandoned": short,
         "lost": c[LOST],
         "service_level": within / sl_den if sl_den > 0 else None,
-        "asa": c[WAIT_SUM] / c[ANSWERED_TIMED] if c[ANSWERED_TIMED] > 0 else None,
+        "asa": c[WAIT_SUM] / FIXED / c[ANSWERED_TIMED] if c[ANSWERED_TIMED] > 0 else None,
         "wait_p50": p50,
         "wait_p90": p90,
         "wait_p99": p99,
@@ -1036,7 +1045,7 @@ def window_measures(
         "escalation_rate": c[ESCALATED] / answered if answered > 0 else None,
         "transfers": c[TRANSFERRED],
         "reopen_rate": c[REOPENED] / resolved if resolved > 0 else None,
-        "csat": c[FEEDBACK_SUM] / fn if fn > 0 else None,
+        "csat": c[FEEDBACK_SUM] / FIXED / fn if fn > 0 else None,
         "response_rate": min(1.0, fn / c[SURVEYED]) if c[SURVEYED] > 0 else None,
         "resolved": resolved,
         "feedback": fn,

@@ -291,6 +291,38 @@ def comparable(snap: Snapshot) -> tuple[Any, ...]:
         ),
     ]
 )
+# The shortest window's running sum of waits, kept by adding and taking away panes at moments that
+# differ between the two paths, once made a 5-minute ASA a rounding apart (sums are now exact).
+@example(
+    plan=[
+        Burst(gap=0.0, n=1, spacing=0.5, route=0, wait=0.0, ramp=0.0, fate="answered", source="a", staffed=0)
+    ]
+    * 7
+    + [
+        Burst(gap=0.0, n=n, spacing=0.5, route=0, wait=0.0, ramp=0.0, fate="answered", source="a", staffed=0)
+        for n in (9, 9, 12)
+    ]
+    + [
+        Burst(gap=5.0, n=9, spacing=0.5, route=0, wait=0.0, ramp=0.0, fate="answered", source="a", staffed=0),
+        Burst(
+            gap=23.0, n=14, spacing=0.5, route=0, wait=0.0, ramp=0.0, fate="answered", source="a", staffed=0
+        ),
+        Burst(
+            gap=0.0, n=1, spacing=0.5, route=0, wait=37.0, ramp=0.0, fate="answered", source="a", staffed=0
+        ),
+        Burst(
+            gap=0.0,
+            n=9,
+            spacing=0.5,
+            route=1,
+            wait=0.0,
+            ramp=1.3138265647606477,
+            fate="answered",
+            source="a",
+            staffed=0,
+        ),
+    ]
+)
 # A nested window read at different ticks by the two paths: its sum of waits (the ASA) once came out
 # a rounding apart, from replaying the panes in and out in a different order.
 @example(
@@ -457,6 +489,18 @@ class _Silent:
         Burst(8.0, 25, 0.5, 0, 0.0, 0.0, "answered", "a", 0),
         Burst(0.0, 12, 0.5, 0, 66.5, 5.09, "answered", "a", 0),
         Burst(0.0, 9, 0.5, 0, 66.4, 6.0, "answered", "a", 0),
+    ],
+    every=1.0,
+)
+# Three abandons on chat: an abandon rate past its breach on too few contacts to be beyond noise is
+# held as WATCH, and must still become a pot hole when it has lasted `for` (once looked at too late).
+@example(
+    plan=[
+        Burst(gap=0.0, n=1, spacing=0.5, route=0, wait=0.0, ramp=0.0, fate="answered", source="a", staffed=0)
+    ]
+    * 3
+    + [
+        Burst(gap=0.0, n=3, spacing=0.5, route=2, wait=0.0, ramp=3.0, fate="abandoned", source="a", staffed=0)
     ],
     every=1.0,
 )
