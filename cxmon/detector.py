@@ -269,7 +269,7 @@ class Detector:
         elif th.warn is not None and past_warn and not pending:
             warn = f"warn {format_value(th.measure, th.warn)}"
             watch_reason = _versus(label, th.measure, value, op, th.warn, warn)
-        elif unusual := self.baselines.worse_reason(key, th, value, now):
+        elif unusual := self._unusual(rs, key, th, value, now):
             watch_reason = unusual
         elif projection is not None:
             # The forecast is worked out again every RECOMPUTE_EVERY: look again then.
@@ -365,6 +365,13 @@ class Detector:
                 samples.append((at, value))
                 while samples[0][0] < at - TREND_SPAN:
                     samples.popleft()
+
+    def _unusual(self, rs: RuleState, key: SeriesKey, th: Threshold, value: float, now: float) -> str:
+        """The baselines' "worse than usual" reason (or ""), with the rule's next look no later
+        than when that answer can change for the same value (its ``for`` ends, a new hour's slot)."""
+        reason = self.baselines.worse_reason(key, th, value, now)
+        rs.due = min(rs.due, self.baselines.next_look(key, th, now))
+        return reason
 
     def due(self, key: SeriesKey, step: Step) -> tuple[float, bool]:
         """When a series' verdict can next change with its figures unchanged, and whether it

@@ -16,6 +16,7 @@ out once per hour and kept.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from array import array
 from collections.abc import Iterable, Mapping
@@ -259,6 +260,18 @@ class Baselines:
             f"for {slot_name(hour_of_week(now))} ({format_value(th.measure, usual.limit)}; "
             f"median {format_value(th.measure, usual.median)}, {usual.weeks} weeks)"
         )
+
+    def next_look(self, key: tuple[str, str, str], th: Threshold, now: float) -> float:
+        """When :meth:`worse_reason` can next answer otherwise for the same value: the end of the
+        threshold's ``for`` while the value is worse than usual, else the next hour of the week (a
+        new slot, with a usual of its own), once anything has been learned; never without."""
+        if not self._weeks or not MEASURES[th.measure].windowed:
+            return math.inf
+        at = (now // 3600 + 1) * 3600
+        since = self._since.get((key, th.measure, th.window))
+        if since is not None and now < since + th.for_:
+            at = min(at, since + th.for_)
+        return at
 
     def status(self, now: float) -> BaselineStatus:
         """How far the baselines have learned at ``now``: past weeks with figures, of those needed

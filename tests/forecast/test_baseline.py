@@ -270,3 +270,36 @@ async def test_an_import_builds_the_baselines_of_every_judged_window(tmp_path: P
     restarted = Baselines(config)
     assert restarted.load(str(db)) > 0
     assert restarted.figures(final.ts) == final.baselines
+
+
+def test_a_rule_worse_than_usual_is_due_again_when_its_for_ends() -> None:
+    """Worse than usual but not yet for the threshold's 30 s, the rule's next look is due by then (a
+    tick that judges only what changed must not miss the WATCH), and judged then it is WATCH."""
+    lenient = dataclasses.replace(TH, breach=600.0, warn=None, clear=500.0, for_=30.0)
+    step = dataclasses.replace(CONFIG.step("help"), thresholds=(lenient,))
+    det = Detector(CONFIG)
+    learn(det.baselines, 3, random.Random(3))
+    assert det.judge_rule(KEY, 0, lenient, 50.0, MONDAY_10H).state is State.OK
+    due, _ = det.due(KEY, step)
+    assert MONDAY_10H < due <= MONDAY_10H + 30
+    assert det.judge_rule(KEY, 0, lenient, 50.0, MONDAY_10H + 30).state is State.WATCH
+
+
+def test_a_rule_is_due_again_when_the_next_hour_brings_another_usual() -> None:
+    """Mondays 10h usually wait 30 s and 11h 10 s: 25 s is usual at 10:59 but worse than usual from
+    11:00, so the rule judged at 10:59 is due again by 11:00, and WATCH 30 s into the hour."""
+    lenient = dataclasses.replace(TH, breach=600.0, warn=None, clear=500.0, for_=30.0)
+    step = dataclasses.replace(CONFIG.step("help"), thresholds=(lenient,))
+    det = Detector(CONFIG)
+    learn(det.baselines, 3, random.Random(4))
+    rng = random.Random(5)
+    for w in range(1, 4):
+        for minute in range(60):
+            det.baselines.add(
+                KEY, MONDAY_10H + 3600 - w * 7 * 86400 + minute * 60, {"wait_p90": rng.gauss(10, 1)}
+            )
+    assert det.judge_rule(KEY, 0, lenient, 25.0, MONDAY_10H + 3540).state is State.OK
+    due, _ = det.due(KEY, step)
+    assert due <= MONDAY_10H + 3600
+    assert det.judge_rule(KEY, 0, lenient, 25.0, MONDAY_10H + 3600).state is State.OK  # for starts
+    assert det.judge_rule(KEY, 0, lenient, 25.0, MONDAY_10H + 3630).state is State.WATCH
