@@ -77,8 +77,9 @@ def project(state: QueueState, target: float, short_abandon: float, horizon: flo
     capacity = state.agents / state.aht if state.aht > 0 else 0.0
     leave = 1.0 / state.patience if state.patience else 0.0
     # The queue as cohorts, front first: [age, amount, age when it joined the projection, answers
-    # from the queue by then, the answer it waits for counted from then (0: not reached yet)].
-    queue = [[w, 1.0, w, 0.0, 0.0] for w in sorted(state.waits, reverse=True)]
+    # from the queue by then, the answer it waits for counted from then (0: not reached yet), the
+    # share of it answered in time (worked out once, when it reaches the front)].
+    queue = [[w, 1.0, w, 0.0, 0.0, 0.0] for w in sorted(state.waits, reverse=True)]
     from_queue = within = answered = abandoned = short = 0.0
     out: list[Exits] = []
     t = 0.0
@@ -101,7 +102,8 @@ def project(state: QueueState, target: float, short_abandon: float, horizon: flo
             served -= take
             if cohort[4] == 0.0:
                 cohort[4] = from_queue - cohort[3] + 1.0  # the answers before it since, and its own
-            within += take * _on_time(cohort[2], cohort[4], capacity, target)
+                cohort[5] = _on_time(cohort[2], cohort[4], capacity, target)
+            within += take * cohort[5]
             from_queue += take
             answered += take
             if cohort[1] <= 1e-12:
@@ -115,7 +117,7 @@ def project(state: QueueState, target: float, short_abandon: float, horizon: flo
         answered += at_once
         within += at_once * state.settled
         if coming - at_once > 1e-12:
-            queue.append([dt / 2.0, coming - at_once, 0.0, from_queue, 0.0])
+            queue.append([dt / 2.0, coming - at_once, 0.0, from_queue, 0.0, 0.0])
         t += dt
         out.append(Exits(t, within, answered, abandoned, short))
     return tuple(out)
