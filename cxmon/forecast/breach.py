@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cxmon.forecast.transient import Exits, window_share
@@ -36,9 +37,11 @@ class Projection:
     """Engine time it was worked out at (the next one comes RECOMPUTE_EVERY later)."""
     waits: tuple[float, ...] = ()
     """How long each contact in queue had waited then, seconds, longest first."""
-    exits: tuple[Exits, ...] = ()
+    exits: Iterable[Exits] = ()
     """Where those contacts and the next arrivals take the window (cxmon.forecast.transient):
-    expected exits after each step; empty when nobody waited or the measure is not a service level."""
+    expected exits after each step, in time order (an :class:`~cxmon.forecast.transient.ExitSteps`
+    works out only the steps read: :meth:`eta` reads up to the first past the breach); empty when
+    nobody waited or the measure is not a service level."""
     outcomes: float = 0.0
     """The contacts the window's service level counted then (its denominator)."""
     formula: str = "excl_short_abandons"

@@ -309,7 +309,7 @@ class Forecaster:
                 spread = math.sqrt(DISPERSION * sure * (1.0 - sure) / outcomes)
                 sure = sure - spread if th.direction == "below" else sure + spread
             projected = project(agents)
-            exits: tuple[transient.Exits, ...] = ()
+            exits: transient.ExitSteps | tuple[()] = ()
             if th.measure == "service_level" and waits:
                 # Contacts are waiting: where they take the window comes before any steady state.
                 # The arrivals to come are counted at the confident rate, as the steady state's
@@ -323,7 +323,7 @@ class Forecaster:
                     rate if pressing else sure_rate,
                     min(1.0, max(0.0, settled)),
                 )
-                exits = transient.project(state, target, self.short_abandon, th.window)
+                exits = transient.ExitSteps(state, target, self.short_abandon, th.window)
             projections.append(
                 Projection(
                     measure=th.measure,

@@ -18,7 +18,8 @@ little early), and a draining queue's a little above (tests/forecast/test_transi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from cxmon.forecast.gamma import log_gamma_p_uncached
@@ -74,6 +75,65 @@ def project(state: QueueState, target: float, short_abandon: float, horizon: flo
     Returns:
         One :class:`Exits` per step, in time order.
     """
+    return tuple(_walk(state, target, short_abandon, horizon))
+
+
+class ExitSteps:
+    """:func:`project`'s steps, each worked out when it is first read and kept.
+
+    A projection from the queue's state is read only where someone asks how soon its window
+    breaches, and only up to the first step past the breach: a backfill works out a forecast a
+    minute per queue and reads hardly any of them. Iterating gives the steps :func:`project` gives,
+    in order; a second iteration replays the kept steps and goes on from the last. Two are equal
+    when made from equal arguments. Several threads may read one (the exporter renders off the
+    event loop): the walk is advanced under a lock.
+    """
+
+    __slots__ = ("_args", "_kept", "_lock", "_walk")
+
+    def __init__(self, state: QueueState, target: float, short_abandon: float, horizon: float) -> None:
+        """Steps from ``state`` (see :func:`project` for the arguments); none worked out yet."""
+        self._args = (state, target, short_abandon, horizon)
+        self._kept: list[Exits] = []
+        self._walk: Iterator[Exits] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def worked_out(self) -> int:
+        """How many steps have been worked out so far."""
+        return len(self._kept)
+
+    def __iter__(self) -> Iterator[Exits]:
+        kept = self._kept
+        i = 0
+        while True:
+            if i < len(kept):
+                yield kept[i]
+                i += 1
+                continue
+            with self._lock:
+                if i < len(kept):  # another reader worked it out meanwhile
+                    continue
+                if self._walk is None:
+                    self._walk = _walk(*self._args)
+                step = next(self._walk, None)
+                if step is None:
+                    return
+                kept.append(step)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ExitSteps) and self._args == other._args
+
+    def __hash__(self) -> int:
+        return hash(self._args)
+
+    def __repr__(self) -> str:
+        state, target, short_abandon, horizon = self._args
+        return f"ExitSteps({state!r}, {target!r}, {short_abandon!r}, {horizon!r})"
+
+
+def _walk(state: QueueState, target: float, short_abandon: float, horizon: float) -> Iterator[Exits]:
+    """The steps of :func:`project`, one at a time."""
     capacity = state.agents / state.aht if state.aht > 0 else 0.0
     leave = 1.0 / state.patience if state.patience else 0.0
     # The queue as cohorts, front first: [age, amount, age when it joined the projection, answers
@@ -81,7 +141,6 @@ def project(state: QueueState, target: float, short_abandon: float, horizon: flo
     # share of it answered in time (worked out once, when it reaches the front)].
     queue = [[w, 1.0, w, 0.0, 0.0, 0.0] for w in sorted(state.waits, reverse=True)]
     from_queue = within = answered = abandoned = short = 0.0
-    out: list[Exits] = []
     t = 0.0
     while t < horizon - 1e-9:
         dt = min(STEP, horizon - t)
@@ -119,8 +178,7 @@ def project(state: QueueState, target: float, short_abandon: float, horizon: flo
         if coming - at_once > 1e-12:
             queue.append([dt / 2.0, coming - at_once, 0.0, from_queue, 0.0, 0.0])
         t += dt
-        out.append(Exits(t, within, answered, abandoned, short))
-    return tuple(out)
+        yield Exits(t, within, answered, abandoned, short)
 
 
 def _on_time(waited: float, answers: float, capacity: float, target: float) -> float:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import itertools
 import math
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cxmon.forecast import Workload, evaluate
 from cxmon.forecast.breach import Projection
-from cxmon.forecast.transient import Exits, QueueState, project, window_share
+from cxmon.forecast.transient import Exits, ExitSteps, QueueState, project, window_share
 
 TARGET = 20.0
 SHORT = 5.0
@@ -195,11 +199,18 @@ def test_contacts_past_the_target_are_late_answers_for_certain() -> None:
     assert all(e.within == 0.0 and e.abandoned == 0.0 for e in exits)
 
 
-def sl_projection(state: QueueState, *, outcomes: float, projected: float = 0.95) -> Projection:
+def sl_projection(
+    state: QueueState,
+    *,
+    outcomes: float,
+    projected: float = 0.95,
+    exits: Iterable[Exits] | None = None,
+    breach: float = 0.8,
+) -> Projection:
     return Projection(
         measure="service_level",
         window=300.0,
-        breach=0.8,
+        breach=breach,
         direction="below",
         projected=projected,
         sure=projected,
@@ -208,7 +219,7 @@ def sl_projection(state: QueueState, *, outcomes: float, projected: float = 0.95
         agents_needed=None,
         model="erlang_c",
         waits=state.waits,
-        exits=project(state, TARGET, SHORT, 300.0),
+        exits=project(state, TARGET, SHORT, 300.0) if exits is None else exits,
         outcomes=outcomes,
     )
 
@@ -245,3 +256,70 @@ def test_reason_names_who_is_waiting() -> None:
     state = QueueState((45.0, 30.0, 12.0), 14, 180.0, None, 0.0, 1.0)
     p = sl_projection(state, outcomes=40.0)
     assert p.reason(120.0) == "service level projected below 80% in ~2m: 3 waiting, longest 45s, 14 agents"
+
+
+queue_states = st.builds(
+    QueueState,
+    waits=st.lists(st.floats(0.0, 240.0), max_size=25).map(lambda w: tuple(sorted(w, reverse=True))),
+    agents=st.integers(1, 40),
+    aht=st.floats(20.0, 600.0),
+    patience=st.none() | st.floats(5.0, 600.0),
+    arrival_rate=st.floats(0.0, 1.0),
+    settled=st.floats(0.0, 1.0),
+)
+
+
+@given(queue_states, st.sampled_from([60.0, 300.0, 302.5]), st.integers(0, 70))
+@settings(max_examples=150, deadline=None)
+def test_steps_read_in_parts_are_the_whole_projection(state: QueueState, horizon: float, first: int) -> None:
+    """Steps read a few at a time (the first ``first``, then all of them again, then all once more)
+    are exactly the steps :func:`project` works out in one go."""
+    whole = project(state, TARGET, SHORT, horizon)
+    steps = ExitSteps(state, TARGET, SHORT, horizon)
+    assert tuple(itertools.islice(steps, first)) == whole[:first]
+    assert steps.worked_out == min(first, len(whole))
+    assert tuple(steps) == whole
+    assert tuple(steps) == whole
+
+
+@given(
+    queue_states,
+    st.lists(st.none() | st.floats(0.0, 1.0), min_size=1, max_size=4),
+    st.floats(0.0, 80.0),
+    st.floats(0.5, 0.95),
+)
+@settings(max_examples=200, deadline=None)
+def test_time_to_breach_from_steps_worked_out_as_read_is_the_full_walks(
+    state: QueueState, values: list[float | None], outcomes: float, breach: float
+) -> None:
+    """A projection whose steps are worked out as they are read gives the same time to breach, value
+    after value, as one given every step at once, and works out no step past the first breaching one
+    the values asked about."""
+    whole = project(state, TARGET, SHORT, 300.0)
+    steps = ExitSteps(state, TARGET, SHORT, 300.0)
+    lazy = sl_projection(state, outcomes=outcomes, exits=steps, breach=breach)
+    full = sl_projection(state, outcomes=outcomes, exits=whole, breach=breach)
+    furthest = 0
+    for value in values:
+        assert lazy.eta(value) == full.eta(value)
+        crossing = next(
+            (
+                i + 1
+                for i, e in enumerate(whole)
+                if (share := window_share(value, outcomes, 300.0, e, "excl_short_abandons")) is not None
+                and share < breach
+            ),
+            len(whole),
+        )
+        furthest = max(furthest, crossing)
+        assert steps.worked_out == furthest
+
+
+def test_steps_are_equal_when_made_from_equal_arguments() -> None:
+    """Two step sequences from the same state, target, short abandon and horizon are equal (and hash
+    alike) whether or not either has been read; another horizon is another sequence."""
+    read = ExitSteps(STRAGGLING, TARGET, SHORT, 300.0)
+    tuple(read)
+    unread = ExitSteps(STRAGGLING, TARGET, SHORT, 300.0)
+    assert read == unread and hash(read) == hash(unread)
+    assert read != ExitSteps(STRAGGLING, TARGET, SHORT, 60.0)
