@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cxmon.forecast.transient import Exits, window_share
+from cxmon.forecast.transient import ExitSteps, window_share
 from cxmon.measures import MEASURES, format_value
 from cxmon.units import format_duration
 
@@ -37,11 +36,10 @@ class Projection:
     """Engine time it was worked out at (the next one comes RECOMPUTE_EVERY later)."""
     waits: tuple[float, ...] = ()
     """How long each contact in queue had waited then, seconds, longest first."""
-    exits: Iterable[Exits] = ()
+    exits: ExitSteps | None = None
     """Where those contacts and the next arrivals take the window (cxmon.forecast.transient):
-    expected exits after each step, in time order (an :class:`~cxmon.forecast.transient.ExitSteps`
-    works out only the steps read: :meth:`eta` reads up to the first past the breach); empty when
-    nobody waited or the measure is not a service level."""
+    expected exits after each step, worked out as they are read (:meth:`eta` reads up to the first
+    step past the breach); None when nobody waited or the measure is not a service level."""
     outcomes: float = 0.0
     """The contacts the window's service level counted then (its denominator)."""
     formula: str = "excl_short_abandons"
@@ -82,6 +80,8 @@ class Projection:
         return soon
 
     def _state_eta(self, value: float | None) -> float | None:
+        if self.exits is None:
+            return None
         for step in self.exits:
             share = window_share(value, self.outcomes, self.window, step, self.formula)
             if share is not None and self.worse(share, self.breach):

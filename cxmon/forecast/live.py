@@ -309,7 +309,7 @@ class Forecaster:
                 spread = math.sqrt(DISPERSION * sure * (1.0 - sure) / outcomes)
                 sure = sure - spread if th.direction == "below" else sure + spread
             projected = project(agents)
-            exits: transient.ExitSteps | tuple[()] = ()
+            exits: transient.ExitSteps | None = None
             if th.measure == "service_level" and waits:
                 # Contacts are waiting: where they take the window comes before any steady state.
                 # The arrivals to come are counted at the confident rate, as the steady state's

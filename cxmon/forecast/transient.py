@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cxmon.forecast.gamma import log_gamma_p_uncached
 from cxmon.measures import service_level_denominator
@@ -78,25 +78,27 @@ def project(state: QueueState, target: float, short_abandon: float, horizon: flo
     return tuple(_walk(state, target, short_abandon, horizon))
 
 
+@dataclass(frozen=True, slots=True)
 class ExitSteps:
     """:func:`project`'s steps, each worked out when it is first read and kept.
 
     A projection from the queue's state is read only where someone asks how soon its window
     breaches, and only up to the first step past the breach: a backfill works out a forecast a
     minute per queue and reads hardly any of them. Iterating gives the steps :func:`project` gives,
-    in order; a second iteration replays the kept steps and goes on from the last. Two are equal
-    when made from equal arguments. Several threads may read one (the exporter renders off the
-    event loop): the walk is advanced under a lock.
+    in order; a second iteration replays the kept steps and goes on from the last. Its fields are
+    :func:`project`'s arguments, so two made from the same ones are equal whatever has been read,
+    and the hub sends the arguments, not the steps. Several threads may read one (the exporter
+    renders off the event loop): the walk is advanced under a lock.
     """
 
-    __slots__ = ("_args", "_kept", "_lock", "_walk")
-
-    def __init__(self, state: QueueState, target: float, short_abandon: float, horizon: float) -> None:
-        """Steps from ``state`` (see :func:`project` for the arguments); none worked out yet."""
-        self._args = (state, target, short_abandon, horizon)
-        self._kept: list[Exits] = []
-        self._walk: Iterator[Exits] | None = None
-        self._lock = threading.Lock()
+    state: QueueState
+    target: float
+    short_abandon: float
+    horizon: float
+    _kept: list[Exits] = field(default_factory=list, init=False, repr=False, compare=False)
+    _walk: list[Iterator[Exits]] = field(default_factory=list, init=False, repr=False, compare=False)
+    """The walk once begun (a list so the frozen dataclass can start it)."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def worked_out(self) -> int:
@@ -114,22 +116,12 @@ class ExitSteps:
             with self._lock:
                 if i < len(kept):  # another reader worked it out meanwhile
                     continue
-                if self._walk is None:
-                    self._walk = _walk(*self._args)
-                step = next(self._walk, None)
+                if not self._walk:
+                    self._walk.append(_walk(self.state, self.target, self.short_abandon, self.horizon))
+                step = next(self._walk[0], None)
                 if step is None:
                     return
                 kept.append(step)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ExitSteps) and self._args == other._args
-
-    def __hash__(self) -> int:
-        return hash(self._args)
-
-    def __repr__(self) -> str:
-        state, target, short_abandon, horizon = self._args
-        return f"ExitSteps({state!r}, {target!r}, {short_abandon!r}, {horizon!r})"
 
 
 def _walk(state: QueueState, target: float, short_abandon: float, horizon: float) -> Iterator[Exits]:
