@@ -100,6 +100,10 @@ class ExitSteps:
     """The walk once begun (a list so the frozen dataclass can start it)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
+    def __reduce__(self) -> tuple[type[ExitSteps], tuple[QueueState, float, float, float]]:
+        # Pickled and copied as its arguments: the steps are worked out again as read.
+        return ExitSteps, (self.state, self.target, self.short_abandon, self.horizon)
+
     @property
     def worked_out(self) -> int:
         """How many steps have been worked out so far."""

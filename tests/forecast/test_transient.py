@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import heapq
 import itertools
 import math
+import pickle
 import random
 from dataclasses import dataclass
 
@@ -330,3 +332,13 @@ def test_steps_cross_the_hub_as_their_arguments() -> None:
     assert got == sent
     assert got.exits is not None and got.exits.worked_out == 0
     assert got.eta(0.9) == eta is not None
+
+
+def test_steps_pickle_and_copy_as_their_arguments() -> None:
+    """Steps already read pickle and deep-copy (a snapshot may be either) as their arguments: equal,
+    with none worked out, and the same steps when read."""
+    read = ExitSteps(STRAGGLING, TARGET, SHORT, 300.0)
+    whole = tuple(read)
+    for again in (pickle.loads(pickle.dumps(read)), copy.deepcopy(read)):
+        assert again == read and again.worked_out == 0
+        assert tuple(again) == whole
