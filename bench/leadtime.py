@@ -206,12 +206,20 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--json", metavar="FILE", help="also write every run's figures here")
+    parser.add_argument(
+        "--only",
+        metavar="SEED",
+        type=int,
+        action="append",
+        help="run only the incident run of this seed (repeatable; --runs is then ignored)",
+    )
     args = parser.parse_args()
 
     wall = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         quiet_jobs = [pool.submit(quiet_run, 1000 + args.seed + i, args.hours) for i in range(args.quiet)]
-        incident_jobs = [pool.submit(incident_run, args.seed + i) for i in range(args.runs)]
+        seeds = args.only if args.only else [args.seed + i for i in range(args.runs)]
+        incident_jobs = [pool.submit(incident_run, seed) for seed in seeds]
         incidents = [j.result() for j in incident_jobs]
         quiet = [j.result() for j in quiet_jobs]
     elapsed = time.perf_counter() - wall

@@ -23,7 +23,8 @@ class Projection:
     """The measure's steady-state value under the present arrivals, handle time and agents
     (±inf when the queue grows without bound)."""
     sure: float
-    """The same at the arrival rate the span supports with confidence (see live.SURE), moved by one
+    """The same at the arrival rate the span supports with confidence (see live.SURE), or at the rate
+    since the arrivals surely rose (cxmon.forecast.change), moved by one
     standard error of the window's value towards the breach for shares (a window of a few dozen
     contacts strays that far from the steady state as a matter of course)."""
     pressing: bool
@@ -44,6 +45,9 @@ class Projection:
     """The contacts the window's service level counted then (its denominator)."""
     formula: str = "excl_short_abandons"
     """The service-level formula the window's value is worked out with."""
+    rests_on: str = ""
+    """What the confident arrival rate rests on, when it is more than the usual rate ("arrivals
+    1.7× usual since 10:42"): said in the reason."""
 
     def worse(self, value: float, limit: float) -> bool:
         """Whether ``value`` is past ``limit`` in the bad direction."""
@@ -114,4 +118,6 @@ class Projection:
         text += f"{self.agents} agents"
         if self.agents_needed is not None and self.agents_needed > self.agents:
             text += f", need {self.agents_needed}"
+        if self.rests_on:
+            text += f"; {self.rests_on}"
         return text

@@ -20,10 +20,11 @@ from operator import itemgetter
 from typing import NamedTuple, Protocol
 
 from cxmon.config import Config, Step, Threshold
-from cxmon.forecast import staffing, transient
+from cxmon.forecast import change, staffing, transient
 from cxmon.forecast.breach import Projection
 from cxmon.forecast.figures import Workload
 from cxmon.forecast.result import Forecast
+from cxmon.localtime import when, zone
 from cxmon.measures import MEASURES, service_level_denominator
 from cxmon.snapshot import TOTALS
 
@@ -43,7 +44,8 @@ SURE = 2.5
 """The confident arrival rate is the usual one (over USUAL_SPAN, less a standard error), or higher
 where a shorter span shows it surely: the highest of (count − SURE·√count) / span over the spans
 SCAN × arrival_span. A burst of a few contacts is Poisson noise, not a pot hole on its way, while a
-surge that lasts shows in the span that matches it."""
+surge that lasts shows in the span that matches it; once it surely rose above the usual rate
+(:mod:`cxmon.forecast.change`), the confident rate is the rate since it rose."""
 SCAN = (1.0, 2.0, 4.0)
 USUAL_SPAN = 3600.0
 """Seconds the usual arrival rate is counted over: a whole hour, so a queue that loses agents in a
@@ -126,7 +128,13 @@ class Forecaster:
         self.options = config.forecast
         self.short_abandon = config.monitor.short_abandon
         self.formula = config.monitor.service_level_formula
-        self.span = max(self.options.arrival_span * max(SCAN), self.options.handle_span, USUAL_SPAN)
+        self.span = max(
+            self.options.arrival_span * max(SCAN),
+            self.options.handle_span,
+            USUAL_SPAN,
+            change.LONGEST + change.BEFORE,
+        )
+        self.tz = zone(config.display_timezone)
         self._tracks: dict[tuple[str, str, str], _Track] = {}
         self.latest: dict[tuple[str, str, str], Forecast] = {}
         """The forecasts worked out so far (read :meth:`forecast` for the one due now)."""
@@ -286,6 +294,15 @@ class Forecaster:
             return empty("too few handled contacts to know the handle time", rate)
         if agents is None:
             return empty("no staffing figures", rate, aht)
+        # Arrivals that surely rose above the usual rate are projected at the rate since they rose:
+        # what the queue will face while it lasts (the bounds worked out above answer "how low could the rate
+        # be", and stay under a surge's rate until long after it began).
+        rests_on = ""
+        rose = change.rise(samples, now, point[1], 1)
+        if rose is not None and rose.rate > sure_rate:
+            sure_rate = rose.rate
+            since = when(rose.since, self.tz).strftime("%H:%M")
+            rests_on = f"arrivals {rose.factor:.1f}× usual since {since}"
         abandons = point[2] - slow[2]
         waited = point[3] - slow[3]
         patience = waited / abandons if abandons >= opts.min_abandons and waited > 0 else None
@@ -343,6 +360,7 @@ class Forecaster:
                     exits=exits,
                     outcomes=self._outcomes(samples, point, now, th.window),
                     formula=self.formula,
+                    rests_on=rests_on,
                 )
             )
         needed_all = [p.agents_needed for p in projections if p.agents_needed is not None]

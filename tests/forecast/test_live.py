@@ -170,6 +170,26 @@ def test_a_burst_nobody_waits_through_is_not_a_projected_breach() -> None:
     assert p.breaches  # contacts waiting: the queue feels it
 
 
+def test_a_surge_is_projected_at_the_rate_since_it_began() -> None:
+    """An hour at 480 calls an hour on 50 agents (4-minute calls, 32 Erlangs), then 16 minutes at
+    ×1.6: no span's confident bound comes near a breach (the best, over 10 minutes, is ×1.25), but
+    the arrivals surely rose at 01:00, and at the rate since then (51 Erlangs on 50 agents) the
+    service level is projected to breach: WATCH, saying what the projection rests on."""
+    config = dataclasses.replace(CONFIG, display_timezone="UTC")
+    forecaster = Forecaster(config)
+    series = FakeSeries(agents_staffed=50)
+    t = feed(series, forecaster, per_hour=480.0, aht=240.0, minutes=60)
+    assert not sl_of(forecaster).breaches
+    feed(series, forecaster, per_hour=768.0, aht=240.0, minutes=16, t0=t)
+    f = forecaster.latest[KEY]
+    assert f.sure_rate is not None and f.sure_rate * 3600 == pytest.approx(768.0, rel=0.02)
+    p = sl_of(forecaster)
+    assert p.breaches
+    verdict = Detector(config).judge_rule(KEY, 0, SL, 0.95, f.ts, p)
+    assert verdict.state is State.WATCH
+    assert verdict.reason.endswith("; arrivals 1.6× usual since 01:00")
+
+
 def sl_of(forecaster: Forecaster) -> Projection:
     """The service-level projection of the one series."""
     return next(p for p in forecaster.latest[KEY].projections if p.measure == "service_level")

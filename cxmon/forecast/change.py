@@ -1,0 +1,141 @@
+"""A rise in a queue's arrival rate: told from Poisson noise against the usual rate, and the rate since.
+
+Two questions, asked apart. Has the rate changed? For a candidate change point τ, the arrivals in the
+hour before τ and those since are two Poisson counts; the log-likelihood ratio of "a rate of its own
+since τ" against "one rate throughout" (the two-sample Poisson generalised likelihood ratio) says how
+far the counts since τ are from what the hour before would give. The highest over the candidate
+change points, past a threshold set for a rare false detection, is a rise. And if so, to what? The
+rate since that change point: what the queue will face while it lasts (a bound on "how low could the
+rate be" over a fixed span answers another question, and for a surge just past what the agents can
+take it stays below the breach until the queue has broken).
+
+Computed afresh from a series' sampled running totals at each forecast: it keeps no state of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+
+SCORE = 14.0
+"""Log-likelihood ratio a rise needs. Under one steady Poisson rate a single candidate change point
+passes it about once in 10⁷ (the one-sided tail of √(2·SCORE) standard errors), but arrivals are
+not that steady: they swing through the day and come in bursts, and a forecast looks at a few dozen
+overlapping candidates every RECOMPUTE_EVERY. Lower thresholds were measured on the simulator (see
+README, Warning lead benchmark): each step down warns surges sooner and raises more false alarms."""
+SHORTEST = 300.0
+"""Seconds since the change point a rise needs at least: a burst of a few minutes is no rise."""
+LONGEST = 1800.0
+"""Seconds back the change point is looked for."""
+EVERY = 60.0
+"""Seconds between candidate change points."""
+BEFORE = 3600.0
+"""Seconds before the change point its usual rate is counted over."""
+LEAST_BEFORE = 1800.0
+"""... at least this much of it (a younger series has no usual rate to rise from)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rise:
+    """Arrivals that rose above their usual rate at a change point."""
+
+    since: float
+    """Engine time of the change point."""
+    rate: float
+    """Arrivals per second since then."""
+    usual: float
+    """Arrivals per second over the span before it."""
+    score: float
+    """Log-likelihood ratio of the rise against one rate throughout."""
+    count: int
+    """Arrivals since the change point."""
+
+    @property
+    def factor(self) -> float:
+        """The rate since the change point over the usual one."""
+        return self.rate / self.usual if self.usual > 0 else math.inf
+
+
+def score(after: float, t_after: float, before: float, t_before: float) -> float:
+    """Log-likelihood ratio of two Poisson rates (``after`` arrivals in ``t_after`` seconds, ``before``
+    in ``t_before``) against one rate for both; 0 unless the rate after is the higher.
+
+    Args:
+        after: arrivals counted since the change point.
+        t_after: seconds since the change point.
+        before: arrivals counted over the span before it.
+        t_before: that span, seconds.
+    """
+    if t_after <= 0 or t_before <= 0 or after * t_before <= before * t_after:
+        return 0.0
+    total = after + before
+    return (
+        _xlogy(after, after / t_after)
+        + _xlogy(before, before / t_before)
+        - _xlogy(total, total / (t_after + t_before))
+    )
+
+
+def _xlogy(x: float, y: float) -> float:
+    return x * math.log(y) if x > 0 else 0.0
+
+
+Point = Sequence[float]
+"""A sample of running totals: its time first, then the counts (see cxmon.forecast.live.Sample)."""
+
+
+def rise(
+    samples: Sequence[Point], now: float, count: int, column: int, threshold: float = SCORE
+) -> Rise | None:
+    """The rise of the arrivals in ``samples`` (in time order) that stands out most, or None.
+
+    Candidate change points are the newest samples at least SHORTEST, SHORTEST + EVERY, … LONGEST
+    seconds before ``now``; each is scored against the BEFORE seconds before it (:func:`score`).
+
+    Args:
+        samples: running totals in time order, each with its time at index 0.
+        now: engine time of ``count``.
+        count: the running count of arrivals at ``now``.
+        column: where each sample holds that running count.
+        threshold: the log-likelihood ratio a rise needs.
+    """
+    if not samples:
+        return None
+    first = samples[0][0]
+    if now - first < LEAST_BEFORE + SHORTEST:
+        return None
+    best: Rise | None = None
+    best_score = threshold
+    # Both ends move back in time from one candidate to the next: walk them, no search per candidate.
+    i = bisect_right(samples, now - SHORTEST, key=_time) - 1
+    j = -1
+    lag = SHORTEST
+    while lag <= LONGEST and i >= 0:
+        due = now - lag
+        while i > 0 and samples[i][0] > due:
+            i -= 1
+        at = samples[i]
+        start = at[0]
+        if start > due or start - first < LEAST_BEFORE:
+            break
+        lag = now - start + EVERY
+        back = start - BEFORE
+        if j < 0:
+            j = max(0, bisect_right(samples, back, key=_time) - 1)
+        while j > 0 and samples[j][0] > back:
+            j -= 1
+        base = samples[j]
+        after = count - at[column]
+        before = at[column] - base[column]
+        t_after, t_before = now - start, start - base[0]
+        s = score(after, t_after, before, t_before)
+        if s >= best_score:
+            best_score = s
+            best = Rise(start, after / t_after, before / t_before, s, int(after))
+    return best
+
+
+_time: Callable[[Point], float] = itemgetter(0)
