@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 SCORE = 14.0
-"""Log-likelihood ratio a rise needs. Under one steady Poisson rate a single candidate change point
-passes it about once in 10⁷ (the one-sided tail of √(2·SCORE) standard errors), but arrivals are
-not that steady: they swing through the day and come in bursts, and a forecast looks at a few dozen
-overlapping candidates every RECOMPUTE_EVERY. Lower thresholds were measured on the simulator (see
-README, Warning lead benchmark): each step down warns surges sooner and raises more false alarms."""
+"""Log-likelihood ratio a rise needs (``[forecast] rise_score``). Under one steady Poisson rate a
+single candidate change point passes it about once in 10⁷ (the one-sided tail of √(2·SCORE)
+standard errors), but arrivals are not that steady: they swing through the day and come in bursts,
+and a forecast looks at a few dozen overlapping candidates every RECOMPUTE_EVERY. Lower thresholds
+were measured on the simulator (see README, Warning lead benchmark): each step down warns surges
+sooner and raises more false alarms."""
 SHORTEST = 300.0
 """Seconds since the change point a rise needs at least: a burst of a few minutes is no rise."""
 LONGEST = 1800.0

@@ -298,7 +298,7 @@ class Forecaster:
         # what the queue will face while it lasts (the bounds worked out above answer "how low could the rate
         # be", and stay under a surge's rate until long after it began).
         rests_on = ""
-        rose = change.rise(samples, now, point[1], 1)
+        rose = change.rise(samples, now, point[1], 1, opts.rise_score)
         if rose is not None and rose.rate > sure_rate:
             sure_rate = rose.rate
             since = when(rose.since, self.tz).strftime("%H:%M")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from cxmon.forecast.change import SCORE
 from cxmon.units import parse_duration, parse_ratio
 
 
@@ -25,6 +26,10 @@ class ForecastOptions:
     """Abandons within ``handle_span`` before patience is estimated and Erlang A used (else Erlang C)."""
     agents: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     """Queue → agents, for queues whose source sends no staffing events."""
+    rise_score: float = SCORE
+    """Log-likelihood ratio a rise in the arrivals needs before the forecast projects at the rate
+    since it began (see :mod:`cxmon.forecast.change`): lower warns of surges sooner and raises more
+    false alarms."""
     baseline_weeks: int = 4
     """Weeks of history a baseline is learned from."""
     baseline_min_weeks: int = 2
@@ -40,6 +45,7 @@ _KEYS = (
     "handle_span",
     "min_abandons",
     "agents",
+    "rise_score",
     "baseline_weeks",
     "baseline_min_weeks",
     "baseline_quantile",
@@ -100,6 +106,11 @@ def parse_forecast(raw: object, path: str = "forecast") -> tuple[ForecastOptions
             raise ValueError(v)
         return MappingProxyType({str(k): _whole(n, 0) for k, n in v.items()})
 
+    def positive(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+            raise ValueError(v)
+        return float(v)
+
     def quantile(v: Any) -> float:
         q = parse_ratio(v)
         if not 0.5 <= q < 1.0:
@@ -112,6 +123,7 @@ def parse_forecast(raw: object, path: str = "forecast") -> tuple[ForecastOptions
     take("handle_span", _span, 'a duration of at least a minute like "30m"')
     take("min_abandons", lambda v: _whole(v, 1), "a whole number ≥ 1")
     take("agents", agents, "a table of queue = agents, like { billing = 50 }")
+    take("rise_score", positive, "a number > 0 like 14")
     take("baseline_weeks", lambda v: _whole(v, 1), "a whole number ≥ 1")
     take("baseline_min_weeks", lambda v: _whole(v, 1), "a whole number ≥ 1")
     take("baseline_quantile", quantile, 'a share from 50 % to below 100 %, like "95%"')

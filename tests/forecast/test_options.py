@@ -18,11 +18,13 @@ def test_defaults_without_a_forecast_table() -> None:
 def test_settings_are_read() -> None:
     """Spans, channels and configured agents come through."""
     config = loads(
-        ONE_STEP + '[forecast]\narrival_span = "10m"\nchannels = ["voice"]\nagents = { q1 = 12 }\n'
+        ONE_STEP
+        + '[forecast]\narrival_span = "10m"\nchannels = ["voice"]\nagents = { q1 = 12 }\nrise_score = 10\n'
     )
     assert config.forecast.arrival_span == 600.0
     assert config.forecast.channels == ("voice",)
     assert dict(config.forecast.agents) == {"q1": 12}
+    assert config.forecast.rise_score == 10.0
 
 
 @pytest.mark.parametrize(
@@ -31,6 +33,7 @@ def test_settings_are_read() -> None:
         ('arrival_span = "10s"', "forecast.arrival_span: expected a duration of at least a minute"),
         ("agents = { q1 = -1 }", "forecast.agents: expected a table of queue = agents"),
         ("enabled = 1", "forecast.enabled: expected true or false"),
+        ("rise_score = 0", "forecast.rise_score: expected a number > 0"),
         ('baseline_quantile = "40%"', "forecast.baseline_quantile: expected a share from 50 %"),
         ("arival_span = 300", "forecast.arival_span: unknown key"),
         ("baseline_weeks = 1\nbaseline_min_weeks = 2", "forecast.baseline_min_weeks: must not exceed"),
