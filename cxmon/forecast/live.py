@@ -102,7 +102,8 @@ class _Due(NamedTuple):
     waiting: tuple[float, ...]
     """Arrival times of the contacts in queue."""
     point: Sample
-    samples: tuple[Sample, ...]
+    samples: Sequence[Sample]
+    """The series' samples as they were (the forecaster's own, until they next change)."""
     now: float
 
 
@@ -172,6 +173,11 @@ class Forecaster:
             track = self._tracks[key] = _Track(deque())
         totals = counts.totals
         samples = track.samples
+        due = track.computed == -math.inf or now - track.computed >= RECOMPUTE_EVERY
+        pending = track.due
+        if pending is not None and pending.samples is samples and not due:
+            # A forecast that came due and was not read holds the samples, which change now.
+            track.due = pending._replace(samples=tuple(samples))
         if samples and now < samples[-1][0]:
             samples.clear()  # time went back (a new replay): start again
         taken = not samples or now - samples[-1][0] >= SAMPLE_EVERY
@@ -193,12 +199,10 @@ class Forecaster:
             samples.append(point)
             while len(samples) > 2 and samples[1][0] <= now - self.span:
                 samples.popleft()
-        if track.computed != -math.inf and now - track.computed < RECOMPUTE_EVERY:
+        if not due:
             return False
         track.computed = now
-        track.due = _Due(
-            step, counts.agents_staffed, tuple(counts.waiting.values()), point, tuple(samples), now
-        )
+        track.due = _Due(step, counts.agents_staffed, tuple(counts.waiting.values()), point, samples, now)
         return True
 
     def next_sample(self, key: tuple[str, str, str]) -> float:

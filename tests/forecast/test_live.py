@@ -321,3 +321,23 @@ def test_contacts_waiting_past_the_target_bring_the_breach_forward() -> None:
     eta = p.eta(0.95)
     assert eta is not None and eta <= 120.0
     assert p.reason(eta).endswith(": 8 waiting, longest 1m05s, 18 agents")
+
+
+def test_a_forecast_due_and_unread_keeps_the_samples_it_came_due_with() -> None:
+    """A forecast that came due is worked out from the samples as they were then, though samples
+    change before it is read (time went back: the samples start again)."""
+    step = CONFIG.step("help")
+
+    def due_forecast(go_back: bool) -> object:
+        forecaster = Forecaster(CONFIG)
+        series = FakeSeries(agents_staffed=14)
+        end = feed(series, forecaster, per_hour=200, aht=180, minutes=40)
+        series.totals[TOTALS.index("offered")] += 5
+        assert forecaster.sample(KEY, step, series, end + 10.0)
+        if go_back:
+            assert not forecaster.sample(KEY, step, series, 5.0)
+        return forecaster.forecast(KEY)
+
+    kept = due_forecast(go_back=True)
+    assert kept == due_forecast(go_back=False)
+    assert kept is not None and kept.arrival_rate is not None and kept.arrival_rate > 0
