@@ -68,15 +68,18 @@ class Memo:
     __slots__ = ("_bins", "_qs", "_values")
 
     def __init__(self) -> None:
-        self._bins: dict[int, int] | None = None
+        self._bins: Mapping[int, int] | None = None
         self._qs: tuple[float, ...] = ()
         self._values: list[float | None] = []
 
-    def quantiles(self, bins: Mapping[int, int], qs: tuple[float, ...]) -> list[float | None]:
-        """:func:`quantiles` of ``bins`` (the list returned must not be changed)."""
+    def quantiles(
+        self, bins: Mapping[int, int], qs: tuple[float, ...], kept: bool = False
+    ) -> list[float | None]:
+        """:func:`quantiles` of ``bins`` (the list returned must not be changed); ``kept``: nobody
+        changes ``bins`` afterwards (a total made for this reading), so it is kept as it is."""
         if qs == self._qs and bins == self._bins:
             return self._values
-        self._bins, self._qs = dict(bins), qs
+        self._bins, self._qs = bins if kept else dict(bins), qs
         self._values = quantiles(bins, qs)
         return self._values
 

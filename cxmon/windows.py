@@ -875,9 +875,13 @@ class Aggregator:
                     touched.append(series)
         else:
             # The series that changed since the last tick have not been scheduled yet: move them.
+            # (Window.advance, written out: most windows' edges stay in their pane.)
             for series in touched:
                 for window in series.windows:
-                    window.advance(now)
+                    idx = int(now // window.base) // window.ratio
+                    if idx > window.head:
+                        window.head = idx
+                        window.expire(idx)
                 series.advanced_to = now
             due = self._due
             all_series = self.series
@@ -888,7 +892,10 @@ class Aggregator:
                     continue  # rescheduled since
                 series.due_at = math.inf
                 for window in series.windows:
-                    window.advance(now)
+                    idx = int(now // window.base) // window.ratio
+                    if idx > window.head:
+                        window.head = idx
+                        window.expire(idx)
                 series.advanced_to = now
                 if not series.touched:
                     series.touched = True
@@ -996,6 +1003,7 @@ def window_measures(
     formula: str,
     only: frozenset[str] | None = None,
     memo: tuple[sketch.Memo, sketch.Memo] | None = None,
+    fresh: bool = False,
 ) -> dict[str, float | None]:
     """Compute every windowed measure from a window's running total.
 
@@ -1005,6 +1013,8 @@ def window_measures(
         only: when given, the percentiles are worked out only if one of them is in it (the rest
             are None): a backfill's tick judges a few measures of the longer windows.
         memo: the window's last wait and resolution percentiles, given again for the same bins.
+        fresh: ``total`` was made for this reading (a nested window's): nobody changes its
+            sketches afterwards, so the memo keeps them rather than a copy.
 
     Returns:
         measure name → value, None where the measure has no data.
@@ -1019,12 +1029,12 @@ def window_measures(
         if memo is None:
             p50, p90, p99 = sketch.quantiles(total.wait, _WAIT_QS)
         else:
-            p50, p90, p99 = memo[0].quantiles(total.wait, _WAIT_QS)
+            p50, p90, p99 = memo[0].quantiles(total.wait, _WAIT_QS, fresh)
     if only is None or not only.isdisjoint(RESOLUTION_QUANTILES):
         if memo is None:
             r50, r90 = sketch.quantiles(total.res, _RESOLUTION_QS)
         else:
-            r50, r90 = memo[1].quantiles(total.res, _RESOLUTION_QS)
+            r50, r90 = memo[1].quantiles(total.res, _RESOLUTION_QS, fresh)
     resolved = c[RESOLVED]
     fn = c[FEEDBACK_N]
     return {

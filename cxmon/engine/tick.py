@@ -41,6 +41,7 @@ from cxmon.snapshot import (
     State,
     Transition,
 )
+from cxmon.store import encode_figures
 from cxmon.windows import (
     RESOLUTION_QUANTILES,
     WAIT_QUANTILES,
@@ -65,6 +66,18 @@ Figures = MappingProxyType[str, float | None]
 _Total = tuple[Pane, bool, bool]
 """A window's total as worked out in a pass, and whether it holds the wait and resolution sketches."""
 WindowFigures = MappingProxyType[float, Figures]
+_RowMemo = tuple[
+    State,
+    WindowFigures,
+    Figures,
+    dict[str, float | None],
+    tuple[Figures | None, ...],
+    Forecast | None,
+    str | None,
+]
+"""(state, the series' window figures, its shortest window's, the row's figures, the longer
+windows' figures and the forecast they came from, the figures encoded when they were stored)."""
+_series_of_row = operator.itemgetter(0, 1, 2)
 
 
 class TickPath:
@@ -140,12 +153,8 @@ class TickPath:
         self._volume_plans: dict[SeriesKey, tuple[tuple[float, str, tuple[str, ...], int], ...]] = {}
         """series → (window, measure, the figures its volume adds up, min_volume) per threshold that
         judges it."""
-        self._rows: dict[
-            SeriesKey,
-            tuple[State, Figures, dict[str, float | None], tuple[Figures | None, ...], Forecast | None],
-        ] = {}
-        """series → (state, figures it came from, row figures, the longer windows' figures and the
-        forecast it came from) of its last minute row."""
+        self._rows: dict[SeriesKey, _RowMemo] = {}
+        """series → what its last minute row was made from, and the row (see :data:`_RowMemo`)."""
         self._stale: tuple[frozenset[str], bool] | None = None
         self._published = False
         """Whether the last tick published (a publishing tick after quiet ones looks at everything)."""
@@ -538,7 +547,8 @@ class TickPath:
         if inner is not None and window.inner is not None:
             part = inner[0] if (inner[1] or not wait) and (inner[2] or not res) else None
         total = window.total_for(wait, res, part)
-        return MappingProxyType(window_measures(total, self.formula, only, memo)), (total, wait, res)
+        figures = window_measures(total, self.formula, only, memo, window.inner is not None)
+        return MappingProxyType(figures), (total, wait, res)
 
     def _measure_now(self, key: SeriesKey, series: Series, now: float) -> Figures:
         """The series' figures of "now"; note when they next move with the clock alone."""
@@ -597,34 +607,44 @@ class TickPath:
             if verdict is None:
                 continue
             windows = all_windows[key]
-            source = windows[shortest]
-            # The longer windows' judged figures go with them (as "wait_p90@15m", for the baselines).
-            lengths = longer_of.get(key[0])
-            if lengths is None:
-                lengths = longer_of[key[0]] = tuple(w.window for w in baselines.longer(key[0]))
-            longer = tuple(map(windows.get, lengths)) if lengths else ()
             last = last_rows.get(key)
             forecast = forecast_of(key)
-            if (
-                last is not None
-                and last[1] is source
-                and last[4] is forecast
-                and all(map(operator.is_, last[3], longer))
-            ):
-                figures = last[2]  # the same figures as the last row's
+            if last is not None and last[1] is windows and last[5] is forecast:
+                # No window of the series changed since its last row: the same figures.
+                source, figures, longer, text = last[2], last[3], last[4], last[6]
             else:
-                figures = {m: v for m, v in source.items() if v is not None}
-                if longer:
-                    figures.update(baselines.stored_figures(key[0], windows))
-                if forecast is not None:
-                    figures.update(forecast.minute_figures())
+                source = windows[shortest]
+                # The longer windows' judged figures go with them (as "wait_p90@15m", for the
+                # baselines).
+                lengths = longer_of.get(key[0])
+                if lengths is None:
+                    lengths = longer_of[key[0]] = tuple(w.window for w in baselines.longer(key[0]))
+                longer = tuple(map(windows.get, lengths)) if lengths else ()
+                if (
+                    last is not None
+                    and last[2] is source
+                    and last[5] is forecast
+                    and all(map(operator.is_, last[4], longer))
+                ):
+                    figures, text = last[3], last[6]  # the same figures as the last row's
+                else:
+                    figures = {m: v for m, v in source.items() if v is not None}
+                    if longer:
+                        figures.update(baselines.stored_figures(key[0], windows))
+                    if forecast is not None:
+                        figures.update(forecast.minute_figures())
+                    text = None
             state = verdict.state
-            if all_series[key].windows[0].panes or last is None or last[0] is not state or last[2] != figures:
-                rows.append((*key, state, figures))
-            last_rows[key] = (state, source, figures, longer, forecast)
+            if all_series[key].windows[0].panes or last is None or last[0] is not state or last[3] != figures:
+                if text is None:
+                    text = encode_figures(figures)
+                rows.append((*key, state, figures, text))
+            last_rows[key] = (state, windows, source, figures, longer, forecast, text)
+        minute = self.minute * 60.0
         if rows and engine.store is not None:
-            rows.sort(key=lambda r: (r[0], r[1], r[2]))
-            engine.store.add_minute(self.minute * 60.0, rows)
-        for step, channel, queue, _, figures in rows:
-            baselines.add((step, channel, queue), self.minute * 60.0, figures)
+            rows.sort(key=_series_of_row)
+            engine.store.add_minute_encoded(minute, [(*r[:4], r[5]) for r in rows])
+        if rows and baselines.learns(minute):
+            for step, channel, queue, _, figures, _ in rows:
+                baselines.add((step, channel, queue), minute, figures)
         engine.baseline_status = baselines.status(now)

@@ -156,10 +156,16 @@ class Baselines:
                 out[name] = value
         return out
 
+    @staticmethod
+    def learns(minute: float) -> bool:
+        """Whether :meth:`add` learns the figures of ``minute``: one minute in five is plenty for a
+        quantile per hour and week."""
+        return not int(minute // 60) % (60 // SAMPLES_PER_HOUR)
+
     def add(self, key: tuple[str, str, str], minute: float, figures: Mapping[str, float | None]) -> None:
         """Learn one minute's figures of a series (as stored: see :func:`stored_name`)."""
-        if int(minute // 60) % (60 // SAMPLES_PER_HOUR):
-            return  # one minute in five is plenty for a quantile per hour and week
+        if not self.learns(minute):
+            return
         wanted = self.watched.get(key[0])
         if not wanted:
             return
