@@ -20,6 +20,7 @@ Per (series, threshold) a small state machine runs on each tick:
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 from bisect import bisect_right
 from collections import deque
@@ -82,6 +83,10 @@ class Verdict:
 OK_VERDICT = Verdict(State.OK, "within bounds")
 
 
+_shown_limit = functools.lru_cache(maxsize=1024)(format_value)
+"""format_value of a threshold's lines (warn, breach, clear): a few per config, shown in every reason."""
+
+
 def _label(th: Threshold) -> str:
     return MEASURES[th.measure].label
 
@@ -93,7 +98,7 @@ def compared(measure: str, value: float, limit: float) -> str:
     value that no sensible precision separates from its limit comes back as ``"at"``, for "at 85%".
     """
     text = format_value(measure, value)
-    if text != format_value(measure, limit):
+    if text != _shown_limit(measure, limit):
         return text
     kind = MEASURES[measure].kind
     scale, unit = {"ratio": (100.0, "%"), "duration": (1.0, "s")}.get(kind, (1.0, ""))
@@ -187,7 +192,7 @@ class Detector:
             while samples[0][0] < now - TREND_SPAN:  # only the trend's span is ever read
                 samples.popleft()
         fmt = format_value(th.measure, value)
-        limit = format_value(th.measure, th.breach)
+        limit = _shown_limit(th.measure, th.breach)
         op = ">" if th.direction == "above" else "<"
         badness = abs(value - th.breach) / abs(th.breach) if th.breach else abs(value)
 
@@ -213,7 +218,7 @@ class Detector:
                 )
                 rs.every = breached  # "for …" grows with every tick
                 if not breached:
-                    clear = format_value(th.measure, th.clear)
+                    clear = _shown_limit(th.measure, th.clear)
                     text = compared(th.measure, value, th.clear)
                     reason = (
                         f"{label} at {clear}, not yet back past it"
@@ -257,7 +262,7 @@ class Detector:
                 name = "breach" if th.warn is None else "warn"
                 # Shown with the value, so the detail pane says why a figure past a line is no WATCH.
                 within_noise = (
-                    f" (past {name} {format_value(th.measure, line)} within its noise over {n or 0:.0f};"
+                    f" (past {name} {_shown_limit(th.measure, line)} within its noise over {n or 0:.0f};"
                     f" WATCH if it lasts {format_duration(lasts)})"
                 )
         if breached and not pending:
@@ -267,7 +272,7 @@ class Detector:
             )
             rs.due = (rs.breach_since if rs.breach_since is not None else now) + th.for_
         elif th.warn is not None and past_warn and not pending:
-            warn = f"warn {format_value(th.measure, th.warn)}"
+            warn = f"warn {_shown_limit(th.measure, th.warn)}"
             watch_reason = _versus(label, th.measure, value, op, th.warn, warn)
         elif unusual := self._unusual(rs, key, th, value, now):
             watch_reason = unusual
