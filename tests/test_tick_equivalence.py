@@ -7,7 +7,9 @@ inside quiet stretches, values hovering around the clear line (hysteresis), wait
 (trend WATCH), contacts left waiting (a threshold on the longest wait; lost contacts), sources
 that fall silent, staffing forecasts (agents from staffing events or from config) whose
 projections turn rules WATCH and whose figures go into the minute figures, and rules gated by
-``min_volume`` (a series resting on too few contacts is not judged again while it stays so).
+``min_volume`` (a series resting on too few contacts is not judged again while it stays so; values
+that stay the same while the gate lets them through, or while what a share rests on grows, must be
+judged again).
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ trend_horizon = "10m"
 agents = { q2 = 3 }
 
 [journey]
-channels = ["voice", "chat"]
-queues = ["q1", "q2", "c1"]
+channels = ["voice", "chat", "sms"]
+queues = ["q1", "q2", "c1", "s1"]
 
 [[journey.steps]]
 name = "help"
@@ -95,11 +97,24 @@ match = [{ channel = "chat", queue = "*" }]
   breach = "30%"
   clear = "20%"
   for = "10s"
+
+[[journey.steps]]
+name = "texts"
+service_level_target = "30s"
+match = [{ channel = "sms", queue = "*" }]
+  [[journey.steps.thresholds]]
+  measure = "wait_p90"
+  window = "5m"
+  warn = "1s"
+  breach = "10s"
+  clear = "5s"
+  for = "1m"
+  min_volume = 4
 """,
     "<equivalence>",
 )
 
-ROUTES = [("voice", "q1"), ("voice", "q2"), ("chat", "c1"), ("email", "x")]
+ROUTES = [("voice", "q1"), ("voice", "q2"), ("chat", "c1"), ("email", "x"), ("sms", "s1")]
 
 
 @dataclass(frozen=True)
@@ -450,6 +465,22 @@ def comparable(snap: Snapshot) -> tuple[Any, ...]:
         ),
     ]
 )
+# Short abandons (waits of 2 s, under `short_abandon`) on sms: the 5m wait p90 rests on 3 contacts,
+# then on 4 (its min_volume) with the same value: let through by the gate now, it must be judged
+# (WATCH) though no value it reads changed.
+@example(
+    plan=[
+        Burst(
+            gap=0.0, n=3, spacing=0.5, route=4, wait=2.0, ramp=0.0, fate="abandoned", source="a", staffed=0
+        ),
+        Burst(
+            gap=60.0, n=1, spacing=0.5, route=4, wait=2.0, ramp=0.0, fate="abandoned", source="a", staffed=0
+        ),
+        Burst(
+            gap=600.0, n=1, spacing=0.5, route=0, wait=0.0, ramp=0.0, fate="answered", source="a", staffed=0
+        ),
+    ]
+)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 async def test_backfill_judges_like_recomputing_everything(tmp_path: Path, plan: list[Burst]) -> None:
     """An unwatched backfill stores the same transitions (times, reasons), minute figures and lost
@@ -503,6 +534,18 @@ class _Silent:
         Burst(gap=0.0, n=3, spacing=0.5, route=2, wait=0.0, ramp=3.0, fate="abandoned", source="a", staffed=0)
     ],
     every=1.0,
+)
+# A 5m service level of 75 % over 20 contacts (within its noise: OK), then 75 % over 40 (beyond
+# it: WATCH) from one tick to the next, every wait the same: the series must be judged again though
+# no value changed, for what the share rests on did.
+@example(
+    plan=[
+        Burst(8.0, 15, 0.5, 0, 19.0, 0.0, "answered", "a", 0),
+        Burst(0.0, 5, 0.5, 0, 19.0, 0.0, "abandoned", "a", 0),
+        Burst(3.0, 15, 0.5, 0, 19.0, 0.0, "answered", "a", 0),
+        Burst(0.0, 5, 0.5, 0, 19.0, 0.0, "abandoned", "a", 0),
+    ],
+    every=13.0,
 )
 @settings(max_examples=30, deadline=None)
 async def test_live_snapshots_equal_recomputing_everything(plan: list[Burst], every: float) -> None:
