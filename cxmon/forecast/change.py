@@ -132,6 +132,16 @@ def rise(
         after = count - at[column]
         before = at[column] - base[column]
         t_after, t_before = now - start, start - base[0]
+        if t_before <= 0:
+            continue
+        # The score is at most the one-sample ratio against the rate before, which is at most
+        # (after − expected)² ÷ 2·expected: most candidates fall short of that, with no logarithm.
+        expected = before * t_after / t_before
+        if after <= expected:
+            continue
+        gap = after - expected
+        if expected > 0 and gap * gap < 2.0 * expected * best_score:
+            continue
         s = score(after, t_after, before, t_before)
         if s >= best_score:
             best_score = s
