@@ -66,6 +66,9 @@ class RuleState:
     awaits_forecast: bool = False
     """The staffing model covers its measure but had no projection yet: the verdict can change when
     the forecast is next worked out (``due`` is then)."""
+    held: bool = False
+    """Its last judgement held a figure past ``warn`` back within its noise, which only a series not
+    yet raised does: the verdict can change once the series is raised."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,7 @@ class Detector:
         if rs.value is not None and rs.judged_at is not None:
             self._missed_samples(rs, now)
         rs.value, rs.judged_at, rs.due, rs.every, rs.calm = value, now, math.inf, False, False
+        rs.held = False
         rs.n = n
         label = _label(th)
         if value is None:
@@ -252,7 +256,7 @@ class Detector:
                 and now - since < lasts
                 and not beyond_noise(th.measure, th.direction, value, n, line, self.warn_confidence)
             ):
-                pending = True
+                pending = rs.held = True
                 rs.due = since + lasts
                 if breached and rs.breach_since is not None:
                     # Held back as WATCH, a breach still becomes a pot hole once it lasts ``for``.
@@ -433,6 +437,13 @@ class Detector:
             if (verdict.state.severity, verdict.badness) > (worst.state.severity, worst.badness):
                 worst = verdict
         self.series_state[key] = worst.state
+        if not raised and worst.state is not State.OK:
+            # The series is raised now, and a figure held back within its noise no longer is: judged
+            # again, its verdict changes with nothing else changing, so it is looked at next tick.
+            for idx in range(len(step.thresholds)):
+                held = self.rules.get((key, idx))
+                if held is not None and held.held:
+                    held.due, held.calm = now, False
         if worst is OK_VERDICT and first is not None:
             return first
         return worst

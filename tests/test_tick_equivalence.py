@@ -547,6 +547,25 @@ class _Silent:
     ],
     every=13.0,
 )
+# A service level past breach over 5 contacts, held back within its noise while the series is OK,
+# until the first forecast's projection raises the series: a series already raised holds nothing
+# back, so the next tick judges the breach itself (the tick looking only at changes once left the
+# projection's reason standing).
+@example(
+    plan=[
+        Burst(0.0, 14, 0.5, 1, 74.78197373655004, 0.0, "mixed", "a", 0),
+        Burst(169.83225086493363, 6, 45.0, 0, 53.22135927619383, 0.0, "answered", "a", 0),
+        Burst(100.0, 7, 0.5, 1, 15.526224559938763, -1.3797821220654738, "mixed", "a", 2),
+        Burst(17.543513223073607, 14, 12.0, 0, 2.5, 3.475677742995547, "waiting", "a", 0),
+        Burst(986.7780451239975, 15, 45.0, 1, 15.37329857276688, -3.736465094452825, "waiting", "a", 1),
+        Burst(33.58049913590979, 7, 3.0, 1, 0.0, 0.7555532803165654, "mixed", "b", 6),
+        Burst(3600.0, 18, 45.0, 2, 101.96450227263139, 1e-09, "abandoned", "b", 2),
+        Burst(0.3333333333333333, 15, 12.0, 3, 4.811069060537313, 0.0, "abandoned", "b", 6),
+        Burst(38.29747699606425, 1, 3.0, 3, 87.12431329746579, 6.024926168211351, "answered", "a", 2),
+        Burst(3600.0, 6, 0.5, 0, 53.91721146963876, 2.0451314299714696, "mixed", "b", 2),
+    ],
+    every=1.0,
+)
 @settings(max_examples=30, deadline=None)
 async def test_live_snapshots_equal_recomputing_everything(plan: list[Burst], every: float) -> None:
     """Live, with two sources that fall silent in turn, every snapshot (figures, states, reasons,

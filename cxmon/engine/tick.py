@@ -362,11 +362,28 @@ class TickPath:
             if at > self._forecast_last:
                 self._forecast_last = at  # a series' times only grow (until time goes back)
 
-    def _forecast(self, key: SeriesKey) -> Forecast | None:
-        """The series' forecast for judging and minute figures: worked out only where it can carry
-        figures (the reference works every one out)."""
+    def _forecast(self, key: SeriesKey, series: Series) -> Forecast | None:
+        """The series' forecast for judging: worked out only where it can carry figures (the
+        reference works every one out).
+
+        A forecast without projections whose series knows no agents (no staffing figures, none in
+        ``[forecast] agents``) is no forecast to the detector: the next one cannot carry projections
+        either until a staffing event, and that event has the series looked at again. Judged with
+        it, every rule the model covers would await the next forecast and be judged again every
+        RECOMPUTE_EVERY, with nothing to change its verdict.
+        """
         forecaster = self.engine.forecaster
-        return forecaster.forecast(key) if self.every else forecaster.modelled(key)
+        if self.every:
+            return forecaster.forecast(key)
+        forecast = forecaster.modelled(key)
+        if (
+            forecast is not None
+            and not forecast.projections
+            and series.agents_staffed is None
+            and key[2] not in forecaster.options.agents
+        ):
+            return None
+        return forecast
 
     def _note_sample_tick(self, now: float) -> None:
         """Keep the ticks that open a trend-sample slot (see :attr:`Detector.sample_ticks`)."""
@@ -412,7 +429,7 @@ class TickPath:
             raw = NO_THRESHOLDS
         elif raw is None or judge or judges_now or self.every or not changed.isdisjoint(self.judged[name]):
             detector = engine.detector
-            forecast = self._forecast(key)
+            forecast = self._forecast(key, series)
             too_few = not judges_now and forecast is None and self._too_few(key, step)
             if too_few and key in self._too_few_judged and not (raw is None or judge or self.every):
                 # Every rule was judged on too few contacts, with no forecast, and still is: judging
