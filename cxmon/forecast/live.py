@@ -55,10 +55,6 @@ DISPERSION = 6.0
 busy period wait together, so a window holds fewer independent outcomes than contacts."""
 PRESSING_SHARE = 0.15
 """The queue feels the load when at least this share of the agents' number (and 3) are waiting."""
-QUEUED_SHARE = 0.25
-"""... or when contacts were waiting at this share of the samples over ``arrival_span``: a
-well-staffed queue has someone waiting now and then (Erlang C's P(wait), a few percent), one near
-what its agents can take most of the time, so its measured arrival rate is no passing burst."""
 
 # One forecast asks the model about the same workload and agent counts again and again (every
 # threshold's search for the agents needed starts from the agents there are): an answer depends on
@@ -88,9 +84,9 @@ class Counts(Protocol):
     waiting: dict[str, float]
 
 
-Sample = tuple[float, int, int, float, int, float, int, int, int]
-"""(time, offered, abandoned, wait sum, handled, handle time sum, answered, short abandoned, samples
-taken while contacts waited): a series' running totals."""
+Sample = tuple[float, int, int, float, int, float, int, int]
+"""(time, offered, abandoned, wait sum, handled, handle time sum, answered, short abandoned): a
+series' running totals."""
 
 
 class _Due(NamedTuple):
@@ -181,9 +177,6 @@ class Forecaster:
         if samples and now < samples[-1][0]:
             samples.clear()  # time went back (a new replay): start again
         taken = not samples or now - samples[-1][0] >= SAMPLE_EVERY
-        queued = samples[-1][8] if samples else 0
-        if taken and counts.waiting:
-            queued += 1
         point = (
             now,
             totals[_OFFERED],
@@ -193,7 +186,6 @@ class Forecaster:
             counts.res_hist_sum,
             totals[_ANSWERED],
             totals[_SHORT],
-            queued,
         )
         if taken:
             samples.append(point)
@@ -243,14 +235,6 @@ class Forecaster:
             return None
         i = bisect_right(samples, now - span, key=_time)
         return samples[i - 1] if i else samples[0]
-
-    def _queued_share(self, samples: Sequence[Sample], point: Sample, now: float, span: float) -> float:
-        """The share of the samples over the last ``span`` taken while contacts were waiting."""
-        i = bisect_right(samples, now - span, key=_time)
-        looks = len(samples) - max(i, 1)
-        if looks <= 0:
-            return 0.0
-        return (point[8] - samples[max(i, 1) - 1][8]) / looks
 
     def _outcomes(self, samples: Sequence[Sample], point: Sample, now: float, window: float) -> float:
         """The contacts a service-level window of ``window`` seconds counts now (its denominator)."""
