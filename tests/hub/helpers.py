@@ -74,8 +74,13 @@ def memory_feed(n_series: int = 6) -> MemoryFeed:
 
 
 async def raw_watcher(port: int, token: str | None = None, **kwargs: Any) -> ClientConnection:
-    """A websocket connection to the hub on 127.0.0.1:``port`` that reads frames by hand."""
+    """A websocket connection to the hub on 127.0.0.1:``port`` that reads frames by hand.
+
+    It sends no keepalive pings unless ``ping_interval`` is given: the test process runs the hub and
+    every watcher in one loop, and on a busy machine a pong can take longer than the timeout to come
+    back, which closes the connection in the middle of whatever the test is about."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    kwargs.setdefault("ping_interval", None)
     return await connect(
         f"ws://127.0.0.1:{port}",
         additional_headers=headers,
