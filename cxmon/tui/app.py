@@ -73,7 +73,7 @@ class CxmonApp(App[int]):
         Binding("a", "acknowledge", "Ack"),
         Binding("p", "pause", "Pause"),
         Binding("v", "toggle_wallboard", "Wallboard"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("escape", "clear_filter", "Clear filter / back", show=False),
         Binding("s", "matrix('sort')", "Sort", show=False),
         Binding("space", "matrix('toggle_expand')", "Expand", show=False),
         *(Binding(str(i + 1), f"show_tab('{tab}')", tab, show=False) for i, tab in enumerate(TABS)),
@@ -130,6 +130,8 @@ class CxmonApp(App[int]):
         self.clock = clock
         self.window = self.config.monitor.windows[0]
         self._pending: Snapshot | None = None
+        self._drilled_from: str | None = None
+        """The panel a drill-in was opened from (Esc goes back to it)."""
         self._last_apply = float("-inf")
         self._apply_scheduled = False
         self._last_received = clock()
@@ -315,7 +317,10 @@ class CxmonApp(App[int]):
     def _step_chosen(self, message: StepChosen) -> None:
         self.selected_step = message.step
         self.selected_series = message.series
-        self.query_one("#tabs", TabbedContent).active = "detail"
+        tabs = self.query_one("#tabs", TabbedContent)
+        if tabs.active != "detail":
+            self._drilled_from = tabs.active
+        tabs.active = "detail"
 
     @on(TabbedContent.TabActivated, "#tabs")
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -390,9 +395,12 @@ class CxmonApp(App[int]):
         self._focus_pane(self.query_one("#tabs", TabbedContent).active)
 
     def action_clear_filter(self) -> None:
-        """Clear the channel/queue filter (Esc), wherever the focus is."""
+        """Clear the channel/queue filter (Esc), wherever the focus is; with no filter, go back
+        from a drilled-in detail to the panel it was opened from."""
         box = self.query_one("#filter", Input)
         if not box.display and not self.filter_text:
+            if self.query_one("#tabs", TabbedContent).active == "detail" and self._drilled_from:
+                self.action_show_tab(self._drilled_from)
             return
         refocus = box.has_focus
         box.value = ""

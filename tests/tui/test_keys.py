@@ -7,7 +7,7 @@ from textual.widgets import TabbedContent, Tabs
 
 from cxmon.engine import Engine
 from cxmon.tui.app import CxmonApp
-from cxmon.tui.messages import CustomerChosen
+from cxmon.tui.messages import CustomerChosen, StepChosen
 from cxmon.tui.widgets.journey_map import JourneyMap
 from cxmon.tui.widgets.pothole_board import PotholeBoard
 from cxmon.tui.widgets.step_matrix import StepMatrix
@@ -79,6 +79,29 @@ async def test_escape_clears_the_filter_from_anywhere(engine: Engine) -> None:
         await pilot.pause()
         assert app.filter_text == ""
         assert matrix.row_count == everything
+
+
+async def test_escape_goes_back_from_a_drill_in_to_the_panel_it_came_from(engine: Engine) -> None:
+    """Enter on a matrix row opens the detail; Esc brings the matrix back with the keys on it. From
+    the pot-hole panel (2, then a drill-in), Esc goes back there instead."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        matrix = app.query_one(StepMatrix)
+        await settle(pilot, lambda: matrix.row_count > 3)
+        tabs = app.query_one("#tabs", TabbedContent)
+        await pilot.press("1", "down", "enter")
+        await pilot.pause()
+        assert tabs.active == "detail"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert tabs.active == "matrix" and app.focused is matrix
+        await pilot.press("2")
+        await pilot.pause()
+        app.post_message(StepChosen(engine.config.steps[0].name))
+        await settle(pilot, lambda: tabs.active == "detail")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert tabs.active == "potholes"
 
 
 async def test_4_then_enter_opens_the_first_customer(engine: Engine) -> None:

@@ -26,6 +26,7 @@ left and a lit header.
 | ↑ ↓ | move in a table; ← → scroll it sideways |
 | Tab / Shift+Tab | next / previous panel |
 | Enter | drill into the step, series or customer under the cursor; on the tab bar, open the panel |
+| Esc | back from a drilled-in detail to the panel it was opened from |
 | 1 … 5 | matrix, pot holes, detail, customers, events (the panel's table takes the keys) |
 | Space (matrix) | expand a step's queues |
 | s (matrix) | sort by the next figure, worst first |
