@@ -57,14 +57,14 @@ async def _judgements_on_unchanged_windows(staffed: int | None) -> int:
     )
     key = ("help", "voice", "q1")
     ticks = engine._ticks
-    windows_of = ticks._windows_of
+    windows_of = ticks.book.update
     changed: dict[tuple[str, str, str], set[float]] = {}
 
     def recorded(k: tuple[str, str, str], *args: Any) -> set[float]:
         changed[k] = windows_of(k, *args)
         return changed[k]
 
-    ticks._windows_of = recorded  # type: ignore[method-assign]
+    ticks.book.update = recorded  # type: ignore[method-assign]
     counts: Counter[tuple[str, str, str]] = Counter()
     judge = engine.detector.judge_series
 
