@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from cxmon.forecast.transient import ExitSteps, window_share
 from cxmon.measures import MEASURES, format_value
 from cxmon.units import format_duration
 
+Steady = Callable[[], tuple[float, float, ExitSteps | None]]
+"""Works out a projection's ``projected``, ``sure`` and ``exits`` (see :meth:`Projection.deferred`)."""
+
+_DEFERRED = ("projected", "sure", "exits")
+
 
 @dataclass(frozen=True, slots=True)
 class Projection:
-    """What the model says about one threshold of a series."""
+    """What the model says about one threshold of a series.
+
+    ``projected``, ``sure`` and ``exits`` may be worked out when first read (:meth:`deferred`): a
+    backfill's forecast is read every minute for its figures and the agents needed, but its
+    projections only where the detector asks how soon a window breaches (a few in a hundred for a
+    service level).
+    """
 
     measure: str
     window: float
@@ -48,6 +61,53 @@ class Projection:
     rests_on: str = ""
     """What the confident arrival rate rests on, when it is more than the usual rate ("arrivals
     1.7× usual since 10:42"): said in the reason."""
+    _steady: Steady | None = field(default=None, init=False, repr=False, compare=False)
+    """Works out the deferred fields, until they are (see :meth:`deferred`)."""
+
+    @classmethod
+    def deferred(cls, steady: Steady, **known: Any) -> Projection:
+        """A projection whose ``projected``, ``sure`` and ``exits`` are worked out by ``steady``
+        when one of them is first read; every other field is given in ``known`` (or keeps its
+        default).
+
+        Reading any field, comparing, hashing, copying, pickling or encoding it for the hub gives
+        what the projection built with those three values given would give: ``steady`` must give
+        the same values whenever it is called (the model's figures do). Two threads reading one at
+        once may both work them out; either's values are kept.
+        """
+        made = object.__new__(cls)
+        for f in fields(cls):
+            if not f.init or f.name in _DEFERRED:
+                continue
+            if f.name in known:
+                value = known.pop(f.name)
+            elif f.default is not MISSING:
+                value = f.default
+            else:
+                raise TypeError(f"Projection.deferred needs {f.name}")
+            object.__setattr__(made, f.name, value)
+        if known:
+            raise TypeError(f"Projection.deferred: unknown or deferred fields {sorted(known)}")
+        object.__setattr__(made, "_steady", steady)
+        return made
+
+    if not TYPE_CHECKING:  # mypy would take every attribute of a class with __getattr__ for Any
+
+        def __getattr__(self, name: str) -> Any:
+            # Called only when a slot is unset: a deferred field not worked out yet.
+            if name not in _DEFERRED:
+                raise AttributeError(name)
+            steady = object.__getattribute__(self, "_steady")
+            if steady is None:
+                raise AttributeError(name)
+            for field_name, value in zip(_DEFERRED, steady(), strict=True):
+                object.__setattr__(self, field_name, value)
+            object.__setattr__(self, "_steady", None)
+            return object.__getattribute__(self, name)
+
+    def __reduce__(self) -> tuple[type[Projection], tuple[Any, ...]]:
+        # Copied and pickled with its deferred fields worked out (``steady`` may be a closure).
+        return Projection, tuple(getattr(self, f.name) for f in fields(self) if f.init)
 
     def worse(self, value: float, limit: float) -> bool:
         """Whether ``value`` is past ``limit`` in the bad direction."""

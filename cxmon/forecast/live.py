@@ -21,7 +21,7 @@ from typing import NamedTuple, Protocol
 
 from cxmon.config import Config, Step, Threshold
 from cxmon.forecast import change, staffing, transient
-from cxmon.forecast.breach import Projection
+from cxmon.forecast.breach import Projection, Steady
 from cxmon.forecast.figures import Workload
 from cxmon.forecast.result import Forecast
 from cxmon.localtime import when, zone
@@ -308,35 +308,19 @@ class Forecaster:
             project_sure = _projector(th.measure, sure_work, target, figures.model)
             if project is None or project_sure is None:
                 continue
-            sure = project_sure(agents)
-            if MEASURES[th.measure].kind == "ratio" and 0.0 < sure < 1.0:
-                outcomes = max(1.0, sure_rate * th.window)
-                spread = math.sqrt(DISPERSION * sure * (1.0 - sure) / outcomes)
-                sure = sure - spread if th.direction == "below" else sure + spread
-            projected = project(agents)
-            exits: transient.ExitSteps | None = None
+            # The steady states and the projection from the queue's state are worked out when
+            # first read: the detector reads few of them (the agents needed are read every minute).
+            exits_from = None
             if th.measure == "service_level" and waits:
-                # Contacts are waiting: where they take the window comes before any steady state.
-                # The arrivals to come are counted at the confident rate, as the steady state's
-                # are, unless the queue already feels the load.
-                settled = projected if pressing else project_sure(agents)
-                state = transient.QueueState(
-                    waits,
-                    agents,
-                    aht,
-                    patience,
-                    rate if pressing else sure_rate,
-                    min(1.0, max(0.0, settled)),
-                )
-                exits = transient.ExitSteps(state, target, self.short_abandon, th.window)
+                exits_from = (waits, aht, patience, rate if pressing else sure_rate, self.short_abandon)
+            steady = _steady(th, project, project_sure, agents, sure_rate, pressing, target, exits_from)
             projections.append(
-                Projection(
+                Projection.deferred(
+                    steady,
                     measure=th.measure,
                     window=th.window,
                     breach=th.breach,
                     direction=th.direction,
-                    projected=projected,
-                    sure=sure,
                     pressing=pressing,
                     agents=agents,
                     agents_needed=_fewest(
@@ -345,7 +329,6 @@ class Forecaster:
                     model=figures.model,
                     computed=now,
                     waits=waits,
-                    exits=exits,
                     outcomes=self._outcomes(samples, point, now, th.window),
                     formula=self.formula,
                     rests_on=rests_on,
@@ -370,6 +353,43 @@ class Forecaster:
 
 _time: Callable[[Sample], float] = itemgetter(0)
 """A sample's time (a C function: a forecast looks up its spans in the samples half a dozen times)."""
+
+
+def _steady(
+    th: Threshold,
+    project: Callable[[int], float],
+    project_sure: Callable[[int], float],
+    agents: int,
+    sure_rate: float,
+    pressing: bool,
+    target: float,
+    exits_from: tuple[tuple[float, ...], float, float | None, float, float] | None,
+) -> Steady:
+    """What works out a threshold's projection (projected, sure, exits) when it is first read.
+
+    ``exits_from`` is (waits, handle time, patience, arrival rate, short abandon) where contacts
+    are waiting on a service level, else None.
+    """
+
+    def work_out() -> tuple[float, float, transient.ExitSteps | None]:
+        sure = project_sure(agents)
+        if MEASURES[th.measure].kind == "ratio" and 0.0 < sure < 1.0:
+            outcomes = max(1.0, sure_rate * th.window)
+            spread = math.sqrt(DISPERSION * sure * (1.0 - sure) / outcomes)
+            sure = sure - spread if th.direction == "below" else sure + spread
+        projected = project(agents)
+        exits: transient.ExitSteps | None = None
+        if exits_from is not None:
+            # Contacts are waiting: where they take the window comes before any steady state.
+            # The arrivals to come are counted at the confident rate, as the steady state's
+            # are, unless the queue already feels the load.
+            waits, aht, patience, arrivals, short_abandon = exits_from
+            settled = projected if pressing else project_sure(agents)
+            state = transient.QueueState(waits, agents, aht, patience, arrivals, min(1.0, max(0.0, settled)))
+            exits = transient.ExitSteps(state, target, short_abandon, th.window)
+        return projected, sure, exits
+
+    return work_out
 
 
 def _channel_applies(th: Threshold, channel: str) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from cxmon.config import Threshold
+from cxmon.config import Config, Threshold
 from cxmon.detector import Detector
 from cxmon.forecast import Workload, agents_needed, evaluate
 from cxmon.forecast.breach import Projection
@@ -56,9 +56,10 @@ def feed(
     aht: float,
     minutes: float,
     t0: float = 0.0,
+    config: Config = CONFIG,
 ) -> float:
     """Ten-second steps of steady traffic (every arrival handled in ``aht``); returns the end time."""
-    step = CONFIG.step("help")
+    step = config.step("help")
     t = t0
     carry = 0.0
     while t < t0 + minutes * 60:
@@ -341,3 +342,37 @@ def test_a_forecast_due_and_unread_keeps_the_samples_it_came_due_with() -> None:
     kept = due_forecast(go_back=True)
     assert kept == due_forecast(go_back=False)
     assert kept is not None and kept.arrival_rate is not None and kept.arrival_rate > 0
+
+
+def test_projections_read_later_are_those_of_when_the_forecast_came_due() -> None:
+    """A forecast's projections are worked out when first read: read after agents were lost and
+    later forecasts came due, each is still its own threshold's, at the arrivals and agents of its
+    forecast (Erlang C's service level on 15 agents; no abandons in Erlang C)."""
+    config = one_step_config(
+        """
+  [[journey.steps.thresholds]]
+  measure = "service_level"
+  window = "5m"
+  breach = "80%"
+  direction = "below"
+  [[journey.steps.thresholds]]
+  measure = "abandon_rate"
+  window = "5m"
+  breach = "15%"
+"""
+    )
+    forecaster = Forecaster(config)
+    series = FakeSeries(agents_staffed=15)
+    t = feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=40, config=config)
+    first = forecaster.latest[KEY]
+    series.agents_staffed = 11
+    feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=1, t0=t, config=config)
+    assert forecaster.latest[KEY] is not first
+    of = {p.measure: p for p in first.projections}
+    sl, abandons = of["service_level"], of["abandon_rate"]
+    assert first.arrival_rate is not None
+    work = Workload(first.arrival_rate, 180.0)
+    assert sl.agents == 15
+    assert sl.projected == evaluate(work, 15, 20.0).service_level
+    assert not sl.breaches
+    assert (abandons.measure, abandons.projected, abandons.sure) == ("abandon_rate", 0.0, 0.0)

@@ -1,0 +1,111 @@
+"""Projections whose steady states and queue-state steps are worked out only when first read."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+
+import pytest
+
+from cxmon.forecast.breach import Projection
+from cxmon.forecast.transient import ExitSteps, QueueState
+from cxmon.hub import codec
+
+STATE = QueueState((95.0, 60.0, 31.0, 12.0), 8, 180.0, 240.0, 0.05, 0.7)
+EXITS = ExitSteps(STATE, 20.0, 5.0, 300.0)
+KNOWN = {
+    "measure": "service_level",
+    "window": 300.0,
+    "breach": 0.8,
+    "direction": "below",
+    "pressing": True,
+    "agents": 8,
+    "agents_needed": 11,
+    "model": "erlang_a",
+    "computed": 1_000.0,
+    "waits": STATE.waits,
+    "outcomes": 40.0,
+}
+
+
+class Counted:
+    """Gives (projected, sure, exits) and counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> tuple[float, float, ExitSteps | None]:
+        self.calls += 1
+        return 0.62, 0.71, ExitSteps(STATE, 20.0, 5.0, 300.0)
+
+
+def eager() -> Projection:
+    return Projection(projected=0.62, sure=0.71, exits=EXITS, **KNOWN)  # type: ignore[arg-type]
+
+
+def deferred(steady: Counted | None = None) -> Projection:
+    return Projection.deferred(steady or Counted(), **KNOWN)
+
+
+def test_nothing_is_worked_out_until_a_deferred_field_is_read() -> None:
+    """Reading the fields given does not call the work; the first deferred field read calls it once,
+    and the other two come from the same call."""
+    steady = Counted()
+    p = deferred(steady)
+    assert (p.measure, p.agents_needed, p.computed, p.waits, p.rests_on) == (
+        "service_level",
+        11,
+        1_000.0,
+        STATE.waits,
+        "",
+    )
+    assert steady.calls == 0
+    assert p.sure == 0.71
+    assert (p.projected, p.exits) == (0.62, EXITS)
+    assert steady.calls == 1
+
+
+def test_a_deferred_projection_is_the_projection_with_its_values_given() -> None:
+    """Equal, with the same hash, repr, time to breach and reason, as one built with the values."""
+    p, q = deferred(), eager()
+    assert p == q and hash(p) == hash(q) and repr(p) == repr(q)
+    assert p.eta(0.85) == q.eta(0.85) is not None
+    assert p.reason(60.0) == q.reason(60.0)
+
+
+@pytest.mark.parametrize(
+    "trip",
+    [
+        pickle.loads,
+        copy.deepcopy,
+        copy.copy,
+        lambda p: dataclasses.replace(p),
+        lambda p: codec.decoder(Projection)(codec.loads(codec.dumps(codec.encoder(Projection)(p)))),
+    ],
+    ids=["pickle", "deepcopy", "copy", "replace", "hub codec"],
+)
+def test_an_unread_deferred_projection_travels_with_its_values(trip: object) -> None:
+    """Pickled, copied, replaced or sent through the hub's codec before anything was read, it arrives
+    equal to the projection with its values given."""
+    p = deferred()
+    sent = pickle.dumps(p) if trip is pickle.loads else p
+    got = trip(sent)  # type: ignore[operator]
+    assert got == eager()
+    assert got.sure == 0.71
+
+
+def test_deferred_needs_every_field_without_a_default() -> None:
+    """A field with no default left out, or a deferred field given, is refused."""
+    known = dict(KNOWN)
+    del known["agents"]
+    with pytest.raises(TypeError, match="agents"):
+        Projection.deferred(Counted(), **known)
+    with pytest.raises(TypeError, match="sure"):
+        Projection.deferred(Counted(), sure=0.5, **KNOWN)
+
+
+def test_an_unknown_attribute_is_still_an_attribute_error() -> None:
+    """Only the deferred fields are worked out on demand: any other missing name raises."""
+    with pytest.raises(AttributeError):
+        _ = deferred().no_such_field  # type: ignore[attr-defined]
