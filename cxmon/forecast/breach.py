@@ -64,20 +64,27 @@ class Projection:
     _steady: Steady | None = field(default=None, init=False, repr=False, compare=False)
     """Works out the deferred fields, until they are (see :meth:`deferred`)."""
 
+    _needed: Callable[[], int | None] | None = field(default=None, init=False, repr=False, compare=False)
+    """Works out ``agents_needed``, until it is (see :meth:`deferred`)."""
+
     @classmethod
-    def deferred(cls, steady: Steady, **known: Any) -> Projection:
+    def deferred(
+        cls, steady: Steady, needed: Callable[[], int | None] | None = None, **known: Any
+    ) -> Projection:
         """A projection whose ``projected``, ``sure`` and ``exits`` are worked out by ``steady``
-        when one of them is first read; every other field is given in ``known`` (or keeps its
-        default).
+        when one of them is first read, and ``agents_needed`` by ``needed`` (when given) when it is
+        first read; every other field is given in ``known`` (or keeps its default).
 
         Reading any field, comparing, hashing, copying, pickling or encoding it for the hub gives
-        what the projection built with those three values given would give: ``steady`` must give
-        the same values whenever it is called (the model's figures do). Two threads reading one at
-        once may both work them out; either's values are kept.
+        what the projection built with those values given would give: ``steady`` and ``needed``
+        must give the same values whenever they are called (the model's figures do). Two threads
+        reading one at once may both work them out; either's values are kept.
         """
         made = object.__new__(cls)
+        if needed is not None:
+            object.__setattr__(made, "_needed", needed)
         for f in fields(cls):
-            if not f.init or f.name in _DEFERRED:
+            if not f.init or f.name in _DEFERRED or (needed is not None and f.name == "agents_needed"):
                 continue
             if f.name in known:
                 value = known.pop(f.name)
@@ -95,6 +102,13 @@ class Projection:
 
         def __getattr__(self, name: str) -> Any:
             # Called only when a slot is unset: a deferred field not worked out yet.
+            if name == "agents_needed":
+                needed = object.__getattribute__(self, "_needed")
+                if needed is None:
+                    raise AttributeError(name)
+                object.__setattr__(self, name, needed())
+                object.__setattr__(self, "_needed", None)
+                return object.__getattribute__(self, name)
             if name not in _DEFERRED:
                 raise AttributeError(name)
             steady = object.__getattribute__(self, "_steady")
@@ -104,6 +118,14 @@ class Projection:
                 object.__setattr__(self, field_name, value)
             object.__setattr__(self, "_steady", None)
             return object.__getattribute__(self, name)
+
+    def worked_out(self, name: str) -> bool:
+        """Whether the field ``name`` has its value (a deferred one is worked out when read)."""
+        try:
+            object.__getattribute__(self, name)
+        except AttributeError:
+            return False
+        return True
 
     def __reduce__(self) -> tuple[type[Projection], tuple[Any, ...]]:
         # Copied and pickled with its deferred fields worked out (``steady`` may be a closure).

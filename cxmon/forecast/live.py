@@ -301,6 +301,8 @@ class Forecaster:
         waits = transient.waits_of(due.waiting, now)
         prior = self._tracks[key].forecast  # its answers are where the searches look first
         projections = []
+        checks: list[Callable[[int], bool]] = []
+        for_all: list[int | None] = [None]  # the agents every threshold needs, once known
         for th in step.thresholds:
             if th.measure not in MODELLED or not _channel_applies(th, key[1]):
                 continue
@@ -314,18 +316,18 @@ class Forecaster:
             if th.measure == "service_level" and waits:
                 exits_from = (waits, aht, patience, rate if pressing else sure_rate, self.short_abandon)
             steady = _steady(th, project, project_sure, agents, sure_rate, pressing, target, exits_from)
+            clear = _clear_of(th, project, work)
+            checks.append(clear)
             projections.append(
                 Projection.deferred(
                     steady,
+                    _needed(clear, agents, _guess(prior, th, work.load), for_all),
                     measure=th.measure,
                     window=th.window,
                     breach=th.breach,
                     direction=th.direction,
                     pressing=pressing,
                     agents=agents,
-                    agents_needed=_fewest(
-                        _clear_of(th, project, work), agents, _last_needed(prior, th, work.load)
-                    ),
                     model=figures.model,
                     computed=now,
                     waits=waits,
@@ -334,7 +336,16 @@ class Forecaster:
                     rests_on=rests_on,
                 )
             )
-        needed_all = [p.agents_needed for p in projections if p.agents_needed is not None]
+        # The agents every threshold needs are the fewest that keep all of them clear (each
+        # check holds for every count above one that passes): one search, where the minute
+        # figures read nothing else; each threshold's own answer is worked out when read.
+        needed = None
+        if checks:
+            needed = for_all[0] = _fewest(_all_clear(checks), agents, _last_needed_all(prior, work.load))
+        if needed is None:
+            # No count the search looks at keeps them all clear: the most any one of them needs.
+            needed_all = [p.agents_needed for p in projections if p.agents_needed is not None]
+            needed = max(needed_all) if needed_all else None
         return Forecast(
             now,
             rate,
@@ -347,7 +358,7 @@ class Forecaster:
             figures,
             tuple(projections),
             goal,
-            max(needed_all) if needed_all else None,
+            needed,
         )
 
 
@@ -440,6 +451,53 @@ def _fewest(ok: Callable[[int], bool], start: int, guess: int | None = None) -> 
     """The fewest agents for which ``ok`` holds (it must hold for every count above one that passes),
     looked for from ``guess`` first (see :func:`staffing.fewest`)."""
     return staffing.fewest(ok, start, guess, MAX_AGENTS_SEARCH)
+
+
+def _all_clear(checks: Sequence[Callable[[int], bool]]) -> Callable[[int], bool]:
+    """Whether a number of agents passes every check; the check that last failed is asked first
+    (below the answer, the threshold that needs the most fails, and the rest need not be asked)."""
+    order = list(checks)
+
+    def ok(n: int) -> bool:
+        for i, check in enumerate(order):
+            if not check(n):
+                if i:
+                    order.insert(0, order.pop(i))
+                return False
+        return True
+
+    return ok
+
+
+def _needed(
+    clear: Callable[[int], bool], agents: int, guess: int | None, for_all: list[int | None]
+) -> Callable[[], int | None]:
+    """What works out the agents one threshold needs when it is first read: a search begun at
+    ``guess``, else at the agents every threshold needs (``for_all``'s one item, once known)."""
+
+    def work_out() -> int | None:
+        return _fewest(clear, agents, for_all[0] if guess is None else guess)
+
+    return work_out
+
+
+def _guess(prior: Forecast | None, th: Threshold, load: float) -> int | None:
+    """:func:`_last_needed` where the previous forecast's answer for the threshold was worked
+    out (it is not worked out for this), else None."""
+    before = None if prior is None else prior.projection(th)
+    if before is None or not before.worked_out("agents_needed"):
+        return None
+    return _last_needed(prior, th, load)
+
+
+def _last_needed_all(prior: Forecast | None, load: float) -> int | None:
+    """Where to look first for the agents every threshold needs: the previous answer, moved with
+    the load (see :func:`staffing.staffing_guess`); None without one."""
+    if prior is None or prior.agents_needed is None:
+        return None
+    if prior.arrival_rate is None or prior.aht is None:
+        return prior.agents_needed
+    return staffing.staffing_guess(prior.agents_needed, prior.arrival_rate * prior.aht, load)
 
 
 def _last_needed(prior: Forecast | None, th: Threshold, load: float) -> int | None:

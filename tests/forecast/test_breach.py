@@ -109,3 +109,25 @@ def test_an_unknown_attribute_is_still_an_attribute_error() -> None:
     """Only the deferred fields are worked out on demand: any other missing name raises."""
     with pytest.raises(AttributeError):
         _ = deferred().no_such_field  # type: ignore[attr-defined]
+
+
+def test_agents_needed_are_worked_out_on_their_own_when_read() -> None:
+    """Deferred agents needed are worked out, once, when read, without the steady states; the
+    steady states without them; and the whole equals the projection with every value given."""
+    steady, asked = Counted(), []
+    known = {k: v for k, v in KNOWN.items() if k != "agents_needed"}
+
+    def needed() -> int | None:
+        asked.append(1)
+        return 11
+
+    p = Projection.deferred(steady, needed, **known)
+    assert p.sure == 0.71 and not asked
+    assert not p.worked_out("agents_needed") and p.worked_out("sure")
+    assert p.agents_needed == p.agents_needed == 11
+    assert len(asked) == 1 and steady.calls == 1
+    assert p.worked_out("agents_needed")
+    assert (
+        p == eager()
+        and pickle.loads(pickle.dumps(Projection.deferred(Counted(), needed, **known))) == eager()
+    )

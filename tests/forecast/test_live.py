@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -15,6 +16,7 @@ from cxmon.forecast import Workload, agents_needed, evaluate
 from cxmon.forecast.breach import Projection
 from cxmon.forecast.live import Forecaster
 from cxmon.forecast.options import parse_forecast
+from cxmon.forecast.result import Forecast
 from cxmon.snapshot import TOTALS, State
 from tests.helpers import one_step_config
 
@@ -376,3 +378,54 @@ def test_projections_read_later_are_those_of_when_the_forecast_came_due() -> Non
     assert sl.projected == evaluate(work, 15, 20.0).service_level
     assert not sl.breaches
     assert (abandons.measure, abandons.projected, abandons.sure) == ("abandon_rate", 0.0, 0.0)
+
+
+TWO_SHARES = """
+  [[journey.steps.thresholds]]
+  measure = "service_level"
+  window = "5m"
+  breach = "{sl}"
+  direction = "below"
+  [[journey.steps.thresholds]]
+  measure = "abandon_rate"
+  window = "5m"
+  breach = "{abandons}"
+"""
+
+
+def fewest_by_counting(clear: Callable[[int], bool]) -> int | None:
+    """The fewest agents, counting up from none, that ``clear`` passes (None past 2,000)."""
+    return next((n for n in range(2_001) if clear(n)), None)
+
+
+def patient_forecast(config: Config, agents: int) -> Forecast:
+    """40 minutes of 200 contacts an hour handled in 3 minutes, a tenth of them abandoning after
+    two minutes' wait on average (Erlang A), on ``agents``."""
+    forecaster = Forecaster(config)
+    series = FakeSeries(agents_staffed=agents)
+    t = feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=20, config=config)
+    series.totals[TOTALS.index("abandoned")] += 10
+    series.wait_hist_sum += 10 * 120.0
+    feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=20, t0=t, config=config)
+    return forecaster.latest[KEY]
+
+
+@pytest.mark.parametrize(
+    ("sl", "abandons", "agents"), [("80%", "15%", 8), ("95%", "2%", 14), ("60%", "1%", 30)]
+)
+def test_agents_needed_for_every_threshold_are_the_most_any_one_needs(
+    sl: str, abandons: str, agents: int
+) -> None:
+    """The forecast's agents needed are the fewest that keep both a service level and an abandon
+    rate clear, counted up from none with the model's own figures, whichever of them needs more;
+    and each projection's own answer, read after, is its threshold's count."""
+    f = patient_forecast(one_step_config(TWO_SHARES.format(sl=sl, abandons=abandons)), agents)
+    assert f.model == "erlang_a" and f.arrival_rate is not None and f.aht is not None
+    work = Workload(f.arrival_rate, f.aht, f.patience)
+    goal, ceiling = float(sl.rstrip("%")) / 100, float(abandons.rstrip("%")) / 100
+    for_sl = fewest_by_counting(lambda n: (evaluate(work, n, 20.0).service_level or 0.0) >= goal)
+    for_abandons = fewest_by_counting(lambda n: (evaluate(work, n, 20.0).p_abandon or 1.0) <= ceiling)
+    assert for_sl is not None and for_abandons is not None
+    assert f.agents_needed == max(for_sl, for_abandons)
+    of = {p.measure: p.agents_needed for p in f.projections}
+    assert (of["service_level"], of["abandon_rate"]) == (for_sl, for_abandons)
