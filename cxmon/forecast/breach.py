@@ -81,18 +81,16 @@ class Projection:
         reading one at once may both work them out; either's values are kept.
         """
         made = object.__new__(cls)
-        if needed is not None:
-            object.__setattr__(made, "_needed", needed)
-        for f in fields(cls):
-            if not f.init or f.name in _DEFERRED or (needed is not None and f.name == "agents_needed"):
-                continue
-            if f.name in known:
-                value = known.pop(f.name)
-            elif f.default is not MISSING:
-                value = f.default
+        object.__setattr__(made, "_needed", needed)
+        given = _GIVEN_NEEDED if needed is None else _GIVEN
+        for name, default in given:
+            if name in known:
+                value = known.pop(name)
+            elif default is not MISSING:
+                value = default
             else:
-                raise TypeError(f"Projection.deferred needs {f.name}")
-            object.__setattr__(made, f.name, value)
+                raise TypeError(f"Projection.deferred needs {name}")
+            object.__setattr__(made, name, value)
         if known:
             raise TypeError(f"Projection.deferred: unknown or deferred fields {sorted(known)}")
         object.__setattr__(made, "_steady", steady)
@@ -121,11 +119,9 @@ class Projection:
 
     def worked_out(self, name: str) -> bool:
         """Whether the field ``name`` has its value (a deferred one is worked out when read)."""
-        try:
-            object.__getattribute__(self, name)
-        except AttributeError:
-            return False
-        return True
+        if name == "agents_needed":
+            return self._needed is None
+        return name not in _DEFERRED or self._steady is None
 
     def __reduce__(self) -> tuple[type[Projection], tuple[Any, ...]]:
         # Copied and pickled with its deferred fields worked out (``steady`` may be a closure).
@@ -203,3 +199,12 @@ class Projection:
         if self.rests_on:
             text += f"; {self.rests_on}"
         return text
+
+
+_GIVEN_NEEDED: tuple[tuple[str, Any], ...] = tuple(
+    (f.name, f.default) for f in fields(Projection) if f.init and f.name not in _DEFERRED
+)
+"""The fields :meth:`Projection.deferred` is given, with their defaults, when it is given the
+agents needed ..."""
+_GIVEN = tuple(item for item in _GIVEN_NEEDED if item[0] != "agents_needed")
+"""... and when it defers them too."""

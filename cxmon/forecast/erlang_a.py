@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cxmon.forecast.erlang_c import erlang_b
 from cxmon.forecast.figures import QueueFigures, Workload
@@ -81,10 +81,10 @@ def _log_answered_wait(a: float, x: float) -> float:
     raise ArithmeticError(f"answered-wait series did not converge (a={a}, x={x})")
 
 
-@dataclass(frozen=True, slots=True)
-class _Chain:
+class _Chain(NamedTuple):
     """The chain's weights for one workload and number of agents, in logarithms: what every figure
-    and every point of the waiting-time tail share."""
+    and every point of the waiting-time tail share (a tuple: one is made at every look of a search
+    for the agents needed)."""
 
     theta: float
     """1 / patience."""
@@ -165,19 +165,15 @@ def erlang_a(work: Workload, agents: int, target: float, asa: bool = True) -> Qu
     if chain is None:
         # Every agent busy is rarer than the smallest float: nobody waits.
         return QueueFigures("erlang_a", agents, load, target, 0.0, 0.0, 1.0, 0.0, load / agents)
-    theta, a, x = chain.theta, chain.a, chain.x
-    log_b, log_free, log_z = chain.log_b, chain.log_free, chain.log_z
     log_p_full, log_r = _log_answered(chain)
     p_wait, p_abandon = _wait_abandon(chain, log_r)
-    p_free = math.exp(log_free - log_z)
-    answered_queued = math.exp(log_b + log_r - log_z)
-    later = math.exp(log_gamma_p(a + 1.0, x * math.exp(-theta * target)) - log_p_full) if target else 1.0
-    service_level = p_free + answered_queued * (1.0 - later)
+    service_level = _service_level(chain, log_p_full, log_r, target)
 
     mean_wait: float | None = None
     if asa:
+        log_b, log_free = chain.log_b, chain.log_free
         log_answered = _logaddexp(log_free, log_b + log_r)
-        mean_wait = math.exp(log_b + _log_answered_wait(a, x) - log_answered) / theta
+        mean_wait = math.exp(log_b + _log_answered_wait(chain.a, chain.x) - log_answered) / chain.theta
     occupancy = min(1.0, load * (1.0 - p_abandon) / agents)
     return QueueFigures(
         "erlang_a",
@@ -186,10 +182,45 @@ def erlang_a(work: Workload, agents: int, target: float, asa: bool = True) -> Qu
         target,
         min(1.0, p_wait),
         max(0.0, min(1.0, p_abandon)),
-        max(0.0, min(1.0, service_level)),
+        service_level,
         mean_wait,
         occupancy,
     )
+
+
+def _service_level(chain: _Chain, log_p_full: float, log_r: float, target: float) -> float:
+    """The share answered within ``target`` (kept inside [0, 1]), from :func:`_log_answered`'s
+    (log P(a + 1, x), log R)."""
+    log_z = chain.log_z
+    p_free = math.exp(chain.log_free - log_z)
+    answered_queued = math.exp(chain.log_b + log_r - log_z)
+    later = (
+        math.exp(log_gamma_p(chain.a + 1.0, chain.x * math.exp(-chain.theta * target)) - log_p_full)
+        if target
+        else 1.0
+    )
+    return max(0.0, min(1.0, p_free + answered_queued * (1.0 - later)))
+
+
+def erlang_a_service_level(work: Workload, agents: int, target: float) -> float:
+    """Return the service level for ``agents`` on ``work``, as :func:`erlang_a` gives it, without
+    the figures it does not need: a search for the agents a service level needs reads nothing else.
+
+    Raises:
+        ValueError: the workload has no patience, or a figure is not positive where it must be.
+    """
+    _check_patience(work)
+    if work.aht <= 0 or work.arrival_rate < 0 or agents < 0 or target < 0:
+        raise ValueError("Erlang A needs aht > 0, arrival rate ≥ 0, agents ≥ 0 and target ≥ 0")
+    if work.arrival_rate == 0:
+        return 1.0
+    if agents == 0:
+        return 0.0
+    chain = _chain(work, agents)
+    if chain is None:
+        return 1.0
+    log_p_full, log_r = _log_answered(chain)
+    return _service_level(chain, log_p_full, log_r, target)
 
 
 def erlang_a_abandon(work: Workload, agents: int) -> float:

@@ -63,6 +63,7 @@ evaluate = functools.lru_cache(maxsize=4096)(staffing.evaluate)
 wait_quantile = functools.lru_cache(maxsize=4096)(staffing.wait_quantile)
 wait_exceeds = functools.lru_cache(maxsize=4096)(staffing.wait_exceeds)
 abandon_share = functools.lru_cache(maxsize=4096)(staffing.abandon_share)
+service_level = functools.lru_cache(maxsize=4096)(staffing.service_level)
 
 _OFFERED = TOTALS.index("offered")
 _ANSWERED = TOTALS.index("answered")
@@ -410,7 +411,7 @@ def _channel_applies(th: Threshold, channel: str) -> bool:
 def _projector(measure: str, work: Workload, target: float, model: str) -> Callable[[int], float] | None:
     """The measure's steady-state value as a function of the agents (None: the model says nothing)."""
     if measure == "service_level":
-        return lambda n: _or(evaluate(work, n, target, asa=False).service_level, 0.0)
+        return lambda n: _or(service_level(work, n, target), 0.0)
     if measure == "asa":
         return lambda n: _or(evaluate(work, n, target).asa, math.inf)
     if measure == "abandon_rate":

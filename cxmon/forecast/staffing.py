@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from cxmon.forecast.erlang_a import erlang_a, erlang_a_abandon, erlang_a_wait_crossing, erlang_a_wait_exceeds
+from cxmon.forecast.erlang_a import (
+    erlang_a,
+    erlang_a_abandon,
+    erlang_a_service_level,
+    erlang_a_wait_crossing,
+    erlang_a_wait_exceeds,
+)
 from cxmon.forecast.erlang_c import erlang_c, erlang_c_wait, erlang_c_wait_crossing, erlang_c_wait_exceeds
 from cxmon.forecast.figures import QueueFigures, Workload
 
@@ -24,6 +30,14 @@ def evaluate(work: Workload, agents: int, target: float, asa: bool = True) -> Qu
     if work.patience is not None:
         return erlang_a(work, agents, target, asa)
     return erlang_c(work, agents, target)
+
+
+def service_level(work: Workload, agents: int, target: float) -> float | None:
+    """Return the share answered within ``target``, exactly as :func:`evaluate` gives it (None: no
+    steady state), without the model's other figures."""
+    if work.patience is not None:
+        return erlang_a_service_level(work, agents, target)
+    return erlang_c(work, agents, target).service_level
 
 
 def abandon_share(work: Workload, agents: int) -> float | None:

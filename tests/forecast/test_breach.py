@@ -61,6 +61,7 @@ def test_nothing_is_worked_out_until_a_deferred_field_is_read() -> None:
         "",
     )
     assert steady.calls == 0
+    assert p.worked_out("agents_needed") and not p.worked_out("sure")
     assert p.sure == 0.71
     assert (p.projected, p.exits) == (0.62, EXITS)
     assert steady.calls == 1

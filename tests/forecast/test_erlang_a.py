@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 
 import pytest
 
-from cxmon.forecast import Workload, agents_needed, erlang_a, erlang_c
+from cxmon.forecast import Workload, agents_needed, erlang_a, erlang_c, staffing
 from cxmon.forecast.erlang_a import erlang_a_wait_exceeds
 from cxmon.forecast.staffing import wait_quantile
 from tests.forecast.reference import reference
@@ -111,3 +112,20 @@ def test_leaving_the_asa_out_changes_no_other_figure(
     light = erlang_a(work, agents, target, asa=False)
     assert light.asa is None
     assert dataclasses.replace(light, asa=full.asa) == full
+
+
+def test_the_service_level_alone_is_the_full_models_to_the_bit() -> None:
+    """The service level worked out alone (what a search for the agents a service level needs
+    reads) is, to the last bit, the full model's, over random workloads and agent counts from none
+    to well past the load, target 0 and the edge of nobody waiting included."""
+    rng = random.Random(10)
+    for _ in range(2_000):
+        work = Workload(rng.uniform(0.0, 2.0) if rng.random() > 0.02 else 0.0, rng.uniform(20.0, 900.0),
+                        rng.uniform(5.0, 1_200.0))  # fmt: skip
+        agents = rng.randrange(0, int(work.load * 2) + 3)
+        target = rng.choice((0.0, rng.uniform(1.0, 120.0)))
+        assert staffing.service_level(work, agents, target) == erlang_a(work, agents, target).service_level
+        patient = Workload(work.arrival_rate, work.aht)
+        assert (
+            staffing.service_level(patient, agents, target) == erlang_c(patient, agents, target).service_level
+        )
