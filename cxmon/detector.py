@@ -24,7 +24,7 @@ import functools
 import math
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cxmon.config import Config, Step, Threshold
@@ -33,10 +33,14 @@ from cxmon.forecast.breach import Projection
 from cxmon.forecast.live import MODELLED, RECOMPUTE_EVERY
 from cxmon.forecast.result import Forecast
 from cxmon.measures import MEASURES, denominator, format_value, volume
-from cxmon.noise import beyond_noise
+from cxmon.noise import beyond_noise, quantile_chance
 from cxmon.snapshot import SeriesKey, State, Transition
 from cxmon.trend import TREND_SAMPLE, TREND_SPAN, slope, towards_breach, trend_moves
 from cxmon.units import format_duration
+
+Tails = Callable[[float, str, float, str], tuple[int, int]]
+"""(window, percentile measure, limit, bad direction) → (how many of the window's values are past
+the limit on that side, how many values it holds): what a percentile's noise is judged from."""
 
 
 @dataclass(slots=True)
@@ -152,6 +156,7 @@ class Detector:
         projection: Projection | None = None,
         n: float | None = None,
         raised: bool = False,
+        tails: Tails | None = None,
     ) -> Verdict:
         """Advance one threshold's state machine and return its verdict.
 
@@ -160,7 +165,9 @@ class Detector:
         share or score rests on (its denominator in the window): past ``warn`` within its noise is
         no WATCH unless it lasts a window (and ``for``), or ``raised``: the series is WATCH
         already, for this threshold or another. Without ``n`` a
-        value past ``warn`` is simply past it.
+        value past ``warn`` is simply past it. A percentile's noise is judged from ``tails``
+        (how many of the window's values are past the line; :func:`cxmon.noise.quantile_chance`);
+        without it a percentile past ``warn`` is simply past it too.
 
         A rule need not be judged at every tick: at ticks where its value is unchanged and
         :attr:`RuleState.due` has not come, the verdict would be the same. Its trend samples of
@@ -251,11 +258,15 @@ class Detector:
             line = th.breach if th.warn is None else th.warn
             since = rs.warn_since if rs.warn_since is not None else now
             lasts = max(th.for_, th.window if MEASURES[th.measure].windowed else 0.0)
-            if (
-                not raised
-                and now - since < lasts
-                and not beyond_noise(th.measure, th.direction, value, n, line, self.warn_confidence)
-            ):
+            quantile = MEASURES[th.measure].quantile
+            over = n
+            if quantile is not None and tails is not None and not raised and now - since < lasts:
+                past, count = tails(th.window, th.measure, line, th.direction)
+                over = count
+                beyond = quantile_chance(quantile, th.direction, past, count) < 1.0 - self.warn_confidence
+            else:
+                beyond = beyond_noise(th.measure, th.direction, value, n, line, self.warn_confidence)
+            if not raised and now - since < lasts and not beyond:
                 pending = rs.held = True
                 rs.due = since + lasts
                 if breached and rs.breach_since is not None:
@@ -266,7 +277,7 @@ class Detector:
                 name = "breach" if th.warn is None else "warn"
                 # Shown with the value, so the detail pane says why a figure past a line is no WATCH.
                 within_noise = (
-                    f" (past {name} {_shown_limit(th.measure, line)} within its noise over {n or 0:.0f};"
+                    f" (past {name} {_shown_limit(th.measure, line)} within its noise over {over or 0:.0f};"
                     f" WATCH if it lasts {format_duration(lasts)})"
                 )
         if breached and not pending:
@@ -404,8 +415,10 @@ class Detector:
         instant: Mapping[str, float | None],
         now: float,
         forecast: Forecast | None = None,
+        tails: Tails | None = None,
     ) -> Verdict:
-        """Judge one series against every threshold of its step that applies to its channel."""
+        """Judge one series against every threshold of its step that applies to its channel
+        (``tails``: the series' percentile tails, see :meth:`judge_rule`)."""
         worst = OK_VERDICT
         first: Verdict | None = None
         raised = self.series_state.get(key, State.OK) is not State.OK
@@ -423,7 +436,7 @@ class Detector:
             n = None
             if value is not None and MEASURES[th.measure].windowed:
                 n = denominator(th.measure, figures.get(th.window) or {}, self.formula)
-            verdict = self.judge_rule(key, idx, th, value, now, projection, n, raised)
+            verdict = self.judge_rule(key, idx, th, value, now, projection, n, raised, tails)
             rs = self.rules[(key, idx)]
             if projection is not None and instant.get("waiting_now"):
                 # The next forecast projects from the contacts waiting then, who get no event as they

@@ -37,6 +37,8 @@ class Measure:
     """How several queues' values make one (a channel row, a merged label set): counts add up;
     percentiles and the longest wait cannot be merged from values, so the worst one stands;
     ratios, means and scores are weighted by what they are over (:func:`denominator`)."""
+    quantile: float | None = None
+    """For a percentile, the quantile it is of its sketch (wait p90: 0.9), else None."""
 
 
 _ALL = [
@@ -47,12 +49,12 @@ _ALL = [
     Measure("lost", "count", True, "lost"),
     Measure("service_level", "ratio", True, "service level", "below", "weighted"),
     Measure("asa", "duration", True, "ASA", combine="weighted"),
-    Measure("wait_p50", "duration", True, "wait p50", combine="worst"),
-    Measure("wait_p90", "duration", True, "wait p90", combine="worst"),
-    Measure("wait_p99", "duration", True, "wait p99", combine="worst"),
+    Measure("wait_p50", "duration", True, "wait p50", combine="worst", quantile=0.5),
+    Measure("wait_p90", "duration", True, "wait p90", combine="worst", quantile=0.9),
+    Measure("wait_p99", "duration", True, "wait p99", combine="worst", quantile=0.99),
     Measure("abandon_rate", "ratio", True, "abandon rate", combine="weighted"),
-    Measure("resolution_p50", "duration", True, "resolution p50", combine="worst"),
-    Measure("resolution_p90", "duration", True, "resolution p90", combine="worst"),
+    Measure("resolution_p50", "duration", True, "resolution p50", combine="worst", quantile=0.5),
+    Measure("resolution_p90", "duration", True, "resolution p90", combine="worst", quantile=0.9),
     Measure("escalations", "count", True, "escalations"),
     Measure("escalation_rate", "ratio", True, "escalation rate", combine="weighted"),
     Measure("transfers", "count", True, "transfers"),

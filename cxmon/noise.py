@@ -5,8 +5,10 @@ dozen surveys) is often past ``warn`` in a perfectly healthy queue. :func:`beyon
 question a floor manager means: would a queue truly *at* the limit produce a figure this bad with a
 probability under ``1 − confidence``? Shares are counts out of a denominator (binomial, summed
 exactly); a score is a mean of values on a bounded scale (the Chernoff–Hoeffding bound, which holds
-whatever the scores' distribution). The trend's slope is tested against its standard error from the
-fit's residuals (Student's t).
+whatever the scores' distribution); a percentile is an order statistic, judged by how many of the
+window's values are past the limit (binomial: in a series whose percentile is truly at the limit,
+each value is past it with the percentile's tail share). The trend's slope is tested against its
+standard error from the fit's residuals (Student's t).
 """
 
 from __future__ import annotations
@@ -131,6 +133,29 @@ def chance_of(measure: str, direction: str, value: float, n: float, limit: float
     if direction == "above":
         return binomial_tail(trials - k, trials, 1.0 - limit)
     return binomial_tail(k, trials, limit)
+
+
+def quantile_chance(quantile: float, direction: str, past: int, n: int) -> float:
+    """How likely ``past`` or more of ``n`` values past a limit are, when the series' ``quantile``
+    is truly at that limit.
+
+    A wait p90 truly at 60 s means each wait is over 60 s with probability 0.1, so the number of
+    the window's waits past it is Binomial(n, 0.1): two of 11 past it (a p90 just over the line)
+    is what such a queue shows 30 % of the time, five of 15 about 1 % of the time.
+
+    Args:
+        quantile: the percentile's quantile (0.9 for a p90).
+        direction: which side of the limit is bad ("above": values over it; "below": under it).
+        past: how many of the values are past the limit on the bad side.
+        n: how many values there are.
+
+    Returns:
+        The one-sided probability (1 with no values).
+    """
+    if n <= 0 or past <= 0:
+        return 1.0
+    tail = 1.0 - quantile if direction == "above" else quantile
+    return 1.0 - binomial_tail(past - 1, n, tail)
 
 
 def beyond_noise(

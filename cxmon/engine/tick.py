@@ -22,6 +22,7 @@ transitions and minute figures only) are two modes of this one path.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import heapq
 import math
 from collections.abc import Mapping
@@ -29,11 +30,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from cxmon.config import Step
-from cxmon.detector import TREND_SAMPLE, TREND_SPAN, Verdict
+from cxmon.detector import TREND_SAMPLE, TREND_SPAN, Tails, Verdict
 from cxmon.engine.assembly import Assembly
 from cxmon.engine.forecast_sampling import EARLY, ForecastSampling
 from cxmon.engine.minute_rows import MinuteRows
-from cxmon.engine.window_figures import UNKNOWN, Figures, WindowFigureBook
+from cxmon.engine.window_figures import UNKNOWN, Figures, WindowFigureBook, percentile_tails
 from cxmon.measures import MEASURES, volume_figures
 from cxmon.snapshot import (
     SeriesKey,
@@ -99,6 +100,8 @@ class TickPath:
         self._volume_plans: dict[SeriesKey, tuple[tuple[float, str, tuple[str, ...], int], ...]] = {}
         """series → (window, measure, the figures its volume adds up, min_volume) per threshold that
         judges it."""
+        self._tails: dict[SeriesKey, Tails] = {}
+        """series → how many of a window's values are past a line (a percentile's noise)."""
         self._stale: tuple[frozenset[str], bool] | None = None
         self._published = False
         """Whether the last tick published (a publishing tick after quiet ones looks at everything)."""
@@ -274,7 +277,10 @@ class TickPath:
                 # again gives the same verdict and leaves every rule as it was (no timer, no trend).
                 pass
             else:
-                raw = detector.judge_series(key, step, self.windows[key], instant, now, forecast)
+                tails = self._tails.get(key)
+                if tails is None:
+                    tails = self._tails[key] = functools.partial(percentile_tails, series)
+                raw = detector.judge_series(key, step, self.windows[key], instant, now, forecast, tails)
                 due, every = detector.due(key, step)
                 if judges_now:
                     if key in self._waiting:

@@ -26,6 +26,36 @@ Needed = Mapping[float, frozenset[str] | None]
 """window → the measures of it to work out (None: all)."""
 
 
+def percentile_tails(
+    series: Series, length: float, measure: str, line: float, direction: str
+) -> tuple[int, int]:
+    """How many of the values a percentile of the series' window is taken over are past ``line``
+    on the ``direction`` side, and how many there are (a percentile's noise is judged from them).
+
+    Values are counted as the sketch reports them (each bin at the value its percentiles give), so
+    a percentile past the line always has values past it.
+
+    Args:
+        series: the series.
+        length: the window's length, seconds.
+        measure: a wait or resolution percentile.
+        line: the limit.
+        direction: "above" (values over the line count) or "below" (values under it).
+    """
+    window = next(w for w in series.windows if w.length == length)
+    wait = measure in WAIT_QUANTILES
+    total = window.total_for(wait, not wait)
+    bins = total.wait if wait else total.res
+    count = past = 0
+    above = direction == "above"
+    for key, k in bins.items():
+        count += k
+        value = sketch.value_of(key)
+        if (value > line) if above else (value < line):
+            past += k
+    return past, count
+
+
 class WindowFigureBook:
     """Every series' figures per window, as the ticks last brought them up to date."""
 
