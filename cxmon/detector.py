@@ -254,11 +254,11 @@ class Detector:
         # has lasted a whole window (and at least ``for``): one bad minute stays in a window for
         # the window's length, so a chance dip lasts that long too.
         pending = False
+        quantile = MEASURES[th.measure].quantile
         if past_warn:
             line = th.breach if th.warn is None else th.warn
             since = rs.warn_since if rs.warn_since is not None else now
             lasts = max(th.for_, th.window if MEASURES[th.measure].windowed else 0.0)
-            quantile = MEASURES[th.measure].quantile
             over = n
             if quantile is not None and tails is not None and not raised and now - since < lasts:
                 past, count = tails(th.window, th.measure, line, th.direction)
@@ -297,6 +297,10 @@ class Detector:
             eta = projection.eta(value)
             if eta is not None and eta <= self.horizon:
                 watch_reason = projection.reason(eta)
+        elif pending and quantile is not None:
+            # Held within its noise, a percentile is not extrapolated either: its slope has no
+            # sampling-noise model, and a line fits a figure that wanders near the line it is held at.
+            pass
         else:
             rs.due = min(rs.due, trend_moves(rs.samples, value, now))
             s = towards_breach(rs.samples, th, value, now, self.horizon, self.trend_confidence, n)

@@ -246,3 +246,15 @@ def test_percentile_tails_count_the_window_values_past_the_line() -> None:
         assert (past, count) == (sum(v > line for v in binned), len(binned)), line
         below, _ = percentile_tails(series, 300.0, "wait_p90", line, "below")
         assert below == sum(v < line for v in binned)
+
+
+def test_a_percentile_held_within_its_noise_draws_no_trend_watch() -> None:
+    """A p90 creeping up past warn on 2 of 11 waits, judged every 10 s for two minutes, stays OK:
+    held within its noise, it is not extrapolated to the breach either (a line fits such a figure
+    well, and a percentile's slope has no sampling-noise model)."""
+    det = detector()
+    waits = [5.0] * 9 + [46.0, 47.0]
+    for i in range(13):
+        p90, bins = sample_p90([*waits[:-2], 46.0 + i * 0.5, 47.0 + i * 0.5])
+        verdict = det.judge_rule(KEY, 0, P90, p90, i * 10.0, tails=tails_of(bins))  # type: ignore[arg-type]
+        assert verdict.state is State.OK, (i, verdict.reason)
