@@ -94,8 +94,9 @@ def test_many_waits_past_the_line_turn_watch_at_once() -> None:
 def test_a_queue_truly_at_warn_seldom_warns_and_a_worse_one_does() -> None:
     """Windows of 8–60 waits from a queue whose true p90 is exactly the warn line: its reported p90
     is past warn (or breach) in over a quarter of them, but WATCH comes at once in at most 1 − 90 %
-    of all of them (plus simulation slack). Without the percentile's noise model every one of those would be WATCH.
-    From a queue with 40 % of waits past warn, most windows of 20 or more waits are WATCH at once."""
+    of all of them (plus simulation slack). Without the percentile's noise model every one of those
+    would be WATCH. From a queue with 40 % of waits past warn, most windows of 20 or more waits
+    are WATCH at once."""
     rng = random.Random(2026)
     rate = math.log(10.0) / P90.warn  # exponential waits with P(wait > warn) = 0.1 exactly
     past_warn = watched = 0
