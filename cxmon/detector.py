@@ -20,7 +20,6 @@ Per (series, threshold) a small state machine runs on each tick:
 from __future__ import annotations
 
 import fnmatch
-import functools
 import math
 from bisect import bisect_right
 from collections import deque
@@ -34,6 +33,7 @@ from cxmon.forecast.live import MODELLED, RECOMPUTE_EVERY
 from cxmon.forecast.result import Forecast
 from cxmon.measures import MEASURES, denominator, format_value, volume
 from cxmon.noise import beyond_noise, quantile_chance
+from cxmon.reason_text import compared, label_of, shown_limit, versus
 from cxmon.snapshot import SeriesKey, State, Transition
 from cxmon.trend import TREND_SAMPLE, TREND_SPAN, slope, towards_breach, trend_moves
 from cxmon.units import format_duration
@@ -88,38 +88,6 @@ class Verdict:
 
 
 OK_VERDICT = Verdict(State.OK, "within bounds")
-
-
-_shown_limit = functools.lru_cache(maxsize=1024)(format_value)
-"""format_value of a threshold's lines (warn, breach, clear): a few per config, shown in every reason."""
-
-
-def _label(th: Threshold) -> str:
-    return MEASURES[th.measure].label
-
-
-def compared(measure: str, value: float, limit: float) -> str:
-    """Return ``value`` with enough precision to tell it apart from ``limit`` as shown.
-
-    ``service level 85% < warn 85%`` reads as a contradiction: 84.6 % is shown as ``84.6%`` instead. A
-    value that no sensible precision separates from its limit comes back as ``"at"``, for "at 85%".
-    """
-    text = format_value(measure, value)
-    if text != _shown_limit(measure, limit):
-        return text
-    kind = MEASURES[measure].kind
-    scale, unit = {"ratio": (100.0, "%"), "duration": (1.0, "s")}.get(kind, (1.0, ""))
-    for digits in (1, 2, 3):
-        text = f"{value * scale:.{digits}f}{unit}"
-        if text != f"{limit * scale:.{digits}f}{unit}":
-            return text
-    return "at"
-
-
-def _versus(label: str, measure: str, value: float, op: str, limit: float, limit_text: str) -> str:
-    """``"wait p90 1m01s > 1m"``, or ``"service level at 85%"`` when the two cannot be told apart."""
-    text = compared(measure, value, limit)
-    return f"{label} at {limit_text}" if text == "at" else f"{label} {text} {op} {limit_text}"
 
 
 class Detector:
@@ -182,7 +150,7 @@ class Detector:
         rs.value, rs.judged_at, rs.due, rs.every, rs.calm = value, now, math.inf, False, False
         rs.held = False
         rs.n = n
-        label = _label(th)
+        label = label_of(th)
         if value is None:
             rs.breach_since = rs.warn_since = None
             rs.calm_since = None
@@ -203,7 +171,7 @@ class Detector:
             while samples[0][0] < now - TREND_SPAN:  # only the trend's span is ever read
                 samples.popleft()
         fmt = format_value(th.measure, value)
-        limit = _shown_limit(th.measure, th.breach)
+        limit = shown_limit(th.measure, th.breach)
         op = ">" if th.direction == "above" else "<"
         badness = abs(value - th.breach) / abs(th.breach) if th.breach else abs(value)
 
@@ -224,12 +192,12 @@ class Detector:
             cleared = not th.worse(value, th.clear) and value != th.clear
             if not cleared:
                 held = now - (rs.breach_since if rs.breach_since is not None else now)
-                reason = _versus(label, th.measure, value, op, th.breach, limit) + (
+                reason = versus(label, th.measure, value, op, th.breach, limit) + (
                     f" for {format_duration(held)}" if held else ""
                 )
                 rs.every = breached  # "for …" grows with every tick
                 if not breached:
-                    clear = _shown_limit(th.measure, th.clear)
+                    clear = shown_limit(th.measure, th.clear)
                     text = compared(th.measure, value, th.clear)
                     reason = (
                         f"{label} at {clear}, not yet back past it"
@@ -244,7 +212,7 @@ class Detector:
         if breached and now - (rs.breach_since if rs.breach_since is not None else now) >= th.for_:
             rs.state = State.POTHOLE
             held = now - (rs.breach_since if rs.breach_since is not None else now)
-            reason = f"{_versus(label, th.measure, value, op, th.breach, limit)} for {format_duration(held)}"
+            reason = f"{versus(label, th.measure, value, op, th.breach, limit)} for {format_duration(held)}"
             rs.reason = reason
             rs.every = True
             return Verdict(State.POTHOLE, reason, th.measure, value, 2.0 + badness)
@@ -277,18 +245,18 @@ class Detector:
                 name = "breach" if th.warn is None else "warn"
                 # Shown with the value, so the detail pane says why a figure past a line is no WATCH.
                 within_noise = (
-                    f" (past {name} {_shown_limit(th.measure, line)} within its noise over {over or 0:.0f};"
+                    f" (past {name} {shown_limit(th.measure, line)} within its noise over {over or 0:.0f};"
                     f" WATCH if it lasts {format_duration(lasts)})"
                 )
         if breached and not pending:
             watch_reason = (
-                f"{_versus(label, th.measure, value, op, th.breach, limit)}"
+                f"{versus(label, th.measure, value, op, th.breach, limit)}"
                 f" (pot hole if it lasts {format_duration(th.for_)})"
             )
             rs.due = (rs.breach_since if rs.breach_since is not None else now) + th.for_
         elif th.warn is not None and past_warn and not pending:
-            warn = f"warn {_shown_limit(th.measure, th.warn)}"
-            watch_reason = _versus(label, th.measure, value, op, th.warn, warn)
+            warn = f"warn {shown_limit(th.measure, th.warn)}"
+            watch_reason = versus(label, th.measure, value, op, th.warn, warn)
         elif unusual := self._unusual(rs, key, th, value, now):
             watch_reason = unusual
         elif projection is not None:
