@@ -62,21 +62,26 @@ def _log_answered_wait(a: float, x: float) -> float:
     total = best = a / (a + 1.0) * harmonic
     scaled = 0
     j = 0
+    # Constants bound locally, and a + j + 1 worked out once (the same sums as written out): this
+    # series is most of the ASA's work.
+    huge, unhuge, tail_share, peak = _HUGE, _UNHUGE, _TAIL_SHARE, x - a
     while j < _MAX_TERMS:
         j += 1
-        term_t *= x / (a + j)
-        harmonic += 1.0 / (a + j + 1.0)
-        term = term_t * (a / (a + j + 1.0)) * harmonic
+        after = a + j
+        term_t *= x / after
+        after += 1.0
+        harmonic += 1.0 / after
+        term = term_t * (a / after) * harmonic
         total += term
         if term > best:
             best = term
-            if best > _HUGE:
-                term_t *= _UNHUGE
-                total *= _UNHUGE
-                best *= _UNHUGE
+            if best > huge:
+                term_t *= unhuge
+                total *= unhuge
+                best *= unhuge
                 scaled += _HUGE_BITS
         # Past the peak (x < a + j) the terms fall at least geometrically.
-        elif j > x - a and term < best * _TAIL_SHARE:
+        elif j > peak and term < best * tail_share:
             return math.log(total) + scaled * _LN2
     raise ArithmeticError(f"answered-wait series did not converge (a={a}, x={x})")
 
