@@ -302,8 +302,7 @@ class Forecaster:
         waits = transient.waits_of(due.waiting, now)
         prior = self._tracks[key].forecast  # its answers are where the searches look first
         projections = []
-        checks: list[Callable[[int], bool]] = []
-        for_all: list[int | None] = [None]  # the agents every threshold needs, once known
+        for_all = _ForAll()
         for th in step.thresholds:
             if th.measure not in MODELLED or not _channel_applies(th, key[1]):
                 continue
@@ -318,7 +317,7 @@ class Forecaster:
                 exits_from = (waits, aht, patience, rate if pressing else sure_rate, self.short_abandon)
             steady = _steady(th, project, project_sure, agents, sure_rate, pressing, target, exits_from)
             clear = _clear_of(th, project, work)
-            checks.append(clear)
+            for_all.checks.append(clear)
             projections.append(
                 Projection.deferred(
                     steady,
@@ -341,8 +340,8 @@ class Forecaster:
         # check holds for every count above one that passes): one search, where the minute
         # figures read nothing else; each threshold's own answer is worked out when read.
         needed = None
-        if checks:
-            needed = for_all[0] = _fewest(_all_clear(checks), agents, _last_needed_all(prior, work.load))
+        if for_all.checks:
+            needed = for_all.needed = _fewest(for_all.clear, agents, _last_needed_all(prior, work.load))
         if needed is None:
             # No count the search looks at keeps them all clear: the most any one of them needs.
             needed_all = [p.agents_needed for p in projections if p.agents_needed is not None]
@@ -454,30 +453,52 @@ def _fewest(ok: Callable[[int], bool], start: int, guess: int | None = None) -> 
     return staffing.fewest(ok, start, guess, MAX_AGENTS_SEARCH)
 
 
-def _all_clear(checks: Sequence[Callable[[int], bool]]) -> Callable[[int], bool]:
-    """Whether a number of agents passes every check; the check that last failed is asked first
-    (below the answer, the threshold that needs the most fails, and the rest need not be asked)."""
-    order = list(checks)
+class _ForAll:
+    """The search for the agents every threshold of a forecast needs, and what it settled."""
 
-    def ok(n: int) -> bool:
+    __slots__ = ("checks", "failed", "needed")
+
+    def __init__(self) -> None:
+        self.checks: list[Callable[[int], bool]] = []
+        """Whether a number of agents keeps each threshold clear (the one that last failed first)."""
+        self.failed: dict[int, Callable[[int], bool]] = {}
+        """The check that failed at each count looked at (and was not passed)."""
+        self.needed: int | None = None
+        """The search's answer, once it has one."""
+
+    def clear(self, n: int) -> bool:
+        """Whether ``n`` agents pass every check; the check that last failed is asked first (below
+        the answer the threshold that needs the most fails, and the rest need not be asked)."""
+        order = self.checks
         for i, check in enumerate(order):
             if not check(n):
+                self.failed[n] = check
                 if i:
                     order.insert(0, order.pop(i))
                 return False
         return True
 
-    return ok
+    def settled(self, check: Callable[[int], bool]) -> int | None:
+        """The agents ``check`` alone needs where the search settled it, else None: a check that
+        failed one below the answer (where every check passes) needs exactly the answer."""
+        needed = self.needed
+        if needed is not None and self.failed.get(needed - 1) is check:
+            return needed
+        return None
 
 
 def _needed(
-    clear: Callable[[int], bool], agents: int, guess: int | None, for_all: list[int | None]
+    clear: Callable[[int], bool], agents: int, guess: int | None, for_all: _ForAll
 ) -> Callable[[], int | None]:
-    """What works out the agents one threshold needs when it is first read: a search begun at
-    ``guess``, else at the agents every threshold needs (``for_all``'s one item, once known)."""
+    """What works out the agents one threshold needs when it is first read: the search for all of
+    them's answer where it settled this one, else a search begun at ``guess``, else at that
+    answer."""
 
     def work_out() -> int | None:
-        return _fewest(clear, agents, for_all[0] if guess is None else guess)
+        settled = for_all.settled(clear)
+        if settled is not None:
+            return settled
+        return _fewest(clear, agents, for_all.needed if guess is None else guess)
 
     return work_out
 
