@@ -99,11 +99,13 @@ class Projection:
     if not TYPE_CHECKING:  # mypy would take every attribute of a class with __getattr__ for Any
 
         def __getattr__(self, name: str) -> Any:
-            # Called only when a slot is unset: a deferred field not worked out yet.
+            # Called only when a slot was unset: a deferred field not worked out yet. Another
+            # thread may have worked it out since (the fields are set before the work is let go):
+            # then it is read as it is now.
             if name == "agents_needed":
                 needed = object.__getattribute__(self, "_needed")
                 if needed is None:
-                    raise AttributeError(name)
+                    return object.__getattribute__(self, name)
                 object.__setattr__(self, name, needed())
                 object.__setattr__(self, "_needed", None)
                 return object.__getattribute__(self, name)
@@ -111,7 +113,7 @@ class Projection:
                 raise AttributeError(name)
             steady = object.__getattribute__(self, "_steady")
             if steady is None:
-                raise AttributeError(name)
+                return object.__getattribute__(self, name)
             for field_name, value in zip(_DEFERRED, steady(), strict=True):
                 object.__setattr__(self, field_name, value)
             object.__setattr__(self, "_steady", None)

@@ -132,3 +132,13 @@ def test_agents_needed_are_worked_out_on_their_own_when_read() -> None:
         p == eager()
         and pickle.loads(pickle.dumps(Projection.deferred(Counted(), needed, **known))) == eager()
     )
+
+
+def test_a_field_another_thread_worked_out_meanwhile_is_read_as_it_is() -> None:
+    """A reader that found a deferred field unset, while another thread then worked every field
+    out, gets the value (not an AttributeError) when it goes on to look for the work."""
+    needed_known = {k: v for k, v in KNOWN.items() if k != "agents_needed"}
+    p = Projection.deferred(Counted(), lambda: 11, **needed_known)
+    assert (p.sure, p.agents_needed) == (0.71, 11)  # the other thread's reads
+    assert p.__getattr__("exits") == EXITS  # type: ignore[attr-defined]
+    assert p.__getattr__("agents_needed") == 11  # type: ignore[attr-defined]
