@@ -9,6 +9,12 @@ rate since that change point: what the queue will face while it lasts (a bound o
 rate be" over a fixed span answers another question, and for a surge just past what the agents can
 take it stays below the breach until the queue has broken).
 
+A narrower question, for a queue whose breaking rate is known (the arrival rate at which its agents,
+handle time and patience put a threshold at its breach): are the arrivals now at that rate rather
+than the usual one? Against that one alternative the log-likelihood ratio of the arrivals since a
+change point, n·log(λ*/λ₀) − (λ* − λ₀)·t, maximised over the change points, is Page's CUSUM, the
+quickest test of a change to exactly that rate (Lorden): :func:`breaking`.
+
 Computed afresh from a series' sampled running totals at each forecast: it keeps no state of its own.
 """
 
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -37,6 +43,14 @@ BEFORE = 3600.0
 """Seconds before the change point its usual rate is counted over."""
 LEAST_BEFORE = 1800.0
 """... at least this much of it (a younger series has no usual rate to rise from)."""
+BREAKING_SCORE = 0.0
+"""Log-likelihood ratio the arrivals since a change point need, at the queue's breaking rate against
+the usual one, before the forecast projects at the rate since (``[forecast] breaking_score``; 0: not
+asked)."""
+BREAKING_TOLERANCE = 0.05
+"""The usual rate the breaking rate is tested against is the hour's before the change point, this
+share higher (``[forecast] breaking_tolerance``): arrivals swing within an hour, and the top of a
+swing after a lull is no change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +67,9 @@ class Rise:
     """Log-likelihood ratio of the rise against one rate throughout."""
     count: int
     """Arrivals since the change point."""
+    breaking: float = 0.0
+    """The queue's breaking rate (arrivals per second) it was tested against (:func:`breaking`); 0
+    for a rise found by :func:`rise`."""
 
     @property
     def factor(self) -> float:
@@ -88,28 +105,19 @@ Point = Sequence[float]
 """A sample of running totals: its time first, then the counts (see cxmon.forecast.live.Sample)."""
 
 
-def rise(
-    samples: Sequence[Point], now: float, count: int, column: int, threshold: float = SCORE
-) -> Rise | None:
-    """The rise of the arrivals in ``samples`` (in time order) that stands out most, or None.
+def _candidates(
+    samples: Sequence[Point], now: float, count: int, column: int
+) -> Iterator[tuple[float, float, float, float, float]]:
+    """Each candidate change point, newest first: (its time, arrivals since, seconds since, arrivals
+    over the span before it, that span's seconds).
 
-    Candidate change points are the newest samples at least SHORTEST, SHORTEST + EVERY, … LONGEST
-    seconds before ``now``; each is scored against the BEFORE seconds before it (:func:`score`).
-
-    Args:
-        samples: running totals in time order, each with its time at index 0.
-        now: engine time of ``count``.
-        count: the running count of arrivals at ``now``.
-        column: where each sample holds that running count.
-        threshold: the log-likelihood ratio a rise needs.
-    """
+    Candidates are the newest samples at least SHORTEST, SHORTEST + EVERY, … LONGEST seconds before
+    ``now``, each with the BEFORE seconds before it (at least LEAST_BEFORE of history)."""
     if not samples:
-        return None
+        return
     first = samples[0][0]
     if now - first < LEAST_BEFORE + SHORTEST:
-        return None
-    best: Rise | None = None
-    best_score = threshold
+        return
     # Both ends move back in time from one candidate to the next: walk them, no search per candidate.
     i = bisect_right(samples, now - SHORTEST, key=_time) - 1
     j = -1
@@ -121,7 +129,7 @@ def rise(
         at = samples[i]
         start = at[0]
         if start > due or start - first < LEAST_BEFORE:
-            break
+            return
         lag = now - start + EVERY
         back = start - BEFORE
         if j < 0:
@@ -129,11 +137,29 @@ def rise(
         while j > 0 and samples[j][0] > back:
             j -= 1
         base = samples[j]
-        after = count - at[column]
-        before = at[column] - base[column]
-        t_after, t_before = now - start, start - base[0]
-        if t_before <= 0:
-            continue
+        t_before = start - base[0]
+        if t_before > 0:
+            yield start, count - at[column], now - start, at[column] - base[column], t_before
+
+
+def rise(
+    samples: Sequence[Point], now: float, count: int, column: int, threshold: float = SCORE
+) -> Rise | None:
+    """The rise of the arrivals in ``samples`` (in time order) that stands out most, or None.
+
+    Each candidate change point (see :func:`_candidates`) is scored against the BEFORE seconds
+    before it (:func:`score`).
+
+    Args:
+        samples: running totals in time order, each with its time at index 0.
+        now: engine time of ``count``.
+        count: the running count of arrivals at ``now``.
+        column: where each sample holds that running count.
+        threshold: the log-likelihood ratio a rise needs.
+    """
+    best: Rise | None = None
+    best_score = threshold
+    for start, after, t_after, before, t_before in _candidates(samples, now, count, column):
         # The score is at most the one-sample ratio against the rate before, which is at most
         # (after − expected)² ÷ 2·expected: most candidates fall short of that, with no logarithm.
         expected = before * t_after / t_before
@@ -146,6 +172,75 @@ def rise(
         if s >= best_score:
             best_score = s
             best = Rise(start, after / t_after, before / t_before, s, int(after))
+    return best
+
+
+def breaking_score(after: float, t_after: float, usual: float, breaking: float) -> float:
+    """Log-likelihood ratio of ``after`` arrivals in ``t_after`` seconds at the ``breaking`` rate
+    against the ``usual`` one (both per second, breaking above usual).
+
+    Args:
+        after: arrivals counted since the change point.
+        t_after: seconds since the change point.
+        usual: the rate of no change.
+        breaking: the rate tested for.
+    """
+    return after * math.log(breaking / usual) - (breaking - usual) * t_after
+
+
+def breaking(
+    samples: Sequence[Point],
+    now: float,
+    count: int,
+    column: int,
+    breaking_rate: Callable[[], float | None],
+    threshold: float,
+    tolerance: float = BREAKING_TOLERANCE,
+) -> Rise | None:
+    """The change point since which the arrivals in ``samples`` run at the queue's breaking rate
+    rather than the usual one with the surest evidence, or None.
+
+    For each candidate change point (see :func:`_candidates`) the usual rate is the one over the
+    BEFORE seconds before it, ``tolerance`` higher; a candidate counts only when the rate since it is
+    at least the breaking rate, and its score is :func:`breaking_score`. The breaking rate is asked
+    for (``breaking_rate()``, a search of the queueing model) only when some candidate could pass:
+    the score is at most the one-sample likelihood ratio at the rate since, which is at most
+    (after − expected)² ÷ 2·expected.
+
+    Args:
+        samples: running totals in time order, each with its time at index 0.
+        now: engine time of ``count``.
+        count: the running count of arrivals at ``now``.
+        column: where each sample holds that running count.
+        breaking_rate: gives the lowest arrival rate (per second) at which the queue breaches, or
+            None when no rate does; called at most once.
+        threshold: the log-likelihood ratio the arrivals since the change point need.
+        tolerance: how much above the hour's rate the usual one is taken to be.
+    """
+    if threshold <= 0:
+        return None
+    best: Rise | None = None
+    best_score = threshold
+    known: float | None = None
+    for start, after, t_after, before, t_before in _candidates(samples, now, count, column):
+        usual = (1.0 + tolerance) * before / t_before
+        expected = usual * t_after
+        if after <= expected:
+            continue
+        gap = after - expected
+        if expected > 0 and gap * gap < 2.0 * expected * best_score:
+            continue
+        if known is None:
+            known = breaking_rate()
+            if known is None:
+                return None
+        rate = after / t_after
+        if rate < known or known <= usual or usual <= 0:
+            continue
+        s = breaking_score(after, t_after, usual, known)
+        if s >= best_score:
+            best_score = s
+            best = Rise(start, rate, before / t_before, s, int(after), known)
     return best
 
 

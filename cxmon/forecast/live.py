@@ -53,6 +53,10 @@ lull is judged by the hour's load, not by the lull's."""
 DISPERSION = 6.0
 """Variance of a window's share (service level, abandon rate) over the binomial one: contacts in a
 busy period wait together, so a window holds fewer independent outcomes than contacts."""
+BREAKING_PRECISION = 0.005
+"""Relative precision of the breaking rate's search."""
+BREAKING_CEILING = 8.0
+"""The breaking rate is looked for up to this many times the agents' capacity."""
 PRESSING_SHARE = 0.15
 """The queue feels the load when at least this share of the agents' number (and 3) are waiting."""
 
@@ -287,25 +291,37 @@ class Forecaster:
         # what the queue will face while it lasts (the bounds worked out above answer "how low could the rate
         # be", and stay under a surge's rate until long after it began).
         rests_on = ""
-        rose = change.rise(samples, now, point[1], 1, opts.rise_score)
-        if rose is not None and rose.rate > sure_rate:
-            sure_rate = rose.rate
-            since = when(rose.since, self.tz).strftime("%H:%M")
-            rests_on = f"arrivals {rose.factor:.1f}× usual since {since}"
         abandons = point[2] - slow[2]
         waited = point[3] - slow[3]
         patience = waited / abandons if abandons >= opts.min_abandons and waited > 0 else None
         work = Workload(rate, aht, patience)
         figures = evaluate(work, agents, target)
+        modelled = [th for th in step.thresholds if th.measure in MODELLED and _channel_applies(th, key[1])]
+        rose = change.rise(samples, now, point[1], 1, opts.rise_score)
+        if rose is None or rose.rate <= sure_rate:
+            # Not surely another rate: but are the arrivals at the rate these agents break at?
+            # The lowest such rate is looked for only when the arrivals could tell it.
+            floor = sure_rate
+
+            def breaking_rate() -> float | None:
+                return _breaking_rate(modelled, aht, patience, agents, target, figures.model, floor)
+
+            rose = change.breaking(
+                samples, now, point[1], 1, breaking_rate, opts.breaking_score, opts.breaking_tolerance
+            )
+        if rose is not None and rose.rate > sure_rate:
+            sure_rate = rose.rate
+            since = when(rose.since, self.tz).strftime("%H:%M")
+            rests_on = f"arrivals {rose.factor:.1f}× usual since {since}"
+            if rose.breaking > 0:
+                rests_on += f", past the {rose.breaking / rose.usual:.1f}× that breaches"
         sure_work = Workload(sure_rate, aht, patience)
         pressing = len(due.waiting) >= max(3.0, PRESSING_SHARE * agents)
         waits = transient.waits_of(due.waiting, now)
         prior = self._tracks[key].forecast  # its answers are where the searches look first
         projections = []
         for_all = _ForAll()
-        for th in step.thresholds:
-            if th.measure not in MODELLED or not _channel_applies(th, key[1]):
-                continue
+        for th in modelled:
             project = _projector(th.measure, work, target, figures.model)
             project_sure = _projector(th.measure, sure_work, target, figures.model)
             if project is None or project_sure is None:
@@ -401,6 +417,57 @@ def _steady(
         return projected, sure, exits
 
     return work_out
+
+
+def _breaking_rate(
+    thresholds: Sequence[Threshold],
+    aht: float,
+    patience: float | None,
+    agents: int,
+    target: float,
+    model: str,
+    floor: float,
+) -> float | None:
+    """The queue's breaking rate: the lowest arrival rate (per second, within BREAKING_PRECISION) at
+    which a threshold's steady-state value is past its breach with these agents, handle time and
+    patience (the rate they can hold, not moved by a window's spread: that is the window's noise,
+    not the queue's); ``floor`` when it is already; None when no rate up to BREAKING_CEILING times
+    the larger of ``floor`` and the agents' capacity is.
+
+    Args:
+        thresholds: the modelled thresholds of the series.
+        aht: mean handle time, seconds.
+        patience: mean patience, seconds (None: Erlang C).
+        agents: the agents there are.
+        target: the service level's answer target, seconds.
+        model: the model the forecast's figures come from.
+        floor: the rate the forecast projects at already.
+    """
+
+    def breaks(rate: float) -> bool:
+        work = Workload(rate, aht, patience)
+        for th in thresholds:
+            project = _projector(th.measure, work, target, model)
+            if project is not None and th.worse(project(agents), th.breach):
+                return True
+        return False
+
+    lo = max(floor, 1e-6)
+    if breaks(lo):
+        return lo
+    hi = max(2.0 * lo, agents / aht)
+    ceiling = BREAKING_CEILING * hi
+    while not breaks(hi):
+        lo, hi = hi, 2.0 * hi
+        if hi > ceiling:
+            return None
+    while hi - lo > BREAKING_PRECISION * lo:
+        mid = 0.5 * (lo + hi)
+        if breaks(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _channel_applies(th: Threshold, channel: str) -> bool:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from cxmon.forecast.change import SCORE
+from cxmon.forecast.change import BREAKING_SCORE, BREAKING_TOLERANCE, SCORE
 from cxmon.units import parse_duration, parse_ratio
 
 
@@ -30,6 +31,12 @@ class ForecastOptions:
     """Log-likelihood ratio a rise in the arrivals needs before the forecast projects at the rate
     since it began (see :mod:`cxmon.forecast.change`): lower warns of surges sooner and raises more
     false alarms."""
+    breaking_score: float = BREAKING_SCORE
+    """Log-likelihood ratio the arrivals since a change point need, at the rate the queue breaches at
+    against the usual rate, before the forecast projects at the rate since (see
+    :func:`cxmon.forecast.change.breaking`); 0 asks nothing."""
+    breaking_tolerance: float = BREAKING_TOLERANCE
+    """How much above the hour's arrival rate the usual rate of that test is taken to be."""
     baseline_weeks: int = 4
     """Weeks of history a baseline is learned from."""
     baseline_min_weeks: int = 2
@@ -46,6 +53,8 @@ _KEYS = (
     "min_abandons",
     "agents",
     "rise_score",
+    "breaking_score",
+    "breaking_tolerance",
     "baseline_weeks",
     "baseline_min_weeks",
     "baseline_quantile",
@@ -111,6 +120,17 @@ def parse_forecast(raw: object, path: str = "forecast") -> tuple[ForecastOptions
             raise ValueError(v)
         return float(v)
 
+    def not_negative(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
+            raise ValueError(v)
+        return float(v)
+
+    def tolerance(v: Any) -> float:
+        q = parse_ratio(v)
+        if not 0.0 <= q < 1.0:
+            raise ValueError(v)
+        return q
+
     def quantile(v: Any) -> float:
         q = parse_ratio(v)
         if not 0.5 <= q < 1.0:
@@ -124,6 +144,8 @@ def parse_forecast(raw: object, path: str = "forecast") -> tuple[ForecastOptions
     take("min_abandons", lambda v: _whole(v, 1), "a whole number ≥ 1")
     take("agents", agents, "a table of queue = agents, like { billing = 50 }")
     take("rise_score", positive, "a number > 0 like 14")
+    take("breaking_score", not_negative, "a number ≥ 0 like 10 (0: off)")
+    take("breaking_tolerance", tolerance, 'a share from 0 % to below 100 %, like "10%"')
     take("baseline_weeks", lambda v: _whole(v, 1), "a whole number ≥ 1")
     take("baseline_min_weeks", lambda v: _whole(v, 1), "a whole number ≥ 1")
     take("baseline_quantile", quantile, 'a share from 50 % to below 100 %, like "95%"')

@@ -172,3 +172,123 @@ def test_a_steady_stream_seldom_shows_a_rise() -> None:
         looks += 1
         rises += change.rise(window, now, count, 1) is not None
     assert looks > 6000 and rises == 0
+
+
+def _poisson_log_pmf(n: int, mean: float) -> float:
+    """log P(N = n) for a Poisson count of that mean, from the textbook formula."""
+    return n * math.log(mean) - mean - math.lgamma(n + 1)
+
+
+@pytest.mark.parametrize(
+    ("after", "t_after", "usual", "breaking"),
+    [(30, 300.0, 220 / 3600, 341 / 3600), (120, 900.0, 480 / 3600, 690 / 3600), (5, 600.0, 0.01, 0.05)],
+)
+def test_breaking_score_is_the_log_ratio_of_the_two_poisson_probabilities(
+    after: int, t_after: float, usual: float, breaking: float
+) -> None:
+    """The score of a count at the breaking rate against the usual one is the log of the ratio of
+    the two Poisson probabilities of that count (the textbook pmf)."""
+    want = _poisson_log_pmf(after, breaking * t_after) - _poisson_log_pmf(after, usual * t_after)
+    assert change.breaking_score(after, t_after, usual, breaking) == pytest.approx(want, rel=1e-9)
+
+
+def _brute_breaking(
+    samples: list[tuple[float, int]], now: float, rate: float, threshold: float, tolerance: float
+) -> tuple[float, float] | None:
+    """The best change point and its score by the definition: every candidate lag on the grid, each
+    span counted from the samples afresh, scored by the Poisson probabilities' ratio, counted only
+    when the rate since is at least the breaking rate."""
+    first = samples[0][0]
+    best: tuple[float, float] | None = None
+    lag = change.SHORTEST
+    while lag <= change.LONGEST:
+        at = [s for s in samples if s[0] <= now - lag][-1]
+        if at[0] - first < change.LEAST_BEFORE:
+            break
+        lag = now - at[0] + change.EVERY
+        older = [s for s in samples if s[0] <= at[0] - change.BEFORE]
+        base = older[-1] if older else samples[0]
+        usual = (1 + tolerance) * (at[1] - base[1]) / (at[0] - base[0])
+        after, t_after = samples[-1][1] - at[1], now - at[0]
+        if after / t_after < rate or usual >= rate:
+            continue
+        s = _poisson_log_pmf(after, rate * t_after) - _poisson_log_pmf(after, usual * t_after)
+        if s >= threshold and (best is None or s > best[1]):
+            best = (at[0], s)
+    return best
+
+
+class _Counted:
+    """A breaking rate that counts how often it is asked for."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.calls = 0
+
+    def __call__(self) -> float:
+        self.calls += 1
+        return self.rate
+
+
+def test_breaking_finds_the_change_point_a_search_by_the_definition_finds() -> None:
+    """On a stream that rises ×1.6 after an hour and a half, tested against a breaking rate of ×1.5
+    at each minute of the next half hour, the change point and score found are those of a search
+    that counts every span afresh and scores it by the Poisson probabilities (or none when none
+    passes); the breaking rate is asked for at most once a look."""
+    rng = random.Random(17)
+    usual = 220 / 3600
+    times = _stream(rng, [(0.0, usual), (5400.0, 1.6 * usual)], 7200.0)
+    samples = _samples(times, 7200.0)
+    found = 0
+    for end in range(540, 720, 6):
+        now_samples = samples[: end + 1]
+        now, count = now_samples[-1]
+        rate = _Counted(1.5 * usual)
+        got = change.breaking(now_samples, now, count, 1, rate, 2.0, 0.05)
+        want = _brute_breaking(now_samples, now, 1.5 * usual, 2.0, 0.05)
+        assert rate.calls <= 1
+        if want is None:
+            assert got is None
+            continue
+        found += 1
+        assert got is not None and (got.since, got.score) == pytest.approx(want)
+        assert got.breaking == 1.5 * usual
+    assert found >= 10
+
+
+def test_breaking_rate_is_not_looked_for_on_a_steady_stream() -> None:
+    """Ten simulated hours at a steady 8 arrivals a minute, looked at every 10 seconds with a
+    breaking rate ×1.5 and a score of 10: the breaking rate (a search of the queueing model) is
+    seldom asked for, and nothing is ever found."""
+    rng = random.Random(19)
+    usual = 8 / 60
+    times = _stream(rng, [(0.0, usual)], 10 * 3600.0)
+    samples = _samples(times, 10 * 3600.0)
+    keep = int((change.LONGEST + change.BEFORE) / 10) + 1
+    looks = asked = found = 0
+    for end in range(keep, len(samples)):
+        window = samples[end - keep : end + 1]
+        now, count = window[-1]
+        rate = _Counted(1.5 * usual)
+        looks += 1
+        found += change.breaking(window, now, count, 1, rate, 10.0, 0.05) is not None
+        asked += rate.calls
+    assert looks > 3000 and found == 0
+    assert asked < 0.05 * looks
+
+
+def test_a_rise_just_past_the_breaking_rate_is_found_before_the_two_sample_test_finds_it() -> None:
+    """200 simulated streams at 220 arrivals an hour rising ×1.6, against a queue that breaks at
+    ×1.5: ten minutes on, the test against the breaking rate at a score of 10 has found the rise in
+    more streams than the two-sample test at its threshold of 14 (a rise to exactly the rate that
+    matters takes less evidence than a rise to any rate)."""
+    rng = random.Random(23)
+    usual = 220 / 3600
+    by_breaking = by_rise = 0
+    for _ in range(200):
+        times = _stream(rng, [(0.0, usual), (3600.0, 1.6 * usual)], 3600.0 + 600.0)
+        samples = _samples(times, 3600.0 + 600.0)
+        now, count = samples[-1]
+        by_breaking += change.breaking(samples, now, count, 1, lambda: 1.5 * usual, 10.0, 0.0) is not None
+        by_rise += change.rise(samples, now, count, 1) is not None
+    assert by_breaking > by_rise + 20

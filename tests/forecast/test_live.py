@@ -14,7 +14,13 @@ from cxmon.config import Config, Threshold
 from cxmon.detector import Detector
 from cxmon.forecast import Workload, agents_needed, evaluate
 from cxmon.forecast.breach import Projection
-from cxmon.forecast.live import Forecaster
+from cxmon.forecast.live import (
+    BREAKING_PRECISION,
+    MODELLED,
+    Forecaster,
+    _breaking_rate,
+    wait_quantile,
+)
 from cxmon.forecast.options import parse_forecast
 from cxmon.forecast.result import Forecast
 from cxmon.snapshot import TOTALS, State
@@ -191,6 +197,66 @@ def test_a_surge_is_projected_at_the_rate_since_it_began() -> None:
     verdict = Detector(config).judge_rule(KEY, 0, SL, 0.95, f.ts, p)
     assert verdict.state is State.WATCH
     assert verdict.reason.endswith("; arrivals 1.6× usual since 01:00")
+
+
+@pytest.mark.parametrize("score", [0.0, 10.0])
+def test_arrivals_past_the_rate_the_agents_break_at_are_projected_at_their_rate(score: float) -> None:
+    """An hour at 480 calls an hour on 50 agents (4-minute calls), then 14 minutes at ×1.5: the
+    two-sample test has not yet found the rise, but tested against the rate at which these agents
+    breach (about ×1.4) the arrivals are surely at it, and at the rate since
+    the service level is projected to breach: WATCH, saying so. Without the test (score 0), no
+    breach is projected."""
+    config = dataclasses.replace(CONFIG, display_timezone="UTC")
+    options = dataclasses.replace(config.forecast, breaking_score=score, breaking_tolerance=0.0)
+    forecaster = Forecaster(dataclasses.replace(config, forecast=options))
+    series = FakeSeries(agents_staffed=50)
+    t = feed(series, forecaster, per_hour=480.0, aht=240.0, minutes=60)
+    feed(series, forecaster, per_hour=720.0, aht=240.0, minutes=14, t0=t)
+    f = forecaster.latest[KEY]
+    p = sl_of(forecaster)
+    if score == 0.0:
+        assert not p.breaches and p.rests_on == ""
+        return
+    assert f.sure_rate is not None and f.sure_rate * 3600 == pytest.approx(720.0, rel=0.02)
+    assert p.breaches
+    verdict = Detector(config).judge_rule(KEY, 0, SL, 0.95, f.ts, p)
+    assert verdict.state is State.WATCH
+    assert verdict.reason.endswith("; arrivals 1.5× usual since 01:00, past the 1.4× that breaches")
+
+
+@pytest.mark.parametrize(("patience", "agents"), [(None, 50), (120.0, 50), (180.0, 34), (None, 14)])
+def test_the_breaking_rate_is_the_lowest_rate_a_scan_finds_breaching(
+    patience: float | None, agents: int
+) -> None:
+    """The breaking rate is where a scan of arrival rates in steps of 0.1 % first finds a threshold's
+    steady-state value past its breach (the service level or the wait p90 the model gives)."""
+    step = CONFIG.step("help")
+    thresholds = [th for th in step.thresholds if th.measure in MODELLED]
+    aht, target = 240.0, step.service_level_target
+    model = "erlang_c" if patience is None else "erlang_a"
+
+    def breaches(rate: float) -> bool:
+        work = Workload(rate, aht, patience)
+        figures = evaluate(work, agents, target)
+        sl = figures.service_level if figures.service_level is not None else 0.0
+        for th in thresholds:
+            if th.measure == "service_level":
+                if sl < th.breach:
+                    return True
+            else:
+                p90 = wait_quantile(work, agents, 0.9)
+                if p90 is None or p90 > th.breach:
+                    return True
+        return False
+
+    floor = 0.5 * agents / aht
+    rate = floor
+    while not breaches(rate):
+        rate *= 1.001
+    got = _breaking_rate(thresholds, aht, patience, agents, target, model, floor)
+    assert got is not None
+    assert got == pytest.approx(rate, rel=BREAKING_PRECISION + 0.001)
+    assert breaches(got)
 
 
 def sl_of(forecaster: Forecaster) -> Projection:

@@ -20,11 +20,14 @@ def test_settings_are_read() -> None:
     config = loads(
         ONE_STEP
         + '[forecast]\narrival_span = "10m"\nchannels = ["voice"]\nagents = { q1 = 12 }\nrise_score = 10\n'
+        + 'breaking_score = 8\nbreaking_tolerance = "15%"\n'
     )
     assert config.forecast.arrival_span == 600.0
     assert config.forecast.channels == ("voice",)
     assert dict(config.forecast.agents) == {"q1": 12}
     assert config.forecast.rise_score == 10.0
+    assert config.forecast.breaking_score == 8.0
+    assert config.forecast.breaking_tolerance == pytest.approx(0.15)
 
 
 @pytest.mark.parametrize(
@@ -34,6 +37,10 @@ def test_settings_are_read() -> None:
         ("agents = { q1 = -1 }", "forecast.agents: expected a table of queue = agents"),
         ("enabled = 1", "forecast.enabled: expected true or false"),
         ("rise_score = 0", "forecast.rise_score: expected a number > 0"),
+        ("breaking_score = -1", "forecast.breaking_score: expected a number ≥ 0"),
+        ("breaking_score = inf", "forecast.breaking_score: expected a number ≥ 0"),
+        ('breaking_tolerance = "100%"', "forecast.breaking_tolerance: expected a share from 0 %"),
+        ("breaking_tolerance = true", "forecast.breaking_tolerance: expected a share from 0 %"),
         ('baseline_quantile = "40%"', "forecast.baseline_quantile: expected a share from 50 %"),
         ("arival_span = 300", "forecast.arival_span: unknown key"),
         ("baseline_weeks = 1\nbaseline_min_weeks = 2", "forecast.baseline_min_weeks: must not exceed"),
