@@ -287,16 +287,16 @@ class Forecaster:
             return empty("too few handled contacts to know the handle time", rate)
         if agents is None:
             return empty("no staffing figures", rate, aht)
-        # Arrivals that surely rose above the usual rate are projected at the rate since they rose:
-        # what the queue will face while it lasts (the bounds worked out above answer "how low could the rate
-        # be", and stay under a surge's rate until long after it began).
-        rests_on = ""
         abandons = point[2] - slow[2]
         waited = point[3] - slow[3]
         patience = waited / abandons if abandons >= opts.min_abandons and waited > 0 else None
         work = Workload(rate, aht, patience)
         figures = evaluate(work, agents, target)
         modelled = [th for th in step.thresholds if th.measure in MODELLED and _channel_applies(th, key[1])]
+        # Arrivals that surely rose above the usual rate are projected at the rate since they rose:
+        # what the queue will face while it lasts (the bounds worked out above answer "how low could the rate
+        # be", and stay under a surge's rate until long after it began).
+        rests_on = ""
         rose = change.rise(samples, now, point[1], 1, opts.rise_score)
         if rose is None or rose.rate <= sure_rate:
             # Not surely another rate: but are the arrivals at the rate these agents break at?
