@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import time
@@ -116,6 +117,48 @@ def run_command(args: argparse.Namespace, *, serve: bool) -> int:
         return 2
 
 
+class _TerminalOut:
+    """The dashboard's terminal stream, for whom a write to a terminal that hung up is the news that
+    it did (``gone`` is called once, from whichever thread wrote) rather than an error that stops the
+    dashboard's writer thread; every other attribute is the stream's own."""
+
+    def __init__(self, stream: Any, gone: Callable[[], None]) -> None:
+        self._stream = stream
+        self._gone = gone
+        self._told = False
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except OSError:
+            self._hung_up()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            self._hung_up()
+
+    def _hung_up(self) -> None:
+        if not self._told:
+            self._told = True
+            self._gone()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _detach_terminal() -> None:
+    """Point standard input, output and error at /dev/null."""
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
 async def _main(
     config: Config, db: str | None, duration: float | None, *, serve: bool, headless: bool, wallboard: bool
 ) -> int:
@@ -128,8 +171,17 @@ async def _main(
         for stop in stoppers:
             stop()
 
+    def on_hangup() -> None:
+        # The terminal is gone (an SSH connection dropped, a tmux session killed): stop as for
+        # SIGTERM, committing what was read, rather than dying on the spot. What the dashboard
+        # writes while it closes goes to /dev/null: a write to a hung-up terminal fails, which
+        # would stop the dashboard's writer and leave its next writes waiting for ever.
+        _detach_terminal()
+        on_signal()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     closers: list[Any] = []
     tally = RunTally()
     if headless and not serve:
@@ -154,6 +206,15 @@ async def _main(
                 from cxmon.tui.app import run_dashboard
 
                 runner = asyncio.create_task(engine.run(duration), name="engine-run")
+                # The dashboard draws on standard error (sys.__stderr__, as Textual does): wrapped,
+                # a write that finds the terminal gone stops cxmon as SIGHUP does, even when no
+                # SIGHUP comes (the terminal's session leader is not cxmon's shell).
+                terminal = sys.__stderr__
+
+                def hung_up() -> None:
+                    loop.call_soon_threadsafe(on_hangup)
+
+                sys.__stderr__ = _TerminalOut(terminal, hung_up)  # type: ignore[misc,assignment]
                 dashboard = asyncio.create_task(run_dashboard(engine, wallboard=wallboard), name="dashboard")
 
                 def cancel_dashboard() -> None:
@@ -165,13 +226,14 @@ async def _main(
                 for task in (runner, dashboard):
                     task.cancel()
                 await asyncio.gather(runner, dashboard, return_exceptions=True)
+                sys.__stderr__ = terminal  # type: ignore[misc]
             for closer in reversed(closers):
                 await closer()
             closers = []
     finally:
         for closer in reversed(closers):
             await closer()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
     if headless and not serve:
         # After the engine closed: its last snapshot counts every event, and the store has committed.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -89,3 +92,92 @@ def test_cxmon_run_wallboard_shows_big_tiles_and_q_exits_0(tmux: list[str], tmp_
     assert not exit_file.exists(), screen(tmux)
     assert all(label in screen(tmux) for label in LABELS), screen(tmux)
     assert quit_with_q(tmux, exit_file) == "0"
+
+
+def test_a_hangup_stops_cxmon_run_as_sigterm_does_and_commits(tmux: list[str], tmp_path: Path) -> None:
+    """SIGHUP (the terminal went away: an SSH connection dropped) stops `cxmon run` cleanly: exit
+    code 0 and the events it read committed to the history, where dying of the signal gave 129."""
+    exit_file = start(tmux, tmp_path)
+    assert wait_for(lambda: "ev/s" in screen(tmux)), screen(tmux)
+    config = str(tmp_path / "cxmon.toml")
+    found = subprocess.run(
+        ["pgrep", "-f", "--", f"^{sys.executable} -m cxmon run --config {config}$"],
+        capture_output=True,
+        text=True,
+    )
+    pids = [int(p) for p in found.stdout.split()]
+    assert len(pids) == 1, found
+    os.kill(pids[0], signal.SIGHUP)
+    assert wait_for(lambda: exit_file.exists() and exit_file.read_text().strip() != ""), screen(tmux)
+    assert exit_file.read_text().strip() == "0"
+    with sqlite3.connect(tmp_path / "cxmon.db") as db:
+        (events,) = db.execute("SELECT count(*) FROM events").fetchone()
+    assert events > 0
+
+
+def test_cxmon_run_exits_when_its_terminal_is_killed(tmux: list[str], tmp_path: Path) -> None:
+    """`cxmon run` as a tmux session's own command, the session killed: the process ends (it does
+    not wait for ever on writes to a terminal that is gone) and its events are committed."""
+    config = tmp_path / "cxmon.toml"
+    text = sim_config_text(speed="60").replace('path = "cxmon.db"', f'path = "{tmp_path / "cxmon.db"}"', 1)
+    config.write_text(text, encoding="utf-8")
+    command = f"{sys.executable} -m cxmon run --config {config}"
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", "cxmon", "-x", "100", "-y", "30", "-c", str(REPO), command],
+        check=True,
+    )
+    assert wait_for(lambda: "ev/s" in screen(tmux)), screen(tmux)
+    found = subprocess.run(
+        ["pgrep", "-f", "--", f"^{sys.executable} -m cxmon run --config {config}$"],
+        capture_output=True,
+        text=True,
+    )
+    (pid,) = (int(p) for p in found.stdout.split())
+    subprocess.run([*tmux, "kill-session", "-t", "cxmon"], check=True)
+    try:
+        assert wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid)), f"pid {pid} still running"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # a hung one would run on after the test
+    with sqlite3.connect(tmp_path / "cxmon.db") as db:
+        (events,) = db.execute("SELECT count(*) FROM events").fetchone()
+    assert events > 0
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
+
+
+def test_cxmon_run_stops_when_its_terminal_goes_with_no_hangup_signal(
+    tmux: list[str], tmp_path: Path
+) -> None:
+    """The terminal's session leader ignores SIGHUP and keeps cxmon from hearing of the hang-up (as
+    `make run` does): `cxmon run` learns it from its next write, stops cleanly (exit code 0, events
+    committed) instead of waiting for ever with its input thread spinning."""
+    config = tmp_path / "cxmon.toml"
+    text = sim_config_text(speed="60").replace('path = "cxmon.db"', f'path = "{tmp_path / "cxmon.db"}"', 1)
+    config.write_text(text, encoding="utf-8")
+    exit_file = tmp_path / "exit-code"
+    command = f"trap '' HUP; {sys.executable} -m cxmon run --config {config}; echo $? > {exit_file}"
+    window = ("-x", "100", "-y", "30", "-c", str(REPO))
+    subprocess.run([*tmux, "new-session", "-d", "-s", "cxmon", *window, f'sh -c "{command}"'], check=True)
+    assert wait_for(lambda: "ev/s" in screen(tmux)), screen(tmux)
+    found = subprocess.run(
+        ["pgrep", "-f", "--", f"^{sys.executable} -m cxmon run --config {config}$"],
+        capture_output=True,
+        text=True,
+    )
+    (pid,) = (int(p) for p in found.stdout.split())
+    subprocess.run([*tmux, "kill-session", "-t", "cxmon"], check=True)
+    try:
+        assert wait_for(lambda: exit_file.exists() and exit_file.read_text().strip() != ""), "no exit code"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert exit_file.read_text().strip() == "0"
+    with sqlite3.connect(tmp_path / "cxmon.db") as db:
+        (events,) = db.execute("SELECT count(*) FROM events").fetchone()
+    assert events > 0
