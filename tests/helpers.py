@@ -92,3 +92,13 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         skip_unless_ci(f"sample data {path} is missing (clone shared/ beside the repo)")
     return path
+
+
+class HandFed:
+    """A source a test feeds by hand, through the engine's own batch path (``_process``)."""
+
+    type = "test"
+    name = "feed"
+
+    async def run(self, sink: object) -> None:  # pragma: no cover - never started
+        raise AssertionError("fed by hand")

@@ -17,7 +17,7 @@ from cxmon.engine.window_figures import percentile_tails
 from cxmon.events import ContactEvent, EventKind
 from cxmon.noise import quantile_chance
 from cxmon.snapshot import State
-from tests.helpers import one_step_config
+from tests.helpers import HandFed, one_step_config
 
 KEY = ("help", "chat", "q1")
 P90 = Threshold(
@@ -155,38 +155,24 @@ match = [{ channel = "chat", queue = "q*" }]
 T0 = 1_767_600_000.0
 
 
-class _Fed:
-    """A source the test feeds by hand."""
-
-    type = "test"
-    name = "feed"
-
-    async def run(self, sink: object) -> None:  # pragma: no cover - never started
-        raise AssertionError("fed by hand")
+def _chat_contacts(waits: list[float], answered_after: list[float]) -> list[ContactEvent]:
+    """A chat contact every 10 s on q1, answered after ``answered_after[i]`` with wait ``waits[i]``."""
+    events = []
+    for i, (wait, after) in enumerate(zip(waits, answered_after, strict=True)):
+        at = T0 + 10.0 * i
+        base = {"contact_id": f"c{i}", "channel": "chat", "queue": "q1"}
+        events.append(ContactEvent(ts=at, kind=EventKind.ARRIVED, **base))  # type: ignore[arg-type]
+        events.append(ContactEvent(ts=at + after, kind=EventKind.ANSWERED, wait=wait, **base))  # type: ignore[arg-type]
+    return events
 
 
 async def _state_after(waits: list[float]) -> tuple[State, str]:
     """Feed one chat contact every 10 s with these waits, tick every second until the last answer,
     and return the step's state and reason then."""
     engine = Engine(
-        loads(CONFIG, "<p90>"), store=False, sources=[_Fed()], clock=lambda: T0, recompute="changes"
-    )  # type: ignore[list-item]
-    events = []
-    for i, wait in enumerate(waits):
-        at = T0 + 10.0 * i
-        events.append(
-            ContactEvent(ts=at, kind=EventKind.ARRIVED, contact_id=f"c{i}", channel="chat", queue="q1")
-        )
-        events.append(
-            ContactEvent(
-                ts=at + wait,
-                kind=EventKind.ANSWERED,
-                contact_id=f"c{i}",
-                channel="chat",
-                queue="q1",
-                wait=wait,
-            )
-        )
+        loads(CONFIG, "<p90>"), store=False, sources=[HandFed()], clock=lambda: T0, recompute="changes"
+    )
+    events = _chat_contacts(waits, waits)
     events.sort(key=lambda e: e.ts)
     i = 0
     snap = None
@@ -218,25 +204,10 @@ def test_percentile_tails_count_the_window_values_past_the_line() -> None:
     """percentile_tails counts, over a window's sketch (a 5-minute window nesting a 1-minute one),
     the values past the line as the sketch reports them: brute force over the values fed, binned
     the same way."""
-    engine = Engine(loads(CONFIG, "<p90>"), store=False, sources=[_Fed()], clock=lambda: T0)  # type: ignore[list-item]
+    engine = Engine(loads(CONFIG, "<p90>"), store=False, sources=[HandFed()], clock=lambda: T0)
     rng = random.Random(3)
     waits = [rng.expovariate(1 / 40.0) for _ in range(25)]
-    rows = []
-    for i, wait in enumerate(waits):
-        at = T0 + 10.0 * i
-        rows.append(
-            ContactEvent(ts=at, kind=EventKind.ARRIVED, contact_id=f"c{i}", channel="chat", queue="q1")
-        )
-        rows.append(
-            ContactEvent(
-                ts=at + 1.0,
-                kind=EventKind.ANSWERED,
-                contact_id=f"c{i}",
-                channel="chat",
-                queue="q1",
-                wait=wait,
-            )
-        )
+    rows = _chat_contacts(waits, [1.0] * len(waits))
     engine.aggregator.add(rows)
     engine.aggregator.advance(T0 + 250.0)
     series = engine.aggregator.series[("help", "chat", "q1")]

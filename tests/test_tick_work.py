@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from collectors.base import Sink
 from cxmon.config import loads
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
+from tests.helpers import HandFed
 
 T0 = 1_767_600_000.0
 CONFIG = """
@@ -34,16 +34,6 @@ match = [{ channel = "voice", queue = "q*" }]
 """
 
 
-class _Fed:
-    """A source the test feeds by hand (through the engine's own batch path)."""
-
-    type = "test"
-    name = "feed"
-
-    async def run(self, sink: Sink) -> None:  # pragma: no cover - never started
-        raise AssertionError("fed by hand")
-
-
 async def _judgements_on_unchanged_windows(staffed: int | None) -> int:
     """Feed a call every 20 s for 20 minutes (with a staffing event first when ``staffed``), tick
     every second, and count the judgements of the series, past its first 12 minutes (forecasts
@@ -51,7 +41,7 @@ async def _judgements_on_unchanged_windows(staffed: int | None) -> int:
     engine = Engine(
         loads(CONFIG, "<tick-work>"),
         store=False,
-        sources=[_Fed()],  # type: ignore[list-item]
+        sources=[HandFed()],  # type: ignore[list-item]
         clock=lambda: now,
         recompute="changes",
     )

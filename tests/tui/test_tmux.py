@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,11 +39,36 @@ def wait_for(check: object, tries: int = 300, every: float = 0.1) -> bool:
     return False
 
 
-def start(tmux: list[str], tmp_path: Path, *args: str, size: tuple[int, int] = (120, 40)) -> Path:
-    """Start ``cxmon run ARGS`` on the seeded simulator (60x) in a tmux window; return its exit-code file."""
+def write_config(tmp_path: Path) -> Path:
+    """The seeded simulator's config (60x), its history in ``tmp_path``; return its path."""
     config = tmp_path / "cxmon.toml"
     text = sim_config_text(speed="60").replace('path = "cxmon.db"', f'path = "{tmp_path / "cxmon.db"}"', 1)
     config.write_text(text, encoding="utf-8")
+    return config
+
+
+def cxmon_pid(config: Path) -> int:
+    """The pid of the one `cxmon run --config CONFIG` process (not a shell that started it)."""
+    found = subprocess.run(
+        ["pgrep", "-f", "--", f"^{sys.executable} -m cxmon run --config {config}$"],
+        capture_output=True,
+        text=True,
+    )
+    pids = [int(p) for p in found.stdout.split()]
+    assert len(pids) == 1, found
+    return pids[0]
+
+
+def committed_events(tmp_path: Path) -> int:
+    """Events committed to the history in ``tmp_path``."""
+    with sqlite3.connect(tmp_path / "cxmon.db") as db:
+        (events,) = db.execute("SELECT count(*) FROM events").fetchone()
+    return int(events)
+
+
+def start(tmux: list[str], tmp_path: Path, *args: str, size: tuple[int, int] = (120, 40)) -> Path:
+    """Start ``cxmon run ARGS`` on the seeded simulator (60x) in a tmux window; return its exit-code file."""
+    config = write_config(tmp_path)
     exit_file = tmp_path / "exit-code"
     command = f"{sys.executable} -m cxmon run --config {config} {' '.join(args)}; echo $? > {exit_file}"
     width, height = size
@@ -99,49 +124,34 @@ def test_a_hangup_stops_cxmon_run_as_sigterm_does_and_commits(tmux: list[str], t
     code 0 and the events it read committed to the history, where dying of the signal gave 129."""
     exit_file = start(tmux, tmp_path)
     assert wait_for(lambda: "ev/s" in screen(tmux)), screen(tmux)
-    config = str(tmp_path / "cxmon.toml")
-    found = subprocess.run(
-        ["pgrep", "-f", "--", f"^{sys.executable} -m cxmon run --config {config}$"],
-        capture_output=True,
-        text=True,
-    )
-    pids = [int(p) for p in found.stdout.split()]
-    assert len(pids) == 1, found
-    os.kill(pids[0], signal.SIGHUP)
+    os.kill(cxmon_pid(tmp_path / "cxmon.toml"), signal.SIGHUP)
     assert wait_for(lambda: exit_file.exists() and exit_file.read_text().strip() != ""), screen(tmux)
     assert exit_file.read_text().strip() == "0"
-    with sqlite3.connect(tmp_path / "cxmon.db") as db:
-        (events,) = db.execute("SELECT count(*) FROM events").fetchone()
-    assert events > 0
+    assert committed_events(tmp_path) > 0
+
+
+def _kill_terminal_under(tmux: list[str], command: str, config: Path, ended: Callable[[int], bool]) -> None:
+    """Run ``command`` as a tmux session's own, wait for the dashboard, kill the session, and wait
+    for ``ended()``; a cxmon still running then is killed (a hung one would outlive the test)."""
+    window = ("-x", "100", "-y", "30", "-c", str(REPO))
+    subprocess.run([*tmux, "new-session", "-d", "-s", "cxmon", *window, command], check=True)
+    assert wait_for(lambda: "ev/s" in screen(tmux)), screen(tmux)
+    pid = cxmon_pid(config)
+    subprocess.run([*tmux, "kill-session", "-t", "cxmon"], check=True)
+    try:
+        assert wait_for(lambda: ended(pid)), f"cxmon (pid {pid}) did not end"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_cxmon_run_exits_when_its_terminal_is_killed(tmux: list[str], tmp_path: Path) -> None:
     """`cxmon run` as a tmux session's own command, the session killed: the process ends (it does
     not wait for ever on writes to a terminal that is gone) and its events are committed."""
-    config = tmp_path / "cxmon.toml"
-    text = sim_config_text(speed="60").replace('path = "cxmon.db"', f'path = "{tmp_path / "cxmon.db"}"', 1)
-    config.write_text(text, encoding="utf-8")
+    config = write_config(tmp_path)
     command = f"{sys.executable} -m cxmon run --config {config}"
-    subprocess.run(
-        [*tmux, "new-session", "-d", "-s", "cxmon", "-x", "100", "-y", "30", "-c", str(REPO), command],
-        check=True,
-    )
-    assert wait_for(lambda: "ev/s" in screen(tmux)), screen(tmux)
-    found = subprocess.run(
-        ["pgrep", "-f", "--", f"^{sys.executable} -m cxmon run --config {config}$"],
-        capture_output=True,
-        text=True,
-    )
-    (pid,) = (int(p) for p in found.stdout.split())
-    subprocess.run([*tmux, "kill-session", "-t", "cxmon"], check=True)
-    try:
-        assert wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid)), f"pid {pid} still running"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)  # a hung one would run on after the test
-    with sqlite3.connect(tmp_path / "cxmon.db") as db:
-        (events,) = db.execute("SELECT count(*) FROM events").fetchone()
-    assert events > 0
+    _kill_terminal_under(tmux, command, config, lambda pid: not Path(f"/proc/{pid}").exists() or _zombie(pid))
+    assert committed_events(tmp_path) > 0
 
 
 def _zombie(pid: int) -> bool:
@@ -157,27 +167,14 @@ def test_cxmon_run_stops_when_its_terminal_goes_with_no_hangup_signal(
     """The terminal's session leader ignores SIGHUP and keeps cxmon from hearing of the hang-up (as
     `make run` does): `cxmon run` learns it from its next write, stops cleanly (exit code 0, events
     committed) instead of waiting for ever with its input thread spinning."""
-    config = tmp_path / "cxmon.toml"
-    text = sim_config_text(speed="60").replace('path = "cxmon.db"', f'path = "{tmp_path / "cxmon.db"}"', 1)
-    config.write_text(text, encoding="utf-8")
+    config = write_config(tmp_path)
     exit_file = tmp_path / "exit-code"
     command = f"trap '' HUP; {sys.executable} -m cxmon run --config {config}; echo $? > {exit_file}"
-    window = ("-x", "100", "-y", "30", "-c", str(REPO))
-    subprocess.run([*tmux, "new-session", "-d", "-s", "cxmon", *window, f'sh -c "{command}"'], check=True)
-    assert wait_for(lambda: "ev/s" in screen(tmux)), screen(tmux)
-    found = subprocess.run(
-        ["pgrep", "-f", "--", f"^{sys.executable} -m cxmon run --config {config}$"],
-        capture_output=True,
-        text=True,
+    _kill_terminal_under(
+        tmux,
+        f'sh -c "{command}"',
+        config,
+        lambda _: exit_file.exists() and exit_file.read_text().strip() != "",
     )
-    (pid,) = (int(p) for p in found.stdout.split())
-    subprocess.run([*tmux, "kill-session", "-t", "cxmon"], check=True)
-    try:
-        assert wait_for(lambda: exit_file.exists() and exit_file.read_text().strip() != ""), "no exit code"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
     assert exit_file.read_text().strip() == "0"
-    with sqlite3.connect(tmp_path / "cxmon.db") as db:
-        (events,) = db.execute("SELECT count(*) FROM events").fetchone()
-    assert events > 0
+    assert committed_events(tmp_path) > 0
