@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-import os
 import signal
 import sys
 import time
@@ -21,6 +20,7 @@ from cxmon.http_server import HttpServices, bind_failed
 from cxmon.preflight import check_files
 from cxmon.run_summary import RunTally
 from cxmon.snapshot import Snapshot, State
+from cxmon.terminal import stop_on_hangup
 from cxmon.units import parse_duration
 
 log = logging.getLogger("cxmon")
@@ -117,48 +117,6 @@ def run_command(args: argparse.Namespace, *, serve: bool) -> int:
         return 2
 
 
-class _TerminalOut:
-    """The dashboard's terminal stream, for whom a write to a terminal that hung up is the news that
-    it did (``gone`` is called once, from whichever thread wrote) rather than an error that stops the
-    dashboard's writer thread; every other attribute is the stream's own."""
-
-    def __init__(self, stream: Any, gone: Callable[[], None]) -> None:
-        self._stream = stream
-        self._gone = gone
-        self._told = False
-
-    def write(self, text: str) -> int:
-        try:
-            return int(self._stream.write(text))
-        except OSError:
-            self._hung_up()
-            return len(text)
-
-    def flush(self) -> None:
-        try:
-            self._stream.flush()
-        except OSError:
-            self._hung_up()
-
-    def _hung_up(self) -> None:
-        if not self._told:
-            self._told = True
-            self._gone()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _detach_terminal() -> None:
-    """Point standard input, output and error at /dev/null."""
-    null = os.open(os.devnull, os.O_RDWR)
-    try:
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-    finally:
-        os.close(null)
-
-
 async def _main(
     config: Config, db: str | None, duration: float | None, *, serve: bool, headless: bool, wallboard: bool
 ) -> int:
@@ -171,70 +129,41 @@ async def _main(
         for stop in stoppers:
             stop()
 
-    def on_hangup() -> None:
-        # The terminal is gone (an SSH connection dropped, a tmux session killed): stop as for
-        # SIGTERM, committing what was read, rather than dying on the spot. What the dashboard
-        # writes while it closes goes to /dev/null: a write to a hung-up terminal fails, which
-        # would stop the dashboard's writer and leave its next writes waiting for ever.
-        _detach_terminal()
-        on_signal()
-
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     closers: list[Any] = []
     tally = RunTally()
     if headless and not serve:
         engine.add_listener(tally)
-    try:
-        # Bound before the engine starts, so a taken port stops nothing half-started.
-        http = HttpServices(engine, engine.sources)
-        await http.start()
-        closers.append(http.aclose)
-        async with engine:
-            closers += await _start_consumers(engine, config, hub=serve, exporter=http.exporter)
-            if headless:
-                printer = asyncio.create_task(_print_summaries(engine, quiet=serve), name="summary")
-                # (serve logs transitions through the alert dispatcher's log sink instead)
-                try:
-                    await engine.run(duration)
-                finally:
-                    printer.cancel()
-                    await asyncio.gather(printer, return_exceptions=True)
-                code = 0
-            else:
-                from cxmon.tui.app import run_dashboard
-
-                runner = asyncio.create_task(engine.run(duration), name="engine-run")
-                # The dashboard draws on standard error (sys.__stderr__, as Textual does): wrapped,
-                # a write that finds the terminal gone stops cxmon as SIGHUP does, even when no
-                # SIGHUP comes (the terminal's session leader is not cxmon's shell).
-                terminal = sys.__stderr__
-
-                def hung_up() -> None:
-                    loop.call_soon_threadsafe(on_hangup)
-
-                sys.__stderr__ = _TerminalOut(terminal, hung_up)  # type: ignore[misc,assignment]
-                dashboard = asyncio.create_task(run_dashboard(engine, wallboard=wallboard), name="dashboard")
-
-                def cancel_dashboard() -> None:
-                    dashboard.cancel()
-
-                stoppers.append(cancel_dashboard)
-                done, _ = await asyncio.wait({runner, dashboard}, return_when=asyncio.FIRST_COMPLETED)
-                code = dashboard.result() if dashboard in done and not dashboard.cancelled() else 0
-                for task in (runner, dashboard):
-                    task.cancel()
-                await asyncio.gather(runner, dashboard, return_exceptions=True)
-                sys.__stderr__ = terminal  # type: ignore[misc]
+    # The terminal gone (an SSH connection dropped, a tmux session killed) stops cxmon as SIGTERM
+    # does, committing what was read, rather than killing it on the spot or leaving it hung.
+    with stop_on_hangup(loop, on_signal):
+        try:
+            # Bound before the engine starts, so a taken port stops nothing half-started.
+            http = HttpServices(engine, engine.sources)
+            await http.start()
+            closers.append(http.aclose)
+            async with engine:
+                closers += await _start_consumers(engine, config, hub=serve, exporter=http.exporter)
+                if headless:
+                    printer = asyncio.create_task(_print_summaries(engine, quiet=serve), name="summary")
+                    # (serve logs transitions through the alert dispatcher's log sink instead)
+                    try:
+                        await engine.run(duration)
+                    finally:
+                        printer.cancel()
+                        await asyncio.gather(printer, return_exceptions=True)
+                    code = 0
+                else:
+                    code = await _run_with_dashboard(engine, duration, wallboard, stoppers)
+                for closer in reversed(closers):
+                    await closer()
+                closers = []
+        finally:
             for closer in reversed(closers):
                 await closer()
-            closers = []
-    finally:
-        for closer in reversed(closers):
-            await closer()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
     if headless and not serve:
         # After the engine closed: its last snapshot counts every event, and the store has committed.
         store = engine.store
@@ -253,6 +182,28 @@ async def _main(
     if engine.tick_failures:
         print(f"cxmon: {engine.tick_failures} engine tick(s) failed; see the log", file=sys.stderr)
     return 1 if failed and code == 0 else code
+
+
+async def _run_with_dashboard(
+    engine: Engine, duration: float | None, wallboard: bool, stoppers: list[Callable[[], None]]
+) -> int:
+    """Run the engine and the dashboard until either ends; return the dashboard's exit code (0 when
+    the engine ended first or a signal stopped both)."""
+    from cxmon.tui.app import run_dashboard
+
+    runner = asyncio.create_task(engine.run(duration), name="engine-run")
+    dashboard = asyncio.create_task(run_dashboard(engine, wallboard=wallboard), name="dashboard")
+
+    def cancel_dashboard() -> None:
+        dashboard.cancel()
+
+    stoppers.append(cancel_dashboard)
+    done, _ = await asyncio.wait({runner, dashboard}, return_when=asyncio.FIRST_COMPLETED)
+    code = dashboard.result() if dashboard in done and not dashboard.cancelled() else 0
+    for task in (runner, dashboard):
+        task.cancel()
+    await asyncio.gather(runner, dashboard, return_exceptions=True)
+    return code
 
 
 async def _start_consumers(

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cxmon.hub.client import HubClient, HubError
 from cxmon.hub.sites import SitesFeed, site_name
+from cxmon.terminal import stop_on_hangup
 from cxmon.tui.feed import Feed
 
 CONNECT_TIMEOUT = 15.0
@@ -91,11 +92,30 @@ async def _watch(urls: list[str], token: str | None, timeout: float, wallboard: 
         return 2
     from cxmon.tui.app import run_dashboard
 
+    dashboard = asyncio.create_task(run_dashboard(feed, wallboard=wallboard), name="dashboard")
+
+    def stop() -> None:
+        dashboard.cancel()
+
     try:
-        return await run_dashboard(feed, wallboard=wallboard)
+        # The terminal gone ends the watch (exit code 0: a watcher holds nothing to lose) instead of
+        # leaving it hung on writes to a terminal that is not there.
+        with stop_on_hangup(asyncio.get_running_loop(), stop):
+            try:
+                return await dashboard
+            except asyncio.CancelledError:
+                if dashboard.cancelled() and not _cancelling():
+                    return 0
+                raise
     finally:
         if sites is not None:
             await sites.aclose()
         for client in clients:
             with contextlib.suppress(Exception):
                 await client.aclose()
+
+
+def _cancelling() -> bool:
+    """Whether the running task itself is being cancelled (not only the dashboard it awaits)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -67,5 +68,67 @@ def test_watch_shows_the_daemon_going_away_and_coming_back(tmux: list[str], tmp_
         assert wait_for(lambda: "hub ● live" in screen() and "DISCONNECTED" not in screen()), screen()
         subprocess.run([*tmux, "send-keys", "-t", "w", "q"], check=True)
     finally:
+        daemon.terminate()
+        daemon.wait(30)
+
+
+def _watch_in_tmux(tmux: list[str], tmp_path: Path, port: int, exit_file: Path) -> Callable[[], str]:
+    """Start `cxmon watch` on the hub at ``port`` as a tmux session's own command, under a shell
+    that ignores SIGHUP (as `make` does) and writes the watch's exit code to ``exit_file``; wait
+    until it shows the hub live and return a function giving the screen."""
+    watch = f"{sys.executable} -m cxmon watch ws://127.0.0.1:{port} --connect-timeout 60"
+    command = f"sh -c \"trap '' HUP; {watch}; echo \\$? > {exit_file}\""
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", "w", "-x", "100", "-y", "30", "-c", str(REPO), command],
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+    def screen() -> str:
+        out = subprocess.run([*tmux, "capture-pane", "-p", "-t", "w"], capture_output=True, text=True)
+        return out.stdout
+
+    assert wait_for(lambda: "Ordering" in screen() and "hub ● live" in screen()), screen()
+    return screen
+
+
+def _watch_pid(port: int) -> int:
+    found = subprocess.run(
+        ["pgrep", "-f", "--", f"^{sys.executable} -m cxmon watch ws://127.0.0.1:{port} "],
+        capture_output=True,
+        text=True,
+    )
+    pids = [int(p) for p in found.stdout.split()]
+    assert len(pids) == 1, found
+    return pids[0]
+
+
+@pytest.mark.parametrize("hang_up", ["kill the terminal", "SIGHUP"])
+def test_watch_ends_when_its_terminal_goes(tmux: list[str], tmp_path: Path, hang_up: str) -> None:
+    """The terminal under `cxmon watch` goes away — its tmux session killed while the session's shell
+    keeps SIGHUP from it, or SIGHUP itself: the watch ends with exit code 0 instead of waiting for
+    ever on writes to a terminal that is gone (or dying of the signal)."""
+    port = free_port()
+    config = tmp_path / "cxmon.toml"
+    text = sim_config_text(speed="30").replace('listen = "127.0.0.1:8765"', f'listen = "127.0.0.1:{port}"', 1)
+    config.write_text(text, encoding="utf-8")
+    daemon = start_daemon(config, tmp_path / "cxmon.db")
+    exit_file = tmp_path / "exit-code"
+    pid = None
+    try:
+        _watch_in_tmux(tmux, tmp_path, port, exit_file)
+        pid = _watch_pid(port)
+        if hang_up == "SIGHUP":
+            os.kill(pid, signal.SIGHUP)
+        else:
+            subprocess.run([*tmux, "kill-session", "-t", "w"], check=True)
+        assert wait_for(lambda: exit_file.exists() and exit_file.read_text().strip() != ""), (
+            f"cxmon watch (pid {pid}) did not end"
+        )
+        assert exit_file.read_text().strip() == "0"
+    finally:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         daemon.terminate()
         daemon.wait(30)
