@@ -72,8 +72,10 @@ FRACTIONAL = (WAIT_SUM, FEEDBACK_SUM)
 FIXED = 2**40
 """Waits and scores are added up in units of 2**-40 (Python ints, so exactly): a window's sum is
 then the same whatever order its panes came in and went out, and whenever it is read."""
-_ZERO = [0 if slot in FRACTIONAL else 0.0 for slot in range(N_SLOTS)]
-"""A pane's counters before anything is counted."""
+_ZERO = [0] * N_SLOTS
+"""A pane's counters before anything is counted: Python ints, so a count (a small int, which the
+interpreter keeps ready-made) costs no allocation as it is added and taken away, where a float
+would cost one at every change. :func:`window_measures` gives the counts out as floats."""
 
 
 def _fixed(value: float) -> int:
@@ -106,7 +108,11 @@ _RESUMED = EventKind.RESUMED
 _KIND_OF = {kind.value: kind for kind in EventKind}
 
 
-_bin_of = sketch.bin_of
+_ZERO_BIN = sketch.ZERO
+_MIN_VALUE = sketch.MIN_VALUE
+_LOG_GAMMA = sketch.LOG_GAMMA
+_ceil = math.ceil
+_log = math.log
 _bisect_left = bisect.bisect_left
 _plus = operator.add
 _minus = operator.sub
@@ -733,11 +739,12 @@ class Aggregator:
             if wait_value is not None:
                 series.wait_hist[_bisect_left(WAIT_BUCKETS, wait_value)] += 1
                 series.wait_hist_sum += wait_value
-                wkey = _bin_of(wait_value)
+                # sketch.bin_of, written out (it runs for most events).
+                wkey = _ZERO_BIN if wait_value < _MIN_VALUE else _ceil(_log(wait_value) / _LOG_GAMMA)
             if res_value is not None:
                 series.res_hist[_bisect_left(RESOLUTION_BUCKETS, res_value)] += 1
                 series.res_hist_sum += res_value
-                rkey = _bin_of(res_value)
+                rkey = _ZERO_BIN if res_value < _MIN_VALUE else _ceil(_log(res_value) / _LOG_GAMMA)
             if strike:
                 customer = row[CUSTOMER_ID]
                 if customer:
@@ -1037,12 +1044,14 @@ def window_measures(
             r50, r90 = memo[1].quantiles(total.res, _RESOLUTION_QS, fresh)
     resolved = c[RESOLVED]
     fn = c[FEEDBACK_N]
+    # The counters are ints (see _ZERO); the figures give counts out as floats, as they always
+    # have (a share of two ints is the same float as the share of the same two floats).
     return {
-        "offered": offered,
-        "answered": answered,
-        "abandoned": abandoned,
-        "short_abandoned": short,
-        "lost": c[LOST],
+        "offered": float(offered),
+        "answered": float(answered),
+        "abandoned": float(abandoned),
+        "short_abandoned": float(short),
+        "lost": float(c[LOST]),
         "service_level": within / sl_den if sl_den > 0 else None,
         "asa": c[WAIT_SUM] / FIXED / c[ANSWERED_TIMED] if c[ANSWERED_TIMED] > 0 else None,
         "wait_p50": p50,
@@ -1051,17 +1060,17 @@ def window_measures(
         "abandon_rate": (abandoned - short) / ab_den if ab_den > 0 else None,
         "resolution_p50": r50,
         "resolution_p90": r90,
-        "escalations": c[ESCALATED],
+        "escalations": float(c[ESCALATED]),
         "escalation_rate": c[ESCALATED] / answered if answered > 0 else None,
-        "transfers": c[TRANSFERRED],
+        "transfers": float(c[TRANSFERRED]),
         "reopen_rate": c[REOPENED] / resolved if resolved > 0 else None,
         "csat": c[FEEDBACK_SUM] / FIXED / fn if fn > 0 else None,
         "response_rate": min(1.0, fn / c[SURVEYED]) if c[SURVEYED] > 0 else None,
-        "resolved": resolved,
-        "feedback": fn,
-        "surveys": c[SURVEYED],
+        "resolved": float(resolved),
+        "feedback": float(fn),
+        "surveys": float(c[SURVEYED]),
         "next_reply_in_target": c[NEXT_REPLY_WITHIN] / c[NEXT_REPLIED] if c[NEXT_REPLIED] > 0 else None,
-        "next_replies": c[NEXT_REPLIED],
+        "next_replies": float(c[NEXT_REPLIED]),
     }
 
 

@@ -361,6 +361,35 @@ def test_abandon_and_answer_waits_are_classified_and_counted() -> None:
     assert figures["service_level"] == 0.5  # the answer within target, the long abandon against
 
 
+def test_window_counts_are_given_out_as_floats() -> None:
+    """A window counts in ints, and its figures give every count out as a float: the stored minute
+    figures (JSON) read 2.0, not 2, as they always have."""
+    import json
+
+    agg = Aggregator(CONFIG)
+    voice = {"channel": "voice", "queue": "q1"}
+    agg.add(
+        [
+            ContactEvent(ts=T0, kind=EventKind.ARRIVED, contact_id="a", **voice),
+            ContactEvent(ts=T0 + 1, kind=EventKind.ARRIVED, contact_id="b", **voice),
+            ContactEvent(ts=T0 + 4, kind=EventKind.ANSWERED, contact_id="a", wait=4.0, **voice),
+            ContactEvent(ts=T0 + 9, kind=EventKind.RESOLVED, contact_id="a", duration=5.0, **voice),
+        ]
+    )
+    figures = window_measures(agg.series[("help", "voice", "q1")].windows[0].total, "excl_short_abandons")
+    counts = ("offered", "answered", "abandoned", "short_abandoned", "lost", "escalations", "transfers")
+    counts += ("resolved", "feedback", "surveys", "next_replies")
+    assert {name: figures[name] for name in counts} == dict.fromkeys(counts, 0.0) | {
+        "offered": 2.0,
+        "answered": 1.0,
+        "resolved": 1.0,
+    }
+    assert all(type(figures[name]) is float for name in counts)
+    assert json.dumps({name: figures[name] for name in ("offered", "answered")}) == (
+        '{"offered": 2.0, "answered": 1.0}'
+    )
+
+
 def test_windows_read_every_minute_of_a_long_stream_match_brute_force() -> None:
     """Three hours of steady traffic, the windows read every simulated minute (as backfill ticks
     do), each read equal to a brute-force recount: the nested windows' running sums stay exact."""

@@ -28,12 +28,13 @@ def log_gamma_p_uncached(s: float, y: float) -> float:
     Raises:
         ValueError: ``s`` ≤ 0 or ``y`` < 0.
     """
-    if s <= 0 or y < 0 or math.isnan(s) or math.isnan(y):
+    if not (s > 0 and y >= 0):  # (not: a NaN fails too)
         raise ValueError(f"log_gamma_p({s}, {y}): needs s > 0 and y ≥ 0")
     if y == 0:
         return -math.inf
-    # Constants bound locally: the loops below are the forecast's innermost ones.
-    eps, tiny = _EPS, _TINY
+    # Constants bound locally, their negatives too: the loops below are the forecast's innermost
+    # ones.
+    eps, tiny, neg_eps, neg_tiny = _EPS, _TINY, -_EPS, -_TINY
     # log of e^{-y} y^s / Γ(s), the factor both expansions share.
     log_front = -y + s * math.log(y) - math.lgamma(s)
     if y < s + 1.0:
@@ -55,15 +56,15 @@ def log_gamma_p_uncached(s: float, y: float) -> float:
         an = -i * (i - s)
         b += 2.0
         d = an * d + b
-        if -tiny < d < tiny:
+        if neg_tiny < d < tiny:
             d = tiny
         c = b + an / c
-        if -tiny < c < tiny:
+        if neg_tiny < c < tiny:
             c = tiny
         d = 1.0 / d
         delta = d * c
         h *= delta
-        if -eps < delta - 1.0 < eps:
+        if neg_eps < delta - 1.0 < eps:
             q = math.exp(log_front) * h
             return math.log1p(-q) if q < 1.0 else -math.inf
     raise ArithmeticError(f"log_gamma_p({s}, {y}): continued fraction did not converge")

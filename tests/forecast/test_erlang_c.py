@@ -80,6 +80,15 @@ def test_incomplete_gamma_keeps_tiny_values_as_logarithms() -> None:
     assert log_gamma_p(1000.0, 1.0) == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize(("s", "y"), [(math.nan, 1.0), (1.0, math.nan), (0.0, 1.0), (-2.0, 1.0), (1.0, -0.5)])
+def test_incomplete_gamma_refuses_arguments_outside_its_domain(s: float, y: float) -> None:
+    """s must be > 0 and y ≥ 0: a NaN, a shape ≤ 0 or a negative argument is a ValueError."""
+    from cxmon.forecast.gamma import log_gamma_p_uncached
+
+    with pytest.raises(ValueError, match="needs s > 0"):
+        log_gamma_p_uncached(s, y)
+
+
 def test_wait_quantile_is_the_closed_form() -> None:
     """Erlang C's p90 wait is AHT/(N − A)·ln(C/0.1) (to the bisection's 0.1 s), and 0 when C ≤ 0.1."""
     from cxmon.forecast.staffing import wait_quantile
