@@ -175,7 +175,7 @@ class Window:
         """Running sums of the window's own panes; for a nested window, as of its last read plus
         ``_pending``, unless ``_fresh`` is False (they must then be added up again)."""
         self._fresh = True
-        self._pending: list[tuple[int, list[float], dict[int, int], dict[int, int]]] = []
+        self._pending: list[tuple[int, list[int], dict[int, int], dict[int, int]]] = []
         """(+1 or -1, counters, wait bins, resolution bins) of panes in and out since the last read."""
         self.head = -(2**62)
         """Index of the newest pane the window has reached (by events or by the clock)."""
