@@ -8,6 +8,7 @@ volume gate mean the same thing.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -159,6 +160,7 @@ def denominator(measure: str, figures: Mapping[str, float | None], formula: str)
     return g("offered")
 
 
+@functools.cache  # read at every judgement, and the same for a measure whenever it is asked
 def volume_figures(measure: str) -> tuple[str, ...]:
     """Return the figures whose sum is the number of contacts a value of ``measure`` rests on (a
     threshold's ``min_volume`` gate): the feedback responses for CSAT, the surveys sent for the

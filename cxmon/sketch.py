@@ -32,9 +32,18 @@ def bin_of(value: float) -> int:
 
 def value_of(key: int) -> float:
     """Return the value reported for bin ``key``: within ALPHA of anything in the bin."""
-    if key == ZERO:
-        return 0.0
-    return 2.0 * GAMMA**key / (GAMMA + 1.0)
+    value = _VALUES.get(key)
+    if value is None:
+        value = 0.0 if key == ZERO else 2.0 * GAMMA**key / (GAMMA + 1.0)
+        if len(_VALUES) < _VALUES_KEPT:
+            _VALUES[key] = value
+    return value
+
+
+_VALUES: dict[int, float] = {}
+"""Bin key → its value, as :func:`value_of` worked it out (every percentile of every window
+reads a few): the few thousand bins of any range of values seen in practice."""
+_VALUES_KEPT = 10_000
 
 
 def quantiles(bins: Mapping[int, int], qs: Iterable[float]) -> list[float | None]:

@@ -337,9 +337,9 @@ class Window:
             if keeps_own:
                 own.c = list(map(_minus, own.c, old.c))
                 if old.wait:
-                    sketch.merge_into(own.wait, old.wait, -1)
+                    _take_bins(own.wait, old.wait)
                 if old.res:
-                    sketch.merge_into(own.res, old.res, -1)
+                    _take_bins(own.res, old.res)
             elif self._fresh:
                 self._moved(-1, old)
             self.changes += 1
@@ -398,6 +398,17 @@ def _add_bins(target: dict[int, int], other: dict[int, int]) -> None:
     get = target.get
     for key, count in other.items():
         target[key] = get(key, 0) + count
+
+
+def _take_bins(target: dict[int, int], other: dict[int, int]) -> None:
+    """sketch.merge_into subtracting (a pane's bins out of the running sums that hold them)."""
+    get = target.get
+    for key, count in other.items():
+        left = get(key, 0) - count
+        if left:
+            target[key] = left
+        else:
+            target.pop(key, None)
 
 
 def _merged(a: Pane, b: Pane) -> Pane:
