@@ -11,8 +11,9 @@ from cxmon.forecast.transient import ExitSteps, window_share
 from cxmon.measures import MEASURES, format_value
 from cxmon.units import format_duration
 
-Steady = Callable[[], tuple[float, float, ExitSteps | None]]
-"""Works out a projection's ``projected``, ``sure`` and ``exits`` (see :meth:`Projection.deferred`)."""
+Steady = Callable[[str], Any]
+"""Works out one of a projection's ``projected``, ``sure`` and ``exits``, named (see
+:meth:`Projection.deferred`)."""
 
 _DEFERRED = ("projected", "sure", "exits")
 
@@ -21,10 +22,11 @@ _DEFERRED = ("projected", "sure", "exits")
 class Projection:
     """What the model says about one threshold of a series.
 
-    ``projected``, ``sure`` and ``exits`` may be worked out when first read (:meth:`deferred`): a
-    backfill's forecast is read every minute for its figures and the agents needed, but its
-    projections only where the detector asks how soon a window breaches (a few in a hundred for a
-    service level).
+    ``projected``, ``sure`` and ``exits`` may be worked out when first read, each on its own
+    (:meth:`deferred`): a backfill's forecast is read every minute for its figures and the agents
+    needed, but its projections only where the detector asks how soon a window breaches (a few in
+    a hundred for a service level), and then mostly only ``sure`` (``projected`` is read only when
+    ``sure`` does not breach and contacts are pressing).
     """
 
     measure: str
@@ -71,9 +73,10 @@ class Projection:
     def deferred(
         cls, steady: Steady, needed: Callable[[], int | None] | None = None, **known: Any
     ) -> Projection:
-        """A projection whose ``projected``, ``sure`` and ``exits`` are worked out by ``steady``
-        when one of them is first read, and ``agents_needed`` by ``needed`` (when given) when it is
-        first read; every other field is given in ``known`` (or keeps its default).
+        """A projection whose ``projected``, ``sure`` and ``exits`` are each worked out by
+        ``steady`` (called with the field's name) when first read, and ``agents_needed`` by
+        ``needed`` (when given) when it is first read; every other field is given in ``known`` (or
+        keeps its default).
 
         Reading any field, comparing, hashing, copying, pickling or encoding it for the hub gives
         what the projection built with those values given would give: ``steady`` and ``needed``
@@ -114,16 +117,22 @@ class Projection:
             steady = object.__getattribute__(self, "_steady")
             if steady is None:
                 return object.__getattribute__(self, name)
-            for field_name, value in zip(_DEFERRED, steady(), strict=True):
-                object.__setattr__(self, field_name, value)
-            object.__setattr__(self, "_steady", None)
+            object.__setattr__(self, name, steady(name))
+            if all(map(self.worked_out, _DEFERRED)):
+                object.__setattr__(self, "_steady", None)  # let the work (and what it holds) go
             return object.__getattribute__(self, name)
 
     def worked_out(self, name: str) -> bool:
         """Whether the field ``name`` has its value (a deferred one is worked out when read)."""
         if name == "agents_needed":
             return self._needed is None
-        return name not in _DEFERRED or self._steady is None
+        if name not in _DEFERRED:
+            return True
+        try:
+            object.__getattribute__(self, name)
+        except AttributeError:
+            return False
+        return True
 
     def __reduce__(self) -> tuple[type[Projection], tuple[Any, ...]]:
         # Copied and pickled with its deferred fields worked out (``steady`` may be a closure).

@@ -392,29 +392,32 @@ def _steady(
     target: float,
     exits_from: tuple[tuple[float, ...], float, float | None, float, float] | None,
 ) -> Steady:
-    """What works out a threshold's projection (projected, sure, exits) when it is first read.
+    """What works out each part of a threshold's projection (projected, sure, exits) when it is
+    first read: the detector mostly reads ``sure`` alone.
 
     ``exits_from`` is (waits, handle time, patience, arrival rate, short abandon) where contacts
     are waiting on a service level, else None.
     """
 
-    def work_out() -> tuple[float, float, transient.ExitSteps | None]:
-        sure = project_sure(agents)
-        if MEASURES[th.measure].kind == "ratio" and 0.0 < sure < 1.0:
-            outcomes = max(1.0, sure_rate * th.window)
-            spread = math.sqrt(DISPERSION * sure * (1.0 - sure) / outcomes)
-            sure = sure - spread if th.direction == "below" else sure + spread
-        projected = project(agents)
-        exits: transient.ExitSteps | None = None
-        if exits_from is not None:
-            # Contacts are waiting: where they take the window comes before any steady state.
-            # The arrivals to come are counted at the confident rate, as the steady state's
-            # are, unless the queue already feels the load.
-            waits, aht, patience, arrivals, short_abandon = exits_from
-            settled = projected if pressing else project_sure(agents)
-            state = transient.QueueState(waits, agents, aht, patience, arrivals, min(1.0, max(0.0, settled)))
-            exits = transient.ExitSteps(state, target, short_abandon, th.window)
-        return projected, sure, exits
+    def work_out(name: str) -> float | transient.ExitSteps | None:
+        if name == "projected":
+            return project(agents)
+        if name == "sure":
+            sure = project_sure(agents)
+            if MEASURES[th.measure].kind == "ratio" and 0.0 < sure < 1.0:
+                outcomes = max(1.0, sure_rate * th.window)
+                spread = math.sqrt(DISPERSION * sure * (1.0 - sure) / outcomes)
+                sure = sure - spread if th.direction == "below" else sure + spread
+            return sure
+        if exits_from is None:
+            return None
+        # Contacts are waiting: where they take the window comes before any steady state.
+        # The arrivals to come are counted at the confident rate, as the steady state's
+        # are, unless the queue already feels the load.
+        waits, aht, patience, arrivals, short_abandon = exits_from
+        settled = project(agents) if pressing else project_sure(agents)
+        state = transient.QueueState(waits, agents, aht, patience, arrivals, min(1.0, max(0.0, settled)))
+        return transient.ExitSteps(state, target, short_abandon, th.window)
 
     return work_out
 

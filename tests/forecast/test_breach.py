@@ -30,14 +30,18 @@ KNOWN = {
 
 
 class Counted:
-    """Gives (projected, sure, exits) and counts the calls."""
+    """Gives projected, sure or exits, as asked, and counts the calls per field."""
 
     def __init__(self) -> None:
-        self.calls = 0
+        self.asked: list[str] = []
 
-    def __call__(self) -> tuple[float, float, ExitSteps | None]:
-        self.calls += 1
-        return 0.62, 0.71, ExitSteps(STATE, 20.0, 5.0, 300.0)
+    @property
+    def calls(self) -> int:
+        return len(self.asked)
+
+    def __call__(self, name: str) -> float | ExitSteps | None:
+        self.asked.append(name)
+        return {"projected": 0.62, "sure": 0.71, "exits": ExitSteps(STATE, 20.0, 5.0, 300.0)}[name]
 
 
 def eager() -> Projection:
@@ -49,8 +53,8 @@ def deferred(steady: Counted | None = None) -> Projection:
 
 
 def test_nothing_is_worked_out_until_a_deferred_field_is_read() -> None:
-    """Reading the fields given does not call the work; the first deferred field read calls it once,
-    and the other two come from the same call."""
+    """Reading the fields given does not call the work; each deferred field is worked out on its
+    own when first read, once."""
     steady = Counted()
     p = deferred(steady)
     assert (p.measure, p.agents_needed, p.computed, p.waits, p.rests_on) == (
@@ -62,9 +66,20 @@ def test_nothing_is_worked_out_until_a_deferred_field_is_read() -> None:
     )
     assert steady.calls == 0
     assert p.worked_out("agents_needed") and not p.worked_out("sure")
-    assert p.sure == 0.71
-    assert (p.projected, p.exits) == (0.62, EXITS)
-    assert steady.calls == 1
+    assert p.sure == p.sure == 0.71
+    assert steady.asked == ["sure"]
+    assert p.worked_out("sure") and not p.worked_out("projected") and not p.worked_out("exits")
+    assert (p.projected, p.exits, p.projected) == (0.62, EXITS, 0.62)
+    assert steady.asked == ["sure", "projected", "exits"]
+
+
+def test_a_time_to_breach_that_sure_settles_leaves_projected_unworked() -> None:
+    """A confident projection past the breach settles how soon it comes: the measured one is not
+    worked out (a wait percentile's costs a search of the model's tail)."""
+    steady = Counted()
+    p = Projection.deferred(steady, **(KNOWN | {"breach": 0.75}))
+    assert p.eta(0.78) is not None
+    assert "projected" not in steady.asked and "sure" in steady.asked
 
 
 def test_a_deferred_projection_is_the_projection_with_its_values_given() -> None:
@@ -126,7 +141,7 @@ def test_agents_needed_are_worked_out_on_their_own_when_read() -> None:
     assert p.sure == 0.71 and not asked
     assert not p.worked_out("agents_needed") and p.worked_out("sure")
     assert p.agents_needed == p.agents_needed == 11
-    assert len(asked) == 1 and steady.calls == 1
+    assert len(asked) == 1 and steady.asked == ["sure"]
     assert p.worked_out("agents_needed")
     assert (
         p == eager()
