@@ -247,3 +247,63 @@ def fit(points: Sequence[tuple[float, float]]) -> tuple[float, float] | None:
     s = sxy / sxx
     ssr = max(0.0, syy - s * sxy)
     return s, math.sqrt(ssr / (n - 2) / sxx)
+
+
+def window_breach_outlook(
+    share: float, outcomes: float, dispersion: float, line: float, direction: str, window: float
+) -> tuple[float, float]:
+    """How likely a sliding window's share is to be past ``line``: at any one moment, and how fast
+    the chance that it has been grows with the time looked ahead (per second).
+
+    The contacts to come meet the mark each with probability ``share`` (the model's); a window of
+    ``window`` seconds counts ``outcomes`` of them, and its share strays about ``share`` with the
+    variance ``dispersion`` · share · (1 − share) ÷ outcomes (waits are correlated, so a window holds
+    fewer independent outcomes than contacts). Taken as a Gaussian process whose correlation falls
+    as 1 − lag ÷ window (a moving window's), the chance that it is past the line at some moment in
+    [0, h] is about Φ̄(u) + (h ÷ window) · u · φ(u), u the line's distance in standard errors: the
+    chance at the start, and the first crossings after it (Pickands' constant for this correlation
+    is 1). :func:`window_breach_chance` sums them; the tests hold it to a brute-force simulation of a
+    window of clustered Poisson outcomes. With a few outcomes a window and a chance of a few per
+    cent it runs low (the share's tail is skewed there, not Gaussian).
+
+    Args:
+        share: the model's share of contacts on the good side (answered within target for a
+            service level; abandoning for an abandon rate).
+        outcomes: the contacts a window counts (its expected denominator).
+        dispersion: the share's variance over the binomial one.
+        line: the breach.
+        direction: "below" (bad when the share is low) or "above".
+        window: the window's length, seconds.
+
+    Returns:
+        (the chance at any one moment, its growth per second): (1, 0) when ``share`` itself is past
+        the line, (0, 0) when ``outcomes`` is not above 0 or ``share`` is certain.
+    """
+    if outcomes <= 0.0:
+        return 0.0, 0.0
+    bad = share < line if direction == "below" else share > line
+    if bad or share == line:
+        return 1.0, 0.0
+    if not 0.0 < share < 1.0:
+        return 0.0, 0.0
+    u = abs(share - line) / math.sqrt(dispersion * share * (1.0 - share) / outcomes)
+    return _NORMAL.cdf(-u), u * _NORMAL.pdf(u) / window
+
+
+def window_breach_chance(start: float, growth: float, horizon: float) -> float:
+    """The chance of a breach at some moment within ``horizon`` seconds, from
+    :func:`window_breach_outlook`'s (``start``, ``growth``): at most 1."""
+    return min(1.0, start + growth * max(0.0, horizon))
+
+
+def chance_reached(start: float, growth: float, level: float) -> float | None:
+    """How far ahead (seconds) :func:`window_breach_chance` reaches ``level``: 0 when it does at the
+    start; None when it never does."""
+    if start >= level:
+        return 0.0
+    if growth <= 0.0:
+        return None
+    return (level - start) / growth
+
+
+_NORMAL = NormalDist()

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from cxmon.forecast.transient import ExitSteps, window_share
 from cxmon.measures import MEASURES, format_value
+from cxmon.noise import chance_reached, window_breach_chance
 from cxmon.units import format_duration
 
 Steady = Callable[[str], Any]
-"""Works out one of a projection's ``projected``, ``sure`` and ``exits``, named (see
+"""Works out one of a projection's ``projected``, ``sure``, ``exits`` and ``risk``, named (see
 :meth:`Projection.deferred`)."""
 
-_DEFERRED = ("projected", "sure", "exits")
+_DEFERRED = ("projected", "sure", "exits", "risk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,17 @@ class Projection:
     rests_on: str = ""
     """What the confident arrival rate rests on, when it is more than the usual rate ("arrivals
     1.7× usual since 10:42"): said in the reason."""
+    risk: tuple[float, float] = (0.0, 0.0)
+    """The chance that the window's share is past ``breach`` at any one moment, and how fast the
+    chance that it has been grows with the time looked ahead, per second
+    (:func:`cxmon.noise.window_breach_outlook`: each contact to come meeting the mark as the model
+    says at the confident arrival rate); (0, 0) for a measure that is not a share, or when not
+    asked."""
+    chance_level: float = 0.0
+    """A chance of a breach within :attr:`horizon` (:attr:`chance`) at least this is WATCH (0: not
+    asked)."""
+    horizon: float = 0.0
+    """Seconds ahead :attr:`chance` looks."""
     _steady: Steady | None = field(default=None, init=False, repr=False, compare=False)
     """Works out the deferred fields, until they are (see :meth:`deferred`)."""
 
@@ -143,6 +155,20 @@ class Projection:
         return value > limit if self.direction == "above" else value < limit
 
     @property
+    def chance(self) -> float:
+        """The chance that the window's share is past ``breach`` at some moment within
+        :attr:`horizon` (see :attr:`risk`)."""
+        return window_breach_chance(*self.risk, self.horizon)
+
+    def _chance_eta(self) -> float | None:
+        """How soon the chance of a breach reaches :attr:`chance_level`, when it does within the
+        horizon; None otherwise (or when not asked)."""
+        if self.chance_level <= 0.0:
+            return None
+        at = chance_reached(*self.risk, self.chance_level)
+        return at if at is not None and at <= self.horizon else None
+
+    @property
     def heading(self) -> float:
         """The projection that breaches (the confident one before the measured one), else ``projected``."""
         return self.sure if self.worse(self.sure, self.breach) else self.projected
@@ -165,11 +191,18 @@ class Projection:
         contacts served under the projected conditions while the older ones leave it, so its value
         moves from ``value`` to ``projected`` in about W: the breach comes after the share
         (value − breach) / (value − projected) of W. Already past: 0. No value yet: half a window.
+        And where neither projects a breach: how soon the chance of one within the horizon
+        (:attr:`chance`) reaches :attr:`chance_level`, when it does within the horizon.
         """
         soon = self._state_eta(value)
         steady = self._steady_eta(value)
         if soon is None or (steady is not None and steady < soon):
-            return steady
+            soon = steady
+        if soon == 0.0:
+            return soon
+        risk = self._chance_eta()
+        if soon is None or (risk is not None and risk < soon):
+            return risk
         return soon
 
     def _state_eta(self, value: float | None) -> float | None:
@@ -202,6 +235,9 @@ class Projection:
         when = "now" if eta < 1.0 else f"in ~{format_duration(eta)}"
         limit = format_value(self.measure, self.breach)
         text = f"{label} projected {where} {limit} {when}: "
+        if not self.breaches and eta == self._chance_eta():
+            within = format_duration(self.horizon)
+            text = f"{label} {limit} at risk: {_odds(self.chance)} chance of a breach within {within}, "
         if self.waits:
             text += f"{len(self.waits)} waiting, longest {format_duration(self.waits[0])}, "
         text += f"{self.agents} agents"
@@ -210,6 +246,14 @@ class Projection:
         if self.rests_on:
             text += f"; {self.rests_on}"
         return text
+
+
+def _odds(chance: float) -> str:
+    """A chance as a floor manager says it: "1 in 3" (to the nearest whole "in"), or a percentage
+    above one half."""
+    if chance > 0.5:
+        return f"{100.0 * chance:.0f} %"
+    return f"1 in {max(2, round(1.0 / chance)) if chance > 0 else 0}"
 
 
 _GIVEN_NEEDED: tuple[tuple[str, Any], ...] = tuple(

@@ -11,6 +11,10 @@ from typing import Any
 from cxmon.forecast.change import BREAKING_SCORE, BREAKING_TOLERANCE, SCORE
 from cxmon.units import parse_duration, parse_ratio
 
+BREACH_CHANCE = 0.05
+"""The chance of a breach within the horizon that turns a share WATCH (``[forecast] breach_chance``;
+0: not asked): set on the quiet runs of the warning-lead benchmark (README)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ForecastOptions:
@@ -37,6 +41,9 @@ class ForecastOptions:
     :func:`cxmon.forecast.change.breaking`); 0 asks nothing."""
     breaking_tolerance: float = BREAKING_TOLERANCE
     """How much above the hour's arrival rate the usual rate of that test is taken to be."""
+    breach_chance: float = BREACH_CHANCE
+    """A service level (or other share) whose chance of a breach within the detector's horizon is
+    at least this turns WATCH (see :attr:`cxmon.forecast.breach.Projection.chance`); 0: not asked."""
     baseline_weeks: int = 4
     """Weeks of history a baseline is learned from."""
     baseline_min_weeks: int = 2
@@ -55,6 +62,7 @@ _KEYS = (
     "rise_score",
     "breaking_score",
     "breaking_tolerance",
+    "breach_chance",
     "baseline_weeks",
     "baseline_min_weeks",
     "baseline_quantile",
@@ -146,6 +154,7 @@ def parse_forecast(raw: object, path: str = "forecast") -> tuple[ForecastOptions
     take("rise_score", positive, "a number > 0 like 14")
     take("breaking_score", not_negative, "a number ≥ 0 like 10 (0: off)")
     take("breaking_tolerance", tolerance, 'a share from 0 % to below 100 %, like "10%"')
+    take("breach_chance", tolerance, 'a share from 0 % (off) to below 100 %, like "30%"')
     take("baseline_weeks", lambda v: _whole(v, 1), "a whole number ≥ 1")
     take("baseline_min_weeks", lambda v: _whole(v, 1), "a whole number ≥ 1")
     take("baseline_quantile", quantile, 'a share from 50 % to below 100 %, like "95%"')

@@ -39,13 +39,18 @@ class Counted:
     def calls(self) -> int:
         return len(self.asked)
 
-    def __call__(self, name: str) -> float | ExitSteps | None:
+    def __call__(self, name: str) -> float | ExitSteps | tuple[float, float] | None:
         self.asked.append(name)
-        return {"projected": 0.62, "sure": 0.71, "exits": ExitSteps(STATE, 20.0, 5.0, 300.0)}[name]
+        return {
+            "projected": 0.62,
+            "sure": 0.71,
+            "exits": ExitSteps(STATE, 20.0, 5.0, 300.0),
+            "risk": (0.1, 0.001),
+        }[name]
 
 
 def eager() -> Projection:
-    return Projection(projected=0.62, sure=0.71, exits=EXITS, **KNOWN)  # type: ignore[arg-type]
+    return Projection(projected=0.62, sure=0.71, exits=EXITS, risk=(0.1, 0.001), **KNOWN)  # type: ignore[arg-type]
 
 
 def deferred(steady: Counted | None = None) -> Projection:

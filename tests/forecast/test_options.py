@@ -20,7 +20,7 @@ def test_settings_are_read() -> None:
     config = loads(
         ONE_STEP
         + '[forecast]\narrival_span = "10m"\nchannels = ["voice"]\nagents = { q1 = 12 }\nrise_score = 10\n'
-        + 'breaking_score = 8\nbreaking_tolerance = "15%"\n'
+        + 'breaking_score = 8\nbreaking_tolerance = "15%"\nbreach_chance = "10%"\n'
     )
     assert config.forecast.arrival_span == 600.0
     assert config.forecast.channels == ("voice",)
@@ -28,6 +28,7 @@ def test_settings_are_read() -> None:
     assert config.forecast.rise_score == 10.0
     assert config.forecast.breaking_score == 8.0
     assert config.forecast.breaking_tolerance == pytest.approx(0.15)
+    assert config.forecast.breach_chance == pytest.approx(0.1)
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,8 @@ def test_settings_are_read() -> None:
         ("breaking_score = inf", "forecast.breaking_score: expected a number ≥ 0"),
         ('breaking_tolerance = "100%"', "forecast.breaking_tolerance: expected a share from 0 %"),
         ("breaking_tolerance = true", "forecast.breaking_tolerance: expected a share from 0 %"),
+        ('breach_chance = "100%"', "forecast.breach_chance: expected a share from 0 % (off) to below 100 %"),
+        ('breach_chance = "often"', "forecast.breach_chance: expected a share from 0 % (off) to below 100 %"),
         ('baseline_quantile = "40%"', "forecast.baseline_quantile: expected a share from 50 %"),
         ("arival_span = 300", "forecast.arival_span: unknown key"),
         ("baseline_weeks = 1\nbaseline_min_weeks = 2", "forecast.baseline_min_weeks: must not exceed"),
