@@ -43,10 +43,11 @@ BEFORE = 3600.0
 """Seconds before the change point its usual rate is counted over."""
 LEAST_BEFORE = 1800.0
 """... at least this much of it (a younger series has no usual rate to rise from)."""
-BREAKING_SCORE = 0.0
+BREAKING_SCORE = 10.0
 """Log-likelihood ratio the arrivals since a change point need, at the queue's breaking rate against
 the usual one, before the forecast projects at the rate since (``[forecast] breaking_score``; 0: not
-asked)."""
+asked). Set on the warning-lead benchmark's quiet runs (README): 12 warns surges later, 8 raises
+about twice the false alarms."""
 BREAKING_TOLERANCE = 0.05
 """The usual rate the breaking rate is tested against is the hour's before the change point, this
 share higher (``[forecast] breaking_tolerance``): arrivals swing within an hour, and the top of a
@@ -201,11 +202,13 @@ def breaking(
     rather than the usual one with the surest evidence, or None.
 
     For each candidate change point (see :func:`_candidates`) the usual rate is the one over the
-    BEFORE seconds before it, ``tolerance`` higher; a candidate counts only when the rate since it is
-    at least the breaking rate, and its score is :func:`breaking_score`. The breaking rate is asked
-    for (``breaking_rate()``, a search of the queueing model) only when some candidate could pass:
-    the score is at most the one-sample likelihood ratio at the rate since, which is at most
-    (after − expected)² ÷ 2·expected.
+    BEFORE seconds before it, ``tolerance`` higher, and its score is :func:`breaking_score`. The
+    rate since the best one may be a little under the breaking rate (the evidence says it is
+    nearer that than the usual one): it is what the forecast projects at, and the chance of a
+    breach there (:attr:`cxmon.forecast.breach.Projection.chance`) says what it risks. The
+    breaking rate is asked for (``breaking_rate()``, a search of the queueing model) only when some
+    candidate could pass: the score is at most the one-sample likelihood ratio at the rate since,
+    which is at most (after − expected)² ÷ 2·expected.
 
     Args:
         samples: running totals in time order, each with its time at index 0.
@@ -235,7 +238,7 @@ def breaking(
             if known is None:
                 return None
         rate = after / t_after
-        if rate < known or known <= usual or usual <= 0:
+        if known <= usual or usual <= 0:
             continue
         s = breaking_score(after, t_after, usual, known)
         if s >= best_score:

@@ -324,7 +324,11 @@ class Forecaster:
             sure_rate = rose.rate
             since = when(rose.since, self.tz).strftime("%H:%M")
             rests_on = f"arrivals {rose.factor:.1f}× usual since {since}"
-            if rose.breaking > 0:
+            if rose.breaking > 0 and rose.rate < rose.breaking:
+                # Under the breaking rate, near it: two places tell the two apart.
+                rests_on = f"arrivals {rose.factor:.2f}× usual since {since}"
+                rests_on += f", near the {rose.breaking / rose.usual:.2f}× that breaches"
+            elif rose.breaking > 0:
                 rests_on += f", past the {rose.breaking / rose.usual:.1f}× that breaches"
         sure_work = Workload(sure_rate, aht, patience)
         pressing = len(due.waiting) >= max(3.0, PRESSING_SHARE * agents)

@@ -196,8 +196,8 @@ def _brute_breaking(
     samples: list[tuple[float, int]], now: float, rate: float, threshold: float, tolerance: float
 ) -> tuple[float, float] | None:
     """The best change point and its score by the definition: every candidate lag on the grid, each
-    span counted from the samples afresh, scored by the Poisson probabilities' ratio, counted only
-    when the rate since is at least the breaking rate."""
+    span counted from the samples afresh, scored by the Poisson probabilities' ratio (whether the
+    rate since is above the breaking rate or a little under it)."""
     first = samples[0][0]
     best: tuple[float, float] | None = None
     lag = change.SHORTEST
@@ -210,7 +210,7 @@ def _brute_breaking(
         base = older[-1] if older else samples[0]
         usual = (1 + tolerance) * (at[1] - base[1]) / (at[0] - base[0])
         after, t_after = samples[-1][1] - at[1], now - at[0]
-        if after / t_after < rate or usual >= rate:
+        if usual >= rate:
             continue
         s = _poisson_log_pmf(after, rate * t_after) - _poisson_log_pmf(after, usual * t_after)
         if s >= threshold and (best is None or s > best[1]):
@@ -292,3 +292,20 @@ def test_a_rise_just_past_the_breaking_rate_is_found_before_the_two_sample_test_
         by_breaking += change.breaking(samples, now, count, 1, lambda: 1.5 * usual, 10.0, 0.0) is not None
         by_rise += change.rise(samples, now, count, 1) is not None
     assert by_breaking > by_rise + 20
+
+
+def test_arrivals_a_little_under_the_breaking_rate_are_found_at_their_own_rate() -> None:
+    """Twenty minutes at ×1.45 after an hour at 480 arrivals an hour, tested against a breaking rate
+    of ×1.5 (a queue just short of breaking): the evidence for the breaking rate over the usual one
+    is past 10, and the rise found is at the rate the arrivals run at since, under the breaking
+    rate, with the breaking rate it was tested against."""
+    usual = 480 / 3600
+    times = [i / usual for i in range(int(3600 * usual))]
+    times += [3600.0 + i / (1.45 * usual) for i in range(int(1200 * 1.45 * usual))]
+    samples = _samples(times, 4800.0)
+    now, count = samples[-1]
+    got = change.breaking(samples, now, count, 1, lambda: 1.5 * usual, 10.0, 0.0)
+    assert got is not None
+    assert got.rate == pytest.approx(1.45 * usual, rel=0.02) and got.rate < got.breaking == 1.5 * usual
+    assert got.since == pytest.approx(3600.0, abs=change.EVERY)
+    assert got.score >= 10.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -222,6 +223,29 @@ def test_arrivals_past_the_rate_the_agents_break_at_are_projected_at_their_rate(
     verdict = Detector(config).judge_rule(KEY, 0, SL, 0.95, f.ts, p)
     assert verdict.state is State.WATCH
     assert verdict.reason.endswith("; arrivals 1.5× usual since 01:00, past the 1.4× that breaches")
+
+
+def test_arrivals_a_little_under_the_breaking_rate_are_projected_at_their_rate() -> None:
+    """An hour at 480 calls an hour on 50 agents (4-minute calls), then 22 minutes at ×1.36, a
+    little under the rate these agents breach at: the evidence for that rate over the usual one is
+    past the default score, so the forecast projects at the rate since (where a window's spread
+    breaches): WATCH, saying the arrivals are near the rate that breaches."""
+    config = dataclasses.replace(CONFIG, display_timezone="UTC")
+    options = dataclasses.replace(config.forecast, breaking_tolerance=0.0)
+    config = dataclasses.replace(config, forecast=options)
+    forecaster = Forecaster(config)
+    series = FakeSeries(agents_staffed=50)
+    t = feed(series, forecaster, per_hour=480.0, aht=240.0, minutes=60, config=config)
+    feed(series, forecaster, per_hour=480.0 * 1.36, aht=240.0, minutes=22, t0=t, config=config)
+    f = forecaster.latest[KEY]
+    assert f.sure_rate is not None and f.sure_rate * 3600 == pytest.approx(480.0 * 1.36, rel=0.01)
+    p = sl_of(forecaster)
+    verdict = Detector(config).judge_rule(KEY, 0, SL, 0.95, f.ts, p)
+    assert verdict.state is State.WATCH
+    near = re.search(
+        r"; arrivals 1\.36× usual since 01:00, near the (1\.\d\d)× that breaches$", verdict.reason
+    )
+    assert near is not None and float(near.group(1)) > 1.36
 
 
 @pytest.mark.parametrize(("patience", "agents"), [(None, 50), (120.0, 50), (180.0, 34), (None, 14)])
