@@ -244,18 +244,12 @@ class Window:
                     if p.res:
                         _add_bins(own.res, p.res)
         elif self._pending:
-            # The counters are ints: what came in and what went out add up in one pass each,
-            # to the same sums in any order.
-            came: list[list[int]] = [own.c]
-            went: list[list[int]] = []
             for sign, c, wait, res in self._pending:
-                (came if sign > 0 else went).append(c)
+                own.c = list(map(_plus if sign > 0 else _minus, own.c, c))
                 if wait:
                     sketch.merge_into(own.wait, wait, sign)
                 if res:
                     sketch.merge_into(own.res, res, sign)
-            sums = map(sum, zip(*came, strict=True))
-            own.c = list(map(_minus, sums, map(sum, zip(*went, strict=True)))) if went else list(sums)
             if not self.panes:
                 own.c = list(_ZERO)
         self._pending.clear()
