@@ -11,7 +11,7 @@ from typing import Any
 from cxmon.forecast.change import BREAKING_SCORE, BREAKING_TOLERANCE, SCORE
 from cxmon.units import parse_duration, parse_ratio
 
-BREACH_CHANCE = 0.05
+BREACH_CHANCE = 0.01
 """The chance of a breach within the horizon that turns a share WATCH (``[forecast] breach_chance``;
 0: not asked): set on the quiet runs of the warning-lead benchmark (README)."""
 

@@ -175,7 +175,7 @@ def _lose_agents(level: float | None, left: int) -> Forecaster:
 def test_agents_lost_short_of_a_steady_breach_are_watch_on_the_chance_of_one() -> None:
     """21 of 27 agents left: the steady state at the confident rate, even a window's spread below
     it, stays above 80 %, so no breach is projected; but the chance that the 5-minute window dips
-    under 80 % within the 10-minute horizon is past the 5 % asked for: WATCH, saying so. Not asked
+    under 80 % within the 10-minute horizon is past the 1 % asked for: WATCH, saying so. Not asked
     (0), the same forecast leaves the rule OK."""
     forecaster = _lose_agents(None, 21)
     p = sl_of(forecaster)
