@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -102,3 +103,11 @@ class HandFed:
 
     async def run(self, sink: object) -> None:  # pragma: no cover - never started
         raise AssertionError("fed by hand")
+
+
+def only_pid(pattern: str) -> int:
+    """The pid of the one process whose command line matches ``pattern`` (``pgrep -f``)."""
+    found = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True, text=True)
+    pids = [int(p) for p in found.stdout.split()]
+    assert len(pids) == 1, found
+    return pids[0]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, require_binary
+from tests.helpers import REPO, only_pid, require_binary
 from tests.hub.helpers import free_port, start_daemon
 from tests.snapshot_app import sim_config_text
 
@@ -46,18 +46,7 @@ def test_watch_shows_the_daemon_going_away_and_coming_back(tmux: list[str], tmp_
     db = tmp_path / "cxmon.db"
     daemon = start_daemon(config, db)
     try:
-        command = f"{sys.executable} -m cxmon watch ws://127.0.0.1:{port} --connect-timeout 60"
-        subprocess.run(
-            [*tmux, "new-session", "-d", "-s", "w", "-x", "140", "-y", "40", "-c", str(REPO), command],
-            check=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-        )
-
-        def screen() -> str:
-            out = subprocess.run([*tmux, "capture-pane", "-p", "-t", "w"], capture_output=True, text=True)
-            return out.stdout
-
-        assert wait_for(lambda: "Ordering" in screen() and "hub ● live" in screen()), screen()
+        screen = _watch_in_tmux(tmux, _watch_command(port), (140, 40))
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(30)
         # The status bar and the banner are painted in turn: wait for both.
@@ -72,14 +61,17 @@ def test_watch_shows_the_daemon_going_away_and_coming_back(tmux: list[str], tmp_
         daemon.wait(30)
 
 
-def _watch_in_tmux(tmux: list[str], tmp_path: Path, port: int, exit_file: Path) -> Callable[[], str]:
-    """Start `cxmon watch` on the hub at ``port`` as a tmux session's own command, under a shell
-    that ignores SIGHUP (as `make` does) and writes the watch's exit code to ``exit_file``; wait
-    until it shows the hub live and return a function giving the screen."""
-    watch = f"{sys.executable} -m cxmon watch ws://127.0.0.1:{port} --connect-timeout 60"
-    command = f"sh -c \"trap '' HUP; {watch}; echo \\$? > {exit_file}\""
+def _watch_command(port: int) -> str:
+    """The `cxmon watch` command line for the hub at ``port``."""
+    return f"{sys.executable} -m cxmon watch ws://127.0.0.1:{port} --connect-timeout 60"
+
+
+def _watch_in_tmux(tmux: list[str], command: str, size: tuple[int, int]) -> Callable[[], str]:
+    """Run ``command`` (a `cxmon watch`) as a tmux session's own command, wait until it shows the hub
+    live, and return a function giving the screen."""
+    window = ("-x", str(size[0]), "-y", str(size[1]), "-c", str(REPO))
     subprocess.run(
-        [*tmux, "new-session", "-d", "-s", "w", "-x", "100", "-y", "30", "-c", str(REPO), command],
+        [*tmux, "new-session", "-d", "-s", "w", *window, command],
         check=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
@@ -90,17 +82,6 @@ def _watch_in_tmux(tmux: list[str], tmp_path: Path, port: int, exit_file: Path) 
 
     assert wait_for(lambda: "Ordering" in screen() and "hub ● live" in screen()), screen()
     return screen
-
-
-def _watch_pid(port: int) -> int:
-    found = subprocess.run(
-        ["pgrep", "-f", "--", f"^{sys.executable} -m cxmon watch ws://127.0.0.1:{port} "],
-        capture_output=True,
-        text=True,
-    )
-    pids = [int(p) for p in found.stdout.split()]
-    assert len(pids) == 1, found
-    return pids[0]
 
 
 @pytest.mark.parametrize("hang_up", ["kill the terminal", "SIGHUP"])
@@ -116,8 +97,10 @@ def test_watch_ends_when_its_terminal_goes(tmux: list[str], tmp_path: Path, hang
     exit_file = tmp_path / "exit-code"
     pid = None
     try:
-        _watch_in_tmux(tmux, tmp_path, port, exit_file)
-        pid = _watch_pid(port)
+        # Under a shell that ignores SIGHUP (as `make` does) and writes the watch's exit code.
+        command = f"sh -c \"trap '' HUP; {_watch_command(port)}; echo \\$? > {exit_file}\""
+        _watch_in_tmux(tmux, command, (100, 30))
+        pid = only_pid(f"^{_watch_command(port)}$")
         if hang_up == "SIGHUP":
             os.kill(pid, signal.SIGHUP)
         else:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_binary
+from tests.helpers import only_pid, require_binary
 from tests.snapshot_app import sim_config_text
 
 pytestmark = pytest.mark.integration
@@ -49,14 +49,7 @@ def write_config(tmp_path: Path) -> Path:
 
 def cxmon_pid(config: Path) -> int:
     """The pid of the one `cxmon run --config CONFIG` process (not a shell that started it)."""
-    found = subprocess.run(
-        ["pgrep", "-f", "--", f"^{sys.executable} -m cxmon run --config {config}$"],
-        capture_output=True,
-        text=True,
-    )
-    pids = [int(p) for p in found.stdout.split()]
-    assert len(pids) == 1, found
-    return pids[0]
+    return only_pid(f"^{sys.executable} -m cxmon run --config {config}$")
 
 
 def committed_events(tmp_path: Path) -> int:
