@@ -10,7 +10,6 @@ patience's maximum-likelihood estimate) over ``handle_span``; agents from staffi
 from __future__ import annotations
 
 import fnmatch
-import functools
 import math
 from bisect import bisect_right
 from collections import deque
@@ -21,10 +20,21 @@ from typing import NamedTuple, Protocol
 
 from cxmon import noise
 from cxmon.config import Config, Step, Threshold
-from cxmon.forecast import change, staffing, transient
+from cxmon.forecast import change, transient
 from cxmon.forecast.breach import Projection, Steady
 from cxmon.forecast.figures import Workload
 from cxmon.forecast.result import Forecast
+from cxmon.forecast.threshold_agents import (
+    QUANTILES,
+    ForAll,
+    clear_of,
+    evaluate,
+    fewest,
+    guess,
+    last_needed_all,
+    needed_search,
+    projector,
+)
 from cxmon.localtime import when, zone
 from cxmon.measures import MEASURES, service_level_denominator
 from cxmon.snapshot import TOTALS
@@ -40,7 +50,6 @@ MIN_HANDLED = 5
 WARM_UP = 600.0
 """Seconds of history before the first forecast: the first contacts to finish after a start are the
 short ones, so a younger handle-time estimate runs low."""
-MAX_AGENTS_SEARCH = 100_000
 SURE = 2.5
 """The confident arrival rate is the usual one (over USUAL_SPAN, less a standard error), or higher
 where a shorter span shows it surely: the highest of (count − SURE·√count) / span over the spans
@@ -69,21 +78,11 @@ BREAKING_CEILING = 8.0
 PRESSING_SHARE = 0.15
 """The queue feels the load when at least this share of the agents' number (and 3) are waiting."""
 
-# One forecast asks the model about the same workload and agent counts again and again (every
-# threshold's search for the agents needed starts from the agents there are): an answer depends on
-# nothing else, so each is worked out once.
-evaluate = functools.lru_cache(maxsize=4096)(staffing.evaluate)
-wait_quantile = functools.lru_cache(maxsize=4096)(staffing.wait_quantile)
-wait_exceeds = functools.lru_cache(maxsize=4096)(staffing.wait_exceeds)
-abandon_share = functools.lru_cache(maxsize=4096)(staffing.abandon_share)
-service_level = functools.lru_cache(maxsize=4096)(staffing.service_level)
-
 _OFFERED = TOTALS.index("offered")
 _ANSWERED = TOTALS.index("answered")
 _ABANDONED = TOTALS.index("abandoned")
 _SHORT = TOTALS.index("short_abandoned")
-_QUANTILES = {"wait_p50": 0.5, "wait_p90": 0.9, "wait_p99": 0.99}
-MODELLED = ("service_level", "asa", "abandon_rate", *_QUANTILES)
+MODELLED = ("service_level", "asa", "abandon_rate", *QUANTILES)
 """Measures the queueing model projects (the others keep the trend)."""
 
 
@@ -335,10 +334,10 @@ class Forecaster:
         waits = transient.waits_of(due.waiting, now)
         prior = self._tracks[key].forecast  # its answers are where the searches look first
         projections = []
-        for_all = _ForAll()
+        for_all = ForAll()
         for th in modelled:
-            project = _projector(th.measure, work, target, figures.model)
-            project_sure = _projector(th.measure, sure_work, target, figures.model)
+            project = projector(th.measure, work, target, figures.model)
+            project_sure = projector(th.measure, sure_work, target, figures.model)
             if project is None or project_sure is None:
                 continue
             # The steady states and the projection from the queue's state are worked out when
@@ -357,12 +356,12 @@ class Forecaster:
                 exits_from,
                 opts.breach_chance > 0.0,
             )
-            clear = _clear_of(th, project, work)
+            clear = clear_of(th, project, work)
             for_all.checks.append(clear)
             projections.append(
                 Projection.deferred(
                     steady,
-                    _needed(clear, agents, _guess(prior, th, work.load), for_all),
+                    needed_search(clear, agents, guess(prior, th, work.load), for_all),
                     measure=th.measure,
                     window=th.window,
                     breach=th.breach,
@@ -384,7 +383,7 @@ class Forecaster:
         # figures read nothing else; each threshold's own answer is worked out when read.
         needed = None
         if for_all.checks:
-            needed = for_all.needed = _fewest(for_all.clear, agents, _last_needed_all(prior, work.load))
+            needed = for_all.needed = fewest(for_all.clear, agents, last_needed_all(prior, work.load))
         if needed is None:
             # No count the search looks at keeps them all clear: the most any one of them needs.
             needed_all = [p.agents_needed for p in projections if p.agents_needed is not None]
@@ -488,7 +487,7 @@ def _breaking_rate(
     def breaks(rate: float) -> bool:
         work = Workload(rate, aht, patience)
         for th in thresholds:
-            project = _projector(th.measure, work, target, model)
+            project = projector(th.measure, work, target, model)
             if project is not None and th.worse(project(agents), th.breach):
                 return True
         return False
@@ -513,129 +512,3 @@ def _breaking_rate(
 
 def _channel_applies(th: Threshold, channel: str) -> bool:
     return th.channel == "*" or fnmatch.fnmatchcase(channel, th.channel)
-
-
-def _projector(measure: str, work: Workload, target: float, model: str) -> Callable[[int], float] | None:
-    """The measure's steady-state value as a function of the agents (None: the model says nothing)."""
-    if measure == "service_level":
-        return lambda n: _or(service_level(work, n, target), 0.0)
-    if measure == "asa":
-        return lambda n: _or(evaluate(work, n, target).asa, math.inf)
-    if measure == "abandon_rate":
-        if model != "erlang_a":
-            # Too few abandons to know the patience: Erlang C, where nobody abandons. A queue going
-            # bad shows in its service level first; a trend on a handful of abandons is noise.
-            return lambda n: 0.0
-        return lambda n: _or(abandon_share(work, n), 1.0)
-    q = _QUANTILES.get(measure)
-    if q is not None:
-        return lambda n: _or(wait_quantile(work, n, q), math.inf)
-    return None
-
-
-def _clear_of(th: Threshold, project: Callable[[int], float], work: Workload) -> Callable[[int], bool]:
-    """Whether a number of agents keeps the projection clear of the threshold's breach.
-
-    A wait percentile is clear of its breach exactly when no more than the percentile's tail wait
-    longer than the breach: one look at the model's tail there, where finding the percentile itself
-    takes a dozen (a search for the agents needed makes several of these)."""
-    q = _QUANTILES.get(th.measure)
-    if q is not None and th.direction == "above":
-        tail, breach = 1.0 - q, th.breach
-
-        def clear(n: int) -> bool:
-            p = wait_exceeds(work, n, breach)
-            return p is not None and p <= tail
-
-        return clear
-    return lambda n: not th.worse(project(n), th.breach)
-
-
-def _or(value: float | None, default: float) -> float:
-    return default if value is None else value
-
-
-def _fewest(ok: Callable[[int], bool], start: int, guess: int | None = None) -> int | None:
-    """The fewest agents for which ``ok`` holds (it must hold for every count above one that passes),
-    looked for from ``guess`` first (see :func:`staffing.fewest`)."""
-    return staffing.fewest(ok, start, guess, MAX_AGENTS_SEARCH)
-
-
-class _ForAll:
-    """The search for the agents every threshold of a forecast needs, and what it settled."""
-
-    __slots__ = ("checks", "failed", "needed")
-
-    def __init__(self) -> None:
-        self.checks: list[Callable[[int], bool]] = []
-        """Whether a number of agents keeps each threshold clear (the one that last failed first)."""
-        self.failed: dict[int, Callable[[int], bool]] = {}
-        """The check that failed at each count looked at (and was not passed)."""
-        self.needed: int | None = None
-        """The search's answer, once it has one."""
-
-    def clear(self, n: int) -> bool:
-        """Whether ``n`` agents pass every check; the check that last failed is asked first (below
-        the answer the threshold that needs the most fails, and the rest need not be asked)."""
-        order = self.checks
-        for i, check in enumerate(order):
-            if not check(n):
-                self.failed[n] = check
-                if i:
-                    order.insert(0, order.pop(i))
-                return False
-        return True
-
-    def settled(self, check: Callable[[int], bool]) -> int | None:
-        """The agents ``check`` alone needs where the search settled it, else None: a check that
-        failed one below the answer (where every check passes) needs exactly the answer."""
-        needed = self.needed
-        if needed is not None and self.failed.get(needed - 1) is check:
-            return needed
-        return None
-
-
-def _needed(
-    clear: Callable[[int], bool], agents: int, guess: int | None, for_all: _ForAll
-) -> Callable[[], int | None]:
-    """What works out the agents one threshold needs when it is first read: the search for all of
-    them's answer where it settled this one, else a search begun at ``guess``, else at that
-    answer."""
-
-    def work_out() -> int | None:
-        settled = for_all.settled(clear)
-        if settled is not None:
-            return settled
-        return _fewest(clear, agents, for_all.needed if guess is None else guess)
-
-    return work_out
-
-
-def _guess(prior: Forecast | None, th: Threshold, load: float) -> int | None:
-    """:func:`_last_needed` where the previous forecast's answer for the threshold was worked
-    out (it is not worked out for this), else None."""
-    before = None if prior is None else prior.projection(th)
-    if before is None or not before.worked_out("agents_needed"):
-        return None
-    return _last_needed(prior, th, load)
-
-
-def _last_needed_all(prior: Forecast | None, load: float) -> int | None:
-    """Where to look first for the agents every threshold needs: the previous answer, moved with
-    the load (see :func:`staffing.staffing_guess`); None without one."""
-    if prior is None or prior.agents_needed is None:
-        return None
-    if prior.arrival_rate is None or prior.aht is None:
-        return prior.agents_needed
-    return staffing.staffing_guess(prior.agents_needed, prior.arrival_rate * prior.aht, load)
-
-
-def _last_needed(prior: Forecast | None, th: Threshold, load: float) -> int | None:
-    """Where to look first for the agents a threshold needs: the series' previous answer, moved
-    with the load (see :func:`staffing.staffing_guess`); None without one."""
-    projection = None if prior is None else prior.projection(th)
-    if prior is None or projection is None or projection.agents_needed is None:
-        return None
-    if prior.arrival_rate is None or prior.aht is None:
-        return projection.agents_needed
-    return staffing.staffing_guess(projection.agents_needed, prior.arrival_rate * prior.aht, load)

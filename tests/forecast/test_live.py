@@ -20,10 +20,10 @@ from cxmon.forecast.live import (
     MODELLED,
     Forecaster,
     _breaking_rate,
-    wait_quantile,
 )
 from cxmon.forecast.options import parse_forecast
 from cxmon.forecast.result import Forecast
+from cxmon.forecast.threshold_agents import wait_quantile
 from cxmon.snapshot import TOTALS, State
 from tests.helpers import one_step_config
 
@@ -374,7 +374,7 @@ def test_agents_clear_of_a_wait_percentile_are_those_whose_percentile_is_under_t
     """The search for the agents needed judges a wait percentile by the model's tail at the breach:
     it agrees with finding the percentile (by bisection) and comparing, wherever the percentile is
     not within the bisection's tenth of a second of the breach."""
-    from cxmon.forecast import live, staffing
+    from cxmon.forecast import staffing, threshold_agents
 
     q = {"wait_p50": 0.5, "wait_p90": 0.9, "wait_p99": 0.99}[measure]
     rng = random.Random(7)
@@ -388,7 +388,7 @@ def test_agents_clear_of_a_wait_percentile_are_those_whose_percentile_is_under_t
             value = staffing.wait_quantile(work, n, q)
             return math.inf if value is None else value
 
-        clear = live._clear_of(th, project, work)
+        clear = threshold_agents.clear_of(th, project, work)
         for n in range(max(1, math.floor(work.load) - 2), math.ceil(work.load) + 12):
             percentile = project(n)
             if abs(percentile - breach) <= 0.1:

@@ -1,0 +1,152 @@
+"""The fewest agents that keep a forecast's thresholds clear of their breach, and the model's answers
+it asks for (cached: one forecast asks about the same workload and agent counts again and again)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+
+from cxmon.config import Threshold
+from cxmon.forecast import staffing
+from cxmon.forecast.figures import Workload
+from cxmon.forecast.result import Forecast
+
+MAX_AGENTS_SEARCH = 100_000
+QUANTILES = {"wait_p50": 0.5, "wait_p90": 0.9, "wait_p99": 0.99}
+"""The wait percentiles the model projects, and their quantiles."""
+
+# One forecast asks the model about the same workload and agent counts again and again (every
+# threshold's search for the agents needed starts from the agents there are): an answer depends on
+# nothing else, so each is worked out once.
+evaluate = functools.lru_cache(maxsize=4096)(staffing.evaluate)
+wait_quantile = functools.lru_cache(maxsize=4096)(staffing.wait_quantile)
+wait_exceeds = functools.lru_cache(maxsize=4096)(staffing.wait_exceeds)
+abandon_share = functools.lru_cache(maxsize=4096)(staffing.abandon_share)
+service_level = functools.lru_cache(maxsize=4096)(staffing.service_level)
+
+
+def projector(measure: str, work: Workload, target: float, model: str) -> Callable[[int], float] | None:
+    """The measure's steady-state value as a function of the agents (None: the model says nothing)."""
+    if measure == "service_level":
+        return lambda n: _or(service_level(work, n, target), 0.0)
+    if measure == "asa":
+        return lambda n: _or(evaluate(work, n, target).asa, math.inf)
+    if measure == "abandon_rate":
+        if model != "erlang_a":
+            # Too few abandons to know the patience: Erlang C, where nobody abandons. A queue going
+            # bad shows in its service level first; a trend on a handful of abandons is noise.
+            return lambda n: 0.0
+        return lambda n: _or(abandon_share(work, n), 1.0)
+    q = QUANTILES.get(measure)
+    if q is not None:
+        return lambda n: _or(wait_quantile(work, n, q), math.inf)
+    return None
+
+
+def clear_of(th: Threshold, project: Callable[[int], float], work: Workload) -> Callable[[int], bool]:
+    """Whether a number of agents keeps the projection clear of the threshold's breach.
+
+    A wait percentile is clear of its breach exactly when no more than the percentile's tail wait
+    longer than the breach: one look at the model's tail there, where finding the percentile itself
+    takes a dozen (a search for the agents needed makes several of these)."""
+    q = QUANTILES.get(th.measure)
+    if q is not None and th.direction == "above":
+        tail, breach = 1.0 - q, th.breach
+
+        def clear(n: int) -> bool:
+            p = wait_exceeds(work, n, breach)
+            return p is not None and p <= tail
+
+        return clear
+    return lambda n: not th.worse(project(n), th.breach)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def fewest(ok: Callable[[int], bool], start: int, guess: int | None = None) -> int | None:
+    """The fewest agents for which ``ok`` holds (it must hold for every count above one that passes),
+    looked for from ``guess`` first (see :func:`staffing.fewest`)."""
+    return staffing.fewest(ok, start, guess, MAX_AGENTS_SEARCH)
+
+
+class ForAll:
+    """The search for the agents every threshold of a forecast needs, and what it settled."""
+
+    __slots__ = ("checks", "failed", "needed")
+
+    def __init__(self) -> None:
+        self.checks: list[Callable[[int], bool]] = []
+        """Whether a number of agents keeps each threshold clear (the one that last failed first)."""
+        self.failed: dict[int, Callable[[int], bool]] = {}
+        """The check that failed at each count looked at (and was not passed)."""
+        self.needed: int | None = None
+        """The search's answer, once it has one."""
+
+    def clear(self, n: int) -> bool:
+        """Whether ``n`` agents pass every check; the check that last failed is asked first (below
+        the answer the threshold that needs the most fails, and the rest need not be asked)."""
+        order = self.checks
+        for i, check in enumerate(order):
+            if not check(n):
+                self.failed[n] = check
+                if i:
+                    order.insert(0, order.pop(i))
+                return False
+        return True
+
+    def settled(self, check: Callable[[int], bool]) -> int | None:
+        """The agents ``check`` alone needs where the search settled it, else None: a check that
+        failed one below the answer (where every check passes) needs exactly the answer."""
+        needed = self.needed
+        if needed is not None and self.failed.get(needed - 1) is check:
+            return needed
+        return None
+
+
+def needed_search(
+    clear: Callable[[int], bool], agents: int, guess: int | None, for_all: ForAll
+) -> Callable[[], int | None]:
+    """What works out the agents one threshold needs when it is first read: the search for all of
+    them's answer where it settled this one, else a search begun at ``guess``, else at that
+    answer."""
+
+    def work_out() -> int | None:
+        settled = for_all.settled(clear)
+        if settled is not None:
+            return settled
+        return fewest(clear, agents, for_all.needed if guess is None else guess)
+
+    return work_out
+
+
+def guess(prior: Forecast | None, th: Threshold, load: float) -> int | None:
+    """:func:`last_needed` where the previous forecast's answer for the threshold was worked
+    out (it is not worked out for this), else None."""
+    before = None if prior is None else prior.projection(th)
+    if before is None or not before.worked_out("agents_needed"):
+        return None
+    return last_needed(prior, th, load)
+
+
+def last_needed_all(prior: Forecast | None, load: float) -> int | None:
+    """Where to look first for the agents every threshold needs: the previous answer, moved with
+    the load (see :func:`staffing.staffing_guess`); None without one."""
+    if prior is None or prior.agents_needed is None:
+        return None
+    if prior.arrival_rate is None or prior.aht is None:
+        return prior.agents_needed
+    return staffing.staffing_guess(prior.agents_needed, prior.arrival_rate * prior.aht, load)
+
+
+def last_needed(prior: Forecast | None, th: Threshold, load: float) -> int | None:
+    """Where to look first for the agents a threshold needs: the series' previous answer, moved
+    with the load (see :func:`staffing.staffing_guess`); None without one."""
+    projection = None if prior is None else prior.projection(th)
+    if prior is None or projection is None or projection.agents_needed is None:
+        return None
+    if prior.arrival_rate is None or prior.aht is None:
+        return projection.agents_needed
+    return staffing.staffing_guess(projection.agents_needed, prior.arrival_rate * prior.aht, load)
