@@ -182,8 +182,9 @@ class Projection:
             return True
         return self.pressing and self.worse(self.projected, self.breach)
 
-    def eta(self, value: float | None) -> float | None:
-        """Seconds until the window's value crosses ``breach``; None when no breach is projected.
+    def crossing(self, value: float | None) -> float | None:
+        """Seconds until the window's value is projected to cross ``breach``; None when no breach
+        is projected.
 
         The sooner of two views. From the queue's state (:attr:`exits`): the first step at which the
         window, its present contacts leaving evenly and the projected exits coming in, is past
@@ -191,13 +192,21 @@ class Projection:
         contacts served under the projected conditions while the older ones leave it, so its value
         moves from ``value`` to ``projected`` in about W: the breach comes after the share
         (value − breach) / (value − projected) of W. Already past: 0. No value yet: half a window.
-        And where neither projects a breach: how soon the chance of one within the horizon
-        (:attr:`chance`) reaches :attr:`chance_level`, when it does within the horizon.
         """
         soon = self._state_eta(value)
         steady = self._steady_eta(value)
         if soon is None or (steady is not None and steady < soon):
-            soon = steady
+            return steady
+        return soon
+
+    def eta(self, value: float | None) -> float | None:
+        """Seconds until the rule should be WATCH for this projection; None when nothing says so.
+
+        The projected crossing (:meth:`crossing`), or, sooner or where none is projected, how soon
+        the chance of a breach within the horizon (:attr:`chance`) reaches :attr:`chance_level`,
+        when it does within the horizon.
+        """
+        soon = self.crossing(value)
         if soon == 0.0:
             return soon
         risk = self._chance_eta()

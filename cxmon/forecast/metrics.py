@@ -77,13 +77,14 @@ GAUGES: tuple[Gauge, ...] = (
 def breach_etas(
     f: Forecast, values: dict[tuple[str, float], float | None]
 ) -> Iterator[tuple[str, float, float]]:
-    """(measure, window, seconds until breach) for every threshold the model projects past its breach.
+    """(measure, window, seconds until breach) for every threshold the model projects past its breach
+    (a projected crossing: not a chance of one, which turns a rule WATCH but names no time).
 
     Args:
         f: the forecast.
         values: (measure, window) → the window's value now.
     """
     for p in f.projections:
-        eta = p.eta(values.get((p.measure, p.window)))
+        eta = p.crossing(values.get((p.measure, p.window)))
         if eta is not None:
             yield p.measure, p.window, eta

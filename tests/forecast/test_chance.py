@@ -12,6 +12,7 @@ import pytest
 from cxmon.detector import Detector
 from cxmon.forecast import Workload, staffing
 from cxmon.forecast.live import CHANCE_DISPERSION, Forecaster
+from cxmon.forecast.metrics import breach_etas
 from cxmon.forecast.options import parse_forecast
 from cxmon.noise import chance_reached, window_breach_chance, window_breach_outlook
 from cxmon.snapshot import State
@@ -197,3 +198,15 @@ def test_agents_the_queue_can_spare_are_no_chance_of_a_breach() -> None:
     p = sl_of(_lose_agents(None, 24))
     assert p.chance < 0.01
     assert Detector(CONFIG).judge_rule(KEY, 0, SL, 1.0, p.computed, p).state is State.OK
+
+
+def test_a_chance_of_a_breach_is_no_time_to_breach_on_the_gauge() -> None:
+    """21 of 27 agents left: the chance of a breach makes the rule WATCH (it has a time to WATCH),
+    but nothing projects the window past its breach, so `cxmon_forecast_breach_eta_seconds` (the
+    seconds until a projected crossing) has no sample for it, where 0 would read "breaching now"."""
+    forecaster = _lose_agents(None, 21)
+    p = sl_of(forecaster)
+    assert p.eta(1.0) is not None
+    assert p.crossing(1.0) is None
+    values = {(q.measure, q.window): 1.0 for q in forecaster.latest[KEY].projections}
+    assert [m for m, _, _ in breach_etas(forecaster.latest[KEY], values)] == []
