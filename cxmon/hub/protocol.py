@@ -18,7 +18,7 @@ from cxmon.hub.codec import CodecError, decode, dumps, encode
 from cxmon.hub.delta import apply_delta, snapshot_delta
 from cxmon.snapshot import Ack, Snapshot
 
-PROTOCOL = 3
+PROTOCOL = 4
 """Bumped on any change a watcher of the previous version would misread."""
 SUBPROTOCOL = f"cxmon.v{PROTOCOL}"
 

@@ -109,17 +109,18 @@ async def test_with_tokens_configured_loopback_needs_one_too() -> None:
 
 
 async def test_a_watcher_of_the_previous_protocol_is_refused_at_the_handshake() -> None:
-    """Watchers that offer only ``cxmon.v1`` (whose snapshots carried ``extra``) or ``cxmon.v2``
-    (whose projections carried every step of the queue-state projection) get no connection: they
-    cannot misread version 3's frames."""
+    """Watchers that offer only ``cxmon.v1`` (whose snapshots carried ``extra``), ``cxmon.v2``
+    (whose projections carried every step of the queue-state projection) or ``cxmon.v3`` (whose
+    projections had no chance of a breach) get no connection: they cannot misread version 4's
+    frames."""
     async with Hub(memory_feed(), host="127.0.0.1", port=0) as hub:
-        with pytest.raises(InvalidStatus) as refused:
-            await connect(f"ws://127.0.0.1:{hub.port}", subprotocols=["cxmon.v1"])  # type: ignore[list-item]
-        with pytest.raises(InvalidStatus) as refused_v2:
-            await connect(f"ws://127.0.0.1:{hub.port}", subprotocols=["cxmon.v2"])  # type: ignore[list-item]
+        refused = []
+        for old in ("cxmon.v1", "cxmon.v2", "cxmon.v3"):
+            with pytest.raises(InvalidStatus) as refusal:
+                await connect(f"ws://127.0.0.1:{hub.port}", subprotocols=[old])  # type: ignore[list-item]
+            refused.append(refusal.value.response.status_code)
         ws = await connect(f"ws://127.0.0.1:{hub.port}", subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
         hello = await frame(ws)
         await ws.close()
-    assert refused.value.response.status_code == 400
-    assert refused_v2.value.response.status_code == 400
-    assert SUBPROTOCOL == "cxmon.v3" and hello["protocol"] == 3
+    assert refused == [400, 400, 400]
+    assert SUBPROTOCOL == "cxmon.v4" and hello["protocol"] == 4
