@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 
 import pytest
 
@@ -99,20 +100,28 @@ def _samples(times: list[float], until: float) -> list[tuple[float, int]]:
 def _brute_rise(samples: list[tuple[float, int]], now: float, threshold: float) -> tuple[float, float] | None:
     """The best-scoring change point and its score, by trying every candidate lag on the grid and
     counting each span from the samples afresh (the reference for :func:`change.rise`'s walk)."""
-    first = samples[0][0]
     best: tuple[float, float] | None = None
+    for at, base in _candidates(samples, now):
+        s = change.score(samples[-1][1] - at[1], now - at[0], at[1] - base[1], at[0] - base[0])
+        if s >= threshold and (best is None or s > best[1]):
+            best = (at[0], s)
+    return best
+
+
+def _candidates(
+    samples: list[tuple[float, int]], now: float
+) -> Iterator[tuple[tuple[float, int], tuple[float, int]]]:
+    """Every candidate change point on the grid, each with the sample the hour before it starts
+    at, found by scanning the samples afresh."""
+    first = samples[0][0]
     lag = change.SHORTEST
     while lag <= change.LONGEST:
         at = [s for s in samples if s[0] <= now - lag][-1]
         if at[0] - first < change.LEAST_BEFORE:
             break
-        older = [s for s in samples if s[0] <= at[0] - change.BEFORE]
-        base = older[-1] if older else samples[0]
-        s = change.score(samples[-1][1] - at[1], now - at[0], at[1] - base[1], at[0] - base[0])
-        if s >= threshold and (best is None or s > best[1]):
-            best = (at[0], s)
         lag = now - at[0] + change.EVERY
-    return best
+        older = [s for s in samples if s[0] <= at[0] - change.BEFORE]
+        yield at, older[-1] if older else samples[0]
 
 
 def test_the_change_point_found_is_the_best_of_every_candidate() -> None:
@@ -198,16 +207,8 @@ def _brute_breaking(
     """The best change point and its score by the definition: every candidate lag on the grid, each
     span counted from the samples afresh, scored by the Poisson probabilities' ratio (whether the
     rate since is above the breaking rate or a little under it)."""
-    first = samples[0][0]
     best: tuple[float, float] | None = None
-    lag = change.SHORTEST
-    while lag <= change.LONGEST:
-        at = [s for s in samples if s[0] <= now - lag][-1]
-        if at[0] - first < change.LEAST_BEFORE:
-            break
-        lag = now - at[0] + change.EVERY
-        older = [s for s in samples if s[0] <= at[0] - change.BEFORE]
-        base = older[-1] if older else samples[0]
+    for at, base in _candidates(samples, now):
         usual = (1 + tolerance) * (at[1] - base[1]) / (at[0] - base[0])
         after, t_after = samples[-1][1] - at[1], now - at[0]
         if usual >= rate:
