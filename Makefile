@@ -12,14 +12,26 @@ BENCH_DEBS := mtail:mtail
 
 .PHONY: run install test lint bench typecheck clean system-deps bench-deps
 
-$(STAMP): pyproject.toml
+# The modules compiled with mypyc (cxmon/compiled.py): the install stamp depends on their sources, so
+# an edited one is compiled again before `make run` or `make test` use it (its .so would shadow it).
+CORE_SRCS := $(shell $(PYTHON) -I cxmon/compiled.py)
+# What setup.py needs to compile them, in the venv (the build runs without isolation, beside the deps).
+BUILD_DEPS := 'setuptools>=77' wheel 'mypy>=1.10'
+# pyproject's runtime dependencies (no argument) or an extra's, one a line.
+DEPS = $(BIN)/python -c 'import sys, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	print("\n".join(p["optional-dependencies"][sys.argv[1]] if sys.argv[1:] else p["dependencies"]))'
+
+# CXMON_PURE=1 make install: pure Python, nothing compiled (and no compiled module left behind).
+$(STAMP): pyproject.toml setup.py cxmon/compiled.py $(CORE_SRCS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q --upgrade pip $(BUILD_DEPS)
+	$(DEPS) | $(BIN)/python -m pip install -q -r /dev/stdin
+	$(BIN)/python -m pip install -q --no-build-isolation --no-deps -e .
+	$(BIN)/cxmon --version
 	touch $@
 
 $(TSTAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(DEPS) test | $(BIN)/python -m pip install -q -r /dev/stdin
 	touch $@
 
 install: $(STAMP)
@@ -50,4 +62,5 @@ bench: $(TSTAMP) bench-deps
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache cxmon/compiled.json
+	find cxmon collectors -name '*.so' -delete

@@ -13,14 +13,18 @@ For each shape, in the same run and alternately:
 * ``mtail --one_shot`` with an equivalent program (lines per queue and verb, histogram of waits).
 
 Each runs ``--runs`` times; prints the median lines per second of both (with the range, peak RSS
-and CPU seconds) and the ratio of the medians.
-Usage: ``python bench/queue_log.py [--lines N] [--months N] [--runs N] [--shape dense|bank|both]``.
+and CPU seconds) and the ratio of the medians. It names the build it measured (``cxmon --version``:
+compiled with mypyc, or pure Python); ``--also-pure`` times the pure-Python path too
+(``CXMON_PURE=1``), alternately with the others, and prints its ratio.
+Usage: ``python bench/queue_log.py [--lines N] [--months N] [--runs N] [--shape dense|bank|both]
+[--also-pure]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import heapq
+import os
 import random
 import shutil
 import sqlite3
@@ -138,12 +142,27 @@ def run_measured(cmd: list[str], **kwargs: Any) -> tuple[float, float | None, fl
     return elapsed, rss, cpu, result.stdout
 
 
-def time_cxmon(log: Path, db: Path, config: Path | None = None) -> tuple[float, float | None, float | None]:
+def cxmon_env(pure: bool) -> dict[str, str]:
+    """The environment of a cxmon run: the installed build, or pure Python with ``CXMON_PURE=1``."""
+    env = {k: v for k, v in os.environ.items() if k != "CXMON_PURE"}
+    return env | {"CXMON_PURE": "1"} if pure else env
+
+
+def build_name(pure: bool = False) -> str:
+    """The build a cxmon run measures, as ``cxmon --version`` names it."""
+    cmd = [sys.executable, "-m", "cxmon", "--version"]
+    out = subprocess.run(cmd, cwd=ROOT, env=cxmon_env(pure), stdout=subprocess.PIPE, text=True, check=True)
+    return out.stdout.strip().partition(", ")[2]
+
+
+def time_cxmon(
+    log: Path, db: Path, config: Path | None = None, pure: bool = False
+) -> tuple[float, float | None, float | None]:
     """Wall seconds, peak RSS (MB) and CPU seconds of `cxmon import queue_log` with the store on."""
     cmd = [sys.executable, "-m", "cxmon", "import", "queue_log", str(log), "--db", str(db), "--quiet"]
     if config is not None:
         cmd += ["--config", str(config)]
-    elapsed, rss, cpu, _ = run_measured(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
+    elapsed, rss, cpu, _ = run_measured(cmd, cwd=ROOT, env=cxmon_env(pure), stderr=subprocess.DEVNULL)
     return elapsed, rss, cpu
 
 
@@ -182,10 +201,13 @@ def _median(runs: list[tuple[float, float | None, float | None]], n: int) -> tup
     return line, wall
 
 
-def compare(name: str, log: Path, n: int, work: Path, runs: int, config: Path | None) -> None:
+def compare(
+    name: str, log: Path, n: int, work: Path, runs: int, config: Path | None, also_pure: bool = False
+) -> None:
     """Import ``log`` with cxmon and read it with mtail, alternately; print both and the ratio."""
     # Alternately, several times: this machine's speed wanders by ±15 % from run to run.
     ours: list[tuple[float, float | None, float | None]] = []
+    pure: list[tuple[float, float | None, float | None]] = []
     theirs: list[tuple[float, float | None, float | None]] = []
     stored = 0
     for i in range(runs):
@@ -194,17 +216,25 @@ def compare(name: str, log: Path, n: int, work: Path, runs: int, config: Path | 
         with sqlite3.connect(db) as conn:
             stored = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         db.unlink()
+        if also_pure:
+            pure.append(time_cxmon(log, db, config, pure=True))
+            db.unlink()
         measured = time_mtail(log, work)
         if measured is not None:
             theirs.append(measured)
     line, cx = _median(ours, n)
     print(f"[{name}] cxmon import queue_log: {line}  ({stored:,} events stored)")
+    if pure:
+        line, px = _median(pure, n)
+        print(f"[{name}] ... pure Python:        {line}  (compiled/pure: {px / cx:.2f}x)")
     if not theirs:
         print(f"[{name}] mtail: not installed (make bench-deps); no comparison")
         return
     line, mt = _median(theirs, n)
     print(f"[{name}] mtail --one_shot:       {line}")
     print(f"[{name}] ratio cxmon/mtail (medians): {mt / cx:.2f}x")
+    if pure:
+        print(f"[{name}] ratio pure Python/mtail (medians): {mt / px:.2f}x")
 
 
 def main() -> int:
@@ -215,7 +245,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs", type=int, default=3, help="runs of each, alternately")
     parser.add_argument("--shape", choices=("dense", "bank", "both"), default="both")
+    parser.add_argument("--also-pure", action="store_true", help="time the pure-Python path too")
     args = parser.parse_args()
+    print(f"cxmon build measured: {build_name()}")
     with tempfile.TemporaryDirectory(prefix="cxmon-bench-") as tmp:
         work = Path(tmp)
         if args.shape in ("dense", "both"):
@@ -227,7 +259,7 @@ def main() -> int:
                 f"[dense] generated {n:,} lines ({size / 1e6:.0f} MB) "
                 f"in {time.perf_counter() - started:.1f} s"
             )
-            compare("dense", log, n, work, args.runs, None)
+            compare("dense", log, n, work, args.runs, None, args.also_pure)
             log.unlink()
         if args.shape in ("bank", "both"):
             if not bank_queue_log.BANK_CSV.exists():
@@ -241,7 +273,7 @@ def main() -> int:
                 f"[bank] wrote {n:,} lines ({size / 1e6:.0f} MB, {span / 86400:,.0f} days of calls) "
                 f"in {time.perf_counter() - started:.1f} s"
             )
-            compare("bank", log, n, work, args.runs, BANK_CONFIG)
+            compare("bank", log, n, work, args.runs, BANK_CONFIG, args.also_pure)
     return 0
 
 

@@ -17,12 +17,26 @@ def _add_common(p: argparse.ArgumentParser, *, db: bool = True) -> None:
         p.add_argument("--db", metavar="FILE", help="history database (default: [store] path)")
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and which build runs (compiled with mypyc or pure Python)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=str(kwargs["help"]))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        # The build is looked up only when asked for: it imports the compiled modules to see them.
+        from cxmon.compiled import describe
+
+        print(f"cxmon {__version__}, {describe()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="cxmon", description="Live service-level monitor for contact centres."
     )
-    parser.add_argument("--version", action="version", version=f"cxmon {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and the build, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     # ------------------------------------------------------------------ engine commands (core)

@@ -28,3 +28,10 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(Input, "__init__", still)
     yield
+
+
+def pytest_report_header() -> str:
+    """Name the build the suite runs on: compiled with mypyc, or pure Python (and why)."""
+    from cxmon.compiled import describe
+
+    return f"cxmon build: {describe()}"

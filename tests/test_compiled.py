@@ -1,0 +1,169 @@
+"""The compiled core: the build is named, runs its sources as they are now, falls back to pure Python.
+
+The suite runs on whichever build is installed (its header names it); the pure-Python path of the
+modules mypyc compiles stays tested by the last test here, which runs the equivalence and property
+tests again in a second interpreter with ``CXMON_PURE=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cxmon import compiled
+from tests.helpers import REPO
+
+PURE_AGAIN = ("tests/test_tick_equivalence.py", "tests/test_windows.py", "tests/test_sketch.py")
+"""The equivalence (every tick against the full recomputation), brute-force and sketch tests."""
+
+
+def _python(code: str, *, pure: bool, cwd: Path = REPO, **env: str) -> str:
+    """Run ``code`` in a second interpreter (with or without ``CXMON_PURE=1``); return its stdout."""
+    environ = {k: v for k, v in os.environ.items() if k != compiled.PURE_ENV} | env
+    if pure:
+        environ[compiled.PURE_ENV] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=environ, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+_ORIGINS = (
+    "import importlib, json, sys; from cxmon import compiled\n"
+    "for m in compiled.MODULES: importlib.import_module(m)\n"
+    "print(json.dumps({m: sys.modules[m].__file__ for m in compiled.MODULES}))"
+)
+
+
+def test_version_names_the_build_this_interpreter_loads() -> None:
+    """``cxmon --version`` says "compiled with mypyc (N modules)" when N load compiled, else pure Python."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cxmon", "--version"], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = compiled.compiled_modules()
+    if loaded:
+        assert f"compiled with mypyc ({len(loaded)}" in done.stdout
+    else:
+        assert "pure Python" in done.stdout
+    assert done.stdout.startswith("cxmon ")
+
+
+def test_no_compiled_module_runs_older_code_than_its_source() -> None:
+    """Every module that loads compiled was compiled from its source as it is now (else: make install)."""
+    assert compiled.stale(compiled.compiled_modules()) == []
+
+
+def test_a_source_edited_after_the_build_is_named_stale(tmp_path: Path) -> None:
+    """The check above can fail: a module whose source changed since the recorded build is reported."""
+    for module in ("cxmon.units", "cxmon.sketch"):
+        target = compiled.source_path(module, tmp_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(compiled.source_path(module), target)
+    record = {m: compiled.digest(compiled.source_path(m, tmp_path)) for m in ("cxmon.units", "cxmon.sketch")}
+    (tmp_path / "cxmon" / compiled.MANIFEST).write_text(json.dumps({"build": "mypyc", "modules": record}))
+    assert compiled.stale(["cxmon.units", "cxmon.sketch"], tmp_path) == []
+
+    edited = compiled.source_path("cxmon.units", tmp_path)
+    edited.write_text(edited.read_text() + "\n# edited\n")
+    assert compiled.stale(["cxmon.units", "cxmon.sketch"], tmp_path) == ["cxmon.units"]
+
+
+def test_the_pure_switch_loads_every_compiled_module_from_its_source() -> None:
+    """With CXMON_PURE=1 each module mypyc compiles loads from its .py, even where its .so exists."""
+    origins = json.loads(_python(_ORIGINS, pure=True))
+    assert sorted(origins) == sorted(compiled.MODULES)
+    assert {m: Path(f).suffix for m, f in origins.items()} == dict.fromkeys(compiled.MODULES, ".py")
+
+
+def test_without_the_switch_a_compiled_build_loads_its_compiled_modules() -> None:
+    """On a compiled build every module of the list loads from its extension (a pure build: skipped)."""
+    if not compiled.compiled_modules():
+        pytest.skip(f"this build is {compiled.describe()}")
+    origins = json.loads(_python(_ORIGINS, pure=False))
+    assert [m for m, f in origins.items() if Path(f).suffix != ".so"] == []
+
+
+def test_the_equivalence_and_property_tests_pass_on_pure_python() -> None:
+    """The tick-equivalence, windows brute-force and sketch tests pass again with CXMON_PURE=1."""
+    environ = {k: v for k, v in os.environ.items() if k != compiled.PURE_ENV} | {compiled.PURE_ENV: "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PURE_AGAIN],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert f"cxmon build: pure Python ({compiled.PURE_ENV}=1)" in done.stdout
+    assert " passed" in done.stdout.splitlines()[-1]
+
+
+_WHERE_AND_BUILD = (
+    "import cxmon.units as u; from cxmon import compiled; print(u.__file__); print(compiled.describe())"
+)
+
+
+def _repo_copy(tmp_path: Path, modules: tuple[str, ...]) -> Path:
+    """A copy of the package's sources whose compiled list is only ``modules`` (a quick build)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, root / name)
+    for package in ("cxmon", "collectors"):
+        shutil.copytree(
+            REPO / package, root / package, ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.json")
+        )
+    listing = root / "cxmon" / "compiled.py"
+    text = listing.read_text()
+    start = text.index("MODULES: tuple[str, ...] = (")
+    end = text.index(")\n", start) + 2
+    listing.write_text(text[:start] + f"MODULES: tuple[str, ...] = {modules!r}\n" + text[end:])
+    return root
+
+
+def _build_inplace(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != compiled.PURE_ENV} | env
+    return subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=root,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None, reason="no C compiler")
+def test_setup_compiles_the_listed_modules_and_records_their_sources(tmp_path: Path) -> None:
+    """``setup.py build_ext`` compiles the listed module, records its digest, and it loads compiled."""
+    root = _repo_copy(tmp_path, ("cxmon.units",))
+    done = _build_inplace(root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((root / "cxmon" / compiled.MANIFEST).read_text())
+    assert record["build"].startswith("mypyc ")
+    assert record["modules"] == {"cxmon.units": compiled.digest(root / "cxmon" / "units.py")}
+    code = _WHERE_AND_BUILD
+    where, build = _python(code, pure=False, cwd=root, PYTHONPATH=str(root)).splitlines()
+    assert where.startswith(str(root / "cxmon" / "units.")) and where.endswith(".so")
+    assert build == "compiled with mypyc (1 modules)"
+
+
+def test_a_failing_compiler_leaves_a_pure_install_that_says_why(tmp_path: Path) -> None:
+    """With the C compiler failing, the build succeeds as pure Python and ``--version`` says why."""
+    root = _repo_copy(tmp_path, ("cxmon.units",))
+    done = _build_inplace(root, CC="false")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "cxmon: installing pure Python: compiling failed" in done.stderr
+    assert not list((root / "cxmon").glob("*.so"))
+    code = _WHERE_AND_BUILD
+    where, build = _python(code, pure=False, cwd=root, PYTHONPATH=str(root)).splitlines()
+    assert where == str(root / "cxmon" / "units.py")
+    assert build.startswith("pure Python (compiling failed")
