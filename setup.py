@@ -9,7 +9,9 @@ cxmon/compiled.json, which ``cxmon --version`` reads.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
+import io
 import json
 import os
 import runpy
@@ -27,12 +29,18 @@ GROUP: str = CORE["GROUP"]
 SHARED = GROUP + "__mypyc"
 
 
-def _inplace_outputs() -> list[Path]:
-    """The extension files a compiled build leaves beside the sources (editable installs)."""
+def _inplace_extensions() -> list[Path]:
+    """Every extension file beside the sources: what earlier builds in place (editable installs) left.
+
+    A module dropped from the list keeps its old ``.so`` otherwise, which would shadow its source and
+    ask for a shared library that no longer has it.
+    """
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     return [
-        HERE.joinpath(*name.split(".")).with_name(name.rsplit(".", 1)[1] + suffix)
-        for name in (*MODULES, SHARED)
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES
+        p
+        for package in ("cxmon", "collectors")
+        for p in (HERE / package).rglob("*")
+        if p.name.endswith(suffixes)
     ]
 
 
@@ -50,10 +58,15 @@ def _core_extensions() -> tuple[list[Extension], str | None]:
     except ImportError:
         return [], "mypyc was not importable when it was built"
     paths = [str(CORE["source_path"](m, HERE).relative_to(HERE)) for m in MODULES]
+    said = io.StringIO()
     try:
-        return list(mypycify(paths, opt_level="3", group_name=GROUP)), None
-    except (Exception, SystemExit) as exc:  # mypyc exits on a type error
-        return [], f"mypyc refused the sources ({exc!r})"
+        with contextlib.redirect_stdout(said):
+            return list(mypycify(paths, opt_level="3", group_name=GROUP)), None
+    except (Exception, SystemExit) as exc:  # mypyc prints what it refuses, then exits
+        errors = [line for line in said.getvalue().splitlines() if ": error:" in line] or [repr(exc)]
+        return [], f"mypyc refused the sources: {'; '.join(errors[:5])}"
+    finally:
+        sys.stderr.write(said.getvalue())
 
 
 class BuildCore(build_ext):
@@ -83,8 +96,8 @@ class BuildCore(build_ext):
         for ext in self.extensions:
             Path(self.get_ext_fullpath(ext.name)).unlink(missing_ok=True)
         if self._in_source:
-            for path in _inplace_outputs():
-                path.unlink(missing_ok=True)
+            for path in _inplace_extensions():
+                path.unlink()
         print(f"cxmon: installing pure Python: {why}", file=sys.stderr)
         for directory in self._manifest_dirs():
             _write_manifest(directory, {"build": "pure", "why": why})
@@ -96,6 +109,9 @@ class BuildCore(build_ext):
         if self._why_pure is not None:
             self._fall_back(self._why_pure)
             return
+        if self._in_source:
+            for path in _inplace_extensions():
+                path.unlink()
         try:
             super().run()
         except Exception as exc:  # no compiler, no Python headers, a compiler error

@@ -35,3 +35,10 @@ def pytest_report_header() -> str:
     from cxmon.compiled import describe
 
     return f"cxmon build: {describe()}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the build again at the end, where ``-q`` (which hides the header) shows it too."""
+    from cxmon.compiled import describe
+
+    terminalreporter.write_line(f"cxmon build: {describe()}")

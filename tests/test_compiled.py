@@ -7,6 +7,7 @@ tests again in a second interpreter with ``CXMON_PURE=1``.
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import shutil
@@ -58,6 +59,15 @@ def test_version_names_the_build_this_interpreter_loads() -> None:
 def test_no_compiled_module_runs_older_code_than_its_source() -> None:
     """Every module that loads compiled was compiled from its source as it is now (else: make install)."""
     assert compiled.stale(compiled.compiled_modules()) == []
+
+
+def test_the_build_did_not_fall_back_because_mypyc_refused_the_sources() -> None:
+    """A compiled module's source that mypyc cannot compile fails here, not silently as a pure build.
+
+    (A pure build for want of a compiler, or asked for with CXMON_PURE=1, is not a failure.)
+    """
+    why = str(compiled.read_manifest().get("why", ""))
+    assert not why.startswith("mypyc refused"), why
 
 
 def test_a_source_edited_after_the_build_is_named_stale(tmp_path: Path) -> None:
@@ -143,10 +153,17 @@ def _build_inplace(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None, reason="no C compiler")
 def test_setup_compiles_the_listed_modules_and_records_their_sources(tmp_path: Path) -> None:
-    """``setup.py build_ext`` compiles the listed module, records its digest, and it loads compiled."""
+    """``setup.py build_ext`` compiles the listed module, records its digest, and it loads compiled.
+
+    An extension an earlier build left for a module no longer listed is removed (it would shadow
+    its source and ask for a shared library that no longer has it).
+    """
     root = _repo_copy(tmp_path, ("cxmon.units",))
+    left = root / "cxmon" / f"sketch{importlib.machinery.EXTENSION_SUFFIXES[0]}"
+    left.write_bytes(b"an old build")
     done = _build_inplace(root)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not left.exists()
     record = json.loads((root / "cxmon" / compiled.MANIFEST).read_text())
     assert record["build"].startswith("mypyc ")
     assert record["modules"] == {"cxmon.units": compiled.digest(root / "cxmon" / "units.py")}
@@ -167,3 +184,44 @@ def test_a_failing_compiler_leaves_a_pure_install_that_says_why(tmp_path: Path) 
     where, build = _python(code, pure=False, cwd=root, PYTHONPATH=str(root)).splitlines()
     assert where == str(root / "cxmon" / "units.py")
     assert build.startswith("pure Python (compiling failed")
+
+
+def test_a_module_mypyc_refuses_leaves_a_pure_install_that_names_the_error(tmp_path: Path) -> None:
+    """A listed module mypyc cannot compile gives a pure build whose record quotes mypyc's error."""
+    root = _repo_copy(tmp_path, ("cxmon.refused",))
+    (root / "cxmon" / "refused.py").write_text(
+        '"""An async generator, which mypyc does not compile."""\n\n'
+        "from __future__ import annotations\n\nfrom collections.abc import AsyncIterator\n\n\n"
+        "async def ticks() -> AsyncIterator[int]:\n    yield 1\n"
+    )
+    done = _build_inplace(root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    why = json.loads((root / "cxmon" / compiled.MANIFEST).read_text())["why"]
+    assert why.startswith("mypyc refused the sources: cxmon/refused.py:")
+    assert "async generators are unimplemented" in why
+    assert not list((root / "cxmon").glob("*.so"))
+
+
+def test_no_dataclass_a_snapshot_carries_is_compiled() -> None:
+    """The hub's codec reads a Snapshot's dataclasses' field types, which mypyc erases: none compiled."""
+    import dataclasses
+    import typing
+
+    from cxmon.hub.codec import _hints
+    from cxmon.snapshot import Snapshot
+
+    seen: set[type] = set()
+
+    def walk(tp: object) -> None:
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            if tp not in seen:
+                seen.add(tp)
+                for hint in _hints(tp).values():
+                    walk(hint)
+            return
+        for arg in typing.get_args(tp):
+            walk(arg)
+
+    walk(Snapshot)
+    assert len(seen) > 10
+    assert sorted(f"{t.__module__}.{t.__name__}" for t in seen if t.__module__ in compiled.MODULES) == []
