@@ -20,8 +20,15 @@ import pytest
 from cxmon import compiled
 from tests.helpers import REPO
 
-PURE_AGAIN = ("tests/test_tick_equivalence.py", "tests/test_windows.py", "tests/test_sketch.py")
-"""The equivalence (every tick against the full recomputation), brute-force and sketch tests."""
+PURE_AGAIN = (
+    "tests/test_tick_equivalence.py",
+    "tests/test_windows.py",
+    "tests/test_sketch.py",
+    "tests/test_tick_work.py",
+    "tests/test_rows.py",
+)
+"""The equivalence (every tick against the full recomputation), brute-force and sketch tests, and
+the files of the tests marked ``pure_python`` (skipped on a compiled build)."""
 
 
 def _python(code: str, *, pure: bool, cwd: Path = REPO, **env: str) -> str:
@@ -101,7 +108,7 @@ def test_without_the_switch_a_compiled_build_loads_its_compiled_modules() -> Non
 
 
 def test_the_equivalence_and_property_tests_pass_on_pure_python() -> None:
-    """The tick-equivalence, windows brute-force and sketch tests pass again with CXMON_PURE=1."""
+    """The tick-equivalence, windows brute-force, sketch and ``pure_python`` tests pass with CXMON_PURE=1."""
     environ = {k: v for k, v in os.environ.items() if k != compiled.PURE_ENV} | {compiled.PURE_ENV: "1"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PURE_AGAIN],
@@ -225,3 +232,13 @@ def test_no_dataclass_a_snapshot_carries_is_compiled() -> None:
     walk(Snapshot)
     assert len(seen) > 10
     assert sorted(f"{t.__module__}.{t.__name__}" for t in seen if t.__module__ in compiled.MODULES) == []
+
+
+def test_every_file_with_a_pure_python_test_is_run_again_on_pure_python() -> None:
+    """A test marked ``pure_python`` (skipped on a compiled build) is in a file the pure run covers."""
+    marked = sorted(
+        str(p.relative_to(REPO))
+        for p in (REPO / "tests").rglob("test_*.py")
+        if p.name != Path(__file__).name and "@pytest.mark.pure_python" in p.read_text()
+    )
+    assert marked and set(marked) <= set(PURE_AGAIN)

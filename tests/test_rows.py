@@ -8,6 +8,7 @@ import marshal
 import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,6 +94,7 @@ def test_row_of_and_row_maker_agree(ev: ContactEvent) -> None:
     )
 
 
+@pytest.mark.pure_python
 def test_row_maker_takes_contact_events_arguments() -> None:
     """row_maker's function takes ContactEvent's arguments (names, order, defaults; ``source_`` for
     ``source``), so a parser's ``make_event`` can be either."""

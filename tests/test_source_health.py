@@ -192,7 +192,10 @@ async def test_a_failing_tick_is_published_as_a_failure_everywhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """When ticks raise, the snapshot says so (every step STALE), /healthz is 503 and the metric is 0;
-    when they work again, all is well again; closing still flushes the store."""
+    when they work again, all is well again; closing still flushes the store.
+
+    The tick is made to fail at the engine's own entry to it: the tick path's parts are compiled
+    (cxmon/compiled.py), and a compiled object's methods cannot be replaced."""
     now = [T0]
     source = StampSource([T0 - 1.0])
     engine = Engine(one_step_config(), db_path=str(tmp_path / "h.db"), sources=[source], clock=lambda: now[0])
@@ -203,10 +206,10 @@ async def test_a_failing_tick_is_published_as_a_failure_everywhere(
         try:
             broken = RuntimeError("boom")
 
-            def fail(_now: float) -> list[ContactEvent]:
+            def fail(_now: float) -> Snapshot:
                 raise broken
 
-            monkeypatch.setattr(engine.aggregator, "advance", fail)
+            monkeypatch.setattr(engine, "_tick", fail)
             await until(lambda: engine.latest.tick_error is not None)
             snap = engine.latest
             assert snap.stale and all(s.state is State.STALE for s in snap.steps)
@@ -220,7 +223,7 @@ async def test_a_failing_tick_is_published_as_a_failure_everywhere(
             await until(lambda: engine.latest.tick_error is None)
             status, doc = await asyncio.to_thread(_get, server.port, "/healthz")
             assert status == 200 and doc["status"] == "ok"
-            monkeypatch.setattr(engine.aggregator, "advance", fail)
+            monkeypatch.setattr(engine, "_tick", fail)
         finally:
             await server.aclose()
     # The last tick on close failed too; the event was stored all the same.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from cxmon.config import loads
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
@@ -116,6 +118,7 @@ async def _judgements_on_unchanged_windows(staffed: int | None) -> int:
     return counts[key]
 
 
+@pytest.mark.pure_python
 async def test_a_series_with_no_agents_known_is_not_judged_as_its_forecasts_come_due() -> None:
     """With no staffing figures and none in ``[forecast] agents``, a forecast cannot carry a
     projection until a staffing event (which has the series looked at anyway): the series is judged
