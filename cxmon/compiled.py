@@ -134,6 +134,12 @@ def is_compiled(module: str) -> bool:
     return origin is not None and origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 
+def built_modules(root: Path = _ROOT) -> list[str]:
+    """The modules of :data:`MODULES` with an extension file beside their source (without importing)."""
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    return [m for m in MODULES if any(source_path(m, root).with_suffix(s).exists() for s in suffixes)]
+
+
 def compiled_modules() -> list[str]:
     """The modules of :data:`MODULES` that load compiled in this interpreter."""
     return [m for m in MODULES if is_compiled(m)]

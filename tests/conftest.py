@@ -10,6 +10,16 @@ import pytest
 from hypothesis import settings
 from textual.widgets import Input
 
+from cxmon import compiled
+
+# A compiled module older than its source would run its old code in place of the source under test
+# (its .so shadows the .py): then the session runs the sources (CXMON_PURE=1, which the processes it
+# starts inherit too), says so, and tests/test_compiled.py fails until `make install` compiles again.
+STALE = compiled.stale(compiled.built_modules())
+if STALE and not compiled.pure_requested():
+    os.environ[compiled.PURE_ENV] = "1"
+    compiled.install_switch()
+
 # CI replays the same examples every run (a red CI means the change broke something); a
 # developer's run draws new ones, so property tests keep looking for counterexamples.
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -34,9 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """On a compiled build, skip the tests marked ``pure_python`` (tests/test_compiled.py runs them on
     pure Python): they replace a method or read a signature inside a compiled module, which compiled
     callers do not go through and compiled closures do not carry."""
-    from cxmon.compiled import compiled_modules
-
-    if not compiled_modules():
+    if not compiled.compiled_modules():
         return
     skip = pytest.mark.skip(reason="compiled build: run on pure Python by tests/test_compiled.py")
     for item in items:
@@ -44,15 +52,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
+def _build() -> str:
+    stale = f"; compiled modules older than their sources, not run: {', '.join(STALE)}" if STALE else ""
+    return f"cxmon build: {compiled.describe()}{stale}"
+
+
 def pytest_report_header() -> str:
     """Name the build the suite runs on: compiled with mypyc, or pure Python (and why)."""
-    from cxmon.compiled import describe
-
-    return f"cxmon build: {describe()}"
+    return _build()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Name the build again at the end, where ``-q`` (which hides the header) shows it too."""
-    from cxmon.compiled import describe
-
-    terminalreporter.write_line(f"cxmon build: {describe()}")
+    terminalreporter.write_line(_build())
