@@ -77,7 +77,10 @@ def test_the_build_did_not_fall_back_because_mypyc_refused_the_sources() -> None
     (A pure build for want of a compiler, or asked for with CXMON_PURE=1, is not a failure.)
     """
     why = str(compiled.read_manifest().get("why", ""))
-    assert not why.startswith("mypyc refused"), why
+    assert not why.startswith("mypyc refused"), (
+        f"{why}\nMake the code one mypyc compiles, or take its module out of MODULES in"
+        " cxmon/compiled.py (it then runs as Python), and `make install`."
+    )
 
 
 def test_a_source_edited_after_the_build_is_named_stale(tmp_path: Path) -> None:
