@@ -17,9 +17,10 @@ import os
 import runpy
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from setuptools import Extension, setup
+from setuptools.command.build import build
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
@@ -124,5 +125,13 @@ class BuildCore(build_ext):
             _write_manifest(directory, record)
 
 
-# A placeholder so that build_ext runs; BuildCore puts mypyc's extensions (or none) in its place.
-setup(ext_modules=[Extension(SHARED, sources=[])], cmdclass={"build_ext": BuildCore})
+class BuildAlways(build):
+    """build that runs build_ext even with no extension: a pure build records why and clears old ones."""
+
+    sub_commands: ClassVar[list[tuple[str, Any]]] = [
+        (name, (lambda _: True) if name == "build_ext" else test) for name, test in build.sub_commands
+    ]
+
+
+# A placeholder extension (the wheel is platform-specific); BuildCore puts mypyc's (or none) in its place.
+setup(ext_modules=[Extension(SHARED, sources=[])], cmdclass={"build": BuildAlways, "build_ext": BuildCore})

@@ -248,3 +248,22 @@ def test_every_file_with_a_pure_python_test_is_run_again_on_pure_python() -> Non
         if p.name != Path(__file__).name and "@pytest.mark.pure_python" in p.read_text()
     )
     assert marked and set(marked) <= set(PURE_AGAIN)
+
+
+def test_a_pure_editable_build_clears_the_compiled_modules_and_records_why(tmp_path: Path) -> None:
+    """``CXMON_PURE=1`` through the editable-install hook (what ``pip install -e`` calls) removes the
+    compiled modules an earlier build left beside the sources and records the pure build.
+
+    (The build runs build_ext only while there are extensions to build, unless told otherwise; a
+    pure editable install then left the last compiled modules in place, shadowing the sources.)
+    """
+    root = _repo_copy(tmp_path, ("cxmon.units",))
+    left = root / "cxmon" / f"units{importlib.machinery.EXTENSION_SUFFIXES[0]}"
+    left.write_bytes(b"an old build")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    code = f"from setuptools import build_meta; print(build_meta.build_editable({str(wheels)!r}))"
+    _python(code, pure=True, cwd=root)
+    assert not left.exists()
+    record = json.loads((root / "cxmon" / compiled.MANIFEST).read_text())
+    assert record == {"build": "pure", "why": f"built with {compiled.PURE_ENV}=1"}
