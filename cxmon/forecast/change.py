@@ -1,9 +1,10 @@
 """A rise in a queue's arrival rate: told from Poisson noise against the usual rate, and the rate since.
 
 Two questions, asked apart. Has the rate changed? For a candidate change point τ, the arrivals in the
-hour before τ and those since are two Poisson counts; the log-likelihood ratio of "a rate of its own
-since τ" against "one rate throughout" (the two-sample Poisson generalised likelihood ratio) says how
-far the counts since τ are from what the hour before would give. The highest over the candidate
+hour before τ (or the two hours, where their rate is the higher) and those since are two Poisson
+counts; the log-likelihood ratio of "a rate of its own since τ" against "one rate throughout" (the
+two-sample Poisson generalised likelihood ratio) says how far the counts since τ are from what the
+span before would give. The highest over the candidate
 change points, past a threshold set for a rare false detection, is a rise. And if so, to what? The
 rate since that change point: what the queue will face while it lasts (a bound on "how low could the
 rate be" over a fixed span answers another question, and for a surge just past what the agents can
@@ -40,7 +41,11 @@ LONGEST = 1800.0
 EVERY = 60.0
 """Seconds between candidate change points."""
 BEFORE = 3600.0
-"""Seconds before the change point its usual rate is counted over."""
+"""Seconds before the change point its usual rate is counted over..."""
+BEFORE_LONG = 7200.0
+"""... or these, where that gives the higher rate: a lull in the hour before (a quarter of an hour at
+a third of the rate happens by chance in a working day) would make the return to the usual rate
+look like a rise, and two hours dilute it; a morning's climb makes the last hour the higher."""
 LEAST_BEFORE = 1800.0
 """... at least this much of it (a younger series has no usual rate to rise from)."""
 BREAKING_SCORE = 10.0
@@ -49,7 +54,7 @@ the usual one, before the forecast projects at the rate since (``[forecast] brea
 asked). Set on the warning-lead benchmark's quiet runs (README): 12 warns surges later, 8 raises
 about twice the false alarms."""
 BREAKING_TOLERANCE = 0.05
-"""The usual rate the breaking rate is tested against is the hour's before the change point, this
+"""The usual rate the breaking rate is tested against is the one before the change point (see BEFORE), this
 share higher (``[forecast] breaking_tolerance``): arrivals swing within an hour, and the top of a
 swing after a lull is no change."""
 
@@ -113,7 +118,8 @@ def _candidates(
     over the span before it, that span's seconds).
 
     Candidates are the newest samples at least SHORTEST, SHORTEST + EVERY, … LONGEST seconds before
-    ``now``, each with the BEFORE seconds before it (at least LEAST_BEFORE of history)."""
+    ``now``, each with the BEFORE seconds before it (at least LEAST_BEFORE of history), or the
+    BEFORE_LONG seconds where their rate is the higher."""
     if not samples:
         return
     first = samples[0][0]
@@ -121,7 +127,7 @@ def _candidates(
         return
     # Both ends move back in time from one candidate to the next: walk them, no search per candidate.
     i = bisect_right(samples, now - SHORTEST, key=_time) - 1
-    j = -1
+    j = k = -1
     lag = SHORTEST
     while lag <= LONGEST and i >= 0:
         due = now - lag
@@ -139,8 +145,18 @@ def _candidates(
             j -= 1
         base = samples[j]
         t_before = start - base[0]
+        before = at[column] - base[column]
+        far = start - BEFORE_LONG
+        if k < 0:
+            k = max(0, bisect_right(samples, far, key=_time) - 1)
+        while k > 0 and samples[k][0] > far:
+            k -= 1
+        base = samples[k]
+        t_long = start - base[0]
+        if t_long > t_before and (at[column] - base[column]) * t_before > before * t_long:
+            before, t_before = at[column] - base[column], t_long
         if t_before > 0:
-            yield start, count - at[column], now - start, at[column] - base[column], t_before
+            yield start, count - at[column], now - start, before, t_before
 
 
 def rise(
@@ -148,8 +164,8 @@ def rise(
 ) -> Rise | None:
     """The rise of the arrivals in ``samples`` (in time order) that stands out most, or None.
 
-    Each candidate change point (see :func:`_candidates`) is scored against the BEFORE seconds
-    before it (:func:`score`).
+    Each candidate change point (see :func:`_candidates`) is scored against the span before it
+    (:func:`score`).
 
     Args:
         samples: running totals in time order, each with its time at index 0.
@@ -202,7 +218,7 @@ def breaking(
     rather than the usual one with the surest evidence, or None.
 
     For each candidate change point (see :func:`_candidates`) the usual rate is the one over the
-    BEFORE seconds before it, ``tolerance`` higher, and its score is :func:`breaking_score`. The
+    span before it, ``tolerance`` higher, and its score is :func:`breaking_score`. The
     rate since the best one may be a little under the breaking rate (the evidence says it is
     nearer that than the usual one): it is what the forecast projects at, and the chance of a
     breach there (:attr:`cxmon.forecast.breach.Projection.chance`) says what it risks. The

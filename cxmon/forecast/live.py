@@ -142,7 +142,7 @@ class Forecaster:
             self.options.arrival_span * max(SCAN),
             self.options.handle_span,
             USUAL_SPAN,
-            change.LONGEST + change.BEFORE,
+            change.LONGEST + change.BEFORE_LONG,
         )
         self.tz = zone(config.display_timezone)
         self.horizon = config.monitor.trend_horizon
