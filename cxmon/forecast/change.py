@@ -138,25 +138,27 @@ def _candidates(
         if start > due or start - first < LEAST_BEFORE:
             return
         lag = now - start + EVERY
-        back = start - BEFORE
-        if j < 0:
-            j = max(0, bisect_right(samples, back, key=_time) - 1)
-        while j > 0 and samples[j][0] > back:
-            j -= 1
+        j = _back_to(samples, j, start - BEFORE)
         base = samples[j]
         t_before = start - base[0]
         before = at[column] - base[column]
-        far = start - BEFORE_LONG
-        if k < 0:
-            k = max(0, bisect_right(samples, far, key=_time) - 1)
-        while k > 0 and samples[k][0] > far:
-            k -= 1
+        k = _back_to(samples, k, start - BEFORE_LONG)
         base = samples[k]
         t_long = start - base[0]
         if t_long > t_before and (at[column] - base[column]) * t_before > before * t_long:
             before, t_before = at[column] - base[column], t_long
         if t_before > 0:
             yield start, count - at[column], now - start, before, t_before
+
+
+def _back_to(samples: Sequence[Point], index: int, when: float) -> int:
+    """The newest sample at or before ``when`` (else the oldest), walking back from ``index``, or
+    searched for where ``index`` is -1 (the first candidate)."""
+    if index < 0:
+        return max(0, bisect_right(samples, when, key=_time) - 1)
+    while index > 0 and samples[index][0] > when:
+        index -= 1
+    return index
 
 
 def rise(
