@@ -14,14 +14,14 @@ valid text value), numeric fields :data:`NO_NUMBER` (``""``, never a number).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from cxmon.events import KINDS_BY_VALUE, ContactEvent, EventKind
 
 Row = tuple[Any, ...]
 """One event: the fields below, in this order."""
 
-FIELDS: tuple[str, ...] = (
+FIELDS: Final[tuple[str, ...]] = (
     "ts",
     "kind",
     "source",
@@ -40,41 +40,48 @@ FIELDS: tuple[str, ...] = (
 )
 """Field names in row order (also the events table's columns)."""
 
-TS = 0
+TS: Final = 0
 """Epoch seconds by the source's clock (float)."""
-KIND = 1
+KIND: Final = 1
 """The EventKind's value (str): ``"arrived"``, ``"answered"``…"""
-SOURCE = 2
+SOURCE: Final = 2
 """The collector that produced it (str)."""
-CONTACT_ID = 3
-CHANNEL = 4
-QUEUE = 5
-CUSTOMER_ID = 6
+CONTACT_ID: Final = 3
+CHANNEL: Final = 4
+QUEUE: Final = 5
+CUSTOMER_ID: Final = 6
 """Optional text."""
-WAIT = 7
+WAIT: Final = 7
 """Optional number: seconds in queue."""
-DURATION = 8
+DURATION: Final = 8
 """Optional number: handle or resolution time."""
-REASON = 9
+REASON: Final = 9
 """Optional text."""
-SCORE = 10
+SCORE: Final = 10
 """Optional number: feedback score."""
-TARGET = 11
+TARGET: Final = 11
 """Optional text: where a transfer or escalation went."""
-AGENTS_STAFFED = 12
+AGENTS_STAFFED: Final = 12
 """Optional number."""
-AGENTS_AVAILABLE = 13
+AGENTS_AVAILABLE: Final = 13
 """Optional number."""
-CONTACTS_WAITING = 14
+CONTACTS_WAITING: Final = 14
 """Optional number: contacts waiting as the source counts them (staffing events)."""
 
-NO_TEXT = 0
+NO_TEXT: Final = 0
 """Stands for None in an optional text field."""
-NO_NUMBER = ""
+NO_NUMBER: Final = ""
 """Stands for None in an optional numeric field."""
 
-OPTIONAL_TEXT: tuple[int, ...] = (CUSTOMER_ID, REASON, TARGET)
-OPTIONAL_NUMBER: tuple[int, ...] = (WAIT, DURATION, SCORE, AGENTS_STAFFED, AGENTS_AVAILABLE, CONTACTS_WAITING)
+OPTIONAL_TEXT: Final[tuple[int, ...]] = (CUSTOMER_ID, REASON, TARGET)
+OPTIONAL_NUMBER: Final[tuple[int, ...]] = (
+    WAIT,
+    DURATION,
+    SCORE,
+    AGENTS_STAFFED,
+    AGENTS_AVAILABLE,
+    CONTACTS_WAITING,
+)
 
 
 def sentinel(index: int) -> Any:

@@ -9,17 +9,16 @@ depends on the range of values (about 920 bins from 1 ms to 1 year at 1 %), neve
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from itertools import accumulate
+from typing import Final
 
-ALPHA = 0.01
+ALPHA: Final = 0.01
 """Relative accuracy of every quantile."""
-GAMMA = (1 + ALPHA) / (1 - ALPHA)
-LOG_GAMMA = math.log(GAMMA)
-MIN_VALUE = 1e-3
+GAMMA: Final = (1 + ALPHA) / (1 - ALPHA)
+LOG_GAMMA: Final = math.log(GAMMA)
+MIN_VALUE: Final = 1e-3
 """Values below this (waits of under a millisecond) are counted in the zero bin and reported as 0."""
-ZERO = -(2**31)
+ZERO: Final = -(2**31)
 """Key of the zero bin; sorts before every other key."""
 
 
@@ -40,13 +39,13 @@ def value_of(key: int) -> float:
     return value
 
 
-_VALUES: dict[int, float] = {}
+_VALUES: Final[dict[int, float]] = {}
 """Bin key → its value, as :func:`value_of` worked it out (every percentile of every window
 reads a few): the few thousand bins of any range of values seen in practice."""
-_VALUES_KEPT = 10_000
+_VALUES_KEPT: Final = 10_000
 
 
-def quantiles(bins: Mapping[int, int], qs: Iterable[float]) -> list[float | None]:
+def quantiles(bins: dict[int, int], qs: Iterable[float]) -> list[float | None]:
     """Return the values at quantiles ``qs`` (each 0 ≤ q ≤ 1) of a bin → count mapping.
 
     The rank convention is the element at index ``floor(q * (n - 1))`` of the sorted values, so a
@@ -60,13 +59,25 @@ def quantiles(bins: Mapping[int, int], qs: Iterable[float]) -> list[float | None
         One value per quantile, or None for every quantile when the sketch is empty.
     """
     keys = sorted(bins)
-    cum = list(accumulate(map(bins.__getitem__, keys)))
-    qs = list(qs)
-    if not cum:
-        return [None] * len(qs)
-    n = cum[-1]
-    # The element of rank r sits in the first bin whose cumulative count exceeds r.
-    return [value_of(keys[bisect_right(cum, int(q * (n - 1)))]) for q in qs]
+    if not keys:
+        return [None for _ in qs]
+    n = 0
+    for key in keys:
+        n += bins[key]
+    # The element of rank r sits in the first bin whose cumulative count exceeds r; the ranks
+    # grow with the quantiles, so one walk up the bins finds them all (a few bins: a window's
+    # waits fall in a handful of them).
+    out: list[float | None] = []
+    last = len(keys) - 1
+    i = 0
+    cum = bins[keys[0]]
+    for q in qs:
+        rank = int(q * (n - 1))
+        while cum <= rank and i < last:
+            i += 1
+            cum += bins[keys[i]]
+        out.append(value_of(keys[i]))
+    return out
 
 
 class Memo:
@@ -77,12 +88,12 @@ class Memo:
     __slots__ = ("_bins", "_qs", "_values")
 
     def __init__(self) -> None:
-        self._bins: Mapping[int, int] | None = None
+        self._bins: dict[int, int] | None = None
         self._qs: tuple[float, ...] = ()
         self._values: list[float | None] = []
 
     def quantiles(
-        self, bins: Mapping[int, int], qs: tuple[float, ...], kept: bool = False
+        self, bins: dict[int, int], qs: tuple[float, ...], kept: bool = False
     ) -> list[float | None]:
         """:func:`quantiles` of ``bins`` (the list returned must not be changed); ``kept``: nobody
         changes ``bins`` afterwards (a total made for this reading), so it is kept as it is."""

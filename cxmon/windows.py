@@ -18,11 +18,10 @@ import bisect
 import functools
 import heapq
 import math
-import operator
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from cxmon import sketch
 from cxmon.business_time import Calendar
@@ -49,30 +48,30 @@ from cxmon.rows import (
 from cxmon.snapshot import RESOLUTION_BUCKETS, WAIT_BUCKETS, SeriesKey
 
 # Pane counter slots.
-OFFERED = 0
-ANSWERED = 1
-ANSWERED_WITHIN = 2
-ABANDONED = 3
-SHORT_ABANDONED = 4
-WAIT_SUM = 5  # waits of answered contacts
-ESCALATED = 6
-TRANSFERRED = 7
-RESOLVED = 8
-REOPENED = 9
-FEEDBACK_N = 10
-FEEDBACK_SUM = 11
-LOST = 12
-ANSWERED_TIMED = 13  # answered contacts whose wait is known
-SURVEYED = 14  # surveys sent (feedback events without a score)
-NEXT_REPLIED = 15  # agents' replies to a customer's later message
-NEXT_REPLY_WITHIN = 16  # those within the step's next-reply target
-N_SLOTS = 17
-FRACTIONAL = (WAIT_SUM, FEEDBACK_SUM)
+OFFERED: Final = 0
+ANSWERED: Final = 1
+ANSWERED_WITHIN: Final = 2
+ABANDONED: Final = 3
+SHORT_ABANDONED: Final = 4
+WAIT_SUM: Final = 5  # waits of answered contacts
+ESCALATED: Final = 6
+TRANSFERRED: Final = 7
+RESOLVED: Final = 8
+REOPENED: Final = 9
+FEEDBACK_N: Final = 10
+FEEDBACK_SUM: Final = 11
+LOST: Final = 12
+ANSWERED_TIMED: Final = 13  # answered contacts whose wait is known
+SURVEYED: Final = 14  # surveys sent (feedback events without a score)
+NEXT_REPLIED: Final = 15  # agents' replies to a customer's later message
+NEXT_REPLY_WITHIN: Final = 16  # those within the step's next-reply target
+N_SLOTS: Final = 17
+FRACTIONAL: Final = (WAIT_SUM, FEEDBACK_SUM)
 """Slots that add up fractions (the others count whole contacts)."""
-FIXED = 2**40
+FIXED: Final = 2**40
 """Waits and scores are added up in units of 2**-40 (Python ints, so exactly): a window's sum is
 then the same whatever order its panes came in and went out, and whenever it is read."""
-_ZERO = [0] * N_SLOTS
+_ZERO: Final = [0] * N_SLOTS
 """A pane's counters before anything is counted: Python ints, so a count (a small int, which the
 interpreter keeps ready-made) costs no allocation as it is added and taken away, where a float
 would cost one at every change. :func:`window_measures` gives the counts out as floats."""
@@ -86,36 +85,34 @@ def _fixed(value: float) -> int:
         return 0
 
 
-STRIKE_WINDOW = 86400.0
-_ROUTE_CACHE_LIMIT = 10_000
+STRIKE_WINDOW: Final = 86400.0
+_ROUTE_CACHE_LIMIT: Final = 10_000
 
 # Module-level names for the kinds: _add_rows tests them for every event, and a global is cheaper
 # than an attribute of the enum class.
-_ARRIVED = EventKind.ARRIVED
-_ANSWERED = EventKind.ANSWERED
-_ABANDONED = EventKind.ABANDONED
-_RESOLVED = EventKind.RESOLVED
-_ESCALATED = EventKind.ESCALATED
-_TRANSFERRED = EventKind.TRANSFERRED
-_REOPENED = EventKind.REOPENED
-_FEEDBACK = EventKind.FEEDBACK
-_LOST = EventKind.LOST
-_STAFFING = EventKind.STAFFING
-_HEARTBEAT = EventKind.HEARTBEAT
-_REPLIED = EventKind.REPLIED
-_PAUSED = EventKind.PAUSED
-_RESUMED = EventKind.RESUMED
-_KIND_OF = {kind.value: kind for kind in EventKind}
+_ARRIVED: Final = EventKind.ARRIVED
+_ANSWERED: Final = EventKind.ANSWERED
+_ABANDONED: Final = EventKind.ABANDONED
+_RESOLVED: Final = EventKind.RESOLVED
+_ESCALATED: Final = EventKind.ESCALATED
+_TRANSFERRED: Final = EventKind.TRANSFERRED
+_REOPENED: Final = EventKind.REOPENED
+_FEEDBACK: Final = EventKind.FEEDBACK
+_LOST: Final = EventKind.LOST
+_STAFFING: Final = EventKind.STAFFING
+_HEARTBEAT: Final = EventKind.HEARTBEAT
+_REPLIED: Final = EventKind.REPLIED
+_PAUSED: Final = EventKind.PAUSED
+_RESUMED: Final = EventKind.RESUMED
+_KIND_OF: Final = {kind.value: kind for kind in EventKind}
 
 
-_ZERO_BIN = sketch.ZERO
-_MIN_VALUE = sketch.MIN_VALUE
-_LOG_GAMMA = sketch.LOG_GAMMA
-_ceil = math.ceil
-_log = math.log
-_bisect_left = bisect.bisect_left
-_plus = operator.add
-_minus = operator.sub
+_ZERO_BIN: Final = sketch.ZERO
+_MIN_VALUE: Final = sketch.MIN_VALUE
+_LOG_GAMMA: Final = sketch.LOG_GAMMA
+_ceil: Final = math.ceil
+_log: Final = math.log
+_bisect_left: Final = bisect.bisect_left
 
 
 class Pane:
@@ -218,7 +215,7 @@ class Window:
         if inner is None:
             inner = self.inner.total_for(wait, res)
         out = Pane(0)
-        out.c = list(map(_plus, self.own.c, inner.c))
+        out.c = _plus_counts(self.own.c, inner.c)
         if wait:
             out.wait = dict(self.own.wait)
             _add_bins(out.wait, inner.wait)
@@ -245,7 +242,7 @@ class Window:
                         _add_bins(own.res, p.res)
         elif self._pending:
             for sign, c, wait, res in self._pending:
-                own.c = list(map(_plus if sign > 0 else _minus, own.c, c))
+                own.c = _plus_counts(own.c, c) if sign > 0 else _minus_counts(own.c, c)
                 if wait:
                     sketch.merge_into(own.wait, wait, sign)
                 if res:
@@ -335,7 +332,7 @@ class Window:
         while panes and panes[0].idx // ratio <= limit:
             old = panes.popleft()
             if keeps_own:
-                own.c = list(map(_minus, own.c, old.c))
+                own.c = _minus_counts(own.c, old.c)
                 if old.wait:
                     _take_bins(own.wait, old.wait)
                 if old.res:
@@ -376,7 +373,7 @@ class Window:
                 target = panes[pos - 1]
                 if target.shared:
                     target.wait, target.res, target.shared = dict(target.wait), dict(target.res), False
-                target.c = list(map(_plus, target.c, pane.c))
+                target.c = _plus_counts(target.c, pane.c)
                 _add_bins(target.wait, pane.wait)
                 _add_bins(target.res, pane.res)
             else:
@@ -393,18 +390,32 @@ class Window:
             self.expire(idx)
 
 
+def _plus_counts(a: list[int], b: list[int]) -> list[int]:
+    """A new counter list: ``a`` plus ``b``, slot by slot (a typed loop: no call per slot)."""
+    out = a.copy()
+    for i in range(N_SLOTS):
+        out[i] += b[i]
+    return out
+
+
+def _minus_counts(a: list[int], b: list[int]) -> list[int]:
+    """A new counter list: ``a`` minus ``b``, slot by slot."""
+    out = a.copy()
+    for i in range(N_SLOTS):
+        out[i] -= b[i]
+    return out
+
+
 def _add_bins(target: dict[int, int], other: dict[int, int]) -> None:
     """sketch.merge_into for adding, where no count can fall to zero."""
-    get = target.get
     for key, count in other.items():
-        target[key] = get(key, 0) + count
+        target[key] = target.get(key, 0) + count
 
 
 def _take_bins(target: dict[int, int], other: dict[int, int]) -> None:
     """sketch.merge_into subtracting (a pane's bins out of the running sums that hold them)."""
-    get = target.get
     for key, count in other.items():
-        left = get(key, 0) - count
+        left = target.get(key, 0) - count
         if left:
             target[key] = left
         else:
@@ -413,7 +424,7 @@ def _take_bins(target: dict[int, int], other: dict[int, int]) -> None:
 
 def _merged(a: Pane, b: Pane) -> Pane:
     out = Pane(0)
-    out.c = list(map(_plus, a.c, b.c))
+    out.c = _plus_counts(a.c, b.c)
     out.wait = dict(a.wait)
     _add_bins(out.wait, b.wait)
     out.res = dict(a.res)
@@ -463,9 +474,15 @@ class Series:
 
 
 # Indexes into Series.totals (names match cxmon.snapshot.TOTALS).
-T_OFFERED, T_ANSWERED, T_ABANDONED, T_SHORT, T_LOST, T_ESCALATED, T_TRANSFERRED, T_RESOLVED, T_REOPENED = (
-    range(9)
-)
+T_OFFERED: Final = 0
+T_ANSWERED: Final = 1
+T_ABANDONED: Final = 2
+T_SHORT: Final = 3
+T_LOST: Final = 4
+T_ESCALATED: Final = 5
+T_TRANSFERRED: Final = 6
+T_RESOLVED: Final = 7
+T_REOPENED: Final = 8
 
 
 class Aggregator:
@@ -602,7 +619,10 @@ class Aggregator:
         touched = self.touched
         advanced_to = self.advanced_to
         for row in rows:
-            ts = row[TS]
+            stamp = row[TS]
+            # A float local: the comparisons and pane arithmetic below run unboxed (``stamp``,
+            # the row's own object, is what the contact dicts keep: no float is made per event).
+            ts: float = stamp
             if ts > watermark:
                 watermark = self.watermark = ts
             kind = kinds[row[KIND]]
@@ -659,8 +679,8 @@ class Aggregator:
                         if not old.touched:
                             old.touched = True
                             touched.append(old)
-                series.waiting[cid] = ts
-                series.open[cid] = ts
+                series.waiting[cid] = stamp
+                series.open[cid] = stamp
                 contacts[cid] = key
                 if ts < self.oldest_open:
                     self.oldest_open = ts
@@ -717,7 +737,7 @@ class Aggregator:
                 totals[T_TRANSFERRED] += 1
                 strike = True
             elif kind is _REOPENED:
-                series.open[cid] = ts
+                series.open[cid] = stamp
                 if ts < self.oldest_open:
                     self.oldest_open = ts
                 contacts[cid] = key
@@ -1010,10 +1030,10 @@ class Aggregator:
 # ---------------------------------------------------------------------- measures
 
 
-WAIT_QUANTILES = frozenset({"wait_p50", "wait_p90", "wait_p99"})
-RESOLUTION_QUANTILES = frozenset({"resolution_p50", "resolution_p90"})
-_WAIT_QS = (0.5, 0.9, 0.99)
-_RESOLUTION_QS = (0.5, 0.9)
+WAIT_QUANTILES: Final = frozenset({"wait_p50", "wait_p90", "wait_p99"})
+RESOLUTION_QUANTILES: Final = frozenset({"resolution_p50", "resolution_p90"})
+_WAIT_QS: Final = (0.5, 0.9, 0.99)
+_RESOLUTION_QS: Final = (0.5, 0.9)
 
 
 def window_measures(

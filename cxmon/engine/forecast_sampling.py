@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from cxmon.config import Step
 from cxmon.forecast.result import Forecast
@@ -15,7 +15,7 @@ from cxmon.windows import Series
 if TYPE_CHECKING:
     from cxmon.engine.core import Engine
 
-EARLY = 1e-6
+EARLY: Final = 1e-6
 """Timers fire this much early: a look one tick too soon changes nothing, one too late would."""
 
 
@@ -99,11 +99,12 @@ class ForecastSampling:
         if not publish and self._last <= now:
             # Every forecast series is due (ticks as far apart as the samples, as a backfill's
             # are): sample them all without the heap; it is made again from the times when needed.
-            sample, next_sample = forecaster.sample, forecaster.next_sample
+            # (Methods called on the forecaster, not bound to locals: compiled, that is a direct
+            # call where a bound method would go through Python's calling convention.)
             latest = -math.inf
             for key, series, step in self._all:
-                sample(key, step, series, now)
-                at = at_of[key] = next_sample(key) - EARLY
+                forecaster.sample(key, step, series, now)
+                at = at_of[key] = forecaster.next_sample(key) - EARLY
                 if at > latest:
                     latest = at
             self._last = latest

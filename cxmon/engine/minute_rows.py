@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import operator
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from cxmon.engine.window_figures import Figures, WindowFigures
 from cxmon.forecast.result import Forecast
@@ -11,8 +12,6 @@ from cxmon.snapshot import SeriesKey, State
 from cxmon.store import encode_figures
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from cxmon.detector import Verdict
     from cxmon.engine.core import Engine
 
@@ -27,7 +26,17 @@ _RowMemo = tuple[
 ]
 """(state, the series' window figures, its shortest window's, the row's figures, the longer
 windows' figures and the forecast they came from, the figures encoded when they were stored)."""
-_series_of_row = operator.itemgetter(0, 1, 2)
+_series_of_row: Final = operator.itemgetter(0, 1, 2)
+
+
+def _known(figures: Mapping[str, object]) -> dict[str, Any]:
+    """The figures that have a value (a row leaves out those with none). The values are taken as
+    objects: compiled, a float would be unboxed and boxed again on its way into the row."""
+    out: dict[str, Any] = {}
+    for name, value in figures.items():
+        if value is not None:
+            out[name] = value
+    return out
 
 
 class MinuteRows:
@@ -75,8 +84,8 @@ class MinuteRows:
     def write(
         self,
         now: float,
-        verdicts: Mapping[SeriesKey, Verdict],
-        all_windows: Mapping[SeriesKey, WindowFigures],
+        verdicts: dict[SeriesKey, Verdict],
+        all_windows: dict[SeriesKey, WindowFigures],
     ) -> None:
         """Store a row per series whose shortest window holds contacts, or whose row changed.
 
@@ -97,16 +106,16 @@ class MinuteRows:
         longer_of = self._longer_windows
         all_series = agg.series
         forecaster = engine.forecaster
-        # As the tick judges: the reference works every forecast out, the change-driven path reads
-        # the ones worked out already.
-        forecast_of = forecaster.forecast if self.every else forecaster.modelled
+        every = self.every
         for key in keys:
             verdict = verdicts.get(key)
             if verdict is None:
                 continue
             windows = all_windows[key]
             last = last_rows.get(key)
-            forecast = forecast_of(key)
+            # As the tick judges: the reference works every forecast out, the change-driven path
+            # reads the ones worked out already.
+            forecast = forecaster.forecast(key) if every else forecaster.modelled(key)
             if last is not None and last[1] is windows and last[5] is forecast:
                 # No window of the series changed since its last row: the same figures.
                 source, figures, longer, text = last[2], last[3], last[4], last[6]
@@ -126,7 +135,7 @@ class MinuteRows:
                 ):
                     figures, text = last[3], last[6]  # the same figures as the last row's
                 else:
-                    figures = {m: v for m, v in source.items() if v is not None}
+                    figures = _known(source)
                     if longer:
                         figures.update(baselines.stored_figures(key[0], windows))
                     if forecast is not None:

@@ -27,7 +27,7 @@ import heapq
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from cxmon.config import Step
 from cxmon.detector import TREND_SAMPLE, TREND_SPAN, Tails, Verdict
@@ -47,7 +47,7 @@ from cxmon.windows import Series, _due, instant_measures
 if TYPE_CHECKING:
     from cxmon.engine.core import Engine
 
-NO_THRESHOLDS = Verdict(State.OK, "no thresholds")
+NO_THRESHOLDS: Final = Verdict(State.OK, "no thresholds")
 
 
 class TickPath:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Final
 
 from cxmon import sketch
 from cxmon.config import Config
@@ -18,7 +19,7 @@ from cxmon.windows import RESOLUTION_QUANTILES, WAIT_QUANTILES, Pane, Series, Wi
 
 Figures = MappingProxyType[str, float | None]
 WindowFigures = MappingProxyType[float, Figures]
-UNKNOWN: Figures = MappingProxyType({})
+UNKNOWN: Final[Figures] = MappingProxyType({})
 """Figures of a window that changed while no one needed them (worked out when someone does)."""
 _Total = tuple[Pane, bool, bool]
 """A window's total as worked out in a pass, and whether it holds the wait and resolution sketches."""

@@ -19,23 +19,23 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from cxmon.forecast.erlang_c import erlang_b
 from cxmon.forecast.figures import QueueFigures, Workload
 from cxmon.forecast.gamma import log_gamma_p, log_gamma_p_uncached
 
-_TAIL = 40.0
+_TAIL: Final = 40.0
 """Stop a series once its terms are e^−40 below its largest (far under double precision)."""
-_TAIL_SHARE = math.exp(-_TAIL)
-_HUGE_BITS = 800
-_HUGE = 2.0**_HUGE_BITS
-_UNHUGE = 2.0**-_HUGE_BITS
-_LN2 = math.log(2.0)
-_MAX_TERMS = 10_000_000
-_MAX_STEPS = 100
+_TAIL_SHARE: Final = math.exp(-_TAIL)
+_HUGE_BITS: Final = 800
+_HUGE: Final = 2.0**_HUGE_BITS
+_UNHUGE: Final = 2.0**-_HUGE_BITS
+_LN2: Final = math.log(2.0)
+_MAX_TERMS: Final = 10_000_000
+_MAX_STEPS: Final = 100
 """Newton steps before :func:`erlang_a_wait_crossing` gives up (it takes a handful)."""
-_LONGEST = 1e10
+_LONGEST: Final = 1e10
 """Seconds past which a crossing is reported as +inf: no wait search looks that far."""
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Final
 
 from cxmon.forecast.figures import QueueFigures, Workload
 
-_RUN_MAX = 10_000
+_RUN_MAX: Final = 10_000
 """Agent counts up to this have their Erlang B values kept (see :func:`_erlang_b_run`)."""
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Final
 
-_EPS = 1e-16
-_TINY = 1e-300
-_MAX_TERMS = 1_000_000
+_EPS: Final = 1e-16
+_TINY: Final = 1e-300
+_MAX_TERMS: Final = 1_000_000
 
 
 def log_gamma_p_uncached(s: float, y: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Final
 
 from cxmon.forecast.erlang_a import (
     erlang_a,
@@ -15,7 +16,7 @@ from cxmon.forecast.erlang_a import (
 from cxmon.forecast.erlang_c import erlang_c, erlang_c_wait, erlang_c_wait_crossing, erlang_c_wait_exceeds
 from cxmon.forecast.figures import QueueFigures, Workload
 
-MAX_AGENTS = 1_000_000
+MAX_AGENTS: Final = 1_000_000
 
 
 def evaluate(work: Workload, agents: int, target: float, asa: bool = True) -> QueueFigures:
@@ -56,12 +57,12 @@ def wait_exceeds(work: Workload, agents: int, seconds: float) -> float | None:
     return erlang_c_wait_exceeds(work, agents, seconds)
 
 
-QUANTILE_RESOLUTION = 0.1
+QUANTILE_RESOLUTION: Final = 0.1
 """Seconds: a wait percentile is the end of the bisection's last interval no wider than this."""
-_WIDTH = 1e-3
+_WIDTH: Final = 1e-3
 """Seconds: how closely the crossing is pinned down before the bisection is played out (a step's
 middle inside the interval, rare at this width, is decided by the tail itself)."""
-_NEAR = 1e-6
+_NEAR: Final = 1e-6
 """Share of the crossing (of a second below one second) added to each side of the interval it lies
 in: rounding in the tail's evaluation moves its crossing by far less."""
 

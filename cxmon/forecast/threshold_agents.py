@@ -6,14 +6,15 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import Final
 
 from cxmon.config import Threshold
 from cxmon.forecast import staffing
 from cxmon.forecast.figures import Workload
 from cxmon.forecast.result import Forecast
 
-MAX_AGENTS_SEARCH = 100_000
-QUANTILES = {"wait_p50": 0.5, "wait_p90": 0.9, "wait_p99": 0.99}
+MAX_AGENTS_SEARCH: Final = 100_000
+QUANTILES: Final = {"wait_p50": 0.5, "wait_p90": 0.9, "wait_p99": 0.99}
 """The wait percentiles the model projects, and their quantiles."""
 
 # One forecast asks the model about the same workload and agent counts again and again (every
