@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 
 ALPHA: Final = 0.01
 """Relative accuracy of every quantile."""
@@ -58,15 +58,14 @@ def quantiles(bins: dict[int, int], qs: Iterable[float]) -> list[float | None]:
     Returns:
         One value per quantile, or None for every quantile when the sketch is empty.
     """
-    keys = sorted(bins)
+    # The keys as the objects the dict holds: compiled, an int key would be unboxed and boxed
+    # again for every lookup below.
+    keys: list[Any] = sorted(bins)
     if not keys:
         return [None for _ in qs]
-    n = 0
-    for key in keys:
-        n += bins[key]
+    n = sum(bins.values())
     # The element of rank r sits in the first bin whose cumulative count exceeds r; the ranks
-    # grow with the quantiles, so one walk up the bins finds them all (a few bins: a window's
-    # waits fall in a handful of them).
+    # grow with the quantiles, so one walk up the bins finds them all.
     out: list[float | None] = []
     last = len(keys) - 1
     i = 0

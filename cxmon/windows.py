@@ -392,7 +392,7 @@ class Window:
 
 def _plus_counts(a: list[int], b: list[int]) -> list[int]:
     """A new counter list: ``a`` plus ``b``, slot by slot (a typed loop: no call per slot)."""
-    out = a.copy()
+    out: list[int] = a.copy()  # typed: the additions below run on machine ints
     for i in range(N_SLOTS):
         out[i] += b[i]
     return out
@@ -400,7 +400,7 @@ def _plus_counts(a: list[int], b: list[int]) -> list[int]:
 
 def _minus_counts(a: list[int], b: list[int]) -> list[int]:
     """A new counter list: ``a`` minus ``b``, slot by slot."""
-    out = a.copy()
+    out: list[int] = a.copy()  # typed: the additions below run on machine ints
     for i in range(N_SLOTS):
         out[i] -= b[i]
     return out

@@ -112,7 +112,9 @@ class WindowFigureBook:
         # The total of the window before (the one the next nests in), as it is now, when this pass
         # has it, and which sketches it holds: the next window's total is its own part and that.
         inner: _Total | None = None
-        for w, dirty in zip(windows, Window.take_dirty(windows), strict=True):
+        dirties = Window.take_dirty(windows)
+        for i, w in enumerate(windows):
+            dirty = dirties[i]
             length = w.length
             old = cached.get(length) if cached is not None else None
             want = needed is None or length in needed
