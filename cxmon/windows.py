@@ -392,17 +392,17 @@ class Window:
 
 def _plus_counts(a: list[int], b: list[int]) -> list[int]:
     """A new counter list: ``a`` plus ``b``, slot by slot (a typed loop: no call per slot)."""
-    out: list[int] = a.copy()  # typed: the additions below run on machine ints
+    out = [0] * N_SLOTS
     for i in range(N_SLOTS):
-        out[i] += b[i]
+        out[i] = a[i] + b[i]
     return out
 
 
 def _minus_counts(a: list[int], b: list[int]) -> list[int]:
     """A new counter list: ``a`` minus ``b``, slot by slot."""
-    out: list[int] = a.copy()  # typed: the additions below run on machine ints
+    out = [0] * N_SLOTS
     for i in range(N_SLOTS):
-        out[i] -= b[i]
+        out[i] = a[i] - b[i]
     return out
 
 

@@ -105,7 +105,7 @@ class TickPath:
         self._stale: tuple[frozenset[str], bool] | None = None
         self._published = False
         """Whether the last tick published (a publishing tick after quiet ones looks at everything)."""
-        self.rows = MinuteRows(engine, self.shortest, every)
+        self.rows = MinuteRows(engine, self.book, every)
         self.forecasts = ForecastSampling(engine, self.steps, every)
         self._last_tick: float | None = None
         self._sample_horizon = TREND_SPAN + 2 * max(TREND_SAMPLE, engine._tick_every)

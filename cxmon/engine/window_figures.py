@@ -91,6 +91,9 @@ class WindowFigureBook:
         """(series, window) whose figures hold only the measures :attr:`needed` names."""
         self._memos: dict[tuple[SeriesKey, float], tuple[sketch.Memo, sketch.Memo]] = {}
         """(series, window) → its last wait and resolution percentiles, for the same bins."""
+        self.shortest_raw: dict[SeriesKey, tuple[Figures, dict[str, float | None]]] = {}
+        """series → its shortest window's figures as last worked out, and the dict they show (the
+        minute rows read it where compiled code would read the read-only view slowly)."""
 
     def needs(self, step: str, publish: bool) -> Needed | None:
         """What a tick needs of a series of ``step``: everything when it publishes (None)."""
@@ -162,4 +165,7 @@ class WindowFigureBook:
             part = inner[0] if (inner[1] or not wait) and (inner[2] or not res) else None
         total = window.total_for(wait, res, part)
         figures = window_measures(total, self.formula, only, memo, window.inner is not None)
-        return MappingProxyType(figures), (total, wait, res)
+        shown = MappingProxyType(figures)
+        if length == self.shortest:
+            self.shortest_raw[key] = (shown, figures)
+        return shown, (total, wait, res)
