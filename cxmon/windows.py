@@ -21,7 +21,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from cxmon import sketch
 from cxmon.business_time import Calendar
@@ -43,6 +43,7 @@ from cxmon.rows import (
     SOURCE,
     TS,
     WAIT,
+    Row,
     row_of,
 )
 from cxmon.snapshot import RESOLUTION_BUCKETS, WAIT_BUCKETS, SeriesKey
@@ -110,8 +111,6 @@ _KIND_OF: Final = {kind.value: kind for kind in EventKind}
 _ZERO_BIN: Final = sketch.ZERO
 _MIN_VALUE: Final = sketch.MIN_VALUE
 _LOG_GAMMA: Final = sketch.LOG_GAMMA
-_ceil: Final = math.ceil
-_log: Final = math.log
 _bisect_left: Final = bisect.bisect_left
 
 
@@ -595,7 +594,7 @@ class Aggregator:
         """Account for one event (in series ``into`` when given, else where the event routes)."""
         self._add_rows((row_of(ev),), source, into)
 
-    def add_rows(self, rows: Iterable[Sequence[Any]], source: str = "") -> None:
+    def add_rows(self, rows: Iterable[Row], source: str = "") -> None:
         """Account for events given as rows (:mod:`cxmon.rows`).
 
         A backfill read in a child process (cxmon.ingest) arrives as rows; taking them as they are
@@ -603,12 +602,15 @@ class Aggregator:
         """
         self._add_rows(rows, source, None)
 
-    def _add_rows(self, rows: Iterable[Sequence[Any]], source: str, into: Series | None) -> None:
+    def _add_rows(self, rows: Iterable[Row], source: str, into: Series | None) -> None:
         """Account for rows (:mod:`cxmon.rows`: optional fields hold its sentinels), in series
         ``into`` when given."""
         # This runs for every event of every source: one loop for a whole batch, names bound
         # locally, and the common case (the event falls in each window's newest pane) handled
-        # without a call.
+        # without a call. Written for the compiler too: a row is a tuple (its fields read by
+        # index, not through Python's item protocol), ``x[i] = x[i] + 1`` where ``x[i] += 1``
+        # would be a generic in-place add, ``del`` after ``in`` where ``pop(cid, None)`` would be a
+        # method call, and math.log and math.ceil called as such (compiled to C calls).
         kinds = _KIND_OF
         series_of = self._series_of
         contacts = self._contacts
@@ -674,8 +676,10 @@ class Aggregator:
                 if prev is not None and prev != key:
                     old = all_series.get(prev)
                     if old is not None:
-                        old.waiting.pop(cid, None)
-                        old.open.pop(cid, None)
+                        if cid in old.waiting:
+                            del old.waiting[cid]
+                        if cid in old.open:
+                            del old.open[cid]
                         if not old.touched:
                             old.touched = True
                             touched.append(old)
@@ -685,10 +689,12 @@ class Aggregator:
                 if ts < self.oldest_open:
                     self.oldest_open = ts
                 slot = OFFERED
-                totals[T_OFFERED] += 1
+                totals[T_OFFERED] = totals[T_OFFERED] + 1
             elif kind is _ANSWERED or kind is _ABANDONED:
                 # The wait is the source's, or else measured from the arrival seen here.
-                arrived = series.waiting.pop(cid, None)
+                arrived = series.waiting.get(cid)
+                if arrived is not None:
+                    del series.waiting[cid]
                 wait = row[WAIT]
                 if wait == NO_NUMBER:
                     wait = None if arrived is None else ts - arrived
@@ -697,44 +703,53 @@ class Aggregator:
                 wait_value = wait
                 if kind is _ANSWERED:
                     slot = ANSWERED
-                    totals[T_ANSWERED] += 1
+                    totals[T_ANSWERED] = totals[T_ANSWERED] + 1
                     if wait is not None:
                         if wait <= series.sl_target:
                             slot2 = ANSWERED_WITHIN
                         if wait > series.long_wait:
                             strike = True
                 else:
-                    series.open.pop(cid, None)
-                    contacts.pop(cid, None)
+                    if cid in series.open:
+                        del series.open[cid]
+                    if cid in contacts:
+                        del contacts[cid]
                     slot = ABANDONED
-                    totals[T_ABANDONED] += 1
+                    totals[T_ABANDONED] = totals[T_ABANDONED] + 1
                     if wait is not None and wait < short_abandon:
                         slot2 = SHORT_ABANDONED
-                        totals[T_SHORT] += 1
+                        totals[T_SHORT] = totals[T_SHORT] + 1
                     else:
                         strike = True
             elif kind is _RESOLVED:
-                series.waiting.pop(cid, None)
-                series.open.pop(cid, None)
-                contacts.pop(cid, None)
+                if cid in series.waiting:
+                    del series.waiting[cid]
+                if cid in series.open:
+                    del series.open[cid]
+                if cid in contacts:
+                    del contacts[cid]
                 slot = RESOLVED
-                totals[T_RESOLVED] += 1
+                totals[T_RESOLVED] = totals[T_RESOLVED] + 1
                 duration = row[DURATION]
                 if duration != NO_NUMBER and duration >= 0:
                     res_value = duration
             elif kind is _ESCALATED:
-                series.waiting.pop(cid, None)
+                if cid in series.waiting:
+                    del series.waiting[cid]
                 slot = ESCALATED
-                totals[T_ESCALATED] += 1
+                totals[T_ESCALATED] = totals[T_ESCALATED] + 1
                 strike = True
             elif kind is _TRANSFERRED:
                 # The contact leaves this series; an arrival elsewhere (if the source sees one)
                 # reopens it.
-                series.waiting.pop(cid, None)
-                series.open.pop(cid, None)
-                contacts.pop(cid, None)
+                if cid in series.waiting:
+                    del series.waiting[cid]
+                if cid in series.open:
+                    del series.open[cid]
+                if cid in contacts:
+                    del contacts[cid]
                 slot = TRANSFERRED
-                totals[T_TRANSFERRED] += 1
+                totals[T_TRANSFERRED] = totals[T_TRANSFERRED] + 1
                 strike = True
             elif kind is _REOPENED:
                 series.open[cid] = stamp
@@ -742,7 +757,7 @@ class Aggregator:
                     self.oldest_open = ts
                 contacts[cid] = key
                 slot = REOPENED
-                totals[T_REOPENED] += 1
+                totals[T_REOPENED] = totals[T_REOPENED] + 1
                 strike = True
             elif kind is _FEEDBACK:
                 score = row[SCORE]
@@ -753,11 +768,14 @@ class Aggregator:
                     slot = FEEDBACK_N
                     strike = score <= low_score
             elif kind is _LOST:
-                series.waiting.pop(cid, None)
-                series.open.pop(cid, None)
-                contacts.pop(cid, None)
+                if cid in series.waiting:
+                    del series.waiting[cid]
+                if cid in series.open:
+                    del series.open[cid]
+                if cid in contacts:
+                    del contacts[cid]
                 slot = LOST
-                totals[T_LOST] += 1
+                totals[T_LOST] = totals[T_LOST] + 1
             elif kind is _REPLIED:
                 slot = NEXT_REPLIED
                 wait = row[WAIT]
@@ -768,14 +786,16 @@ class Aggregator:
 
             wkey = rkey = 0
             if wait_value is not None:
-                series.wait_hist[_bisect_left(WAIT_BUCKETS, wait_value)] += 1
+                slot_of = _bisect_left(WAIT_BUCKETS, wait_value)
+                series.wait_hist[slot_of] = series.wait_hist[slot_of] + 1
                 series.wait_hist_sum += wait_value
                 # sketch.bin_of, written out (it runs for most events).
-                wkey = _ZERO_BIN if wait_value < _MIN_VALUE else _ceil(_log(wait_value) / _LOG_GAMMA)
+                wkey = _ZERO_BIN if wait_value < _MIN_VALUE else math.ceil(math.log(wait_value) / _LOG_GAMMA)
             if res_value is not None:
-                series.res_hist[_bisect_left(RESOLUTION_BUCKETS, res_value)] += 1
+                slot_of = _bisect_left(RESOLUTION_BUCKETS, res_value)
+                series.res_hist[slot_of] = series.res_hist[slot_of] + 1
                 series.res_hist_sum += res_value
-                rkey = _ZERO_BIN if res_value < _MIN_VALUE else _ceil(_log(res_value) / _LOG_GAMMA)
+                rkey = _ZERO_BIN if res_value < _MIN_VALUE else math.ceil(math.log(res_value) / _LOG_GAMMA)
             if strike:
                 customer = row[CUSTOMER_ID]
                 if customer:
@@ -801,11 +821,11 @@ class Aggregator:
                 pc = pane.c
                 tc = total.c
                 if slot >= 0:
-                    pc[slot] += 1
-                    tc[slot] += 1
+                    pc[slot] = pc[slot] + 1
+                    tc[slot] = tc[slot] + 1
                 if slot2 >= 0:
-                    pc[slot2] += 1
-                    tc[slot2] += 1
+                    pc[slot2] = pc[slot2] + 1
+                    tc[slot2] = tc[slot2] + 1
                 if wait_value is not None:
                     bins = pane.wait
                     bins[wkey] = bins.get(wkey, 0) + 1
@@ -813,10 +833,10 @@ class Aggregator:
                     bins[wkey] = bins.get(wkey, 0) + 1
                     if timed:
                         fixed = _fixed(wait_value)
-                        pc[WAIT_SUM] += fixed
-                        tc[WAIT_SUM] += fixed
-                        pc[ANSWERED_TIMED] += 1
-                        tc[ANSWERED_TIMED] += 1
+                        pc[WAIT_SUM] = pc[WAIT_SUM] + fixed
+                        tc[WAIT_SUM] = tc[WAIT_SUM] + fixed
+                        pc[ANSWERED_TIMED] = pc[ANSWERED_TIMED] + 1
+                        tc[ANSWERED_TIMED] = tc[ANSWERED_TIMED] + 1
                 if res_value is not None:
                     bins = pane.res
                     bins[rkey] = bins.get(rkey, 0) + 1
@@ -824,8 +844,8 @@ class Aggregator:
                     bins[rkey] = bins.get(rkey, 0) + 1
                 if feedback is not None:
                     fixed = _fixed(feedback)
-                    pc[FEEDBACK_SUM] += fixed
-                    tc[FEEDBACK_SUM] += fixed
+                    pc[FEEDBACK_SUM] = pc[FEEDBACK_SUM] + fixed
+                    tc[FEEDBACK_SUM] = tc[FEEDBACK_SUM] + fixed
 
     def _add_late(
         self,
