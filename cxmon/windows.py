@@ -509,8 +509,11 @@ class Aggregator:
         self._contacts: dict[str, SeriesKey] = {}
         """contact_id → series it is open in."""
         self._routes: dict[tuple[str, str], tuple[SeriesKey, Step | None]] = {}
-        self._series_of: dict[tuple[str, str], Series] = {}
-        """(channel, queue) → its series: route and series lookup in one step for add_one."""
+        self._series_of: dict[str, dict[str, Series]] = {}
+        """channel → queue → its series: route and series lookup in one step for each event (two
+        lookups of strings, whose hashes they keep, rather than a tuple made and hashed per event)."""
+        self._series_cached = 0
+        """Entries in :attr:`_series_of`."""
         self._channels, self._queues = known_labels(config)
         self.watermark = 0.0
         """Newest event time seen."""
@@ -632,14 +635,21 @@ class Aggregator:
                 continue
             cid = row[CONTACT_ID]
             if into is None:
-                route = (row[CHANNEL], row[QUEUE])
-                series = series_of.get(route)
-                if series is None:
-                    key, step = self.route(*route)
-                    series = self._series(key, step)
-                    if len(series_of) >= _ROUTE_CACHE_LIMIT:
+                channel, queue = row[CHANNEL], row[QUEUE]
+                of_channel = series_of.get(channel)
+                found_series = None if of_channel is None else of_channel.get(queue)
+                if found_series is None:
+                    key, step = self.route(channel, queue)
+                    found_series = self._series(key, step)
+                    if self._series_cached >= _ROUTE_CACHE_LIMIT:
                         series_of.clear()
-                    series_of[route] = series
+                        self._series_cached = 0
+                        of_channel = None
+                    if of_channel is None:
+                        of_channel = series_of[channel] = {}
+                    of_channel[queue] = found_series
+                    self._series_cached += 1
+                series = found_series
                 key = series.key
             else:
                 series, key = into, into.key

@@ -7,7 +7,6 @@ The rest is worked out when someone needs it, from the window as it is then.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
@@ -23,7 +22,7 @@ UNKNOWN: Final[Figures] = MappingProxyType({})
 """Figures of a window that changed while no one needed them (worked out when someone does)."""
 _Total = tuple[Pane, bool, bool]
 """A window's total as worked out in a pass, and whether it holds the wait and resolution sketches."""
-Needed = Mapping[float, frozenset[str] | None]
+Needed = dict[float, frozenset[str] | None]
 """window → the measures of it to work out (None: all)."""
 
 
@@ -72,6 +71,9 @@ class WindowFigureBook:
         self.formula = config.monitor.service_level_formula
         self.figures: dict[SeriesKey, WindowFigures] = {}
         """series → its figures per window."""
+        self._shown: dict[SeriesKey, dict[float, Figures]] = {}
+        """series → the dict its :attr:`figures` view shows (compiled code reads a dict directly,
+        a read-only view through Python's protocol)."""
         self.needed: dict[str, dict[float, frozenset[str] | None]] = {}
         """step → the windows whose figures a tick that publishes nothing needs → the measures it
         needs of them (None: all): all of the shortest (the minute figures), and of the other
@@ -106,7 +108,7 @@ class WindowFigureBook:
         (of them, with ``needed``, only those it names, and of those only the measures it names;
         the rest is worked out when someone needs it, from the window as it is then). Return the
         lengths of the windows that changed."""
-        cached = self.figures.get(key)
+        cached = self._shown.get(key)
         partial = self._partial
         changed: set[float] = set()
         filled = False
@@ -140,6 +142,7 @@ class WindowFigureBook:
             inner = (w.own, True, True) if w.inner is None else computed
         if changed or filled:
             self.figures[key] = MappingProxyType(out)
+            self._shown[key] = out
         return changed
 
     def _figures(
