@@ -39,6 +39,11 @@ def _known(figures: Mapping[str, object]) -> dict[str, Any]:
     return out
 
 
+def _same(a: tuple[Figures | None, ...], b: tuple[Figures | None, ...]) -> bool:
+    """Whether the two hold the same objects, place by place (as far as the shorter goes)."""
+    return all(a[i] is b[i] for i in range(min(len(a), len(b))))  # compiled to a loop
+
+
 def _known_of(figures: dict[str, float | None]) -> dict[str, Any]:
     """:func:`_known` of the dict a window's figures show: copied whole, then the figures with no
     value taken out (the same figures in the same order, for a fraction of the work)."""
@@ -118,6 +123,7 @@ class MinuteRows:
         forecaster = engine.forecaster
         every = self.every
         shortest_raw = self.book.shortest_raw
+        book_shown = self.book.shown
         for key in keys:
             verdict = verdicts.get(key)
             if verdict is None:
@@ -137,13 +143,12 @@ class MinuteRows:
                 lengths = longer_of.get(key[0])
                 if lengths is None:
                     lengths = longer_of[key[0]] = tuple(w.window for w in baselines.longer(key[0]))
-                longer = tuple(map(windows.get, lengths)) if lengths else ()
-                if (
-                    last is not None
-                    and last[2] is source
-                    and last[5] is forecast
-                    and all(map(operator.is_, last[4], longer))
-                ):
+                if lengths:
+                    shown = book_shown[key]  # the dict ``windows`` shows
+                    longer = tuple([shown.get(length) for length in lengths])
+                else:
+                    longer = ()
+                if last is not None and last[2] is source and last[5] is forecast and _same(last[4], longer):
                     figures, text = last[3], last[6]  # the same figures as the last row's
                 else:
                     raw = shortest_raw.get(key)

@@ -304,7 +304,8 @@ class TickPath:
         if not series.sources <= sources:
             sources |= series.sources
         self.step_verdicts[name][key] = verdict
-        return publish or old is None or old != verdict
+        # The same object (a verdict that was not judged again) is equal without comparing fields.
+        return publish or old is None or (old is not verdict and old != verdict)
 
     def _too_few(self, key: SeriesKey, step: Step) -> bool:
         """Whether every threshold that judges the series rests on too few contacts in its window

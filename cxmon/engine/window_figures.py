@@ -71,9 +71,9 @@ class WindowFigureBook:
         self.formula = config.monitor.service_level_formula
         self.figures: dict[SeriesKey, WindowFigures] = {}
         """series → its figures per window."""
-        self._shown: dict[SeriesKey, dict[float, Figures]] = {}
+        self.shown: dict[SeriesKey, dict[float, Figures]] = {}
         """series → the dict its :attr:`figures` view shows (compiled code reads a dict directly,
-        a read-only view through Python's protocol)."""
+        a read-only view through Python's protocol); not to be changed."""
         self.needed: dict[str, dict[float, frozenset[str] | None]] = {}
         """step → the windows whose figures a tick that publishes nothing needs → the measures it
         needs of them (None: all): all of the shortest (the minute figures), and of the other
@@ -108,7 +108,7 @@ class WindowFigureBook:
         (of them, with ``needed``, only those it names, and of those only the measures it names;
         the rest is worked out when someone needs it, from the window as it is then). Return the
         lengths of the windows that changed."""
-        cached = self._shown.get(key)
+        cached = self.shown.get(key)
         partial = self._partial
         changed: set[float] = set()
         filled = False
@@ -142,7 +142,7 @@ class WindowFigureBook:
             inner = (w.own, True, True) if w.inner is None else computed
         if changed or filled:
             self.figures[key] = MappingProxyType(out)
-            self._shown[key] = out
+            self.shown[key] = out
         return changed
 
     def _figures(
