@@ -12,6 +12,11 @@ Runs the default journey on the simulator, as fast as it goes and without a stor
 - ``--quiet`` incident-free runs of ``--hours`` simulated hours (8 by default): every time a step
   leaves OK (for WATCH or POTHOLE) is a false alarm.
 
+Before the runs, ``--history`` days (14 by default) of the incident-free simulator, 08:00 to 16:00 on
+each of the days before, are run with a store, and each queue's arrival profile is learned from it as
+an engine learns it from its store at start (:mod:`cxmon.forecast.profile`): every run then starts
+as a monitor that has watched the centre for two weeks. ``--history 0`` starts them cold.
+
 Prints the median lead, the share of pot holes warned less than a minute ahead (none at all counts as
 late), and false alarms per 8 hours. ``--jobs`` runs that many processes.
 """
@@ -23,8 +28,10 @@ import asyncio
 import dataclasses
 import json
 import random
+import sqlite3
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -34,12 +41,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cxmon.config import Config, default_config_path, load
 from cxmon.engine import Engine
+from cxmon.forecast import profile
 from cxmon.snapshot import Snapshot, State
 
 START = "2026-01-05T08:00:00Z"
 """A Monday, 08:00 UTC."""
 START_TS = 1767600000.0
 QUEUES = ("sales", "billing", "tech")
+HISTORY_SEED = 9000
+"""Seeds of the history days are this plus the day."""
+HISTORY_DAYS = 14
+"""Days of history before the runs, by default: what a monitor that has run for two weeks knows."""
+Profiles = dict[tuple[str, str], profile.Profile]
 SETTLE = 300.0
 """Simulated seconds after an incident's end that a run goes on for."""
 
@@ -160,21 +173,24 @@ class Alarms:
                 self.reasons.append(f"{t.step}: {t.reason}")
 
 
-async def _drive(config: Config, duration: float, listener: Any) -> None:
+async def _drive(config: Config, duration: float, listener: Any, profiles: Profiles | None = None) -> None:
     engine = Engine(config, store=False)
+    if profiles is not None:
+        # What the engine would have learned at start from a store holding the history.
+        engine.forecaster.profiles = profiles
     engine.add_listener(listener)
     async with engine:
         await engine.run(duration=duration)
 
 
-def incident_run(seed: int) -> dict[str, Any]:
+def incident_run(seed: int, profiles: Profiles | None = None) -> dict[str, Any]:
     """One incident run: when the series breached, and when its warning began."""
     incident = draw_incident(random.Random(seed))
     duration = incident.at + incident.duration + SETTLE
     config = config_for(seed, incident, duration)
     step = step_of(config, incident.queue)
     watcher = Watcher(config, step, incident.queue, START_TS + incident.at)
-    asyncio.run(_drive(config, duration, watcher))
+    asyncio.run(_drive(config, duration, watcher, profiles))
     lead = None
     if watcher.crossed is not None:
         lead = 0.0 if watcher.lead_from is None else watcher.crossed - watcher.lead_from
@@ -189,12 +205,52 @@ def incident_run(seed: int) -> dict[str, Any]:
     }
 
 
-def quiet_run(seed: int, hours: float) -> dict[str, Any]:
+def quiet_run(seed: int, hours: float, profiles: Profiles | None = None) -> dict[str, Any]:
     """One incident-free run: how many times a step left OK."""
     duration = hours * 3600.0
     alarms = Alarms()
-    asyncio.run(_drive(config_for(seed, None, duration), duration, alarms))
+    asyncio.run(_drive(config_for(seed, None, duration), duration, alarms, profiles))
     return {"seed": seed, "hours": hours, "alarms": alarms.count, "reasons": alarms.reasons}
+
+
+async def _record(config: Config, db: str, duration: float) -> None:
+    async with Engine(config, db_path=db) as engine:
+        await engine.run(duration=duration)
+
+
+def history_day(day: int, hours: float, db: str) -> str:
+    """One incident-free day of history, ``day`` days before the runs' start, stored in ``db``."""
+    config = config_for(HISTORY_SEED + day, None, hours * 3600.0)
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(START_TS - day * profile.DAY))
+    collectors = tuple(
+        dataclasses.replace(c, options={**c.options, "start": start}) for c in config.collectors
+    )
+    asyncio.run(_record(dataclasses.replace(config, collectors=collectors), db, hours * 3600.0))
+    return db
+
+
+def learn_history(pool: ProcessPoolExecutor, days: int, hours: float, where: Path) -> Profiles:
+    """Simulate ``days`` incident-free days before the runs (``hours`` each, from 08:00), store them,
+    and learn the arrival profiles from them as the engine does at start."""
+    dbs = [str(where / f"day{d}.db") for d in range(1, days + 1)]
+    for job in [pool.submit(history_day, d, hours, db) for d, db in enumerate(dbs, 1)]:
+        job.result()
+    merged = where / "history.db"
+    con = sqlite3.connect(merged)
+    try:
+        for i, db in enumerate(dbs):
+            con.execute("ATTACH DATABASE ? AS day", (db,))
+            if i == 0:
+                con.execute("CREATE TABLE events AS SELECT ts, kind, channel, queue FROM day.events WHERE 0")
+            con.execute(
+                "INSERT INTO events SELECT ts, kind, channel, queue FROM day.events WHERE kind = 'arrived'"
+            )
+            con.commit()
+            con.execute("DETACH DATABASE day")
+    finally:
+        con.close()
+    opts = load(default_config_path()).forecast
+    return profile.load(str(merged), opts.profile_interval, days, min(days, opts.profile_min_days))
 
 
 def main() -> int:
@@ -207,6 +263,13 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--json", metavar="FILE", help="also write every run's figures here")
     parser.add_argument(
+        "--history",
+        type=int,
+        default=HISTORY_DAYS,
+        metavar="DAYS",
+        help=f"days of history the arrival profiles are learned from (default {HISTORY_DAYS}; 0: none)",
+    )
+    parser.add_argument(
         "--only",
         metavar="SEED",
         type=int,
@@ -216,10 +279,16 @@ def main() -> int:
     args = parser.parse_args()
 
     wall = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        quiet_jobs = [pool.submit(quiet_run, 1000 + args.seed + i, args.hours) for i in range(args.quiet)]
+    with ProcessPoolExecutor(args.jobs) as pool, tempfile.TemporaryDirectory() as tmp:
+        profiles = None
+        if args.history:
+            profiles = learn_history(pool, args.history, args.hours, Path(tmp))
+            print(f"history: {args.history} days of {args.hours:g} h, profiles for {len(profiles)} queues")
+        quiet_jobs = [
+            pool.submit(quiet_run, 1000 + args.seed + i, args.hours, profiles) for i in range(args.quiet)
+        ]
         seeds = args.only if args.only else [args.seed + i for i in range(args.runs)]
-        incident_jobs = [pool.submit(incident_run, seed) for seed in seeds]
+        incident_jobs = [pool.submit(incident_run, seed, profiles) for seed in seeds]
         incidents = [j.result() for j in incident_jobs]
         quiet = [j.result() for j in quiet_jobs]
     elapsed = time.perf_counter() - wall

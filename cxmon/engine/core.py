@@ -31,6 +31,7 @@ from cxmon.detector import Detector
 from cxmon.engine.acks import Acknowledgements
 from cxmon.engine.clock import QUEUE_CATCH_UP, ClockArg, EngineClock
 from cxmon.engine.health import SourceHealth, SourcesHealth
+from cxmon.engine.profiles import ProfileLearner
 from cxmon.engine.publish import Publisher, Subscription
 from cxmon.engine.retention import Purger, backfill_gc
 from cxmon.engine.sinks import SourceSink
@@ -134,6 +135,13 @@ class Engine:
         self.clock = EngineClock(config, clock, self.sources, lambda: self.aggregator.watermark, duration)
         self.paced = self.clock.paced
         self._event_clock = self.clock.event_clock
+        self._profiles = (
+            None
+            if self.store is None
+            else ProfileLearner(
+                self.store.path, self.forecaster, config.forecast, not self._event_clock, self._tasks
+            )
+        )
         self._restart = not self._event_clock if restart_sources is None else restart_sources
         self._health = SourcesHealth(self.health, config.monitor.stale_after, self._event_clock, self.paced)
         self._ticks = TickPath(self, every=recompute == "all")
@@ -214,6 +222,8 @@ class Engine:
         if self.store is not None:
             # What is usual is learned from the history already stored (a thread: sqlite3, read only).
             await asyncio.to_thread(self.detector.baselines.load, self.store.path)
+            if self._profiles is not None:
+                await self._profiles.start(self.now())
             await self.store.open()
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
         started = self.now()
@@ -382,6 +392,8 @@ class Engine:
                 self.store.add_transitions(transitions)
         if self._purger is not None:
             self._purger.tick(now)
+        if self._profiles is not None:
+            self._profiles.tick(now)
 
     def _snapshot(
         self,

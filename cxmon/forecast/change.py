@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
+from cxmon.forecast.profile import Profile
+
 SCORE = 14.0
 """Log-likelihood ratio a rise needs (``[forecast] rise_score``). Under one steady Poisson rate a
 single candidate change point passes it about once in 10⁷ (the one-sided tail of √(2·SCORE)
@@ -46,6 +48,8 @@ BEFORE_LONG = 7200.0
 """... or these, where that gives the higher rate: a lull in the hour before (a quarter of an hour at
 a third of the rate happens by chance in a working day) would make the return to the usual rate
 look like a rise, and two hours dilute it; a morning's climb makes the last hour the higher."""
+PROFILE_LONG = False
+USUAL_Z = 0.0
 LEAST_BEFORE = 1800.0
 """... at least this much of it (a younger series has no usual rate to rise from)."""
 BREAKING_SCORE = 10.0
@@ -112,10 +116,11 @@ Point = Sequence[float]
 
 
 def _candidates(
-    samples: Sequence[Point], now: float, count: int, column: int
+    samples: Sequence[Point], now: float, count: int, column: int, profile: Profile | None = None
 ) -> Iterator[tuple[float, float, float, float, float]]:
     """Each candidate change point, newest first: (its time, arrivals since, seconds since, arrivals
-    over the span before it, that span's seconds).
+    over the span before it, that span's seconds), or with a ``profile`` the spans' exposures (their
+    seconds weighted by the usual shape of the day) in place of their seconds.
 
     Candidates are the newest samples at least SHORTEST, SHORTEST + EVERY, … LONGEST seconds before
     ``now``, each with the BEFORE seconds before it (at least LEAST_BEFORE of history), or the
@@ -125,6 +130,7 @@ def _candidates(
     first = samples[0][0]
     if now - first < LEAST_BEFORE + SHORTEST:
         return
+    e_now = 0.0 if profile is None else profile.exposure(now)
     # Both ends move back in time from one candidate to the next: walk them, no search per candidate.
     i = bisect_right(samples, now - SHORTEST, key=_time) - 1
     j = k = -1
@@ -140,15 +146,25 @@ def _candidates(
         lag = now - start + EVERY
         j = _back_to(samples, j, start - BEFORE)
         base = samples[j]
-        t_before = start - base[0]
         before = at[column] - base[column]
         k = _back_to(samples, k, start - BEFORE_LONG)
-        base = samples[k]
-        t_long = start - base[0]
-        if t_long > t_before and (at[column] - base[column]) * t_before > before * t_long:
-            before, t_before = at[column] - base[column], t_long
+        base_long = samples[k]
+        if profile is None:
+            t_after = now - start
+            t_before = start - base[0]
+            t_long = start - base_long[0]
+        else:
+            e_start = profile.exposure(start)
+            t_after = e_now - e_start
+            t_before = e_start - profile.exposure(base[0])
+            t_long = e_start - profile.exposure(base_long[0])
+        if t_long > t_before and (
+            (profile is not None and PROFILE_LONG)
+            or (at[column] - base_long[column]) * t_before > before * t_long
+        ):
+            before, t_before = at[column] - base_long[column], t_long
         if t_before > 0:
-            yield start, count - at[column], now - start, before, t_before
+            yield start, count - at[column], t_after, before, t_before
 
 
 def _back_to(samples: Sequence[Point], index: int, when: float) -> int:
@@ -162,7 +178,12 @@ def _back_to(samples: Sequence[Point], index: int, when: float) -> int:
 
 
 def rise(
-    samples: Sequence[Point], now: float, count: int, column: int, threshold: float = SCORE
+    samples: Sequence[Point],
+    now: float,
+    count: int,
+    column: int,
+    threshold: float = SCORE,
+    profile: Profile | None = None,
 ) -> Rise | None:
     """The rise of the arrivals in ``samples`` (in time order) that stands out most, or None.
 
@@ -175,10 +196,13 @@ def rise(
         count: the running count of arrivals at ``now``.
         column: where each sample holds that running count.
         threshold: the log-likelihood ratio a rise needs.
+        profile: the queue's usual shape of the day (:mod:`cxmon.forecast.profile`): spans are
+            weighed by it, and the rates of the rise are the ones it expects at ``now``.
     """
     best: Rise | None = None
     best_score = threshold
-    for start, after, t_after, before, t_before in _candidates(samples, now, count, column):
+    shape = 1.0 if profile is None else profile.weight(now)
+    for start, after, t_after, before, t_before in _candidates(samples, now, count, column, profile):
         # The score is at most the one-sample ratio against the rate before, which is at most
         # (after − expected)² ÷ 2·expected: most candidates fall short of that, with no logarithm.
         expected = before * t_after / t_before
@@ -190,7 +214,7 @@ def rise(
         s = score(after, t_after, before, t_before)
         if s >= best_score:
             best_score = s
-            best = Rise(start, after / t_after, before / t_before, s, int(after))
+            best = Rise(start, after / t_after * shape, before / t_before * shape, s, int(after))
     return best
 
 
@@ -215,6 +239,7 @@ def breaking(
     breaking_rate: Callable[[], float | None],
     threshold: float,
     tolerance: float = BREAKING_TOLERANCE,
+    profile: Profile | None = None,
 ) -> Rise | None:
     """The change point since which the arrivals in ``samples`` run at the queue's breaking rate
     rather than the usual one with the surest evidence, or None.
@@ -237,14 +262,17 @@ def breaking(
             None when no rate does; called at most once.
         threshold: the log-likelihood ratio the arrivals since the change point need.
         tolerance: how much above the hour's rate the usual one is taken to be.
+        profile: the queue's usual shape of the day: spans are weighed by it (see :func:`rise`),
+            and the breaking rate is taken as the level the shape reaches it at ``now``.
     """
     if threshold <= 0:
         return None
     best: Rise | None = None
     best_score = threshold
     known: float | None = None
-    for start, after, t_after, before, t_before in _candidates(samples, now, count, column):
-        usual = (1.0 + tolerance) * before / t_before
+    shape = 1.0 if profile is None else profile.weight(now)
+    for start, after, t_after, before, t_before in _candidates(samples, now, count, column, profile):
+        usual = (1.0 + tolerance) * (before + USUAL_Z * math.sqrt(before)) / t_before
         expected = usual * t_after
         if after <= expected:
             continue
@@ -255,13 +283,13 @@ def breaking(
             known = breaking_rate()
             if known is None:
                 return None
-        rate = after / t_after
-        if known <= usual or usual <= 0:
+        level = known / shape
+        if level <= usual or usual <= 0:
             continue
-        s = breaking_score(after, t_after, usual, known)
+        s = breaking_score(after, t_after, usual, level)
         if s >= best_score:
             best_score = s
-            best = Rise(start, rate, before / t_before, s, int(after), known)
+            best = Rise(start, after / t_after * shape, before / t_before * shape, s, int(after), known)
     return best
 
 

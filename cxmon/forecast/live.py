@@ -13,7 +13,7 @@ import fnmatch
 import math
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import NamedTuple, Protocol
@@ -23,6 +23,7 @@ from cxmon.config import Config, Step, Threshold
 from cxmon.forecast import change, transient
 from cxmon.forecast.breach import Projection, Steady
 from cxmon.forecast.figures import Workload
+from cxmon.forecast.profile import Profile
 from cxmon.forecast.result import Forecast
 from cxmon.forecast.threshold_agents import (
     QUANTILES,
@@ -150,6 +151,9 @@ class Forecaster:
         self._tracks: dict[tuple[str, str, str], _Track] = {}
         self.latest: dict[tuple[str, str, str], Forecast] = {}
         """The forecasts worked out so far (read :meth:`forecast` for the one due now)."""
+        self.profiles: Mapping[tuple[str, str], Profile] = {}
+        """(channel, queue) → the usual shape of its arrivals over the day, learned from the stored
+        history at start (:func:`cxmon.forecast.profile.load`): the rise tests judge against it."""
 
     def applies(self, key: tuple[str, str, str]) -> bool:
         """Whether the series' channel is forecast."""
@@ -307,7 +311,9 @@ class Forecaster:
         # what the queue will face while it lasts (the bounds worked out above answer "how low could the rate
         # be", and stay under a surge's rate until long after it began).
         rests_on = ""
-        rose = change.rise(samples, now, point[1], 1, opts.rise_score)
+        profile = self.profiles.get((key[1], key[2]))
+        usual_for = " usual" if profile is None else " usual for the time of day"
+        rose = change.rise(samples, now, point[1], 1, opts.rise_score, profile)
         if rose is None or rose.rate <= sure_rate:
             # Not surely another rate: but are the arrivals at the rate these agents break at?
             # The lowest such rate is looked for only when the arrivals could tell it.
@@ -317,15 +323,22 @@ class Forecaster:
                 return _breaking_rate(modelled, aht, patience, agents, target, figures.model, floor)
 
             rose = change.breaking(
-                samples, now, point[1], 1, breaking_rate, opts.breaking_score, opts.breaking_tolerance
+                samples,
+                now,
+                point[1],
+                1,
+                breaking_rate,
+                opts.breaking_score,
+                opts.breaking_tolerance,
+                profile,
             )
         if rose is not None and rose.rate > sure_rate:
             sure_rate = rose.rate
             since = when(rose.since, self.tz).strftime("%H:%M")
-            rests_on = f"arrivals {rose.factor:.1f}× usual since {since}"
+            rests_on = f"arrivals {rose.factor:.1f}×{usual_for} since {since}"
             if rose.breaking > 0 and rose.rate < rose.breaking:
                 # Under the breaking rate, near it: two places tell the two apart.
-                rests_on = f"arrivals {rose.factor:.2f}× usual since {since}"
+                rests_on = f"arrivals {rose.factor:.2f}×{usual_for} since {since}"
                 rests_on += f", near the {rose.breaking / rose.usual:.2f}× that breaches"
             elif rose.breaking > 0:
                 rests_on += f", past the {rose.breaking / rose.usual:.1f}× that breaches"

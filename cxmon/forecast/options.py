@@ -50,6 +50,13 @@ class ForecastOptions:
     """Weeks with data for an hour of the week before its baseline gives verdicts (cold start)."""
     baseline_quantile: float = 0.95
     """"Worse than usual" is past this quantile of the same hour of the week."""
+    profile_days: int = 28
+    """Days of stored arrivals each queue's arrival profile (its usual shape over the day, see
+    :mod:`cxmon.forecast.profile`) is learned from at start; 0: no profiles."""
+    profile_min_days: int = 5
+    """Days with arrivals a queue needs before it has a profile (until then, a flat usual rate)."""
+    profile_interval: float = 900.0
+    """Seconds per interval of a profile (a divisor of a day, at least a minute)."""
 
 
 _KEYS = (
@@ -66,6 +73,9 @@ _KEYS = (
     "baseline_weeks",
     "baseline_min_weeks",
     "baseline_quantile",
+    "profile_days",
+    "profile_min_days",
+    "profile_interval",
 )
 
 
@@ -139,6 +149,12 @@ def parse_forecast(raw: object, path: str = "forecast") -> tuple[ForecastOptions
             raise ValueError(v)
         return q
 
+    def interval(v: Any) -> float:
+        seconds = parse_duration(v)
+        if seconds < 60.0 or 86400.0 % seconds:
+            raise ValueError(v)
+        return seconds
+
     def quantile(v: Any) -> float:
         q = parse_ratio(v)
         if not 0.5 <= q < 1.0:
@@ -158,10 +174,15 @@ def parse_forecast(raw: object, path: str = "forecast") -> tuple[ForecastOptions
     take("baseline_weeks", lambda v: _whole(v, 1), "a whole number ≥ 1")
     take("baseline_min_weeks", lambda v: _whole(v, 1), "a whole number ≥ 1")
     take("baseline_quantile", quantile, 'a share from 50 % to below 100 %, like "95%"')
+    take("profile_days", lambda v: _whole(v, 0), "a whole number ≥ 0 (0: no profiles)")
+    take("profile_min_days", lambda v: _whole(v, 1), "a whole number ≥ 1")
+    take("profile_interval", interval, 'a duration of at least a minute that divides a day, like "15m"')
     for key in raw:
         if key not in _KEYS:
             problems.append(f"{path}.{key}: unknown key")
     options = ForecastOptions(**out)
     if options.baseline_min_weeks > options.baseline_weeks:
         problems.append(f"{path}.baseline_min_weeks: must not exceed baseline_weeks")
+    if options.profile_days and options.profile_min_days > options.profile_days:
+        problems.append(f"{path}.profile_min_days: must not exceed profile_days")
     return options, problems
