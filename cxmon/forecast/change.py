@@ -16,6 +16,10 @@ than the usual one? Against that one alternative the log-likelihood ratio of the
 change point, n·log(λ*/λ₀) − (λ* − λ₀)·t, maximised over the change points, is Page's CUSUM, the
 quickest test of a change to exactly that rate (Lorden): :func:`breaking`.
 
+Given the queue's arrival profile (its usual shape of the day, :mod:`cxmon.forecast.profile`), both
+tests count time in usual arrivals: a span's exposure (the shape's integral over it) stands for its
+seconds, so the top of the day's swing is no rise and a surge in a lull is one.
+
 Computed afresh from a series' sampled running totals at each forecast: it keeps no state of its own.
 """
 
@@ -48,8 +52,6 @@ BEFORE_LONG = 7200.0
 """... or these, where that gives the higher rate: a lull in the hour before (a quarter of an hour at
 a third of the rate happens by chance in a working day) would make the return to the usual rate
 look like a rise, and two hours dilute it; a morning's climb makes the last hour the higher."""
-PROFILE_LONG = False
-USUAL_Z = 0.0
 LEAST_BEFORE = 1800.0
 """... at least this much of it (a younger series has no usual rate to rise from)."""
 BREAKING_SCORE = 10.0
@@ -124,7 +126,8 @@ def _candidates(
 
     Candidates are the newest samples at least SHORTEST, SHORTEST + EVERY, … LONGEST seconds before
     ``now``, each with the BEFORE seconds before it (at least LEAST_BEFORE of history), or the
-    BEFORE_LONG seconds where their rate is the higher."""
+    BEFORE_LONG seconds where their rate is the higher (with a profile, the BEFORE_LONG seconds
+    where there are that many)."""
     if not samples:
         return
     first = samples[0][0]
@@ -158,9 +161,10 @@ def _candidates(
             t_after = e_now - e_start
             t_before = e_start - profile.exposure(base[0])
             t_long = e_start - profile.exposure(base_long[0])
+        # Against a profile, the swing and the morning's climb are in the shape: the two hours are
+        # the surer measure of the level, lull or not.
         if t_long > t_before and (
-            (profile is not None and PROFILE_LONG)
-            or (at[column] - base_long[column]) * t_before > before * t_long
+            profile is not None or (at[column] - base_long[column]) * t_before > before * t_long
         ):
             before, t_before = at[column] - base_long[column], t_long
         if t_before > 0:
@@ -272,7 +276,7 @@ def breaking(
     known: float | None = None
     shape = 1.0 if profile is None else profile.weight(now)
     for start, after, t_after, before, t_before in _candidates(samples, now, count, column, profile):
-        usual = (1.0 + tolerance) * (before + USUAL_Z * math.sqrt(before)) / t_before
+        usual = (1.0 + tolerance) * before / t_before
         expected = usual * t_after
         if after <= expected:
             continue

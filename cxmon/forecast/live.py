@@ -153,7 +153,7 @@ class Forecaster:
         """The forecasts worked out so far (read :meth:`forecast` for the one due now)."""
         self.profiles: Mapping[tuple[str, str], Profile] = {}
         """(channel, queue) → the usual shape of its arrivals over the day, learned from the stored
-        history at start (:func:`cxmon.forecast.profile.load`): the rise tests judge against it."""
+        history (:class:`cxmon.engine.profiles.ProfileLearner`): the rise tests judge against it."""
 
     def applies(self, key: tuple[str, str, str]) -> bool:
         """Whether the series' channel is forecast."""

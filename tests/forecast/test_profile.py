@@ -292,3 +292,22 @@ async def test_a_live_engine_learns_the_profiles_again_once_a_day(tmp_path: Path
         con.execute("DELETE FROM events WHERE queue = 'sales'")
         con.commit()
         con.close()
+
+
+def test_against_a_profile_the_usual_rate_is_the_two_hours_before_the_change_point() -> None:
+    """Arrivals at 60 an hour, then 120 an hour for an hour, then 240 an hour for ten minutes (one
+    every so many seconds, no noise): without a profile the rise is counted against the higher of
+    the hour's and the two hours' rates before its change point (the last hour's 120, a morning's
+    climb); with one (here flat) the climb is in the shape, and the two hours' 90 an hour are the
+    surer measure of the level."""
+    times = [k * 60.0 for k in range(60)] + [3600.0 + k * 30.0 for k in range(120)]
+    times += [7200.0 + k * 15.0 for k in range(40)]
+    now = 7800.0
+    samples = [(float(t), sum(1 for x in times if x <= t)) for t in range(10, int(now) + 1, 10)]
+    flat = Profile.of(900.0, (1.0,) * 96, 5)
+    without = change.rise(samples, now, samples[-1][1], 1, threshold=1.0)
+    against = change.rise(samples, now, samples[-1][1], 1, threshold=1.0, profile=flat)
+    assert without is not None and against is not None
+    assert without.since == against.since == 7200.0
+    assert without.usual * HOUR == pytest.approx(120.0, rel=0.02)
+    assert against.usual * HOUR == pytest.approx(90.0, rel=0.02)
