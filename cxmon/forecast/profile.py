@@ -7,8 +7,9 @@ what a workforce-management forecast gives per interval: here it is learned from
 stored, per queue (channel and queue), as the mean arrivals in each interval of the day (UTC) over the
 days of the last ``profile_days`` that had arrivals in that queue, smoothed over the neighbouring
 intervals that had arrivals and scaled to a mean of 1 over the day. A queue gets a profile once
-``profile_min_days`` such days are stored (cold start: none, and the rise tests judge against a flat
-rate, as without history).
+``profile_min_days`` such days are stored, with MIN_PER_INTERVAL arrivals per interval (cold start,
+or a queue of a few contacts an hour: none, and the rise tests judge against a flat rate, as without
+history).
 
 The rise tests (:mod:`cxmon.forecast.change`) then count time in "usual arrivals": the exposure of a
 span is the integral of the shape over it, so a rate measured over a span is a *level* (the rate at a
@@ -23,6 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DAY = 86400.0
+MIN_PER_INTERVAL = 50.0
+"""Arrivals a queue's history needs per interval (on average over the intervals that had any) before
+it has a profile: with fewer, each interval's weight is mostly Poisson noise (a tenth or more of it),
+and a queue fed a few calls an hour (an escalation desk) would be judged against that noise."""
 FLOOR = 0.05
 """The lowest weight of an interval, as a share of the day's mean: an interval that had no arrivals in
 the history may have some now, and a weight of 0 would make one arrival an infinite rise."""
@@ -73,7 +78,8 @@ def learn(
         min_days: days with arrivals needed.
 
     Returns:
-        The weights (mean 1 over the day) and the days they rest on.
+        The weights (mean 1 over the day) and the days they rest on; None with fewer than
+        ``min_days`` days or MIN_PER_INTERVAL arrivals per interval.
     """
     days = len(counts)
     if days < min_days:
@@ -83,6 +89,9 @@ def learn(
     for slots in counts.values():
         for k, c in slots.items():
             sums[k] += c
+    open_intervals = sum(1 for x in sums if x > 0)
+    if not open_intervals or sum(sums) / open_intervals < MIN_PER_INTERVAL:
+        return None
     # Each interval with its neighbours (¼, ½, ¼, around the day): a day's worth of history puts
     # few arrivals in one short interval, and a shape changes little from one to the next. A
     # neighbour without arrivals is left out: the first interval after the doors open is as busy

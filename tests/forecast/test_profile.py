@@ -66,7 +66,7 @@ def test_a_busier_interval_gets_its_share_after_smoothing_with_its_neighbours() 
 def test_no_profile_before_enough_days_and_none_of_weight_zero() -> None:
     """Four days of history are not enough for five; an interval with no arrivals in the history
     still weighs the floor's share, so an arrival there is no infinite rise."""
-    counts = {d: {k: 10 for k in range(40, 60)} for d in range(4)}
+    counts = {d: {k: 15 for k in range(40, 60)} for d in range(4)}
     assert profile.learn(counts, 900.0, min_days=5) is None
     learned = profile.learn(counts, 900.0, min_days=4)
     assert learned is not None
@@ -85,6 +85,13 @@ def test_the_first_interval_after_the_doors_open_is_not_smoothed_with_the_closed
     scale = 96 / (32 * 10 + 64 * floor)
     assert weights[32] == weights[47] == weights[63] == pytest.approx(10 * scale)
     assert weights[31] == weights[64] == pytest.approx(floor * scale)
+
+
+def test_a_queue_of_a_few_contacts_an_interval_gets_no_profile() -> None:
+    """Ten days of an escalation desk's 4 calls an interval (40 an interval in all, under the 50 a
+    profile needs): no profile, its shape would be noise; at 5 an interval (50), one."""
+    assert profile.learn({d: {k: 4 for k in range(32, 64)} for d in range(10)}, 900.0, min_days=5) is None
+    assert profile.learn({d: {k: 5 for k in range(32, 64)} for d in range(10)}, 900.0, min_days=5) is not None
 
 
 def _store(path: Path, arrivals: list[tuple[float, str, str, str]]) -> str:
