@@ -418,3 +418,31 @@ def test_windows_read_every_minute_of_a_long_stream_match_brute_force() -> None:
         lost += agg.advance(now)
         check(agg, NESTED, events[:done] + lost, now)
     assert lost
+
+
+def test_wait_and_duration_histograms_bucket_as_bisect_left_does() -> None:
+    """Each answered wait and each resolution time is counted in the histogram bucket
+    ``bisect.bisect_left`` gives over the bucket edges (values on, just under and just over every
+    edge, past the last one, and zero)."""
+    import bisect
+
+    from cxmon.snapshot import RESOLUTION_BUCKETS, WAIT_BUCKETS
+
+    values = [0.0, 1e9]
+    for edge in (*WAIT_BUCKETS, *RESOLUTION_BUCKETS):
+        values += [float(edge), math.nextafter(edge, -math.inf), math.nextafter(edge, math.inf)]
+    agg = Aggregator(CONFIG)
+    voice = {"channel": "voice", "queue": "q1"}
+    events = []
+    for i, value in enumerate(values):
+        cid = f"c{i}"
+        events += [
+            ContactEvent(ts=T0 + i, kind=EventKind.ANSWERED, contact_id=cid, wait=value, **voice),
+            ContactEvent(ts=T0 + i, kind=EventKind.RESOLVED, contact_id=cid, duration=value, **voice),
+        ]
+    agg.add(events)
+    series = agg.series[("help", "voice", "q1")]
+    wait_reference = Counter(bisect.bisect_left(WAIT_BUCKETS, v) for v in values)
+    res_reference = Counter(bisect.bisect_left(RESOLUTION_BUCKETS, v) for v in values)
+    assert series.wait_hist == [wait_reference[i] for i in range(len(WAIT_BUCKETS) + 1)]
+    assert series.res_hist == [res_reference[i] for i in range(len(RESOLUTION_BUCKETS) + 1)]
