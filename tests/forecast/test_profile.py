@@ -209,16 +209,20 @@ def test_the_reason_says_the_rise_is_against_the_time_of_day() -> None:
     assert texts == ["arrivals 1.6× usual since 01:00", "arrivals 1.6× usual for the time of day since 01:00"]
 
 
+def _mornings(base: float, queue: str) -> list[tuple[float, str, str, str]]:
+    """Five days of a voice queue's arrivals, 100 from 09:00 on each, one every 30 seconds."""
+    return [
+        (base + d * DAY + 9 * HOUR + 30.0 * i, "arrived", "voice", queue)
+        for d in range(5)
+        for i in range(100)
+    ]
+
+
 async def test_the_engine_learns_the_profiles_from_its_store_at_start(tmp_path: Path) -> None:
     """An engine whose store holds five days of a queue's arrivals starts with that queue's profile;
     with ``profile_days = 0`` it learns none."""
     base = 20_000 * DAY
-    events = [
-        (base + d * DAY + 9 * HOUR + 30.0 * i, "arrived", "voice", "billing")
-        for d in range(5)
-        for i in range(100)
-    ]
-    db = _store(tmp_path / "h.db", events)
+    db = _store(tmp_path / "h.db", _mornings(base, "billing"))
     for days, want in ((28, {("voice", "billing")}), (0, set())):
         config = sim_config(speed="max")
         config = dataclasses.replace(config, forecast=dataclasses.replace(config.forecast, profile_days=days))
@@ -271,11 +275,7 @@ async def test_a_live_engine_learns_the_profiles_again_once_a_day(tmp_path: Path
     of a live engine has sales' profile once a day of engine time has passed, not before; a
     backfill's keeps the profiles it started with."""
     base = 20_000 * DAY
-    billing = [
-        (base + d * DAY + 9 * HOUR + 30.0 * i, "arrived", "voice", "billing")
-        for d in range(5)
-        for i in range(100)
-    ]
+    billing = _mornings(base, "billing")
     db = _store(tmp_path / "h.db", billing)
     config = sim_config()
     for live, want in ((True, {("voice", "billing"), ("voice", "sales")}), (False, {("voice", "billing")})):
