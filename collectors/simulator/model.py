@@ -17,7 +17,7 @@ WARMUP = 1200.0
 HEARTBEAT_EVERY = 10.0
 STAFFING_EVERY = 60.0
 PROFILE_PERIOD = 3600.0
-"""Period of the arrival-rate sinusoid (seconds), in step with the clock's hours."""
+"""Period of the arrival-rate sinusoid (seconds)."""
 SURVEY_CHANNEL = "survey"
 SURVEY_DELAY_MEAN = 60.0
 """Mean delay between the end of a call or chat and its survey answer."""
@@ -229,9 +229,6 @@ def simulate_events(
     customer_ids = [f"C{i:0{width}d}" for i in range(n_customers)]
     omega = 2.0 * math.pi / PROFILE_PERIOD
     sin = math.sin
-    # The swing follows the clock (it peaks at a quarter past each hour), not the run's start: runs
-    # started at any time make one history, whose arrival profile a monitor can learn.
-    phase = start % PROFILE_PERIOD
 
     heap: list[tuple[float, int, int, object]] = []
     seq = 0
@@ -278,7 +275,7 @@ def simulate_events(
             q = obj  # type: ignore[assignment]
             push(heap, (t + expo(q.lam_max), seq, _ARRIVAL, q))
             seq += 1
-            if rand() * q.lam_max >= q.rate * (1.0 + q.amp * sin(omega * (t - start + phase))) * q.factor:
+            if rand() * q.lam_max >= q.rate * (1.0 + q.amp * sin(omega * (t - start))) * q.factor:
                 continue  # thinning: a non-homogeneous Poisson process from a homogeneous one
             counter += 1
             c = _Contact(

@@ -47,7 +47,7 @@ class QueueSpec:
     reopen: float = 0.0
     """Email only: chance that a resolved ticket is reopened."""
     profile_amplitude: float = 0.15
-    """Relative swing of the hourly arrival profile (0.15 = ±15 %), highest at a quarter past the hour."""
+    """Relative swing of the hourly arrival profile (0.15 = ±15 %)."""
 
     @property
     def is_email(self) -> bool:

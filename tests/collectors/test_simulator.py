@@ -498,21 +498,3 @@ def test_simulate_command_rejects_a_bad_config(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "collectors[0].speed: expected a number > 0 or \"max\", got 'fast'" in result.stderr
     assert not (tmp_path / "x.jsonl").exists()
-
-
-def test_the_hourly_swing_follows_the_clock_not_the_start() -> None:
-    """A run started at 08:30 has its arrivals swing with the clock's hours (highest at a quarter
-    past, ±15 %), as a run started on the hour does: over six hours, billing's calls in the 20
-    minutes around a quarter past outnumber those around a quarter to by about the swing's
-    (1 + 0.15·0.9) ÷ (1 − 0.15·0.9) = 1.31; a swing counted from the start would have it the other
-    way round."""
-    _, options = default_options()
-    start = START + 30 * MINUTE
-    events = simulate_events(options, start, start + 6 * 60 * MINUTE, incidents=False)
-    near_peak = near_trough = 0
-    for e in events:
-        if e.kind is EventKind.ARRIVED and e.queue == "billing":
-            minute = (e.ts % 3600.0) / MINUTE
-            near_peak += 5 <= minute < 25
-            near_trough += 35 <= minute < 55
-    assert near_peak / near_trough == pytest.approx(1.31, abs=0.12)
