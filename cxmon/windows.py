@@ -494,6 +494,17 @@ T_RESOLVED: Final = 7
 T_REOPENED: Final = 8
 
 
+def _forget(series: Series, contacts: dict[str, SeriesKey], cid: str) -> None:
+    """The contact is done with this series: no longer waiting in it, open in it or routed to it
+    (``del`` after ``in``: a compiled dict lookup, where ``pop(cid, None)`` calls into Python)."""
+    if cid in series.waiting:
+        del series.waiting[cid]
+    if cid in series.open:
+        del series.open[cid]
+    if cid in contacts:
+        del contacts[cid]  # noqa: RUF051 (compiled: see the docstring)
+
+
 class Aggregator:
     """Routes events to series and keeps every series' windows, contact state and totals."""
 
@@ -730,10 +741,7 @@ class Aggregator:
                         if wait > series.long_wait:
                             strike = True
                 else:
-                    if cid in series.open:
-                        del series.open[cid]
-                    if cid in contacts:
-                        del contacts[cid]
+                    _forget(series, contacts, cid)
                     slot = ABANDONED
                     totals[T_ABANDONED] = totals[T_ABANDONED] + 1
                     if wait is not None and wait < short_abandon:
@@ -742,12 +750,7 @@ class Aggregator:
                     else:
                         strike = True
             elif kind is _RESOLVED:
-                if cid in series.waiting:
-                    del series.waiting[cid]
-                if cid in series.open:
-                    del series.open[cid]
-                if cid in contacts:
-                    del contacts[cid]
+                _forget(series, contacts, cid)
                 slot = RESOLVED
                 totals[T_RESOLVED] = totals[T_RESOLVED] + 1
                 duration = row[DURATION]
@@ -762,12 +765,7 @@ class Aggregator:
             elif kind is _TRANSFERRED:
                 # The contact leaves this series; an arrival elsewhere (if the source sees one)
                 # reopens it.
-                if cid in series.waiting:
-                    del series.waiting[cid]
-                if cid in series.open:
-                    del series.open[cid]
-                if cid in contacts:
-                    del contacts[cid]
+                _forget(series, contacts, cid)
                 slot = TRANSFERRED
                 totals[T_TRANSFERRED] = totals[T_TRANSFERRED] + 1
                 strike = True
@@ -788,12 +786,7 @@ class Aggregator:
                     slot = FEEDBACK_N
                     strike = score <= low_score
             elif kind is _LOST:
-                if cid in series.waiting:
-                    del series.waiting[cid]
-                if cid in series.open:
-                    del series.open[cid]
-                if cid in contacts:
-                    del contacts[cid]
+                _forget(series, contacts, cid)
                 slot = LOST
                 totals[T_LOST] = totals[T_LOST] + 1
             elif kind is _REPLIED:
