@@ -20,16 +20,18 @@ Given the queue's arrival profile (its usual shape of the day, :mod:`cxmon.forec
 tests count time in usual arrivals: a span's exposure (the shape's integral over it) stands for its
 seconds, so the top of the day's swing is no rise and a surge in a lull is one.
 
-Computed afresh from a series' sampled running totals at each forecast: it keeps no state of its own.
+Computed afresh from a series' sampled running totals at each forecast (one walk of the candidate change
+points serves both tests): it keeps no state of its own.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Final
 
 from cxmon.forecast.profile import Profile
 
@@ -40,19 +42,19 @@ standard errors), but arrivals are not that steady: they swing through the day a
 and a forecast looks at a few dozen overlapping candidates every RECOMPUTE_EVERY. Lower thresholds
 were measured on the simulator (see README, Warning lead benchmark): each step down warns surges
 sooner and raises more false alarms."""
-SHORTEST = 300.0
+SHORTEST: Final = 300.0
 """Seconds since the change point a rise needs at least: a burst of a few minutes is no rise."""
-LONGEST = 1800.0
+LONGEST: Final = 1800.0
 """Seconds back the change point is looked for."""
-EVERY = 60.0
+EVERY: Final = 60.0
 """Seconds between candidate change points."""
-BEFORE = 3600.0
+BEFORE: Final = 3600.0
 """Seconds before the change point its usual rate is counted over..."""
-BEFORE_LONG = 7200.0
+BEFORE_LONG: Final = 7200.0
 """... or these, where that gives the higher rate: a lull in the hour before (a quarter of an hour at
 a third of the rate happens by chance in a working day) would make the return to the usual rate
 look like a rise, and two hours dilute it; a morning's climb makes the last hour the higher."""
-LEAST_BEFORE = 1800.0
+LEAST_BEFORE: Final = 1800.0
 """... at least this much of it (a younger series has no usual rate to rise from)."""
 BREAKING_SCORE = 10.0
 """Log-likelihood ratio the arrivals since a change point need, at the queue's breaking rate against
@@ -117,41 +119,58 @@ Point = Sequence[float]
 """A sample of running totals: its time first, then the counts (see cxmon.forecast.live.Sample)."""
 
 
-def _candidates(
+Span = tuple[float, float, float, float, float]
+"""A candidate change point: (its time, arrivals since, seconds since, arrivals over the span before
+it, that span's seconds), or with a profile the spans' exposures in place of their seconds."""
+
+
+def candidates(
     samples: Sequence[Point], now: float, count: int, column: int, profile: Profile | None = None
-) -> Iterator[tuple[float, float, float, float, float]]:
-    """Each candidate change point, newest first: (its time, arrivals since, seconds since, arrivals
-    over the span before it, that span's seconds), or with a ``profile`` the spans' exposures (their
-    seconds weighted by the usual shape of the day) in place of their seconds.
+) -> list[Span]:
+    """Each candidate change point, newest first, with the spans after and before it (:data:`Span`);
+    with a ``profile`` the spans' exposures (their seconds weighted by the usual shape of the day)
+    stand in place of their seconds.
 
     Candidates are the newest samples at least SHORTEST, SHORTEST + EVERY, … LONGEST seconds before
     ``now``, each with the BEFORE seconds before it (at least LEAST_BEFORE of history), or the
     BEFORE_LONG seconds where their rate is the higher (with a profile, the BEFORE_LONG seconds
-    where there are that many)."""
+    where there are that many). :func:`rise` and :func:`breaking` both read them: worked out once,
+    they can be given to both (their ``spans``).
+
+    Args:
+        samples: running totals in time order, each with its time at index 0.
+        now: engine time of ``count``.
+        count: the running count of arrivals at ``now``.
+        column: where each sample holds that running count.
+        profile: the queue's usual shape of the day, if it has one.
+    """
+    found: list[Span] = []
     if not samples:
-        return
-    first = samples[0][0]
+        return found
+    # Read by index, a list's items are had directly (any other sequence by the generic protocol).
+    rows: list[Point] = samples if isinstance(samples, list) else list(samples)
+    first = rows[0][0]
     if now - first < LEAST_BEFORE + SHORTEST:
-        return
+        return found
     e_now = 0.0 if profile is None else profile.exposure(now)
     # Both ends move back in time from one candidate to the next: walk them, no search per candidate.
-    i = bisect_right(samples, now - SHORTEST, key=_time) - 1
+    i = bisect_right(rows, now - SHORTEST, key=_time) - 1
     j = k = -1
     lag = SHORTEST
     while lag <= LONGEST and i >= 0:
         due = now - lag
-        while i > 0 and samples[i][0] > due:
+        while i > 0 and rows[i][0] > due:
             i -= 1
-        at = samples[i]
+        at = rows[i]
         start = at[0]
         if start > due or start - first < LEAST_BEFORE:
-            return
+            return found
         lag = now - start + EVERY
-        j = _back_to(samples, j, start - BEFORE)
-        base = samples[j]
+        j = _back_to(rows, j, start - BEFORE)
+        base = rows[j]
         before = at[column] - base[column]
-        k = _back_to(samples, k, start - BEFORE_LONG)
-        base_long = samples[k]
+        k = _back_to(rows, k, start - BEFORE_LONG)
+        base_long = rows[k]
         if profile is None:
             t_after = now - start
             t_before = start - base[0]
@@ -168,15 +187,16 @@ def _candidates(
         ):
             before, t_before = at[column] - base_long[column], t_long
         if t_before > 0:
-            yield start, count - at[column], t_after, before, t_before
+            found.append((start, count - at[column], t_after, before, t_before))
+    return found
 
 
-def _back_to(samples: Sequence[Point], index: int, when: float) -> int:
+def _back_to(rows: list[Point], index: int, when: float) -> int:
     """The newest sample at or before ``when`` (else the oldest), walking back from ``index``, or
     searched for where ``index`` is -1 (the first candidate)."""
     if index < 0:
-        return max(0, bisect_right(samples, when, key=_time) - 1)
-    while index > 0 and samples[index][0] > when:
+        return max(0, bisect_right(rows, when, key=_time) - 1)
+    while index > 0 and rows[index][0] > when:
         index -= 1
     return index
 
@@ -188,10 +208,11 @@ def rise(
     column: int,
     threshold: float = SCORE,
     profile: Profile | None = None,
+    spans: Sequence[Span] | None = None,
 ) -> Rise | None:
     """The rise of the arrivals in ``samples`` (in time order) that stands out most, or None.
 
-    Each candidate change point (see :func:`_candidates`) is scored against the span before it
+    Each candidate change point (see :func:`candidates`) is scored against the span before it
     (:func:`score`).
 
     Args:
@@ -202,11 +223,14 @@ def rise(
         threshold: the log-likelihood ratio a rise needs.
         profile: the queue's usual shape of the day (:mod:`cxmon.forecast.profile`): spans are
             weighed by it, and the rates of the rise are the ones it expects at ``now``.
+        spans: :func:`candidates` of these arguments, where they were worked out already.
     """
     best: Rise | None = None
     best_score = threshold
     shape = 1.0 if profile is None else profile.weight(now)
-    for start, after, t_after, before, t_before in _candidates(samples, now, count, column, profile):
+    if spans is None:
+        spans = candidates(samples, now, count, column, profile)
+    for start, after, t_after, before, t_before in spans:
         # The score is at most the one-sample ratio against the rate before, which is at most
         # (after − expected)² ÷ 2·expected: most candidates fall short of that, with no logarithm.
         expected = before * t_after / t_before
@@ -244,11 +268,12 @@ def breaking(
     threshold: float,
     tolerance: float = BREAKING_TOLERANCE,
     profile: Profile | None = None,
+    spans: Sequence[Span] | None = None,
 ) -> Rise | None:
     """The change point since which the arrivals in ``samples`` run at the queue's breaking rate
     rather than the usual one with the surest evidence, or None.
 
-    For each candidate change point (see :func:`_candidates`) the usual rate is the one over the
+    For each candidate change point (see :func:`candidates`) the usual rate is the one over the
     span before it, ``tolerance`` higher, and its score is :func:`breaking_score`. The
     rate since the best one may be a little under the breaking rate (the evidence says it is
     nearer that than the usual one): it is what the forecast projects at, and the chance of a
@@ -268,6 +293,7 @@ def breaking(
         tolerance: how much above the hour's rate the usual one is taken to be.
         profile: the queue's usual shape of the day: spans are weighed by it (see :func:`rise`),
             and the breaking rate is taken as the level the shape reaches it at ``now``.
+        spans: :func:`candidates` of these arguments, where they were worked out already.
     """
     if threshold <= 0:
         return None
@@ -275,7 +301,9 @@ def breaking(
     best_score = threshold
     known: float | None = None
     shape = 1.0 if profile is None else profile.weight(now)
-    for start, after, t_after, before, t_before in _candidates(samples, now, count, column, profile):
+    if spans is None:
+        spans = candidates(samples, now, count, column, profile)
+    for start, after, t_after, before, t_before in spans:
         usual = (1.0 + tolerance) * before / t_before
         expected = usual * t_after
         if after <= expected:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import math
 from bisect import bisect_right
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -119,7 +118,8 @@ class _Due(NamedTuple):
 
 @dataclass(slots=True)
 class _Track:
-    samples: deque[Sample]
+    samples: list[Sample]
+    """A list, not a deque: the rise tests walk it by index (:func:`cxmon.forecast.change.candidates`)."""
     forecast: Forecast | None = None
     computed: float = -math.inf
     due: _Due | None = None
@@ -185,14 +185,14 @@ class Forecaster:
             return False
         track = self._tracks.get(key)
         if track is None:
-            track = self._tracks[key] = _Track(deque())
+            track = self._tracks[key] = _Track([])
         totals = counts.totals
         samples = track.samples
         due = track.computed == -math.inf or now - track.computed >= RECOMPUTE_EVERY
         pending = track.due
         if pending is not None and pending.samples is samples and not due:
             # A forecast that came due and was not read holds the samples, which change now.
-            track.due = pending._replace(samples=tuple(samples))
+            track.due = pending._replace(samples=list(samples))
         if samples and now < samples[-1][0]:
             samples.clear()  # time went back (a new replay): start again
         taken = not samples or now - samples[-1][0] >= SAMPLE_EVERY
@@ -208,8 +208,11 @@ class Forecaster:
         )
         if taken:
             samples.append(point)
-            while len(samples) > 2 and samples[1][0] <= now - self.span:
-                samples.popleft()
+            old = 0
+            while len(samples) - old > 2 and samples[old + 1][0] <= now - self.span:
+                old += 1
+            if old:
+                del samples[:old]
         if not due:
             return False
         track.computed = now
@@ -313,7 +316,8 @@ class Forecaster:
         rests_on = ""
         profile = self.profiles.get((key[1], key[2]))
         usual_for = " usual" if profile is None else " usual for the time of day"
-        rose = change.rise(samples, now, point[1], 1, opts.rise_score, profile)
+        spans = change.candidates(samples, now, point[1], 1, profile)
+        rose = change.rise(samples, now, point[1], 1, opts.rise_score, profile, spans)
         if rose is None or rose.rate <= sure_rate:
             # Not surely another rate: but are the arrivals at the rate these agents break at?
             # The lowest such rate is looked for only when the arrivals could tell it.
@@ -331,6 +335,7 @@ class Forecaster:
                 opts.breaking_score,
                 opts.breaking_tolerance,
                 profile,
+                spans,
             )
         if rose is not None and rose.rate > sure_rate:
             sure_rate = rose.rate

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from collections.abc import Iterator
 
 import pytest
 
 from cxmon.forecast import change
+from cxmon.forecast.profile import Profile
 
 
 def _loglik(n: float, rate: float, t: float) -> float:
@@ -150,6 +152,33 @@ def test_the_change_point_found_is_the_best_of_every_candidate() -> None:
         found += 1
         assert got is not None and (got.since, got.score) == pytest.approx(want)
     assert found >= 20
+
+
+def test_one_walk_of_the_candidates_serves_both_tests_and_any_sequence() -> None:
+    """The candidate change points worked out once (as the forecast does, to ask both tests) give
+    :func:`change.rise` and :func:`change.breaking` the answers they find walking the samples
+    themselves, with and without a profile; and a deque of the samples walks as the list does."""
+    rng = random.Random(23)
+    usual = 220 / 3600
+    times = _stream(rng, [(0.0, usual), (5400.0, 1.7 * usual)], 7200.0)
+    samples = _samples(times, 7200.0)
+    hump = tuple(1.0 + 0.5 * math.sin(2 * math.pi * i / 96) for i in range(96))
+    profiles = (None, Profile.of(900.0, hump, 5))
+    rises = breaks = 0
+    for end in range(540, 720, 6):
+        now_samples = samples[: end + 1]
+        now, count = now_samples[-1]
+        for profile in profiles:
+            spans = change.candidates(now_samples, now, count, 1, profile)
+            assert spans and spans == change.candidates(deque(now_samples), now, count, 1, profile)
+            alone = change.rise(now_samples, now, count, 1, 3.0, profile)
+            assert change.rise(now_samples, now, count, 1, 3.0, profile, spans) == alone
+            rises += alone is not None
+            rate = lambda: 1.5 * usual  # noqa: E731
+            alone = change.breaking(now_samples, now, count, 1, rate, 2.0, 0.05, profile)
+            assert change.breaking(now_samples, now, count, 1, rate, 2.0, 0.05, profile, spans) == alone
+            breaks += alone is not None
+    assert rises >= 20 and breaks >= 20
 
 
 def test_a_surge_is_found_where_it_began_at_the_rate_it_runs_at() -> None:
