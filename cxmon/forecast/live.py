@@ -15,7 +15,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import NamedTuple, Protocol
+from typing import Final, Protocol
 
 from cxmon import noise
 from cxmon.config import Config, Step, Threshold
@@ -78,10 +78,10 @@ BREAKING_CEILING = 8.0
 PRESSING_SHARE = 0.15
 """The queue feels the load when at least this share of the agents' number (and 3) are waiting."""
 
-_OFFERED = TOTALS.index("offered")
-_ANSWERED = TOTALS.index("answered")
-_ABANDONED = TOTALS.index("abandoned")
-_SHORT = TOTALS.index("short_abandoned")
+_OFFERED: Final = TOTALS.index("offered")
+_ANSWERED: Final = TOTALS.index("answered")
+_ABANDONED: Final = TOTALS.index("abandoned")
+_SHORT: Final = TOTALS.index("short_abandoned")
 MODELLED = ("service_level", "asa", "abandon_rate", *QUANTILES)
 """Measures the queueing model projects (the others keep the trend)."""
 
@@ -102,18 +102,29 @@ Sample = tuple[float, int, int, float, int, float, int, int]
 series' running totals."""
 
 
-class _Due(NamedTuple):
-    """What a forecast that came due is worked out from, kept until someone reads it (a tuple:
-    one is made at every sample of a backfill, most never read)."""
+class _Due:
+    """What a forecast that came due is worked out from, kept until someone reads it (a native
+    class: one is made at every sample of a backfill, most never read)."""
 
-    step: Step
-    staffed: int | None
-    waiting: tuple[float, ...]
-    """Arrival times of the contacts in queue."""
-    point: Sample
-    samples: Sequence[Sample]
-    """The series' samples as they were (the forecaster's own, until they next change)."""
-    now: float
+    __slots__ = ("now", "point", "samples", "staffed", "step", "waiting")
+
+    def __init__(
+        self,
+        step: Step,
+        staffed: int | None,
+        waiting: tuple[float, ...],
+        point: Sample,
+        samples: list[Sample],
+        now: float,
+    ) -> None:
+        self.step = step
+        self.staffed = staffed
+        self.waiting = waiting
+        """Arrival times of the contacts in queue."""
+        self.point = point
+        self.samples = samples
+        """The series' samples as they were (the forecaster's own, until they next change)."""
+        self.now = now
 
 
 @dataclass(slots=True)
@@ -192,7 +203,7 @@ class Forecaster:
         pending = track.due
         if pending is not None and pending.samples is samples and not due:
             # A forecast that came due and was not read holds the samples, which change now.
-            track.due = pending._replace(samples=list(samples))
+            pending.samples = list(samples)
         if samples and now < samples[-1][0]:
             samples.clear()  # time went back (a new replay): start again
         taken = not samples or now - samples[-1][0] >= SAMPLE_EVERY
