@@ -25,6 +25,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from cxmon.config import Config, Step, Threshold
 from cxmon.forecast.baseline import Baselines
@@ -73,18 +74,152 @@ class RuleState:
     held: bool = False
     """Its last judgement held a figure past ``warn`` back within its noise, which only a series not
     yet raised does: the verdict can change once the series is raised."""
+    line: _Line | None = None
+    """Its threshold's figures as judging reads them (worked out once, not at every judgement)."""
+    verdict: Verdict | None = None
+    """The verdict last returned: returned again when the next one would equal it."""
+    shown_for: float = math.nan
+    """The value the texts below show (nan: none yet)."""
+    fmt: str = ""
+    """``format_value`` of :attr:`shown_for` ("" until a reason needs it)."""
+    plain: str = ""
+    """``"{label} {fmt}"`` of :attr:`shown_for`, the reason of a plain OK ("" until needed)."""
+    versus_breach: str = ""
+    """:attr:`shown_for` against the breach line, ``"wait p90 1m01s > 1m"`` ("" until needed)."""
+    versus_warn: str = ""
+    """:attr:`shown_for` against the warn line ("" until needed)."""
 
 
-@dataclass(frozen=True, slots=True)
 class Verdict:
-    """A state with its reason, and the figures behind it."""
+    """A state with its reason, and the figures behind it (immutable; equal when its fields are).
 
-    state: State
-    reason: str
-    measure: str = ""
-    value: float | None = None
-    badness: float = 0.0
-    """How far past its limit (relative), to rank verdicts of the same state."""
+    A plain class rather than a dataclass: compiled, it is built without going through Python's
+    ``__init__`` slot, and one is built at most judgements.
+    """
+
+    __slots__ = ("badness", "measure", "reason", "state", "value")
+
+    def __init__(
+        self, state: State, reason: str, measure: str = "", value: float | None = None, badness: float = 0.0
+    ) -> None:
+        """A verdict of ``state`` for ``reason`` (``badness``: how far past its limit, relative, to
+        rank verdicts of the same state)."""
+        self.state: Final = state
+        self.reason: Final = reason
+        self.measure: Final = measure
+        self.value: Final = value
+        self.badness: Final = badness
+
+    def _fields(self) -> tuple[State, str, str, float | None, float]:
+        return self.state, self.reason, self.measure, self.value, self.badness
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Verdict):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Verdict):
+            return NotImplemented
+        return self._fields() != other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Verdict(state={self.state!r}, reason={self.reason!r}, measure={self.measure!r},"
+            f" value={self.value!r}, badness={self.badness!r})"
+        )
+
+
+class _Line:
+    """A threshold's figures as judging reads them: a Threshold is a Python object (each attribute
+    read a lookup), and the lines it shows are the same in every reason, so they are read and
+    formatted once per rule."""
+
+    def __init__(self, th: Threshold) -> None:
+        """Read ``th`` and its measure."""
+        m = MEASURES[th.measure]
+        self.th = th
+        self.measure: str = th.measure
+        self.label: str = label_of(th)
+        self.window: float = th.window
+        self.breach: float = th.breach
+        self.warn: float | None = th.warn
+        self.clear: float = th.clear
+        self.for_: float = th.for_
+        self.direction: str = th.direction
+        self.above: bool = th.direction == "above"
+        self.op: str = ">" if self.above else "<"
+        self.quantile: float | None = m.quantile
+        self.ratio: bool = m.kind == "ratio"
+        self.limit: str = shown_limit(th.measure, th.breach)
+        self.warn_text: str = "" if th.warn is None else f"warn {shown_limit(th.measure, th.warn)}"
+        self.lasts: float = max(th.for_, th.window if m.windowed else 0.0)
+        """How long a figure past ``warn`` within its noise is held back."""
+        self.windowed: bool = m.windowed
+        self.min_volume: float = float(th.min_volume)
+        self.modelled: bool = th.measure in MODELLED
+        self.channel: str = th.channel
+        self._applies: dict[str, bool] = {}
+        self.too_few: str = f"{self.label}: too few contacts to judge"
+        self.if_lasts: str = f" (pot hole if it lasts {format_duration(th.for_)})"
+
+    def worse(self, value: float, limit: float) -> bool:
+        """Whether ``value`` is past ``limit`` in the bad direction (as :meth:`Threshold.worse`)."""
+        return value > limit if self.above else value < limit
+
+    def applies(self, channel: str) -> bool:
+        """Whether series on ``channel`` are held to the threshold (its glob matched once per channel)."""
+        if self.channel == "*":
+            return True
+        found = self._applies.get(channel)
+        if found is None:
+            found = self._applies[channel] = _channel_applies(self.th, channel)
+        return found
+
+
+def _same(a: float, b: float) -> bool:
+    """Whether two values are the same number, down to the sign of a zero (which formatting shows)."""
+    return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
+
+
+def _verdict(
+    rs: RuleState, state: State, reason: str, measure: str, value: float | None, badness: float
+) -> Verdict:
+    """The verdict of these fields: the rule's last one when it has them all (most judgements give
+    the verdict they gave before), else a new one, kept as the rule's last."""
+    last = rs.verdict
+    if (
+        last is not None
+        and last.state is state
+        and last.badness == badness
+        and last.reason == reason
+        and last.measure == measure
+    ):
+        old = last.value
+        if value is None:
+            if old is None:
+                return last
+        elif old is not None and _same(old, value):
+            return last
+    verdict = rs.verdict = Verdict(state, reason, measure, value, badness)
+    return verdict
+
+
+def _fmt(rs: RuleState, line: _Line) -> str:
+    """The rule's value as shown (formatted once per value)."""
+    if not rs.fmt:
+        rs.fmt = format_value(line.measure, rs.shown_for)
+    return rs.fmt
+
+
+def _versus_breach(rs: RuleState, line: _Line) -> str:
+    """The rule's value against its breach line (worded once per value)."""
+    if not rs.versus_breach:
+        rs.versus_breach = versus(line.label, line.measure, rs.shown_for, line.op, line.breach, line.limit)
+    return rs.versus_breach
 
 
 OK_VERDICT = Verdict(State.OK, "within bounds")
@@ -107,6 +242,8 @@ class Detector:
         """Each series' state when last judged: a figure past ``warn`` within its noise keeps a
         series WATCH that already is (raising the alarm takes evidence, keeping it does not)."""
         self.step_state: dict[str, State] = {s.name: State.OK for s in config.steps}
+        self._lines: dict[str, tuple[Step, tuple[_Line, ...]]] = {}
+        """Step → its thresholds as judging reads them (see :class:`_Line`)."""
         self.step_since: dict[str, float] = {}
         self.step_reason: dict[str, str] = {}
         self.sample_ticks: deque[float] = deque()
@@ -144,13 +281,18 @@ class Detector:
         rs = self.rules.get((key, idx))
         if rs is None:
             rs = self.rules[(key, idx)] = RuleState()
+        line = rs.line
+        if line is None or line.th is not th:
+            line = rs.line = _Line(th)
+            rs.shown_for = math.nan
         samples = rs.samples
         if rs.value is not None and rs.judged_at is not None:
             self._missed_samples(rs, now)
         rs.value, rs.judged_at, rs.due, rs.every, rs.calm = value, now, math.inf, False, False
         rs.held = False
         rs.n = n
-        label = label_of(th)
+        label = line.label
+        measure = line.measure
         if value is None:
             rs.breach_since = rs.warn_since = None
             rs.calm_since = None
@@ -163,25 +305,28 @@ class Detector:
                 if eta is not None and eta <= self.horizon:
                     rs.state = State.WATCH
                     rs.reason = projection.reason(eta)
-                    return Verdict(State.WATCH, rs.reason, th.measure, None, 1.0)
+                    return _verdict(rs, State.WATCH, rs.reason, measure, None, 1.0)
             rs.state = State.OK
-            return Verdict(State.OK, f"{label}: too few contacts to judge", th.measure, None)
+            return _verdict(rs, State.OK, line.too_few, measure, None, 0.0)
         if not samples or now // TREND_SAMPLE > samples[-1][0] // TREND_SAMPLE:
             samples.append((now, value))
             while samples[0][0] < now - TREND_SPAN:  # only the trend's span is ever read
                 samples.popleft()
-        fmt = format_value(th.measure, value)
-        limit = shown_limit(th.measure, th.breach)
-        op = ">" if th.direction == "above" else "<"
-        badness = abs(value - th.breach) / abs(th.breach) if th.breach else abs(value)
+        if not _same(value, rs.shown_for):
+            # A new value: the texts that show the last one are worked out again when needed.
+            rs.shown_for = value
+            rs.fmt = rs.plain = rs.versus_breach = rs.versus_warn = ""
+        breach = line.breach
+        badness = abs(value - breach) / abs(breach) if breach else abs(value)
 
-        breached = th.worse(value, th.breach)
+        breached = line.worse(value, breach)
         if breached:
             if rs.breach_since is None:
                 rs.breach_since = now
         else:
             rs.breach_since = None
-        past_warn = breached or (th.warn is not None and th.worse(value, th.warn))
+        warn = line.warn
+        past_warn = breached or (warn is not None and line.worse(value, warn))
         if past_warn:
             if rs.warn_since is None:
                 rs.warn_since = now
@@ -189,74 +334,74 @@ class Detector:
             rs.warn_since = None
 
         if rs.state is State.POTHOLE:
-            cleared = not th.worse(value, th.clear) and value != th.clear
+            cleared = not line.worse(value, line.clear) and value != line.clear
             if not cleared:
                 held = now - (rs.breach_since if rs.breach_since is not None else now)
-                reason = versus(label, th.measure, value, op, th.breach, limit) + (
-                    f" for {format_duration(held)}" if held else ""
-                )
                 rs.every = breached  # "for …" grows with every tick
-                if not breached:
-                    clear = shown_limit(th.measure, th.clear)
-                    text = compared(th.measure, value, th.clear)
+                if breached:
+                    reason = _versus_breach(rs, line)
+                    if held:
+                        reason = f"{reason} for {format_duration(held)}"
+                else:
+                    clear = shown_limit(measure, line.clear)
+                    text = compared(measure, value, line.clear)
                     reason = (
                         f"{label} at {clear}, not yet back past it"
                         if text == "at"
                         else f"{label} {text}, not yet back past {clear}"
                     )
                 rs.reason = reason
-                return Verdict(State.POTHOLE, reason, th.measure, value, 2.0 + badness)
+                return _verdict(rs, State.POTHOLE, reason, measure, value, 2.0 + badness)
             rs.state = State.WATCH
             rs.calm_since = None
 
-        if breached and now - (rs.breach_since if rs.breach_since is not None else now) >= th.for_:
+        if breached and now - (rs.breach_since if rs.breach_since is not None else now) >= line.for_:
             rs.state = State.POTHOLE
             held = now - (rs.breach_since if rs.breach_since is not None else now)
-            reason = f"{versus(label, th.measure, value, op, th.breach, limit)} for {format_duration(held)}"
+            reason = f"{_versus_breach(rs, line)} for {format_duration(held)}"
             rs.reason = reason
             rs.every = True
-            return Verdict(State.POTHOLE, reason, th.measure, value, 2.0 + badness)
+            return _verdict(rs, State.POTHOLE, reason, measure, value, 2.0 + badness)
 
-        watch_reason = within_noise = ""
+        watch_reason = within_noise = shown = ""
         # Past warn (or breach) counts at once when it is beyond the figure's noise, else once it
         # has lasted a whole window (and at least ``for``): one bad minute stays in a window for
         # the window's length, so a chance dip lasts that long too.
         pending = False
-        quantile = MEASURES[th.measure].quantile
+        quantile = line.quantile
         if past_warn:
-            line = th.breach if th.warn is None else th.warn
+            limit = breach if warn is None else warn
             since = rs.warn_since if rs.warn_since is not None else now
-            lasts = max(th.for_, th.window if MEASURES[th.measure].windowed else 0.0)
+            lasts = line.lasts
             over = n
             if quantile is not None and tails is not None and not raised and now - since < lasts:
-                past, count = tails(th.window, th.measure, line, th.direction)
+                past, count = tails(line.window, measure, limit, line.direction)
                 over = count
-                beyond = quantile_chance(quantile, th.direction, past, count) < 1.0 - self.warn_confidence
+                beyond = quantile_chance(quantile, line.direction, past, count) < 1.0 - self.warn_confidence
             else:
-                beyond = beyond_noise(th.measure, th.direction, value, n, line, self.warn_confidence)
+                beyond = beyond_noise(measure, line.direction, value, n, limit, self.warn_confidence)
             if not raised and now - since < lasts and not beyond:
                 pending = rs.held = True
                 rs.due = since + lasts
                 if breached and rs.breach_since is not None:
                     # Held back as WATCH, a breach still becomes a pot hole once it lasts ``for``.
-                    rs.due = min(rs.due, rs.breach_since + th.for_)
-                shown = compared(th.measure, value, line)
-                fmt = fmt if shown == "at" else shown
-                name = "breach" if th.warn is None else "warn"
+                    rs.due = min(rs.due, rs.breach_since + line.for_)
+                shown = compared(measure, value, limit)
+                if shown == "at":
+                    shown = ""
+                name = "breach" if warn is None else "warn"
                 # Shown with the value, so the detail pane says why a figure past a line is no WATCH.
                 within_noise = (
-                    f" (past {name} {shown_limit(th.measure, line)} within its noise over {over or 0:.0f};"
+                    f" (past {name} {shown_limit(measure, limit)} within its noise over {over or 0:.0f};"
                     f" WATCH if it lasts {format_duration(lasts)})"
                 )
         if breached and not pending:
-            watch_reason = (
-                f"{versus(label, th.measure, value, op, th.breach, limit)}"
-                f" (pot hole if it lasts {format_duration(th.for_)})"
-            )
-            rs.due = (rs.breach_since if rs.breach_since is not None else now) + th.for_
-        elif th.warn is not None and past_warn and not pending:
-            warn = f"warn {shown_limit(th.measure, th.warn)}"
-            watch_reason = versus(label, th.measure, value, op, th.warn, warn)
+            watch_reason = _versus_breach(rs, line) + line.if_lasts
+            rs.due = (rs.breach_since if rs.breach_since is not None else now) + line.for_
+        elif warn is not None and past_warn and not pending:
+            if not rs.versus_warn:
+                rs.versus_warn = versus(label, measure, value, line.op, warn, line.warn_text)
+            watch_reason = rs.versus_warn
         elif unusual := self._unusual(rs, key, th, value, now):
             watch_reason = unusual
         elif projection is not None:
@@ -273,36 +418,43 @@ class Detector:
             rs.due = min(rs.due, trend_moves(rs.samples, value, now))
             s = towards_breach(rs.samples, th, value, now, self.horizon, self.trend_confidence, n)
             if s is not None:
-                eta = (th.breach - value) / s
-                rate = (
-                    format_value(th.measure, abs(s) * 60)
-                    if MEASURES[th.measure].kind != "ratio"
-                    else (f"{abs(s) * 6000:.1f} pts")
-                )
+                eta = (breach - value) / s
+                rate = format_value(measure, abs(s) * 60) if not line.ratio else (f"{abs(s) * 6000:.1f} pts")
                 word = "rising" if s > 0 else "falling"
-                watch_reason = f"{label} {fmt} {word} {rate}/min: {limit} in ~{format_duration(max(eta, 0))}"
+                fmt = shown or _fmt(rs, line)
+                watch_reason = (
+                    f"{label} {fmt} {word} {rate}/min: {line.limit} in ~{format_duration(max(eta, 0))}"
+                )
         if watch_reason:
             rs.state = State.WATCH
             rs.calm_since = None
             rs.reason = watch_reason
-            return Verdict(State.WATCH, watch_reason, th.measure, value, 1.0 + badness)
+            return _verdict(rs, State.WATCH, watch_reason, measure, value, 1.0 + badness)
         if rs.state is State.WATCH:
             if rs.calm_since is None:
                 rs.calm_since = now
-            if now - rs.calm_since < max(th.for_, 1e-9):
-                rs.due = min(rs.due, rs.calm_since + max(th.for_, 1e-9))
+            if now - rs.calm_since < max(line.for_, 1e-9):
+                rs.due = min(rs.due, rs.calm_since + max(line.for_, 1e-9))
                 rs.calm = not pending
-                return Verdict(
+                fmt = shown or _fmt(rs, line)
+                return _verdict(
+                    rs,
                     State.WATCH,
                     f"{label} {fmt}{within_noise}, recovering (was: {rs.reason})",
-                    th.measure,
+                    measure,
                     value,
                     1.0,
                 )
         rs.state = State.OK
         rs.calm_since = None
         rs.calm = not pending
-        return Verdict(State.OK, f"{label} {fmt}{within_noise}", th.measure, value, 0.0)
+        if within_noise:
+            reason = f"{label} {shown or _fmt(rs, line)}{within_noise}"
+        else:
+            if not rs.plain:
+                rs.plain = f"{label} {_fmt(rs, line)}"
+            reason = rs.plain
+        return _verdict(rs, State.OK, reason, measure, value, 0.0)
 
     def retrend(self, key: SeriesKey, step: Step, now: float) -> bool:
         """Take the trend samples of a series whose figures did not change, and say whether its
@@ -394,27 +546,39 @@ class Detector:
         worst = OK_VERDICT
         first: Verdict | None = None
         raised = self.series_state.get(key, State.OK) is not State.OK
-        for idx, th in enumerate(step.thresholds):
-            if not _channel_applies(th, key[1]):
+        lines = self._lines.get(step.name)
+        if lines is None or lines[0] is not step:
+            lines = self._lines[step.name] = (step, tuple(_Line(th) for th in step.thresholds))
+        channel = key[1]
+        for idx, line in enumerate(lines[1]):
+            th = line.th
+            if not line.applies(channel):
                 continue
-            if MEASURES[th.measure].windowed:
-                wf = figures.get(th.window) or {}
-                value = wf.get(th.measure)
-                if value is not None and th.min_volume and volume(th.measure, wf) < th.min_volume:
-                    value = None
-            else:
-                value = instant.get(th.measure)
+            measure = line.measure
+            # ``in`` then ``[]``: ``get`` on the read-only views the tick hands over is two method calls.
+            value: float | None = None
+            wf: Mapping[str, float | None] | None = None
+            if line.windowed:
+                window = line.window
+                if window in figures:
+                    wf = figures[window]
+                    if measure in wf:
+                        value = wf[measure]
+                        if value is not None and line.min_volume and volume(measure, wf) < line.min_volume:
+                            value = None
+            elif measure in instant:
+                value = instant[measure]
             projection = None if forecast is None else forecast.projection(th)
             n = None
-            if value is not None and MEASURES[th.measure].windowed:
-                n = denominator(th.measure, figures.get(th.window) or {}, self.formula)
+            if value is not None and wf is not None:
+                n = denominator(measure, wf, self.formula)
             verdict = self.judge_rule(key, idx, th, value, now, projection, n, raised, tails)
             rs = self.rules[(key, idx)]
             if projection is not None and instant.get("waiting_now"):
                 # The next forecast projects from the contacts waiting then, who get no event as they
                 # wait: its verdict can change with nothing else changing, so it is judged again.
                 rs.calm = False
-            rs.awaits_forecast = projection is None and forecast is not None and th.measure in MODELLED
+            rs.awaits_forecast = projection is None and forecast is not None and line.modelled
             if rs.awaits_forecast and forecast is not None:
                 rs.due = min(rs.due, forecast.ts + RECOMPUTE_EVERY)
             if first is None:
