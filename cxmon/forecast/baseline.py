@@ -147,12 +147,28 @@ class Baselines:
         """The longer windows' judged figures of a series, under their minute-figure names
         (``wait_p90@15m``), those resting on too few contacts left out."""
         out: dict[str, float] = {}
-        for window, measure, name, names, least in self._stored.get(step, ()):
-            figures = windows.get(window)
-            if not figures:
+        stored = self._stored.get(step)
+        if stored is None:
+            return out
+        # ``in`` then ``[]``, and a plain loop: ``get`` on the read-only views the tick keeps is two
+        # method calls, and ``sum`` of a generator adds boxed floats (this runs for every series
+        # each minute).
+        for window, measure, name, names, least in stored:
+            if window not in windows:
                 continue
-            value = figures.get(measure)
-            if value is not None and sum(figures.get(n) or 0.0 for n in names) >= least:
+            figures = windows[window]
+            if measure not in figures:
+                continue
+            value = figures[measure]
+            if value is None:
+                continue
+            total = 0.0
+            for n in names:
+                if n in figures:
+                    count = figures[n]
+                    if count:
+                        total += count
+            if total >= least:
                 out[name] = value
         return out
 
