@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Final
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_TWO_DIGITS: Final = tuple(f"{i:02d}" for i in range(60))
+"""``f"{i:02d}"`` for 0–59, looked up rather than formatted."""
 
 
 def _finite(value: int | float) -> float:
@@ -86,12 +89,17 @@ def format_duration(seconds: float | None) -> str:
         return f"{seconds:.1f}s"
     if seconds < 60:
         return f"{seconds:.0f}s"
-    if seconds < 3600:
-        minutes, secs = divmod(round(seconds), 60)
-        return f"{minutes}m" if secs == 0 else f"{minutes}m{secs:02d}s"
     if seconds < 86400:
-        hours, rest = divmod(round(seconds), 3600)
-        return f"{hours}h" if rest < 60 else f"{hours}h{rest // 60:02d}m"
+        # round() to even, done natively: a reason shows how long at every judgement.
+        whole = math.floor(seconds)
+        frac = seconds - whole  # exact
+        if frac > 0.5 or (frac == 0.5 and whole % 2 == 1):
+            whole += 1
+        if seconds < 3600:  # 3599.6 s is "60m", as it always was
+            minutes, secs = whole // 60, whole % 60
+            return f"{minutes}m" if secs == 0 else f"{minutes}m{_TWO_DIGITS[secs]}s"
+        hours, rest = whole // 3600, whole % 3600
+        return f"{hours}h" if rest < 60 else f"{hours}h{_TWO_DIGITS[rest // 60]}m"
     days, rest = divmod(round(seconds), 86400)
     return f"{days}d{rest // 3600:02d}h"
 
