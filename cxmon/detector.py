@@ -224,6 +224,13 @@ def _versus_breach(rs: RuleState, line: _Line) -> str:
 
 OK_VERDICT = Verdict(State.OK, "within bounds")
 
+# The states as module constants: compiled, each ``State.X`` is an attribute lookup on the enum.
+_OK: Final = State.OK
+_WATCH: Final = State.WATCH
+_POTHOLE: Final = State.POTHOLE
+_SEVERITY: Final[dict[State, int]] = {state: state.severity for state in State}
+"""Each state's :attr:`State.severity`, read without calling the property."""
+
 
 class Detector:
     """Judges every series against its step's thresholds, and rolls states up per step."""
@@ -241,7 +248,7 @@ class Detector:
         self.series_state: dict[SeriesKey, State] = {}
         """Each series' state when last judged: a figure past ``warn`` within its noise keeps a
         series WATCH that already is (raising the alarm takes evidence, keeping it does not)."""
-        self.step_state: dict[str, State] = {s.name: State.OK for s in config.steps}
+        self.step_state: dict[str, State] = {s.name: _OK for s in config.steps}
         self._lines: dict[str, tuple[Step, tuple[_Line, ...]]] = {}
         """Step → its thresholds as judging reads them (see :class:`_Line`)."""
         self.step_since: dict[str, float] = {}
@@ -303,11 +310,11 @@ class Detector:
                 rs.due = projection.computed + RECOMPUTE_EVERY
                 eta = projection.eta(None)
                 if eta is not None and eta <= self.horizon:
-                    rs.state = State.WATCH
+                    rs.state = _WATCH
                     rs.reason = projection.reason(eta)
-                    return _verdict(rs, State.WATCH, rs.reason, measure, None, 1.0)
-            rs.state = State.OK
-            return _verdict(rs, State.OK, line.too_few, measure, None, 0.0)
+                    return _verdict(rs, _WATCH, rs.reason, measure, None, 1.0)
+            rs.state = _OK
+            return _verdict(rs, _OK, line.too_few, measure, None, 0.0)
         if not samples or now // TREND_SAMPLE > samples[-1][0] // TREND_SAMPLE:
             samples.append((now, value))
             while samples[0][0] < now - TREND_SPAN:  # only the trend's span is ever read
@@ -333,7 +340,7 @@ class Detector:
         else:
             rs.warn_since = None
 
-        if rs.state is State.POTHOLE:
+        if rs.state is _POTHOLE:
             cleared = not line.worse(value, line.clear) and value != line.clear
             if not cleared:
                 held = now - (rs.breach_since if rs.breach_since is not None else now)
@@ -351,17 +358,17 @@ class Detector:
                         else f"{label} {text}, not yet back past {clear}"
                     )
                 rs.reason = reason
-                return _verdict(rs, State.POTHOLE, reason, measure, value, 2.0 + badness)
-            rs.state = State.WATCH
+                return _verdict(rs, _POTHOLE, reason, measure, value, 2.0 + badness)
+            rs.state = _WATCH
             rs.calm_since = None
 
         if breached and now - (rs.breach_since if rs.breach_since is not None else now) >= line.for_:
-            rs.state = State.POTHOLE
+            rs.state = _POTHOLE
             held = now - (rs.breach_since if rs.breach_since is not None else now)
             reason = f"{_versus_breach(rs, line)} for {format_duration(held)}"
             rs.reason = reason
             rs.every = True
-            return _verdict(rs, State.POTHOLE, reason, measure, value, 2.0 + badness)
+            return _verdict(rs, _POTHOLE, reason, measure, value, 2.0 + badness)
 
         watch_reason = within_noise = shown = ""
         # Past warn (or breach) counts at once when it is beyond the figure's noise, else once it
@@ -426,11 +433,11 @@ class Detector:
                     f"{label} {fmt} {word} {rate}/min: {line.limit} in ~{format_duration(max(eta, 0))}"
                 )
         if watch_reason:
-            rs.state = State.WATCH
+            rs.state = _WATCH
             rs.calm_since = None
             rs.reason = watch_reason
-            return _verdict(rs, State.WATCH, watch_reason, measure, value, 1.0 + badness)
-        if rs.state is State.WATCH:
+            return _verdict(rs, _WATCH, watch_reason, measure, value, 1.0 + badness)
+        if rs.state is _WATCH:
             if rs.calm_since is None:
                 rs.calm_since = now
             if now - rs.calm_since < max(line.for_, 1e-9):
@@ -439,13 +446,13 @@ class Detector:
                 fmt = shown or _fmt(rs, line)
                 return _verdict(
                     rs,
-                    State.WATCH,
+                    _WATCH,
                     f"{label} {fmt}{within_noise}, recovering (was: {rs.reason})",
                     measure,
                     value,
                     1.0,
                 )
-        rs.state = State.OK
+        rs.state = _OK
         rs.calm_since = None
         rs.calm = not pending
         if within_noise:
@@ -454,7 +461,7 @@ class Detector:
             if not rs.plain:
                 rs.plain = f"{label} {_fmt(rs, line)}"
             reason = rs.plain
-        return _verdict(rs, State.OK, reason, measure, value, 0.0)
+        return _verdict(rs, _OK, reason, measure, value, 0.0)
 
     def retrend(self, key: SeriesKey, step: Step, now: float) -> bool:
         """Take the trend samples of a series whose figures did not change, and say whether its
@@ -471,11 +478,7 @@ class Detector:
             value = rs.value
             if not rs.calm or value is None or rs.awaits_forecast:
                 return False
-            if (
-                rs.state is State.WATCH
-                and rs.calm_since is not None
-                and now - rs.calm_since >= max(th.for_, 1e-9)
-            ):
+            if rs.state is _WATCH and rs.calm_since is not None and now - rs.calm_since >= max(th.for_, 1e-9):
                 return False  # recovered: the verdict changes
             self._missed_samples(rs, now)
             rs.judged_at = now
@@ -487,7 +490,7 @@ class Detector:
             if towards_breach(samples, th, value, now, self.horizon, self.trend_confidence, rs.n) is not None:
                 return False  # a trend towards a breach: the verdict changes
             due = trend_moves(samples, value, now)
-            if rs.state is State.WATCH and rs.calm_since is not None:
+            if rs.state is _WATCH and rs.calm_since is not None:
                 due = min(due, rs.calm_since + max(th.for_, 1e-9))
             rs.due = due
         return True
@@ -545,7 +548,7 @@ class Detector:
         (``tails``: the series' percentile tails, see :meth:`judge_rule`)."""
         worst = OK_VERDICT
         first: Verdict | None = None
-        raised = self.series_state.get(key, State.OK) is not State.OK
+        raised = self.series_state.get(key, _OK) is not _OK
         lines = self._lines.get(step.name)
         if lines is None or lines[0] is not step:
             lines = self._lines[step.name] = (step, tuple(_Line(th) for th in step.thresholds))
@@ -583,10 +586,11 @@ class Detector:
                 rs.due = min(rs.due, forecast.ts + RECOMPUTE_EVERY)
             if first is None:
                 first = verdict
-            if (verdict.state.severity, verdict.badness) > (worst.state.severity, worst.badness):
+            rank, worst_rank = _SEVERITY[verdict.state], _SEVERITY[worst.state]
+            if rank > worst_rank or (rank == worst_rank and verdict.badness > worst.badness):
                 worst = verdict
         self.series_state[key] = worst.state
-        if not raised and worst.state is not State.OK:
+        if not raised and worst.state is not _OK:
             # The series is raised now, and a figure held back within its noise no longer is: judged
             # again, its verdict changes with nothing else changing, so it is looked at next tick.
             for idx in range(len(step.thresholds)):
@@ -617,13 +621,13 @@ class Detector:
             # The first of the worst, in the series' order (max keeps the first of equals).
             worst = max(verdicts.items(), key=_rank, default=None)
             if worst is None:
-                state, reason, measure, value = State.OK, "no contacts yet", "", None
+                state, reason, measure, value = _OK, "no contacts yet", "", None
             else:
                 key, v = worst
                 state, measure, value = v.state, v.measure, v.value
                 channel, queue = key[1], key[2]
                 reason = v.reason if len(verdicts) == 1 else f"{key[1]}/{key[2]}: {v.reason}"
-        previous = self.step_state.get(step.name, State.OK)
+        previous = self.step_state.get(step.name, _OK)
         self.step_reason[step.name] = reason
         if step.name not in self.step_since:
             self.step_since[step.name] = now
@@ -650,7 +654,7 @@ class Detector:
 
 def _rank(item: tuple[SeriesKey, Verdict]) -> tuple[int, float]:
     verdict = item[1]
-    return verdict.state.severity, verdict.badness
+    return _SEVERITY[verdict.state], verdict.badness
 
 
 def _channel_applies(th: Threshold, channel: str) -> bool:
