@@ -288,6 +288,21 @@ class Detector:
         rs = self.rules.get((key, idx))
         if rs is None:
             rs = self.rules[(key, idx)] = RuleState()
+        return self._judge(rs, key, th, value, now, projection, n, raised, tails)
+
+    def _judge(
+        self,
+        rs: RuleState,
+        key: SeriesKey,
+        th: Threshold,
+        value: float | None,
+        now: float,
+        projection: Projection | None,
+        n: float | None,
+        raised: bool,
+        tails: Tails | None,
+    ) -> Verdict:
+        """:meth:`judge_rule` of the rule whose state is ``rs``."""
         line = rs.line
         if line is None or line.th is not th:
             line = rs.line = _Line(th)
@@ -295,8 +310,10 @@ class Detector:
         samples = rs.samples
         if rs.value is not None and rs.judged_at is not None:
             self._missed_samples(rs, now)
-        rs.value, rs.judged_at, rs.due, rs.every, rs.calm = value, now, math.inf, False, False
-        rs.held = False
+        rs.value = value
+        rs.judged_at = now
+        rs.due = math.inf
+        rs.every = rs.calm = rs.held = False
         rs.n = n
         label = line.label
         measure = line.measure
@@ -575,8 +592,10 @@ class Detector:
             n = None
             if value is not None and wf is not None:
                 n = denominator(measure, wf, self.formula)
-            verdict = self.judge_rule(key, idx, th, value, now, projection, n, raised, tails)
-            rs = self.rules[(key, idx)]
+            rs = self.rules.get((key, idx))
+            if rs is None:
+                rs = self.rules[(key, idx)] = RuleState()
+            verdict = self._judge(rs, key, th, value, now, projection, n, raised, tails)
             if projection is not None and instant.get("waiting_now"):
                 # The next forecast projects from the contacts waiting then, who get no event as they
                 # wait: its verdict can change with nothing else changing, so it is judged again.
@@ -615,32 +634,40 @@ class Detector:
         ``queue``; both are empty when no series does (STALE, or no contacts yet).
         """
         channel = queue = ""
+        name = step.name
         if stale:
             state, reason, measure, value = State.STALE, stale_reason, "", None
         else:
-            # The first of the worst, in the series' order (max keeps the first of equals).
-            worst = max(verdicts.items(), key=_rank, default=None)
-            if worst is None:
+            # The first of the worst, in the series' order (as max keeps the first of equals); a
+            # loop, not max with a key function (a Python call per series, compiled).
+            worst: Verdict | None = None
+            worst_key: SeriesKey | None = None
+            worst_rank = 0
+            for key, v in verdicts.items():
+                rank = _SEVERITY[v.state]
+                if worst is None or rank > worst_rank or (rank == worst_rank and v.badness > worst.badness):
+                    worst, worst_key, worst_rank = v, key, rank
+            if worst is None or worst_key is None:
                 state, reason, measure, value = _OK, "no contacts yet", "", None
             else:
-                key, v = worst
+                v = worst
                 state, measure, value = v.state, v.measure, v.value
-                channel, queue = key[1], key[2]
-                reason = v.reason if len(verdicts) == 1 else f"{key[1]}/{key[2]}: {v.reason}"
-        previous = self.step_state.get(step.name, _OK)
-        self.step_reason[step.name] = reason
-        if step.name not in self.step_since:
-            self.step_since[step.name] = now
+                channel, queue = worst_key[1], worst_key[2]
+                reason = v.reason if len(verdicts) == 1 else f"{channel}/{queue}: {v.reason}"
+        previous = self.step_state.get(name, _OK)
+        self.step_reason[name] = reason
+        if name not in self.step_since:
+            self.step_since[name] = now
         if state is previous:
             return state, reason, None
-        self.step_state[step.name] = state
-        self.step_since[step.name] = now
+        self.step_state[name] = state
+        self.step_since[name] = now
         return (
             state,
             reason,
             Transition(
                 ts=now,
-                step=step.name,
+                step=name,
                 channel=channel,
                 queue=queue,
                 from_state=previous,
@@ -650,11 +677,6 @@ class Detector:
                 value=value,
             ),
         )
-
-
-def _rank(item: tuple[SeriesKey, Verdict]) -> tuple[int, float]:
-    verdict = item[1]
-    return _SEVERITY[verdict.state], verdict.badness
 
 
 def _channel_applies(th: Threshold, channel: str) -> bool:
