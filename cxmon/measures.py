@@ -135,30 +135,39 @@ def abandon_rate_denominator(answered: float, abandoned: float, short: float) ->
     return a * answered + b * abandoned + c * short
 
 
+def _count(figures: Mapping[str, float | None], name: str) -> float:
+    """``figures[name]``, 0 when missing or None (a function, not a closure made at every call)."""
+    # ``in`` then ``[]``: ``get`` on a read-only view (what the tick judges) is two method calls.
+    return (figures[name] or 0.0) if name in figures else 0.0
+
+
 def denominator(measure: str, figures: Mapping[str, float | None], formula: str) -> float:
     """Return what a ratio, mean or score of ``figures`` is over: its weight when queues combine."""
 
-    def g(name: str) -> float:
-        # ``in`` then ``[]``: ``get`` on a read-only view (what the tick judges) is two method calls.
-        return (figures[name] or 0.0) if name in figures else 0.0
-
     if measure == "service_level":
-        return service_level_denominator(formula, g("answered"), g("abandoned"), g("short_abandoned"))
+        return service_level_denominator(
+            formula,
+            _count(figures, "answered"),
+            _count(figures, "abandoned"),
+            _count(figures, "short_abandoned"),
+        )
     if measure == "abandon_rate":
-        return abandon_rate_denominator(g("answered"), g("abandoned"), g("short_abandoned"))
+        return abandon_rate_denominator(
+            _count(figures, "answered"), _count(figures, "abandoned"), _count(figures, "short_abandoned")
+        )
     if measure in ("asa", "escalation_rate"):
-        return g("answered")
+        return _count(figures, "answered")
     if measure == "reopen_rate":
-        return g("resolved")
+        return _count(figures, "resolved")
     if measure == "csat":
-        return g("feedback")
+        return _count(figures, "feedback")
     if measure == "response_rate":
-        return g("surveys")
+        return _count(figures, "surveys")
     if measure == "next_reply_in_target":
-        return g("next_replies")
+        return _count(figures, "next_replies")
     if measure == "occupancy":
-        return g("agents_staffed")
-    return g("offered")
+        return _count(figures, "agents_staffed")
+    return _count(figures, "offered")
 
 
 @functools.cache  # read at every judgement, and the same for a measure whenever it is asked
