@@ -47,6 +47,15 @@ def test_a_value_that_shows_the_same_still_gives_its_own_value() -> None:
     assert verdict.value == 40.2
 
 
+def test_an_ok_verdict_carries_its_own_value_when_its_text_is_the_same() -> None:
+    """20.2 s after 20 s is OK "wait p90 20s" both times, with the same badness: a verdict of 20.2."""
+    det = Detector(one_step_config())
+    first = det.judge_rule(KEY, 0, WAIT, 20.0, 0.0)
+    second = det.judge_rule(KEY, 0, WAIT, 20.2, 10.0)
+    assert (first.state, first.reason) == (second.state, second.reason) == (State.OK, "wait p90 20s")
+    assert second.value == 20.2
+
+
 def test_a_zero_of_the_other_sign_is_shown_with_its_sign() -> None:
     """-0.0 equals 0.0 but formats as "-0%": the text kept for 0.0 is not shown for it."""
     det = Detector(one_step_config())
