@@ -224,6 +224,12 @@ def _versus_breach(rs: RuleState, line: _Line) -> str:
 
 OK_VERDICT = Verdict(State.OK, "within bounds")
 
+# Imported constants as this module's own Final ones: compiled, an imported name is a look-up in
+# the module's dict at each use.
+_SAMPLE: Final = TREND_SAMPLE
+_SPAN: Final = TREND_SPAN
+_RECOMPUTE: Final = RECOMPUTE_EVERY
+
 # The states as module constants: compiled, each ``State.X`` is an attribute lookup on the enum.
 _OK: Final = State.OK
 _WATCH: Final = State.WATCH
@@ -245,6 +251,9 @@ class Detector:
         self.baselines = Baselines(config)
         """What is usual per series and hour of the week; worse than usual is a WATCH reason."""
         self.rules: dict[tuple[SeriesKey, int], RuleState] = {}
+        self._series_rules: dict[SeriesKey, list[RuleState | None]] = {}
+        """Series → its rules by threshold index (None: not judged yet), the RuleStates of
+        :attr:`rules`: read by index, not by a (series, index) key hashed at every look."""
         self.series_state: dict[SeriesKey, State] = {}
         """Each series' state when last judged: a figure past ``warn`` within its noise keeps a
         series WATCH that already is (raising the alarm takes evidence, keeping it does not)."""
@@ -285,10 +294,28 @@ class Detector:
         :attr:`RuleState.due` has not come, the verdict would be the same. Its trend samples of
         those ticks are taken when it is next judged, so the outcome is the same either way.
         """
-        rs = self.rules.get((key, idx))
+        return self._judge(self._rule(key, idx), key, th, value, now, projection, n, raised, tails)
+
+    def _rule(self, key: SeriesKey, idx: int) -> RuleState:
+        """The state of threshold ``idx`` on series ``key``, made on first use."""
+        rules = self._series_rules.get(key)
+        if rules is None:
+            rules = self._series_rules[key] = []
+        while len(rules) <= idx:
+            rules.append(None)
+        rs = rules[idx]
         if rs is None:
-            rs = self.rules[(key, idx)] = RuleState()
-        return self._judge(rs, key, th, value, now, projection, n, raised, tails)
+            rs = rules[idx] = self.rules[(key, idx)] = RuleState()
+        return rs
+
+    def _rules_of(self, key: SeriesKey, step: Step) -> list[RuleState | None]:
+        """The states of the series' rules by threshold index (None: not judged yet), as many as
+        ``step`` has thresholds."""
+        rules = self._series_rules.get(key)
+        if rules is None:
+            return []
+        count = len(step.thresholds)
+        return rules if len(rules) <= count else rules[:count]
 
     def _judge(
         self,
@@ -324,7 +351,7 @@ class Detector:
             if projection is not None:
                 # Too few contacts to judge the window is no reason to forget what the model
                 # says of the ones to come (a quiet spell after agents left is the calm before it).
-                rs.due = projection.computed + RECOMPUTE_EVERY
+                rs.due = projection.computed + _RECOMPUTE
                 eta = projection.eta(None)
                 if eta is not None and eta <= self.horizon:
                     rs.state = _WATCH
@@ -332,9 +359,9 @@ class Detector:
                     return _verdict(rs, _WATCH, rs.reason, measure, None, 1.0)
             rs.state = _OK
             return _verdict(rs, _OK, line.too_few, measure, None, 0.0)
-        if not samples or now // TREND_SAMPLE > samples[-1][0] // TREND_SAMPLE:
+        if not samples or now // _SAMPLE > samples[-1][0] // _SAMPLE:
             samples.append((now, value))
-            while samples[0][0] < now - TREND_SPAN:  # only the trend's span is ever read
+            while samples[0][0] < now - _SPAN:  # only the trend's span is ever read
                 samples.popleft()
         if not _same(value, rs.shown_for):
             # A new value: the texts that show the last one are worked out again when needed.
@@ -430,7 +457,7 @@ class Detector:
             watch_reason = unusual
         elif projection is not None:
             # The forecast is worked out again every RECOMPUTE_EVERY: look again then.
-            rs.due = min(rs.due, projection.computed + RECOMPUTE_EVERY)
+            rs.due = min(rs.due, projection.computed + _RECOMPUTE)
             eta = projection.eta(value)
             if eta is not None and eta <= self.horizon:
                 watch_reason = projection.reason(eta)
@@ -488,8 +515,9 @@ class Detector:
         What this does is the first part of judging those thresholds; when it returns False the
         series must be judged (:meth:`judge_series`), which carries on from here.
         """
+        rules = self._rules_of(key, step)
         for idx, th in enumerate(step.thresholds):
-            rs = self.rules.get((key, idx))
+            rs = rules[idx] if idx < len(rules) else None
             if rs is None or rs.due > now:
                 continue
             value = rs.value
@@ -500,9 +528,9 @@ class Detector:
             self._missed_samples(rs, now)
             rs.judged_at = now
             samples = rs.samples
-            if not samples or now // TREND_SAMPLE > samples[-1][0] // TREND_SAMPLE:
+            if not samples or now // _SAMPLE > samples[-1][0] // _SAMPLE:
                 samples.append((now, value))
-                while samples[0][0] < now - TREND_SPAN:
+                while samples[0][0] < now - _SPAN:
                     samples.popleft()
             if towards_breach(samples, th, value, now, self.horizon, self.trend_confidence, rs.n) is not None:
                 return False  # a trend towards a breach: the verdict changes
@@ -525,9 +553,9 @@ class Detector:
             at = ticks[i]
             if at >= now:
                 break
-            if not samples or at // TREND_SAMPLE > samples[-1][0] // TREND_SAMPLE:
+            if not samples or at // _SAMPLE > samples[-1][0] // _SAMPLE:
                 samples.append((at, value))
-                while samples[0][0] < at - TREND_SPAN:
+                while samples[0][0] < at - _SPAN:
                     samples.popleft()
 
     def _unusual(self, rs: RuleState, key: SeriesKey, th: Threshold, value: float, now: float) -> str:
@@ -541,8 +569,7 @@ class Detector:
         """When a series' verdict can next change with its figures unchanged, and whether it
         changes with every tick (see :attr:`RuleState.due` and :attr:`RuleState.every`)."""
         at, every = math.inf, False
-        for idx in range(len(step.thresholds)):
-            rs = self.rules.get((key, idx))
+        for rs in self._rules_of(key, step):
             if rs is None:
                 continue
             if rs.every:
@@ -592,9 +619,7 @@ class Detector:
             n = None
             if value is not None and wf is not None:
                 n = denominator(measure, wf, self.formula)
-            rs = self.rules.get((key, idx))
-            if rs is None:
-                rs = self.rules[(key, idx)] = RuleState()
+            rs = self._rule(key, idx)
             verdict = self._judge(rs, key, th, value, now, projection, n, raised, tails)
             if projection is not None and instant.get("waiting_now"):
                 # The next forecast projects from the contacts waiting then, who get no event as they
@@ -602,7 +627,7 @@ class Detector:
                 rs.calm = False
             rs.awaits_forecast = projection is None and forecast is not None and line.modelled
             if rs.awaits_forecast and forecast is not None:
-                rs.due = min(rs.due, forecast.ts + RECOMPUTE_EVERY)
+                rs.due = min(rs.due, forecast.ts + _RECOMPUTE)
             if first is None:
                 first = verdict
             rank, worst_rank = _SEVERITY[verdict.state], _SEVERITY[worst.state]
@@ -612,8 +637,7 @@ class Detector:
         if not raised and worst.state is not _OK:
             # The series is raised now, and a figure held back within its noise no longer is: judged
             # again, its verdict changes with nothing else changing, so it is looked at next tick.
-            for idx in range(len(step.thresholds)):
-                held = self.rules.get((key, idx))
+            for held in self._rules_of(key, step):
                 if held is not None and held.held:
                     held.due, held.calm = now, False
         if worst is OK_VERDICT and first is not None:
