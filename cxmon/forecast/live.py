@@ -27,6 +27,7 @@ from cxmon.forecast.result import Forecast
 from cxmon.forecast.threshold_agents import (
     QUANTILES,
     ForAll,
+    breaking_rate,
     clear_of,
     evaluate,
     fewest,
@@ -71,10 +72,6 @@ calls dips under 80 % within 10 minutes at 13 % with 22 agents, where the estima
 is no single figure (closer to 1.4 one agent fewer, where the estimate says twice the chance), so
 the estimate is good to about a factor of two and the level it is asked at is set on the quiet
 runs of the benchmark (README, Warning lead benchmark)."""
-BREAKING_PRECISION = 0.005
-"""Relative precision of the breaking rate's search."""
-BREAKING_CEILING = 8.0
-"""The breaking rate is looked for up to this many times the agents' capacity."""
 PRESSING_SHARE = 0.15
 """The queue feels the load when at least this share of the agents' number (and 3) are waiting."""
 
@@ -334,15 +331,15 @@ class Forecaster:
             # The lowest such rate is looked for only when the arrivals could tell it.
             floor = sure_rate
 
-            def breaking_rate() -> float | None:
-                return _breaking_rate(modelled, aht, patience, agents, target, figures.model, floor)
+            def rate_that_breaks() -> float | None:
+                return breaking_rate(modelled, aht, patience, agents, target, figures.model, floor)
 
             rose = change.breaking(
                 samples,
                 now,
                 point[1],
                 1,
-                breaking_rate,
+                rate_that_breaks,
                 opts.breaking_score,
                 opts.breaking_tolerance,
                 profile,
@@ -486,57 +483,6 @@ def _steady(
         return transient.ExitSteps(state, target, short_abandon, th.window)
 
     return work_out
-
-
-def _breaking_rate(
-    thresholds: Sequence[Threshold],
-    aht: float,
-    patience: float | None,
-    agents: int,
-    target: float,
-    model: str,
-    floor: float,
-) -> float | None:
-    """The queue's breaking rate: the lowest arrival rate (per second, within BREAKING_PRECISION) at
-    which a threshold's steady-state value is past its breach with these agents, handle time and
-    patience (the rate they can hold, not moved by a window's spread: that is the window's noise,
-    not the queue's); ``floor`` when it is already; None when no rate up to BREAKING_CEILING times
-    the larger of ``floor`` and the agents' capacity is.
-
-    Args:
-        thresholds: the modelled thresholds of the series.
-        aht: mean handle time, seconds.
-        patience: mean patience, seconds (None: Erlang C).
-        agents: the agents there are.
-        target: the service level's answer target, seconds.
-        model: the model the forecast's figures come from.
-        floor: the rate the forecast projects at already.
-    """
-
-    def breaks(rate: float) -> bool:
-        work = Workload(rate, aht, patience)
-        for th in thresholds:
-            project = projector(th.measure, work, target, model)
-            if project is not None and th.worse(project(agents), th.breach):
-                return True
-        return False
-
-    lo = max(floor, 1e-6)
-    if breaks(lo):
-        return lo
-    hi = max(2.0 * lo, agents / aht)
-    ceiling = BREAKING_CEILING * hi
-    while not breaks(hi):
-        lo, hi = hi, 2.0 * hi
-        if hi > ceiling:
-            return None
-    while hi - lo > BREAKING_PRECISION * lo:
-        mid = 0.5 * (lo + hi)
-        if breaks(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 def _channel_applies(th: Threshold, channel: str) -> bool:

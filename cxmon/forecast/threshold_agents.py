@@ -1,11 +1,13 @@
-"""The fewest agents that keep a forecast's thresholds clear of their breach, and the model's answers
-it asks for (cached: one forecast asks about the same workload and agent counts again and again)."""
+"""Thresholds against the queueing model: the fewest agents that keep a forecast's thresholds clear of
+their breach, the arrival rate at which they breach with the agents there are, and the model's
+answers both ask for (cached: one forecast asks about the same workload and agent counts again and
+again)."""
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from cxmon.config import Threshold
@@ -14,6 +16,10 @@ from cxmon.forecast.figures import Workload
 from cxmon.forecast.result import Forecast
 
 MAX_AGENTS_SEARCH: Final = 100_000
+BREAKING_PRECISION: Final = 0.005
+"""Relative precision of the breaking rate's search (:func:`breaking_rate`)."""
+BREAKING_CEILING: Final = 8.0
+"""The breaking rate is looked for up to this many times the agents' capacity."""
 QUANTILES: Final = {"wait_p50": 0.5, "wait_p90": 0.9, "wait_p99": 0.99}
 """The wait percentiles the model projects, and their quantiles."""
 
@@ -151,3 +157,54 @@ def last_needed(prior: Forecast | None, th: Threshold, load: float) -> int | Non
     if prior.arrival_rate is None or prior.aht is None:
         return projection.agents_needed
     return staffing.staffing_guess(projection.agents_needed, prior.arrival_rate * prior.aht, load)
+
+
+def breaking_rate(
+    thresholds: Sequence[Threshold],
+    aht: float,
+    patience: float | None,
+    agents: int,
+    target: float,
+    model: str,
+    floor: float,
+) -> float | None:
+    """The queue's breaking rate: the lowest arrival rate (per second, within BREAKING_PRECISION) at
+    which a threshold's steady-state value is past its breach with these agents, handle time and
+    patience (the rate they can hold, not moved by a window's spread: that is the window's noise,
+    not the queue's); ``floor`` when it is already; None when no rate up to BREAKING_CEILING times
+    the larger of ``floor`` and the agents' capacity is.
+
+    Args:
+        thresholds: the modelled thresholds of the series.
+        aht: mean handle time, seconds.
+        patience: mean patience, seconds (None: Erlang C).
+        agents: the agents there are.
+        target: the service level's answer target, seconds.
+        model: the model the forecast's figures come from.
+        floor: the rate the forecast projects at already.
+    """
+
+    def breaks(rate: float) -> bool:
+        work = Workload(rate, aht, patience)
+        for th in thresholds:
+            project = projector(th.measure, work, target, model)
+            if project is not None and th.worse(project(agents), th.breach):
+                return True
+        return False
+
+    lo = max(floor, 1e-6)
+    if breaks(lo):
+        return lo
+    hi = max(2.0 * lo, agents / aht)
+    ceiling = BREAKING_CEILING * hi
+    while not breaks(hi):
+        lo, hi = hi, 2.0 * hi
+        if hi > ceiling:
+            return None
+    while hi - lo > BREAKING_PRECISION * lo:
+        mid = 0.5 * (lo + hi)
+        if breaks(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi

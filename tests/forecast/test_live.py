@@ -15,15 +15,10 @@ from cxmon.config import Config, Threshold
 from cxmon.detector import Detector
 from cxmon.forecast import Workload, agents_needed, evaluate
 from cxmon.forecast.breach import Projection
-from cxmon.forecast.live import (
-    BREAKING_PRECISION,
-    MODELLED,
-    Forecaster,
-    _breaking_rate,
-)
+from cxmon.forecast.live import MODELLED, Forecaster
 from cxmon.forecast.options import parse_forecast
 from cxmon.forecast.result import Forecast
-from cxmon.forecast.threshold_agents import wait_quantile
+from cxmon.forecast.threshold_agents import BREAKING_PRECISION, breaking_rate, wait_quantile
 from cxmon.snapshot import TOTALS, State
 from tests.helpers import one_step_config
 
@@ -277,7 +272,7 @@ def test_the_breaking_rate_is_the_lowest_rate_a_scan_finds_breaching(
     rate = floor
     while not breaches(rate):
         rate *= 1.001
-    got = _breaking_rate(thresholds, aht, patience, agents, target, model, floor)
+    got = breaking_rate(thresholds, aht, patience, agents, target, model, floor)
     assert got is not None
     assert got == pytest.approx(rate, rel=BREAKING_PRECISION + 0.001)
     assert breaches(got)
