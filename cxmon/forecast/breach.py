@@ -26,8 +26,8 @@ class Projection:
     ``projected``, ``sure`` and ``exits`` may be worked out when first read, each on its own
     (:meth:`deferred`): a backfill's forecast is read every minute for its figures and the agents
     needed, but its projections only where the detector asks how soon a window breaches (a few in
-    a hundred for a service level), and then mostly only ``sure`` (``projected`` is read only when
-    ``sure`` does not breach and contacts are pressing).
+    a hundred for a service level), and then only ``sure`` (``projected`` is shown, where ``sure``
+    does not breach, as where the measure is heading).
     """
 
     measure: str
@@ -43,8 +43,6 @@ class Projection:
     since the arrivals surely rose (cxmon.forecast.change), moved by one
     standard error of the window's value towards the breach for shares (a window of a few dozen
     contacts strays that far from the steady state as a matter of course)."""
-    pressing: bool
-    """Enough contacts were waiting when it was computed: the queue feels the load now."""
     agents: int
     agents_needed: int | None
     """The fewest agents that keep the projection on the right side of ``breach`` (None: unknown)."""
@@ -175,12 +173,11 @@ class Projection:
 
     @property
     def breaches(self) -> bool:
-        """Whether the model projects the measure past ``breach``: surely (even at the confident
-        arrival rate), or at the measured rate while contacts are already waiting. A burst of
-        arrivals at a well-staffed queue that nobody waits through is not enough."""
-        if self.worse(self.sure, self.breach):
-            return True
-        return self.pressing and self.worse(self.projected, self.breach)
+        """Whether the model projects the measure past ``breach`` surely: even at the confident
+        arrival rate. The measured rate alone is not enough, even with contacts waiting: a burst of
+        a few minutes is noise on the arrivals, and the contacts it leaves waiting are the queue's
+        state, which :attr:`exits` projects."""
+        return self.worse(self.sure, self.breach)
 
     def crossing(self, value: float | None) -> float | None:
         """Seconds until the window's value is projected to cross ``breach``; None when no breach

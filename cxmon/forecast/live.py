@@ -72,8 +72,6 @@ calls dips under 80 % within 10 minutes at 13 % with 22 agents, where the estima
 is no single figure (closer to 1.4 one agent fewer, where the estimate says twice the chance), so
 the estimate is good to about a factor of two and the level it is asked at is set on the quiet
 runs of the benchmark (README, Warning lead benchmark)."""
-PRESSING_SHARE = 0.15
-"""The queue feels the load when at least this share of the agents' number (and 3) are waiting."""
 
 _OFFERED: Final = TOTALS.index("offered")
 _ANSWERED: Final = TOTALS.index("answered")
@@ -356,7 +354,6 @@ class Forecaster:
             elif rose.breaking > 0:
                 rests_on += f", past the {rose.breaking / rose.usual:.1f}× that breaches"
         sure_work = Workload(sure_rate, aht, patience)
-        pressing = len(due.waiting) >= max(3.0, PRESSING_SHARE * agents)
         waits = transient.waits_of(due.waiting, now)
         prior = self._tracks[key].forecast  # its answers are where the searches look first
         projections = []
@@ -370,14 +367,13 @@ class Forecaster:
             # first read: the detector reads few of them (the agents needed are read every minute).
             exits_from = None
             if th.measure == "service_level" and waits:
-                exits_from = (waits, aht, patience, rate if pressing else sure_rate, self.short_abandon)
+                exits_from = (waits, aht, patience, sure_rate, self.short_abandon)
             steady = _steady(
                 th,
                 project,
                 project_sure,
                 agents,
                 sure_rate,
-                pressing,
                 target,
                 exits_from,
                 opts.breach_chance > 0.0,
@@ -392,7 +388,6 @@ class Forecaster:
                     window=th.window,
                     breach=th.breach,
                     direction=th.direction,
-                    pressing=pressing,
                     agents=agents,
                     model=figures.model,
                     computed=now,
@@ -440,7 +435,6 @@ def _steady(
     project_sure: Callable[[int], float],
     agents: int,
     sure_rate: float,
-    pressing: bool,
     target: float,
     exits_from: tuple[tuple[float, ...], float, float | None, float, float] | None,
     chance: bool = False,
@@ -475,10 +469,9 @@ def _steady(
         if exits_from is None:
             return None
         # Contacts are waiting: where they take the window comes before any steady state.
-        # The arrivals to come are counted at the confident rate, as the steady state's
-        # are, unless the queue already feels the load.
+        # The arrivals to come are counted at the confident rate, as the steady state's are.
         waits, aht, patience, arrivals, short_abandon = exits_from
-        settled = project(agents) if pressing else project_sure(agents)
+        settled = project_sure(agents)
         state = transient.QueueState(waits, agents, aht, patience, arrivals, min(1.0, max(0.0, settled)))
         return transient.ExitSteps(state, target, short_abandon, th.window)
 

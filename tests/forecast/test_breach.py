@@ -19,7 +19,6 @@ KNOWN = {
     "window": 300.0,
     "breach": 0.8,
     "direction": "below",
-    "pressing": True,
     "agents": 8,
     "agents_needed": 11,
     "model": "erlang_a",

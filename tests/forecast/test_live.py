@@ -159,20 +159,24 @@ def test_agents_lost_in_a_lull_are_judged_by_the_hours_load() -> None:
     assert five.breaches
 
 
-def test_a_burst_nobody_waits_through_is_not_a_projected_breach() -> None:
-    """Two minutes at twice the rate on a well-staffed queue with nobody waiting: the measured rate
-    alone would breach, the confident rate does not, and with nobody waiting nothing is projected."""
+def test_a_burst_is_projected_from_the_queue_it_leaves_not_from_its_rate() -> None:
+    """Two minutes at four times the rate on a well-staffed queue: the measured rate alone would
+    breach, the confident rate does not, and no breach is projected from the steady state; nor once
+    three contacts are waiting. They are the queue's state, and where they take the window is
+    projected from them: the 5-minute window, at 95 %, crosses 80 % about a minute on."""
     forecaster = Forecaster(CONFIG)
     series = FakeSeries(agents_staffed=14)
     t = feed(series, forecaster, per_hour=150.0, aht=180.0, minutes=40)
-    feed(series, forecaster, per_hour=600.0, aht=180.0, minutes=2, t0=t)
+    t = feed(series, forecaster, per_hour=600.0, aht=180.0, minutes=2, t0=t)
     p = sl_of(forecaster)
     assert p.worse(p.projected, p.breach)  # the measured rate says breach ...
-    assert not p.breaches  # ... but it is not sure, and the queue is empty
-    series.waiting = {f"c{i}": t for i in range(3)}
-    feed(series, forecaster, per_hour=600.0, aht=180.0, minutes=0.5, t0=t + 120)
+    assert not p.breaches and p.exits is None  # ... but it is not sure, and the queue is empty
+    series.waiting = {f"c{i}": t - 5.0 * i for i in range(3)}
+    feed(series, forecaster, per_hour=150.0, aht=180.0, minutes=1 / 6, t0=t)
     p = sl_of(forecaster)
-    assert p.breaches  # contacts waiting: the queue feels it
+    assert p.worse(p.projected, p.breach) and not p.breaches
+    crossing = p.crossing(0.95)
+    assert crossing is not None and 30.0 < crossing < 120.0
 
 
 def test_a_surge_is_projected_at_the_rate_since_it_began() -> None:
@@ -291,7 +295,6 @@ def projection(projected: float, *, sure: float | None = None, window: float = 3
         direction="below",
         projected=projected,
         sure=projected if sure is None else sure,
-        pressing=False,
         agents=14,
         agents_needed=17,
         model="erlang_c",

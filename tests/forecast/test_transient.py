@@ -216,7 +216,6 @@ def sl_projection(
         direction="below",
         projected=projected,
         sure=projected,
-        pressing=False,
         agents=state.agents,
         agents_needed=None,
         model="erlang_c",
