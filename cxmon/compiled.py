@@ -31,6 +31,7 @@ MODULES: tuple[str, ...] = (
     "cxmon.rows",
     "cxmon.measures",
     "cxmon.detector",
+    "cxmon.rule_state",
     "cxmon.noise",
     "cxmon.trend",
     "cxmon.units",

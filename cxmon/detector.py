@@ -15,26 +15,38 @@ Per (series, threshold) a small state machine runs on each tick:
   its sampling noise (``monitor.trend_confidence``).
 - A series takes its worst threshold; a step takes its worst series. A step whose sources are all
   silent is STALE whatever its figures say: unknown is never shown as OK.
+
+What a rule keeps between judgements (its fields, its last verdict, the texts of its last value) is
+in :mod:`cxmon.rule_state`. Over 500 lines for a reason: a rule's state machine is one method
+(``_judge``), its transitions side by side, where splitting it would hide each from the others.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Final
 
 from cxmon.config import Config, Step, Threshold
 from cxmon.forecast.baseline import Baselines
 from cxmon.forecast.breach import Projection
-from cxmon.forecast.live import MODELLED, RECOMPUTE_EVERY
+from cxmon.forecast.live import RECOMPUTE_EVERY
 from cxmon.forecast.result import Forecast
-from cxmon.measures import MEASURES, denominator, format_value, volume
+from cxmon.measures import denominator, format_value, volume
 from cxmon.noise import beyond_noise, quantile_chance
-from cxmon.reason_text import compared, label_of, shown_limit, versus
+from cxmon.reason_text import compared, shown_limit, versus
+from cxmon.rule_state import (
+    OK_VERDICT,
+    Line,
+    RuleState,
+    Verdict,
+    same_value,
+    shown_value,
+    verdict_of,
+    versus_breach_text,
+)
 from cxmon.snapshot import SeriesKey, State, Transition
 from cxmon.trend import TREND_SAMPLE, TREND_SPAN, slope, towards_breach, trend_moves
 from cxmon.units import format_duration
@@ -43,186 +55,6 @@ Tails = Callable[[float, str, float, str], tuple[int, int]]
 """(window, percentile measure, limit, bad direction) → (how many of the window's values are past
 the limit on that side, how many values it holds): what a percentile's noise is judged from."""
 
-
-@dataclass(slots=True)
-class RuleState:
-    """State of one threshold on one series."""
-
-    state: State = State.OK
-    breach_since: float | None = None
-    warn_since: float | None = None
-    """Since when the value has been past ``warn`` (or ``breach``) without a break."""
-    calm_since: float | None = None
-    reason: str = ""
-    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=64))
-    value: float | None = None
-    """The value last judged."""
-    n: float | None = None
-    """What that value rests on (a share's or score's denominator), when known."""
-    judged_at: float | None = None
-    """When it was last judged."""
-    due: float = math.inf
-    """When judging it again with the same value can next give another verdict (a ``for`` timer,
-    the trend moving); inf when only a new value can."""
-    every: bool = False
-    """Its verdict changes with every tick while it lasts (a pot hole's "for 3m05s")."""
-    calm: bool = False
-    """Its last verdict came from a trend that projects no breach (OK, or WATCH recovering)."""
-    awaits_forecast: bool = False
-    """The staffing model covers its measure but had no projection yet: the verdict can change when
-    the forecast is next worked out (``due`` is then)."""
-    held: bool = False
-    """Its last judgement held a figure past ``warn`` back within its noise, which only a series not
-    yet raised does: the verdict can change once the series is raised."""
-    line: _Line | None = None
-    """Its threshold's figures as judging reads them (worked out once, not at every judgement)."""
-    verdict: Verdict | None = None
-    """The verdict last returned: returned again when the next one would equal it."""
-    shown_for: float = math.nan
-    """The value the texts below show (nan: none yet)."""
-    fmt: str = ""
-    """``format_value`` of :attr:`shown_for` ("" until a reason needs it)."""
-    plain: str = ""
-    """``"{label} {fmt}"`` of :attr:`shown_for`, the reason of a plain OK ("" until needed)."""
-    versus_breach: str = ""
-    """:attr:`shown_for` against the breach line, ``"wait p90 1m01s > 1m"`` ("" until needed)."""
-    versus_warn: str = ""
-    """:attr:`shown_for` against the warn line ("" until needed)."""
-
-
-class Verdict:
-    """A state with its reason, and the figures behind it (immutable; equal when its fields are).
-
-    A plain class rather than a dataclass: compiled, it is built without going through Python's
-    ``__init__`` slot, and one is built at most judgements.
-    """
-
-    __slots__ = ("badness", "measure", "reason", "state", "value")
-
-    def __init__(
-        self, state: State, reason: str, measure: str = "", value: float | None = None, badness: float = 0.0
-    ) -> None:
-        """A verdict of ``state`` for ``reason`` (``badness``: how far past its limit, relative, to
-        rank verdicts of the same state)."""
-        self.state: Final = state
-        self.reason: Final = reason
-        self.measure: Final = measure
-        self.value: Final = value
-        self.badness: Final = badness
-
-    def _fields(self) -> tuple[State, str, str, float | None, float]:
-        return self.state, self.reason, self.measure, self.value, self.badness
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Verdict):
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __ne__(self, other: object) -> bool:
-        if not isinstance(other, Verdict):
-            return NotImplemented
-        return self._fields() != other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        return (
-            f"Verdict(state={self.state!r}, reason={self.reason!r}, measure={self.measure!r},"
-            f" value={self.value!r}, badness={self.badness!r})"
-        )
-
-
-class _Line:
-    """A threshold's figures as judging reads them: a Threshold is a Python object (each attribute
-    read a lookup), and the lines it shows are the same in every reason, so they are read and
-    formatted once per rule."""
-
-    def __init__(self, th: Threshold) -> None:
-        """Read ``th`` and its measure."""
-        m = MEASURES[th.measure]
-        self.th = th
-        self.measure: str = th.measure
-        self.label: str = label_of(th)
-        self.window: float = th.window
-        self.breach: float = th.breach
-        self.warn: float | None = th.warn
-        self.clear: float = th.clear
-        self.for_: float = th.for_
-        self.direction: str = th.direction
-        self.above: bool = th.direction == "above"
-        self.op: str = ">" if self.above else "<"
-        self.quantile: float | None = m.quantile
-        self.ratio: bool = m.kind == "ratio"
-        self.limit: str = shown_limit(th.measure, th.breach)
-        self.warn_text: str = "" if th.warn is None else f"warn {shown_limit(th.measure, th.warn)}"
-        self.lasts: float = max(th.for_, th.window if m.windowed else 0.0)
-        """How long a figure past ``warn`` within its noise is held back."""
-        self.windowed: bool = m.windowed
-        self.min_volume: float = float(th.min_volume)
-        self.modelled: bool = th.measure in MODELLED
-        self.channel: str = th.channel
-        self._applies: dict[str, bool] = {}
-        self.too_few: str = f"{self.label}: too few contacts to judge"
-        self.if_lasts: str = f" (pot hole if it lasts {format_duration(th.for_)})"
-
-    def worse(self, value: float, limit: float) -> bool:
-        """Whether ``value`` is past ``limit`` in the bad direction (as :meth:`Threshold.worse`)."""
-        return value > limit if self.above else value < limit
-
-    def applies(self, channel: str) -> bool:
-        """Whether series on ``channel`` are held to the threshold (its glob matched once per channel)."""
-        if self.channel == "*":
-            return True
-        found = self._applies.get(channel)
-        if found is None:
-            found = self._applies[channel] = _channel_applies(self.th, channel)
-        return found
-
-
-def _same(a: float, b: float) -> bool:
-    """Whether two values are the same number, down to the sign of a zero (which formatting shows)."""
-    return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
-
-
-def _verdict(
-    rs: RuleState, state: State, reason: str, measure: str, value: float | None, badness: float
-) -> Verdict:
-    """The verdict of these fields: the rule's last one when it has them all (most judgements give
-    the verdict they gave before), else a new one, kept as the rule's last."""
-    last = rs.verdict
-    if (
-        last is not None
-        and last.state is state
-        and last.badness == badness
-        and last.reason == reason
-        and last.measure == measure
-    ):
-        old = last.value
-        if value is None:
-            if old is None:
-                return last
-        elif old is not None and _same(old, value):
-            return last
-    verdict = rs.verdict = Verdict(state, reason, measure, value, badness)
-    return verdict
-
-
-def _fmt(rs: RuleState, line: _Line) -> str:
-    """The rule's value as shown (formatted once per value)."""
-    if not rs.fmt:
-        rs.fmt = format_value(line.measure, rs.shown_for)
-    return rs.fmt
-
-
-def _versus_breach(rs: RuleState, line: _Line) -> str:
-    """The rule's value against its breach line (worded once per value)."""
-    if not rs.versus_breach:
-        rs.versus_breach = versus(line.label, line.measure, rs.shown_for, line.op, line.breach, line.limit)
-    return rs.versus_breach
-
-
-OK_VERDICT = Verdict(State.OK, "within bounds")
 
 # Imported constants as this module's own Final ones: compiled, an imported name is a look-up in
 # the module's dict at each use.
@@ -258,8 +90,8 @@ class Detector:
         """Each series' state when last judged: a figure past ``warn`` within its noise keeps a
         series WATCH that already is (raising the alarm takes evidence, keeping it does not)."""
         self.step_state: dict[str, State] = {s.name: _OK for s in config.steps}
-        self._lines: dict[str, tuple[Step, tuple[_Line, ...]]] = {}
-        """Step → its thresholds as judging reads them (see :class:`_Line`)."""
+        self._lines: dict[str, tuple[Step, tuple[Line, ...]]] = {}
+        """Step → its thresholds as judging reads them (see :class:`Line`)."""
         self.step_since: dict[str, float] = {}
         self.step_reason: dict[str, str] = {}
         self.sample_ticks: deque[float] = deque()
@@ -332,7 +164,7 @@ class Detector:
         """:meth:`judge_rule` of the rule whose state is ``rs``."""
         line = rs.line
         if line is None or line.th is not th:
-            line = rs.line = _Line(th)
+            line = rs.line = Line(th)
             rs.shown_for = math.nan
         samples = rs.samples
         if rs.value is not None and rs.judged_at is not None:
@@ -356,14 +188,14 @@ class Detector:
                 if eta is not None and eta <= self.horizon:
                     rs.state = _WATCH
                     rs.reason = projection.reason(eta)
-                    return _verdict(rs, _WATCH, rs.reason, measure, None, 1.0)
+                    return verdict_of(rs, _WATCH, rs.reason, measure, None, 1.0)
             rs.state = _OK
-            return _verdict(rs, _OK, line.too_few, measure, None, 0.0)
+            return verdict_of(rs, _OK, line.too_few, measure, None, 0.0)
         if not samples or now // _SAMPLE > samples[-1][0] // _SAMPLE:
             samples.append((now, value))
             while samples[0][0] < now - _SPAN:  # only the trend's span is ever read
                 samples.popleft()
-        if not _same(value, rs.shown_for):
+        if not same_value(value, rs.shown_for):
             # A new value: the texts that show the last one are worked out again when needed.
             rs.shown_for = value
             rs.fmt = rs.plain = rs.versus_breach = rs.versus_warn = ""
@@ -390,7 +222,7 @@ class Detector:
                 held = now - (rs.breach_since if rs.breach_since is not None else now)
                 rs.every = breached  # "for …" grows with every tick
                 if breached:
-                    reason = _versus_breach(rs, line)
+                    reason = versus_breach_text(rs, line)
                     if held:
                         reason = f"{reason} for {format_duration(held)}"
                 else:
@@ -402,17 +234,17 @@ class Detector:
                         else f"{label} {text}, not yet back past {clear}"
                     )
                 rs.reason = reason
-                return _verdict(rs, _POTHOLE, reason, measure, value, 2.0 + badness)
+                return verdict_of(rs, _POTHOLE, reason, measure, value, 2.0 + badness)
             rs.state = _WATCH
             rs.calm_since = None
 
         if breached and now - (rs.breach_since if rs.breach_since is not None else now) >= line.for_:
             rs.state = _POTHOLE
             held = now - (rs.breach_since if rs.breach_since is not None else now)
-            reason = f"{_versus_breach(rs, line)} for {format_duration(held)}"
+            reason = f"{versus_breach_text(rs, line)} for {format_duration(held)}"
             rs.reason = reason
             rs.every = True
-            return _verdict(rs, _POTHOLE, reason, measure, value, 2.0 + badness)
+            return verdict_of(rs, _POTHOLE, reason, measure, value, 2.0 + badness)
 
         watch_reason = within_noise = shown = ""
         # Past warn (or breach) counts at once when it is beyond the figure's noise, else once it
@@ -447,7 +279,7 @@ class Detector:
                     f" WATCH if it lasts {format_duration(lasts)})"
                 )
         if breached and not pending:
-            watch_reason = _versus_breach(rs, line) + line.if_lasts
+            watch_reason = versus_breach_text(rs, line) + line.if_lasts
             rs.due = (rs.breach_since if rs.breach_since is not None else now) + line.for_
         elif warn is not None and past_warn and not pending:
             if not rs.versus_warn:
@@ -472,7 +304,7 @@ class Detector:
                 eta = (breach - value) / s
                 rate = format_value(measure, abs(s) * 60) if not line.ratio else (f"{abs(s) * 6000:.1f} pts")
                 word = "rising" if s > 0 else "falling"
-                fmt = shown or _fmt(rs, line)
+                fmt = shown or shown_value(rs, line)
                 watch_reason = (
                     f"{label} {fmt} {word} {rate}/min: {line.limit} in ~{format_duration(max(eta, 0))}"
                 )
@@ -480,15 +312,15 @@ class Detector:
             rs.state = _WATCH
             rs.calm_since = None
             rs.reason = watch_reason
-            return _verdict(rs, _WATCH, watch_reason, measure, value, 1.0 + badness)
+            return verdict_of(rs, _WATCH, watch_reason, measure, value, 1.0 + badness)
         if rs.state is _WATCH:
             if rs.calm_since is None:
                 rs.calm_since = now
             if now - rs.calm_since < max(line.for_, 1e-9):
                 rs.due = min(rs.due, rs.calm_since + max(line.for_, 1e-9))
                 rs.calm = not pending
-                fmt = shown or _fmt(rs, line)
-                return _verdict(
+                fmt = shown or shown_value(rs, line)
+                return verdict_of(
                     rs,
                     _WATCH,
                     f"{label} {fmt}{within_noise}, recovering (was: {rs.reason})",
@@ -500,12 +332,12 @@ class Detector:
         rs.calm_since = None
         rs.calm = not pending
         if within_noise:
-            reason = f"{label} {shown or _fmt(rs, line)}{within_noise}"
+            reason = f"{label} {shown or shown_value(rs, line)}{within_noise}"
         else:
             if not rs.plain:
-                rs.plain = f"{label} {_fmt(rs, line)}"
+                rs.plain = f"{label} {shown_value(rs, line)}"
             reason = rs.plain
-        return _verdict(rs, _OK, reason, measure, value, 0.0)
+        return verdict_of(rs, _OK, reason, measure, value, 0.0)
 
     def retrend(self, key: SeriesKey, step: Step, now: float) -> bool:
         """Take the trend samples of a series whose figures did not change, and say whether its
@@ -595,7 +427,7 @@ class Detector:
         raised = self.series_state.get(key, _OK) is not _OK
         lines = self._lines.get(step.name)
         if lines is None or lines[0] is not step:
-            lines = self._lines[step.name] = (step, tuple(_Line(th) for th in step.thresholds))
+            lines = self._lines[step.name] = (step, tuple(Line(th) for th in step.thresholds))
         channel = key[1]
         for idx, line in enumerate(lines[1]):
             th = line.th
@@ -701,12 +533,6 @@ class Detector:
                 value=value,
             ),
         )
-
-
-def _channel_applies(th: Threshold, channel: str) -> bool:
-    if th.channel == "*":
-        return True
-    return fnmatch.fnmatchcase(channel, th.channel)
 
 
 __all__ = [
