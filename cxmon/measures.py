@@ -192,13 +192,10 @@ def volume_figures(measure: str) -> tuple[str, ...]:
 
 def volume(measure: str, figures: Mapping[str, float | None]) -> float:
     """Return the number of contacts the value of ``measure`` in ``figures`` rests on."""
-    # A loop of floats and ``in`` then ``[]``, not ``sum`` of ``get``: read at every judgement.
+    # A loop of floats, not ``sum`` of ``get``: read at every judgement.
     total = 0.0
     for name in volume_figures(measure):
-        if name in figures:
-            count = figures[name]
-            if count:
-                total += count
+        total += _count(figures, name)
     return total
 
 

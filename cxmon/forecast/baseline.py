@@ -26,7 +26,7 @@ import orjson
 
 from cxmon.config import Config, Threshold
 from cxmon.forecast.usual import UsualFigure
-from cxmon.measures import MEASURES, format_value, volume, volume_figures
+from cxmon.measures import MEASURES, format_value, volume
 from cxmon.snapshot import BaselineStatus
 from cxmon.units import format_window
 
@@ -114,14 +114,12 @@ class Baselines:
             name: tuple(w for w in watched if w.window != self.shortest)
             for name, watched in self.watched.items()
         }
-        self._stored: dict[str, tuple[tuple[float, str, str, tuple[str, ...], float], ...]] = {
-            name: tuple(
-                (w.window, w.measure, w.name, volume_figures(w.measure), w.min_volume) for w in longer
-            )
+        self._stored: dict[str, tuple[tuple[float, str, str, float], ...]] = {
+            name: tuple((w.window, w.measure, w.name, w.min_volume) for w in longer)
             for name, longer in self._longer.items()
         }
-        """Step → (window, measure, minute-figure name, the figures its volume adds up, min_volume)
-        of its longer windows' judged figures (what :meth:`stored_figures` reads, minute after minute)."""
+        """Step → (window, measure, minute-figure name, min_volume) of its longer windows' judged
+        figures (what :meth:`stored_figures` reads, minute after minute)."""
         self._slots: dict[int, dict[_Slot, dict[int, array[float]]]] = {}
         """Hour of the week → (series, measure, window) → week → figures."""
         self._usual: dict[tuple[_Slot, str], Usual] = {}
@@ -150,10 +148,9 @@ class Baselines:
         stored = self._stored.get(step)
         if stored is None:
             return out
-        # ``in`` then ``[]``, and a plain loop: ``get`` on the read-only views the tick keeps is two
-        # method calls, and ``sum`` of a generator adds boxed floats (this runs for every series
-        # each minute).
-        for window, measure, name, names, least in stored:
+        # ``in`` then ``[]``: ``get`` on the read-only views the tick keeps is two method calls
+        # (this runs for every series each minute).
+        for window, measure, name, least in stored:
             if window not in windows:
                 continue
             figures = windows[window]
@@ -162,13 +159,7 @@ class Baselines:
             value = figures[measure]
             if value is None:
                 continue
-            total = 0.0
-            for n in names:
-                if n in figures:
-                    count = figures[n]
-                    if count:
-                        total += count
-            if total >= least:
+            if volume(measure, figures) >= least:
                 out[name] = value
         return out
 
