@@ -14,6 +14,7 @@ import pytest
 from collectors.base import Offset
 from collectors.queue_log.parser import KNOWN_VERBS, QueueLogParser
 from cxmon.events import ContactEvent, EventKind
+from cxmon.rows import Row, decode_rows
 from tests.helpers import shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,9 @@ class MemorySink:
         self.batches += 1
         if offset is not None:
             self.offset = offset
+
+    async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
+        await self.emit(decode_rows(rows), offset)
 
     def error(self, where: str, msg: str) -> None:
         self.errors.append((where, msg))

@@ -21,6 +21,7 @@ from collectors.simulator import SimOptions, SimulatorSource, parse_options, sim
 from collectors.simulator.options import parse_start
 from cxmon.config import Config, default_config_path, load
 from cxmon.events import ContactEvent, EventKind
+from cxmon.rows import Row, decode_rows
 from cxmon.snapshot import State
 
 START = parse_start("2026-01-05T08:00:00Z")
@@ -49,6 +50,9 @@ class RecordingSink:
 
     async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
         self.batches.append((self.source.clock(), list(events)))
+
+    async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
+        await self.emit(decode_rows(rows), offset)
 
     def error(self, where: str, msg: str) -> None:
         raise AssertionError(f"{where}: {msg}")

@@ -24,6 +24,7 @@ from collectors.webhook import WebhookSource
 from collectors.webhook.options import parse_options
 from cxmon.customers import Directory
 from cxmon.events import ContactEvent, EventKind
+from cxmon.rows import Row, decode_rows
 
 SECRET = "s3cret-for-tests"
 
@@ -42,6 +43,9 @@ class RecordingSink:
         if self.gate is not None:
             await self.gate.wait()
         self.events.extend(e for e in events if e.kind is not EventKind.HEARTBEAT)
+
+    async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
+        await self.emit(decode_rows(rows), offset)
 
     def error(self, where: str, msg: str) -> None:
         self.errors.append((where, msg))
@@ -81,7 +85,11 @@ async def serving(
     sinks = [RecordingSink() for _ in sources]
     tasks = [asyncio.create_task(s.run(k)) for s, k in zip(sources, sinks, strict=True)] if run else []
     for k in sinks if run else []:
-        await until(lambda k=k: k.up)
+
+        def is_up(k: RecordingSink = k) -> bool:
+            return k.up
+
+        await until(is_up)
     try:
         yield f"http://127.0.0.1:{port}", sinks
     finally:
