@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, NotRequired, TypedDict
 
 import pytest
 
@@ -18,6 +18,35 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 """The public sample data (real Asterisk logs, helpdesk payloads), cloned beside the repository."""
 SIM_START = "2026-01-05T08:00:00Z"
 SIM_START_TS = 1767600000.0
+
+
+class OnQueue(TypedDict):
+    """ContactEvent's keywords for where events happen, shared by a test's events as ``**where``."""
+
+    channel: str
+    queue: str
+    customer_id: NotRequired[str]
+
+
+class OfContact(OnQueue):
+    """The same, for events that are all one contact's."""
+
+    contact_id: str
+
+
+class EventExtras(TypedDict, total=False):
+    """ContactEvent's optional keywords, for builders that pass them on (``**kw: Unpack[EventExtras]``)."""
+
+    source: str
+    customer_id: str | None
+    wait: float | None
+    duration: float | None
+    reason: str | None
+    score: float | None
+    target: str | None
+    agents_staffed: int | None
+    agents_available: int | None
+    contacts_waiting: int | None
 
 
 def default_config() -> Config:

@@ -11,17 +11,19 @@ from fractions import Fraction
 
 from cxmon import sketch
 from cxmon.config import Threshold, loads
-from cxmon.detector import Detector
+from cxmon.detector import Detector, Tails
 from cxmon.engine import Engine
 from cxmon.engine.window_figures import percentile_tails
 from cxmon.events import ContactEvent, EventKind
 from cxmon.noise import quantile_chance
 from cxmon.snapshot import State
-from tests.helpers import HandFed, one_step_config
+from tests.helpers import HandFed, OfContact, one_step_config
 
 KEY = ("help", "chat", "q1")
+WARN = 45.0
+"""P90's warn line."""
 P90 = Threshold(
-    measure="wait_p90", window=300.0, breach=60.0, warn=45.0, direction="above", for_=120.0, clear=50.0
+    measure="wait_p90", window=300.0, breach=60.0, warn=WARN, direction="above", for_=120.0, clear=50.0
 )
 
 
@@ -48,7 +50,7 @@ def sample_p90(values: list[float]) -> tuple[float, dict[int, int]]:
     return p90, bins
 
 
-def tails_of(bins: dict[int, int]) -> object:
+def tails_of(bins: dict[int, int]) -> Tails:
     """A ``tails`` callable over one sketch: values counted at the value the sketch reports."""
 
     def tails(window: float, measure: str, line: float, direction: str) -> tuple[int, int]:
@@ -77,7 +79,7 @@ def test_two_of_eleven_waits_past_the_line_is_within_noise_and_says_so() -> None
     waits = [5.0] * 9 + [62.0, 63.0]
     p90, bins = sample_p90(waits)
     assert p90 > 60.0
-    verdict = detector().judge_rule(KEY, 0, P90, p90, 0.0, tails=tails_of(bins))  # type: ignore[arg-type]
+    verdict = detector().judge_rule(KEY, 0, P90, p90, 0.0, tails=tails_of(bins))
     assert verdict.state is State.OK
     assert "within its noise over 11; WATCH if it lasts 5m" in verdict.reason
 
@@ -86,7 +88,7 @@ def test_many_waits_past_the_line_turn_watch_at_once() -> None:
     """Six of 15 waits past the line is beyond noise (P ≈ 0.2 %): WATCH at once, "pot hole if it lasts"."""
     waits = [5.0] * 9 + [70.0] * 6
     p90, bins = sample_p90(waits)
-    verdict = detector().judge_rule(KEY, 0, P90, p90, 0.0, tails=tails_of(bins))  # type: ignore[arg-type]
+    verdict = detector().judge_rule(KEY, 0, P90, p90, 0.0, tails=tails_of(bins))
     assert verdict.state is State.WATCH
     assert "pot hole if it lasts 2m" in verdict.reason
 
@@ -98,27 +100,27 @@ def test_a_queue_truly_at_warn_seldom_warns_and_a_worse_one_does() -> None:
     would be WATCH. From a queue with 40 % of waits past warn, most windows of 20 or more waits
     are WATCH at once."""
     rng = random.Random(2026)
-    rate = math.log(10.0) / P90.warn  # exponential waits with P(wait > warn) = 0.1 exactly
+    rate = math.log(10.0) / WARN  # exponential waits with P(wait > warn) = 0.1 exactly
     past_warn = watched = 0
     trials = 3000
     for _ in range(trials):
         waits = [rng.expovariate(rate) for _ in range(rng.randint(8, 60))]
         p90, bins = sample_p90(waits)
-        if p90 > P90.warn:
+        if p90 > WARN:
             past_warn += 1
-            verdict = detector().judge_rule(KEY, 0, P90, p90, 0.0, tails=tails_of(bins))  # type: ignore[arg-type]
+            verdict = detector().judge_rule(KEY, 0, P90, p90, 0.0, tails=tails_of(bins))
             watched += verdict.state is State.WATCH
     assert past_warn > trials * 0.25  # the plain comparison would have warned this often
     assert watched <= trials * 0.12
 
-    worse = math.log(1 / 0.4) / P90.warn  # P(wait > warn) = 0.4
+    worse = math.log(1 / 0.4) / WARN  # P(wait > warn) = 0.4
     hits = total = 0
     for _ in range(500):
         waits = [rng.expovariate(worse) for _ in range(rng.randint(20, 60))]
         p90, bins = sample_p90(waits)
-        if p90 > P90.warn:
+        if p90 > WARN:
             total += 1
-            verdict = detector().judge_rule(KEY, 0, P90, p90, 0.0, tails=tails_of(bins))  # type: ignore[arg-type]
+            verdict = detector().judge_rule(KEY, 0, P90, p90, 0.0, tails=tails_of(bins))
             hits += verdict.state is State.WATCH
     assert total > 400 and hits >= 0.9 * total
 
@@ -127,7 +129,7 @@ def test_a_percentile_without_tails_or_at_confidence_zero_keeps_the_plain_compar
     """Without the window's counts, or with warn_confidence 0, a p90 past warn is WATCH as before."""
     p90, bins = sample_p90([5.0] * 9 + [50.0, 51.0])
     assert detector().judge_rule(KEY, 0, P90, p90, 0.0).state is State.WATCH
-    assert detector(warn=0.0).judge_rule(KEY, 0, P90, p90, 0.0, tails=tails_of(bins)).state is State.WATCH  # type: ignore[arg-type]
+    assert detector(warn=0.0).judge_rule(KEY, 0, P90, p90, 0.0, tails=tails_of(bins)).state is State.WATCH
 
 
 CONFIG = """
@@ -160,9 +162,9 @@ def _chat_contacts(waits: list[float], answered_after: list[float]) -> list[Cont
     events = []
     for i, (wait, after) in enumerate(zip(waits, answered_after, strict=True)):
         at = T0 + 10.0 * i
-        base = {"contact_id": f"c{i}", "channel": "chat", "queue": "q1"}
-        events.append(ContactEvent(ts=at, kind=EventKind.ARRIVED, **base))  # type: ignore[arg-type]
-        events.append(ContactEvent(ts=at + after, kind=EventKind.ANSWERED, wait=wait, **base))  # type: ignore[arg-type]
+        base: OfContact = {"contact_id": f"c{i}", "channel": "chat", "queue": "q1"}
+        events.append(ContactEvent(ts=at, kind=EventKind.ARRIVED, **base))
+        events.append(ContactEvent(ts=at + after, kind=EventKind.ANSWERED, wait=wait, **base))
     return events
 
 
@@ -228,5 +230,5 @@ def test_a_percentile_held_within_its_noise_draws_no_trend_watch() -> None:
     waits = [5.0] * 9 + [46.0, 47.0]
     for i in range(13):
         p90, bins = sample_p90([*waits[:-2], 46.0 + i * 0.5, 47.0 + i * 0.5])
-        verdict = det.judge_rule(KEY, 0, P90, p90, i * 10.0, tails=tails_of(bins))  # type: ignore[arg-type]
+        verdict = det.judge_rule(KEY, 0, P90, p90, i * 10.0, tails=tails_of(bins))
         assert verdict.state is State.OK, (i, verdict.reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
@@ -15,12 +16,13 @@ from cxmon.rows import decode_rows, encode_rows
 from cxmon.snapshot import Ack, State, Transition
 from cxmon.store import Store
 from cxmon.store_schema import MIGRATIONS
+from tests.helpers import EventExtras
 
 
-def ev(i: int, ts: float = 1000.0, **kw: object) -> ContactEvent:
+def ev(i: int, ts: float = 1000.0, **kw: Unpack[EventExtras]) -> ContactEvent:
     return ContactEvent(
         ts=ts + i, kind=EventKind.ARRIVED, contact_id=f"c{i}", channel="voice", queue="q", **kw
-    )  # type: ignore[arg-type]
+    )
 
 
 async def test_database_is_wal_with_current_schema(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from cxmon import sketch
 from cxmon.config import Config
 from cxmon.events import ContactEvent, EventKind
 from cxmon.windows import Aggregator, instant_measures, window_measures
-from tests.helpers import one_step_config
+from tests.helpers import OfContact, OnQueue, one_step_config
 
 CONFIG = one_step_config()
 T0 = 1_767_600_000.0
@@ -77,7 +77,7 @@ def staffing_events(updates: list[tuple[float, int, int, str]]) -> list[ContactE
 
 def events_of(i: int, c: Contact) -> list[ContactEvent]:
     cid = f"c{i}"
-    base = {"contact_id": cid, "channel": "voice", "queue": c.queue, "customer_id": f"u{i % 7}"}
+    base: OfContact = {"contact_id": cid, "channel": "voice", "queue": c.queue, "customer_id": f"u{i % 7}"}
     out = [ContactEvent(ts=T0 + c.arrive, kind=EventKind.ARRIVED, **base)]
     t = T0 + c.arrive + c.wait
     if c.outcome == "abandoned":
@@ -321,7 +321,7 @@ def test_strikes_count_customers_with_three_bad_experiences_in_a_day() -> None:
     """Three abandons in a day make a customer count; a day later they no longer do."""
     agg = Aggregator(CONFIG)
     for i in range(3):
-        base = {"contact_id": f"s{i}", "channel": "voice", "queue": "q1", "customer_id": "alice"}
+        base: OfContact = {"contact_id": f"s{i}", "channel": "voice", "queue": "q1", "customer_id": "alice"}
         agg.add(
             [
                 ContactEvent(ts=T0 + i * 100, kind=EventKind.ARRIVED, **base),
@@ -340,7 +340,7 @@ def test_abandon_and_answer_waits_are_classified_and_counted() -> None:
     from cxmon.snapshot import TOTALS
 
     agg = Aggregator(CONFIG)
-    voice = {"channel": "voice", "queue": "q1", "customer_id": "bob"}
+    voice: OnQueue = {"channel": "voice", "queue": "q1", "customer_id": "bob"}
     agg.add(
         [
             ContactEvent(ts=T0, kind=EventKind.ARRIVED, contact_id="a", **voice),
@@ -367,7 +367,7 @@ def test_window_counts_are_given_out_as_floats() -> None:
     import json
 
     agg = Aggregator(CONFIG)
-    voice = {"channel": "voice", "queue": "q1"}
+    voice: OnQueue = {"channel": "voice", "queue": "q1"}
     agg.add(
         [
             ContactEvent(ts=T0, kind=EventKind.ARRIVED, contact_id="a", **voice),
@@ -377,7 +377,15 @@ def test_window_counts_are_given_out_as_floats() -> None:
         ]
     )
     figures = window_measures(agg.series[("help", "voice", "q1")].windows[0].total, "excl_short_abandons")
-    counts = ("offered", "answered", "abandoned", "short_abandoned", "lost", "escalations", "transfers")
+    counts: tuple[str, ...] = (
+        "offered",
+        "answered",
+        "abandoned",
+        "short_abandoned",
+        "lost",
+        "escalations",
+        "transfers",
+    )
     counts += ("resolved", "feedback", "surveys", "next_replies")
     assert {name: figures[name] for name in counts} == dict.fromkeys(counts, 0.0) | {
         "offered": 2.0,
@@ -432,7 +440,7 @@ def test_wait_and_duration_histograms_bucket_as_bisect_left_does() -> None:
     for edge in (*WAIT_BUCKETS, *RESOLUTION_BUCKETS):
         values += [float(edge), math.nextafter(edge, -math.inf), math.nextafter(edge, math.inf)]
     agg = Aggregator(CONFIG)
-    voice = {"channel": "voice", "queue": "q1"}
+    voice: OnQueue = {"channel": "voice", "queue": "q1"}
     events = []
     for i, value in enumerate(values):
         cid = f"c{i}"
