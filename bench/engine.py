@@ -31,17 +31,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TypedDict, cast
+from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from collectors.base import Sink
 from collectors.jsonl import JsonlFileSource
 from collectors.registry import create_source
+from collectors.simulator import SimulatorSource
 from collectors.simulator.model import simulate_events
 from cxmon.config import Config, loads
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
 from cxmon.importer import IMPORT_BATCH, IMPORT_PENDING, NEVER_PURGE
 from cxmon.ingest import ProcessSource
+from cxmon.snapshot import Snapshot
 
 START = 1_767_600_000.0
 SERIES = 300
@@ -90,10 +95,11 @@ def generate(path: Path, count: int) -> float:
     """Write ``count`` simulated events as JSON lines; return the simulated seconds they span."""
     config = bench_config()
     source = create_source(config.collectors[0], config)
+    assert isinstance(source, SimulatorSource)
     n = 0
     last = START
     with path.open("w") as fh:
-        for ev in simulate_events(source.options, START, None, source="sim"):  # type: ignore[attr-defined]
+        for ev in simulate_events(source.options, START, None, source="sim"):
             fh.write(json.dumps(ev.to_dict()))
             fh.write("\n")
             n += 1
@@ -146,19 +152,20 @@ async def ingest(path: Path, db: str | None) -> dict[str, float]:
 async def forecast_cost(path: Path) -> dict[str, float]:
     """The backfill of ``path`` (store off) with every staffing forecast worked out timed (CPU)."""
     from cxmon.forecast import live
+    from cxmon.forecast.result import Forecast
 
     spent: list[float] = []
     compute = live.Forecaster._compute
 
-    def timed(self: live.Forecaster, key: tuple[str, str, str], due: live._Due) -> live.Forecast:
+    def timed(self: live.Forecaster, key: tuple[str, str, str], due: live._Due) -> Forecast:
         t0 = time.process_time()
         forecast = compute(self, key, due)
         if forecast.figures is not None:
             spent.append(time.process_time() - t0)
         return forecast
 
-    live.Forecaster._compute = timed  # type: ignore[method-assign]
-    result = await ingest(path, None)
+    with patch.object(live.Forecaster, "_compute", timed):
+        result = await ingest(path, None)
     spent.sort()
     return {
         "events": result["events"],
@@ -185,7 +192,7 @@ class SteadySource:
         self.sent: list[tuple[int, float]] = []
         """(cumulative events handed over, wall time)."""
 
-    async def run(self, sink) -> None:  # type: ignore[no-untyped-def]
+    async def run(self, sink: Sink) -> None:
         sink.set_up(True)
         step = 0.01
         per = int(self.rate * step)
@@ -277,7 +284,7 @@ class _Fed:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    async def run(self, sink) -> None:  # type: ignore[no-untyped-def]
+    async def run(self, sink: Sink) -> None:
         await asyncio.Event().wait()
 
 
@@ -344,7 +351,7 @@ async def memory(hours: float) -> dict[str, object]:
     samples: list[tuple[int, float]] = []
     next_mark = [START]
 
-    def sample(snap) -> None:  # type: ignore[no-untyped-def]
+    def sample(snap: Snapshot) -> None:
         if snap.ts >= next_mark[0]:
             samples.append((int((snap.ts - START) // 60), rss_mb()))
             next_mark[0] += 600
@@ -358,9 +365,32 @@ async def memory(hours: float) -> dict[str, object]:
 # --------------------------------------------------------------------------- driver
 
 
-def child(args: list[str]) -> dict[str, object]:
+class MemoryRun(TypedDict):
+    """What the memory part's child prints: :func:`memory`'s dict, through JSON."""
+
+    samples: list[list[float]]
+    """(simulated minute, RSS MiB) every 10 simulated minutes (JSON gives the pairs as lists)."""
+    events: int
+    series: int
+
+
+def child(args: list[str]) -> object:
+    """Run this script's ``--child`` part ``args`` in a process of its own; return the JSON it prints last."""
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    doc: object = json.loads(out.stdout.strip().splitlines()[-1])
+    return doc
+
+
+def child_figures(args: list[str]) -> dict[str, float]:
+    """:func:`child` for a part that gives figures (ingest, latency, ticks, forecast)."""
+    # Those parts return dict[str, float], which comes back from JSON as it went in.
+    return cast(dict[str, float], child(args))
+
+
+def child_memory(args: list[str]) -> MemoryRun:
+    """:func:`child` for the memory part."""
+    # memory() returns a MemoryRun's keys and values (its pairs come back from JSON as lists).
+    return cast(MemoryRun, child(args))
 
 
 def _median(runs: list[dict[str, float]], key: str) -> float:
@@ -438,13 +468,13 @@ def throughput(events: int, runs: int) -> None:
     for i in range(runs):
         for label in results:
             extra = [str(tmp / f"bench{i}.db")] if label.startswith("store on") else []
-            results[label].append(child(["--child", "ingest", str(data), *extra]))
-    for label, runs in results.items():
-        rates = sorted(r["events_per_s"] for r in runs)
-        r = sorted(runs, key=lambda r: r["events_per_s"])[len(runs) // 2]
+            results[label].append(child_figures(["--child", "ingest", str(data), *extra]))
+    for label, tries in results.items():
+        rates = sorted(r["events_per_s"] for r in tries)
+        r = sorted(tries, key=lambda r: r["events_per_s"])[len(tries) // 2]
         print(
             f"parse → aggregate → {label}: {r['events']:,.0f} events in {r['seconds']:.1f}s = "
-            f"{r['events_per_s']:,.0f} events/s (median of {len(runs)}: {rates[0]:,.0f}–{rates[-1]:,.0f}), "
+            f"{r['events_per_s']:,.0f} events/s (median of {len(tries)}: {rates[0]:,.0f}–{rates[-1]:,.0f}), "
             f"{r['series']} series, peak RSS engine {r['peak_rss_mb']:.0f} MiB, "
             f"reader/writer {r['children_rss_mb']:.0f} MiB, CPU engine {r['cpu_s']:.1f}s + "
             f"reader/writer {r['children_cpu_s']:.1f}s"
@@ -457,9 +487,11 @@ def latency_and_ticks(rate: float, seconds: float, ticks_measured: int, runs: in
     lat: list[dict[str, float]] = []
     ticks: dict[str, list[dict[str, float]]] = {"changes": [], "all": []}
     for _ in range(runs):
-        lat.append(child(["--child", "latency", str(rate), str(seconds)]))
-        ticks["changes"].append(child(["--child", "ticks", "changes", str(ticks_measured), "0.01"]))
-        ticks["all"].append(child(["--child", "ticks", "all", str(max(10, ticks_measured // 20)), "0.01"]))
+        lat.append(child_figures(["--child", "latency", str(rate), str(seconds)]))
+        ticks["changes"].append(child_figures(["--child", "ticks", "changes", str(ticks_measured), "0.01"]))
+        ticks["all"].append(
+            child_figures(["--child", "ticks", "all", str(max(10, ticks_measured // 20)), "0.01"])
+        )
     print(
         f"snapshot latency at {_median(lat, 'rate'):,.0f} events/s (default tick {lat[0]['tick_s']}s), "
         f"event handed over → first snapshot with it, median of {len(lat)}: "
@@ -481,7 +513,7 @@ def forecast_costs(events: int, runs: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cxmon-bench-"))
     data = tmp / "events.jsonl"
     generate(data, events)
-    measured = [child(["--child", "forecast", str(data)]) for _ in range(runs)]
+    measured = [child_figures(["--child", "forecast", str(data)]) for _ in range(runs)]
     r = sorted(measured, key=lambda r: r["mean_us"])[len(measured) // 2]
     print(
         f"staffing forecasts in a backfill of {r['events']:,.0f} events ({SERIES} series): "
@@ -494,11 +526,11 @@ def forecast_costs(events: int, runs: int) -> None:
 
 def memory_over_time(hours: float) -> None:
     """Print the engine's RSS every 10 simulated minutes over ``hours``."""
-    r = child(["--child", "memory", str(hours)])
+    r = child_memory(["--child", "memory", str(hours)])
     samples = r["samples"]
     print(f"memory over {hours:g} simulated hours ({r['events']:,} events, {r['series']} series):")
-    print("  " + "  ".join(f"{m}m:{mb:.0f}MiB" for m, mb in samples))  # type: ignore[union-attr]
-    half = [mb for m, mb in samples if m >= 60]  # type: ignore[union-attr]
+    print("  " + "  ".join(f"{m}m:{mb:.0f}MiB" for m, mb in samples))
+    half = [mb for m, mb in samples if m >= 60]
     if len(half) >= 2:
         print(
             f"  after the 60m window is full: {half[0]:.0f} → {half[-1]:.0f} MiB "

@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -177,7 +178,28 @@ async def _loop_lag(out: list[float]) -> None:
         out.append((time.monotonic() - t0 - 0.01) * 1000.0)
 
 
-async def run(watchers: int, snaps: list[Snapshot], tick: float, shared: bool = True) -> dict[str, float]:
+class Fanout(TypedDict):
+    """One run's figures: the hub's latency and the watchers', loop lag, resyncs."""
+
+    hub_p50_ms: float
+    hub_p99_ms: float
+    hub_within_tick: int
+    watchers: int
+    compression: str
+    """``shared`` or ``per-connection``."""
+    ticks: int
+    complete_ticks: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    hub_cpu_pct: float
+    resyncs: int
+    full_builds_on_connect: int
+    connect_lag_max_ms: float
+    tick_lag_max_ms: float
+
+
+async def run(watchers: int, snaps: list[Snapshot], tick: float, shared: bool = True) -> Fanout:
     feed = MemoryFeed(default_config(), snaps[0])
     connect_lag: list[float] = []
     tick_lag: list[float] = []

@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,7 @@ class Watcher:
         else:
             self.watch_from = None
         for th in self.thresholds:
-            figures = series.windows.get(th.window) or {}
+            figures: Mapping[str, float | None] = series.windows.get(th.window) or {}
             value = figures.get(th.measure)
             done = (figures.get("answered") or 0.0) + (figures.get("abandoned") or 0.0)
             if value is not None and done >= th.min_volume and th.worse(value, th.breach):
