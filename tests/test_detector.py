@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 from cxmon.config import Threshold
 from cxmon.detector import Detector, Verdict
@@ -18,7 +19,7 @@ SL = Threshold(
 )
 
 
-def run(det: Detector, th: Threshold, values: list[float | None], step: float = 1.0) -> list[State]:
+def run(det: Detector, th: Threshold, values: Sequence[float | None], step: float = 1.0) -> list[State]:
     return [det.judge_rule(KEY, 0, th, v, i * step).state for i, v in enumerate(values)]
 
 

@@ -86,9 +86,11 @@ async def test_everything_received_is_stored_and_stats_agree(tmp_path: Path) -> 
     assert stored_transitions == len(seen)
     doc = await compute_stats(engine.config, str(tmp_path / "h.db"))
     offered = {(s["step"], s["queue"]): s["offered"] for s in doc["series"]}
+    sim = engine.sources[0]
+    assert isinstance(sim, SimulatorSource)
     expected = sum(
         1
-        for e in simulate_events(engine.sources[0].options, SIM_START_TS, SIM_START_TS + 1200)  # type: ignore[attr-defined]
+        for e in simulate_events(sim.options, SIM_START_TS, SIM_START_TS + 1200)
         if e.kind is EventKind.ARRIVED and e.queue == "billing"
     )
     assert offered[("get_help", "billing")] == expected
@@ -188,10 +190,10 @@ async def test_a_clock_source_far_ahead_of_the_queue_is_not_shown_silent(tmp_pat
     assert not stale, stale[0].steps[0].reason
 
 
-def cxmon(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+def cxmon(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cxmon", *args], capture_output=True, text=True, cwd=REPO, **kw
-    )  # type: ignore[call-overload,no-any-return]
+        [sys.executable, "-m", "cxmon", *args], capture_output=True, text=True, cwd=REPO, timeout=timeout
+    )
 
 
 def write_config(tmp_path: Path, speed: str) -> Path:

@@ -129,10 +129,14 @@ async def test_queuestart_makes_calls_in_flight_lost_in_the_stats(tmp_path: Path
 # ---------------------------------------------------------------------- cross-format
 
 
-def _calls(n: int, seed: int) -> list[tuple[str, str, int, str, int | None, int | None, int]]:
+Call = tuple[str, str, int, str, int | None, int | None, int]
+"""(id, queue, enter, outcome, wait, talk, customer): one call of the cross-format tests."""
+
+
+def _calls(n: int, seed: int) -> list[Call]:
     """(id, queue, enter, outcome, wait, talk, customer) for n seeded calls."""
     rng = random.Random(seed)
-    out = []
+    out: list[Call] = []
     t = 1_700_000_000
     for i in range(n):
         t += rng.randrange(1, 40)
@@ -145,7 +149,7 @@ def _calls(n: int, seed: int) -> list[tuple[str, str, int, str, int | None, int 
     return out
 
 
-def write_queue_log(path: Path, calls: list[tuple[str, str, int, str, int | None, int | None, int]]) -> None:
+def write_queue_log(path: Path, calls: list[Call]) -> None:
     lines: list[tuple[int, int, str]] = []
     for n, (cid, q, t, outcome, wait, talk, cust) in enumerate(calls):
         lines.append((t, n * 3, f"{t}|{cid}|{q}|NONE|ENTERQUEUE||{cust}|1"))
@@ -165,7 +169,7 @@ def write_queue_log(path: Path, calls: list[tuple[str, str, int, str, int | None
     path.write_text("".join(text + "\n" for _, _, text in sorted(lines)))
 
 
-def write_records(path: Path, calls: list[tuple[str, str, int, str, int | None, int | None, int]]) -> None:
+def write_records(path: Path, calls: list[Call]) -> None:
     out = ["id,queue,customer,q_start,q_exit,s_start,s_end"]
     for cid, q, t, outcome, wait, talk, cust in calls:
         assert wait is not None

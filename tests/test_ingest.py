@@ -67,6 +67,13 @@ def table(db: Path, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
+def count(db: Path, sql: str) -> int:
+    """The one number a ``SELECT COUNT(*)`` query gives."""
+    [(n,)] = table(db, sql)
+    assert isinstance(n, int)
+    return n
+
+
 def test_rows_decode_back_to_the_same_events() -> None:
     """encode_rows → decode_rows is the identity, for empty, zero and missing optional fields alike."""
     events = [
@@ -99,7 +106,7 @@ async def test_backfill_in_a_child_stores_and_judges_exactly_like_in_process(tmp
     ):
         assert table(tmp_path / "child.db", sql) == table(tmp_path / "here.db", sql), sql
     assert table(tmp_path / "child.db", "SELECT position FROM source_offsets") == [(path.stat().st_size,)]
-    assert table(tmp_path / "child.db", "SELECT COUNT(*) FROM transitions")[0][0] > 0
+    assert count(tmp_path / "child.db", "SELECT COUNT(*) FROM transitions") > 0
     for key, series in here.aggregator.series.items():
         other = child.aggregator.series[key]
         assert other.totals == series.totals
@@ -130,7 +137,7 @@ async def test_a_second_run_resumes_after_what_the_first_stored(tmp_path: Path) 
     write_simulated(path, 600)
     db = tmp_path / "h.db"
     first = await backfill(path, db, in_child=True)
-    stored = table(db, "SELECT COUNT(*) FROM events")[0][0]
+    stored = count(db, "SELECT COUNT(*) FROM events")
     assert stored == first.health["feed"].events_total > 0
     again = await backfill(path, db, in_child=True)
     assert again.health["feed"].events_total == 0
@@ -139,7 +146,7 @@ async def test_a_second_run_resumes_after_what_the_first_stored(tmp_path: Path) 
         fh.write(json.dumps(extra.to_dict()) + "\n")
     third = await backfill(path, db, in_child=True)
     assert third.health["feed"].events_total == 1
-    assert table(db, "SELECT COUNT(*) FROM events")[0][0] == stored + 1
+    assert count(db, "SELECT COUNT(*) FROM events") == stored + 1
 
 
 async def test_cancelling_the_reader_kills_its_child(tmp_path: Path) -> None:
@@ -232,7 +239,7 @@ async def test_queue_log_import_in_a_child_stores_what_an_in_process_run_stores(
         child_db, here_db = tmp_path / f"{log.name}.child.db", tmp_path / f"{log.name}.here.db"
         await run_import(config, queue_log_source(config, str(log)), str(child_db))
         source = queue_log_source(config, str(log))
-        engine = Engine(config, db_path=str(here_db), sources=[source], clock="events")  # type: ignore[list-item]
+        engine = Engine(config, db_path=str(here_db), sources=[source], clock="events")
         async with engine:
             await engine.run()
         for sql in (
@@ -245,8 +252,8 @@ async def test_queue_log_import_in_a_child_stores_what_an_in_process_run_stores(
     generated = tmp_path / "generated_queue_log"
     bench_queue_log().generate(generated, 20_000, seed=5)
     await compare(generated)
-    assert table(tmp_path / "generated_queue_log.child.db", "SELECT COUNT(*) FROM events")[0][0] > 10_000
-    assert table(tmp_path / "generated_queue_log.child.db", "SELECT COUNT(*) FROM transitions")[0][0] > 0
+    assert count(tmp_path / "generated_queue_log.child.db", "SELECT COUNT(*) FROM events") > 10_000
+    assert count(tmp_path / "generated_queue_log.child.db", "SELECT COUNT(*) FROM transitions") > 0
     for log in sorted(shared_data("asterisk").glob("*queue_log*")):
         await compare(log)
 
@@ -279,7 +286,7 @@ def test_a_stopped_import_stores_what_was_read_and_a_rerun_finishes_it(
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if db.exists() and table(db, "SELECT COUNT(*) FROM source_offsets")[0][0]:
+            if db.exists() and count(db, "SELECT COUNT(*) FROM source_offsets"):
                 break  # a first batch is committed: interrupt now
         except sqlite3.OperationalError:
             pass  # the file is there but its tables are not yet
@@ -287,7 +294,7 @@ def test_a_stopped_import_stores_what_was_read_and_a_rerun_finishes_it(
     if proc.poll() is None:
         os.killpg(proc.pid, getattr(signal, signame))
     _, err = proc.communicate(timeout=120)
-    interrupted = table(db, "SELECT COUNT(*) FROM events")[0][0]
+    interrupted = count(db, "SELECT COUNT(*) FROM events")
     assert proc.returncode == code, err
     assert "Traceback" not in err and "import the file again" in err
     with pytest.raises(ProcessLookupError):  # no process of the import's group is left
@@ -299,7 +306,7 @@ def test_a_stopped_import_stores_what_was_read_and_a_rerun_finishes_it(
     sql = (
         "SELECT ts, kind, contact_id, queue, wait, duration FROM events ORDER BY ts, kind, contact_id, queue"
     )
-    assert 0 < interrupted < table(whole, "SELECT COUNT(*) FROM events")[0][0]
+    assert 0 < interrupted < count(whole, "SELECT COUNT(*) FROM events")
     assert table(db, sql) == table(whole, sql)
 
 

@@ -91,13 +91,13 @@ async def test_helpdesk_feedback_reaches_the_feedback_step(tmp_path: Path) -> No
     try:
         async with engine, aiohttp.ClientSession() as http:
             await until(lambda: all(h.up for h in engine.health.values()))
-            for path, payload, sign in (
+            for route, payload, sign in (
                 ("/webhooks/cw", sent, chatwoot_headers),
                 ("/webhooks/cw", answered, chatwoot_headers),
                 ("/webhooks/zd", offered, zendesk_headers),
             ):
                 body = body_of(payload)
-                async with http.post(base + path, data=body, headers=sign(body)) as r:
+                async with http.post(base + route, data=body, headers=sign(body)) as r:
                     assert r.status == 200, await r.text()
             await until(lambda: sum(h.events_total for h in engine.health.values()) >= 3)
             await until(lambda: engine.latest.ts > now)

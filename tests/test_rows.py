@@ -26,7 +26,7 @@ from cxmon.rows import (
     row_of,
 )
 from cxmon.store_schema import INSERT_EVENT, MIGRATIONS, SELECT_EVENTS, SELECT_ROWS
-from cxmon.store_writer import WriterProcess
+from cxmon.store_writer import Frame, WriterProcess
 
 TEXT = st.text(max_size=8)
 NUMBER = st.floats(min_value=0, max_value=1e6, allow_nan=False)
@@ -142,7 +142,7 @@ def test_writer_process_commits_a_frame_and_reports_a_failed_one(tmp_path: Path)
     writer = WriterProcess(str(db))
     try:
         assert writer.exchange(([marshal.dumps(rows[:2])], rows[2:], [], [], [], False)) == b"ok\n"
-        bad = ([], rows, [], [("not", "a", "transition")], [], False)
+        bad: Frame = ([], rows, [], [("not", "a", "transition")], [], False)
         assert writer.exchange(bad).startswith(b"error ")
     finally:
         writer.close()

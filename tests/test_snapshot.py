@@ -58,11 +58,11 @@ def _engine_with_live_status() -> tuple[Engine, _Importing, AlertDispatcher, Sou
     """An engine importing ``feed``, with an alert dispatcher (log sink) attached."""
     config = one_step_config()
     source = _Importing()
-    engine = Engine(config, store=False, sources=[source], clock=lambda: 1000.0)  # type: ignore[list-item]
+    engine = Engine(config, store=False, sources=[source], clock=lambda: 1000.0)
     engine.import_status = lambda: import_status(source)  # as cxmon import does
     dispatcher = AlertDispatcher(config)
     dispatcher.attach(engine)
-    return engine, source, dispatcher, SourceSink(engine, source)  # type: ignore[arg-type]
+    return engine, source, dispatcher, SourceSink(engine, source)
 
 
 def test_a_published_snapshot_keeps_the_statuses_it_was_published_with() -> None:

@@ -8,6 +8,7 @@ import json
 import math
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,10 @@ def arrival(ts: float, cid: str = "c") -> ContactEvent:
     return ContactEvent(ts=ts, kind=EventKind.ARRIVED, contact_id=cid, channel="voice", queue="q1")
 
 
-async def until(cond: object, tries: int = 200) -> None:
+async def until(cond: Callable[[], object], tries: int = 200) -> None:
     """Wait (bounded) until ``cond()`` is true."""
     for _ in range(tries):
-        if cond():  # type: ignore[operator]
+        if cond():
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition not reached")
@@ -214,14 +215,14 @@ async def test_a_failing_tick_is_published_as_a_failure_everywhere(
             snap = engine.latest
             assert snap.stale and all(s.state is State.STALE for s in snap.steps)
             assert "engine tick failed" in snap.steps[0].reason
-            status, doc = await asyncio.to_thread(_get, server.port, "/healthz")
+            status, doc = await asyncio.to_thread(_get_json, server.port, "/healthz")
             assert status == 503 and doc["status"] == "failing"
-            await until(lambda: server.exporter._version >= engine.latest.version)  # type: ignore[attr-defined]
-            _, metrics = await asyncio.to_thread(_get, server.port, "/metrics", raw=True)
+            await until(lambda: server.exporter._version >= engine.latest.version)
+            _, metrics = await asyncio.to_thread(_get, server.port, "/metrics")
             assert "cxmon_engine_healthy 0.0" in metrics
             monkeypatch.undo()
             await until(lambda: engine.latest.tick_error is None)
-            status, doc = await asyncio.to_thread(_get, server.port, "/healthz")
+            status, doc = await asyncio.to_thread(_get_json, server.port, "/healthz")
             assert status == 200 and doc["status"] == "ok"
             monkeypatch.setattr(engine, "_tick", fail)
         finally:
@@ -235,14 +236,20 @@ async def test_a_failing_tick_is_published_as_a_failure_everywhere(
         assert db.execute("select count(*) from events").fetchone()[0] == 1
 
 
-def _get(port: int, path: str, raw: bool = False) -> tuple[int, dict[str, object] | str]:
+def _get(port: int, path: str) -> tuple[int, str]:
+    """The status and body of a GET on the local server (an error status is an answer too)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
-            body = resp.read().decode()
-            return resp.status, body if raw else json.loads(body)
+            return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
-        body = exc.read().decode()
-        return exc.code, body if raw else json.loads(body)
+        return exc.code, exc.read().decode()
+
+
+def _get_json(port: int, path: str) -> tuple[int, dict[str, object]]:
+    """The status and JSON object of a GET on the local server."""
+    status, body = _get(port, path)
+    doc: dict[str, object] = json.loads(body)
+    return status, doc
 
 
 async def test_a_step_headline_is_its_configured_measure_whatever_breaches() -> None:

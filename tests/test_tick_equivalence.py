@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -219,13 +219,15 @@ class _Replay:
             await sink.emit(self.events[i : i + 40])
 
 
-async def backfill(db: Path, events: Sequence[ContactEvent], recompute: str) -> Snapshot:
+async def backfill(
+    db: Path, events: Sequence[ContactEvent], recompute: Literal["changes", "all"]
+) -> Snapshot:
     engine = Engine(
         CONFIG,
         db_path=str(db),
         sources=[_Replay(events)],
         clock="events",
-        recompute=recompute,  # type: ignore[arg-type]
+        recompute=recompute,
     )
     async with engine:
         await engine.run()
@@ -578,7 +580,7 @@ async def test_live_snapshots_equal_recomputing_everything(plan: list[Burst], ev
             store=False,
             sources=[_Silent("a"), _Silent("b")],
             clock=lambda: now[0],
-            recompute=recompute,  # type: ignore[arg-type]
+            recompute=recompute,
         )
         for recompute in ("changes", "all")
     ]

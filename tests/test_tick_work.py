@@ -36,14 +36,14 @@ match = [{ channel = "voice", queue = "q*" }]
 """
 
 
-async def _judgements_on_unchanged_windows(staffed: int | None) -> int:
+async def _judgements_on_unchanged_windows(staffed: int | None, monkeypatch: pytest.MonkeyPatch) -> int:
     """Feed a call every 20 s for 20 minutes (with a staffing event first when ``staffed``), tick
     every second, and count the judgements of the series, past its first 12 minutes (forecasts
     coming due every 10 s by then), made when none of its windows had changed."""
     engine = Engine(
         loads(CONFIG, "<tick-work>"),
         store=False,
-        sources=[HandFed()],  # type: ignore[list-item]
+        sources=[HandFed()],
         clock=lambda: now,
         recompute="changes",
     )
@@ -56,7 +56,7 @@ async def _judgements_on_unchanged_windows(staffed: int | None) -> int:
         changed[k] = windows_of(k, *args)
         return changed[k]
 
-    ticks.book.update = recorded  # type: ignore[method-assign]
+    monkeypatch.setattr(ticks.book, "update", recorded)
     counts: Counter[tuple[str, str, str]] = Counter()
     judge = engine.detector.judge_series
 
@@ -65,7 +65,7 @@ async def _judgements_on_unchanged_windows(staffed: int | None) -> int:
             counts[k] += 1
         return judge(k, *args, **kwargs)
 
-    engine.detector.judge_series = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(engine.detector, "judge_series", counted)
     events = []
     if staffed is not None:
         events.append(
@@ -119,10 +119,12 @@ async def _judgements_on_unchanged_windows(staffed: int | None) -> int:
 
 
 @pytest.mark.pure_python
-async def test_a_series_with_no_agents_known_is_not_judged_as_its_forecasts_come_due() -> None:
+async def test_a_series_with_no_agents_known_is_not_judged_as_its_forecasts_come_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """With no staffing figures and none in ``[forecast] agents``, a forecast cannot carry a
     projection until a staffing event (which has the series looked at anyway): the series is judged
     only when its windows change, not again every time its forecast comes due. With agents known it
     is (the next forecast may project a breach): the count tells the two apart."""
-    assert await _judgements_on_unchanged_windows(None) == 0
-    assert await _judgements_on_unchanged_windows(4) >= 20
+    assert await _judgements_on_unchanged_windows(None, monkeypatch) == 0
+    assert await _judgements_on_unchanged_windows(4, monkeypatch) >= 20

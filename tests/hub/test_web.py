@@ -81,7 +81,8 @@ async def test_web_dashboard_renders_in_chromium_and_follows_live(tmp_path: Path
         def page_served() -> bool:
             try:
                 with urllib.request.urlopen(url, timeout=5) as r:
-                    return r.status == 200
+                    status: int = r.status
+                    return status == 200
             except OSError:
                 return False
 

@@ -40,7 +40,7 @@ async def test_each_tile_names_the_window_its_figure_is_measured_over(engine: En
     windows = {}
     for step in engine.config.steps:
         judged = [th.window for th in step.thresholds if th.measure == step.headline]
-        windows[step.name] = judged[0] if judged else min(engine.config.windows)
+        windows[step.name] = judged[0] if judged else min(engine.config.monitor.windows)
     assert len(set(windows.values())) > 1, "the default journey judges its headlines over several windows"
     app = CxmonApp(MemoryFeed(engine.config, engine.latest), refresh_interval=0)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
-from collectors.webhook import model
 from tests.collectors.webhook import payloads as p
 from tests.collectors.webhook.harness import (
     body_of,
@@ -78,7 +78,7 @@ async def test_signature_is_compared_in_constant_time(monkeypatch: pytest.Monkey
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(model.hmac, "compare_digest", spy)
+    monkeypatch.setattr("collectors.webhook.model.hmac.compare_digest", spy)
     src = make_source("zendesk")
     async with serving(src) as (base, _):
         body = body_of(p.zendesk_ticket("created", "e1", 1, time.time(), {}, created=time.time()))
@@ -126,7 +126,7 @@ async def test_oversized_chunked_body_is_refused() -> None:
     """A chunked body (no Content-Length) that grows past max_body: 413."""
     src = make_source("native", max_body=1024)
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(8):
             yield b"x" * 512
 

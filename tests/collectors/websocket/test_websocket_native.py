@@ -7,7 +7,7 @@ import random
 import time
 
 import orjson
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 
 from collectors.websocket.options import parse_options
 from collectors.websocket.source import WebsocketSource, backoff
@@ -24,7 +24,7 @@ class Feed:
         self.events: list[dict[str, object]] = []
         self.refused = 0
         self.port = 0
-        self.server = None
+        self.server: Server | None = None
 
     async def start(self) -> None:
         self.server = await serve(self._client, "127.0.0.1", self.port)
