@@ -135,6 +135,7 @@ def next_snapshot(prev: Snapshot, rng: random.Random, changed: float) -> Snapsho
 
 async def _watchers(port: int, count: int, last: int) -> None:
     from websockets.asyncio.client import ClientConnection, connect
+    from websockets.typing import Subprotocol
 
     arrivals: list[dict[int, float]] = [{} for _ in range(count)]
     conns: list[ClientConnection] = []
@@ -142,7 +143,7 @@ async def _watchers(port: int, count: int, last: int) -> None:
         conns.append(
             await connect(
                 f"ws://127.0.0.1:{port}",
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                subprotocols=[Subprotocol(SUBPROTOCOL)],
                 max_size=None,
                 ping_interval=None,
                 open_timeout=120,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import re
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from unittest.mock import patch
 
 from collectors.base import Sink
 from collectors.simulator import SimulatorSource
@@ -104,8 +106,9 @@ async def test_acknowledgement_reaches_store_and_snapshot(tmp_path: Path) -> Non
         await engine.run(duration=600)
         ack = await engine.acknowledge("get_help", "dana", "extra agents called in")
         snap = engine._tick(engine.now())
-        assert snap.step("get_help").ack == ack  # type: ignore[union-attr]
-        assert await engine.store.acks() == [ack]  # type: ignore[union-attr]
+        get_help = snap.step("get_help")
+        assert get_help is not None and get_help.ack == ack
+        assert engine.store is not None and await engine.store.acks() == [ack]
 
 
 class QuietSource:
@@ -294,7 +297,9 @@ def test_sigterm_flushes_every_event_the_collector_emitted(tmp_path: Path) -> No
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    emitted = int(re.search(r"source sim: (\d+) events emitted", err).group(1))  # type: ignore[union-attr]
+    said = re.search(r"source sim: (\d+) events emitted", err)
+    assert said is not None, err
+    emitted = int(said.group(1))
     con = sqlite3.connect(db)
     rows = con.execute(
         "SELECT ts, kind, contact_id, queue FROM events WHERE source = 'sim' ORDER BY id"
@@ -386,17 +391,19 @@ async def backfill_purges(tmp_path: Path, retention: str) -> tuple[int, int]:
         clock="events",
     )
     purges = 0
-    async with engine:
-        assert engine.store is not None
-        real_purge = engine.store.purge
+    # The store is opened with the engine, and its purges are counted until the engine has closed.
+    with contextlib.ExitStack() as patches:
+        async with engine:
+            assert engine.store is not None
+            real_purge = engine.store.purge
 
-        async def counted(before: float) -> int:
-            nonlocal purges
-            purges += 1
-            return await real_purge(before)
+            async def counted(before: float) -> int:
+                nonlocal purges
+                purges += 1
+                return await real_purge(before)
 
-        engine.store.purge = counted  # type: ignore[method-assign]
-        await engine.run()
+            patches.enter_context(patch.object(engine.store, "purge", counted))
+            await engine.run()
     con = sqlite3.connect(tmp_path / "h.db")
     kept = con.execute("SELECT count(*) FROM events WHERE kind = 'arrived'").fetchone()[0]
     con.close()

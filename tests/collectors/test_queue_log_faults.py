@@ -60,10 +60,12 @@ def test_a_line_over_the_limit_is_skipped_whole_by_the_tailer(tmp_path: Path) ->
         if not isinstance(step, str):
             steps.append(step)
     first = len(enter(1))
+    assert isinstance(steps[0], Lines), steps
+    file_id = steps[0].file_id
     assert steps == [
-        Lines(enter(1).encode(), 0, first, steps[0].file_id),  # type: ignore[union-attr]
-        Skipped(first, first + len(long_line), steps[0].file_id),  # type: ignore[union-attr]
-        Lines(enter(2).encode(), first + len(long_line), path.stat().st_size, steps[0].file_id),  # type: ignore[union-attr]
+        Lines(enter(1).encode(), 0, first, file_id),
+        Skipped(first, first + len(long_line), file_id),
+        Lines(enter(2).encode(), first + len(long_line), path.stat().st_size, file_id),
     ]
 
 

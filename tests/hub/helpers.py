@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from cxmon.hub.protocol import SUBPROTOCOL
 from cxmon.snapshot import EMPTY_SNAPSHOT, Histogram, SeriesFigures, Snapshot, SourceStatus, State, StepStatus
@@ -84,7 +85,7 @@ async def raw_watcher(port: int, token: str | None = None, **kwargs: Any) -> Cli
     return await connect(
         f"ws://127.0.0.1:{port}",
         additional_headers=headers,
-        subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(SUBPROTOCOL)],
         max_size=None,
         **kwargs,
     )

@@ -7,6 +7,7 @@ import socket
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from cxmon.hub.auth import authorize, bearer, is_loopback
 from cxmon.hub.protocol import SUBPROTOCOL
@@ -78,7 +79,7 @@ async def test_a_non_loopback_watcher_without_token_is_refused() -> None:
     host = _non_loopback_address()
     async with Hub(memory_feed(), host=host, port=0) as hub:
         with pytest.raises(InvalidStatus) as refused:
-            await connect(f"ws://{host}:{hub.port}", subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
+            await connect(f"ws://{host}:{hub.port}", subprotocols=[Subprotocol(SUBPROTOCOL)])
     assert refused.value.response.status_code == 403
     assert hub.stats.refused_total == 1
 
@@ -89,7 +90,7 @@ async def test_a_non_loopback_watcher_with_a_token_is_accepted() -> None:
     async with Hub(memory_feed(), host=host, port=0, viewer_token="see") as hub:
         ws = await connect(
             f"ws://{host}:{hub.port}",
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
             additional_headers={"Authorization": "Bearer see"},
         )
         hello = await frame(ws)
@@ -117,9 +118,9 @@ async def test_a_watcher_of_the_previous_protocol_is_refused_at_the_handshake() 
         refused = []
         for old in ("cxmon.v1", "cxmon.v2", "cxmon.v3"):
             with pytest.raises(InvalidStatus) as refusal:
-                await connect(f"ws://127.0.0.1:{hub.port}", subprotocols=[old])  # type: ignore[list-item]
+                await connect(f"ws://127.0.0.1:{hub.port}", subprotocols=[Subprotocol(old)])
             refused.append(refusal.value.response.status_code)
-        ws = await connect(f"ws://127.0.0.1:{hub.port}", subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
+        ws = await connect(f"ws://127.0.0.1:{hub.port}", subprotocols=[Subprotocol(SUBPROTOCOL)])
         hello = await frame(ws)
         await ws.close()
     assert refused == [400, 400, 400]

@@ -55,7 +55,10 @@ def evolved(draw: st.DrawFn) -> tuple[Snapshot, Snapshot]:
         # choice 3: the series is gone
     added = draw(st.lists(series, max_size=2))
     keys = {s.key for s in changed_series}
-    changed_series += [s for s in added if s.key not in keys and not keys.add(s.key)]  # type: ignore[func-returns-value]
+    for s in added:
+        if s.key not in keys:
+            keys.add(s.key)
+            changed_series.append(s)
     changed_steps = [
         dataclasses.replace(s, reason=draw(st.text(max_size=5))) if draw(st.booleans()) else s
         for s in old.steps

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 
 from hypothesis import given, settings
+from websockets.asyncio.client import ClientConnection
 
 from cxmon.hub.deflate import Deflated
 from cxmon.hub.full_frame import FullFrames
@@ -74,6 +75,6 @@ async def test_watchers_connecting_together_share_one_encode() -> None:
     assert hub.full.builds == 1
 
 
-async def _second_frame(ws: object) -> dict[str, object]:
-    await frame(ws)  # type: ignore[arg-type]
-    return await frame(ws)  # type: ignore[arg-type]
+async def _second_frame(ws: ClientConnection) -> dict[str, object]:
+    await frame(ws)
+    return await frame(ws)

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from collectors.base import Offset
 from cxmon.config import Config
 from cxmon.engine import Engine
 from cxmon.errors import ConfigError
+from cxmon.events import ContactEvent
 from cxmon.replay.command import journey, parse_speed
 from cxmon.replay.session import ReplaySession, replayed_transitions
 from cxmon.replay.source import ReplaySource, stored_range
-from cxmon.snapshot import State, Transition
+from cxmon.rows import Row, decode_rows
+from cxmon.snapshot import Snapshot, State, Transition
 from cxmon.tui.replay import ReplayApp, ReplayBar
 from tests.hub.helpers import until
 from tests.snapshot_app import sim_config
@@ -43,9 +47,9 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Recording:
     async def record() -> None:
         async with Engine(rec.config, db_path=str(rec.db)) as engine:
 
-            def seen(snap: object) -> None:
-                rec.transitions.extend(snap.transitions)  # type: ignore[attr-defined]
-                rec.states[snap.ts] = tuple((s.name, s.state) for s in snap.steps)  # type: ignore[attr-defined]
+            def seen(snap: Snapshot) -> None:
+                rec.transitions.extend(snap.transitions)
+                rec.states[snap.ts] = tuple((s.name, s.state) for s in snap.steps)
 
             engine.add_listener(seen)
             await engine.run(duration=MINUTES * 60.0)
@@ -178,9 +182,18 @@ class _StalledSink:
     def set_up(self, up: bool) -> None:
         pass
 
-    async def emit(self, events: object, offset: object = None) -> None:
+    def error(self, where: str, msg: str) -> None:
+        raise AssertionError(f"{where}: {msg}")
+
+    async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
         self.got_one.set()
         await asyncio.Event().wait()
+
+    async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
+        await self.emit(decode_rows(rows), offset)
+
+    async def load_offset(self) -> Offset | None:
+        return None
 
 
 def _sqlite_threads() -> list[threading.Thread]:
@@ -196,7 +209,7 @@ async def test_a_cancelled_replay_source_has_closed_its_database(recording: Reco
     before = set(_sqlite_threads())
     sink = _StalledSink()
     source = ReplaySource(recording.db, span[0], span[1] + 1.0, speed=None)
-    task = asyncio.create_task(source.run(sink))  # type: ignore[arg-type]
+    task = asyncio.create_task(source.run(sink))
     await asyncio.wait_for(sink.got_one.wait(), 30.0)
     assert [t for t in _sqlite_threads() if t not in before], "the source reads through a connection"
     task.cancel()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from textual.message import Message
+from textual.pilot import Pilot
 
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
@@ -32,12 +33,12 @@ from tests.snapshot_app import MINUTES, sim_config
 SIZE = (120, 40)
 
 
-async def settle(pilot: object, check: object, *, tries: int = 400) -> None:
+async def settle(pilot: Pilot[int], check: Callable[[], object], *, tries: int = 400) -> None:
     """Let the app run until ``check()`` holds (bounded by turns, not by time)."""
     for _ in range(tries):
-        if check():  # type: ignore[operator]
+        if check():
             return
-        await pilot.pause(0.05)  # type: ignore[attr-defined]
+        await pilot.pause(0.05)
     raise AssertionError("condition not reached")
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from cxmon.engine import Engine
 from tests.snapshot_app import MINUTES, sim_config
@@ -32,10 +33,10 @@ async def live_engine(tmp_path: Path) -> AsyncIterator[Engine]:
         await runner
 
 
-async def settle(pilot: object, until: Callable[[], bool], *, tries: int = 200) -> None:
+async def settle(pilot: Pilot[int], until: Callable[[], bool], *, tries: int = 200) -> None:
     """Let the app process messages until ``until()`` holds (bounded by a number of turns, not by time)."""
     for _ in range(tries):
         if until():
             return
-        await pilot.pause(0.02)  # type: ignore[attr-defined]
+        await pilot.pause(0.02)
     raise AssertionError("condition not reached")

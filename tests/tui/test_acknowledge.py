@@ -6,6 +6,7 @@ import dataclasses
 import getpass
 
 from textual.message import Message
+from textual.pilot import Pilot
 from textual.widgets import Input, Label, Static
 
 from cxmon.engine import Engine
@@ -22,12 +23,12 @@ LONG_NOTE = (
 )
 
 
-async def open_dialog(app: CxmonApp, pilot: object) -> AcknowledgeScreen:
+async def open_dialog(app: CxmonApp, pilot: Pilot[int]) -> AcknowledgeScreen:
     """Open the pot-hole panel and press a on its first row."""
     board = app.query_one(PotholeBoard)
-    await pilot.press("2")  # type: ignore[attr-defined]
+    await pilot.press("2")
     await settle(pilot, lambda: board.row_count > 0)
-    await pilot.press("a")  # type: ignore[attr-defined]
+    await pilot.press("a")
     await settle(pilot, lambda: isinstance(app.screen, AcknowledgeScreen))
     assert isinstance(app.screen, AcknowledgeScreen)
     return app.screen

@@ -54,7 +54,8 @@ async def test_journey_map_shows_steps_in_journey_order_with_state_words(engine:
         tiles = list(app.query(StepTile))
         assert [t.step for t in tiles] == [s.name for s in engine.config.steps]
         help_tile = app.query_one("#tile-get_help", StepTile)
-        assert engine.latest.step("get_help").state is State.POTHOLE  # type: ignore[union-attr]
+        get_help = engine.latest.step("get_help")
+        assert get_help is not None and get_help.state is State.POTHOLE
         assert help_tile.has_class("-pothole")
         assert "POTHOLE" in str(help_tile.render())
 
@@ -190,7 +191,9 @@ async def test_acknowledge_stores_the_ack_through_the_engine(engine: Engine) -> 
         await pilot.press("2")
         await settle(pilot, lambda: board.row_count > 0)
         board.focus()
-        step = board.current_row.step  # type: ignore[union-attr]
+        row = board.current_row
+        assert row is not None
+        step = row.step
         await pilot.press("a")
         await settle(pilot, lambda: isinstance(app.screen, AcknowledgeScreen))
         await pilot.press(*"callback team on it", "enter")
@@ -294,7 +297,9 @@ async def test_stale_banner_shows_when_the_source_goes_quiet(tmp_path: Path) -> 
         async with app.run_test(size=SIZE) as pilot:
             banner = app.query_one(StaleBanner)
             await settle(pilot, lambda: eng.health["sim"].finished, tries=1000)
-            now[0] = eng.health["sim"].last_event_ts  # type: ignore[assignment]
+            last = eng.health["sim"].last_event_ts
+            assert last is not None  # the source has finished, after events
+            now[0] = last
             await settle(pilot, lambda: app.snapshot.ts == now[0], tries=1000)
             assert not banner.display
             now[0] += 3600.0

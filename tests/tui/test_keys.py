@@ -8,6 +8,7 @@ from textual.widgets import TabbedContent, Tabs
 from cxmon.engine import Engine
 from cxmon.tui.app import CxmonApp
 from cxmon.tui.messages import CustomerChosen, StepChosen
+from cxmon.tui.widgets.diff_table import DiffTable
 from cxmon.tui.widgets.journey_map import JourneyMap
 from cxmon.tui.widgets.pothole_board import PotholeBoard
 from cxmon.tui.widgets.step_matrix import StepMatrix
@@ -33,7 +34,9 @@ async def test_space_expands_with_the_focus_on_the_journey_map(engine: Engine) -
         matrix = app.query_one(StepMatrix)
         await settle(pilot, lambda: matrix.row_count > 3)
         app.query_one(JourneyMap).focus()
-        step = matrix.current_row.step  # type: ignore[union-attr]
+        row = matrix.current_row
+        assert row is not None
+        step = row.step
         await pilot.press("space")
         await pilot.pause()
         assert matrix.expanded == {step}
@@ -111,8 +114,8 @@ async def test_4_then_enter_opens_the_first_customer(engine: Engine) -> None:
     async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         await settle(pilot, lambda: app.snapshot.version > 0)
         await pilot.press("4")
-        paths = app.query_one("#leaders")
-        await settle(pilot, lambda: paths.row_count > 0)  # type: ignore[attr-defined]
+        paths = app.query_one("#leaders", DiffTable)
+        await settle(pilot, lambda: paths.row_count > 0)
         await pilot.press("enter")
         await settle(pilot, lambda: any(isinstance(m, CustomerChosen) for m in seen))
         chosen = next(m for m in seen if isinstance(m, CustomerChosen))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.pilot import Pilot
+
 from cxmon.engine import Engine
 from cxmon.measures import MEASURES
 from cxmon.tui.app import CxmonApp
@@ -48,11 +50,11 @@ async def test_the_matrix_keeps_the_most_useful_columns_in_view_at_80x24(engine:
         assert MATRIX_MEASURES[:3] == ("service_level", "wait_p90", "waiting_now")
 
 
-async def scroll_to_the_end(pilot: object, matrix: StepMatrix) -> None:
+async def scroll_to_the_end(pilot: Pilot[int], matrix: StepMatrix) -> None:
     """Press → once per cell the matrix can scroll (each press moves one cell), and let it settle."""
     presses = matrix.max_scroll_x
     assert presses > 0  # the last columns are off the right edge
-    await pilot.press(*["right"] * presses)  # type: ignore[attr-defined]
+    await pilot.press(*["right"] * presses)
     await settle(pilot, lambda: matrix.scroll_x == matrix.max_scroll_x)
 
 

@@ -30,10 +30,10 @@ def tmux(tmp_path: Path) -> Iterator[list[str]]:
     subprocess.run([*prefix, "kill-server"], capture_output=True, check=False)
 
 
-def wait_for(check: object, tries: int = 300, every: float = 0.1) -> bool:
+def wait_for(check: Callable[[], object], tries: int = 300, every: float = 0.1) -> bool:
     """Poll ``check()`` until it is true or ``tries`` run out."""
     for _ in range(tries):
-        if check():  # type: ignore[operator]
+        if check():
             return True
         time.sleep(every)
     return False
