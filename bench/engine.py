@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TypedDict, cast
+from typing import Literal, TypedDict, cast
 from unittest.mock import patch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -288,12 +288,21 @@ class _Fed:
         await asyncio.Event().wait()
 
 
-async def tick_cost(recompute: str, ticks: int, change: float) -> dict[str, float]:
+def recompute_mode(mode: str) -> Literal["changes", "all"]:
+    """The engine's ``recompute`` named on the command line."""
+    if mode == "changes":
+        return "changes"
+    if mode == "all":
+        return "all"
+    raise SystemExit(f"recompute is changes or all, not {mode!r}")
+
+
+async def tick_cost(recompute: Literal["changes", "all"], ticks: int, change: float) -> dict[str, float]:
     """Live ticks at the default tick over TICK_SERIES series, ``change`` of them getting events
     before each tick; return the CPU time of the ticks (the events' own aggregation not counted)."""
     config = tick_config()
     now = [START]
-    engine = Engine(config, store=False, sources=[_Fed("feed")], clock=lambda: now[0], recompute=recompute)  # type: ignore[arg-type]
+    engine = Engine(config, store=False, sources=[_Fed("feed")], clock=lambda: now[0], recompute=recompute)
     names = [f"q{i:04d}" for i in range(TICK_SERIES)]
     seq = 0
 
@@ -435,7 +444,7 @@ def main() -> None:
         elif kind == "forecast":
             result = asyncio.run(forecast_cost(Path(rest[0])))
         elif kind == "ticks":
-            result = asyncio.run(tick_cost(rest[0], int(rest[1]), float(rest[2])))
+            result = asyncio.run(tick_cost(recompute_mode(rest[0]), int(rest[1]), float(rest[2])))
         else:
             result = asyncio.run(memory(float(rest[0])))
         print(json.dumps(result))

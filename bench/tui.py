@@ -36,7 +36,7 @@ from cxmon.snapshot import (
     StepStatus,
 )
 from cxmon.tui.app import CxmonApp
-from cxmon.tui.feed import MemoryFeed
+from cxmon.tui.feed import Feed, MemoryFeed
 from cxmon.tui.format import FIGURE_MEASURES, SPARK_MEASURES
 
 CHANNELS = ("voice", "chat", "email", "sms", "social")
@@ -131,8 +131,8 @@ def synthetic_snapshots(count: int, series_count: int, seed: int = 1) -> list[Sn
 class TimedApp(CxmonApp):
     """The dashboard, noting when each snapshot's frame has been painted."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, feed: Feed) -> None:
+        super().__init__(feed)
         self.painted: dict[int, float] = {}
 
     def watch_snapshot(self, snap: Snapshot) -> None:

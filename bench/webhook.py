@@ -67,13 +67,15 @@ queues = {{ "360001" = "support" }}
 
 async def serve(store: str | None) -> None:
     """Run the engine and the HTTP app; print the port; serve until stdin closes."""
+    from collectors.webhook import WebhookSource
     from cxmon.config import loads
     from cxmon.engine import Engine
 
     engine = Engine(loads(CONFIG, "<bench>"), db_path=store, store=store is not None)
     app = web.Application()
     source = engine.sources[0]
-    app.add_routes(source.http_routes())  # type: ignore[attr-defined]
+    assert isinstance(source, WebhookSource)
+    app.add_routes(source.http_routes())
 
     async def bare(request: web.Request) -> web.Response:
         body = await request.read()
@@ -91,7 +93,7 @@ async def serve(store: str | None) -> None:
             {
                 "offered": offered,
                 "version": snap.version,
-                "rejected": dict(source.rejected),  # type: ignore[attr-defined]
+                "rejected": dict(source.rejected),
                 "cpu": time.process_time(),
             }
         )

@@ -25,7 +25,12 @@ MINUTES = 12.0
 
 
 def sim_config_text(
-    *, speed: str = '"max"', start: str = START, seed: int = SEED, monitor: str = "", simulator: str = ""
+    *,
+    speed: str | float = '"max"',
+    start: str = START,
+    seed: int = SEED,
+    monitor: str = "",
+    simulator: str = "",
 ) -> str:
     """Return config/default.toml with the simulator's speed, start and seed fixed.
 
@@ -46,9 +51,17 @@ def sim_config_text(
     return text
 
 
-def sim_config(**kwargs: object) -> Config:
-    """Return the validated config of :func:`sim_config_text`."""
-    return loads(sim_config_text(**kwargs), "<snapshot app>")  # type: ignore[arg-type]
+def sim_config(
+    *,
+    speed: str | float = '"max"',
+    start: str = START,
+    seed: int = SEED,
+    monitor: str = "",
+    simulator: str = "",
+) -> Config:
+    """Return the validated config of :func:`sim_config_text` (the same arguments)."""
+    text = sim_config_text(speed=speed, start=start, seed=seed, monitor=monitor, simulator=simulator)
+    return loads(text, "<snapshot app>")
 
 
 def freeze(snapshot: Snapshot) -> Snapshot:

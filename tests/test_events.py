@@ -27,7 +27,7 @@ def test_every_field_is_set_and_events_are_frozen() -> None:
     assert dataclasses.astuple(ev) == values
     assert ev == ContactEvent(*values) and hash(ev) == hash(ContactEvent(*values))
     with pytest.raises(dataclasses.FrozenInstanceError):
-        ev.ts = 2.0  # type: ignore[misc]
+        ev.ts = 2.0  # type: ignore[misc]  # the assignment mypy rightly refuses, tried at run time
 
 
 def test_dict_round_trip_and_bad_fields_are_named() -> None:

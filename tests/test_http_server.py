@@ -32,17 +32,17 @@ from tests.metrics_helpers import SnapshotFeed, make_config, make_snapshot
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-def feed_with(**http: object) -> SnapshotFeed:
+def feed_with(http: HttpConfig) -> SnapshotFeed:
     """A snapshot feed whose config has these ``[http]`` settings."""
     config = make_config()
-    config = dataclasses.replace(config, http=dataclasses.replace(HttpConfig(), **http))  # type: ignore[arg-type]
+    config = dataclasses.replace(config, http=http)
     return SnapshotFeed(config, make_snapshot())
 
 
 @pytest.fixture
 async def served() -> AsyncIterator[HttpServices]:
     """The exporter on 127.0.0.1, port 0: idle connections closed after 1 s, 32 connections at most."""
-    services = await start_http(feed_with(idle_timeout=1.0, max_connections=32), "127.0.0.1", 0)
+    services = await start_http(feed_with(HttpConfig(idle_timeout=1.0, max_connections=32)), "127.0.0.1", 0)
     try:
         yield services
     finally:
@@ -130,7 +130,7 @@ async def test_port_in_use_is_one_line_naming_the_address_and_the_fixes() -> Non
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(StartupError) as info:
-            await start_http(feed_with(), "127.0.0.1", port)
+            await start_http(feed_with(HttpConfig()), "127.0.0.1", port)
     message = str(info.value)
     assert "\n" not in message
     assert f"127.0.0.1:{port}" in message and "already in use" in message
@@ -281,7 +281,7 @@ async def test_serve_mounts_webhook_routes_beside_metrics(tmp_path: Path) -> Non
 
 async def test_refused_requests_are_counted_in_the_metrics() -> None:
     """A malformed request shows in cxmon_http_refused_requests_total from the next render on."""
-    feed = feed_with(idle_timeout=5.0)
+    feed = feed_with(HttpConfig(idle_timeout=5.0))
     services = await start_http(feed, "127.0.0.1", 0)
     try:
         conn = await asyncio.open_connection("127.0.0.1", services.port)

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from collectors.webhook import WebhookSource
 from cxmon.config import loads
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
@@ -78,7 +79,8 @@ async def test_helpdesk_feedback_reaches_the_feedback_step(tmp_path: Path) -> No
     engine = Engine(loads(CONFIG), db_path=str(tmp_path / "h.db"))
     app = web.Application()
     for source in engine.sources:
-        app.add_routes(source.http_routes())  # type: ignore[attr-defined]
+        assert isinstance(source, WebhookSource)
+        app.add_routes(source.http_routes())
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

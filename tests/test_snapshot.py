@@ -40,6 +40,7 @@ def _immutable(value: Any, path: str = "snapshot") -> list[str]:
     if value is None or isinstance(value, str | int | float | bool | enum.Enum):
         return []
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # typeshed leaves __dataclass_params__ (set on every dataclass) out of its stubs.
         if not type(value).__dataclass_params__.frozen:  # type: ignore[attr-defined]
             return [f"{path} ({type(value).__name__} is not frozen)"]
         return [
@@ -117,6 +118,7 @@ def test_nothing_in_a_published_snapshot_can_change_in_place() -> None:
 
 def test_the_check_finds_a_live_dict() -> None:
     """The immutability check above is not vacuous: a snapshot holding a plain dict is caught."""
+    # A dict where the type says a read-only mapping: the mistake the check is there to catch.
     snap = dataclasses.replace(Snapshot(0, 0.0, (), "", (), (), ()), windows=({"a": 1},))  # type: ignore[arg-type]
     assert _immutable(snap) == ["snapshot.windows[0] (dict)"]
 

@@ -50,8 +50,8 @@ def tracker() -> ContactTracker:
     return ContactTracker("zd", clock_for=step_clocks(loads(CONFIG)))
 
 
-def upd(action: str, ts: float, n: int, **kw: object) -> Update:
-    return Update(f"e{n}", action, ts, "zd:1", "email", "billing", None, **kw)  # type: ignore[arg-type]
+def upd(action: str, ts: float, n: int, status: str = "") -> Update:
+    return Update(f"e{n}", action, ts, "zd:1", "email", "billing", None, status=status)
 
 
 def test_targets_and_calendar_are_read_from_the_step() -> None:

@@ -125,6 +125,10 @@ def brute(
     scores = [e.score for e in of(EventKind.FEEDBACK) if e.score is not None]
     den = len(answered) + len(abandoned) - len(short)
 
+    def wait_of(e: ContactEvent) -> float:
+        assert e.wait is not None  # events_of gives every answer its wait
+        return e.wait
+
     def q(vals: list[float], p: float) -> float | None:
         return vals[int(p * (len(vals) - 1))] if vals else None
 
@@ -136,7 +140,7 @@ def brute(
         "lost": len(of(EventKind.LOST)),
         "service_level": len(within) / den if den else None,
         "abandon_rate": (len(abandoned) - len(short)) / den if den else None,
-        "asa": sum(e.wait for e in answered) / len(answered) if answered else None,  # type: ignore[misc]
+        "asa": sum(wait_of(e) for e in answered) / len(answered) if answered else None,
         "wait_p50": q(waits, 0.5),
         "wait_p90": q(waits, 0.9),
         "wait_p99": q(waits, 0.99),

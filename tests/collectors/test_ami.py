@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -116,18 +118,26 @@ class AmiServer:
         self.connected.clear()
 
 
-def options(port: int, **kw: object) -> AmiOptions:
-    base: dict[str, object] = {
-        "host": "127.0.0.1",
-        "port": port,
-        "user": "cxmon",
-        "secret": "s3cret",
-        "backoff_min": 0.01,
-        "backoff_max": 0.05,
-        "leave_grace": 0.2,
-        "timeout": 2.0,
-    }
-    return AmiOptions(**{**base, **kw})  # type: ignore[arg-type]
+class Timings(TypedDict, total=False):
+    """The AmiOptions a test sets beside :func:`options`'s own."""
+
+    ping_interval: float
+    leave_grace: float
+    timeout: float
+
+
+def options(port: int, **kw: Unpack[Timings]) -> AmiOptions:
+    base = AmiOptions(
+        host="127.0.0.1",
+        port=port,
+        user="cxmon",
+        secret="s3cret",
+        backoff_min=0.01,
+        backoff_max=0.05,
+        leave_grace=0.2,
+        timeout=2.0,
+    )
+    return replace(base, **kw)
 
 
 async def until(cond: Callable[[], bool], what: str) -> None:

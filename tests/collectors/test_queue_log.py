@@ -6,7 +6,7 @@ import ast
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -52,8 +52,10 @@ class MemorySink:
         return [e.kind.value for e in self.events if e.kind is not EventKind.HEARTBEAT]
 
 
-def parse(text: str, **kwargs: object) -> tuple[QueueLogParser, list[tuple[int, str]]]:
-    parser = QueueLogParser(**kwargs)  # type: ignore[arg-type]
+def parse(
+    text: str, channels: Mapping[str, str] | None = None
+) -> tuple[QueueLogParser, list[tuple[int, str]]]:
+    parser = QueueLogParser(channels=channels)
     errors: list[tuple[int, str]] = []
     parser.on_error = lambda lineno, why: errors.append((lineno, why))
     parser.feed(text.encode())

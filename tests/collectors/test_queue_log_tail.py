@@ -9,11 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 
 from collectors.base import Offset
 from collectors.queue_log import QueueLogSource
+from collectors.queue_log.hours import OpeningHours
 from collectors.queue_log.options import QueueLogOptions
 from collectors.queue_log.tailer import IDLE, PARTIAL, FileTailer, Lines, Switched
 from cxmon.events import EventKind
@@ -29,11 +31,23 @@ def append(path: Path, text: str | bytes) -> None:
         f.write(text.encode() if isinstance(text, str) else text)
 
 
-def source(path: Path, **kw: object) -> QueueLogSource:
+class TailOptions(TypedDict, total=False):
+    """The QueueLogOptions a test sets beside :func:`source`'s own."""
+
+    start: str
+    follow: bool
+    batch: int
+    heartbeat: float
+    max_silence: float
+    hours: OpeningHours
+    rotate_grace: float
+
+
+def source(path: Path, **kw: Unpack[TailOptions]) -> QueueLogSource:
     opts = QueueLogOptions(
         path=str(path), start="beginning", poll_interval=0.01, heartbeat=3600.0, rotate_grace=0.05
     )
-    return QueueLogSource("ql", replace(opts, **kw))  # type: ignore[arg-type]
+    return QueueLogSource("ql", replace(opts, **kw))
 
 
 async def until(cond: Callable[[], bool], what: str) -> None:

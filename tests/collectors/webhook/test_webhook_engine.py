@@ -8,6 +8,7 @@ import time
 import aiohttp
 from aiohttp import web
 
+from collectors.webhook import WebhookSource
 from cxmon.config import loads
 from cxmon.engine import Engine
 from tests.collectors.webhook import payloads as p
@@ -40,8 +41,9 @@ async def test_refused_requests_count_as_errors_and_change_no_figure() -> None:
     config = loads(CONFIG)
     engine = Engine(config, store=False)
     [src] = engine.sources
+    assert isinstance(src, WebhookSource)
     app = web.Application()
-    app.add_routes(src.http_routes())  # type: ignore[attr-defined]
+    app.add_routes(src.http_routes())
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from collectors.registry import validate_collector
+from collectors.webhook import WebhookSource
 from cxmon.config import loads
 from cxmon.errors import ConfigError
 
@@ -67,7 +68,8 @@ def test_config_builds_the_source_with_default_path() -> None:
         '[[collectors]]\ntype = "webhook"\nname = "zd"\nadapter = "zendesk"\nsecret = "x"\n'
     )
     source = create_source(config.collectors[0], config)
-    assert source.path == "/webhooks/zd"  # type: ignore[attr-defined]
+    assert isinstance(source, WebhookSource)
+    assert source.path == "/webhooks/zd"
     assert config.customer_region == "GB"
 
 

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from collectors.websocket import WebsocketSource
+from collectors.websocket.genesys import GenesysCloudAdapter
 from cxmon.config import loads
 from cxmon.engine import Engine
 from cxmon.snapshot import State
@@ -132,7 +134,9 @@ async def test_observations_feed_staffing(genesys: FakeGenesys) -> None:
         await wait_for(lambda: any(s.instant.get("agents_staffed") == 7 for s in engine.latest.series))
         [series] = engine.latest.series
     assert series.instant["agents_available"] == 2
-    assert engine.sources[0].adapter.observed_waiting == {"billing": 3}  # type: ignore[attr-defined]
+    source = engine.sources[0]
+    assert isinstance(source, WebsocketSource) and isinstance(source.adapter, GenesysCloudAdapter)
+    assert source.adapter.observed_waiting == {"billing": 3}
 
 
 async def test_observed_waiting_is_the_snapshots_waiting_now(genesys: FakeGenesys) -> None:
@@ -185,7 +189,9 @@ async def test_heartbeats_keep_the_source_fresh(genesys: FakeGenesys) -> None:
         await wait_for(lambda: genesys.connections == 1)
         await genesys.heartbeat()
         await wait_for(lambda: engine.health["genesys"].last_event_ts is not None)
-        assert engine.sources[0].counts["heartbeats"] == 1  # type: ignore[attr-defined]
+        source = engine.sources[0]
+        assert isinstance(source, WebsocketSource)
+        assert source.counts["heartbeats"] == 1
 
 
 async def test_channel_is_renewed_before_it_expires() -> None:
