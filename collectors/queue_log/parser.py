@@ -47,6 +47,8 @@ _EXTENSION_DIGITS = 6
 are longer."""
 _PRUNE_EVERY = 4096
 """Lines between sweeps of calls that have had no event for longer than ``forget_after``."""
+_NAMES_KEPT = 4096
+"""Queue names kept to share one object per name (a log naming more starts the set again)."""
 
 
 @dataclass(slots=True)
@@ -139,6 +141,8 @@ class QueueLogParser:
         self._waiting: dict[tuple[str, str], _Call] = {}
         """(callid, queue) → the call waiting there."""
         self._waiting_queue: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+        """Each queue name seen, as the one object its events carry."""
         """callid → the queue it waits in most recently."""
         self._connected: dict[tuple[str, str], _Call] = {}
         """(callid, queue) → the answered call."""
@@ -244,6 +248,7 @@ class QueueLogParser:
         set_busy = self._set_busy
         end_connected = self._end_connected
         last_ts = self._last_ts
+        names = self._names
         next_prune = self._next_prune
         # One bound for the block (a block is read in a moment): the hot loop pays no extra test.
         latest = 1e11 if self.max_skew is None else min(1e11, self.clock() + self.max_skew)
@@ -271,6 +276,15 @@ class QueueLogParser:
                 if ts > last_ts:
                     self._last_ts = last_ts = ts
             callid, queue, agent, verb = f[1], f[2], f[3], f[4]
+            # One object per queue name: rows then share it, so the pipe to the engine carries a
+            # reference where it carried the name again, and the engine finds its series by identity.
+            known = names.get(queue)
+            if known is None:
+                if len(names) >= _NAMES_KEPT:
+                    names.clear()
+                names[queue] = queue
+            else:
+                queue = known
             if lineno >= next_prune:
                 self._prune()
                 next_prune = self._next_prune
