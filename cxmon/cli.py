@@ -81,9 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ------------------------------------------------------------------ importers (collectors)
     # (section: import)
-    from cxmon.importer import add_import_parser
-
-    add_import_parser(sub, _add_common)
+    _add_import_parser(sub)
 
     # ------------------------------------------------------------------ prometheus and alerting
     # (section: rules, grafana)
@@ -121,6 +119,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_import_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``import queue_log`` and ``import records`` to the ``cxmon`` subcommands."""
+    imp = sub.add_parser("import", help="backfill history from a file, with a progress bar")
+    kinds = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+
+    ql = kinds.add_parser("queue_log", help="an Asterisk queue_log file")
+    ql.add_argument("file", metavar="FILE")
+    _add_common(ql)
+
+    rec = kinds.add_parser("records", help="a call-record CSV file")
+    rec.add_argument("file", metavar="FILE")
+    _add_common(rec)
+    how = rec.add_mutually_exclusive_group(required=True)
+    how.add_argument("--preset", help='built-in column mapping: "anonymous-bank"')
+    how.add_argument("--mapping", metavar="FILE.toml", help="column mapping: a [mapping] table")
+    rec.add_argument("--speed", help='replay paced at this many seconds per second (default "max")')
+
+    for p in (ql, rec):
+        p.add_argument("--name", help="source name the file's offset is kept under")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.set_defaults(handler=_cmd_import)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
@@ -144,6 +165,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from cxmon.app_runner import run_command
 
     return run_command(args, serve=True)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from cxmon.importer import import_command
+
+    return import_command(args)
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:

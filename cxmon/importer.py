@@ -353,26 +353,3 @@ def _speed(text: str | None) -> float | None:
     if value <= 0:
         raise ConfigError([f"--speed: must be positive, got {text!r}"])
     return value
-
-
-def add_import_parser(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``import queue_log`` and ``import records`` to the ``cxmon`` subcommands."""
-    imp = sub.add_parser("import", help="backfill history from a file, with a progress bar")
-    kinds = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)
-
-    ql = kinds.add_parser("queue_log", help="an Asterisk queue_log file")
-    ql.add_argument("file", metavar="FILE")
-    add_common(ql)
-
-    rec = kinds.add_parser("records", help="a call-record CSV file")
-    rec.add_argument("file", metavar="FILE")
-    add_common(rec)
-    how = rec.add_mutually_exclusive_group(required=True)
-    how.add_argument("--preset", help='built-in column mapping: "anonymous-bank"')
-    how.add_argument("--mapping", metavar="FILE.toml", help="column mapping: a [mapping] table")
-    rec.add_argument("--speed", help='replay paced at this many seconds per second (default "max")')
-
-    for p in (ql, rec):
-        p.add_argument("--name", help="source name the file's offset is kept under")
-        p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.set_defaults(handler=import_command)

@@ -45,6 +45,40 @@ def test_the_dashboard_does_import_textual() -> None:
     assert res.returncode == 1
 
 
+LATER = (
+    "cxmon.config",
+    "cxmon.importer",
+    "cxmon.engine",
+    "cxmon.store",
+    "cxmon.hub.client",
+    "websockets",
+    "aiosqlite",
+    "phonenumbers",
+)
+"""What a command imports when it runs, not when the command line is built."""
+
+
+def _imported_by(code: str) -> list[str]:
+    program = f"import sys\n{code}\nprint(' '.join(m for m in {LATER!r} if m in sys.modules))"
+    res = subprocess.run(
+        [sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    return res.stdout.split()
+
+
+def test_the_command_line_is_built_without_the_engine_or_the_hub() -> None:
+    """Building the command line (every cxmon command does, ``--help`` and ``check`` too) imports
+    neither the config, the importer, the engine, the store, the hub's client nor their libraries:
+    each command imports what it runs."""
+    assert _imported_by("import cxmon.cli; cxmon.cli.build_parser()") == []
+
+
+def test_the_command_line_check_can_fail() -> None:
+    """The check above can fail: running an import does pull those in."""
+    assert {"cxmon.config", "cxmon.importer"} <= set(_imported_by("import cxmon.importer"))
+
+
 def collector_modules() -> list[str]:
     return sorted(info.name for info in pkgutil.walk_packages(collectors.__path__, "collectors."))
 

@@ -286,13 +286,22 @@ def test_import_command_refuses_an_unknown_preset(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["queue_log", "records"])
-def test_cli_has_the_import_verbs(kind: str) -> None:
-    """`cxmon import queue_log|records` parse to the import handler."""
+def test_cli_has_the_import_verbs(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cxmon import queue_log|records` parse to a handler that runs the import command with them."""
+    import cxmon.importer
     from cxmon.cli import build_parser
 
     extra = ["--preset", "anonymous-bank"] if kind == "records" else []
     args = build_parser().parse_args(["import", kind, "f", "--db", "x.db", *extra])
-    assert args.handler is import_command and args.import_kind == kind and args.file == "f"
+    assert args.import_kind == kind and args.file == "f"
+    ran: list[argparse.Namespace] = []
+
+    def import_command(given: argparse.Namespace) -> int:
+        ran.append(given)
+        return 7
+
+    monkeypatch.setattr(cxmon.importer, "import_command", import_command)
+    assert args.handler(args) == 7 and ran == [args]
 
 
 # ---------------------------------------------------------------------- the simulator, through a queue_log

@@ -8,12 +8,16 @@ import contextlib
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from cxmon.hub.client import HubClient, HubError
-from cxmon.hub.sites import SitesFeed, site_name
-from cxmon.terminal import stop_on_hangup
-from cxmon.tui.feed import Feed
+if TYPE_CHECKING:
+    from cxmon.hub.client import HubClient
+    from cxmon.hub.sites import SitesFeed
+    from cxmon.tui.feed import Feed
+
+# The hub's client and the dashboard are imported by the functions that run them: the command line
+# adds this command's options from here, and every cxmon command builds that command line.
 
 CONNECT_TIMEOUT = 15.0
 
@@ -57,6 +61,9 @@ async def open_feed(
     Raises:
         HubError: a hub refused, or did not answer within ``timeout``.
     """
+    from cxmon.hub.client import HubClient
+    from cxmon.hub.sites import SitesFeed, site_name
+
     clients = [HubClient(without_fragment(u), token=token) for u in urls]
     try:
         for client in clients:
@@ -85,13 +92,15 @@ def watch_command(args: argparse.Namespace) -> int:
 
 
 async def _watch(urls: list[str], token: str | None, timeout: float, wallboard: bool) -> int:
+    from cxmon.hub.client import HubError
+    from cxmon.terminal import stop_on_hangup
+    from cxmon.tui.app import run_dashboard
+
     try:
         feed, clients, sites = await open_feed(urls, token, timeout)
     except HubError as exc:
         print(f"cxmon watch: {exc}", file=sys.stderr)
         return 2
-    from cxmon.tui.app import run_dashboard
-
     dashboard = asyncio.create_task(run_dashboard(feed, wallboard=wallboard), name="dashboard")
 
     def stop() -> None:

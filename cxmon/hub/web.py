@@ -12,7 +12,6 @@ import shlex
 import sys
 from urllib.parse import urlsplit
 
-from cxmon.config import parse_listen
 from cxmon.hub.watch import add_client_options
 
 DEFAULT_LISTEN = "127.0.0.1:8000"
@@ -64,6 +63,7 @@ def hub_urls(args: argparse.Namespace) -> list[str]:
 
 def web_command(args: argparse.Namespace) -> int:
     """Run ``cxmon web`` until interrupted; return the exit code (2 on a bad argument)."""
+    from cxmon.config import parse_listen
     from cxmon.errors import ConfigError
 
     try:

@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-from cxmon.config import Config, load
 from cxmon.errors import ConfigError, CxmonError
-from cxmon.recorded_config import config_from_db
-from cxmon.replay.source import stored_range
-from cxmon.stats import parse_time
+
+if TYPE_CHECKING:
+    from cxmon.config import Config
+
+# The config, the store and the replay are imported by the functions that use them: the command line
+# adds this command's options from here, and every cxmon command builds that command line.
 
 
 def add_replay_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,6 +52,9 @@ def journey(db: str, config_path: str | None) -> Config:
         ConfigError: no journey recorded and no --config, or either is invalid.
         StoreError: ``db`` is not a readable history database.
     """
+    from cxmon.config import load
+    from cxmon.recorded_config import config_from_db
+
     if config_path:
         return load(config_path)
     config = config_from_db(db)
@@ -59,6 +65,9 @@ def journey(db: str, config_path: str | None) -> Config:
 
 def replay_command(args: argparse.Namespace) -> int:
     """Run ``cxmon replay``; return the exit code (2 on a bad argument or database)."""
+    from cxmon.replay.source import stored_range
+    from cxmon.stats import parse_time
+
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         speed = parse_speed(args.speed)
