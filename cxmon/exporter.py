@@ -14,7 +14,8 @@ from aiohttp import web
 
 from cxmon import __version__
 from cxmon.config import Config
-from cxmon.exposition import CONTENT_TYPE, HttpCounts, Payload, render_payload
+from cxmon.exposition import CONTENT_TYPE, Payload, render_payload
+from cxmon.serving_metrics import HttpCounts
 from cxmon.snapshot import Snapshot
 
 log = logging.getLogger(__name__)

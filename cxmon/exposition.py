@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -23,7 +23,6 @@ from cxmon.catalogue import (
     OUTCOMES,
     SERIES_LABELS,
     TOTAL_COUNTERS,
-    WEBHOOK_REJECTIONS,
     WINDOW_METRICS,
     metric_for,
 )
@@ -32,6 +31,7 @@ from cxmon.forecast.metrics import GAUGES as FORECAST_GAUGES
 from cxmon.forecast.metrics import breach_etas
 from cxmon.label_bounds import LabelBounds, bounded_rows
 from cxmon.metric_text import Family, add_histogram, escape
+from cxmon.serving_metrics import HttpCounts, serving_families
 from cxmon.snapshot import AlertStatus, Snapshot, State
 from cxmon.units import format_window
 
@@ -376,20 +376,6 @@ class SnapshotCollector(Collector):
             yield fam.to_metric()
 
 
-@dataclass(frozen=True, slots=True)
-class HttpCounts:
-    """What the HTTP server has counted, exported with the snapshot it serves."""
-
-    refused: int
-    """Requests refused because they could not be parsed (oversized, malformed, not HTTP)."""
-    evicted: int
-    """Connections closed to keep within ``[http] max_connections``."""
-    open: int
-    """Connections open when the exposition was rendered."""
-    webhook_rejected: tuple[tuple[str, Mapping[str, int]], ...] = ()
-    """Per webhook collector (name, requests refused by reason), in config order."""
-
-
 def render_chunks(
     snapshot: Snapshot,
     config: Config,
@@ -401,55 +387,10 @@ def render_chunks(
     out: list[bytes] = []
     for fam in _families(snapshot, config, LabelBounds(config), True):
         out.extend(fam.chunks())
-    for fam in _serving_families(published, http):
+    for fam in serving_families(published, http):
         out.extend(fam.chunks())
     out.extend(more)
     return out
-
-
-def _serving_families(published: float | None, http: HttpCounts | None) -> list[Family]:
-    fams = []
-    if published is not None:
-        fam = Family(
-            True,
-            "cxmon_snapshot_published_timestamp_seconds",
-            "gauge",
-            "Wall-clock time the engine published the exported snapshot (old while the engine is frozen).",
-        )
-        fam.add((), published, "")
-        fams.append(fam)
-    if http is not None:
-        for name, kind, help_, value in (
-            ("cxmon_http_refused_requests", "counter", "Requests refused as malformed.", http.refused),
-            ("cxmon_http_evicted_connections", "counter", "Connections closed to make room.", http.evicted),
-            ("cxmon_http_open_connections", "gauge", "Connections open at the last render.", http.open),
-        ):
-            fam = Family(True, name, kind, help_)
-            fam.add((), float(value), "")
-            fams.append(fam)
-        if http.webhook_rejected:
-            fams.append(_rejection_family(http.webhook_rejected))
-    return fams
-
-
-def _rejection_family(per_source: tuple[tuple[str, Mapping[str, int]], ...]) -> Family:
-    """``cxmon_webhook_rejected_total{collector,reason}``: every reason of every webhook collector,
-    zeros included; a reason outside :data:`WEBHOOK_REJECTIONS` is counted as ``other``."""
-    fam = Family(
-        True,
-        "cxmon_webhook_rejected",
-        "counter",
-        "Webhook requests refused (4xx/503), by collector and reason; none of them changed a figure.",
-        ("collector", "reason"),
-    )
-    for name, rejected in per_source:
-        counts = dict.fromkeys(WEBHOOK_REJECTIONS, 0)
-        for reason, n in rejected.items():
-            key = reason if reason in counts else "other"
-            counts[key] += n
-        for reason, n in counts.items():
-            fam.add((name, reason), float(n))
-    return fam
 
 
 def render(

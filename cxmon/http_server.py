@@ -23,7 +23,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from cxmon.config import Config, HttpConfig, ListenConfig
 from cxmon.errors import StartupError
 from cxmon.exporter import EngineLike, Exporter
-from cxmon.exposition import HttpCounts
+from cxmon.serving_metrics import HttpCounts
 
 log = logging.getLogger(__name__)
 
