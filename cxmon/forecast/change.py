@@ -27,11 +27,9 @@ points serves both tests): it keeps no state of its own.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
-from typing import Final
+from typing import Final, cast
 
 from cxmon.forecast.profile import Profile
 
@@ -119,6 +117,10 @@ Point = Sequence[float]
 """A sample of running totals: its time first, then the counts (see cxmon.forecast.live.Sample)."""
 
 
+Row = tuple[float, ...]
+"""A sample as :func:`candidates` reads it: a tuple, its time first."""
+
+
 Span = tuple[float, float, float, float, float]
 """A candidate change point: (its time, arrivals since, seconds since, arrivals over the span before
 it, that span's seconds), or with a profile the spans' exposures in place of their seconds."""
@@ -147,14 +149,16 @@ def candidates(
     found: list[Span] = []
     if not samples:
         return found
-    # Read by index, a list's items are had directly (any other sequence by the generic protocol).
-    rows: list[Point] = samples if isinstance(samples, list) else list(samples)
+    # Read by index, a list's items are had directly (any other sequence by the generic protocol),
+    # and a tuple's too: compiled, a Sequence's item is looked up through the generic protocol
+    # with its index boxed, most of the walk's work. Samples are tuples (cxmon.forecast.live.Sample).
+    rows: list[Row] = cast("list[Row]", samples if isinstance(samples, list) else list(samples))
     first = rows[0][0]
     if now - first < LEAST_BEFORE + SHORTEST:
         return found
     e_now = 0.0 if profile is None else profile.exposure(now)
     # Both ends move back in time from one candidate to the next: walk them, no search per candidate.
-    i = bisect_right(rows, now - SHORTEST, key=_time) - 1
+    i = upto(rows, now - SHORTEST) - 1
     j = k = -1
     lag = SHORTEST
     while lag <= LONGEST and i >= 0:
@@ -168,7 +172,10 @@ def candidates(
         lag = now - start + EVERY
         j = _back_to(rows, j, start - BEFORE)
         base = rows[j]
-        before = at[column] - base[column]
+        # The running counts are ints: read as such (compiled, an int read as a float is converted
+        # through the generic protocol) and subtracted exactly, as their floats were.
+        arrived = cast("tuple[int, ...]", at)[column]
+        before = float(arrived - cast("tuple[int, ...]", base)[column])
         k = _back_to(rows, k, start - BEFORE_LONG)
         base_long = rows[k]
         if profile is None:
@@ -182,20 +189,33 @@ def candidates(
             t_long = e_start - profile.exposure(base_long[0])
         # Against a profile, the swing and the morning's climb are in the shape: the two hours are
         # the surer measure of the level, lull or not.
-        if t_long > t_before and (
-            profile is not None or (at[column] - base_long[column]) * t_before > before * t_long
-        ):
-            before, t_before = at[column] - base_long[column], t_long
+        before_long = float(arrived - cast("tuple[int, ...]", base_long)[column])
+        if t_long > t_before and (profile is not None or before_long * t_before > before * t_long):
+            before, t_before = before_long, t_long
         if t_before > 0:
-            found.append((start, count - at[column], t_after, before, t_before))
+            found.append((start, float(count - arrived), t_after, before, t_before))
     return found
 
 
-def _back_to(rows: list[Point], index: int, when: float) -> int:
+def upto(rows: list[Row], when: float) -> int:
+    """How many of ``rows`` (in time order) are at or before ``when``: ``bisect_right`` by their
+    time, written out (compiled, a search with a key function calls the key and compares through
+    the generic protocol at every step)."""
+    low, high = 0, len(rows)
+    while low < high:
+        middle = (low + high) // 2
+        if when < rows[middle][0]:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _back_to(rows: list[Row], index: int, when: float) -> int:
     """The newest sample at or before ``when`` (else the oldest), walking back from ``index``, or
     searched for where ``index`` is -1 (the first candidate)."""
     if index < 0:
-        return max(0, bisect_right(rows, when, key=_time) - 1)
+        return max(0, upto(rows, when) - 1)
     while index > 0 and rows[index][0] > when:
         index -= 1
     return index
@@ -323,6 +343,3 @@ def breaking(
             best_score = s
             best = Rise(start, after / t_after * shape, before / t_before * shape, s, int(after), known)
     return best
-
-
-_time: Callable[[Point], float] = itemgetter(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator
 
@@ -363,3 +364,40 @@ def test_a_lull_in_the_hour_before_does_not_make_the_return_a_rise() -> None:
         now, count = samples[-1]
         found += change.rise(samples, now, count, 1, threshold=4.0) is not None
     assert found <= 0.2 * streams
+
+
+def test_upto_is_bisect_right_by_time() -> None:
+    """The written-out search counts the samples at or before a time as ``bisect_right`` on their
+    times does, ties, times before the first and after the last among them."""
+    rng = random.Random(5)
+    for _ in range(300):
+        times = sorted(
+            rng.choice((10.0, 20.0, 30.0, 40.0)) * rng.randint(0, 5) for _ in range(rng.randint(0, 12))
+        )
+        rows = [(t, i) for i, t in enumerate(times)]
+        for when in (-1.0, 0.0, 15.0, 20.0, 40.0, 199.0, 200.0, 250.0, math.inf):
+            assert change.upto(rows, when) == bisect_right(times, when)
+
+
+def test_candidates_read_the_count_column_of_wide_samples() -> None:
+    """Samples that carry other running totals beside the arrivals (as the live forecast's do) give
+    the candidate change points the (time, arrivals) pairs alone give: the column asked for is the
+    one read, and the spans count it exactly."""
+    rng = random.Random(17)
+    usual = 220 / 3600
+    times = _stream(rng, [(0.0, usual), (5400.0, 1.6 * usual)], 7200.0)
+    pairs = _samples(times, 7200.0)
+    for column in (1, 4):
+        wide = []
+        for t, n in pairs:
+            row = [t, 7 * n + 3, 2 * n, t / 3.0, n + 11, 0.5 * n, 3 * n, 1]
+            row[column] = n
+            wide.append(tuple(row))
+        for end in range(540, 720, 12):
+            now, count = pairs[end]
+            want = change.candidates(pairs[: end + 1], now, count, 1)
+            got = change.candidates(wide[: end + 1], now, count, column)
+            assert want and got == want
+            assert [span[:2] for span in got] == [
+                (at[0], count - at[1]) for at, _ in _candidates(pairs[: end + 1], now)
+            ]
