@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from operator import itemgetter
-from typing import Final, Protocol
+from dataclasses import dataclass, field
+from typing import Final, Protocol, cast
 
 from cxmon import noise
 from cxmon.config import Config, Step, Threshold
@@ -130,6 +128,10 @@ class _Track:
     computed: float = -math.inf
     due: _Due | None = None
     """A forecast that came due and has not been read yet (see :meth:`Forecaster.forecast`)."""
+    modelled: list[Threshold] = field(default_factory=list)
+    """The thresholds of :attr:`modelled_for` the model projects for the series' channel ..."""
+    modelled_for: Step | None = None
+    """... worked out once for the step (a config's steps do not change)."""
 
 
 class Forecaster:
@@ -199,9 +201,12 @@ class Forecaster:
         if pending is not None and pending.samples is samples and not due:
             # A forecast that came due and was not read holds the samples, which change now.
             pending.samples = list(samples)
-        if samples and now < samples[-1][0]:
+        # The samples' times read from tuples of floats: compiled, a Sample read from the list is
+        # unpacked whole, its eight fields checked, to read one.
+        times = cast("list[change.Row]", samples)
+        if samples and now < times[-1][0]:
             samples.clear()  # time went back (a new replay): start again
-        taken = not samples or now - samples[-1][0] >= SAMPLE_EVERY
+        taken = not samples or now - times[-1][0] >= SAMPLE_EVERY
         point = (
             now,
             totals[_OFFERED],
@@ -215,7 +220,7 @@ class Forecaster:
         if taken:
             samples.append(point)
             old = 0
-            while len(samples) - old > 2 and samples[old + 1][0] <= now - self.span:
+            while len(samples) - old > 2 and times[old + 1][0] <= now - self.span:
                 old += 1
             if old:
                 del samples[:old]
@@ -261,7 +266,8 @@ class Forecaster:
         time order)."""
         if not samples:
             return None
-        i = bisect_right(samples, now - span, key=_time)
+        rows = samples if isinstance(samples, list) else list(samples)
+        i = change.upto(cast("list[change.Row]", rows), now - span)
         return samples[i - 1] if i else samples[0]
 
     def _outcomes(self, samples: Sequence[Sample], point: Sample, now: float, window: float) -> float:
@@ -315,7 +321,13 @@ class Forecaster:
         patience = waited / abandons if abandons >= opts.min_abandons and waited > 0 else None
         work = Workload(rate, aht, patience)
         figures = evaluate(work, agents, target)
-        modelled = [th for th in step.thresholds if th.measure in MODELLED and _channel_applies(th, key[1])]
+        track = self._tracks[key]
+        if track.modelled_for is not step:
+            track.modelled = [
+                th for th in step.thresholds if th.measure in MODELLED and _channel_applies(th, key[1])
+            ]
+            track.modelled_for = step
+        modelled = track.modelled
         # Arrivals that surely rose above the usual rate are projected at the rate since they rose:
         # what the queue will face while it lasts (the bounds worked out above answer "how low could the rate
         # be", and stay under a surge's rate until long after it began).
@@ -355,7 +367,7 @@ class Forecaster:
                 rests_on += f", past the {rose.breaking / rose.usual:.1f}× that breaches"
         sure_work = Workload(sure_rate, aht, patience)
         waits = transient.waits_of(due.waiting, now)
-        prior = self._tracks[key].forecast  # its answers are where the searches look first
+        prior = track.forecast  # its answers are where the searches look first
         projections = []
         for_all = ForAll()
         for th in modelled:
@@ -423,10 +435,6 @@ class Forecaster:
             goal,
             needed,
         )
-
-
-_time: Callable[[Sample], float] = itemgetter(0)
-"""A sample's time (a C function: a forecast looks up its spans in the samples half a dozen times)."""
 
 
 def _steady(

@@ -517,3 +517,28 @@ def test_agents_needed_for_every_threshold_are_the_most_any_one_needs(
     assert f.agents_needed == max(for_sl, for_abandons)
     of = {p.measure: p.agents_needed for p in f.projections}
     assert (of["service_level"], of["abandon_rate"]) == (for_sl, for_abandons)
+
+
+def test_the_thresholds_projected_are_those_of_the_step_the_forecast_came_due_with() -> None:
+    """The thresholds the model projects are worked out once per step, not once per forecast: a
+    series whose forecasts come due with another step's thresholds (another config's) is projected
+    on those, each forecast on the step it came due with."""
+    two = one_step_config(TWO_SHARES.format(sl="80%", abandons="15%"))
+
+    def measures(config: Config) -> list[tuple[str, float]]:
+        return [(th.measure, th.window) for th in config.step("help").thresholds if th.measure in MODELLED]
+
+    def projected(f: Forecast) -> list[tuple[str, float]]:
+        return [(p.measure, p.window) for p in f.projections]
+
+    assert measures(two) != measures(CONFIG) and ("abandon_rate", 300.0) in measures(two)
+    forecaster = Forecaster(CONFIG)
+    series = FakeSeries(agents_staffed=14)
+    t = feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=40)
+    assert projected(forecaster.latest[KEY]) == measures(CONFIG)
+    feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=1, t0=t, config=two)
+    then = forecaster.latest[KEY]
+    assert projected(then) == measures(two)
+    assert then.agents_needed == max(p.agents_needed or 0 for p in then.projections)
+    feed(series, forecaster, per_hour=200.0, aht=180.0, minutes=1, t0=t + 60.0)
+    assert projected(forecaster.latest[KEY]) == measures(CONFIG)
