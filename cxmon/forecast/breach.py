@@ -94,19 +94,17 @@ class Projection:
         reading one at once may both work them out; either's values are kept.
         """
         made = object.__new__(cls)
-        object.__setattr__(made, "_needed", needed)
-        given = _GIVEN_NEEDED if needed is None else _GIVEN
-        for name, default in given:
-            if name in known:
-                value = known.pop(name)
-            elif default is not MISSING:
-                value = default
-            else:
+        # A forecast makes one per threshold: the setter is looked up once, each field once.
+        set_field = object.__setattr__
+        set_field(made, "_needed", needed)
+        for name, default in _GIVEN_NEEDED if needed is None else _GIVEN:
+            value = known.pop(name, default)
+            if value is MISSING:
                 raise TypeError(f"Projection.deferred needs {name}")
-            object.__setattr__(made, name, value)
+            set_field(made, name, value)
         if known:
             raise TypeError(f"Projection.deferred: unknown or deferred fields {sorted(known)}")
-        object.__setattr__(made, "_steady", steady)
+        set_field(made, "_steady", steady)
         return made
 
     if not TYPE_CHECKING:  # mypy would take every attribute of a class with __getattr__ for Any

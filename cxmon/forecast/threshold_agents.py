@@ -130,12 +130,18 @@ def needed_search(
 
 
 def guess(prior: Forecast | None, th: Threshold, load: float) -> int | None:
-    """:func:`last_needed` where the previous forecast's answer for the threshold was worked
-    out (it is not worked out for this), else None."""
+    """Where to look first for the agents a threshold needs: the previous forecast's answer for
+    it, moved with the load (see :func:`staffing.staffing_guess`), where it was worked out (it is
+    not worked out for this); None without one."""
     before = None if prior is None else prior.projection(th)
-    if before is None or not before.worked_out("agents_needed"):
+    if prior is None or before is None or not before.worked_out("agents_needed"):
         return None
-    return last_needed(prior, th, load)
+    needed = before.agents_needed
+    if needed is None:
+        return None
+    if prior.arrival_rate is None or prior.aht is None:
+        return needed
+    return staffing.staffing_guess(needed, prior.arrival_rate * prior.aht, load)
 
 
 def last_needed_all(prior: Forecast | None, load: float) -> int | None:
@@ -146,17 +152,6 @@ def last_needed_all(prior: Forecast | None, load: float) -> int | None:
     if prior.arrival_rate is None or prior.aht is None:
         return prior.agents_needed
     return staffing.staffing_guess(prior.agents_needed, prior.arrival_rate * prior.aht, load)
-
-
-def last_needed(prior: Forecast | None, th: Threshold, load: float) -> int | None:
-    """Where to look first for the agents a threshold needs: the series' previous answer, moved
-    with the load (see :func:`staffing.staffing_guess`); None without one."""
-    projection = None if prior is None else prior.projection(th)
-    if prior is None or projection is None or projection.agents_needed is None:
-        return None
-    if prior.arrival_rate is None or prior.aht is None:
-        return projection.agents_needed
-    return staffing.staffing_guess(projection.agents_needed, prior.arrival_rate * prior.aht, load)
 
 
 def breaking_rate(
