@@ -37,6 +37,7 @@ from cxmon.forecast.threshold_agents import (
 from cxmon.localtime import when, zone
 from cxmon.measures import MEASURES, service_level_denominator
 from cxmon.snapshot import TOTALS
+from cxmon.windows import Series
 
 SAMPLE_EVERY = 10.0
 """Seconds of engine time between samples of a series' running totals."""
@@ -194,7 +195,6 @@ class Forecaster:
         track = self._tracks.get(key)
         if track is None:
             track = self._tracks[key] = _Track([])
-        totals = counts.totals
         samples = track.samples
         due = track.computed == -math.inf or now - track.computed >= RECOMPUTE_EVERY
         pending = track.due
@@ -207,13 +207,14 @@ class Forecaster:
         if samples and now < times[-1][0]:
             samples.clear()  # time went back (a new replay): start again
         taken = not samples or now - times[-1][0] >= SAMPLE_EVERY
+        totals, wait_sum, handled, handle_sum = _running(counts)
         point = (
             now,
             totals[_OFFERED],
             totals[_ABANDONED],
-            counts.wait_hist_sum,
-            sum(counts.res_hist),
-            counts.res_hist_sum,
+            wait_sum,
+            handled,
+            handle_sum,
             totals[_ANSWERED],
             totals[_SHORT],
         )
@@ -435,6 +436,21 @@ class Forecaster:
             goal,
             needed,
         )
+
+
+def _running(counts: Counts) -> tuple[list[int], float, int, float]:
+    """(totals, wait sum, handled, handle time sum): a native series' fields read directly (through
+    the protocol each is looked up by name), its bins added in a typed loop (sum() calls Python)."""
+    if isinstance(counts, Series):
+        return counts.totals, counts.wait_hist_sum, _added(counts.res_hist), counts.res_hist_sum
+    return counts.totals, counts.wait_hist_sum, _added(counts.res_hist), counts.res_hist_sum
+
+
+def _added(values: list[int]) -> int:
+    total = 0
+    for value in values:
+        total += value
+    return total
 
 
 def _steady(
