@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+from collections.abc import Callable
+from typing import TypedDict
 
 import pytest
 
@@ -14,7 +16,24 @@ from cxmon.hub import codec
 
 STATE = QueueState((95.0, 60.0, 31.0, 12.0), 8, 180.0, 240.0, 0.05, 0.7)
 EXITS = ExitSteps(STATE, 20.0, 5.0, 300.0)
-KNOWN = {
+
+
+class Known(TypedDict, total=False):
+    """Projection's fields a test gives (``**KNOWN``), beside the deferred ones."""
+
+    measure: str
+    window: float
+    breach: float
+    direction: str
+    agents: int
+    agents_needed: int | None
+    model: str
+    computed: float
+    waits: tuple[float, ...]
+    outcomes: float
+
+
+KNOWN: Known = {
     "measure": "service_level",
     "window": 300.0,
     "breach": 0.8,
@@ -40,16 +59,17 @@ class Counted:
 
     def __call__(self, name: str) -> float | ExitSteps | tuple[float, float] | None:
         self.asked.append(name)
-        return {
+        answers: dict[str, float | ExitSteps | tuple[float, float] | None] = {
             "projected": 0.62,
             "sure": 0.71,
             "exits": ExitSteps(STATE, 20.0, 5.0, 300.0),
             "risk": (0.1, 0.001),
-        }[name]
+        }
+        return answers[name]
 
 
 def eager() -> Projection:
-    return Projection(projected=0.62, sure=0.71, exits=EXITS, risk=(0.1, 0.001), **KNOWN)  # type: ignore[arg-type]
+    return Projection(projected=0.62, sure=0.71, exits=EXITS, risk=(0.1, 0.001), **KNOWN)
 
 
 def deferred(steady: Counted | None = None) -> Projection:
@@ -105,19 +125,21 @@ def test_a_deferred_projection_is_the_projection_with_its_values_given() -> None
     ],
     ids=["pickle", "deepcopy", "copy", "replace", "hub codec"],
 )
-def test_an_unread_deferred_projection_travels_with_its_values(trip: object) -> None:
+def test_an_unread_deferred_projection_travels_with_its_values(
+    trip: Callable[[Projection | bytes], Projection],
+) -> None:
     """Pickled, copied, replaced or sent through the hub's codec before anything was read, it arrives
     equal to the projection with its values given."""
     p = deferred()
     sent = pickle.dumps(p) if trip is pickle.loads else p
-    got = trip(sent)  # type: ignore[operator]
+    got = trip(sent)
     assert got == eager()
     assert got.sure == 0.71
 
 
 def test_deferred_needs_every_field_without_a_default() -> None:
     """A field with no default left out, or a deferred field given, is refused."""
-    known = dict(KNOWN)
+    known = KNOWN.copy()
     del known["agents"]
     with pytest.raises(TypeError, match="agents"):
         Projection.deferred(Counted(), **known)
@@ -128,7 +150,7 @@ def test_deferred_needs_every_field_without_a_default() -> None:
 def test_an_unknown_attribute_is_still_an_attribute_error() -> None:
     """Only the deferred fields are worked out on demand: any other missing name raises."""
     with pytest.raises(AttributeError):
-        _ = deferred().no_such_field  # type: ignore[attr-defined]
+        _ = deferred().no_such_field  # type: ignore[attr-defined]  # the name the test looks up in vain
 
 
 def test_agents_needed_are_worked_out_on_their_own_when_read() -> None:
@@ -159,5 +181,6 @@ def test_a_field_another_thread_worked_out_meanwhile_is_read_as_it_is() -> None:
     needed_known = {k: v for k, v in KNOWN.items() if k != "agents_needed"}
     p = Projection.deferred(Counted(), lambda: 11, **needed_known)
     assert (p.sure, p.agents_needed) == (0.71, 11)  # the other thread's reads
+    # Projection hides its __getattr__ from mypy (breach.py), which would take every attribute for Any.
     assert p.__getattr__("exits") == EXITS  # type: ignore[attr-defined]
     assert p.__getattr__("agents_needed") == 11  # type: ignore[attr-defined]

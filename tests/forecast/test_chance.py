@@ -208,5 +208,7 @@ def test_a_chance_of_a_breach_is_no_time_to_breach_on_the_gauge() -> None:
     p = sl_of(forecaster)
     assert p.eta(1.0) is not None
     assert p.crossing(1.0) is None
-    values = {(q.measure, q.window): 1.0 for q in forecaster.latest[KEY].projections}
+    values: dict[tuple[str, float], float | None] = {
+        (q.measure, q.window): 1.0 for q in forecaster.latest[KEY].projections
+    }
     assert [m for m, _, _ in breach_etas(forecaster.latest[KEY], values)] == []

@@ -374,7 +374,7 @@ def test_upto_is_bisect_right_by_time() -> None:
         times = sorted(
             rng.choice((10.0, 20.0, 30.0, 40.0)) * rng.randint(0, 5) for _ in range(rng.randint(0, 12))
         )
-        rows = [(t, i) for i, t in enumerate(times)]
+        rows: list[change.Row] = [(t, i) for i, t in enumerate(times)]
         for when in (-1.0, 0.0, 15.0, 20.0, 40.0, 199.0, 200.0, 250.0, math.inf):
             assert change.upto(rows, when) == bisect_right(times, when)
 

@@ -419,7 +419,7 @@ def test_a_forecast_due_and_unread_keeps_the_samples_it_came_due_with() -> None:
     change before it is read (time went back: the samples start again)."""
     step = CONFIG.step("help")
 
-    def due_forecast(go_back: bool) -> object:
+    def due_forecast(go_back: bool) -> Forecast | None:
         forecaster = Forecaster(CONFIG)
         series = FakeSeries(agents_staffed=14)
         end = feed(series, forecaster, per_hour=200, aht=180, minutes=40)

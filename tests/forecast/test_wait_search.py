@@ -192,7 +192,10 @@ def test_fewest_is_the_first_count_that_passes_wherever_it_starts() -> None:
             looked.append(n)
             return n >= answer
 
-        expected = counted_up(lambda n, answer=answer: n >= answer, start, limit)
+        def passes(n: int, answer: int = answer) -> bool:
+            return n >= answer
+
+        expected = counted_up(passes, start, limit)
         assert staffing.fewest(ok, start, guess, limit) == expected, (answer, start, limit, guess)
         if guess == answer and expected is not None and answer > 0:
             assert len(looked) == 2
