@@ -60,7 +60,7 @@ lint: $(TSTAMP)
 	$(BIN)/ruff format --check cxmon collectors tests bench
 
 typecheck: $(TSTAMP)
-	$(BIN)/mypy cxmon collectors
+	$(BIN)/mypy cxmon collectors tests bench
 
 # Every script in bench/ but the converter the queue_log benchmark imports (it needs an output file).
 BENCHES := $(filter-out bench/bank_queue_log.py,$(sort $(wildcard bench/*.py)))
