@@ -5,6 +5,10 @@ no events of its own: the arrival rate over ``arrival_span``, the handle time (m
 contacts' handle times) and the patience (abandons ÷ total time spent waiting: the exponential
 patience's maximum-likelihood estimate) over ``handle_span``; agents from staffing events, else the
 ``[forecast] agents`` table.
+
+Over 500 lines for a reason: the forecaster is one compiled class, whose sampling and forecasts
+share the track each series keeps between ticks, and what a forecast defers (``_steady``) is kept
+beside it so that it is compiled with it (a projection's parts are worked out when first read).
 """
 
 from __future__ import annotations
