@@ -246,7 +246,7 @@ class HubClient:
                 async with connect(
                     self.url,
                     additional_headers=headers,
-                    subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                    subprotocols=[SUBPROTOCOL],
                     compression="deflate",
                     max_size=MAX_FRAME,
                     ping_interval=self.ping_interval,

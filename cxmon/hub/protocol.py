@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from websockets.typing import Subprotocol
+
 from cxmon import __version__
 from cxmon.config import AlertsConfig, Config, HubConfig, ListenConfig, MonitorConfig, Step, StoreConfig
 from cxmon.events import ContactEvent
@@ -20,7 +22,8 @@ from cxmon.snapshot import Ack, Snapshot
 
 PROTOCOL = 4
 """Bumped on any change a watcher of the previous version would misread."""
-SUBPROTOCOL = f"cxmon.v{PROTOCOL}"
+SUBPROTOCOL = Subprotocol(f"cxmon.v{PROTOCOL}")
+"""The websocket subprotocol hub and watchers agree on (the protocol's version in its name)."""
 
 VIEW = "view"
 ACK = "ack"

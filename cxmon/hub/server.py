@@ -213,7 +213,7 @@ class Hub:
             process_request=self._authorize,
             compression=None,
             extensions=[self._deflate_factory()],
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[SUBPROTOCOL],
             max_size=MAX_MESSAGE,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_interval,

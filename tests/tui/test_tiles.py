@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from cxmon.engine import Engine
+from cxmon.measures import INSTANT
 from cxmon.snapshot import State
 from cxmon.tui.app import CxmonApp
 from cxmon.tui.feed import MemoryFeed
@@ -35,12 +36,14 @@ async def test_the_reason_line_names_the_breaching_measure_beside_the_headline(e
 
 async def test_each_tile_names_the_window_its_figure_is_measured_over(engine: Engine) -> None:
     """A tile's figure is read in the window of the step's threshold on its headline (escalation's
-    wait p90 over 15m, feedback's CSAT over 60m), and the tile says which, since the matrix beside it
-    shows the window chosen with ``w``."""
+    wait p90 over 15m, feedback's CSAT over 60m; the shortest window where no threshold reads it, and
+    none for a figure of "now"), and the tile says which, since the matrix beside it shows the window
+    chosen with ``w``."""
     windows = {}
     for step in engine.config.steps:
         judged = [th.window for th in step.thresholds if th.measure == step.headline]
-        windows[step.name] = judged[0] if judged else min(engine.config.monitor.windows)
+        window = judged[0] if judged else min(engine.config.monitor.windows)
+        windows[step.name] = 0.0 if step.headline in INSTANT else window
     assert len(set(windows.values())) > 1, "the default journey judges its headlines over several windows"
     app = CxmonApp(MemoryFeed(engine.config, engine.latest), refresh_interval=0)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -50,4 +53,9 @@ async def test_each_tile_names_the_window_its_figure_is_measured_over(engine: En
         figure_lines = {name: str(tile.render()).splitlines()[2] for name, tile in tiles.items()}
     for status in engine.latest.steps:
         assert status.headline_window == windows[status.name]
-        assert figure_lines[status.name].endswith(f" {format_window(windows[status.name])}"), figure_lines
+        window = windows[status.name]
+        if window:
+            assert figure_lines[status.name].endswith(f" {format_window(window)}"), figure_lines
+        else:  # a figure of "now" names no window
+            labels = [f" {format_window(w)}" for w in engine.config.monitor.windows]
+            assert not figure_lines[status.name].endswith(tuple(labels)), figure_lines
