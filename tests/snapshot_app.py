@@ -11,6 +11,7 @@ import dataclasses
 import sys
 import threading
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from cxmon.config import Config, default_config_path, loads
 from cxmon.engine import Engine
@@ -51,17 +52,19 @@ def sim_config_text(
     return text
 
 
-def sim_config(
-    *,
-    speed: str | float = '"max"',
-    start: str = START,
-    seed: int = SEED,
-    monitor: str = "",
-    simulator: str = "",
-) -> Config:
+class SimOptions(TypedDict, total=False):
+    """:func:`sim_config_text`'s keyword arguments."""
+
+    speed: str | float
+    start: str
+    seed: int
+    monitor: str
+    simulator: str
+
+
+def sim_config(**options: Unpack[SimOptions]) -> Config:
     """Return the validated config of :func:`sim_config_text` (the same arguments)."""
-    text = sim_config_text(speed=speed, start=start, seed=seed, monitor=monitor, simulator=simulator)
-    return loads(text, "<snapshot app>")
+    return loads(sim_config_text(**options), "<snapshot app>")
 
 
 def freeze(snapshot: Snapshot) -> Snapshot:
