@@ -114,7 +114,8 @@ def _xlogy(x: float, y: float) -> float:
 
 
 Point = Sequence[float]
-"""A sample of running totals: its time first, then the counts (see cxmon.forecast.live.Sample)."""
+"""A sample of running totals: its time first, then the counts, ints (see cxmon.forecast.live.Sample):
+compiled, :func:`candidates` reads the arrivals' count as an int and refuses a float."""
 
 
 Row = tuple[float, ...]
@@ -143,7 +144,7 @@ def candidates(
         samples: running totals in time order, each with its time at index 0.
         now: engine time of ``count``.
         count: the running count of arrivals at ``now``.
-        column: where each sample holds that running count.
+        column: where each sample holds that running count (an int).
         profile: the queue's usual shape of the day, if it has one.
     """
     found: list[Span] = []

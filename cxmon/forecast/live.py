@@ -446,6 +446,7 @@ def _running(counts: Counts) -> tuple[list[int], float, int, float]:
     """(totals, wait sum, handled, handle time sum): a native series' fields read directly (through
     the protocol each is looked up by name), its bins added in a typed loop (sum() calls Python)."""
     if isinstance(counts, Series):
+        # The same reads, narrowed: compiled, each is a native attribute here, a lookup by name below.
         return counts.totals, counts.wait_hist_sum, _added(counts.res_hist), counts.res_hist_sum
     return counts.totals, counts.wait_hist_sum, _added(counts.res_hist), counts.res_hist_sum
 
