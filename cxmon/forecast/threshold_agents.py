@@ -131,27 +131,28 @@ def needed_search(
 
 def guess(prior: Forecast | None, th: Threshold, load: float) -> int | None:
     """Where to look first for the agents a threshold needs: the previous forecast's answer for
-    it, moved with the load (see :func:`staffing.staffing_guess`), where it was worked out (it is
-    not worked out for this); None without one."""
+    it, moved with the load, where it was worked out (it is not worked out for this); None
+    without one."""
     before = None if prior is None else prior.projection(th)
     if prior is None or before is None or not before.worked_out("agents_needed"):
         return None
-    needed = before.agents_needed
+    return _moved(before.agents_needed, prior, load)
+
+
+def last_needed_all(prior: Forecast | None, load: float) -> int | None:
+    """Where to look first for the agents every threshold needs: the previous answer, moved with
+    the load; None without one."""
+    return None if prior is None else _moved(prior.agents_needed, prior, load)
+
+
+def _moved(needed: int | None, prior: Forecast, load: float) -> int | None:
+    """``needed``, an answer of the ``prior`` forecast, moved from its load to ``load`` (see
+    :func:`staffing.staffing_guess`)."""
     if needed is None:
         return None
     if prior.arrival_rate is None or prior.aht is None:
         return needed
     return staffing.staffing_guess(needed, prior.arrival_rate * prior.aht, load)
-
-
-def last_needed_all(prior: Forecast | None, load: float) -> int | None:
-    """Where to look first for the agents every threshold needs: the previous answer, moved with
-    the load (see :func:`staffing.staffing_guess`); None without one."""
-    if prior is None or prior.agents_needed is None:
-        return None
-    if prior.arrival_rate is None or prior.aht is None:
-        return prior.agents_needed
-    return staffing.staffing_guess(prior.agents_needed, prior.arrival_rate * prior.aht, load)
 
 
 def breaking_rate(
