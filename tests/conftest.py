@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +42,24 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(Input, "__init__", still)
     yield
+
+
+@pytest.fixture
+def tmux() -> Iterator[list[str]]:
+    """A tmux command prefix on a server of this test's own, killed afterwards.
+
+    Its socket is new for every test: a server whose last session has just ended is still going away
+    for a moment, and a new session asked of it then fails ("server exited unexpectedly")."""
+    # Imported here, not above: tests.helpers loads cxmon.config, which must wait for the build's switch.
+    from tests.helpers import require_binary
+
+    home = Path(tempfile.mkdtemp(prefix="cxmon-tmux-"))
+    prefix = [require_binary("tmux"), "-S", str(home / "socket"), "-f", os.devnull]
+    try:
+        yield prefix
+    finally:
+        subprocess.run([*prefix, "kill-server"], capture_output=True, check=False)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -8,24 +8,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, only_pid, require_binary
+from tests.helpers import REPO, only_pid
 from tests.hub.helpers import free_port, start_daemon
 from tests.snapshot_app import sim_config_text
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def tmux() -> Iterator[list[str]]:
-    """A tmux command prefix on a private server, killed afterwards."""
-    prefix = [require_binary("tmux"), "-L", f"cxmon-watch-{os.getpid()}", "-f", os.devnull]
-    yield prefix
-    subprocess.run([*prefix, "kill-server"], capture_output=True, check=False)
 
 
 def wait_for(check: Callable[[], object], tries: int = 600, every: float = 0.1) -> bool:

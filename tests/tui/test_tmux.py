@@ -9,25 +9,17 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import only_pid, require_binary
+from tests.helpers import only_pid
 from tests.snapshot_app import sim_config_text
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[list[str]]:
-    """A tmux command prefix on a private server, killed afterwards."""
-    prefix = [require_binary("tmux"), "-L", f"cxmon-test-{os.getpid()}", "-f", os.devnull]
-    yield prefix
-    subprocess.run([*prefix, "kill-server"], capture_output=True, check=False)
 
 
 def wait_for(check: Callable[[], object], tries: int = 300, every: float = 0.1) -> bool:
