@@ -150,6 +150,31 @@ def test_writer_process_commits_a_frame_and_reports_a_failed_one(tmp_path: Path)
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (5,)
 
 
+@settings(max_examples=10, deadline=None)
+@given(st.lists(EVENTS, min_size=1, max_size=30))
+def test_writer_process_stores_events_the_standard_library_reads_back(events: list[ContactEvent]) -> None:
+    """The writer process (apsw, its own SQLite) writes a database that sqlite3, which the rest of
+    cxmon reads with, reads back as the same events: NULL for None, text, reals and integers."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "w.db"
+        with sqlite3.connect(db) as conn:
+            conn.executescript("".join(MIGRATIONS))
+        rows = encode_rows(events, "")
+        writer = WriterProcess(str(db))
+        try:
+            half = len(rows) // 2
+            assert writer.exchange(([marshal.dumps(rows[:half])], rows[half:], [], [], [], True)) == b"ok\n"
+        finally:
+            writer.close()
+        assert writer.returncode == 0
+        with sqlite3.connect(db) as conn:
+            by_id = SELECT_EVENTS.replace("ORDER BY ts, id", "ORDER BY id")
+            assert [event_from_columns(r) for r in conn.execute(by_id, (-1, 1e12))] == events
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
 async def test_replay_reads_a_database_of_the_previous_schema(tmp_path: Path) -> None:
     """Replay opens history read-only, so a database written before events had contacts_waiting
     (schema 2) is not migrated: its events are still read, the missing field as None."""
