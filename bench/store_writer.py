@@ -38,14 +38,10 @@ import bank_queue_log  # noqa: E402  (the converters beside this file)
 from queue_log import generate  # noqa: E402
 
 from cxmon.store_schema import (  # noqa: E402
-    INSERT_EVENT,
-    INSERT_TRANSITION,
     MIGRATIONS,
     SELECT_ROWS,
-    UPSERT_OFFSET,
-    UPSERT_SNAPSHOT,
 )
-from cxmon.store_writer import Frame  # noqa: E402
+from cxmon.store_writer import Frame, commit_frame  # noqa: E402
 
 BATCH = 2048
 """Rows in one marshalled batch (the size the importer's reader sends)."""
@@ -62,17 +58,7 @@ def _peer_child(path: str) -> None:
     conn.execute("PRAGMA cache_size=-65536")
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while len(head := inp.read(8)) == 8:
-        blobs, events, offsets, transitions, snapshots, _index = marshal.loads(
-            inp.read(int.from_bytes(head, "big"))
-        )
-        conn.execute("BEGIN")
-        for blob in blobs:
-            conn.executemany(INSERT_EVENT, marshal.loads(blob))
-        conn.executemany(INSERT_EVENT, events)
-        conn.executemany(UPSERT_OFFSET, offsets)
-        conn.executemany(INSERT_TRANSITION, transitions)
-        conn.executemany(UPSERT_SNAPSHOT, snapshots)
-        conn.execute("COMMIT")
+        commit_frame(conn, marshal.loads(inp.read(int.from_bytes(head, "big"))))
         out.write(b"ok\n")
         out.flush()
     conn.close()

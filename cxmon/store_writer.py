@@ -19,7 +19,8 @@ import marshal
 import signal
 import subprocess
 import sys
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import apsw
 
@@ -73,7 +74,18 @@ class WriterProcess:
         self._proc.stdout.close()
 
 
-def _commit(conn: apsw.Connection, frame: Frame) -> None:
+class Connection(Protocol):
+    """What committing a frame needs of a connection (apsw's here; sqlite3's in bench/store_writer.py)."""
+
+    def execute(self, statement: str, /) -> object:
+        """Run one statement."""
+
+    def executemany(self, statement: str, rows: Iterable[Any], /) -> object:
+        """Run one statement once for each row."""
+
+
+def commit_frame(conn: Connection, frame: Frame) -> None:
+    """Commit one frame's rows in one transaction (a failure leaves it open: the caller rolls back)."""
     blobs, events, offsets, transitions, snapshots, _index = frame
     conn.execute("BEGIN")
     for blob in blobs:
@@ -123,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
             break
         frame: Frame = marshal.loads(inp.read(int.from_bytes(head, "big")))
         try:
-            _commit(conn, frame)
+            commit_frame(conn, frame)
             out.write(b"ok\n")
         except Exception as exc:  # a full disk, a locked database: the parent keeps the rows
             if not conn.get_autocommit():
