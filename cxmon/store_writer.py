@@ -20,9 +20,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import apsw
+if TYPE_CHECKING:
+    import apsw
 
 from cxmon.store_schema import (
     CUSTOMER_INDEX,
@@ -100,6 +101,8 @@ def commit_frame(conn: Connection, frame: Frame) -> None:
 def _build_index(conn: apsw.Connection) -> None:
     # The source has finished: build the customer index while the engine works through what it
     # still has queued (the few rows after it go into the index one by one).
+    import apsw
+
     try:
         for pragma in INDEX_BUILD:
             conn.execute(pragma)
@@ -110,13 +113,14 @@ def _build_index(conn: apsw.Connection) -> None:
     conn.execute("PRAGMA cache_size=-65536")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Commit the frames read on stdin into the database named in ``argv`` until stdin closes."""
-    path = (argv if argv is not None else sys.argv[1:])[0]
-    # Ctrl-C (and a service manager's SIGTERM) reach the whole process group: the parent stops this
-    # process by closing stdin once it has flushed, so neither may cut the last commit short.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def connect(path: str) -> apsw.Connection:
+    """Open the database at ``path`` for the writer process.
+
+    apsw is imported here, not with the module: the engine's side (:class:`WriterProcess`, which
+    :mod:`cxmon.store` imports) never loads it.
+    """
+    import apsw
+
     # One connection in one thread: SQLite's locks around every call and its allocation statistics
     # are work for nothing here. The settings apply only before SQLite starts, hence the restart.
     apsw.shutdown()
@@ -128,6 +132,17 @@ def main(argv: list[str] | None = None) -> None:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MB: the customer index is written all over
+    return conn
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Commit the frames read on stdin into the database named in ``argv`` until stdin closes."""
+    path = (argv if argv is not None else sys.argv[1:])[0]
+    # Ctrl-C (and a service manager's SIGTERM) reach the whole process group: the parent stops this
+    # process by closing stdin once it has flushed, so neither may cut the last commit short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    conn = connect(path)
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     while True:
         head = inp.read(8)

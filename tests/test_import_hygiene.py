@@ -54,6 +54,7 @@ LATER = (
     "websockets",
     "aiosqlite",
     "phonenumbers",
+    "apsw",
 )
 """What a command imports when it runs, not when the command line is built."""
 
@@ -77,6 +78,17 @@ def test_the_command_line_is_built_without_the_engine_or_the_hub() -> None:
 def test_the_command_line_check_can_fail() -> None:
     """The check above can fail: running an import does pull those in."""
     assert {"cxmon.config", "cxmon.importer"} <= set(_imported_by("import cxmon.importer"))
+
+
+def test_only_the_writer_process_loads_apsw() -> None:
+    """An import's engine starts the store and its writer process without loading apsw, which only
+    the writer process itself uses."""
+    assert "apsw" not in _imported_by("import cxmon.importer, cxmon.store, cxmon.store_writer")
+
+
+def test_the_writer_process_check_can_fail(tmp_path: Path) -> None:
+    """The check above can fail: opening the writer's connection loads apsw."""
+    assert "apsw" in _imported_by(f"import cxmon.store_writer as w\nw.connect({str(tmp_path / 'w.db')!r})")
 
 
 def collector_modules() -> list[str]:
