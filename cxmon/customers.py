@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import phonenumbers
+# phonenumbers (about 30 ms to import) is imported where a number needs it: most caller ids are
+# bare digits or E.164 already, and every command that loads the config would otherwise pay for it.
 
 _UNKNOWN = frozenset({"", "anonymous", "unknown", "unavailable", "private", "restricted", "withheld", "none"})
 _FORMATTING = re.compile(r"[\s().\-/]")
@@ -59,6 +60,8 @@ def normalize_phone(raw: str, region: str | None = None) -> str | None:
             if 8 <= len(compact) - 1 <= 15 and text.isdigit():
                 return compact  # 00 is the international prefix: the digits are E.164 already
         if compact.startswith("+") and compact[1:].isdigit() and 8 <= len(compact) - 1 <= 15:
+            import phonenumbers
+
             try:
                 number = phonenumbers.parse(text if "(0)" in text else compact, None)
             except phonenumbers.NumberParseException:
@@ -68,6 +71,8 @@ def normalize_phone(raw: str, region: str | None = None) -> str | None:
             return None
         if not region:
             return compact
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(compact, region)
     except phonenumbers.NumberParseException:
@@ -202,6 +207,8 @@ def check_region(value: object) -> str | None:
     """
     if value is None:
         return None
+    import phonenumbers
+
     if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(value)
     return value.upper()

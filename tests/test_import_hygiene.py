@@ -91,6 +91,24 @@ def test_the_writer_process_check_can_fail(tmp_path: Path) -> None:
     assert "apsw" in _imported_by(f"import cxmon.store_writer as w\nw.connect({str(tmp_path / 'w.db')!r})")
 
 
+def test_the_phone_number_library_is_loaded_when_a_number_needs_it() -> None:
+    """The default config, the importer, the engine and the queue_log parser load without
+    phonenumbers, and bare digits are normalized without it; a national number placed in the
+    configured region loads it."""
+    without = (
+        "import cxmon.config, cxmon.importer, cxmon.engine, collectors.queue_log.parser\n"
+        "from cxmon.customers import normalize_phone\n"
+        "cxmon.config.load(cxmon.config.default_config_path())\n"
+        "assert normalize_phone('4155550100') == '4155550100'"
+    )
+    assert "phonenumbers" not in _imported_by(without)
+    placed = (
+        "from cxmon.customers import normalize_phone\n"
+        "assert normalize_phone('020 7183 8750', 'GB') == '+442071838750'"
+    )
+    assert "phonenumbers" in _imported_by(placed)
+
+
 def collector_modules() -> list[str]:
     return sorted(info.name for info in pkgutil.walk_packages(collectors.__path__, "collectors."))
 
