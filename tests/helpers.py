@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any, NoReturn, NotRequired, TypedDict
@@ -114,6 +115,24 @@ def require_binary(name: str) -> str:
     if path is None:
         skip_unless_ci(f"{name} is not installed (Debian package; `make system-deps` installs it)")
     return path
+
+
+_PORTS_GIVEN: set[int] = set()
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago (for servers that cannot take port 0).
+
+    Never the same port twice in one run: the kernel picks a free port at random, and two asked for
+    in a row (a hub's and a web server's) now and then come back the same.
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 def shared_data(*parts: str) -> Path:

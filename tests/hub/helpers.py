@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from cxmon.hub.protocol import SUBPROTOCOL
 from cxmon.snapshot import EMPTY_SNAPSHOT, Histogram, SeriesFigures, Snapshot, SourceStatus, State, StepStatus
 from cxmon.tui.feed import MemoryFeed
 from tests.helpers import REPO, one_step_config
+from tests.helpers import free_port as free_port  # re-exported for the tests here
 
 
 def snapshot(version: int, n_series: int = 6, *, seed: int = 0) -> Snapshot:
@@ -104,14 +104,6 @@ async def until(predicate: Any, *, tries: int = 400, step: float = 0.05) -> None
             return
         await asyncio.sleep(step)
     raise AssertionError("condition not reached")
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 just now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def start_daemon(config: Path, db: Path) -> subprocess.Popen[bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import tomllib
 import urllib.request
@@ -15,17 +14,10 @@ from typing import Any
 import pytest
 
 from cxmon.config import Config, validate
+from tests.helpers import free_port as free_port  # re-exported for the tests here
 from tests.helpers import require_binary as require_binary  # re-exported for the tests here
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago (for servers that cannot take port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def sim_config(speed: str | float = "max", duration: str = "30m", **alerts: object) -> Config:
