@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import marshal
-import os
 import resource
 import sqlite3
 import statistics
@@ -192,5 +191,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     raise SystemExit(main())

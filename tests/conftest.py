@@ -53,6 +53,7 @@ def tmux() -> Iterator[list[str]]:
     # Imported here, not above: tests.helpers loads cxmon.config, which must wait for the build's switch.
     from tests.helpers import require_binary
 
+    # A short directory of its own, not tmp_path: a unix socket's path must fit in 108 bytes.
     home = Path(tempfile.mkdtemp(prefix="cxmon-tmux-"))
     prefix = [require_binary("tmux"), "-S", str(home / "socket"), "-f", os.devnull]
     try:
