@@ -16,7 +16,7 @@ from collectors.base import Offset
 from collectors.records import RecordMapping, RecordsSource
 from collectors.records import source as records_source_module
 from collectors.records.source import RecordsOptions
-from cxmon.config import Config, default_config_path, loads
+from cxmon.config import Config, default_config_path, load, loads
 from cxmon.events import ContactEvent
 from cxmon.importer import (
     ImportResult,
@@ -27,7 +27,7 @@ from cxmon.importer import (
     run_import,
 )
 from cxmon.store import Store
-from tests.helpers import shared_data
+from tests.helpers import REPO, shared_data
 
 CONFIG_TEXT = default_config_path().read_text()
 
@@ -234,6 +234,21 @@ def test_progress_bar_on_a_terminal_redraws_in_place() -> None:
     bar.update(10, 10, 2, final=True)
     text = out.getvalue()
     assert text.count("\r") == 2 and text.endswith("\n") and "[#####-----]" in text
+
+
+async def test_a_month_of_the_banks_calls_is_stored_without_a_stale_moment(tmp_path: Path) -> None:
+    """A month of real calls (the shared Anonymous Bank data) imported as records: the reader process
+    is done long before the engine has taken in all it read, and the stored history never shows a
+    step STALE for it (the calls it read are history, not an outage)."""
+    cfg = load(REPO / "config" / "anonymous-bank.toml")
+    path = shared_data("anonymous-bank", "calls-1999-08.csv")
+    db = tmp_path / "bank.db"
+    result = await run_import(cfg, records_source(str(path), "anonymous-bank", None, None), str(db))
+    assert result.events > 100_000 and result.errors == 0
+    stale = "SELECT count(*) FROM transitions WHERE from_state = 'stale' OR to_state = 'stale'"
+    assert rows(db, stale) == [(0,)]
+    ((stored,),) = rows(db, "SELECT count(*) FROM transitions")
+    assert isinstance(stored, int) and stored > 1000  # the month's pot holes are there
 
 
 def test_import_records_command_with_the_bank_preset(tmp_path: Path) -> None:

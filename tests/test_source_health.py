@@ -146,6 +146,63 @@ async def test_a_backfill_whose_source_dies_is_marked_failed() -> None:
     assert "source stopped" in (health.last_error or "")
 
 
+class FinishingReader:
+    """A backfill's reader: hands over ``batches`` batches at once (they wait on the engine's queue),
+    says its input is done (down), and ends only once the engine has taken them all in, as a reader
+    process whose exit the engine waits for does."""
+
+    name = "reader"
+    type = "test"
+
+    def __init__(self, batches: int, engine: list[Engine]) -> None:
+        self.batches = batches
+        self.engine = engine
+        self.down_while_queued: int | None = None
+
+    async def run(self, sink: Sink) -> None:
+        sink.set_up(True)
+        for b in range(self.batches):
+            # A minute a batch: the engine ticks through each of them.
+            await sink.emit([arrival(T0 + 60.0 * b + i, f"c{b}-{i}") for i in range(5)])
+        queue = self.engine[0]._queue
+        self.down_while_queued = queue.qsize()
+        sink.set_up(False)
+        await until(lambda: queue.qsize() == 0 and queue._unfinished_tasks == 0)  # type: ignore[attr-defined]
+
+
+async def test_a_backfill_reader_that_finished_first_does_not_make_the_queued_history_stale() -> None:
+    """Batches a reader handed over before it said it was done are history like any other: the engine
+    takes them in with the source up (no STALE step, no transition), and only then is it down."""
+    holder: list[Engine] = []
+    source = FinishingReader(10, holder)
+    engine = Engine(one_step_config(), store=False, sources=[source], clock="events")
+    holder.append(engine)
+    seen: list[Snapshot] = []
+    engine.add_listener(seen.append)
+    async with engine:
+        await engine.run()
+    assert source.down_while_queued == 10  # the race this is about: all ten still queued
+    assert engine.health["reader"].events_total == 50
+    assert len(seen) > 10  # the engine ticked through the queued batches
+    assert [t for s in seen for t in s.transitions if State.STALE in (t.from_state, t.to_state)] == []
+    assert all(s.steps[0].state is not State.STALE for s in seen)
+    assert engine.health["reader"].down
+
+
+async def test_a_source_that_goes_down_with_nothing_queued_is_down_at_once() -> None:
+    """With every batch it sent taken in, a source that loses its input is down (and stale) at once."""
+    now = [T0]
+    source = LateSource()
+    source.events = [arrival(T0 - 1.0)]
+    engine = Engine(one_step_config(), store=False, sources=[source], clock=lambda: now[0])
+    async with engine:
+        source.go.set()
+        await until(lambda: engine.health["pbx"].events_total == 1)
+        engine._sinks["pbx"].set_up(False)
+        assert engine.health["pbx"].down
+        assert engine._tick(now[0]).steps[0].state is State.STALE
+
+
 class StampSource:
     """Sends one batch mixing good events with stamps no clock can have."""
 

@@ -309,6 +309,9 @@ class Engine:
                 self.errors.append(f"[engine] failed on a batch from {name}")
             finally:
                 queue.task_done()
+                sink = self._sinks.get(name)
+                if sink is not None:
+                    sink.batch_done()
             # While the queue stays full, nothing above awaits anything that suspends: let the
             # loop come round after each batch, so the store's flusher (commits run beside the
             # engine) and the sources' relays get their turn rather than waiting for back-pressure.

@@ -6,7 +6,7 @@ import logging
 import marshal
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from collectors.base import Offset, Source
 from cxmon.events import ContactEvent
@@ -28,6 +28,12 @@ class SourceSink:
         self.health = engine.health[source.name]
         self.emitted = 0
         """Events the source has handed over (counted once they are on the engine's queue)."""
+        self._queued = 0
+        """Batches of this source put on the engine's queue (or being put)."""
+        self._done = 0
+        """Of those, the batches the engine has taken in."""
+        self._said: list[tuple[int, bool]] = []
+        """Up or down, as the source said it, each after the batches it had handed over by then."""
 
     async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
         if not events and offset is None:
@@ -43,7 +49,7 @@ class SourceSink:
                     self.error(f"{self.name}: event {i + 1} of a batch", f"rejected: {name} {value!r}")
         if bad:
             events = [ev for i, ev in enumerate(events) if i not in bad]
-        await self._engine._queue.put((self.name, events, offset, None))
+        await self._put((self.name, events, offset, None))
         self.emitted += len(events)
 
     async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
@@ -56,8 +62,19 @@ class SourceSink:
         if bad:
             rows = [r for i, r in enumerate(rows) if i not in bad]
             encoded = marshal.dumps(list(rows))
-        await self._engine._queue.put((self.name, rows, offset, encoded))
+        await self._put((self.name, rows, offset, encoded))
         self.emitted += len(rows)
+
+    async def _put(self, item: tuple[str, Sequence[Any], Offset | None, bytes | None]) -> None:
+        # Counted before the put: an up or down said while it waits for room comes after it.
+        self._queued += 1
+        try:
+            await self._engine._queue.put(item)
+        except BaseException:
+            self._queued -= 1
+            self._said = [(min(after, self._queued), up) for after, up in self._said]
+            self._apply_said()
+            raise
 
     def _bad_stamps(self, stamps: Sequence[float]) -> set[int]:
         """Positions of timestamps that are not finite or lie too far ahead of the source's clock.
@@ -95,8 +112,25 @@ class SourceSink:
         log.warning("%s: %s", self.name, line)
 
     def set_up(self, up: bool) -> None:
-        self.health.up = up
-        self.health.down = not up
+        """The source's input is up or down: it counts from the moment the engine has taken in every
+        batch the source handed over before saying so. (Whatever the source read before it lost its
+        input is good; a backfill's reader that finished long before the engine did is not down
+        for the batches still queued.)"""
+        self._said.append((self._queued, up))
+        self._apply_said()
+
+    def batch_done(self) -> None:
+        """The engine has taken in one more of this source's batches."""
+        self._done += 1
+        if self._said:
+            self._apply_said()
+
+    def _apply_said(self) -> None:
+        said, done = self._said, self._done
+        while said and said[0][0] <= done:
+            _, up = said.pop(0)
+            self.health.up = up
+            self.health.down = not up
 
     async def load_offset(self) -> Offset | None:
         store = self._engine.store
