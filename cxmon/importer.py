@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any, Protocol
 
-from cxmon.config import Config, default_config_path, load
+from cxmon.config import OTHER, Config, default_config_path, load
 from cxmon.errors import ConfigError
 from cxmon.snapshot import ImportStatus, Snapshot
 
@@ -340,7 +340,25 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
         f"into {db}; see `cxmon stats --db {db}`",
         file=err,
     )
+    hint = unmatched_hint(result.final, str(args.config or default_config_path()), db)
+    if hint is not None:
+        print(hint, file=err)
     return 0
+
+
+def unmatched_hint(final: Snapshot, config_name: str, db: str) -> str | None:
+    """A line for an import most of whose contacts matched no step of the journey (the config was
+    probably not the one written for this data), else None."""
+    offered = sum(s.totals.get("offered", 0) for s in final.series)
+    unmatched = sum(s.totals.get("offered", 0) for s in final.series if s.step == OTHER)
+    if not offered or unmatched * 2 < offered:
+        return None
+    return (
+        f"note: {unmatched:,} of {offered:,} contacts ({unmatched / offered:.0%}) matched no step of "
+        f"the journey in {config_name}, so they are judged as step '{OTHER}'. Every event is stored "
+        f"with its own channel and queue: `cxmon stats --db {db} --config FILE` judges them by a "
+        "journey whose match rules fit them (and `--config FILE` on the next import records it)"
+    )
 
 
 def _speed(text: str | None) -> float | None:

@@ -277,6 +277,33 @@ def test_import_records_command_with_the_bank_preset(tmp_path: Path) -> None:
     assert "imported 2 lines" in err.getvalue() and "100.0%" in err.getvalue()
 
 
+@pytest.mark.parametrize("journey", [None, "config/anonymous-bank.toml"], ids=["default", "bank"])
+def test_an_import_whose_calls_match_no_step_says_how_to_judge_them(
+    tmp_path: Path, journey: str | None
+) -> None:
+    """The bank's calls under the default journey match none of its steps: the import says so, and
+    names the command that judges them by a journey that fits; under the bank's journey it does not."""
+    csv_path = tmp_path / "calls.csv"
+    csv_path.write_text(
+        "vru+line,call_id,customer_id,priority,type,date,vru_entry,vru_exit,vru_time,"
+        "q_start,q_exit,q_time,outcome,ser_start,ser_exit,ser_time,server\n"
+        "AA1,1,7,0,PS,2010-08-01,9:00:00,9:00:05,5,9:00:05,9:00:30,25,AGENT,9:00:30,9:03:30,180,DANA\n"
+        "AA1,2,0,0,NE,2010-08-01,9:01:00,9:01:05,5,9:01:05,9:01:50,45,HANG,0:00:00,0:00:00,0,NO_SERVER\n"
+    )
+    db = tmp_path / "bank.db"
+    err = io.StringIO()
+    args = import_records_args(csv_path, db)
+    args.config = None if journey is None else str(REPO / journey)
+    assert import_command(args, stderr=err) == 0
+    notes = [line for line in err.getvalue().splitlines() if line.startswith("note:")]
+    if journey is None:
+        [note] = notes
+        assert "2 of 2 contacts (100%) matched no step" in note and "step 'other'" in note
+        assert f"cxmon stats --db {db} --config FILE" in note
+    else:
+        assert notes == []
+
+
 def test_import_command_reports_a_missing_file(tmp_path: Path) -> None:
     """A file that does not exist is exit code 1 with a message, and no database is made."""
     err = io.StringIO()
