@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import tzinfo
 
 from cxmon.config import Config, Threshold
-from cxmon.localtime import clock, zone_label
+from cxmon.localtime import clock
 from cxmon.measures import MEASURES, bad_direction, format_value
 from cxmon.snapshot import SeriesFigures, State
 from cxmon.units import format_duration
@@ -102,11 +102,6 @@ def abbreviate(label: str, width: int) -> str:
         words = words[:-1]
     text = " ".join(words)
     return text if len(text) <= width else text[: width - 1] + "."
-
-
-def zoned(title: str, tz: tzinfo | None, ts: float | None = None) -> str:
-    """A column title naming the zone its times are in: ``"Since (UTC)"``."""
-    return f"{title} ({zone_label(tz, ts)})"
 
 
 def age_text(seconds: float | None) -> str:

@@ -10,10 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.app import App, ComposeResult
 
 from cxmon.engine import Engine
+from cxmon.localtime import zone, zone_label
+from cxmon.snapshot import EMPTY_SNAPSHOT, State
 from cxmon.tui.app import CxmonApp
 from cxmon.tui.feed import MemoryFeed
+from cxmon.tui.widgets.event_log import EventLog, LogEntry
 from cxmon.tui.widgets.pothole_board import PotholeBoard
 from tests.helpers import REPO
 from tests.tui.conftest import SIZE, settle
@@ -68,6 +72,46 @@ async def test_utc_is_named_utc(engine: Engine) -> None:
         await settle(pilot, lambda: app.snapshot.version > 0)
         await pilot.pause()
         assert app.sub_title.startswith(f"{END_UTC} UTC"), app.sub_title
+
+
+JANUARY = 1767600000.0
+"""2026-01-05 08:00 UTC: winter in Jerusalem (IST)."""
+AUGUST = 1786003200.0
+"""2026-08-06 08:00 UTC: summer in Jerusalem (IDT)."""
+
+
+class Tables(App[None]):
+    """The pot hole board and the event log, in Jerusalem time."""
+
+    def compose(self) -> ComposeResult:
+        yield PotholeBoard(tz=zone("Asia/Jerusalem"))
+        yield EventLog(tz=zone("Asia/Jerusalem"))
+
+
+def titles(table: PotholeBoard | EventLog) -> list[str]:
+    return [str(c.label) for c in table.ordered_columns]
+
+
+async def test_a_time_column_names_the_zone_as_it_is_called_at_the_times_it_shows() -> None:
+    """Times of the other half of the year (a replay of August in December, or a monitor left running
+    across the change of the clocks) are labelled with that season's name of the zone, not today's;
+    the label follows the times shown as they move on."""
+    tz = zone("Asia/Jerusalem")
+    today = zone_label(tz)
+    # The season whose name today's is not, so that a label taken from the wall clock is wrong.
+    other, same = (AUGUST, JANUARY) if today == "IST" else (JANUARY, AUGUST)
+    assert zone_label(tz, other) != today and {zone_label(tz, other), zone_label(tz, same)} == {"IST", "IDT"}
+    app = Tables()
+    async with app.run_test(size=SIZE) as pilot:
+        board, log = app.query_one(PotholeBoard), app.query_one(EventLog)
+        for ts in (other, same, other):
+            board.snapshot = dataclasses.replace(EMPTY_SNAPSHOT, ts=ts)
+            log.entries = (LogEntry(ts, "order", "voice/sales", "OK → WATCH", State.WATCH, "wait"),)
+            await pilot.pause()
+            name = zone_label(tz, ts)
+            assert titles(board)[3] == f"Since ({name})"
+            assert titles(log)[0] == f"Time ({name})"
+            assert str(log.get_row_at(0)[0]) == ("11:00:00" if name == "IDT" else "10:00:00")
 
 
 def test_cxmon_check_rejects_an_unknown_zone(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from cxmon.config import Config
 from cxmon.events import ContactEvent, EventKind
-from cxmon.tui.format import clock_text, zoned
+from cxmon.tui.format import clock_text
 from cxmon.tui.messages import CustomerChosen
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 from cxmon.units import format_duration
@@ -85,9 +85,7 @@ class CustomerPaths(Horizontal):
 
     def on_mount(self) -> None:
         self.query_one("#leaders", DiffTable).set_columns(("Customer", "Strikes"))
-        self.query_one("#path", DiffTable).set_columns(
-            [zoned(c, self.tz) if c == "Time" else c for c in PATH_COLUMNS]
-        )
+        self.query_one("#path", DiffTable).set_zoned_columns(PATH_COLUMNS, ("Time",), self.tz, None)
 
     def watch_leaders(self, leaders: tuple[tuple[str, int], ...]) -> None:
         if not self.is_mounted:
@@ -108,7 +106,10 @@ class CustomerPaths(Horizontal):
         self.query_one("#path-title", Static).update(
             f"Customer {customer}: {len(events)} events, {bumps} bumps (oldest first)"
         )
-        self.query_one("#path", DiffTable).set_rows(path_rows(list(events), self.config, tz=self.tz))
+        table = self.query_one("#path", DiffTable)
+        # The zone as it is called at the newest event's time (the path is oldest first).
+        table.set_zoned_columns(PATH_COLUMNS, ("Time",), self.tz, events[-1].ts if events else None)
+        table.set_rows(path_rows(list(events), self.config, tz=self.tz))
 
     @on(DataTable.RowSelected, "#leaders")
     def _choose(self, event: DataTable.RowSelected) -> None:

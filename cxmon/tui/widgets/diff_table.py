@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import tzinfo
 
 from rich.text import Text
 from textual.widgets import DataTable
+
+from cxmon.localtime import zone_label
 
 Cell = tuple[str, str]
 """(text, style name): a verdict ("ok", "warn", "breach"), a state class ("-watch"…), or a style."""
@@ -22,6 +25,8 @@ class DiffTable(DataTable[Text]):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._order: list[str] = []
+        self._titles: tuple[tuple[str, ...], str] | None = None
+        """The titles :meth:`set_zoned_columns` last set, and the zone's name they carry."""
 
     def set_columns(self, titles: Sequence[str]) -> None:
         """Replace the columns (and drop every row), keeping the view where it was scrolled to."""
@@ -31,6 +36,21 @@ class DiffTable(DataTable[Text]):
             self.add_column(title, key=str(i))
         self._cells = {}
         self._order = []
+
+    def set_zoned_columns(
+        self, titles: Sequence[str], zoned: Collection[str], tz: tzinfo | None, ts: float | None
+    ) -> bool:
+        """Set the columns, the titles in ``zoned`` naming the zone their times are in as it is
+        called at ``ts`` ("Since (IDT)"; now when None): a replay of August shows summer time in
+        December, and a monitor running across the change of the clocks renames it. The columns
+        (and rows) are set again only when that name or the titles change; return whether they were.
+        """
+        zone = zone_label(tz, ts)
+        if self._titles == (tuple(titles), zone) and self.columns:
+            return False
+        self._titles = (tuple(titles), zone)
+        self.set_columns([f"{t} ({zone})" if t in zoned else t for t in titles])
+        return True
 
     def cell_styles(self) -> dict[str, str]:
         """Map style names to Rich styles from the current theme."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
 from textual.reactive import reactive
 
 from cxmon.snapshot import Ack, State, Transition
-from cxmon.tui.format import STATE_WORD, clock_text, zoned
+from cxmon.tui.format import STATE_WORD, clock_text
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 
 COLUMNS = ("Time", "Step", "Where", "Change", "Reason")
@@ -71,15 +71,16 @@ class EventLog(DiffTable):
         self.labels = labels or {}
 
     def on_mount(self) -> None:
-        self.set_columns([zoned(c, self.tz) if c == "Time" else c for c in COLUMNS])
         self._paint(self.entries)
 
     def watch_entries(self, entries: tuple[LogEntry, ...]) -> None:
         self._paint(entries)
 
-    def _paint(self, entries: Iterable[LogEntry]) -> None:
-        if not self.is_mounted or not self.columns:
+    def _paint(self, entries: Sequence[LogEntry]) -> None:
+        if not self.is_mounted:
             return
+        # The zone as it is called at the newest entry's time (entries come newest first).
+        self.set_zoned_columns(COLUMNS, ("Time",), self.tz, entries[0].ts if entries else None)
         rows = []
         for e in entries:
             word = STATE_WORD[e.state] if e.state is not None else "✓ ACK"

@@ -12,7 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, Snapshot, State
-from cxmon.tui.format import STATE_WORD, clock_text, zoned
+from cxmon.tui.format import STATE_WORD, clock_text
 from cxmon.tui.messages import StepChosen
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 
@@ -120,7 +120,6 @@ class PotholeBoard(DiffTable):
         self._rows: dict[str, BoardRow] = {}
 
     def on_mount(self) -> None:
-        self.set_columns([zoned(c, self.tz) if c == "Since" else c for c in COLUMNS])
         self._paint()
 
     def watch_snapshot(self, snapshot: Snapshot) -> None:
@@ -133,8 +132,9 @@ class PotholeBoard(DiffTable):
         self._paint()
 
     def _paint(self) -> None:
-        if not self.is_mounted or not self.columns:
+        if not self.is_mounted:
             return
+        self.set_zoned_columns(COLUMNS, ("Since",), self.tz, self.snapshot.ts or None)
         rows = board_rows(self.snapshot, self._since, self.filter_text)
         labels = {s.name: s.label for s in self.snapshot.steps}
         out = []
