@@ -197,21 +197,35 @@ class HubClient:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"hub-client {self.url}")
 
-    async def wait_ready(self, timeout: float) -> None:
+    async def wait_ready(
+        self, timeout: float, slow: Callable[[str], None] | None = None, slow_after: float = 1.0
+    ) -> None:
         """Wait for the first hello and snapshot.
+
+        Args:
+            timeout: seconds to wait in all.
+            slow: told once, with why (the last attempt's error), when nothing has arrived after
+                ``slow_after`` seconds: a person waiting is told what is going on.
+            slow_after: seconds before ``slow`` is told.
 
         Raises:
             HubError: the hub refused the connection, or nothing arrived within ``timeout``.
         """
         waiter = asyncio.create_task(self._ready.wait())
         try:
-            deadline = time.monotonic() + timeout
+            start = time.monotonic()
+            deadline = start + timeout
             while not self._ready.is_set():
                 if self.refused is not None:
                     raise HubError(f"{self.url}: refused ({self.refused}): {self.last_error}")
-                left = deadline - time.monotonic()
+                now = time.monotonic()
+                left = deadline - now
                 if left <= 0:
                     raise HubError(f"{self.url}: no answer within {timeout:g} s ({self.last_error})")
+                if slow is not None and now - start >= slow_after:
+                    why = self.last_error or "no answer yet"
+                    slow(f"{self.url}: {why}; trying again for up to {timeout:g} s in all")
+                    slow = None
                 await asyncio.wait({waiter}, timeout=min(left, 0.1))
         finally:
             waiter.cancel()

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
@@ -54,9 +55,11 @@ def without_fragment(url: str) -> str:
 
 
 async def open_feed(
-    urls: list[str], token: str | None, timeout: float
+    urls: list[str], token: str | None, timeout: float, slow: Callable[[str], None] | None = None
 ) -> tuple[Feed, list[HubClient], SitesFeed | None]:
     """Connect to every hub and return the feed to show (one hub, or the sites merged) and the clients.
+
+    ``slow`` is told, for each hub that has not answered after a second, why not.
 
     Raises:
         HubError: a hub refused, or did not answer within ``timeout``.
@@ -69,7 +72,7 @@ async def open_feed(
         for client in clients:
             await client.start()
         for client in clients:
-            await client.wait_ready(timeout)
+            await client.wait_ready(timeout, slow)
     except BaseException:
         for client in clients:
             await client.aclose()
@@ -96,8 +99,13 @@ async def _watch(urls: list[str], token: str | None, timeout: float, wallboard: 
     from cxmon.terminal import stop_on_hangup
     from cxmon.tui.app import run_dashboard
 
+    def slow(why: str) -> None:
+        # Said before the dashboard takes the screen: a watcher left facing a blank terminal would not
+        # know whether the hub is starting or the address is wrong.
+        print(f"cxmon watch: {why}", file=sys.stderr, flush=True)
+
     try:
-        feed, clients, sites = await open_feed(urls, token, timeout)
+        feed, clients, sites = await open_feed(urls, token, timeout, slow)
     except HubError as exc:
         print(f"cxmon watch: {exc}", file=sys.stderr)
         return 2

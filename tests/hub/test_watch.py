@@ -229,6 +229,42 @@ def test_watch_exits_2_when_no_hub_answers(capsys: pytest.CaptureFixture[str]) -
     assert f"127.0.0.1:{port}" in capsys.readouterr().err
 
 
+def test_watch_says_why_a_hub_has_not_answered_while_it_waits(capsys: pytest.CaptureFixture[str]) -> None:
+    """A second into waiting for a hub that does not answer, `cxmon watch` says which and why, and goes
+    on trying until its timeout: a blank terminal would not tell a wrong port from a hub starting."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = argparse.Namespace(
+        urls=[f"ws://127.0.0.1:{port}"], token=None, connect_timeout=2.0, wallboard=False
+    )
+    assert watch_command(args) == 2
+    lines = capsys.readouterr().err.splitlines()
+    [waiting] = [line for line in lines if "trying again" in line]
+    assert f"ws://127.0.0.1:{port}: " in waiting and "up to 2 s in all" in waiting
+    assert "Connect call failed" in waiting  # the refusal itself, not a guess
+    assert "no answer within 2 s" in lines[-1]
+
+
+async def test_a_hub_that_answers_at_once_is_joined_without_a_word() -> None:
+    """Nothing is said while waiting for a hub that answers within the first second."""
+    from cxmon.hub.watch import open_feed
+
+    hub = Hub(memory_feed(), port=0)
+    await hub.start()
+    said: list[str] = []
+    try:
+        feed, clients, _ = await open_feed([f"ws://127.0.0.1:{hub.port}"], None, 10.0, said.append)
+        assert feed is clients[0] and clients[0].latest.version > 0
+        for client in clients:
+            await client.aclose()
+    finally:
+        await hub.aclose()
+    assert said == []
+
+
 def test_watch_refuses_a_url_that_is_not_a_websocket() -> None:
     """An http:// URL is a usage error (exit 2), not a connection attempt."""
     args = argparse.Namespace(urls=["http://127.0.0.1:1"], token=None, connect_timeout=1.0, wallboard=False)
