@@ -54,6 +54,9 @@ def config_from_db(path: str | Path) -> Config | None:
         ConfigError: the recorded journey is not valid.
     """
     where = f"{path} (recorded journey)"
+    if not Path(path).is_file():
+        # SQLite says only "unable to open database file" for a path that is not there.
+        raise StoreError("no such history database", str(path))
     try:
         conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:

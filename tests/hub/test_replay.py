@@ -232,6 +232,23 @@ def test_replay_reads_the_journey_from_the_database(recording: Recording, tmp_pa
     assert "pass --config" in err.value.problems[0]
 
 
+def test_replay_of_a_path_that_is_not_there_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cxmon replay` on a database path that does not exist names it and exits 2 (not SQLite's
+    "unable to open database file")."""
+    import argparse
+
+    from cxmon.replay.command import replay_command
+
+    missing = tmp_path / "histroy.db"
+    args = argparse.Namespace(db=str(missing), config=None, from_=None, to=None, speed="max", wallboard=False)
+    assert replay_command(args) == 2
+    err = capsys.readouterr().err
+    assert f"{missing}: no such history database" in err and "unable to open" not in err
+    assert not missing.exists()
+
+
 def test_speed_takes_max_or_a_positive_number() -> None:
     """--speed: "max" is flat out; 0, negative, infinite and words are refused."""
     assert parse_speed("max") is None and parse_speed("60") == 60.0
