@@ -18,7 +18,9 @@ an engine learns it from its store at start (:mod:`cxmon.forecast.profile`): eve
 as a monitor that has watched the centre for two weeks. ``--history 0`` starts them cold.
 
 Prints the median lead, the share of pot holes warned less than a minute ahead (none at all counts as
-late), and false alarms per 8 hours. ``--jobs`` runs that many processes.
+late), and false alarms per 8 hours; and, for the surges that became pot holes, what the queueing
+model says at their true arrival rate (the simulator's, times the surge), the reference a forecaster
+that must learn the rate from the arrivals is measured against. ``--jobs`` runs that many processes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import math
 import random
 import sqlite3
 import statistics
@@ -40,9 +43,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from collectors.simulator.model import PROFILE_PERIOD
+from collectors.simulator.options import QueueSpec, parse_options
 from cxmon.config import Config, default_config_path, load
 from cxmon.engine import Engine
 from cxmon.forecast import profile
+from cxmon.forecast.figures import Workload
+from cxmon.forecast.live import CHANCE_DISPERSION
+from cxmon.forecast.staffing import evaluate
+from cxmon.noise import window_breach_chance, window_breach_outlook
 from cxmon.snapshot import Snapshot, State
 
 START = "2026-01-05T08:00:00Z"
@@ -184,6 +193,34 @@ async def _drive(config: Config, duration: float, listener: Any, profiles: Profi
         await engine.run(duration=duration)
 
 
+def true_outlook(config: Config, queue: str, factor: float, at: float) -> tuple[float, float]:
+    """What the queueing model says of a voice queue's service level at its *true* arrival rate (the
+    simulator's, times ``factor``, at the hourly swing's phase ``at`` seconds into the run): (the
+    steady-state service level, the chance that its 5-minute window is under the breach at some
+    moment within the horizon). The reference the forecasts are measured against: they must learn
+    the rate from the arrivals; this knows it."""
+    opts, problems = parse_options(config.collectors[0].options, "collectors[0]")
+    assert opts is not None, problems
+    spec: QueueSpec = next(q for q in opts.queues if q.name == queue)
+    step = config.step(step_of(config, queue))
+    th = next(t for t in step.thresholds if t.measure == "service_level" and t.channel in ("*", "voice"))
+    swing = 1.0 + spec.profile_amplitude * math.sin(2.0 * math.pi * at / PROFILE_PERIOD)
+    rate = spec.arrivals_per_hour / 3600.0 * swing * factor
+    level = evaluate(
+        Workload(rate, spec.handle_mean, spec.patience_mean), spec.agents, step.service_level_target
+    )
+    sl = 0.0 if level.service_level is None else level.service_level  # None: overloaded
+    risk = window_breach_outlook(
+        sl, max(1.0, rate * th.window), CHANCE_DISPERSION, th.breach, "below", th.window
+    )
+    return sl, window_breach_chance(*risk, config.monitor.trend_horizon)
+
+
+def true_peak(config: Config, queue: str, factor: float) -> tuple[float, float]:
+    """:func:`true_outlook` at the hourly swing's peak."""
+    return true_outlook(config, queue, factor, PROFILE_PERIOD / 4.0)
+
+
 def incident_run(seed: int, profiles: Profiles | None = None) -> dict[str, Any]:
     """One incident run: when the series breached, and when its warning began."""
     incident = draw_incident(random.Random(seed))
@@ -195,6 +232,8 @@ def incident_run(seed: int, profiles: Profiles | None = None) -> dict[str, Any]:
     lead = None
     if watcher.crossed is not None:
         lead = 0.0 if watcher.lead_from is None else watcher.crossed - watcher.lead_from
+    mean_sl, _ = true_outlook(config, incident.queue, incident.arrivals_factor, PROFILE_PERIOD / 2.0)
+    _, peak_chance = true_peak(config, incident.queue, incident.arrivals_factor)
     return {
         "seed": seed,
         "incident": dataclasses.asdict(incident),
@@ -203,6 +242,8 @@ def incident_run(seed: int, profiles: Profiles | None = None) -> dict[str, Any]:
         "crossed_after": None if watcher.crossed is None else watcher.crossed - START_TS - incident.at,
         "crossed_on": watcher.crossed_reason,
         "lead": lead,
+        "true_service_level": mean_sl,
+        "true_peak_chance": peak_chance,
     }
 
 
@@ -307,6 +348,19 @@ def main() -> int:
     if potholes:
         delays = [r["crossed_after"] for r in potholes]
         print(f"median time from incident start to breach: {statistics.median(delays) / 60:.1f} min")
+        surges = [r for r in potholes if r["kind"] == "arrivals surge"]
+        if surges:
+            config = load(default_config_path())
+            level = config.forecast.breach_chance
+            held = sum(r["true_service_level"] >= 0.85 for r in surges)
+            seen = sum(r["true_peak_chance"] >= level for r in surges)
+            calm = [true_peak(config, q, 1.0)[1] for q in QUEUES]
+            print(
+                f"  at the true arrival rate (the model, knowing the rate): {held} of {len(surges)} surges "
+                f"leave a steady-state service level >= 85 %; the chance of a breach within the horizon "
+                f"at the surge's hourly peak reaches breach_chance ({level:g}) for {seen} of {len(surges)}, "
+                f"and at a quiet hour's peak it is at most {max(calm):.2g} ({', '.join(QUEUES)})"
+            )
     if leads:
         print(f"median warning lead: {statistics.median(leads) / 60:.1f} min")
         print(f"warned < 1 min ahead: {len(late)} of {len(leads)} ({100 * len(late) / len(leads):.0f} %)")
