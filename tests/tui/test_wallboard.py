@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from textual.widgets import Label
 
 from cxmon.engine import Engine
@@ -51,3 +52,27 @@ async def test_a_tile_given_figures_before_it_is_composed_shows_them_once_mounte
         await app.screen.mount(tile)
         await pilot.pause()
         assert status.label in str(tile.query_one(".big-label", Label).render())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+async def test_every_tile_shows_its_measure_line_inside_its_border(
+    engine: Engine, size: tuple[int, int]
+) -> None:
+    """On a small terminal as on a TV, each big tile keeps its measure line ("service level % → · 5m")
+    inside its border, under its digits, even where its title takes two lines."""
+    app = CxmonApp(engine, refresh_interval=0, wallboard=True)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, WallboardScreen))
+        tiles = list(app.screen.query(BigTile))
+        await settle(pilot, lambda: all(t._shown is not None for t in tiles))
+        await pilot.pause()
+        assert len(tiles) == len(engine.config.steps)
+        for tile in tiles:
+            unit = tile.query_one(".big-unit", Label)
+            inside = tile.content_region
+            assert str(unit.render()), tile.step
+            assert unit.region.height >= 1 and inside.contains_region(unit.region), (
+                tile.step,
+                unit.region,
+                inside,
+            )
