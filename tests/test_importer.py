@@ -251,15 +251,19 @@ async def test_a_month_of_the_banks_calls_is_stored_without_a_stale_moment(tmp_p
     assert isinstance(stored, int) and stored > 1000  # the month's pot holes are there
 
 
+TWO_BANK_CALLS = (
+    "vru+line,call_id,customer_id,priority,type,date,vru_entry,vru_exit,vru_time,"
+    "q_start,q_exit,q_time,outcome,ser_start,ser_exit,ser_time,server\n"
+    "AA1,1,7,0,PS,2010-08-01,9:00:00,9:00:05,5,9:00:05,9:00:30,25,AGENT,9:00:30,9:03:30,180,DANA\n"
+    "AA1,2,0,0,NE,2010-08-01,9:01:00,9:01:05,5,9:01:05,9:01:50,45,HANG,0:00:00,0:00:00,0,NO_SERVER\n"
+)
+"""Two calls in the Anonymous Bank's columns: one answered on PS, one abandoned on NE."""
+
+
 def test_import_records_command_with_the_bank_preset(tmp_path: Path) -> None:
     """`cxmon import records FILE --preset anonymous-bank` stores the calls and reports on stderr."""
     csv_path = tmp_path / "calls.csv"
-    csv_path.write_text(
-        "vru+line,call_id,customer_id,priority,type,date,vru_entry,vru_exit,vru_time,"
-        "q_start,q_exit,q_time,outcome,ser_start,ser_exit,ser_time,server\n"
-        "AA1,1,7,0,PS,2010-08-01,9:00:00,9:00:05,5,9:00:05,9:00:30,25,AGENT,9:00:30,9:03:30,180,DANA\n"
-        "AA1,2,0,0,NE,2010-08-01,9:01:00,9:01:05,5,9:01:05,9:01:50,45,HANG,0:00:00,0:00:00,0,NO_SERVER\n"
-    )
+    csv_path.write_text(TWO_BANK_CALLS)
     db = tmp_path / "bank.db"
     err = io.StringIO()
     args = argparse.Namespace(
@@ -284,12 +288,7 @@ def test_an_import_whose_calls_match_no_step_says_how_to_judge_them(
     """The bank's calls under the default journey match none of its steps: the import says so, and
     names the command that judges them by a journey that fits; under the bank's journey it does not."""
     csv_path = tmp_path / "calls.csv"
-    csv_path.write_text(
-        "vru+line,call_id,customer_id,priority,type,date,vru_entry,vru_exit,vru_time,"
-        "q_start,q_exit,q_time,outcome,ser_start,ser_exit,ser_time,server\n"
-        "AA1,1,7,0,PS,2010-08-01,9:00:00,9:00:05,5,9:00:05,9:00:30,25,AGENT,9:00:30,9:03:30,180,DANA\n"
-        "AA1,2,0,0,NE,2010-08-01,9:01:00,9:01:05,5,9:01:05,9:01:50,45,HANG,0:00:00,0:00:00,0,NO_SERVER\n"
-    )
+    csv_path.write_text(TWO_BANK_CALLS)
     db = tmp_path / "bank.db"
     err = io.StringIO()
     args = import_records_args(csv_path, db)

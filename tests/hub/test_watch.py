@@ -26,7 +26,7 @@ from cxmon.tui.widgets.diff_table import DiffTable
 from cxmon.tui.widgets.journey_map import StepTile
 from cxmon.tui.widgets.stale_banner import StaleBanner
 from cxmon.tui.widgets.status_bar import StatusBar
-from tests.helpers import one_step_config
+from tests.helpers import free_port, one_step_config
 from tests.hub.helpers import memory_feed, snapshot, until
 from tests.snapshot_app import MINUTES, sim_config
 
@@ -215,16 +215,18 @@ async def test_several_sites_add_up_strikes_and_merge_a_customers_path() -> None
     ]
 
 
+def watch_nobody(timeout: float) -> tuple[argparse.Namespace, int]:
+    """`cxmon watch` arguments for a port nobody listens on, and the port."""
+    port = free_port()
+    args = argparse.Namespace(
+        urls=[f"ws://127.0.0.1:{port}"], token=None, connect_timeout=timeout, wallboard=False
+    )
+    return args, port
+
+
 def test_watch_exits_2_when_no_hub_answers(capsys: pytest.CaptureFixture[str]) -> None:
     """`cxmon watch` on a port nobody listens on says why and exits 2 (it does not open a blank screen)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    args = argparse.Namespace(
-        urls=[f"ws://127.0.0.1:{port}"], token=None, connect_timeout=1.0, wallboard=False
-    )
+    args, port = watch_nobody(1.0)
     assert watch_command(args) == 2
     assert f"127.0.0.1:{port}" in capsys.readouterr().err
 
@@ -232,14 +234,7 @@ def test_watch_exits_2_when_no_hub_answers(capsys: pytest.CaptureFixture[str]) -
 def test_watch_says_why_a_hub_has_not_answered_while_it_waits(capsys: pytest.CaptureFixture[str]) -> None:
     """A second into waiting for a hub that does not answer, `cxmon watch` says which and why, and goes
     on trying until its timeout: a blank terminal would not tell a wrong port from a hub starting."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    args = argparse.Namespace(
-        urls=[f"ws://127.0.0.1:{port}"], token=None, connect_timeout=2.0, wallboard=False
-    )
+    args, port = watch_nobody(2.0)
     assert watch_command(args) == 2
     lines = capsys.readouterr().err.splitlines()
     [waiting] = [line for line in lines if "trying again" in line]
