@@ -32,6 +32,20 @@ def _read(path: str, position: int, size: int) -> bytes:
         return fh.read(size)
 
 
+def lines_before(path: str, position: int) -> int:
+    """How many lines end before byte ``position`` of the file (read in chunks: a long file is counted,
+    not held)."""
+    count = 0
+    with open(path, "rb") as fh:
+        while position > 0:
+            chunk = fh.read(min(CHUNK, position))
+            if not chunk:
+                break
+            count += chunk.count(b"\n")
+            position -= len(chunk)
+    return count
+
+
 def file_id(path: str) -> str:
     """Identity of a file: device and inode."""
     st = os.stat(path)
@@ -121,6 +135,8 @@ class JsonlFileSource:
             return
         if saved is not None and saved.file_id == ident:
             position = saved.position
+            # A bad line is reported by its line in the file, not in what this run read of it.
+            lineno = await asyncio.to_thread(lines_before, self.path, position)
         sink.set_up(True)
         pending = b""
         batch: list[ContactEvent] = []

@@ -54,6 +54,26 @@ async def test_reading_again_resumes_after_the_stored_offset(tmp_path: Path) -> 
     assert ids == [f"c{i}" for i in range(15)]
 
 
+async def test_a_bad_line_appended_after_a_read_is_reported_by_its_line_in_the_file(tmp_path: Path) -> None:
+    """Read again from the stored offset, a bad line appended since is named by its line in the whole
+    file (13), not by its line in what the second read went through (3)."""
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(line(i) + "\n" for i in range(10)))
+    db = tmp_path / "h.db"
+    await ingest(path, db)
+    with path.open("a") as fh:
+        fh.write(line(10) + "\n" + line(11) + "\n" + "{not json\n" + line(12) + "\n")
+    engine = await ingest(path, db)
+    [bad] = [e for e in engine.errors if "not JSON" in e]
+    assert bad.startswith(f"[feed] {path}:13: not JSON")
+    con = sqlite3.connect(db)
+    assert [r[0] for r in con.execute("SELECT contact_id FROM events ORDER BY id")][-3:] == [
+        "c10",
+        "c11",
+        "c12",
+    ]
+
+
 def test_simulate_output_reads_back_as_the_same_events(tmp_path: Path) -> None:
     """What `cxmon simulate --out` writes parses back into the events that were generated."""
     from collectors.jsonl import parse_line
