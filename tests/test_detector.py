@@ -89,6 +89,17 @@ def test_no_data_is_not_a_pothole() -> None:
     assert "too few" in v.reason
 
 
+def test_a_pot_hole_whose_window_empties_ends_with_too_few_to_judge() -> None:
+    """At closing time the calls stop: a pot hole whose window falls under ``min_volume`` has no verdict
+    any more and its series is OK with "too few contacts to judge", not held until ``clear``."""
+    det = Detector(one_step_config())
+    for i in range(31):
+        v = det.judge_rule(KEY, 0, TH, 212.0, float(i))
+    assert v.state is State.POTHOLE
+    v = det.judge_rule(KEY, 0, TH, None, 31.0)
+    assert v.state is State.OK and "too few contacts to judge" in v.reason
+
+
 def test_reason_is_readable() -> None:
     """A pot hole's reason names the measure, the value, the limit and how long."""
     det = Detector(one_step_config())
