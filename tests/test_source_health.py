@@ -16,6 +16,7 @@ import pytest
 from collectors.base import Sink
 from cxmon.engine import Engine
 from cxmon.engine import supervision as engine_module
+from cxmon.engine.sinks import SourceSink
 from cxmon.events import ContactEvent, EventKind
 from cxmon.http_server import start_http
 from cxmon.snapshot import Snapshot, State
@@ -187,6 +188,23 @@ async def test_a_backfill_reader_that_finished_first_does_not_make_the_queued_hi
     assert [t for s in seen for t in s.transitions if State.STALE in (t.from_state, t.to_state)] == []
     assert all(s.steps[0].state is not State.STALE for s in seen)
     assert engine.health["reader"].down
+
+
+async def test_a_source_flapping_while_its_batches_wait_keeps_one_word_per_batch() -> None:
+    """A source that says up and down many times while the engine is behind keeps, per batch handed
+    over, only its last word (what is held stays as short as the queue), and that word counts."""
+    engine = Engine(one_step_config(), store=False, sources=[LateSource()], clock=lambda: T0)
+    sink = SourceSink(engine, LateSource())
+    await sink.emit([arrival(T0 - 2.0, "a")])
+    for i in range(1000):
+        sink.set_up(i % 2 == 0)
+    await sink.emit([arrival(T0 - 1.0, "b")])
+    sink.set_up(True)
+    assert len(sink._said) == 2
+    sink.batch_done()
+    assert sink.health.down  # the last word after the first batch: down (i = 999)
+    sink.batch_done()
+    assert sink.health.up and not sink.health.down
 
 
 async def test_a_source_that_goes_down_with_nothing_queued_is_down_at_once() -> None:

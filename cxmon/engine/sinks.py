@@ -33,7 +33,8 @@ class SourceSink:
         self._done = 0
         """Of those, the batches the engine has taken in."""
         self._said: list[tuple[int, bool]] = []
-        """Up or down, as the source said it, each after the batches it had handed over by then."""
+        """Up or down, as the source said it, each after the batches it had handed over by then (one
+        entry per batch at most: no longer than the engine's queue)."""
 
     async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
         if not events and offset is None:
@@ -116,7 +117,11 @@ class SourceSink:
         batch the source handed over before saying so. (Whatever the source read before it lost its
         input is good; a backfill's reader that finished long before the engine did is not down
         for the batches still queued.)"""
-        self._said.append((self._queued, up))
+        said = self._said
+        if said and said[-1][0] == self._queued:
+            said[-1] = (self._queued, up)  # only the last word after the same batch counts
+        else:
+            said.append((self._queued, up))
         self._apply_said()
 
     def batch_done(self) -> None:
