@@ -278,13 +278,18 @@ def records_source(
 # ---------------------------------------------------------------------- the command
 
 
+REJECTED_LINES = 3
+"""The exit code of an import that read the whole file but rejected some of its lines."""
+
+
 def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> int:
     """``cxmon import queue_log|records FILE``: backfill, then point at ``cxmon stats``.
 
     Returns:
-        0 when done, 1 when the file cannot be read or the import stopped on an error, 2 for a
-        configuration problem, 130 or 143 when stopped by SIGINT or SIGTERM (after committing
-        what was read).
+        0 when every line was imported, 1 when the file cannot be read or the import stopped on an
+        error, 2 for a configuration problem, 3 when it read the whole file but rejected lines (each
+        reported with its file:line; the events around them are stored), 130 or 143 when stopped by
+        SIGINT or SIGTERM (after committing what was read).
     """
     err = stderr or sys.stderr
     try:
@@ -343,6 +348,15 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
     hint = unmatched_hint(result.final, str(args.config or default_config_path()), db)
     if hint is not None:
         print(hint, file=err)
+    if result.errors:
+        # The rejected lines are not in the history, and importing again will not bring them back
+        # (the offsets are past them): a script must be able to tell this from a whole import.
+        print(
+            f"{result.errors:,} {'line was' if result.errors == 1 else 'lines were'} rejected "
+            f"(each reported above with its line): they are not in {db}",
+            file=err,
+        )
+        return REJECTED_LINES
     return 0
 
 

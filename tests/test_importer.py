@@ -303,6 +303,25 @@ def test_an_import_whose_calls_match_no_step_says_how_to_judge_them(
         assert notes == []
 
 
+def test_an_import_that_rejected_a_line_exits_3_and_says_it_is_not_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file read to the end with one bad row exits 3, not 0, and says the row is not in the
+    history; the good calls around it are stored. Importing it again adds nothing and exits 0."""
+    csv_path = tmp_path / "calls.csv"
+    good, bad = TWO_BANK_CALLS.rsplit("AA1,2", 1)
+    csv_path.write_text(good + "AA1,3,0,0,NE,2010-08-01,25:61:61,9:01:05,5\n" + "AA1,2" + bad)
+    db = tmp_path / "bank.db"
+    err = io.StringIO()
+    assert import_command(import_records_args(csv_path, db), stderr=err) == 3
+    assert f"{csv_path}:3: expected 17 columns, got 9" in caplog.text
+    assert f"1 line was rejected (each reported above with its line): they are not in {db}" in err.getvalue()
+    assert rows(db, "SELECT DISTINCT queue FROM events ORDER BY 1") == [("NE",), ("PS",)]
+    again = io.StringIO()
+    assert import_command(import_records_args(csv_path, db), stderr=again) == 0
+    assert "0 events, 0 errors" in again.getvalue() and "was rejected" not in again.getvalue()
+
+
 def test_import_command_reports_a_missing_file(tmp_path: Path) -> None:
     """A file that does not exist is exit code 1 with a message, and no database is made."""
     err = io.StringIO()

@@ -451,7 +451,7 @@ def test_cxmon_import_skips_an_over_long_line_and_keeps_line_numbers_right(tmp_p
         [sys.executable, "-m", "cxmon", "import", "queue_log", str(log), "--db", str(db), "--quiet"],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 3, res.stderr
     reports = [line for line in res.stderr.splitlines() if f"{log}:" in line and "imported" not in line]
     assert [r.split(f"{log}:")[1].split(":")[0] for r in reports] == ["2", "4"]
     assert "longer than" in reports[0] and "2 errors" in res.stderr

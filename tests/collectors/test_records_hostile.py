@@ -62,9 +62,11 @@ def import_records(tmp_path: Path, body: bytes) -> tuple[subprocess.CompletedPro
 def test_a_bad_row_is_an_error_at_its_line_and_the_rows_around_it_are_stored(
     tmp_path: Path, bad: bytes, why: str
 ) -> None:
-    """The bad row (line 3) is reported with its line and reason; rows 1, 3 and 4 are stored; exit 0."""
+    """The bad row (line 3) is reported with its line and reason; rows 1, 3 and 4 are stored; the
+    import exits 3 (whole file read, lines rejected) and says the rejected row is not stored."""
     res, calls = import_records(tmp_path, row(1) + bad + row(3) + row(4))
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 3, res.stderr
+    assert "1 line was rejected" in res.stderr
     assert calls == ["1", "3", "4"]
     assert "1 errors" in res.stderr
     [report] = [line for line in res.stderr.splitlines() if "calls.csv:3" in line]
