@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cxmon import __version__
+from cxmon.localtime import TIME_HELP
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -63,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="per-series figures over the stored history")
     _add_common(stats)
     stats.add_argument("--json", action="store_true", help="print JSON (the default is a table)")
-    stats.add_argument("--from", dest="from_", metavar="TIME", help="ISO 8601 time or epoch seconds")
-    stats.add_argument("--to", metavar="TIME", help="ISO 8601 time or epoch seconds")
+    stats.add_argument("--from", dest="from_", metavar="TIME", help=TIME_HELP)
+    stats.add_argument("--to", metavar="TIME", help=TIME_HELP)
     stats.set_defaults(handler=_cmd_stats)
 
     simulate = sub.add_parser("simulate", help="headless event generation to JSON lines")

@@ -60,3 +60,29 @@ def zone_label(tz: tzinfo | None, ts: float | None = None) -> str:
         offset = moment.strftime("%z")
         return f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
     return name
+
+
+TIME_HELP = "ISO 8601 time (without a zone: in [display] timezone) or epoch seconds"
+"""What ``--from`` and ``--to`` take, for the command line's help."""
+
+
+def parse_time(text: str, tz: tzinfo | None = UTC) -> float:
+    """Parse ISO 8601 (``2026-01-05T08:00:00Z``, ``…+03:00``) or epoch seconds.
+
+    Args:
+        text: the time as typed.
+        tz: the zone of a time written without one (None: the machine's own), which is the zone
+            the dashboard shows times in: a floor manager types the clock time they saw.
+
+    Raises:
+        ValueError: neither.
+    """
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        # A naive datetime's timestamp() reads it in the machine's zone.
+        dt = dt if tz is None else dt.replace(tzinfo=tz)
+    return dt.timestamp()

@@ -13,6 +13,7 @@ from typing import Any
 
 from cxmon.config import Config
 from cxmon.errors import ConfigError, CxmonError
+from cxmon.localtime import parse_time, zone
 from cxmon.recorded_config import config_from_db
 from cxmon.store import Store
 from cxmon.windows import Aggregator, window_measures
@@ -51,20 +52,19 @@ _COUNTS = {
 }
 
 
-def parse_time(text: str) -> float:
-    """Parse ISO 8601 (``2026-01-05T08:00:00Z``; naive means UTC) or epoch seconds.
+def time_range(args: argparse.Namespace, config: Config | None) -> tuple[float | None, float | None]:
+    """``--from`` and ``--to`` as epoch seconds (None where not given), a time without a zone read
+    in ``config``'s ``[display] timezone`` (the machine's zone when it sets none; UTC without a
+    config, which only checks that the times parse).
 
     Raises:
-        ValueError: neither.
+        ValueError: a time that is neither ISO 8601 nor epoch seconds.
     """
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    tz = UTC if config is None else zone(config.display_timezone)
+    return (
+        parse_time(args.from_, tz) if args.from_ else None,
+        parse_time(args.to, tz) if args.to else None,
+    )
 
 
 def iso(ts: float) -> str:
@@ -178,8 +178,7 @@ def stats_command(args: argparse.Namespace) -> int:
     try:
         # --config overrides the journey the database recorded; without --db, the config names it
         config = load_config(args.config) if args.config or not args.db else None
-        start = parse_time(args.from_) if args.from_ else None
-        end = parse_time(args.to) if args.to else None
+        time_range(args, None)  # a time that does not parse is said before the database is read
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -194,6 +193,7 @@ def stats_command(args: argparse.Namespace) -> int:
     try:
         if config is None:
             config = _recorded_or_default(db)
+        start, end = time_range(args, config)
         doc = asyncio.run(compute_stats(config, db, start, end))
     except ConfigError as exc:
         for problem in exc.problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -166,3 +167,42 @@ async def test_default_config_round_trips_through_the_database(tmp_path: Path) -
         cfg.channels,
         cfg.queues,
     )
+
+
+def test_a_time_without_a_zone_is_the_clock_time_the_dashboard_shows(tmp_path: Path) -> None:
+    """`--from`/`--to` without a zone are read in the config's `[display] timezone` (Jerusalem, in
+    summer IDT: 09:00 is 06:00 UTC), or in the machine's zone when the config sets none (the
+    recorded journey here, under TZ=America/New_York); a time with a zone, or epoch seconds, mean
+    what they say."""
+    db = imported(tmp_path)
+    bank_zone = tmp_path / "custom-jerusalem.toml"
+    bank_zone.write_text(CUSTOM + '\n[display]\ntimezone = "Asia/Jerusalem"\n')
+    doc = stats_json(
+        "--db",
+        str(db),
+        "--config",
+        str(bank_zone),
+        "--from",
+        "1999-08-02T09:00",
+        "--to",
+        "1999-08-02T17:30:00+03:00",
+    )
+    assert (doc["from"], doc["to"]) == ("1999-08-02T06:00:00Z", "1999-08-02T14:30:00Z")
+    doc = stats_json(
+        "--db", str(db), "--config", str(bank_zone), "--from", "1999-08-02T09:00Z", "--to", "933600000"
+    )
+    assert (doc["from"], doc["to"]) == ("1999-08-02T09:00:00Z", "1999-08-02T13:20:00Z")
+    proc = subprocess.run(
+        [sys.executable, "-m", "cxmon", "stats", "--json", "--db", str(db), "--from", "2026-01-05T09:00"],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "TZ": "America/New_York"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["from"] == "2026-01-05T14:00:00Z"
+
+
+def test_a_time_that_does_not_parse_is_refused_before_the_database_is_read(tmp_path: Path) -> None:
+    """`--from yesterday` exits 2 naming the option, even with a database that is not there."""
+    proc = cxmon("stats", "--db", str(tmp_path / "none.db"), "--from", "yesterday")
+    assert proc.returncode == 2
+    assert "--from/--to: expected ISO 8601 or epoch seconds" in proc.stderr and "Traceback" not in proc.stderr

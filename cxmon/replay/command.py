@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from cxmon.errors import ConfigError, CxmonError
+from cxmon.localtime import TIME_HELP
 
 if TYPE_CHECKING:
     from cxmon.config import Config
@@ -21,8 +22,8 @@ def add_replay_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     """Add ``cxmon replay`` to the command line."""
     replay = sub.add_parser("replay", help="recorded history back through the engine and the dashboard")
     replay.add_argument("db", metavar="DB", help="history database written by cxmon run/serve/import")
-    replay.add_argument("--from", dest="from_", metavar="TIME", help="ISO 8601 time or epoch seconds")
-    replay.add_argument("--to", metavar="TIME", help="ISO 8601 time or epoch seconds")
+    replay.add_argument("--from", dest="from_", metavar="TIME", help=TIME_HELP)
+    replay.add_argument("--to", metavar="TIME", help=TIME_HELP)
     replay.add_argument("--speed", default="1", help='1, 10, 60 (× real time), any number, or "max"')
     replay.add_argument(
         "--config", metavar="FILE", help="judge by this journey instead of the one recorded in DB"
@@ -66,7 +67,7 @@ def journey(db: str, config_path: str | None) -> Config:
 def replay_command(args: argparse.Namespace) -> int:
     """Run ``cxmon replay``; return the exit code (2 on a bad argument or database)."""
     from cxmon.replay.source import stored_range
-    from cxmon.stats import parse_time
+    from cxmon.stats import time_range
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
@@ -75,13 +76,14 @@ def replay_command(args: argparse.Namespace) -> int:
         print(f'--speed: expected a number above 0 or "max", got {args.speed!r}', file=sys.stderr)
         return 2
     try:
-        start = parse_time(args.from_) if args.from_ else None
-        end = parse_time(args.to) if args.to else None
+        time_range(args, None)  # a time that does not parse is said before the database is read
     except ValueError as exc:
         print(f"--from/--to: expected ISO 8601 or epoch seconds ({exc})", file=sys.stderr)
         return 2
     try:
         config = journey(args.db, args.config)
+        # A time without a zone is the clock time the replay's dashboard shows.
+        start, end = time_range(args, config)
         stored = asyncio.run(stored_range(args.db))
     except ConfigError as exc:
         for problem in exc.problems:

@@ -22,6 +22,7 @@ from cxmon.replay.source import ReplaySource, stored_range
 from cxmon.rows import Row, decode_rows
 from cxmon.snapshot import Snapshot, State, Transition
 from cxmon.tui.replay import ReplayApp, ReplayBar
+from tests.helpers import REPO
 from tests.hub.helpers import until
 from tests.snapshot_app import sim_config
 
@@ -247,6 +248,40 @@ def test_replay_of_a_path_that_is_not_there_says_so(
     err = capsys.readouterr().err
     assert f"{missing}: no such history database" in err and "unable to open" not in err
     assert not missing.exists()
+
+
+def test_replay_reads_a_time_without_a_zone_as_the_clock_its_dashboard_shows(
+    recording: Recording, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cxmon replay DB --config bank.toml --from 1999-08-02T09:00`, where the config shows times in
+    Jerusalem, replays from 09:00 there (06:00 UTC), not from 09:00 UTC (12:00 on its screen)."""
+    import argparse
+    from datetime import UTC, datetime
+
+    from cxmon.replay import command
+
+    ranges: list[tuple[float, float]] = []
+
+    async def no_dashboard(config: Config, db: str, start: float, end: float, *rest: object) -> int:
+        ranges.append((start, end))
+        return 0
+
+    monkeypatch.setattr(command, "_replay", no_dashboard)
+    cfg = tmp_path / "jerusalem.toml"
+    cfg.write_text(
+        (REPO / "config" / "default.toml").read_text() + '\n[display]\ntimezone = "Asia/Jerusalem"\n'
+    )
+    args = argparse.Namespace(
+        db=str(recording.db), config=str(cfg), from_="1999-08-02T09:00", to="1999-08-02T10:00Z",
+        speed="max", wallboard=False,
+    )  # fmt: skip
+    assert command.replay_command(args) == 0
+    assert ranges == [
+        (
+            datetime(1999, 8, 2, 6, 0, tzinfo=UTC).timestamp(),
+            datetime(1999, 8, 2, 10, 0, tzinfo=UTC).timestamp(),
+        )
+    ]
 
 
 def test_speed_takes_max_or_a_positive_number() -> None:
