@@ -76,3 +76,25 @@ async def test_every_tile_shows_its_measure_line_inside_its_border(
                 unit.region,
                 inside,
             )
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+async def test_every_tile_shows_its_state_word_whole_on_one_line(
+    engine: Engine, size: tuple[int, int]
+) -> None:
+    """Each big tile's title shows its state word ("✔ OK", "▲ WATCH") whole on one line, however
+    long the step's name (at 80 × 24, "Pre-sale enquiry ✔ OK" is wider than a tile)."""
+    from cxmon.tui.format import STATE_WORD
+
+    app = CxmonApp(engine, refresh_interval=0, wallboard=True)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, WallboardScreen))
+        tiles = list(app.screen.query(BigTile))
+        await settle(pilot, lambda: all(t._shown is not None for t in tiles))
+        await pilot.pause()
+        for tile in tiles:
+            label = tile.query_one(".big-label", Label)
+            lines = [strip.text.strip() for strip in label.render_lines(label.size.region)]
+            words = [w for w in STATE_WORD.values() if any(w in line for line in lines)]
+            assert len(words) == 1, (tile.step, lines)
+            assert label.region.height >= 2 and tile.content_region.contains_region(label.region), tile.step

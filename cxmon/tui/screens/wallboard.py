@@ -64,11 +64,13 @@ class BigTile(Vertical):
             return
         self._shown = key
         star = "★ " if status.moment_of_truth else ""
-        self._label.update(f"{star}{status.label}  {STATE_WORD[state]}")
+        # The state word has a line of its own: after the name it would be split where a long name
+        # leaves it no room ("✔" at the end of one line, "OK" on the next).
+        self._label.update(f"{star}{status.label}\n{STATE_WORD[state]}")
         self._digits.update(digits)
         label = MEASURES[status.headline_measure].label if status.headline_measure in MEASURES else ""
         window = f" · {format_window(status.headline_window)}" if status.headline_window else ""
-        self._unit.update(f"{label} {unit} {arrow}".strip() + window)
+        self._unit.update(" ".join(part for part in (label, unit, arrow) if part) + window)
         for cls in STATE_CLASSES:
             self.set_class(cls == f"-{state.value}", cls)
 
