@@ -162,10 +162,10 @@ class CxmonApp(App[int]):
                     CxmonApp.snapshot, step=CxmonApp.selected_step, series_key=CxmonApp.selected_series
                 )
             with TabPane("Customers", id="customers"):
-                yield CustomerPaths(self.config, tz=self.tz, id="customer-paths")
+                yield CustomerPaths(self.config, tz=self.tz, id="customer-paths").data_bind(CxmonApp.snapshot)
             with TabPane("Events", id="events"):
                 yield EventLog(tz=self.tz, labels=labels, id="event-log").data_bind(
-                    entries=CxmonApp.log_entries
+                    CxmonApp.snapshot, entries=CxmonApp.log_entries
                 )
         yield Input(placeholder="filter by channel or queue — Enter keeps it, Esc clears", id="filter")
         yield StatusBar(id="status-bar").data_bind(

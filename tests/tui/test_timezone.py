@@ -17,6 +17,8 @@ from cxmon.localtime import zone, zone_label
 from cxmon.snapshot import EMPTY_SNAPSHOT, State
 from cxmon.tui.app import CxmonApp
 from cxmon.tui.feed import MemoryFeed
+from cxmon.tui.widgets.customer_paths import CustomerPaths
+from cxmon.tui.widgets.diff_table import DiffTable
 from cxmon.tui.widgets.event_log import EventLog, LogEntry
 from cxmon.tui.widgets.pothole_board import PotholeBoard
 from tests.helpers import REPO
@@ -88,7 +90,7 @@ class Tables(App[None]):
         yield EventLog(tz=zone("Asia/Jerusalem"))
 
 
-def titles(table: PotholeBoard | EventLog) -> list[str]:
+def titles(table: DiffTable) -> list[str]:
     return [str(c.label) for c in table.ordered_columns]
 
 
@@ -112,6 +114,35 @@ async def test_a_time_column_names_the_zone_as_it_is_called_at_the_times_it_show
             assert titles(board)[3] == f"Since ({name})"
             assert titles(log)[0] == f"Time ({name})"
             assert str(log.get_row_at(0)[0]) == ("11:00:00" if name == "IDT" else "10:00:00")
+
+
+class EmptyTables(App[None]):
+    """The event log and the customer path before they show any time, in Jerusalem time."""
+
+    def compose(self) -> ComposeResult:
+        from cxmon.config import default_config_path, load
+
+        yield EventLog(tz=zone("Asia/Jerusalem"))
+        yield CustomerPaths(load(default_config_path()), tz=zone("Asia/Jerusalem"))
+
+
+async def test_an_empty_time_column_names_the_zone_as_it_is_called_at_the_engines_time() -> None:
+    """Before the event log has an entry, and before a customer's path is shown, their time column
+    names the zone as it is at the engine's time (a replay of August opened in December says IDT,
+    as the header does), not at the wall clock's."""
+    tz = zone("Asia/Jerusalem")
+    today = zone_label(tz)
+    other, same = (AUGUST, JANUARY) if today == "IST" else (JANUARY, AUGUST)
+    app = EmptyTables()
+    async with app.run_test(size=SIZE) as pilot:
+        log, paths = app.query_one(EventLog), app.query_one(CustomerPaths)
+        path = paths.query_one("#path", DiffTable)
+        for ts in (other, same, other):
+            log.snapshot = paths.snapshot = dataclasses.replace(EMPTY_SNAPSHOT, ts=ts)
+            await pilot.pause()
+            name = zone_label(tz, ts)
+            assert titles(log)[0] == f"Time ({name})"
+            assert titles(path)[0] == f"Time ({name})"
 
 
 def test_cxmon_check_rejects_an_unknown_zone(tmp_path: Path) -> None:

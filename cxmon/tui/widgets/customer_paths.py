@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 
 from cxmon.config import Config
 from cxmon.events import ContactEvent, EventKind
+from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot
 from cxmon.tui.format import clock_text
 from cxmon.tui.messages import CustomerChosen
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
@@ -69,6 +70,8 @@ class CustomerPaths(Horizontal):
     """(customer_id, strikes in 24 h), most first."""
     path: reactive[tuple[str, tuple[ContactEvent, ...]] | None] = reactive(None)
     """(customer_id, events oldest first) of the customer shown, or None."""
+    snapshot: reactive[Snapshot] = reactive(EMPTY_SNAPSHOT, always_update=False)
+    """The newest picture: its engine time names the zone while no path is shown."""
 
     def __init__(self, config: Config, *, tz: tzinfo | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -85,7 +88,16 @@ class CustomerPaths(Horizontal):
 
     def on_mount(self) -> None:
         self.query_one("#leaders", DiffTable).set_columns(("Customer", "Strikes"))
-        self.query_one("#path", DiffTable).set_zoned_columns(PATH_COLUMNS, ("Time",), self.tz, None)
+        self._zone_before_a_path()
+
+    def watch_snapshot(self) -> None:
+        self._zone_before_a_path()
+
+    def _zone_before_a_path(self) -> None:
+        """Name the path's zone as it is at the engine's time until a path is shown."""
+        if self.is_mounted and not (self.path and self.path[1]):
+            ts = self.snapshot.ts or None
+            self.query_one("#path", DiffTable).set_zoned_columns(PATH_COLUMNS, ("Time",), self.tz, ts)
 
     def watch_leaders(self, leaders: tuple[tuple[str, int], ...]) -> None:
         if not self.is_mounted:
@@ -108,7 +120,8 @@ class CustomerPaths(Horizontal):
         )
         table = self.query_one("#path", DiffTable)
         # The zone as it is called at the newest event's time (the path is oldest first).
-        table.set_zoned_columns(PATH_COLUMNS, ("Time",), self.tz, events[-1].ts if events else None)
+        newest = events[-1].ts if events else self.snapshot.ts
+        table.set_zoned_columns(PATH_COLUMNS, ("Time",), self.tz, newest or None)
         table.set_rows(path_rows(list(events), self.config, tz=self.tz))
 
     @on(DataTable.RowSelected, "#leaders")

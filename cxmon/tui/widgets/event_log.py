@@ -8,7 +8,7 @@ from datetime import tzinfo
 
 from textual.reactive import reactive
 
-from cxmon.snapshot import Ack, State, Transition
+from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, Snapshot, State, Transition
 from cxmon.tui.format import STATE_WORD, clock_text
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 
@@ -62,6 +62,8 @@ class EventLog(DiffTable):
 
     entries: reactive[tuple[LogEntry, ...]] = reactive(())
     """Log entries, newest first (the app accumulates them from every snapshot it receives)."""
+    snapshot: reactive[Snapshot] = reactive(EMPTY_SNAPSHOT, always_update=False)
+    """The newest picture: its engine time names the zone while the log is still empty."""
 
     def __init__(
         self, *, tz: tzinfo | None = None, labels: dict[str, str] | None = None, **kwargs: object
@@ -76,11 +78,17 @@ class EventLog(DiffTable):
     def watch_entries(self, entries: tuple[LogEntry, ...]) -> None:
         self._paint(entries)
 
+    def watch_snapshot(self, snapshot: Snapshot) -> None:
+        if self.is_mounted and not self.entries:
+            self.set_zoned_columns(COLUMNS, ("Time",), self.tz, snapshot.ts or None)
+
     def _paint(self, entries: Sequence[LogEntry]) -> None:
         if not self.is_mounted:
             return
-        # The zone as it is called at the newest entry's time (entries come newest first).
-        self.set_zoned_columns(COLUMNS, ("Time",), self.tz, entries[0].ts if entries else None)
+        # The zone as it is called at the newest entry's time (entries come newest first), or at
+        # the engine's time before there is one (a replay of August in December is in summer time).
+        newest = entries[0].ts if entries else self.snapshot.ts
+        self.set_zoned_columns(COLUMNS, ("Time",), self.tz, newest or None)
         rows = []
         for e in entries:
             word = STATE_WORD[e.state] if e.state is not None else "✓ ACK"
