@@ -9,6 +9,7 @@ protocol") is the reference for their fields.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from websockets.typing import Subprotocol
@@ -18,6 +19,7 @@ from cxmon.config import AlertsConfig, Config, HubConfig, ListenConfig, MonitorC
 from cxmon.events import ContactEvent
 from cxmon.hub.codec import CodecError, decode, dumps, encode
 from cxmon.hub.delta import apply_delta, snapshot_delta
+from cxmon.localtime import check_timezone
 from cxmon.snapshot import Ack, Snapshot
 
 PROTOCOL = 4
@@ -25,18 +27,22 @@ PROTOCOL = 4
 SUBPROTOCOL = Subprotocol(f"cxmon.v{PROTOCOL}")
 """The websocket subprotocol hub and watchers agree on (the protocol's version in its name)."""
 
+log = logging.getLogger(__name__)
+
 VIEW = "view"
 ACK = "ack"
 """Roles: a viewer sees; an acknowledger also acknowledges pot holes."""
 
 
 def journey_of(config: Config) -> dict[str, Any]:
-    """The journey a hello carries: steps (with match rules and thresholds), channels, queues, monitor."""
+    """The journey a hello carries: steps (with match rules and thresholds), channels, queues, monitor,
+    and the zone the site's times are shown in (``[display] timezone``; null: each watcher's own)."""
     return {
         "steps": encode(config.steps, tuple[Step, ...]),
         "channels": list(config.channels),
         "queues": list(config.queues),
         "monitor": encode(config.monitor, MonitorConfig),
+        "timezone": config.display_timezone,
     }
 
 
@@ -55,7 +61,28 @@ def config_of(journey: Any, source: str) -> Config:
         monitor = decode(journey.get("monitor"), MonitorConfig)
     except CodecError as exc:
         raise CodecError(str(exc), "journey") from None
-    return bare_config(source, monitor=monitor, steps=steps, channels=channels, queues=queues)
+    return bare_config(
+        source,
+        monitor=monitor,
+        steps=steps,
+        channels=channels,
+        queues=queues,
+        display_timezone=_known_zone(journey.get("timezone")),
+    )
+
+
+def _known_zone(name: object) -> str | None:
+    """The hub's display zone where this machine knows it, else None (the watcher's own zone): a
+    zone missing from this machine's time zone database is no reason to refuse the hub.
+
+    A hub before this field sends none: its watchers keep their own zone, as they did."""
+    if name is None:
+        return None
+    try:
+        return check_timezone(name)
+    except ValueError as exc:
+        log.warning("the hub shows times in a zone this machine does not know; using its own: %s", exc)
+        return None
 
 
 def bare_config(
@@ -65,8 +92,10 @@ def bare_config(
     steps: tuple[Step, ...] = (),
     channels: tuple[str, ...] = (),
     queues: tuple[str, ...] = (),
+    display_timezone: str | None = None,
 ) -> Config:
-    """A Config holding only a journey: no collectors, store, servers or alert sinks."""
+    """A Config holding only a journey (and the zone its times are shown in): no collectors, store,
+    servers or alert sinks."""
     return Config(
         monitor=monitor or MonitorConfig(),
         store=StoreConfig(),
@@ -78,6 +107,7 @@ def bare_config(
         queues=queues,
         collectors=(),
         source=source,
+        display_timezone=display_timezone,
     )
 
 

@@ -71,12 +71,15 @@ class SitesFeed:
             channels += [c for c in client.config.channels if c not in channels]
             queues += [q for q in client.config.queues if q not in queues]
         monitor = self.clients[0].config.monitor if self.clients else None
+        # One clock for every site: theirs where they agree, else the watcher's own.
+        zones = {c.config.display_timezone for c in self.clients}
         return bare_config(
             " + ".join(c.url for c in self.clients),
             monitor=monitor,
             steps=tuple(steps),
             channels=tuple(channels),
             queues=tuple(queues),
+            display_timezone=zones.pop() if len(zones) == 1 else None,
         )
 
     # ------------------------------------------------------------------ Feed

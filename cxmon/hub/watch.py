@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from cxmon.localtime import check_timezone
+
 if TYPE_CHECKING:
     from cxmon.hub.client import HubClient
     from cxmon.hub.sites import SitesFeed
@@ -31,6 +33,12 @@ def add_watch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     add_client_options(watch)
     watch.add_argument("--wallboard", action="store_true", help="big-number wall view for a TV screen")
+    watch.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help='the zone times are shown in, e.g. "Europe/London" or "local" (this machine\'s); default: '
+        "the hub's [display] timezone (the one all the hubs share), else this machine's",
+    )
     watch.set_defaults(handler=watch_command)
 
 
@@ -90,11 +98,19 @@ def watch_command(args: argparse.Namespace) -> int:
         if urlsplit(url).scheme not in ("ws", "wss"):
             print(f"cxmon watch: {url!r}: expected ws://HOST:PORT", file=sys.stderr)
             return 2
+    if args.timezone is not None:
+        try:
+            check_timezone(args.timezone)
+        except ValueError as exc:
+            print(f"cxmon watch: --timezone: {exc}", file=sys.stderr)
+            return 2
     token = args.token or os.environ.get("CXMON_HUB_TOKEN")
-    return asyncio.run(_watch(args.urls, token, args.connect_timeout, args.wallboard))
+    return asyncio.run(_watch(args.urls, token, args.connect_timeout, args.wallboard, args.timezone))
 
 
-async def _watch(urls: list[str], token: str | None, timeout: float, wallboard: bool) -> int:
+async def _watch(
+    urls: list[str], token: str | None, timeout: float, wallboard: bool, timezone: str | None = None
+) -> int:
     from cxmon.hub.client import HubError
     from cxmon.terminal import stop_on_hangup
     from cxmon.tui.app import run_dashboard
@@ -109,7 +125,9 @@ async def _watch(urls: list[str], token: str | None, timeout: float, wallboard: 
     except HubError as exc:
         print(f"cxmon watch: {exc}", file=sys.stderr)
         return 2
-    dashboard = asyncio.create_task(run_dashboard(feed, wallboard=wallboard), name="dashboard")
+    dashboard = asyncio.create_task(
+        run_dashboard(feed, wallboard=wallboard, timezone=timezone), name="dashboard"
+    )
 
     def stop() -> None:
         dashboard.cancel()

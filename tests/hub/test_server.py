@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 
 import orjson
@@ -14,6 +15,7 @@ from cxmon.hub.protocol import (
     config_of,
     decode_snapshot,
     delta_frame,
+    hello_frame,
     snapshot_frame,
 )
 from cxmon.hub.server import Hub
@@ -41,6 +43,17 @@ async def test_hello_carries_versions_and_the_journey() -> None:
         feed.config.queues,
         feed.config.monitor,
     )
+
+
+def test_a_hello_carries_the_zone_the_site_shows_times_in() -> None:
+    """The hello's journey names the hub's `[display] timezone`; a hello without one (a hub before
+    it was sent) or with a zone this machine does not know leaves the watcher its own zone."""
+    config = dataclasses.replace(memory_feed().config, display_timezone="Asia/Jerusalem")
+    journey = orjson.loads(hello_frame(config, "view"))["journey"]
+    assert journey["timezone"] == "Asia/Jerusalem"
+    assert config_of(journey, "x").display_timezone == "Asia/Jerusalem"
+    assert config_of({k: v for k, v in journey.items() if k != "timezone"}, "x").display_timezone is None
+    assert config_of({**journey, "timezone": "Mars/Olympus"}, "x").display_timezone is None
 
 
 async def test_a_full_snapshot_then_deltas_rebuild_every_published_snapshot() -> None:

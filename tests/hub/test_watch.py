@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from cxmon.hub.client import HubClient
 from cxmon.hub.server import Hub
 from cxmon.hub.sites import SitesFeed
 from cxmon.hub.watch import watch_command
+from cxmon.localtime import zone, zone_label
 from cxmon.snapshot import State
 from cxmon.tui.app import CxmonApp
 from cxmon.tui.feed import MemoryFeed
+from cxmon.tui.format import clock_text
 from cxmon.tui.messages import CustomerPathLoaded
 from cxmon.tui.screens.acknowledge import AcknowledgeScreen
 from cxmon.tui.widgets.customer_paths import CustomerPaths
@@ -219,7 +222,7 @@ def watch_nobody(timeout: float) -> tuple[argparse.Namespace, int]:
     """`cxmon watch` arguments for a port nobody listens on, and the port."""
     port = free_port()
     args = argparse.Namespace(
-        urls=[f"ws://127.0.0.1:{port}"], token=None, connect_timeout=timeout, wallboard=False
+        urls=[f"ws://127.0.0.1:{port}"], token=None, connect_timeout=timeout, wallboard=False, timezone=None
     )
     return args, port
 
@@ -262,5 +265,72 @@ async def test_a_hub_that_answers_at_once_is_joined_without_a_word() -> None:
 
 def test_watch_refuses_a_url_that_is_not_a_websocket() -> None:
     """An http:// URL is a usage error (exit 2), not a connection attempt."""
-    args = argparse.Namespace(urls=["http://127.0.0.1:1"], token=None, connect_timeout=1.0, wallboard=False)
+    args = argparse.Namespace(
+        urls=["http://127.0.0.1:1"], token=None, connect_timeout=1.0, wallboard=False, timezone=None
+    )
     assert watch_command(args) == 2
+
+
+def zoned_feed(name: str | None, n_series: int = 2) -> MemoryFeed:
+    """A one-step feed whose config shows times in the zone ``name``."""
+    feed = memory_feed(n_series)
+    feed.config = dataclasses.replace(feed.config, display_timezone=name)
+    return feed
+
+
+async def title_of(client: HubClient, timezone: str | None) -> tuple[str, float]:
+    """The dashboard's header over ``client`` (with ``--timezone``), and the engine time it shows."""
+    app = CxmonApp(client, refresh_interval=0, timezone=timezone)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.snapshot.version > 0)
+        await pilot.pause()
+        return str(app.sub_title), app.snapshot.ts
+
+
+async def test_a_watching_dashboard_shows_times_in_the_hubs_zone_unless_told_otherwise() -> None:
+    """A hub configured with `[display] timezone = "Asia/Jerusalem"` has its watchers show Jerusalem
+    time (the site's clock, not the watching machine's); `--timezone UTC` overrides it."""
+    async with Hub(zoned_feed("Asia/Jerusalem"), port=0) as hub:
+        client = HubClient(f"ws://127.0.0.1:{hub.port}")
+        await client.start()
+        try:
+            await client.wait_ready(10)
+            assert client.config.display_timezone == "Asia/Jerusalem"
+            title, ts = await title_of(client, None)
+            jerusalem = zone("Asia/Jerusalem")
+            assert zone_label(jerusalem, ts) in ("IST", "IDT")
+            assert title.startswith(f"{clock_text(ts, jerusalem)} {zone_label(jerusalem, ts)}"), title
+            title, ts = await title_of(client, "UTC")
+            assert title.startswith(f"{clock_text(ts, zone('UTC'))} UTC"), title
+        finally:
+            await client.aclose()
+
+
+async def test_several_sites_share_a_zone_only_when_they_all_show_it() -> None:
+    """Hubs in one zone are watched in it; hubs in different zones in the watching machine's own."""
+    async with (
+        Hub(zoned_feed("Europe/London"), port=0) as leeds,
+        Hub(zoned_feed("Europe/London"), port=0) as york,
+        Hub(zoned_feed("Europe/Madrid"), port=0) as madrid,
+    ):
+        for hubs, zone_name in (((leeds, york), "Europe/London"), ((leeds, madrid), None)):
+            clients = [HubClient(f"ws://127.0.0.1:{h.port}") for h in hubs]
+            for c in clients:
+                await c.start()
+                await c.wait_ready(10)
+            sites = SitesFeed(clients, ["a", "b"])
+            try:
+                assert sites.config.display_timezone == zone_name
+            finally:
+                await sites.aclose()
+                for c in clients:
+                    await c.aclose()
+
+
+def test_watch_refuses_a_zone_that_does_not_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    """`cxmon watch --timezone Mars/Olympus` names the option and exits 2 before connecting."""
+    args, _ = watch_nobody(1.0)
+    args.timezone = "Mars/Olympus"
+    assert watch_command(args) == 2
+    err = capsys.readouterr().err
+    assert "--timezone: unknown time zone 'Mars/Olympus'" in err and "trying again" not in err
