@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import io
+import os
+import shutil
 import signal
 import sys
 import time
@@ -69,13 +72,28 @@ class ProgressBar:
     When the stream is not a terminal (a log, CI) it prints a plain line at every tenth of the file.
     """
 
-    def __init__(self, stream: IO[str], label: str, tty: bool | None = None, width: int = 30) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        label: str,
+        tty: bool | None = None,
+        width: int = 30,
+        columns: Callable[[], int] | None = None,
+    ) -> None:
         self.stream = stream
         self.label = label
         self.tty = stream.isatty() if tty is None else tty
         self.width = width
+        self.columns = columns or self._terminal_columns
+        """The terminal's width now (it can be resized while the import runs)."""
         self.started = time.monotonic()
         self._last_tenth = -1
+
+    def _terminal_columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            return shutil.get_terminal_size().columns
 
     def update(self, done: int, total: int, lines: int, final: bool = False) -> None:
         """Draw the bar for ``done`` of ``total`` bytes and ``lines`` read so far."""
@@ -87,9 +105,19 @@ class ProgressBar:
             f"{lines:,} lines, {rate:,.0f} lines/s"
         )
         if self.tty:
-            filled = int(frac * self.width)
-            bar = "#" * filled + "-" * (self.width - filled)
-            self.stream.write(f"\r[{bar}] {text}" + ("\n" if final else ""))
+            # One line that fits the terminal: a line that wraps is not redrawn by "\r" (it returns to
+            # the start of the wrapped part), and each redraw would leave a line behind. The bar
+            # shrinks first, then goes; the text is cut last. The last column is left free, since
+            # some terminals wrap on writing to it.
+            room = max(self.columns() - 1, 1)
+            width = min(self.width, room - len(text) - 3)
+            if width >= 10:
+                filled = int(frac * width)
+                line = f"[{'#' * filled}{'-' * (width - filled)}] {text}"
+            else:
+                line = text[:room]
+            # Erase what a longer line before it left (after a resize, or a shorter count).
+            self.stream.write(f"\r{line}\x1b[K" + ("\n" if final else ""))
             self.stream.flush()
             return
         tenth = int(frac * 10)

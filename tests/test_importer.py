@@ -236,6 +236,28 @@ def test_progress_bar_on_a_terminal_redraws_in_place() -> None:
     assert text.count("\r") == 2 and text.endswith("\n") and "[#####-----]" in text
 
 
+@pytest.mark.parametrize("columns", [200, 80, 60, 30, 12])
+def test_progress_bar_on_a_terminal_fits_its_width(columns: int) -> None:
+    """Each redraw fits the terminal's width less its last column (a wrapped line is not redrawn in
+    place by a carriage return): the bar shrinks, then goes, then the text is cut; each redraw
+    erases what a longer one left."""
+    out = io.StringIO()
+    bar = ProgressBar(out, "dense2m.log", tty=True, columns=lambda: columns)
+    for done in range(0, 130_000_001, 13_000_000):
+        bar.update(done, 130_000_000, done // 64)
+    bar.update(130_000_000, 130_000_000, 2_000_000, final=True)
+    draws = out.getvalue().split("\r")[1:]
+    assert (
+        len(draws) == 12 and all(d.endswith("\x1b[K") for d in draws[:-1]) and draws[-1].endswith("\x1b[K\n")
+    )
+    shown = [d.removesuffix("\n").removesuffix("\x1b[K") for d in draws]
+    assert max(len(line) for line in shown) <= columns - 1
+    if columns == 200:
+        assert shown[-1].startswith("[" + "#" * 30 + "] dense2m.log: 100.0% 130.0/130.0 MB, 2,000,000 lines")
+    if columns == 30:
+        assert shown[-1] == "dense2m.log: 100.0% 130.0/130"
+
+
 async def test_a_month_of_the_banks_calls_is_stored_without_a_stale_moment(tmp_path: Path) -> None:
     """A month of real calls (the shared Anonymous Bank data) imported as records: the reader process
     is done long before the engine has taken in all it read, and the stored history never shows a
