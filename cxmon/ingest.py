@@ -99,7 +99,14 @@ class ProcessSource:
         finally:
             if proc.returncode is None:
                 proc.kill()
-                await proc.wait()
+            # wait() returns only once the child's output has reached its end. A relay stopped (an
+            # import's Ctrl-C) while the pipe was full has left reading paused at the stream's
+            # limit, so the end would never be read: read what the dead child left, and drop it
+            # (it was never handed over, so the stored offset is before it).
+            with contextlib.suppress(OSError):
+                while await proc.stdout.read(_READ_LIMIT):
+                    pass
+            await proc.wait()
         if returncode != 0:
             raise RuntimeError(f"the {self.type} reader process exited with status {returncode}")
 

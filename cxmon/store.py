@@ -145,7 +145,27 @@ class Store(StoreReads):
         await self.close()
 
     async def close(self) -> None:
-        """Flush everything pending, stop the flusher and close the connection."""
+        """Flush everything pending, stop the flusher and close the connection.
+
+        It runs to its end even when the task awaiting it is cancelled meanwhile (Ctrl-C while an
+        import's last rows are committed and its customer index is built), and then passes the
+        cancellation on: a store left half-closed would drop its last commit, and its connection's
+        thread would keep the process from exiting.
+        """
+        closing = asyncio.ensure_future(self._close())
+        interrupted = False
+        while True:
+            try:
+                await asyncio.shield(closing)
+                break
+            except asyncio.CancelledError:
+                if closing.done():
+                    raise
+                interrupted = True
+        if interrupted:
+            raise asyncio.CancelledError
+
+    async def _close(self) -> None:
         self.stop_holding()
         if self._task is not None:
             # Never cancel the flusher mid-transaction: ask it to finish and wait for it.
@@ -164,17 +184,25 @@ class Store(StoreReads):
                     self.path,
                 ) from exc
             finally:
-                if self._proc is not None:
-                    proc, self._proc = self._proc, None
-                    await asyncio.to_thread(proc.close)
-                    try:
-                        for pragma in INDEX_BUILD:
-                            await self._db.execute(pragma)
-                        await self._db.execute(CUSTOMER_INDEX)
-                    except Exception:  # rebuilt on the next open
-                        log.exception("the customer index could not be built")
-                await self._db.close()
-                self._db = None
+                db = self._db
+                try:
+                    if self._proc is not None:
+                        proc, self._proc = self._proc, None
+                        await asyncio.to_thread(proc.close)
+                        try:
+                            for pragma in INDEX_BUILD:
+                                await db.execute(pragma)
+                            await db.execute(CUSTOMER_INDEX)
+                        except Exception:  # rebuilt on the next open
+                            log.exception("the customer index could not be built")
+                    self._db = None
+                    await db.close()
+                except BaseException:
+                    # Cancelled all the same (the loop shutting down after a second Ctrl-C): end the
+                    # connection's thread without the loop, or the process could not exit.
+                    self._db = None
+                    db.stop()
+                    raise
 
     @property
     def db(self) -> aiosqlite.Connection:

@@ -184,6 +184,54 @@ async def test_cancelling_the_reader_kills_its_child(tmp_path: Path) -> None:
         os.kill(source.pid, 0)
 
 
+def cpu_and_state(pid: int) -> tuple[int, str]:
+    """A process's CPU clock ticks so far and its state letter (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12]), fields[0]
+
+
+async def test_cancelling_the_reader_while_its_pipe_is_full_ends_it(tmp_path: Path) -> None:
+    """A ProcessSource cancelled once its child has filled the pipe and the relay's buffer (the engine
+    behind: an import's Ctrl-C) ends and leaves no child behind: it does not wait for ever for an
+    end of output that nobody reads."""
+    from cxmon.importer import queue_log_source
+    from tests.helpers import default_config
+
+    log = tmp_path / "queue_log"
+    bench_queue_log().generate(log, 100_000, seed=3)  # several times the pipe and the buffer
+    source = ProcessSource(queue_log_source(default_config(), str(log)))
+    started = asyncio.Event()
+
+    class StuckSink:
+        async def emit_rows(self, rows: object, offset: object, encoded: bytes) -> None:
+            started.set()
+            await asyncio.Event().wait()  # an engine queue that never has room
+
+        def error(self, where: str, msg: str) -> None:
+            pass
+
+        def set_up(self, up: bool) -> None:
+            pass
+
+        async def load_offset(self) -> None:
+            return None
+
+    task = asyncio.create_task(source.run(StuckSink()))  # type: ignore[arg-type]
+    await asyncio.wait_for(started.wait(), 60)
+    assert source.pid is not None
+    # Until the child is blocked on the full pipe: asleep, its CPU time standing still.
+    seen: list[tuple[int, str]] = []
+    while len(seen) < 10 or len(set(seen[-10:])) > 1 or seen[-1][1] != "S":
+        seen.append(cpu_and_state(source.pid))
+        await asyncio.sleep(0.1)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=60)
+    assert done, "the cancelled reader is still waiting for its child's output to end"
+    assert task.cancelled()
+    with pytest.raises(ProcessLookupError):
+        os.kill(source.pid, 0)
+
+
 def test_a_source_that_cannot_be_pickled_stays_in_process() -> None:
     """wrap() falls back to the source itself when it cannot cross to a child."""
 

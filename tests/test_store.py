@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
-from typing import Unpack
+from typing import Literal, Unpack
 
 import pytest
 
@@ -113,6 +114,35 @@ async def test_close_flushes_everything(tmp_path: Path) -> None:
     assert con.execute("SELECT to_state, reason FROM transitions").fetchall() == [
         ("watch", "wait p90 40s > warn 30s")
     ]
+    con.close()
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+@pytest.mark.parametrize("after", [1, 2, 5, 20])
+async def test_a_close_cancelled_midway_still_commits_and_closes(
+    tmp_path: Path, writer: Literal["thread", "process"], after: int
+) -> None:
+    """Cancelling the task that closes the store (Ctrl-C during an import's last commit and index
+    build), at several points of the close, still commits everything and closes the connection,
+    whose thread would otherwise hold the process open at exit; the task ends cancelled."""
+    path = tmp_path / "h.db"
+    threads_before = set(threading.enumerate())
+    store = await Store(path, flush_interval=60, writer=writer).open()
+    await store.add([ev(i) for i in range(2500)], source="s", offset=Offset("f", 2500))
+    closing = asyncio.create_task(store.close())
+    for _ in range(after):
+        await asyncio.sleep(0)
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert store._db is None
+    for thread in set(threading.enumerate()) - threads_before:
+        if "connection_worker" in thread.name:
+            thread.join(timeout=30)  # it ends once the connection is closed; it would never else
+            assert not thread.is_alive()
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (2500,)
+    assert con.execute("SELECT position FROM source_offsets").fetchall() == [(2500,)]
     con.close()
 
 
