@@ -306,6 +306,9 @@ def records_source(
 # ---------------------------------------------------------------------- the command
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""What stops an import (once: committing what was read; twice: at once)."""
+
 REJECTED_LINES = 3
 """The exit code of an import that read the whole file but rejected some of its lines."""
 
@@ -340,26 +343,45 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
     bar = None if args.quiet else ProgressBar(err, Path(args.file).name)
     paced = getattr(args, "speed", None) not in (None, "max")
 
+    stopped_by: list[int] = []
+
     async def stoppable() -> ImportResult:
-        # SIGTERM stops an import the way Ctrl-C does: what was read is committed, then it exits.
+        # Ctrl-C and SIGTERM stop an import the same way: what was read is committed, then it exits.
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+
+        def stop(signum: int) -> None:
+            if stopped_by:
+                # Asked again while it stops: leave now. A batch is committed with its offset in one
+                # transaction, so the history stays whole; the next import reads the rest again.
+                print(
+                    f"\nimport of {args.file} stopped at once: what was committed is in {db}; "
+                    "import the file again to go on from there",
+                    file=err,
+                    flush=True,
+                )
+                os._exit(128 + signum)
+            stopped_by.append(signum)
+            task.cancel()
+
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, stop, signum)
         try:
             return await run_import(config, source, db, progress=bar, paced=paced)
         finally:
-            loop.remove_signal_handler(signal.SIGTERM)
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
 
     try:
         result = asyncio.run(stoppable())
-    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             f"\nimport of {args.file} stopped: everything read so far is stored in {db}; "
             "import the file again to go on from there",
             file=err,
         )
-        return 130 if isinstance(exc, KeyboardInterrupt) else 143
+        return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
     if result.failed is not None:
         print(
             f"import of {args.file} stopped on an error after {result.lines:,} lines "

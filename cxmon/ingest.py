@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import marshal
+import os
 import pickle
 import signal
 import sys
@@ -226,7 +227,12 @@ def main() -> None:
     """Entry point of the child: the parent decides when it stops (it is killed on cancel)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    asyncio.run(_child())
+    try:
+        asyncio.run(_child())
+    except (BrokenPipeError, ConnectionResetError):
+        # The parent left at once (a second Ctrl-C): nobody reads the rest, and nothing is lost by
+        # stopping, since the next import reads again from the last committed offset.
+        os._exit(0)
 
 
 if __name__ == "__main__":

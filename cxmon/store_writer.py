@@ -16,6 +16,7 @@ opens with sqlite3 and aiosqlite.
 from __future__ import annotations
 
 import marshal
+import os
 import signal
 import subprocess
 import sys
@@ -148,15 +149,26 @@ def main(argv: list[str] | None = None) -> None:
         head = inp.read(8)
         if len(head) < 8:
             break
-        frame: Frame = marshal.loads(inp.read(int.from_bytes(head, "big")))
+        size = int.from_bytes(head, "big")
+        body = inp.read(size)
+        if len(body) < size:
+            break  # the parent left in the middle of a frame (stopped at once): nothing to commit
+        frame: Frame = marshal.loads(body)
         try:
             commit_frame(conn, frame)
-            out.write(b"ok\n")
+            answer = b"ok\n"
         except Exception as exc:  # a full disk, a locked database: the parent keeps the rows
             if not conn.get_autocommit():
                 conn.execute("ROLLBACK")
-            out.write(("error " + repr(exc).replace("\n", " ") + "\n").encode())
-        out.flush()
+            answer = ("error " + repr(exc).replace("\n", " ") + "\n").encode()
+        try:
+            out.write(answer)
+            out.flush()
+        except BrokenPipeError:
+            # The parent is gone: what was committed stays, and there is nobody to tell (the
+            # interpreter's own last flush of stdout would only complain that it cannot).
+            conn.close()
+            os._exit(0)
         if frame[5]:
             _build_index(conn)
     conn.close()
