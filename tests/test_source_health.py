@@ -110,6 +110,45 @@ class FailingSource:
         await asyncio.Event().wait()
 
 
+class DownSource:
+    """A live feed that says it is down (its file is not there) and waits for it for ever."""
+
+    name = "pbx"
+    type = "test"
+
+    async def run(self, sink: Sink) -> None:
+        sink.error("/var/log/asterisk/queue_log", "file not found: waiting for it")
+        sink.set_up(False)
+        await asyncio.Event().wait()
+
+
+@pytest.mark.parametrize("stopped", [False, True], ids=["closed", "run-stopped"])
+@pytest.mark.parametrize("down", [True, False], ids=["down", "up"])
+async def test_shutting_down_keeps_each_step_as_its_source_left_it(down: bool, stopped: bool) -> None:
+    """The last picture published as the monitor shuts down (closed, or its run stopped first, as
+    `--duration` and Ctrl-C do) keeps a down source's steps STALE (it used to turn them OK, with an
+    OK transition that resolved their alert); a source that was up leaves its steps as they were."""
+    now = [T0]
+    source: DownSource | LateSource = DownSource() if down else LateSource()
+    if isinstance(source, LateSource):
+        source.events = [arrival(T0)]
+        source.go.set()
+    engine = Engine(one_step_config(), store=False, sources=[source], clock=lambda: now[0])
+    async with engine:
+        running = asyncio.create_task(engine.run()) if stopped else None
+        await until(lambda: engine.health["pbx"].down if down else engine.health["pbx"].events_total == 1)
+        before = engine._tick(now[0])
+        now[0] = T0 + 1.0
+        if running is not None:
+            engine.stop()
+            await running
+    last = engine.latest
+    assert last.ts == T0 + 1.0 and last.version > before.version
+    assert [s.state for s in last.steps] == [s.state for s in before.steps]
+    assert last.steps[0].state is (State.STALE if down else State.OK)
+    assert not [t for t in last.transitions if t.ts > before.ts]
+
+
 async def test_a_live_source_that_dies_is_restarted_and_shown_down_meanwhile(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -125,6 +125,8 @@ class Engine:
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
+        self._down_at_stop: list[SourceHealth] | None = None
+        """The sources that were down as the engine began to stop (None: it has not)."""
         self._sinks: dict[str, SourceSink] = {}
         self._stop = asyncio.Event()
         self._started = False
@@ -251,10 +253,21 @@ class Engine:
             with backfill_gc(self._event_clock):
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._note_down_sources()  # before the waiter on the sources is cancelled, and they with it
             for w in waiters:
                 w.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await w
+
+    def _note_down_sources(self) -> None:
+        """Note, once, which sources are down as the engine begins to stop.
+
+        Those stay down in the last picture. Stopping a source makes it finished (and a source may
+        say down on its way out, which is no outage), and a finished source is never stale: its
+        steps would turn OK, and their alert resolve, on the way out.
+        """
+        if self._down_at_stop is None:
+            self._down_at_stop = [h for h in self.health.values() if h.down and not h.finished]
 
     async def _wait_stop(self) -> None:
         await self._stop.wait()
@@ -276,9 +289,12 @@ class Engine:
         if self._closed or not self._started:
             return
         self._closed = True
+        self._note_down_sources()
         for task in self._source_tasks.values():
             task.cancel()
         await asyncio.gather(*self._source_tasks.values(), return_exceptions=True)
+        for h in self._down_at_stop or ():
+            h.finished = False
         if self.store is not None:
             self.store.stop_holding()  # a full disk must not keep the drain below from ending
         # Everything the sources handed over is processed before the consumer stops.
