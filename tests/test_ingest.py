@@ -150,32 +150,38 @@ async def test_a_second_run_resumes_after_what_the_first_stored(tmp_path: Path) 
     assert count(db, "SELECT COUNT(*) FROM events") == stored + 1
 
 
+class StuckSink:
+    """A sink that takes the first batch and never returns (an engine whose queue has no room)."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        """Set once the first batch has come."""
+
+    async def emit(self, events: object, offset: object = None) -> None:
+        self.started.set()
+        await asyncio.Event().wait()
+
+    async def emit_rows(self, rows: object, offset: object, encoded: bytes) -> None:
+        await self.emit(rows, offset)
+
+    def error(self, where: str, msg: str) -> None:
+        pass
+
+    def set_up(self, up: bool) -> None:
+        pass
+
+    async def load_offset(self) -> None:
+        return None
+
+
 async def test_cancelling_the_reader_kills_its_child(tmp_path: Path) -> None:
     """A ProcessSource cancelled mid-file leaves no child process behind."""
     path = tmp_path / "events.jsonl"
     write_simulated(path, 3600)
     source = ProcessSource(JsonlFileSource("feed", str(path)))
-    started = asyncio.Event()
-
-    class SlowSink:
-        async def emit(self, events: object, offset: object = None) -> None:
-            started.set()
-            await asyncio.sleep(3600)
-
-        async def emit_rows(self, rows: object, offset: object, encoded: bytes) -> None:
-            await self.emit(rows, offset)
-
-        def error(self, where: str, msg: str) -> None:
-            pass
-
-        def set_up(self, up: bool) -> None:
-            pass
-
-        async def load_offset(self) -> None:
-            return None
-
-    task = asyncio.create_task(source.run(SlowSink()))
-    await asyncio.wait_for(started.wait(), 30)
+    sink = StuckSink()
+    task = asyncio.create_task(source.run(sink))
+    await asyncio.wait_for(sink.started.wait(), 30)
     assert source.pid is not None
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -200,24 +206,9 @@ async def test_cancelling_the_reader_while_its_pipe_is_full_ends_it(tmp_path: Pa
     log = tmp_path / "queue_log"
     bench_queue_log().generate(log, 100_000, seed=3)  # several times the pipe and the buffer
     source = ProcessSource(queue_log_source(default_config(), str(log)))
-    started = asyncio.Event()
-
-    class StuckSink:
-        async def emit_rows(self, rows: object, offset: object, encoded: bytes) -> None:
-            started.set()
-            await asyncio.Event().wait()  # an engine queue that never has room
-
-        def error(self, where: str, msg: str) -> None:
-            pass
-
-        def set_up(self, up: bool) -> None:
-            pass
-
-        async def load_offset(self) -> None:
-            return None
-
-    task = asyncio.create_task(source.run(StuckSink()))  # type: ignore[arg-type]
-    await asyncio.wait_for(started.wait(), 60)
+    sink = StuckSink()
+    task = asyncio.create_task(source.run(sink))
+    await asyncio.wait_for(sink.started.wait(), 60)
     assert source.pid is not None
     # Until the child is blocked on the full pipe: asleep, its CPU time standing still.
     seen: list[tuple[int, str]] = []

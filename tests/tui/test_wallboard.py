@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Label
 
 from cxmon.engine import Engine
@@ -54,6 +55,15 @@ async def test_a_tile_given_figures_before_it_is_composed_shows_them_once_mounte
         assert status.label in str(tile.query_one(".big-label", Label).render())
 
 
+async def shown_tiles(app: CxmonApp, pilot: Pilot[int]) -> list[BigTile]:
+    """The wallboard's tiles once each shows its step's figures."""
+    await settle(pilot, lambda: isinstance(app.screen, WallboardScreen))
+    tiles = list(app.screen.query(BigTile))
+    await settle(pilot, lambda: all(t._shown is not None for t in tiles))
+    await pilot.pause()
+    return tiles
+
+
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 async def test_every_tile_shows_its_measure_line_inside_its_border(
     engine: Engine, size: tuple[int, int]
@@ -62,10 +72,7 @@ async def test_every_tile_shows_its_measure_line_inside_its_border(
     inside its border, under its digits, even where its title takes two lines."""
     app = CxmonApp(engine, refresh_interval=0, wallboard=True)
     async with app.run_test(size=size) as pilot:
-        await settle(pilot, lambda: isinstance(app.screen, WallboardScreen))
-        tiles = list(app.screen.query(BigTile))
-        await settle(pilot, lambda: all(t._shown is not None for t in tiles))
-        await pilot.pause()
+        tiles = await shown_tiles(app, pilot)
         assert len(tiles) == len(engine.config.steps)
         for tile in tiles:
             unit = tile.query_one(".big-unit", Label)
@@ -88,11 +95,7 @@ async def test_every_tile_shows_its_state_word_whole_on_one_line(
 
     app = CxmonApp(engine, refresh_interval=0, wallboard=True)
     async with app.run_test(size=size) as pilot:
-        await settle(pilot, lambda: isinstance(app.screen, WallboardScreen))
-        tiles = list(app.screen.query(BigTile))
-        await settle(pilot, lambda: all(t._shown is not None for t in tiles))
-        await pilot.pause()
-        for tile in tiles:
+        for tile in await shown_tiles(app, pilot):
             label = tile.query_one(".big-label", Label)
             lines = [strip.text.strip() for strip in label.render_lines(label.size.region)]
             words = [w for w in STATE_WORD.values() if any(w in line for line in lines)]
