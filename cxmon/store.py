@@ -19,6 +19,7 @@ from cxmon.errors import StoreError
 from cxmon.events import ContactEvent
 from cxmon.recorded_config import digest, journey_text
 from cxmon.rows import encode_rows
+from cxmon.shielded import finish
 from cxmon.snapshot import Ack, State, StoreStatus, Transition
 from cxmon.store_reads import StoreReads
 from cxmon.store_schema import (
@@ -152,18 +153,7 @@ class Store(StoreReads):
         cancellation on: a store left half-closed would drop its last commit, and its connection's
         thread would keep the process from exiting.
         """
-        closing = asyncio.ensure_future(self._close())
-        interrupted = False
-        while True:
-            try:
-                await asyncio.shield(closing)
-                break
-            except asyncio.CancelledError:
-                if closing.done():
-                    raise
-                interrupted = True
-        if interrupted:
-            raise asyncio.CancelledError
+        await finish(self._close())
 
     async def _close(self) -> None:
         self.stop_holding()
