@@ -19,7 +19,7 @@ from cxmon.errors import StoreError
 from cxmon.events import ContactEvent
 from cxmon.recorded_config import digest, journey_text
 from cxmon.rows import encode_rows
-from cxmon.shielded import finish
+from cxmon.shielded import finish, outlast
 from cxmon.snapshot import Ack, State, StoreStatus, Transition
 from cxmon.store_reads import StoreReads
 from cxmon.store_schema import (
@@ -431,18 +431,9 @@ class Store(StoreReads):
         )
         # Once sent, the batch commits or not whatever happens here: wait for the answer even when
         # cancelled, so the rows are kept for a retry only when they were not committed.
-        task = asyncio.ensure_future(asyncio.to_thread(proc.exchange, frame))
-        cancelled = False
-        reply = b""
+        task, cancelled = await outlast(asyncio.to_thread(proc.exchange, frame))
         try:
-            while True:
-                try:
-                    reply = await asyncio.shield(task)
-                    break
-                except asyncio.CancelledError:
-                    if task.cancelled():
-                        break
-                    cancelled = True
+            reply = b"" if task.cancelled() else task.result()
         except (OSError, ValueError):  # the writer is gone
             reply = b""
         if reply != b"ok\n":

@@ -67,3 +67,29 @@ async def test_work_cancelled_itself_ends_the_caller_at_once() -> None:
     work.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(caller, 30)
+
+
+async def test_outlast_hands_back_the_ended_work_and_whether_the_caller_was_cancelled() -> None:
+    """A caller cancelled while the work fails still gets the work back, with its error to read, and
+    learns it was cancelled (a commit's failed answer is needed to keep the rows for a retry)."""
+    from cxmon.shielded import outlast
+
+    release = asyncio.Event()
+
+    async def failing() -> bytes:
+        await release.wait()
+        raise OSError("the writer is gone")
+
+    outcome: list[tuple[asyncio.Future[bytes], bool]] = []
+
+    async def caller() -> None:
+        outcome.append(await outlast(failing()))
+
+    task = asyncio.create_task(caller())
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    await task
+    [(work, cancelled)] = outcome
+    assert cancelled and isinstance(work.exception(), OSError)
