@@ -30,6 +30,15 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _annotations(label: str, state: State, tr: Transition) -> dict[str, str]:
+    """An alert's summary and description, from the transition that began it."""
+    return {
+        "summary": f"{label}: {tr.reason}",
+        "description": f"cxmon step {tr.step!r} is {state.value.upper()} since "
+        f"{_iso(tr.ts)} (engine clock): {tr.reason}",
+    }
+
+
 class EngineLike(Protocol):
     """What :meth:`AlertDispatcher.attach` needs from the engine."""
 
@@ -80,6 +89,8 @@ class AlertDispatcher:
         self._acks_seen: dict[str, float] = {}
         self.log_stats = SinkStats()
         self._am_sent = -float("inf")
+        self._engine: EngineLike | None = None
+        self._resumed = False
         kwargs = {
             "queue_size": queue_size,
             "timeout": timeout,
@@ -99,6 +110,7 @@ class AlertDispatcher:
         """Listen to ``engine``'s snapshots; each snapshot carries :meth:`status` as it is then."""
         engine.alert_status = self.status
         engine.add_listener(self.on_snapshot)
+        self._engine = engine
 
     async def start(self) -> None:
         """Start the sinks' delivery tasks."""
@@ -136,6 +148,9 @@ class AlertDispatcher:
     def on_snapshot(self, snap: Snapshot) -> None:
         """Handle one tick: transitions, acknowledgements and due re-sends (cheap; never awaits)."""
         now = self._wall()
+        if not self._resumed:
+            self._resumed = True
+            self._resume(now)
         for tr in snap.transitions:  # each is a step's; channel and queue name its driving series
             self._on_transition(tr, snap, now)
         acked = {}
@@ -169,12 +184,9 @@ class AlertDispatcher:
                 am_changed = True
             if tr.to_state is state:
                 labels = self._labels(tr, alertname)
-                annotations = {
-                    "summary": f"{label}: {tr.reason}",
-                    "description": f"cxmon step {tr.step!r} is {state.value.upper()} since "
-                    f"{_iso(tr.ts)} (engine clock): {tr.reason}",
-                }
-                self.active[key] = ActiveAlert(labels, annotations, now, tr.ts, last_reminder=now)
+                self.active[key] = ActiveAlert(
+                    labels, _annotations(label, state, tr), now, tr.ts, last_reminder=now
+                )
                 am_changed = True
         if am_changed and self.alertmanager is not None and self.active:
             self._send_am(now)
@@ -187,6 +199,34 @@ class AlertDispatcher:
                 "acknowledged": any(s.name == tr.step and s.ack is not None for s in snap.steps),
             }
             self._put_webhook("transition", payload)
+
+    def _resume(self, now: float) -> None:
+        """Take up the alerts the history left firing, as an engine that warmed up found them (a
+        restart is not their end: Alertmanager keeps them firing under the same labels, nothing
+        is announced again). The snapshot's own transitions then move them on as usual."""
+        # An engine that read its history back as it started says what it took up (warm.Resumed).
+        resumed = getattr(self._engine, "resumed", None)
+        if resumed is None:
+            return
+        for ack in resumed.acks:
+            self._acks_seen[ack.step] = ack.ts  # announced (and silenced) when it was made
+        for tr in resumed.transitions:
+            for state, alertname in ((State.POTHOLE, POTHOLE_ALERT), (State.STALE, STALE_ALERT)):
+                if tr.to_state is state:
+                    step = self._steps.get(tr.step)
+                    label = step.label if step is not None else tr.step
+                    self._log(
+                        logging.WARNING, "%s: still %s after a restart: %s", label, state.value, tr.reason
+                    )
+                    self.active[(alertname, tr.step)] = ActiveAlert(
+                        self._labels(tr, alertname),
+                        _annotations(label, state, tr),
+                        min(tr.ts, now),
+                        tr.ts,
+                        last_reminder=now,
+                    )
+        if self.active and self.alertmanager is not None:
+            self._send_am(now)
 
     def _labels(self, tr: Transition, alertname: str) -> dict[str, str]:
         """Labels as `cxmon rules` writes them, so Alertmanager merges both paths' alerts."""

@@ -334,7 +334,7 @@ class Store(StoreReads):
         """Queue state transitions for the next batch."""
         for t in transitions:
             self._transitions.append(
-                (t.ts, t.step, t.channel, t.queue, t.from_state.value, t.to_state.value, t.reason)
+                (t.ts, t.step, t.channel, t.queue, t.from_state.value, t.to_state.value, t.reason, t.measure)
             )
 
     def add_minute(self, minute: float, rows: Iterable[tuple[str, str, str, State, dict[str, Any]]]) -> None:

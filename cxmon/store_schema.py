@@ -82,6 +82,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE events ADD COLUMN contacts_waiting INTEGER;
     """,
+    # 4: the measure that drove a transition, so that an alert taken up after a restart carries the
+    # labels it was sent with (cxmon.engine.warm).
+    """
+    ALTER TABLE transitions ADD COLUMN measure TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 INSERT_EVENT = f"INSERT INTO events ({sql_columns()}) {sql_insert_values()}"
@@ -94,6 +99,13 @@ def select_rows(columns: Collection[str]) -> str:
     """:data:`SELECT_ROWS` for an events table with these ``columns`` (an older schema's, read
     where it cannot be migrated: the optional fields it lacks read as empty)."""
     return f"SELECT {sql_select_row(columns)} FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id"
+
+
+def select_source_rows(sources: int) -> str:
+    """:data:`SELECT_ROWS` for events of ``sources`` named sources (one ``?`` each, after the range)."""
+    marks = ",".join("?" * sources)
+    where = f"ts >= ? AND ts < ? AND source IN ({marks})"
+    return f"SELECT {sql_select_row()} FROM events WHERE {where} ORDER BY ts, id"
 
 
 SELECT_EVENTS = f"SELECT {sql_columns()} FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id"
@@ -114,7 +126,8 @@ UPSERT_OFFSET = (
     "updated = excluded.updated"
 )
 INSERT_TRANSITION = (
-    "INSERT INTO transitions (ts, step, channel, queue, from_state, to_state, reason) VALUES (?,?,?,?,?,?,?)"
+    "INSERT INTO transitions (ts, step, channel, queue, from_state, to_state, reason, measure) "
+    "VALUES (?,?,?,?,?,?,?,?)"
 )
 UPSERT_SNAPSHOT = (
     "INSERT OR REPLACE INTO snapshots (minute, step, channel, queue, state, figures) VALUES (?,?,?,?,?,?)"

@@ -24,6 +24,10 @@ class Acknowledgements:
         self._by_step[step] = ack
         return ack
 
+    def restore(self, ack: Ack) -> None:
+        """Take up ``ack`` again as it was made (a restart: see :mod:`cxmon.engine.warm`)."""
+        self._by_step[ack.step] = ack
+
     def get(self, step: str) -> Ack | None:
         """The acknowledgement of ``step``, if any (expired or not)."""
         return self._by_step.get(step)

@@ -37,6 +37,7 @@ from cxmon.engine.retention import Purger, backfill_gc
 from cxmon.engine.sinks import SourceSink
 from cxmon.engine.supervision import supervise
 from cxmon.engine.tick import TickPath
+from cxmon.engine.warm import Resumed, warm
 from cxmon.events import ContactEvent
 from cxmon.forecast.live import Forecaster
 from cxmon.rows import TS
@@ -147,6 +148,10 @@ class Engine:
         self._restart = not self._event_clock if restart_sources is None else restart_sources
         self._health = SourcesHealth(self.health, config.monitor.stale_after, self._event_clock, self.paced)
         self._ticks = TickPath(self, every=recompute == "all")
+        self.warming = False
+        """The engine is reading its history back as it starts (:mod:`cxmon.engine.warm`)."""
+        self.resumed: Resumed | None = None
+        """What a live engine took up from its history as it started (None: it did not)."""
 
     # ------------------------------------------------------------------ public API
 
@@ -227,6 +232,8 @@ class Engine:
             if self._profiles is not None:
                 await self._profiles.start(self.now())
             await self.store.open()
+            if self.paced and not self._event_clock and not self.clock.source_clock:
+                self.resumed = await warm(self, self.store)
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
         started = self.now()
         for source in self.sources:
@@ -405,6 +412,8 @@ class Engine:
 
     def _finish_tick(self, now: float, transitions: list[Transition]) -> None:
         """Keep a tick's transitions (with the snapshots and in the store); purge when one is due."""
+        if self.warming:
+            return  # stored when they happened (see cxmon.engine.warm)
         if transitions:
             self._publisher.keep(transitions)
             if self.store is not None:
@@ -429,6 +438,8 @@ class Engine:
         return self._health.statuses(now)
 
     def _stale_sources(self, now: float) -> tuple[frozenset[str], bool]:
+        if self.warming:
+            return frozenset(), False  # the history read back: its sources spoke then
         return self._health.stale(now)
 
     def _stale_reason(self, names: list[str], now: float) -> str:

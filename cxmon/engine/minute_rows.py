@@ -169,7 +169,7 @@ class MinuteRows:
         if rows and engine.store is not None:
             rows.sort(key=_series_of_row)
             engine.store.add_minute_encoded(minute, [(*r[:4], r[5]) for r in rows])
-        if rows and baselines.learns(minute):
+        if rows and baselines.learns(minute) and not engine.warming:  # learned when they were stored
             for step, channel, queue, _, figures, _ in rows:
                 baselines.add((step, channel, queue), minute, figures)
         engine.baseline_status = baselines.status(now)

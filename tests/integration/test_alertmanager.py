@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from cxmon.alerts import AlertDispatcher
 from cxmon.engine import Engine
+from tests.helpers import one_step_config
 from tests.integration import Daemon, free_port, get_json, is_ready, require_binary, sim_config, wait_until
 
 pytestmark = pytest.mark.integration
@@ -144,3 +146,57 @@ async def test_incident_alert_fires_then_resolves_in_alertmanager(
     )
     alertmanager_sink = dispatcher.status().sink("alertmanager")
     assert alertmanager_sink is not None and alertmanager_sink.sent >= 3
+
+
+async def test_a_pot_hole_alert_stays_firing_in_alertmanager_across_a_restart(
+    alertmanager: str, notifications: tuple[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """A pot hole alerted before cxmon restarts is one unbroken alert in Alertmanager: the restarted
+    engine takes it up from its history and re-sends it, so it never expires (endsAt is four 1 s
+    re-sends ahead) and Alertmanager notifies it firing, never resolved. Without the warm start the
+    restarted engine showed the step OK, sent nothing, and the alert resolved by itself 4 s later."""
+    from tests.test_warm_start import Listed, Quiet, calls
+
+    _, received = notifications
+    await wait_until(lambda: is_ready(f"{alertmanager}/-/ready"), 30, "Alertmanager to be ready")
+    config = one_step_config(
+        f'[alerts]\nalertmanager_url = "{alertmanager}"\nresend_interval = "1s"\nlog = false\n'
+    )
+    db = str(tmp_path / "h.db")
+    now = time.time()
+    first = AlertDispatcher(config)
+    recorder = Engine(config, db_path=db, sources=[Listed(calls(now - 600, now - 1, 90.0))], clock="events")
+    first.attach(recorder)
+    async with first, recorder:
+        await recorder.run()
+
+    async def listed() -> list[dict[str, Any]]:
+        alerts = await get_json(f"{alertmanager}/api/v2/alerts")
+        return [a for a in alerts if a["labels"].get("alertname") == "CxmonPothole"]
+
+    async def fired() -> bool:
+        return bool(await listed())
+
+    await wait_until(fired, 30, "the pot hole's alert to reach Alertmanager")
+    (before,) = await listed()
+    again = AlertDispatcher(config)
+    engine = Engine(config, db_path=db, sources=[Quiet()])
+    again.attach(engine)
+    async with again, engine:
+        runner = asyncio.create_task(engine.run())
+        try:
+            await asyncio.sleep(10.0)  # past the endsAt the first run gave it, and twice again
+            after = await listed()
+        finally:
+            engine.stop()
+            await asyncio.wait_for(runner, 30)
+    assert [a["fingerprint"] for a in after] == [before["fingerprint"]], after
+    assert after[0]["status"]["state"] == "active"
+    assert after[0]["endsAt"] > before["endsAt"]
+    statuses = [
+        a["status"]
+        for body in received
+        for a in body.get("alerts", [])
+        if a["labels"]["alertname"] == "CxmonPothole"
+    ]
+    assert statuses and "resolved" not in statuses, statuses

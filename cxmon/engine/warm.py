@@ -1,0 +1,163 @@
+"""Warm start: a live engine takes up where its history leaves off, so a restart is not a blank.
+
+A live engine keeps its windows, verdicts and ``for`` timers in memory. Without this, a restart
+(an upgrade, a reboot, a crash) would show every step OK until the windows filled again, an open
+pot hole would be entered again only after its ``for``, and its alert would lapse meanwhile. As
+it starts, before its sources, a live engine with a history reads back the stored events of the
+span its thresholds look at and ticks through them as it did live, storing nothing and telling no
+one; acknowledgements still in force come back too. Its sources then carry on from their stored
+offsets, so nothing is counted twice.
+
+Only engines on the wall clock warm up: a backfill's time is its events', and a simulator's or a
+replay's clock starts a run of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cxmon.config import Config
+from cxmon.engine.clock import EngineClock
+from cxmon.rows import TS, Row
+from cxmon.snapshot import Ack, State, Transition
+from cxmon.trend import TREND_SPAN
+from cxmon.windows import Aggregator
+
+if TYPE_CHECKING:
+    from cxmon.engine.core import Engine
+    from cxmon.store import Store
+
+log = logging.getLogger("cxmon.engine.core")
+
+WARM_MAX_EVENTS = 1_000_000
+"""The most stored events a start reads back (the newest): a few seconds of work at most."""
+ENGINE_SOURCE = "engine"
+"""The source of the events the engine makes itself (contacts closed as lost)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """What a live engine took up from its history as it started."""
+
+    since: float
+    """Engine time the events read back begin at."""
+    events: int
+    """Stored events read back."""
+    transitions: tuple[Transition, ...]
+    """The stored transitions that left a step other than OK (announced, and alerted on)."""
+    acks: tuple[Ack, ...]
+    """Acknowledgements still in force, taken up again."""
+    cut: bool
+    """The span held more than :data:`WARM_MAX_EVENTS`: the oldest were left out."""
+
+
+def warm_span(config: Config) -> float:
+    """Seconds of history a start reads back: the longest window, then the longest ``for`` (or the
+    trend's span, if longer) for the verdicts that window's figures led to, and a minute more."""
+    longest_for = max((t.for_ for s in config.steps for t in s.thresholds), default=0.0)
+    return max(config.monitor.windows) + max(longest_for, TREND_SPAN) + 60.0
+
+
+async def warm(engine: Engine, store: Store) -> Resumed:
+    """Bring ``engine`` (started, sources not yet) up to its clock's now from ``store``.
+
+    Args:
+        engine: a live engine on the wall clock, whose consumer and sources have not started.
+        store: its open history.
+
+    Returns:
+        What was taken up (see :class:`Resumed`).
+    """
+    now = engine.now()
+    start = now - warm_span(engine.config)
+    names = {s.name for s in engine.sources} | {ENGINE_SOURCE}
+    since = await store.newest_start(start, now, names, WARM_MAX_EVENTS)
+    cut = since > start
+    if cut:
+        log.warning(
+            "warm start: more than %d events in the last %d s; the oldest were left out",
+            WARM_MAX_EVENTS,
+            int(now - start),
+        )
+    agg = engine.aggregator
+    ticks = engine._ticks
+    clock = EngineClock(engine.config, "events", (), lambda: agg.watermark, None)
+    clock.every = engine.clock.every  # the live spacing: timers come due when they did live
+
+    def tick(t: float) -> None:
+        ticks.run(t, publish=False)
+
+    count = 0
+    engine.warming = True
+    engine.store = None  # the events, their minute figures and transitions are stored already
+    try:
+        async for rows in store.iter_source_rows(since, now, names):
+            clock.place([r[TS] for r in rows], functools.partial(_add, agg, rows), tick)
+            count += len(rows)
+            await asyncio.sleep(0)  # a long span must not hold the loop
+        if clock.next_tick is not None:
+            clock.catch_up(now, tick)
+    finally:
+        engine.store = store
+        engine.warming = False
+
+    # The history says where each step was left, and that was announced (stored, alerted): the
+    # engine goes on from there, and its first live tick moves a step the events put elsewhere
+    # as a transition like any other. A history with no events in the span starts afresh.
+    detector = engine.detector
+    announced: list[Transition] = []
+    acks: tuple[Ack, ...] = ()
+    if count:
+        stored = await store.last_transitions()
+        for step in engine.config.steps:
+            tr = stored.get(step.name)
+            if tr is None:
+                detector.step_state[step.name] = State.OK
+                continue
+            detector.step_state[step.name] = tr.to_state
+            detector.step_since[step.name] = tr.ts
+            if tr.to_state is not State.OK:
+                announced.append(tr)
+        acks = await _acks_in_force(store, now, {tr.step for tr in announced})
+        for ack in acks:
+            engine._acks.restore(ack)
+    # The dashboard's event log shows what happened before the restart, as it was stored.
+    engine._publisher.keep(await store.transitions(start=start, end=now))
+    resumed = Resumed(since=since, events=count, transitions=tuple(announced), acks=acks, cut=cut)
+    if count:
+        derived = {name: state for name, (state, _) in engine._ticks.step_rolled.items()}
+        log.info(
+            "warm start: %d stored events of the last %d s read back; %s",
+            count,
+            int(now - since),
+            ", ".join(
+                f"{name} {state.value.upper()}" for name, state in derived.items() if state is not State.OK
+            )
+            or "every step OK",
+        )
+    return resumed
+
+
+def _add(agg: Aggregator, rows: list[Row], i: int, j: int) -> None:
+    agg.add_rows(rows[i:j])
+
+
+async def _acks_in_force(store: Store, now: float, not_ok: set[str]) -> tuple[Ack, ...]:
+    """The stored acknowledgements still in force at ``now``: each step's newest, unexpired, of a
+    step that is not OK and that did not turn OK since (an acknowledgement ends with its pot hole)."""
+    newest: dict[str, Ack] = {}
+    for ack in await store.acks():
+        if ack.until > now and ack.step in not_ok:
+            newest[ack.step] = ack
+    if not newest:
+        return ()
+    oldest = min(a.ts for a in newest.values())
+    for tr in await store.transitions(start=oldest, end=now):
+        made = newest.get(tr.step)
+        if made is not None and tr.to_state is State.OK and tr.ts >= made.ts:
+            del newest[tr.step]
+    return tuple(newest.values())

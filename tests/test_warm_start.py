@@ -1,0 +1,278 @@
+"""Warm start: a live engine restarted on its history takes up its windows, verdicts, acknowledgements
+and alerts where the history leaves them, instead of starting blank."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from collectors.base import Sink
+from cxmon.alerts import AlertDispatcher
+from cxmon.config import Config
+from cxmon.engine import Engine
+from cxmon.engine.warm import warm_span
+from cxmon.events import ContactEvent, EventKind
+from cxmon.snapshot import Ack, Snapshot, State, Transition
+from cxmon.store import Store
+from tests.helpers import one_step_config
+
+ALERTS = """
+[alerts]
+log = true
+"""
+
+
+class Listed:
+    """A source that emits the events it was given, then ends (the run before a restart)."""
+
+    type = "test"
+
+    def __init__(self, events: Sequence[ContactEvent], name: str = "pbx") -> None:
+        self.events = events
+        self.name = name
+
+    async def run(self, sink: Sink) -> None:
+        for i in range(0, len(self.events), 50):
+            await sink.emit(self.events[i : i + 50])
+
+
+class Quiet:
+    """A live source with nothing to say yet (the restarted run's)."""
+
+    type = "test"
+
+    def __init__(self, name: str = "pbx") -> None:
+        self.name = name
+
+    async def run(self, sink: Sink) -> None:
+        sink.set_up(True)
+        await asyncio.Event().wait()
+
+
+def calls(
+    start: float, end: float, wait: float, queue: str = "q1", source: str = "pbx"
+) -> list[ContactEvent]:
+    """A call every 10 s from ``start``, each answered after ``wait`` (while that is before ``end``)."""
+    out: list[ContactEvent] = []
+    t, n = start, 0
+    while t + wait < end:
+        cid = f"{queue}-{n}"
+        where: dict[str, Any] = {"contact_id": cid, "channel": "voice", "queue": queue, "source": source}
+        out.append(ContactEvent(ts=t, kind=EventKind.ARRIVED, **where))
+        out.append(ContactEvent(ts=t + wait, kind=EventKind.ANSWERED, wait=wait, **where))
+        t += 10.0
+        n += 1
+    return sorted(out, key=lambda e: e.ts)
+
+
+async def record(config: Config, db: Path, events: Sequence[ContactEvent]) -> Snapshot:
+    """Run the history in (a backfill on the events' clock, which stores its transitions) and
+    return its last snapshot."""
+    engine = Engine(config, db_path=str(db), sources=[Listed(events, events[0].source)], clock="events")
+    async with engine:
+        await engine.run()
+    return engine.latest
+
+
+async def restart(
+    config: Config, db: Path, at: float | None = None, listen: AlertDispatcher | None = None
+) -> tuple[Engine, Snapshot]:
+    """Start a live engine on ``db`` (the wall clock, or ``at``) and return it with its first snapshot."""
+    engine = Engine(
+        config, db_path=str(db), sources=[Quiet()], clock=(lambda: at) if at is not None else None
+    )
+    if listen is not None:
+        listen.attach(engine)
+    await engine.start()
+    snap = engine._tick(engine.now())
+    return engine, snap
+
+
+def stored_transitions(db: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT step, from_state, to_state FROM transitions ORDER BY id").fetchall()
+
+
+async def test_a_restart_keeps_an_open_pot_hole_open_and_says_nothing_new(tmp_path: Path) -> None:
+    """Ten minutes of 90 s waits (breach 60 s for 30 s) left the step a pot hole: after a restart
+    the first snapshot shows it still a pot hole, with no transition published or stored (without a
+    warm start it showed OK: empty windows)."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    last = await record(config, db, calls(now - 600, now - 1, 90.0))
+    assert last.steps[0].state is State.POTHOLE
+    before = stored_transitions(db)
+    engine, snap = await restart(config, db)
+    try:
+        assert snap.steps[0].state is State.POTHOLE, snap.steps[0]
+        assert snap.transitions == ()
+        assert engine.resumed is not None and engine.resumed.events > 0
+        assert snap.steps[0].since == next(t.ts for t in reversed(last.recent_transitions))
+    finally:
+        await engine.aclose()
+    assert stored_transitions(db) == before
+    with sqlite3.connect(db) as con:  # nothing read back was stored a second time
+        assert con.execute("SELECT count(*) FROM events").fetchone()[0] == len(
+            calls(now - 600, now - 1, 90.0)
+        )
+
+
+async def test_the_figures_after_a_restart_are_those_before_it(tmp_path: Path) -> None:
+    """Every window's figures of the restarted engine's first snapshot, at the time the history
+    ends, are those of the engine that recorded it, at its last tick (the reference)."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    events = calls(now - 900, now - 3.7, 75.0) + calls(now - 500, now - 3.7, 20.0, queue="q2")
+    events.sort(key=lambda e: e.ts)
+    last = await record(config, db, events)
+    engine, snap = await restart(config, db, at=last.ts + 1e-6)
+    try:
+        assert {s.key: s.windows for s in snap.series} == {s.key: s.windows for s in last.series}
+        assert {s.key: s.state for s in snap.series} == {s.key: s.state for s in last.series}
+        assert [s.state for s in snap.steps] == [s.state for s in last.steps]
+    finally:
+        await engine.aclose()
+
+
+async def test_a_step_the_history_left_elsewhere_moves_by_a_stored_transition(tmp_path: Path) -> None:
+    """The history's last word for the step was WATCH (a live run that read its backlog all at once
+    says so), while its events make a pot hole: the restart goes on from WATCH, and its first tick
+    stores and publishes WATCH → POTHOLE, so the history and the alerts follow the screen."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    await record(config, db, calls(now - 600, now - 1, 90.0))
+    store = await Store(str(db)).open()
+    store.add_transitions([Transition(now - 1, "help", "voice", "q1", State.POTHOLE, State.WATCH, "by hand")])
+    await store.close()
+    engine, snap = await restart(config, db)
+    try:
+        assert [(t.from_state, t.to_state) for t in snap.transitions] == [(State.WATCH, State.POTHOLE)]
+    finally:
+        await engine.aclose()
+    assert stored_transitions(db)[-1] == ("help", "watch", "pothole")
+
+
+async def test_a_history_with_no_recent_events_starts_afresh(tmp_path: Path) -> None:
+    """Events older than the span a start reads back (an import of last month) leave the restarted
+    engine blank, its steps OK, and the history's old pot hole is not taken up."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    old = now - warm_span(config) - 3600
+    last = await record(config, db, calls(old - 600, old, 90.0))
+    assert last.steps[0].state is State.POTHOLE
+    engine, snap = await restart(config, db)
+    try:
+        assert snap.steps[0].state is State.OK and snap.transitions == ()
+        assert engine.resumed is not None and engine.resumed.events == 0 and engine.resumed.transitions == ()
+    finally:
+        await engine.aclose()
+
+
+async def test_another_sources_events_are_not_read_back(tmp_path: Path) -> None:
+    """Events in the span from a source this engine does not have (a simulator run on the same
+    database) are left alone: the restarted engine sees none of them."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    await record(config, db, calls(now - 600, now - 1, 90.0, source="sim"))
+    engine, snap = await restart(config, db)
+    try:
+        assert snap.steps[0].state is State.OK
+        assert engine.resumed is not None and engine.resumed.events == 0
+    finally:
+        await engine.aclose()
+
+
+async def test_an_acknowledgement_in_force_outlives_a_restart(tmp_path: Path) -> None:
+    """A pot hole acknowledged until an hour from now is still acknowledged after a restart."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    await record(config, db, calls(now - 600, now - 1, 90.0))
+    store = await Store(str(db)).open()
+    await store.add_ack(
+        Ack(step="help", who="dana", note="two agents on their way", ts=now - 10, until=now + 3600)
+    )
+    await store.close()
+    engine, snap = await restart(config, db)
+    try:
+        ack = snap.steps[0].ack
+        assert ack is not None and (ack.who, ack.note) == ("dana", "two agents on their way")
+    finally:
+        await engine.aclose()
+
+
+async def test_an_acknowledgement_whose_pot_hole_ended_does_not_come_back(tmp_path: Path) -> None:
+    """An acknowledgement ends with its pot hole: one made before the step turned OK, though not
+    expired, is not taken up for the pot hole that followed."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    store = await Store(str(db)).open()
+    await store.add_ack(Ack(step="help", who="dana", note="old", ts=now - 3000, until=now + 3600))
+    store.add_transitions([Transition(now - 2900, "help", "voice", "q1", State.POTHOLE, State.OK, "cleared")])
+    await store.close()
+    await record(config, db, calls(now - 600, now - 1, 90.0))
+    engine, snap = await restart(config, db)
+    try:
+        assert snap.steps[0].state is State.POTHOLE and snap.steps[0].ack is None
+    finally:
+        await engine.aclose()
+
+
+async def test_a_restart_neither_stores_nor_learns_the_history_again(tmp_path: Path) -> None:
+    """Reading the history back stores no minute figures and teaches the baselines nothing they
+    had not learned from the database already."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    await record(config, db, calls(now - 3600, now - 1, 90.0))
+    earlier = "SELECT * FROM snapshots WHERE minute < ? ORDER BY minute, step, channel, queue"
+    before_now = (now // 60 - 1) * 60  # the minutes the restarted engine has no row of its own for
+    with sqlite3.connect(db) as con:
+        rows = con.execute(earlier, (before_now,)).fetchall()
+    assert len(rows) > 50
+    engine, _ = await restart(config, db)
+    try:
+        learned = engine.detector.baselines.minutes
+        probe = Engine(config, db_path=str(db), sources=[Quiet()], clock=lambda: now - 7 * 86400)
+        await probe.start()  # a start with nothing to read back: what the database alone teaches
+        await probe.aclose()
+        assert learned == probe.detector.baselines.minutes
+    finally:
+        await engine.aclose()
+    with sqlite3.connect(db) as con:
+        assert con.execute(earlier, (before_now,)).fetchall() == rows
+
+
+async def test_an_alert_firing_before_a_restart_is_taken_up_not_announced_again(tmp_path: Path) -> None:
+    """The alert dispatcher of the restarted engine holds the pot hole's alert as firing, with the
+    labels it was first sent with (the stored transition's measure), and logs no new transition."""
+    config = one_step_config(ALERTS)
+    db = tmp_path / "h.db"
+    now = time.time()
+    first = AlertDispatcher(config)
+    recorder = Engine(
+        config, db_path=str(db), sources=[Listed(calls(now - 600, now - 1, 90.0))], clock="events"
+    )
+    first.attach(recorder)
+    async with recorder:
+        await recorder.run()
+    assert list(first.active) == [("CxmonPothole", "help")]
+    again = AlertDispatcher(config)
+    engine, snap = await restart(config, db, listen=again)
+    try:
+        assert snap.transitions == ()
+        assert list(again.active) == [("CxmonPothole", "help")]
+        assert again.active["CxmonPothole", "help"].labels == first.active["CxmonPothole", "help"].labels
+        assert again.active["CxmonPothole", "help"].labels["measure"] == "wait_p90"
+    finally:
+        await engine.aclose()
