@@ -276,3 +276,26 @@ async def test_an_alert_firing_before_a_restart_is_taken_up_not_announced_again(
         assert again.active["CxmonPothole", "help"].labels["measure"] == "wait_p90"
     finally:
         await engine.aclose()
+
+
+async def test_a_span_with_too_many_events_reads_back_the_newest_and_says_so(
+    tmp_path: Path, monkeypatch: Any, caplog: Any
+) -> None:
+    """Past the most events a start reads back, it takes the newest of them, oldest first, and
+    warns that the windows start later than the span."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    events = calls(now - 600, now - 1, 90.0)
+    await record(config, db, events)
+    monkeypatch.setattr("cxmon.engine.warm.WARM_MAX_EVENTS", 40)
+    engine, _ = await restart(config, db)
+    try:
+        resumed = engine.resumed
+        stamps = sorted(e.ts for e in events)
+        newest = [t for t in stamps if t > stamps[-41]]  # at most 40: none that ties with the 41st
+        assert resumed is not None and resumed.cut and resumed.events == len(newest)
+        assert 30 < len(newest) <= 40 and stamps[-41] < resumed.since <= newest[0]
+        assert "the windows start from the newest 40" in caplog.text
+    finally:
+        await engine.aclose()

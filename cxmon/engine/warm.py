@@ -25,13 +25,14 @@ from cxmon.engine.clock import EngineClock
 from cxmon.rows import TS, Row
 from cxmon.snapshot import Ack, State, Transition
 from cxmon.trend import TREND_SPAN
+from cxmon.units import format_duration
 from cxmon.windows import Aggregator
 
 if TYPE_CHECKING:
     from cxmon.engine.core import Engine
     from cxmon.store import Store
 
-log = logging.getLogger("cxmon.engine.core")
+log = logging.getLogger(__name__)
 
 WARM_MAX_EVENTS = 1_000_000
 """The most stored events a start reads back (the newest): a few seconds of work at most."""
@@ -79,9 +80,12 @@ async def warm(engine: Engine, store: Store) -> Resumed:
     cut = since > start
     if cut:
         log.warning(
-            "warm start: more than %d events in the last %d s; the oldest were left out",
-            WARM_MAX_EVENTS,
-            int(now - start),
+            "warm start: more than %s stored events in the last %s; the windows start from the newest %s"
+            " (since %s ago)",
+            f"{WARM_MAX_EVENTS:,}",
+            format_duration(now - start),
+            f"{WARM_MAX_EVENTS:,}",
+            format_duration(now - since),
         )
     agg = engine.aggregator
     ticks = engine._ticks
@@ -131,9 +135,9 @@ async def warm(engine: Engine, store: Store) -> Resumed:
     if count:
         derived = {name: state for name, (state, _) in engine._ticks.step_rolled.items()}
         log.info(
-            "warm start: %d stored events of the last %d s read back; %s",
-            count,
-            int(now - since),
+            "warm start: %s stored events of the last %s read back; %s",
+            f"{count:,}",
+            format_duration(now - since),
             ", ".join(
                 f"{name} {state.value.upper()}" for name, state in derived.items() if state is not State.OK
             )
