@@ -104,6 +104,16 @@ class StoreReads:
         # The (limit + 1)-th newest: those after it are the newest ``limit``.
         return start if row is None else math.nextafter(float(row[0]), math.inf)
 
+    async def newest_ts(self, sources: Collection[str]) -> float | None:
+        """Return the time of the newest stored event of ``sources`` (None: none stored)."""
+        names = sorted(sources)
+        if not names:
+            return None
+        marks = ",".join("?" * len(names))
+        async with self.db.execute(f"SELECT max(ts) FROM events WHERE source IN ({marks})", names) as cur:
+            row = await cur.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     async def iter_source_rows(
         self, start: float, end: float, sources: Collection[str], batch: int = 10_000
     ) -> AsyncIterator[list[Row]]:

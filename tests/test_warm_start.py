@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from collectors.base import Sink
+from collectors.base import Offset, Sink
 from cxmon.alerts import AlertDispatcher
 from cxmon.config import Config
 from cxmon.engine import Engine
@@ -299,3 +299,35 @@ async def test_a_span_with_too_many_events_reads_back_the_newest_and_says_so(
         assert "the windows start from the newest 40" in caplog.text
     finally:
         await engine.aclose()
+
+
+class Offsetted(Listed):
+    """A file's source: each batch carries the offset after it (an import that can go on later)."""
+
+    async def run(self, sink: Sink) -> None:
+        for i in range(0, len(self.events), 50):
+            await sink.emit(self.events[i : i + 50], Offset("file", int(self.events[0].ts) + i + 50))
+
+
+async def import_of(config: Config, db: Path, events: Sequence[ContactEvent]) -> None:
+    engine = Engine(config, db_path=str(db), sources=[Offsetted(events)], clock="events")
+    async with engine:
+        await engine.run()
+
+
+async def test_an_import_resumed_from_its_offset_judges_as_one_import_does(tmp_path: Path) -> None:
+    """An import stopped inside a pot hole and resumed (its source goes on from a stored offset)
+    takes the history it stored up again: it stores the transitions one import of everything
+    stores, the pot hole entered once (without it, the resumed import entered it again:
+    OK → WATCH → POTHOLE after the stop)."""
+    config = one_step_config()
+    start = 1_700_000_000.0
+    events = calls(start, start + 1800, 20.0) + calls(start + 600, start + 1500, 90.0, queue="q2")
+    events.sort(key=lambda e: e.ts)
+    whole, split = tmp_path / "whole.db", tmp_path / "split.db"
+    await import_of(config, whole, events)
+    cut = next(i for i, e in enumerate(events) if e.ts > start + 1100)
+    await import_of(config, split, events[:cut])
+    await import_of(config, split, events[cut:])
+    assert ("help", "watch", "pothole") in stored_transitions(whole)
+    assert stored_transitions(split) == stored_transitions(whole)

@@ -37,7 +37,7 @@ from cxmon.engine.retention import Purger, backfill_gc
 from cxmon.engine.sinks import SourceSink
 from cxmon.engine.supervision import supervise
 from cxmon.engine.tick import TickPath
-from cxmon.engine.warm import Resumed, warm
+from cxmon.engine.warm import Resumed, resumed_backfill_end, warm
 from cxmon.events import ContactEvent
 from cxmon.forecast.live import Forecaster
 from cxmon.rows import TS
@@ -234,6 +234,10 @@ class Engine:
             await self.store.open()
             if self.paced and not self._event_clock and not self.clock.source_clock:
                 self.resumed = await warm(self, self.store)
+            elif self._event_clock:
+                until = await resumed_backfill_end(self, self.store)
+                if until is not None:
+                    self.resumed = await warm(self, self.store, until)
         self._tasks.append(asyncio.create_task(self._consume(), name="engine-consumer"))
         started = self.now()
         for source in self.sources:

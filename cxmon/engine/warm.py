@@ -8,8 +8,9 @@ span its thresholds look at and ticks through them as it did live, storing nothi
 one; acknowledgements still in force come back too. Its sources then carry on from their stored
 offsets, so nothing is counted twice.
 
-Only engines on the wall clock warm up: a backfill's time is its events', and a simulator's or a
-replay's clock starts a run of its own.
+A backfill (``cxmon import``) that goes on from a stored offset warms up the same way, up to the
+newest event it stored: importing a file in two goes judges it as one go does. Neither a
+simulator's nor a replay's engine warms up: their clocks start a run of their own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,17 +65,19 @@ def warm_span(config: Config) -> float:
     return max(config.monitor.windows) + max(longest_for, TREND_SPAN) + 60.0
 
 
-async def warm(engine: Engine, store: Store) -> Resumed:
-    """Bring ``engine`` (started, sources not yet) up to its clock's now from ``store``.
+async def warm(engine: Engine, store: Store, until: float | None = None) -> Resumed:
+    """Bring ``engine`` (started, sources not yet) up to ``until`` from ``store``.
 
     Args:
-        engine: a live engine on the wall clock, whose consumer and sources have not started.
+        engine: an engine whose consumer and sources have not started.
         store: its open history.
+        until: where the history read back ends (default: the engine's clock now; a resumed
+            backfill's is where its stored events end).
 
     Returns:
         What was taken up (see :class:`Resumed`).
     """
-    now = engine.now()
+    now = engine.now() if until is None else until
     start = now - warm_span(engine.config)
     names = {s.name for s in engine.sources} | {ENGINE_SOURCE}
     since = await store.newest_start(start, now, names, WARM_MAX_EVENTS)
@@ -148,6 +152,16 @@ async def warm(engine: Engine, store: Store) -> Resumed:
 
 def _add(agg: Aggregator, rows: list[Row], i: int, j: int) -> None:
     agg.add_rows(rows[i:j])
+
+
+async def resumed_backfill_end(engine: Engine, store: Store) -> float | None:
+    """Where a backfill that goes on from a stored offset takes up its history: just past its
+    sources' newest stored event (None: it starts afresh, or nothing of it is stored)."""
+    for source in engine.sources:
+        if await store.load_offset(source.name) is not None:
+            newest = await store.newest_ts({s.name for s in engine.sources} | {ENGINE_SOURCE})
+            return None if newest is None else math.nextafter(newest, math.inf)
+    return None
 
 
 async def _acks_in_force(store: Store, now: float, not_ok: set[str]) -> tuple[Ack, ...]:
