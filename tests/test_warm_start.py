@@ -331,3 +331,19 @@ async def test_an_import_resumed_from_its_offset_judges_as_one_import_does(tmp_p
     await import_of(config, split, events[cut:])
     assert ("help", "watch", "pothole") in stored_transitions(whole)
     assert stored_transitions(split) == stored_transitions(whole)
+
+
+async def test_a_start_asked_to_stop_reads_nothing_back(tmp_path: Path) -> None:
+    """Asked to stop before it starts (Ctrl-C while a long history is read back), the engine
+    leaves the history where it is and starts at once."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    await record(config, db, calls(now - 600, now - 1, 90.0))
+    engine = Engine(config, db_path=str(db), sources=[Quiet()])
+    engine.stop()
+    await engine.start()
+    try:
+        assert engine.resumed is not None and engine.resumed.events == 0
+    finally:
+        await engine.aclose()

@@ -185,6 +185,11 @@ class Engine:
         """Return a newest-only stream of snapshots."""
         return self._publisher.subscribe()
 
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
     def stop(self) -> None:
         """Ask :meth:`run` to return; leaving the ``async with`` block flushes everything."""
         self._stop.set()

@@ -104,6 +104,8 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     engine.store = None  # the events, their minute figures and transitions are stored already
     try:
         async for rows in store.iter_source_rows(since, now, names):
+            if engine.stopping:
+                break  # asked to stop as it starts (Ctrl-C): what is left would be thrown away
             clock.place([r[TS] for r in rows], functools.partial(_add, agg, rows), tick)
             count += len(rows)
             await asyncio.sleep(0)  # a long span must not hold the loop
