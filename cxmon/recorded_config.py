@@ -14,14 +14,16 @@ from cxmon.config import Config, validate
 from cxmon.errors import ConfigError, StoreError
 from cxmon.store_schema import SELECT_JOURNEY
 
-RECORDED_TABLES = ("monitor", "journey")
-"""The config tables that decide how stored events are grouped into series and judged: the steps and
-their match rules, channels, queues, thresholds, windows and the service-level formula. Addresses,
-secrets (an AMI password, a webhook secret) and file paths stay out of the database."""
+RECORDED_TABLES = ("monitor", "forecast", "journey", "display")
+"""The config tables that decide how stored events are grouped into series, judged and shown: the
+steps and their match rules, channels, queues, thresholds, windows and the service-level formula,
+the forecasts' options (they turn steps WATCH), and the clock the site reads (``[display]
+timezone``: a replay shows the times its floor saw). Addresses, secrets (an AMI password, a webhook
+secret) and file paths stay out of the database."""
 
 
 def journey_text(config: Config) -> str:
-    """Return the recorded part of ``config`` as TOML (``[monitor]`` and ``[journey]`` as written)."""
+    """Return the recorded part of ``config`` as TOML (the :data:`RECORDED_TABLES` as written)."""
     return tomli_w.dumps({name: config.raw[name] for name in RECORDED_TABLES if name in config.raw})
 
 

@@ -290,3 +290,54 @@ def test_speed_takes_max_or_a_positive_number() -> None:
     for bad in ("0", "-1", "inf", "fast"):
         with pytest.raises(ValueError):
             parse_speed(bad)
+
+
+def test_replay_shows_the_clock_and_judges_with_the_forecast_the_history_was_written_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history written with `[display] timezone = "Asia/Jerusalem"` and its own `[forecast]`
+    options records both: `cxmon replay DB` with no --config shows Jerusalem time (09:00 there is
+    06:00 UTC) and judges with those options, as the floor saw it live (before, it showed the
+    machine's zone and the default forecast)."""
+    import argparse
+    from datetime import UTC, datetime
+
+    from cxmon.config import loads
+    from cxmon.replay import command
+    from cxmon.store import Store
+
+    text = (REPO / "config" / "default.toml").read_text()
+    text = text.replace('profile_interval = "5m"', 'profile_interval = "5m"\nbreach_chance = "4%"')
+    written = loads(text + '\n[display]\ntimezone = "Asia/Jerusalem"\n', "<site>")
+    db = tmp_path / "site.db"
+
+    async def write() -> None:
+        store = await Store(str(db), config=written).open()
+        await store.close()
+
+    asyncio.run(write())
+    seen: list[tuple[Config, float]] = []
+
+    async def no_dashboard(config: Config, db: str, start: float, *rest: object) -> int:
+        seen.append((config, start))
+        return 0
+
+    monkeypatch.setattr(command, "_replay", no_dashboard)
+
+    async def some_range(db: str) -> tuple[float, float]:
+        return 0.0, 2e9
+
+    monkeypatch.setattr("cxmon.replay.source.stored_range", some_range)
+    args = argparse.Namespace(
+        db=str(db),
+        config=None,
+        from_="1999-08-02T09:00",
+        to="1999-08-02T10:00Z",
+        speed="max",
+        wallboard=False,
+    )
+    assert command.replay_command(args) == 0
+    ((config, start),) = seen
+    assert config.display_timezone == "Asia/Jerusalem"
+    assert config.forecast.breach_chance == pytest.approx(0.04)
+    assert start == datetime(1999, 8, 2, 6, 0, tzinfo=UTC).timestamp()
