@@ -9,7 +9,7 @@ one; acknowledgements still in force come back too. Its sources then carry on fr
 offsets, so nothing is counted twice.
 
 A backfill (``cxmon import``) that goes on from a stored offset warms up the same way, up to the
-newest event it stored: importing a file in two goes judges it as one go does. Neither a
+newest event it stored, so a pot hole open where it stopped is not entered again. Neither a
 simulator's nor a replay's engine warms up: their clocks start a run of their own.
 """
 
@@ -44,7 +44,7 @@ ENGINE_SOURCE = "engine"
 
 @dataclass(frozen=True, slots=True)
 class Resumed:
-    """What a live engine took up from its history as it started."""
+    """What an engine took up from its history as it started."""
 
     since: float
     """Engine time the events read back begin at."""
@@ -79,7 +79,7 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     """
     now = engine.now() if until is None else until
     start = now - warm_span(engine.config)
-    names = {s.name for s in engine.sources} | {ENGINE_SOURCE}
+    names = _sources_of(engine)
     since = await store.newest_start(start, now, names, WARM_MAX_EVENTS)
     cut = since > start
     if cut:
@@ -152,6 +152,11 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     return resumed
 
 
+def _sources_of(engine: Engine) -> set[str]:
+    """The names of the sources whose stored events are ``engine``'s: its own, and its lost contacts."""
+    return {s.name for s in engine.sources} | {ENGINE_SOURCE}
+
+
 def _add(agg: Aggregator, rows: list[Row], i: int, j: int) -> None:
     agg.add_rows(rows[i:j])
 
@@ -161,7 +166,7 @@ async def resumed_backfill_end(engine: Engine, store: Store) -> float | None:
     sources' newest stored event (None: it starts afresh, or nothing of it is stored)."""
     for source in engine.sources:
         if await store.load_offset(source.name) is not None:
-            newest = await store.newest_ts({s.name for s in engine.sources} | {ENGINE_SOURCE})
+            newest = await store.newest_ts(_sources_of(engine))
             return None if newest is None else math.nextafter(newest, math.inf)
     return None
 
