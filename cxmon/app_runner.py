@@ -148,6 +148,8 @@ async def _main(
                 if headless:
                     printer = asyncio.create_task(_print_summaries(engine, quiet=serve), name="summary")
                     # (serve logs transitions through the alert dispatcher's log sink instead)
+                    if engine.paced:
+                        tally.started = engine.now()
                     try:
                         await engine.run(duration)
                     finally:

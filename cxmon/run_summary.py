@@ -20,6 +20,9 @@ class RunTally:
 
     first_ts: float | None = None
     """Engine time of the first snapshot."""
+    started: float | None = None
+    """Engine time the run began, when it is known before the first tick (a paced run: its first
+    snapshot comes a tick later, as much as a minute of engine time at a high simulator speed)."""
     potholes: list[Transition] = field(default_factory=list)
     """Every step transition into POTHOLE, in order."""
     watches: list[Transition] = field(default_factory=list)
@@ -47,7 +50,9 @@ class RunTally:
             Several lines: engine time, events per source, pot holes (each step, when and why),
             watches, and where the history is.
         """
-        start = self.first_ts if self.first_ts is not None else last.ts
+        start = self.started if self.started is not None else self.first_ts
+        if start is None or start > last.ts:
+            start = last.ts
         sources = ", ".join(f"{s.name} {s.events_total}" for s in last.sources)
         lines = [
             f"summary: {format_duration(max(0.0, last.ts - start))} of engine time, "
