@@ -30,7 +30,7 @@ from cxmon.tui.messages import (
     StepChosen,
 )
 from cxmon.tui.screens.acknowledge import AcknowledgeScreen, AckRequest
-from cxmon.tui.screens.help import HelpScreen, help_text
+from cxmon.tui.screens.help import HelpScreen, help_text, window_list
 from cxmon.tui.screens.wallboard import WallboardScreen
 from cxmon.tui.widgets.customer_paths import CustomerPaths
 from cxmon.tui.widgets.detail_pane import DetailPane
@@ -199,7 +199,9 @@ class CxmonApp(App[int]):
             "Acknowledge pot hole", "Acknowledge the selected pot hole (a)", self.action_acknowledge
         )
         yield SystemCommand(
-            "Cycle window", "Show the next window: 5m, 15m, 60m (w)", self.action_cycle_window
+            "Cycle window",
+            f"Show the next window: {window_list(self._windows(), ', ')} (w)",
+            self.action_cycle_window,
         )
         yield SystemCommand("Filter", "Filter by channel or queue (/)", self.action_filter)
         yield SystemCommand("Pause / resume", "Hold the screen still (p)", self.action_pause)
@@ -358,9 +360,17 @@ class CxmonApp(App[int]):
         self.query_one("#tabs", TabbedContent).active = tab
         self._focus_pane(tab)
 
+    def _windows(self) -> tuple[float, ...]:
+        """The windows the figures are kept over: the feed's, or the config's before it spoke."""
+        return tuple(self.snapshot.windows if self.snapshot.version else self.config.monitor.windows)
+
+    def help_keys(self) -> list[tuple[str, str]]:
+        """(key, what it does) of this dashboard's own keys, listed in the help after the common ones."""
+        return []
+
     def action_cycle_window(self) -> None:
-        """Show the next window's figures (5m → 15m → 60m → 5m)."""
-        windows = self.snapshot.windows if self.snapshot.version else self.config.monitor.windows
+        """Show the next window's figures (the shortest after the longest)."""
+        windows = self._windows()
         i = windows.index(self.window) if self.window in windows else -1
         self.window = windows[(i + 1) % len(windows)]
         self.notify(f"window {format_window(self.window)}", timeout=1.5)
@@ -376,7 +386,8 @@ class CxmonApp(App[int]):
         formula = self.snapshot.service_level_formula if self.snapshot.version else None
         formula = formula or self.config.monitor.service_level_formula
         zone = zone_label(self.tz, self.snapshot.ts or None)
-        self.push_screen(HelpScreen(help_text(self.config, formula, zone)))
+        text = help_text(self.config, formula, zone, self._windows(), self.help_keys())
+        self.push_screen(HelpScreen(text))
 
     def action_filter(self) -> None:
         """Open the channel/queue filter."""

@@ -39,11 +39,29 @@ def _stamp(ts: float, tz: tzinfo | None) -> str:
     return when(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def cursor_text(session: ReplayControls, *, tz: tzinfo | None = None, width: int = 30) -> Content:
-    """The replay bar: state, speed, the cursor's time, a progress track, and the range."""
+KEYS_HINT = "   [ ] ±1m  { } ±10m  < > speed  p pause"
+"""The replay's keys, on its bar."""
+KEYS_HINT_SHORT = "  [ ] { } seek  < > speed"
+"""The same, where the bar is narrow (? lists them in full)."""
+TRACK_MIN = 8
+"""The shortest progress track the bar draws; the longest is 30 cells."""
+
+
+def cursor_text(session: ReplayControls, *, tz: tzinfo | None = None, columns: int = 200) -> Content:
+    """The replay bar: state, speed, the cursor's time, a progress track, the range and the keys.
+
+    Args:
+        session: the replay.
+        tz: the zone its times are shown in (None: the machine's).
+        columns: the bar's width. Where everything does not fit, the range goes first, then the
+            track shortens, then the keys are named shorter, so they stay on screen (80 columns
+            over SSH).
+
+    Returns:
+        The bar's line.
+    """
     span = max(session.end - session.start, 1e-9)
     done = min(1.0, max(0.0, (session.position - session.start) / span))
-    filled = round(done * width)
     if session.finished:
         state = "■ END"
     elif session.paused:
@@ -51,16 +69,25 @@ def cursor_text(session: ReplayControls, *, tz: tzinfo | None = None, width: int
     else:
         state = "▶ REPLAY"
     speed = "max" if session.speed is None else f"{session.speed:g}×"
-    zone = f" {zone_label(tz, session.position)}"
+    cursor = f"{_stamp(session.position, tz)} {zone_label(tz, session.position)}"
+    span_text = f"  {_stamp(session.start, tz)} → {_stamp(session.end, tz)}"
+    hint = KEYS_HINT
+    fixed = len(state) + 2 + len(speed) + 3 + len(cursor) + 2
+    if columns - fixed - len(hint) - len(span_text) < TRACK_MIN:
+        span_text = ""
+    if columns - fixed - len(hint) < TRACK_MIN:
+        hint = KEYS_HINT_SHORT
+    width = max(TRACK_MIN, min(30, columns - fixed - len(hint) - len(span_text)))
+    filled = round(done * width)
     return Content.assemble(
         (f" {state} ", "bold reverse $text-accent"),
         f" {speed}  ",
-        (f"{_stamp(session.position, tz)}{zone}", "bold"),
+        (cursor, "bold"),
         "  ",
         ("█" * filled, "$text-accent"),
         ("░" * (width - filled), "$text-muted"),
-        f"  {_stamp(session.start, tz)} → {_stamp(session.end, tz)}",
-        ("   [ ] ±1m  { } ±10m  < > speed  p pause", "$text-muted"),
+        span_text,
+        (hint, "$text-muted"),
     )
 
 
@@ -81,9 +108,12 @@ class ReplayBar(Static):
         self.paint()
         self.set_interval(0.25, self.paint)
 
+    def on_resize(self) -> None:
+        self.paint()
+
     def paint(self) -> None:
         """Redraw when the cursor's line changed."""
-        content = cursor_text(self.session, tz=self.tz)
+        content = cursor_text(self.session, tz=self.tz, columns=self.size.width or 200)
         if content != self._shown:
             self._shown = content
             self.update(content)
@@ -111,6 +141,15 @@ class ReplayApp(CxmonApp):
     def on_mount(self) -> None:
         super().on_mount()
         self.mount(ReplayBar(self.session, tz=self.tz, id="replay-bar"), before="#stale-banner")
+
+    def help_keys(self) -> list[tuple[str, str]]:
+        """The replay's keys, for the help."""
+        return [
+            ("[ ]", "move the time cursor a minute back / on"),
+            ("{ }", "ten minutes back / on"),
+            ("< >", "replay slower / faster (1×, 10×, 60×, max)"),
+            ("p", "pause the replay (and the screen), or go on"),
+        ]
 
     def _paint_bar(self) -> None:
         self.query_one(ReplayBar).paint()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from textual.widgets import Markdown
 
 from collectors.base import Offset
 from cxmon.config import Config
@@ -22,6 +24,7 @@ from cxmon.replay.source import ReplaySource, stored_range
 from cxmon.rows import Row, decode_rows
 from cxmon.snapshot import Snapshot, State, Transition
 from cxmon.tui.replay import ReplayApp, ReplayBar
+from cxmon.tui.screens.help import HelpScreen
 from tests.helpers import REPO
 from tests.hub.helpers import until
 from tests.snapshot_app import sim_config
@@ -139,6 +142,35 @@ async def test_replay_keys_move_the_cursor_change_speed_and_pause(recording: Rec
     finally:
         session.close()
         await runner
+
+
+async def test_at_80_columns_the_replay_bar_keeps_its_keys_and_the_help_lists_them(
+    recording: Recording,
+) -> None:
+    """At 80 × 24 (a terminal over SSH) the replay bar fits its line with the seek and speed keys
+    on it (before, they were past the 80th column), and ? lists every replay key."""
+    span = await stored_range(recording.db)
+    assert span is not None
+    session = ReplaySession(recording.config, recording.db, span[0], span[1] + 1.0, speed=1.0)
+    runner = asyncio.create_task(session.run())
+    app = ReplayApp(session, refresh_interval=0, utc=True)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(lambda: session.latest.version > 0, tries=600)
+            bar = app.query_one(ReplayBar)
+            await pilot.pause()
+            width, line = bar.size.width, str(bar.render())
+            await pilot.press("question_mark")
+            await until(lambda: isinstance(app.screen, HelpScreen), tries=600)
+            source = app.screen.query_one(Markdown).source
+    finally:
+        session.close()
+        await runner
+    assert width == 80
+    assert len(line) <= 80, line
+    assert "[ ] { } seek  < > speed" in line and "2026-01-05" in line and ("█" in line or "░" in line), line
+    for key, does in (("[ ]", "a minute back / on"), ("{ }", "ten minutes"), ("< >", "slower / faster")):
+        assert re.search(rf"^\| {re.escape(key)} \| [^|]*{does}", source, re.MULTILINE), source
 
 
 async def test_a_customers_path_in_a_replay_stops_at_the_time_cursor(recording: Recording) -> None:

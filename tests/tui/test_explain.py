@@ -8,12 +8,14 @@ from types import MappingProxyType
 
 from textual.widgets import Markdown, Static, TabbedContent
 
+from cxmon.config import load
 from cxmon.engine import Engine
 from cxmon.snapshot import SeriesFigures
 from cxmon.tui.app import CxmonApp
 from cxmon.tui.feed import MemoryFeed
 from cxmon.tui.screens.help import HelpScreen
 from cxmon.tui.widgets.step_matrix import StepMatrix
+from tests.helpers import REPO
 from tests.tui.conftest import SIZE, settle
 
 BILLING = ("get_help", "voice", "billing")
@@ -64,6 +66,25 @@ async def test_the_help_names_the_service_level_formula_in_use(engine: Engine) -
         source = app.screen.query_one(Markdown).source
     assert "answered within T ÷ (answered + abandoned − short abandons)" in source
     assert "Getting help 20s" in source
+
+
+async def test_the_help_and_the_palette_name_the_windows_w_cycles_through() -> None:
+    """With windows of 15m, 30m and 60m (the bank's config), ? and the command palette name those,
+    not a fixed 5m / 15m / 60m, and w goes through them in that order."""
+    config = load(REPO / "config" / "anonymous-bank.toml")
+    app = CxmonApp(MemoryFeed(config), refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        described = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        seen = [app.window]
+        for _ in range(3):
+            await pilot.press("w")
+            seen.append(app.window)
+        await pilot.press("question_mark")
+        await settle(pilot, lambda: isinstance(app.screen, HelpScreen))
+        source = app.screen.query_one(Markdown).source
+    assert "| w | cycle the window (15m / 30m / 60m) |" in source
+    assert described["Cycle window"] == "Show the next window: 15m, 30m, 60m (w)"
+    assert seen == [900.0, 1800.0, 3600.0, 900.0]
 
 
 async def test_the_detail_says_why_exits_can_exceed_arrivals(engine: Engine) -> None:

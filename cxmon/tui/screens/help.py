@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -12,7 +13,7 @@ from textual.widgets import Markdown
 
 from cxmon.config import Config
 from cxmon.tui.explain import service_level_formula
-from cxmon.units import format_duration
+from cxmon.units import format_duration, format_window
 
 HELP = """\
 # cxmon dashboard
@@ -31,14 +32,14 @@ left and a lit header.
 | Space (matrix) | expand a step's queues |
 | s (matrix) | sort by the next figure, worst first |
 | / | filter by channel or queue (Esc clears it, from anywhere) |
-| w | cycle the window (5m / 15m / 60m) |
+| w | cycle the window ({windows}) |
 | a | acknowledge the selected pot hole: note, who, for how long |
 | p | pause updates (PAUSED shows in the status bar) |
 | v | wallboard: big numbers for a TV screen |
 | Ctrl+P | command palette (themes, every action) |
 | ? | this help |
 | q | quit |
-
+{more_keys}
 **States** are told by colour *and* by word: ✔ OK, ▲ WATCH (past warn, or trending to a breach),
 ✖ POTHOLE (past breach for long enough), ? STALE (its sources went quiet: never shown as OK).
 ★ marks a moment of truth. An arrow shows which way the headline figure moved over the last two
@@ -59,15 +60,39 @@ to see each queue. Cells are coloured against the step's thresholds. Times are i
 """
 
 
-def help_text(config: Config, formula: str, zone: str) -> str:
-    """The help, with the service-level formula in use, each step's target and the time zone."""
+def help_text(
+    config: Config,
+    formula: str,
+    zone: str,
+    windows: Sequence[float] = (),
+    more_keys: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The help, with the service-level formula in use, each step's target and the time zone.
+
+    Args:
+        config: the dashboard's config (its steps' targets, the short-abandon limit).
+        formula: the service-level formula name in use.
+        zone: the label of the time zone the dashboard shows.
+        windows: the windows ``w`` cycles through (default: the config's).
+        more_keys: (key, what it does) rows of a screen's own keys (a replay's seek and speed).
+
+    Returns:
+        The help as Markdown.
+    """
     targets = ", ".join(f"{s.label} {format_duration(s.service_level_target)}" for s in config.steps)
     return HELP.format(
         formula=service_level_formula(formula),
         targets=targets,
         short=format_duration(config.monitor.short_abandon),
         zone=zone,
+        windows=window_list(windows or config.monitor.windows, " / "),
+        more_keys="".join(f"| {key} | {does} |\n" for key, does in more_keys),
     )
+
+
+def window_list(windows: Sequence[float], sep: str) -> str:
+    """The windows as the dashboard names them, in order: "15m / 30m / 60m"."""
+    return sep.join(format_window(w) for w in windows)
 
 
 class HelpScreen(ModalScreen[None]):
