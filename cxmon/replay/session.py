@@ -3,6 +3,11 @@
 Seeking forward runs the same engine flat out to the target. Seeking back starts a fresh engine at
 the beginning of the range and runs it flat out to the target: a pot hole's state depends on
 everything before it, so this is the only way the picture at the target is the one seen live.
+
+For the same reason the range's beginning is not a blank: each engine first runs, flat out and
+unseen, through the history of the span before it that the thresholds look at (the span a live
+engine reads back as it starts, cxmon.engine.warm), so a replay from 09:00 opens on the windows and
+the pot holes the floor saw at 09:00, not on empty windows that take an hour to fill.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pathlib import Path
 
 from cxmon.config import Config
 from cxmon.engine import Engine
+from cxmon.engine.warm import warm_span
 from cxmon.events import ContactEvent
 from cxmon.replay.source import ReplaySource, customer_path
 from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, Snapshot, Transition
@@ -37,6 +43,7 @@ class ReplaySession:
         end: float,
         *,
         speed: float | None = 1.0,
+        lead: float | None = None,
     ) -> None:
         """Build the session; :meth:`run` replays.
 
@@ -46,10 +53,13 @@ class ReplaySession:
             start: replay from this time.
             end: up to this time.
             speed: replay seconds per wall second (None: as fast as possible).
+            lead: seconds of history before ``start`` run through unseen first (default: the
+                span the thresholds look at, :func:`cxmon.engine.warm.warm_span`; 0: none).
         """
         self.config = config
         self.db_path = db_path
         self.start = start
+        self.lead = warm_span(config) if lead is None else lead
         self.end = end
         self.speed = speed
         self.paused = False
@@ -69,8 +79,8 @@ class ReplaySession:
 
     @property
     def position(self) -> float:
-        """The replay's time cursor."""
-        return self.source.position if self.source is not None else self.start
+        """The replay's time cursor (at the range's beginning while the lead-in runs)."""
+        return max(self.start, self.source.position) if self.source is not None else self.start
 
     @property
     def finished(self) -> bool:
@@ -145,6 +155,8 @@ class ReplaySession:
     # ------------------------------------------------------------------ running
 
     def _publish(self, snap: Snapshot) -> None:
+        if snap.ts < self.start:
+            return  # the lead-in: its transitions reach the screen in the recent ones of the first shown
         self._latest = snap
         self._seq += 1
         self._changed.set()
@@ -156,7 +168,10 @@ class ReplaySession:
         skip_to: float | None = None
         while not self._closed:
             self._restart = None
-            self.source = ReplaySource(self.db_path, self.start, self.end, speed=self.speed, skip_to=skip_to)
+            target = self.start if skip_to is None else max(self.start, skip_to)
+            self.source = ReplaySource(
+                self.db_path, self.start - self.lead, self.end, speed=self.speed, skip_to=target
+            )
             self.source.pause(self.paused)
             engine = Engine(self.config, store=False, sources=[self.source])
             self.engine = engine

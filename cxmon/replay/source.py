@@ -164,7 +164,12 @@ class ReplaySource:
                         mark_wall, mark_ts, mark_speed = self.wall(), self.position, self.speed
                     if self.speed is None or self.skip_to is not None:
                         horizon = self.skip_to if self.skip_to is not None else float("inf")
-                        take = [ev for ev in pending[:BATCH] if ev.ts <= horizon] or pending[:1]
+                        take = [ev for ev in pending[:BATCH] if ev.ts <= horizon]
+                        if not take:
+                            # Nothing more before the target: the cursor stops at it (a seek
+                            # into a quiet stretch), and the replay goes on from there at its speed.
+                            self.position = max(self.position, horizon)
+                            continue
                     else:
                         now_ts = mark_ts + (self.wall() - mark_wall) * self.speed
                         n = 0

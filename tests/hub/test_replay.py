@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import Markdown
@@ -16,13 +17,15 @@ from textual.widgets import Markdown
 from collectors.base import Offset
 from cxmon.config import Config
 from cxmon.engine import Engine
+from cxmon.engine.warm import warm_span
 from cxmon.errors import ConfigError
-from cxmon.events import ContactEvent
+from cxmon.events import ContactEvent, EventKind
 from cxmon.replay.command import journey, parse_speed
 from cxmon.replay.session import ReplaySession, replayed_transitions
 from cxmon.replay.source import ReplaySource, stored_range
 from cxmon.rows import Row, decode_rows
 from cxmon.snapshot import Snapshot, State, Transition
+from cxmon.store import Store
 from cxmon.tui.replay import ReplayApp, ReplayBar
 from cxmon.tui.screens.help import HelpScreen
 from tests.helpers import REPO
@@ -90,6 +93,35 @@ async def test_a_paced_replay_judges_exactly_as_a_flat_out_one(recording: Record
     session.close()
     await runner
     assert flat and paced == flat
+
+
+async def test_a_replay_from_inside_a_pot_hole_opens_on_it(recording: Recording) -> None:
+    """--from in the middle of the recorded pot hole: the replay opens on the live picture of that
+    moment, the step in POTHOLE and the transition into it in the event log, and goes on with the
+    live transitions one by one (before, it opened on empty windows with every step OK)."""
+    span = await stored_range(recording.db)
+    assert span is not None
+    hole = next(t for t in recording.transitions if t.to_state is State.POTHOLE)
+    healed = next(t for t in recording.transitions if t.step == hole.step and t.ts > hole.ts)
+    start = (hole.ts + healed.ts) / 2.0
+    assert start - span[0] < warm_span(recording.config)  # the lead-in reaches the first event
+    session = ReplaySession(recording.config, recording.db, start, span[1] + 1.0, speed=None)
+    shown: list[Snapshot] = []
+    session.listeners.append(shown.append)
+    runner = asyncio.create_task(session.run())
+    try:
+        await until(lambda: session.finished, tries=1200)
+    finally:
+        session.close()
+        await runner
+    first = shown[0]
+    assert first.ts >= start and all(snap.ts >= start for snap in shown)
+    assert dict(recording.states.get(first.ts, ()))[hole.step] is State.POTHOLE
+    assert tuple((s.name, s.state) for s in first.steps) == recording.states[first.ts]
+    assert hole in first.recent_transitions
+    replayed = [t for snap in shown for t in snap.transitions]
+    assert replayed == [t for t in recording.transitions if t.ts >= start]
+    assert healed in replayed
 
 
 async def test_seeking_shows_the_picture_the_live_engine_had_then(recording: Recording) -> None:
@@ -227,6 +259,54 @@ class _StalledSink:
 
     async def load_offset(self) -> Offset | None:
         return None
+
+
+class _Kept:
+    """A sink that keeps every event it is handed."""
+
+    def __init__(self) -> None:
+        self.events: list[ContactEvent] = []
+
+    def set_up(self, up: bool) -> None:
+        pass
+
+    def error(self, where: str, msg: str) -> None:
+        raise AssertionError(f"{where}: {msg}")
+
+    async def emit(self, events: Sequence[ContactEvent], offset: Offset | None = None) -> None:
+        self.events.extend(events)
+
+    async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
+        await self.emit(decode_rows(rows), offset)
+
+    async def load_offset(self) -> Offset | None:
+        return None
+
+
+async def test_a_seek_into_a_quiet_stretch_stops_at_its_target(tmp_path: Path) -> None:
+    """A history with two hours of nothing (a night): a seek to the first of them puts the cursor
+    there and hands over nothing after it (before, it ran on to the morning's first call)."""
+    t0 = 1_000_000.0
+    where: dict[str, Any] = {"channel": "voice", "queue": "q1", "source": "pbx"}
+    arrived = EventKind.ARRIVED
+    evening = [ContactEvent(ts=t0 + i, kind=arrived, contact_id=f"e{i}", **where) for i in range(3)]
+    morning = [ContactEvent(ts=t0 + 7200 + i, kind=arrived, contact_id=f"m{i}", **where) for i in range(3)]
+    db = tmp_path / "night.db"
+    store = await Store(str(db)).open()
+    await store.add([*evening, *morning], "pbx")
+    await store.close()
+    source = ReplaySource(db, t0, t0 + 8000.0, speed=1.0, skip_to=t0 + 3600.0)
+    sink = _Kept()
+    task = asyncio.create_task(source.run(sink))
+    try:
+        await until(lambda: source.position >= t0 + 3600.0, tries=600)
+        await asyncio.sleep(0.3)  # paced at 1× from there: the morning is two wall hours away
+        assert source.position < t0 + 3700.0
+        assert [ev.contact_id for ev in sink.events] == ["e0", "e1", "e2"]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 def _sqlite_threads() -> list[threading.Thread]:
