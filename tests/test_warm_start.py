@@ -10,12 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from collectors.base import Offset, Sink
 from cxmon.alerts import AlertDispatcher
 from cxmon.config import Config
 from cxmon.engine import Engine
 from cxmon.engine.warm import warm_span
 from cxmon.events import ContactEvent, EventKind
+from cxmon.exposition import render
 from cxmon.snapshot import Ack, Snapshot, State, Transition
 from cxmon.store import Store
 from tests.helpers import one_step_config
@@ -136,6 +139,33 @@ async def test_the_figures_after_a_restart_are_those_before_it(tmp_path: Path) -
         assert {s.key: s.windows for s in snap.series} == {s.key: s.windows for s in last.series}
         assert {s.key: s.state for s in snap.series} == {s.key: s.state for s in last.series}
         assert [s.state for s in snap.steps] == [s.state for s in last.steps]
+    finally:
+        await engine.aclose()
+
+
+async def test_the_counters_after_a_restart_count_from_zero(tmp_path: Path) -> None:
+    """The contacts read back were counted by the run before: after a restart /metrics counts from
+    zero, as any restarted exporter does, and goes on from there (before, the counters began at
+    the span's contacts, and Prometheus' rate() over the restart counted them a second time)."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    await record(config, db, calls(now - 900, now - 1, 20.0))
+    engine, snap = await restart(config, db, at=now)
+    try:
+        assert engine.resumed is not None and engine.resumed.events > 0
+        assert snap.series and snap.series[0].windows[300.0]["offered"]  # the windows are warm
+        samples = {
+            (s.name, s.labels.get("outcome")): s.value
+            for f in text_string_to_metric_families(render(snap, config).decode())
+            for s in f.samples
+            if s.name in ("cxmon_contacts_total", "cxmon_wait_seconds_count")
+        }
+        assert samples and set(samples.values()) == {0.0}, samples
+        new = ContactEvent(ts=now, kind=EventKind.ARRIVED, contact_id="new", channel="voice", queue="q1")
+        engine.aggregator.add([new], "pbx")
+        after = engine._tick(now + 1.0)
+        assert after.series[0].totals["offered"] == 1
     finally:
         await engine.aclose()
 

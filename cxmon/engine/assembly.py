@@ -31,6 +31,9 @@ from cxmon.snapshot import (
 )
 from cxmon.windows import Series
 
+_Counted = tuple[tuple[int, ...], tuple[int, ...], float, tuple[int, ...], float]
+"""A series' running counts at a moment: totals, wait histogram and sum, resolution histogram and sum."""
+
 if TYPE_CHECKING:
     from cxmon.engine.tick import TickPath
 
@@ -90,6 +93,8 @@ class Assembly:
         self._step_samples: dict[str, tuple[str, deque[tuple[float, float]]]] = {}
         self._rebuild: set[SeriesKey] = set()
         self._rebuild_all = False
+        self._counted: dict[SeriesKey, _Counted] = {}
+        """series → its running counts when the engine began counting (see :meth:`count_from_now`)."""
 
     def changed(self, key: SeriesKey, series: Series, events: bool) -> None:
         """Note that the tick measured ``key`` again (``events``: its counts and histograms moved)."""
@@ -179,16 +184,37 @@ class Assembly:
             )
         return engine._snapshot(now, tuple(steps), self._tuple, sources, tuple(transitions))
 
+    def count_from_now(self, series: Mapping[SeriesKey, Series]) -> None:
+        """Export every series' counters (contacts, the wait and resolution histograms) from zero
+        at this point: the history a warm start read back was counted by the run before, and a
+        counter that began at its contacts would count them twice in a rate over the restart.
+        The series' own running counts go on (the forecasts take rates from them)."""
+        for key, s in series.items():
+            self._counted[key] = (
+                tuple(s.totals),
+                tuple(s.wait_hist),
+                s.wait_hist_sum,
+                tuple(s.res_hist),
+                s.res_hist_sum,
+            )
+        self._parts.clear()
+
     def _build(self, key: SeriesKey, series: Series) -> SeriesFigures:
         ticks = self.ticks
         parts = self._parts.get(key)
         if parts is None:
+            totals, wait, wait_sum = list(series.totals), list(series.wait_hist), series.wait_hist_sum
+            res, res_sum = list(series.res_hist), series.res_hist_sum
+            counted = self._counted.get(key)
+            if counted is not None:
+                totals = [a - b for a, b in zip(totals, counted[0], strict=True)]
+                wait = [a - b for a, b in zip(wait, counted[1], strict=True)]
+                res = [a - b for a, b in zip(res, counted[3], strict=True)]
+                wait_sum, res_sum = wait_sum - counted[2], res_sum - counted[4]
             parts = self._parts[key] = (
-                MappingProxyType(dict(zip(TOTALS, series.totals, strict=True))),
-                Histogram(WAIT_BUCKETS, tuple(series.wait_hist), series.wait_hist_sum, sum(series.wait_hist)),
-                Histogram(
-                    RESOLUTION_BUCKETS, tuple(series.res_hist), series.res_hist_sum, sum(series.res_hist)
-                ),
+                MappingProxyType(dict(zip(TOTALS, totals, strict=True))),
+                Histogram(WAIT_BUCKETS, tuple(wait), wait_sum, sum(wait)),
+                Histogram(RESOLUTION_BUCKETS, tuple(res), res_sum, sum(res)),
             )
         verdict: Verdict = ticks.verdicts[key]
         hist = self._history.get(key)

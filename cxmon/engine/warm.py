@@ -114,6 +114,7 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     finally:
         engine.store = store
         engine.warming = False
+    ticks.assembly.count_from_now(agg.series)
 
     # The history says where each step was left, and that was announced (stored, alerted): the
     # engine goes on from there, and its first live tick moves a step the events put elsewhere
