@@ -170,6 +170,88 @@ async def test_the_counters_after_a_restart_count_from_zero(tmp_path: Path) -> N
         await engine.aclose()
 
 
+def abandons(customer: str, at: Sequence[float]) -> list[ContactEvent]:
+    """A call of ``customer`` at each time, abandoned after two minutes (a strike each)."""
+    out: list[ContactEvent] = []
+    for i, t in enumerate(at):
+        where: dict[str, Any] = {"contact_id": f"{customer}-{i}", "channel": "voice", "queue": "q1"}
+        out.append(ContactEvent(ts=t, kind=EventKind.ARRIVED, customer_id=customer, source="pbx", **where))
+        out.append(
+            ContactEvent(ts=t + 120, kind=EventKind.ABANDONED, customer_id=customer, source="pbx", **where)
+        )
+    return out
+
+
+async def test_customers_strikes_of_the_last_day_outlive_a_restart(tmp_path: Path) -> None:
+    """A customer who abandoned three times 3 to 5 hours ago (before the span the windows read
+    back) is still on the strikes list after a restart, with their 3 strikes; one whose strikes
+    are older than a day is not (before, a restart emptied the list)."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    events = abandons("struck", [now - 5 * 3600, now - 4 * 3600, now - 3 * 3600])
+    events += abandons("yesterday", [now - 30 * 3600, now - 29 * 3600, now - 28 * 3600])
+    events += calls(now - 600, now - 1, 20.0)
+    events.sort(key=lambda e: e.ts)
+    await record(config, db, events)
+    engine, snap = await restart(config, db, at=now)
+    try:
+        assert await engine.customer_leaders() == [("struck", 3)]
+        assert snap.strikes == 1
+    finally:
+        await engine.aclose()
+
+
+async def test_the_backlog_after_a_restart_holds_contacts_open_since_before_the_span(tmp_path: Path) -> None:
+    """Answered calls 20 to 50 minutes old, not yet resolved, are open (the backlog) although they
+    came before the span the windows read back: a restart's backlog is the recorded run's (before,
+    it held only the span's contacts)."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    events = sorted(
+        calls(now - 3000, now - 1200, 20.0) + calls(now - 300, now - 1, 20.0, queue="q2"), key=lambda e: e.ts
+    )
+    last = await record(config, db, events)
+    engine, snap = await restart(config, db, at=last.ts + 1e-6)
+    try:
+        backlog = {s.key: s.instant["backlog"] for s in snap.series}
+        assert backlog == {s.key: s.instant["backlog"] for s in last.series}
+        assert backlog[("help", "voice", "q1")] == len(calls(now - 3000, now - 1200, 20.0)) / 2
+    finally:
+        await engine.aclose()
+
+
+async def test_contacts_the_run_before_closed_as_lost_are_lost_once(tmp_path: Path) -> None:
+    """Calls that never ended were closed as lost by the run before, an hour on (stored, as the
+    engine's own events): after a restart each window counts each of them once, as that run did
+    (not again when the restarted engine times them out itself, at moments of its own)."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    where: dict[str, Any] = {"channel": "voice", "queue": "q2", "source": "pbx"}
+    hung = [
+        ContactEvent(ts=now - 4200 + 13.0 * i, kind=EventKind.ARRIVED, contact_id=f"hung-{i}", **where)
+        for i in range(40)
+    ]
+    events = sorted(hung + calls(now - 4300, now - 1, 20.0), key=lambda e: e.ts)
+    last = await record(config, db, events)
+    with sqlite3.connect(db) as con:
+        stored_lost = con.execute("SELECT count(*) FROM events WHERE source = 'engine'").fetchone()[0]
+    assert stored_lost >= 40  # the hung calls, and the answered ones never resolved
+    engine, snap = await restart(config, db, at=last.ts + 1e-6)
+    try:
+        # q2 holds only the hung calls, every one of them closed by the run before (q1's answered
+        # calls stay open, and the restarted engine may close a few more of them at its first tick).
+        q2 = next(s for s in snap.series if s.queue == "q2")
+        before = next(s for s in last.series if s.queue == "q2")
+        assert before.windows[300.0]["lost"] and before.instant["backlog"] == 0
+        assert q2.windows == before.windows
+        assert q2.instant["backlog"] == 0
+    finally:
+        await engine.aclose()
+
+
 async def test_a_step_the_history_left_elsewhere_moves_by_a_stored_transition(tmp_path: Path) -> None:
     """The history's last word for the step was WATCH (a live run that read its backlog all at once
     says so), while its events make a pot hole: the restart goes on from WATCH, and its first tick

@@ -5,8 +5,10 @@ A live engine keeps its windows, verdicts and ``for`` timers in memory. Without 
 pot hole would be entered again only after its ``for``, and its alert would lapse meanwhile. As
 it starts, before its sources, a live engine with a history reads back the stored events of the
 span its thresholds look at and ticks through them as it did live, storing nothing and telling no
-one; acknowledgements still in force come back too. Its sources then carry on from their stored
-offsets, so nothing is counted twice.
+one; acknowledgements still in force come back too. The day before that span is taken in
+first, without ticks, for what lasts longer than a window: customers' strikes (24 h) and the
+contacts still open. Its sources then carry on from their stored offsets, so nothing is counted
+twice; /metrics' counters start from zero (the run before counted what is read back).
 
 A backfill (``cxmon import``) that goes on from a stored offset warms up the same way, up to the
 newest event it stored, so a pot hole open where it stopped is not entered again. Neither a
@@ -28,7 +30,7 @@ from cxmon.rows import TS, Row
 from cxmon.snapshot import Ack, State, Transition
 from cxmon.trend import TREND_SPAN
 from cxmon.units import format_duration
-from cxmon.windows import Aggregator
+from cxmon.windows import STRIKE_WINDOW, Aggregator
 
 if TYPE_CHECKING:
     from cxmon.engine.core import Engine
@@ -102,7 +104,12 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     count = 0
     engine.warming = True
     engine.store = None  # the events, their minute figures and transitions are stored already
+    # The contacts the run before closed as lost are among the events read back, at the moment
+    # they were closed: the aggregator closing them again, at its own moments, would count them twice.
+    time_out_lost, agg.time_out_lost = agg.time_out_lost, False
     try:
+        if not cut:
+            await _strikes_before(engine, store, now - STRIKE_WINDOW, since, names)
         async for rows in store.iter_source_rows(since, now, names):
             if engine.stopping:
                 break  # asked to stop as it starts (Ctrl-C): what is left would be thrown away
@@ -114,6 +121,7 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     finally:
         engine.store = store
         engine.warming = False
+        agg.time_out_lost = time_out_lost
     ticks.assembly.count_from_now(agg.series)
 
     # The history says where each step was left, and that was announced (stored, alerted): the
@@ -151,6 +159,24 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
             or "every step OK",
         )
     return resumed
+
+
+async def _strikes_before(engine: Engine, store: Store, start: float, end: float, names: set[str]) -> None:
+    """Take in the events of ``[start, end)``, the day before the span a start ticks through, for
+    the customers' strikes (bad experiences in 24 h): added as they came, time moved on with them,
+    and nothing judged (at most the newest :data:`WARM_MAX_EVENTS`). Their panes have left every
+    window by the span's end, and whether a start takes up the history's states depends on the
+    span's events alone."""
+    agg = engine.aggregator
+    since = await store.newest_start(start, end, names, WARM_MAX_EVENTS)
+    if since > start:
+        log.info("warm start: strikes are counted from %s before the restart", format_duration(end - since))
+    async for rows in store.iter_source_rows(since, end, names):
+        if engine.stopping:
+            break
+        agg.add_rows(rows)
+        agg.advance(rows[-1][TS])  # strikes older than a day leave; no pane outlives the span after
+        await asyncio.sleep(0)
 
 
 def _sources_of(engine: Engine) -> set[str]:
