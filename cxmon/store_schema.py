@@ -95,6 +95,10 @@ SELECT_ROWS = f"SELECT {sql_select_row()} FROM events WHERE ts >= ? AND ts < ? O
 """Reads events in a time range as rows, NULLs back to their sentinels."""
 
 
+SELECT_NEWEST_START = "SELECT ts FROM events WHERE ts >= ? AND ts < ? ORDER BY ts DESC LIMIT 1 OFFSET ?"
+"""The time of the (n + 1)-th newest event of a range: the newest n come after it."""
+
+
 def select_rows(columns: Collection[str]) -> str:
     """:data:`SELECT_ROWS` for an events table with these ``columns`` (an older schema's, read
     where it cannot be migrated: the optional fields it lacks read as empty)."""

@@ -21,6 +21,7 @@ import asyncio
 import functools
 import logging
 import math
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -167,15 +168,28 @@ async def _strikes_before(engine: Engine, store: Store, start: float, end: float
     and nothing judged (at most the newest :data:`WARM_MAX_EVENTS`). Their panes have left every
     window by the span's end, and whether a start takes up the history's states depends on the
     span's events alone."""
-    agg = engine.aggregator
     since = await store.newest_start(start, end, names, WARM_MAX_EVENTS)
     if since > start:
         log.info("warm start: strikes are counted from %s before the restart", format_duration(end - since))
-    async for rows in store.iter_source_rows(since, end, names):
-        if engine.stopping:
+    await take_in(engine.aggregator, store.iter_source_rows(since, end, names), lambda: engine.stopping)
+
+
+async def take_in(agg: Aggregator, batches: AsyncIterator[list[Row]], stop: Callable[[], bool]) -> None:
+    """Add stored events to ``agg`` as they came, moving its time on with them and judging
+    nothing: for what lasts longer than any window (customers' strikes, contacts still open).
+
+    Args:
+        agg: the aggregator of an engine whose ticks have not begun.
+        batches: the events, oldest first.
+        stop: asked before each batch; True ends the reading there.
+    """
+    async for rows in batches:
+        if stop():
             break
+        if not rows:
+            continue
         agg.add_rows(rows)
-        agg.advance(rows[-1][TS])  # strikes older than a day leave; no pane outlives the span after
+        agg.advance(rows[-1][TS])  # strikes older than a day leave, panes leave their windows
         await asyncio.sleep(0)
 
 

@@ -7,21 +7,25 @@ everything before it, so this is the only way the picture at the target is the o
 For the same reason the range's beginning is not a blank: each engine first runs, flat out and
 unseen, through the history of the span before it that the thresholds look at (the span a live
 engine reads back as it starts, cxmon.engine.warm), so a replay from 09:00 opens on the windows and
-the pot holes the floor saw at 09:00, not on empty windows that take an hour to fill.
+the pot holes the floor saw at 09:00, not on empty windows that take an hour to fill. The day
+before that span is taken in first, without ticks, for the customers' strikes (24 h) and the
+contacts still open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from cxmon.config import Config
 from cxmon.engine import Engine
-from cxmon.engine.warm import warm_span
+from cxmon.engine.warm import WARM_MAX_EVENTS, take_in, warm_span
 from cxmon.events import ContactEvent
-from cxmon.replay.source import ReplaySource, customer_path
+from cxmon.replay.source import ReplaySource, customer_path, replayed_rows
 from cxmon.snapshot import EMPTY_SNAPSHOT, Ack, Snapshot, Transition
+from cxmon.windows import STRIKE_WINDOW
 
 SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, None)
 """The speeds ``<`` and ``>`` step through (None: as fast as possible)."""
@@ -176,6 +180,12 @@ class ReplaySession:
             engine = Engine(self.config, store=False, sources=[self.source])
             self.engine = engine
             engine.add_listener(self._publish)
+            # The day before the lead-in, taken in without ticks: customers' strikes (24 h) and the
+            # contacts still open at the lead-in's start are the ones the floor's monitor had.
+            lead_from = self.start - self.lead
+            day = replayed_rows(self.db_path, lead_from - STRIKE_WINDOW, lead_from, limit=WARM_MAX_EVENTS)
+            async with contextlib.aclosing(day) as batches:
+                await take_in(engine.aggregator, batches, lambda: self._closed or self._restart is not None)
             async with engine:
                 await engine.run()
             if self._closed:

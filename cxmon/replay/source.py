@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
+from typing import cast
 
 import aiosqlite
 
 from collectors.base import Sink
 from cxmon.events import ContactEvent, EventKind
-from cxmon.rows import KIND, decode_rows, event_from_columns
-from cxmon.store_schema import select_customer, select_rows
+from cxmon.rows import KIND, Row, decode_rows, event_from_columns
+from cxmon.store_schema import SELECT_NEWEST_START, select_customer, select_rows
 
 BATCH = 500
 """Rows read and emitted at a time when running flat out."""
@@ -59,6 +61,35 @@ async def event_columns(db: aiosqlite.Connection) -> set[str]:
     schema is not migrated: what it lacks is read as empty (cxmon.store_schema.select_rows)."""
     async with db.execute("PRAGMA table_info(events)") as cur:
         return {str(r[1]) for r in await cur.fetchall()}
+
+
+async def replayed_rows(
+    db_path: str | Path, start: float, end: float, limit: int | None = None
+) -> AsyncGenerator[list[Row], None]:
+    """The stored events of ``[start, end)`` a replay takes, oldest first, in batches: every one
+    but the ``lost`` (the replaying engine closes those contacts itself, as it did live).
+
+    Args:
+        db_path: the history database (opened read-only).
+        start: the first time read.
+        end: events at or after this are left out.
+        limit: read only the newest this many of the range (None: all).
+    """
+    uri = f"{Path(db_path).resolve().as_uri()}?mode=ro"
+    async with aiosqlite.connect(uri, uri=True) as db:
+        if limit is not None:
+            async with db.execute(SELECT_NEWEST_START, (start, end, limit)) as cur:
+                row = await cur.fetchone()
+            if row is not None:  # the (limit + 1)-th newest: those after it are the newest ``limit``
+                start = math.nextafter(float(row[0]), math.inf)
+        select = select_rows(await event_columns(db))
+        async with db.execute(select, (start, end)) as cur:
+            while True:
+                rows = await cur.fetchmany(BATCH)
+                if not rows:
+                    return
+                # aiosqlite hands rows over as plain tuples (no row factory is set).
+                yield cast(list[Row], [r for r in rows if r[KIND] != EventKind.LOST.value])
 
 
 class ReplaySource:
@@ -132,15 +163,9 @@ class ReplaySource:
         self._changed.set()
 
     async def _rows(self) -> AsyncGenerator[list[ContactEvent], None]:
-        uri = f"{Path(self.db_path).resolve().as_uri()}?mode=ro"
-        async with aiosqlite.connect(uri, uri=True) as db:
-            select = select_rows(await event_columns(db))
-            async with db.execute(select, (self.start, self.end)) as cur:
-                while True:
-                    rows = await cur.fetchmany(BATCH)
-                    if not rows:
-                        return
-                    yield decode_rows(r for r in rows if r[KIND] != EventKind.LOST.value)
+        async with contextlib.aclosing(replayed_rows(self.db_path, self.start, self.end)) as batches:
+            async for rows in batches:
+                yield decode_rows(rows)
 
     async def run(self, sink: Sink) -> None:
         """Emit the events in time order, paced; return when the range is done."""

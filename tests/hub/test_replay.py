@@ -124,6 +124,45 @@ async def test_a_replay_from_inside_a_pot_hole_opens_on_it(recording: Recording)
     assert healed in replayed
 
 
+async def _strikes_at_the_end(recording: Recording, start: float, lead: float) -> dict[str, int]:
+    """Replay from ``start`` (with ``lead`` seconds of lead-in) to the end, flat out; return the
+    replaying engine's strikes per customer when it is done."""
+    span = await stored_range(recording.db)
+    assert span is not None
+    session = ReplaySession(recording.config, recording.db, start, span[1] + 1.0, speed=None, lead=lead)
+    runner = asyncio.create_task(session.run())
+    try:
+        await until(lambda: session.finished, tries=1200)
+        assert session.engine is not None
+        return dict(session.engine.aggregator.strikes)
+    finally:
+        session.close()
+        await runner
+
+
+async def test_a_replay_from_late_in_the_day_knows_the_strikes_of_the_day_before_it(
+    recording: Recording,
+) -> None:
+    """A replay from 40 minutes in, with a 10-minute lead-in, counts each customer's strikes of the
+    half hour before its lead-in too: at the end, the same strikes as a replay of the whole hour
+    (before, the customers tab knew only what came after the lead-in began)."""
+    span = await stored_range(recording.db)
+    assert span is not None
+    whole = await _strikes_at_the_end(recording, span[0], 0.0)
+    late = await _strikes_at_the_end(recording, span[0] + 2400.0, 600.0)
+    with sqlite3.connect(recording.db) as db:
+        early = {
+            r[0]
+            for r in db.execute(
+                "SELECT DISTINCT customer_id FROM events"
+                " WHERE customer_id IS NOT NULL AND ts < ? AND kind = ?",
+                (span[0] + 1800.0, EventKind.ABANDONED.value),
+            )
+        }
+    assert early & set(whole), "some customer's strike (an abandon) came before the lead-in"
+    assert late == whole
+
+
 async def test_seeking_shows_the_picture_the_live_engine_had_then(recording: Recording) -> None:
     """Seek forward 30 minutes, then back 10: each time the steps' states are the live ones at that tick."""
     span = await stored_range(recording.db)
