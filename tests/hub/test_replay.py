@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,31 @@ class Recording:
     transitions: list[Transition] = field(default_factory=list)
     states: dict[float, tuple[tuple[str, State], ...]] = field(default_factory=dict)
     """Tick time → each step's state, as the live engine published it."""
+
+
+@contextlib.asynccontextmanager
+async def running(session: ReplaySession) -> AsyncIterator[ReplaySession]:
+    """Run ``session`` in a task for the block; close it and wait for the task after."""
+    runner = asyncio.create_task(session.run())
+    try:
+        yield session
+    finally:
+        session.close()
+        await runner
+
+
+async def whole_replay_on_screen(recording: Recording) -> tuple[ReplaySession, ReplayApp]:
+    """A 1× replay of the whole recording and the dashboard over it (in UTC), neither started."""
+    span = await stored_range(recording.db)
+    assert span is not None
+    session = ReplaySession(recording.config, recording.db, span[0], span[1] + 1.0, speed=1.0)
+    return session, ReplayApp(session, refresh_interval=0, utc=True)
+
+
+async def replay_to_the_end(session: ReplaySession) -> None:
+    """Run ``session`` until it has replayed its whole range (flat out or paced), then close it."""
+    async with running(session):
+        await until(lambda: session.finished, tries=1200)
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +114,7 @@ async def test_a_paced_replay_judges_exactly_as_a_flat_out_one(recording: Record
     session = ReplaySession(recording.config, recording.db, start, end, speed=1200.0)
     paced: list[Transition] = []
     session.listeners.append(lambda snap: paced.extend(snap.transitions))
-    runner = asyncio.create_task(session.run())
-    await until(lambda: session.finished, tries=1200)
-    session.close()
-    await runner
+    await replay_to_the_end(session)
     assert flat and paced == flat
 
 
@@ -108,12 +131,7 @@ async def test_a_replay_from_inside_a_pot_hole_opens_on_it(recording: Recording)
     session = ReplaySession(recording.config, recording.db, start, span[1] + 1.0, speed=None)
     shown: list[Snapshot] = []
     session.listeners.append(shown.append)
-    runner = asyncio.create_task(session.run())
-    try:
-        await until(lambda: session.finished, tries=1200)
-    finally:
-        session.close()
-        await runner
+    await replay_to_the_end(session)
     first = shown[0]
     assert first.ts >= start and all(snap.ts >= start for snap in shown)
     assert dict(recording.states.get(first.ts, ()))[hole.step] is State.POTHOLE
@@ -130,14 +148,10 @@ async def _strikes_at_the_end(recording: Recording, start: float, lead: float) -
     span = await stored_range(recording.db)
     assert span is not None
     session = ReplaySession(recording.config, recording.db, start, span[1] + 1.0, speed=None, lead=lead)
-    runner = asyncio.create_task(session.run())
-    try:
+    async with running(session):
         await until(lambda: session.finished, tries=1200)
         assert session.engine is not None
         return dict(session.engine.aggregator.strikes)
-    finally:
-        session.close()
-        await runner
 
 
 async def test_a_replay_from_late_in_the_day_knows_the_strikes_of_the_day_before_it(
@@ -168,8 +182,7 @@ async def test_seeking_shows_the_picture_the_live_engine_had_then(recording: Rec
     span = await stored_range(recording.db)
     assert span is not None
     session = ReplaySession(recording.config, recording.db, span[0], span[1] + 1.0, speed=1.0)
-    runner = asyncio.create_task(session.run())
-    try:
+    async with running(session):
         await until(lambda: session.latest.version > 0, tries=600)
         for delta, restarts in ((1800.0, 0), (-600.0, 1)):
             target = session.seek(delta)
@@ -184,35 +197,24 @@ async def test_seeking_shows_the_picture_the_live_engine_had_then(recording: Rec
             snap = session.latest
             assert abs(snap.ts - target) <= 10.0
             assert tuple((s.name, s.state) for s in snap.steps) == recording.states[snap.ts]
-    finally:
-        session.close()
-        await runner
 
 
 async def test_replay_keys_move_the_cursor_change_speed_and_pause(recording: Recording) -> None:
     """On screen: ] moves the cursor a minute on, > goes from 1× to 10×, p pauses; the bar says so."""
-    span = await stored_range(recording.db)
-    assert span is not None
-    session = ReplaySession(recording.config, recording.db, span[0], span[1] + 1.0, speed=1.0)
-    runner = asyncio.create_task(session.run())
-    app = ReplayApp(session, refresh_interval=0, utc=True)
-    try:
-        async with app.run_test(size=(140, 40)) as pilot:
-            await until(lambda: session.latest.version > 0, tries=600)
-            before = session.position
-            await pilot.press("right_square_bracket")
-            await until(lambda: session.position >= before + 60.0, tries=600)
-            await pilot.press("greater_than_sign")
-            assert session.speed == 10.0
-            await pilot.press("p")
-            assert session.paused and app.paused
-            bar = str(app.query_one(ReplayBar).render())
-            assert "PAUSED" in bar and "10×" in bar and "2026-01-05" in bar
-            await pilot.press("p")
-            assert not session.paused
-    finally:
-        session.close()
-        await runner
+    session, app = await whole_replay_on_screen(recording)
+    async with running(session), app.run_test(size=(140, 40)) as pilot:
+        await until(lambda: session.latest.version > 0, tries=600)
+        before = session.position
+        await pilot.press("right_square_bracket")
+        await until(lambda: session.position >= before + 60.0, tries=600)
+        await pilot.press("greater_than_sign")
+        assert session.speed == 10.0
+        await pilot.press("p")
+        assert session.paused and app.paused
+        bar = str(app.query_one(ReplayBar).render())
+        assert "PAUSED" in bar and "10×" in bar and "2026-01-05" in bar
+        await pilot.press("p")
+        assert not session.paused
 
 
 async def test_at_80_columns_the_replay_bar_keeps_its_keys_and_the_help_lists_them(
@@ -220,23 +222,15 @@ async def test_at_80_columns_the_replay_bar_keeps_its_keys_and_the_help_lists_th
 ) -> None:
     """At 80 × 24 (a terminal over SSH) the replay bar fits its line with the seek and speed keys
     on it (before, they were past the 80th column), and ? lists every replay key."""
-    span = await stored_range(recording.db)
-    assert span is not None
-    session = ReplaySession(recording.config, recording.db, span[0], span[1] + 1.0, speed=1.0)
-    runner = asyncio.create_task(session.run())
-    app = ReplayApp(session, refresh_interval=0, utc=True)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(lambda: session.latest.version > 0, tries=600)
-            bar = app.query_one(ReplayBar)
-            await pilot.pause()
-            width, line = bar.size.width, str(bar.render())
-            await pilot.press("question_mark")
-            await until(lambda: isinstance(app.screen, HelpScreen), tries=600)
-            source = app.screen.query_one(Markdown).source
-    finally:
-        session.close()
-        await runner
+    session, app = await whole_replay_on_screen(recording)
+    async with running(session), app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: session.latest.version > 0, tries=600)
+        bar = app.query_one(ReplayBar)
+        await pilot.pause()
+        width, line = bar.size.width, str(bar.render())
+        await pilot.press("question_mark")
+        await until(lambda: isinstance(app.screen, HelpScreen), tries=600)
+        source = app.screen.query_one(Markdown).source
     assert width == 80
     assert len(line) <= 80, line
     assert "[ ] { } seek  < > speed" in line and "2026-01-05" in line and ("█" in line or "░" in line), line
@@ -265,13 +259,9 @@ async def test_a_customers_path_in_a_replay_stops_at_the_time_cursor(recording: 
             )
         ]
     session = ReplaySession(recording.config, recording.db, span[0], cursor, speed=None)
-    runner = asyncio.create_task(session.run())
-    try:
+    async with running(session):
         await until(lambda: session.finished, tries=1200)
         path = await session.customer_path(customer)
-    finally:
-        session.close()
-        await runner
     assert session.position == cursor
     assert want and [e.ts for e in path] == want
     assert {e.customer_id for e in path} == {customer}
