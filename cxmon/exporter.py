@@ -180,14 +180,17 @@ class Exporter:
     def health(self) -> tuple[int, dict[str, Any]]:
         """Return the ``/healthz`` status code and document.
 
-        ``status`` is ``ok`` (200), or with 503: ``failing`` (the engine's last tick failed; its
+        ``status`` is ``ok`` (200), or with 503: ``starting`` (no snapshot yet: the engine is
+        starting, reading its history back), ``failing`` (the engine's last tick failed; its
         error is ``tick_error``), ``frozen`` (no snapshot published for ``frozen_after`` seconds of
         wall time) or ``stale`` (every source has gone silent). ``snapshot`` is the snapshot's
         number, ``version`` the software's.
         """
         snap = self._engine.latest
         age = time.monotonic() - self._published_mono
-        if snap.tick_error:
+        if snap.version == 0:
+            status = "starting"
+        elif snap.tick_error:
             status = "failing"
         elif age > self.frozen_after:
             status = "frozen"

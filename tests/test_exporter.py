@@ -18,7 +18,7 @@ from cxmon.config import known_labels
 from cxmon.engine import Engine
 from cxmon.exposition import CONTENT_TYPE, render
 from cxmon.http_server import HttpServices, start_http
-from cxmon.snapshot import TOTALS
+from cxmon.snapshot import EMPTY_SNAPSHOT, TOTALS
 from tests.integration import require_binary, sim_config
 from tests.metrics_helpers import (
     LABELS,
@@ -120,6 +120,25 @@ async def test_healthz_names_the_snapshot_and_the_software_version(client: aioht
     doc = json.loads(body)
     assert (status, headers["content-type"].split(";")[0]) == (200, "application/json")
     assert (doc["status"], doc["snapshot"], doc["version"]) == ("ok", 42, __version__)
+
+
+async def test_healthz_is_503_starting_until_the_first_snapshot(client: aiohttp.ClientSession) -> None:
+    """Before the engine's first snapshot (a restart reading its history back) /healthz answers
+    503 "starting", not "ok" for a monitor that has judged nothing yet; 200 from the first one."""
+    feed = SnapshotFeed(make_config(), EMPTY_SNAPSHOT)
+    services = await start_http(feed, "127.0.0.1", 0)
+    try:
+        status, _, body = await get(client, services.port, "/healthz")
+        feed.publish(make_snapshot(version=1))
+        after, _, _ = await get(client, services.port, "/healthz")
+    finally:
+        await services.aclose()
+    assert (status, json.loads(body)["status"], json.loads(body)["snapshot"], after) == (
+        503,
+        "starting",
+        0,
+        200,
+    )
 
 
 async def test_healthz_is_503_when_everything_is_stale(client: aiohttp.ClientSession) -> None:
