@@ -430,8 +430,8 @@ async def import_of(config: Config, db: Path, events: Sequence[ContactEvent]) ->
 async def test_an_import_resumed_from_its_offset_judges_as_one_import_does(tmp_path: Path) -> None:
     """An import stopped inside a pot hole and resumed (its source goes on from a stored offset)
     takes the history it stored up again: it stores the transitions one import of everything
-    stores, the pot hole entered once (without it, the resumed import entered it again:
-    OK → WATCH → POTHOLE after the stop)."""
+    stores, the pot hole entered once (without it, the resumed import entered it again after
+    the stop)."""
     config = one_step_config()
     start = 1_700_000_000.0
     events = calls(start, start + 1800, 20.0) + calls(start + 600, start + 1500, 90.0, queue="q2")
@@ -441,7 +441,7 @@ async def test_an_import_resumed_from_its_offset_judges_as_one_import_does(tmp_p
     cut = next(i for i, e in enumerate(events) if e.ts > start + 1100)
     await import_of(config, split, events[:cut])
     await import_of(config, split, events[cut:])
-    assert ("help", "watch", "pothole") in stored_transitions(whole)
+    assert any(to == "pothole" for _, _, to in stored_transitions(whole))
     assert stored_transitions(split) == stored_transitions(whole)
 
 

@@ -144,7 +144,8 @@ class EngineClock:
         if not stamps:
             return None
         if self.next_tick is None:
-            self.next_tick = self.start_time = stamps[0]
+            self.start_time = stamps[0]
+            self.next_tick = self._grid(stamps[0])
         next_tick = self.next_tick
         limit = self.end
         # Every event before ``i`` is older than the next boundary (and within the limit), so
@@ -167,6 +168,14 @@ class EngineClock:
             i = j
         return None
 
+    def _grid(self, ts: float) -> float:
+        """The first tick of a run (or after a gap) whose data begins at ``ts``: a backfill's ticks
+        fall on whole multiples of its spacing (whole minutes), so the same history is judged at
+        the same moments however it is cut into imports; other unpaced runs tick from ``ts``."""
+        if not self.event_clock:
+            return ts
+        return math.floor(ts / self.every) * self.every
+
     def catch_up(self, ts: float, tick: Callable[[float], None]) -> None:
         """Tick at every boundary up to ``ts``; across a gap in the data longer than the longest
         window, tick once, then jump to just before the next data."""
@@ -176,7 +185,7 @@ class EngineClock:
         longest = max(self.config.monitor.windows)
         if ts - self.next_tick > longest + self.every:
             tick(self.next_tick)
-            self.next_tick = ts - longest
+            self.next_tick = self._grid(ts - longest)
         while self.next_tick <= ts:
             tick(self.next_tick)
             self.next_tick += self.every
