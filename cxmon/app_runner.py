@@ -191,7 +191,7 @@ async def _run_with_dashboard(
 ) -> int:
     """Run the engine and the dashboard until either ends; return the dashboard's exit code (0 when
     the engine ended first or a signal stopped both)."""
-    from cxmon.tui.app import run_dashboard
+    from cxmon.tui.run import run_dashboard
 
     runner = asyncio.create_task(engine.run(duration), name="engine-run")
     dashboard = asyncio.create_task(run_dashboard(engine, wallboard=wallboard), name="dashboard")

@@ -113,7 +113,7 @@ async def _watch(
 ) -> int:
     from cxmon.hub.client import HubError
     from cxmon.terminal import stop_on_hangup
-    from cxmon.tui.app import run_dashboard
+    from cxmon.tui.run import run_dashboard
 
     def slow(why: str) -> None:
         # Said before the dashboard takes the screen: a watcher left facing a blank terminal would not

@@ -1,4 +1,4 @@
-"""CxmonApp: the floor manager's dashboard over a feed of Snapshots, and ``run_dashboard`` for the CLI."""
+"""CxmonApp: the floor manager's dashboard over a feed of Snapshots."""
 
 from __future__ import annotations
 
@@ -497,21 +497,3 @@ class CxmonApp(App[int]):
             self._seen_keys.add(entry.key)
             self.log_entries = tuple(self._events_seen)
         self.notify(f"{ack.step} acknowledged by {ack.who}: {ack.note}", title="Acknowledged")
-
-
-async def run_dashboard(engine: Feed, *, wallboard: bool = False, timezone: str | None = None) -> int:
-    """Run the dashboard in the running asyncio loop (the engine shares it) until the user quits.
-
-    Args:
-        engine: the feed to show (the Engine, or a hub client).
-        wallboard: open on the big-number wall view.
-        timezone: the zone times are shown in (default: the feed config's ``[display] timezone``,
-            else the machine's; "local": the machine's).
-
-    Returns:
-        The exit code: 0 after ``q``, 2 when the dashboard could not start.
-    """
-    app = CxmonApp(engine, wallboard=wallboard, timezone=timezone)
-    await app.run_async()
-    # Textual sets a non-zero return code when the app died (e.g. it could not start).
-    return 0 if not app.return_code else 2
