@@ -198,6 +198,7 @@ async def test_customers_strikes_of_the_last_day_outlive_a_restart(tmp_path: Pat
     try:
         assert await engine.customer_leaders() == [("struck", 3)]
         assert snap.strikes == 1
+        assert engine.resumed is not None and engine.resumed.before == 6  # their three calls
     finally:
         await engine.aclose()
 

@@ -59,6 +59,8 @@ class Resumed:
     """Acknowledgements still in force, taken up again."""
     cut: bool
     """The span held more than :data:`WARM_MAX_EVENTS`: the oldest were left out."""
+    before: int = 0
+    """Stored events of the day before the span, taken in for strikes and open contacts."""
 
 
 def warm_span(config: Config) -> float:
@@ -102,7 +104,7 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     def tick(t: float) -> None:
         ticks.run(t, publish=False)
 
-    count = 0
+    count = before = 0
     engine.warming = True
     engine.store = None  # the events, their minute figures and transitions are stored already
     # The contacts the run before closed as lost are among the events read back, at the moment
@@ -110,7 +112,7 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     time_out_lost, agg.time_out_lost = agg.time_out_lost, False
     try:
         if not cut:
-            await _strikes_before(engine, store, now - STRIKE_WINDOW, since, names)
+            before = await _strikes_before(engine, store, now - STRIKE_WINDOW, since, names)
         async for rows in store.iter_source_rows(since, now, names):
             if engine.stopping:
                 break  # asked to stop as it starts (Ctrl-C): what is left would be thrown away
@@ -147,13 +149,17 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
             engine._acks.restore(ack)
     # The dashboard's event log shows what happened before the restart, as it was stored.
     engine._publisher.keep(await store.transitions(start=start, end=now))
-    resumed = Resumed(since=since, events=count, transitions=tuple(announced), acks=acks, cut=cut)
+    resumed = Resumed(
+        since=since, events=count, transitions=tuple(announced), acks=acks, cut=cut, before=before
+    )
     if count:
         derived = {name: state for name, (state, _) in engine._ticks.step_rolled.items()}
         log.info(
-            "warm start: %s stored events of the last %s read back; %s",
+            "warm start: %s stored events of the last %s read back (and %s of the day before, for"
+            " strikes and open contacts); %s",
             f"{count:,}",
             format_duration(now - since),
+            f"{before:,}",
             ", ".join(
                 f"{name} {state.value.upper()}" for name, state in derived.items() if state is not State.OK
             )
@@ -162,19 +168,21 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     return resumed
 
 
-async def _strikes_before(engine: Engine, store: Store, start: float, end: float, names: set[str]) -> None:
+async def _strikes_before(engine: Engine, store: Store, start: float, end: float, names: set[str]) -> int:
     """Take in the events of ``[start, end)``, the day before the span a start ticks through, for
     the customers' strikes (bad experiences in 24 h): added as they came, time moved on with them,
     and nothing judged (at most the newest :data:`WARM_MAX_EVENTS`). Their panes have left every
     window by the span's end, and whether a start takes up the history's states depends on the
-    span's events alone."""
+    span's events alone. Return how many were taken in."""
     since = await store.newest_start(start, end, names, WARM_MAX_EVENTS)
     if since > start:
         log.info("warm start: strikes are counted from %s before the restart", format_duration(end - since))
-    await take_in(engine.aggregator, store.iter_source_rows(since, end, names), lambda: engine.stopping)
+    return await take_in(
+        engine.aggregator, store.iter_source_rows(since, end, names), lambda: engine.stopping
+    )
 
 
-async def take_in(agg: Aggregator, batches: AsyncIterator[list[Row]], stop: Callable[[], bool]) -> None:
+async def take_in(agg: Aggregator, batches: AsyncIterator[list[Row]], stop: Callable[[], bool]) -> int:
     """Add stored events to ``agg`` as they came, moving its time on with them and judging
     nothing: for what lasts longer than any window (customers' strikes, contacts still open).
 
@@ -182,7 +190,11 @@ async def take_in(agg: Aggregator, batches: AsyncIterator[list[Row]], stop: Call
         agg: the aggregator of an engine whose ticks have not begun.
         batches: the events, oldest first.
         stop: asked before each batch; True ends the reading there.
+
+    Returns:
+        How many events were taken in.
     """
+    count = 0
     async for rows in batches:
         if stop():
             break
@@ -190,7 +202,9 @@ async def take_in(agg: Aggregator, batches: AsyncIterator[list[Row]], stop: Call
             continue
         agg.add_rows(rows)
         agg.advance(rows[-1][TS])  # strikes older than a day leave, panes leave their windows
+        count += len(rows)
         await asyncio.sleep(0)
+    return count
 
 
 def _sources_of(engine: Engine) -> set[str]:
