@@ -203,10 +203,10 @@ class Assembly:
         ticks = self.ticks
         parts = self._parts.get(key)
         if parts is None:
-            totals, wait, wait_sum = list(series.totals), list(series.wait_hist), series.wait_hist_sum
-            res, res_sum = list(series.res_hist), series.res_hist_sum
+            totals, wait, wait_sum = series.totals, series.wait_hist, series.wait_hist_sum
+            res, res_sum = series.res_hist, series.res_hist_sum
             counted = self._counted.get(key)
-            if counted is not None:
+            if counted is not None:  # after a warm start: what was read back is not counted again
                 totals = [a - b for a, b in zip(totals, counted[0], strict=True)]
                 wait = [a - b for a, b in zip(wait, counted[1], strict=True)]
                 res = [a - b for a, b in zip(res, counted[3], strict=True)]

@@ -112,7 +112,7 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     time_out_lost, agg.time_out_lost = agg.time_out_lost, False
     try:
         if not cut:
-            before = await _strikes_before(engine, store, now - STRIKE_WINDOW, since, names)
+            before = await _day_before(engine, store, now - STRIKE_WINDOW, since, names)
         async for rows in store.iter_source_rows(since, now, names):
             if engine.stopping:
                 break  # asked to stop as it starts (Ctrl-C): what is left would be thrown away
@@ -168,9 +168,10 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     return resumed
 
 
-async def _strikes_before(engine: Engine, store: Store, start: float, end: float, names: set[str]) -> int:
+async def _day_before(engine: Engine, store: Store, start: float, end: float, names: set[str]) -> int:
     """Take in the events of ``[start, end)``, the day before the span a start ticks through, for
-    the customers' strikes (bad experiences in 24 h): added as they came, time moved on with them,
+    the customers' strikes (bad experiences in 24 h) and the contacts still open: added as they
+    came, time moved on with them,
     and nothing judged (at most the newest :data:`WARM_MAX_EVENTS`). Their panes have left every
     window by the span's end, and whether a start takes up the history's states depends on the
     span's events alone. Return how many were taken in."""
