@@ -189,7 +189,10 @@ async def test_replay_reads_a_database_of_the_previous_schema(tmp_path: Path) ->
         )
     source = ReplaySource(db, 0.0, 100.0, speed=None)
     batches = [batch async for batch in source._rows()]
-    assert batches == [[ContactEvent(10.0, EventKind.STAFFING, "", "voice", "q", "s", agents_staffed=4)]]
+    assert batches == [
+        [ContactEvent(10.0, EventKind.STAFFING, "", "voice", "q", "s", agents_staffed=4)],
+        [ContactEvent(100.0, EventKind.HEARTBEAT, "", "", "", "replay")],  # the range's end
+    ]
 
 
 async def test_replay_reads_a_customer_path_from_a_database_of_the_previous_schema(tmp_path: Path) -> None:

@@ -84,6 +84,9 @@ class EngineClock:
         self.deadline: float | None = None
         """Engine time a paced run stops at (None: none)."""
         self.duration = duration
+        self.quiet_until: Callable[[], float] | None = None
+        """Engine time up to which a tick with no new data would change nothing (-inf: a tick
+        may change something now), as the tick path tells it; None: every tick is made."""
 
     def now(self) -> float:
         """Engine time (epoch seconds)."""
@@ -169,23 +172,40 @@ class EngineClock:
         return None
 
     def _grid(self, ts: float) -> float:
-        """The first tick of a run (or after a gap) whose data begins at ``ts``: a backfill's ticks
-        fall on whole multiples of its spacing (whole minutes), so the same history is judged at
-        the same moments however it is cut into imports; other unpaced runs tick from ``ts``."""
+        """The first tick of a run whose data begins at ``ts`` (after a gap, the last before it):
+        a backfill's ticks fall on whole multiples of its spacing (whole minutes), so the same
+        history is judged at the same moments however it is cut into imports; other unpaced runs
+        tick from ``ts``."""
         if not self.event_clock:
             return ts
         return math.floor(ts / self.every) * self.every
 
     def catch_up(self, ts: float, tick: Callable[[float], None]) -> None:
-        """Tick at every boundary up to ``ts``; across a gap in the data longer than the longest
-        window, tick once, then jump to just before the next data."""
+        """Tick at every boundary up to ``ts``. Across a gap in the data longer than the longest
+        window, the ticks that can change nothing are left out: once :attr:`quiet_until` says no
+        tick before the next data can (every window empty, no contact open, no timer due), the
+        next tick is the grid's last one before the stretch the next data's windows look back on,
+        or before the next timer. The grid itself is kept, so the ticks that are made are the ones
+        ticking through would make, and so is the outcome (a live engine's)."""
         assert self.next_tick is not None
         if not math.isfinite(ts):
             return  # never reached past the sinks' checks; a loop to infinity must not be possible
         longest = max(self.config.monitor.windows)
-        if ts - self.next_tick > longest + self.every:
-            tick(self.next_tick)
-            self.next_tick = self._grid(ts - longest)
+        every = self.every
+        quiet_until = self.quiet_until
         while self.next_tick <= ts:
+            if quiet_until is not None and ts - self.next_tick > longest + every:
+                until = min(quiet_until(), ts - longest)
+                if until < self.next_tick + every:
+                    pass  # a tick now can change something (or one is due): no jump
+                elif self.event_clock:
+                    # Whole multiples, where an import resumed after the gap would begin.
+                    self.next_tick = max(self.next_tick, self._grid(until))
+                else:
+                    # Stepped as ticking would step it: the ticks after the jump are the same floats.
+                    next_tick = self.next_tick
+                    while next_tick + every <= until:
+                        next_tick += every
+                    self.next_tick = next_tick
             tick(self.next_tick)
-            self.next_tick += self.every
+            self.next_tick += every

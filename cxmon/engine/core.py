@@ -148,6 +148,7 @@ class Engine:
         self._restart = not self._event_clock if restart_sources is None else restart_sources
         self._health = SourcesHealth(self.health, config.monitor.stale_after, self._event_clock, self.paced)
         self._ticks = TickPath(self, every=recompute == "all")
+        self.clock.quiet_until = self._ticks.quiet_until
         self.warming = False
         """The engine is reading its history back as it starts (:mod:`cxmon.engine.warm`)."""
         self.resumed: Resumed | None = None

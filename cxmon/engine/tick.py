@@ -227,6 +227,36 @@ class TickPath:
             assembly.record_history(now)
         return assembly.assemble(now, agg.series, transitions, sources or ())
 
+    def quiet_until(self) -> float:
+        """Engine time up to which ticks with no new events would change nothing: when the first
+        ``for`` timer or trend of a rule comes due (inf: none). -inf while a tick can change
+        something at any moment: events came since the last tick; a window holds contacts (its
+        panes leave as time passes, its minute figures are written every minute); contacts wait or
+        are open (waits grow, backlogs age, contacts time out as lost); or a verdict moves with
+        every tick. Both tick paths answer alike: it reads the aggregator and the rules' states.
+        A data-driven clock leaves out the ticks of a long gap up to it (EngineClock.catch_up).
+        """
+        agg = self.engine.aggregator
+        if agg.touched:
+            return -math.inf
+        detector = self.engine.detector
+        steps = self.steps
+        at = math.inf
+        for key, series in agg.series.items():
+            if series.waiting or series.open:
+                return -math.inf
+            for window in series.windows:
+                if window.panes:
+                    return -math.inf
+            step = steps.get(key[0])
+            if step is not None:
+                due, every = detector.due(key, step)
+                if every:
+                    return -math.inf
+                if due < at:
+                    at = due
+        return at
+
     def _forecast_changed(self, key: SeriesKey, series: Series) -> None:
         """A publishing tick made the forecast of a series it does not look at otherwise."""
         self.assembly.changed(key, series, False)

@@ -100,6 +100,7 @@ async def warm(engine: Engine, store: Store, until: float | None = None) -> Resu
     ticks = engine._ticks
     clock = EngineClock(engine.config, "events", (), lambda: agg.watermark, None)
     clock.every = engine.clock.every  # the live spacing: timers come due when they did live
+    clock.quiet_until = ticks.quiet_until
 
     def tick(t: float) -> None:
         ticks.run(t, publish=False)

@@ -3,6 +3,8 @@
 Stored ``lost`` events are left out: the engine closes those contacts itself when their time comes,
 as it did live. Time is the data's (the engine ticks on its data-driven grid), so the pot holes form
 and heal at the same moments at every speed; the speed only sets how fast that time is walked.
+Through a quiet stretch (a night, the range's end after its last event) heartbeats carry that time
+on with the cursor, so the picture follows it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ BATCH = 500
 """Rows read and emitted at a time when running flat out."""
 STEP = 0.1
 """Wall seconds between paced batches."""
+BEAT_EVERY = 1.0
+"""Wall seconds between the heartbeats that carry the engine's time through a quiet stretch."""
 
 
 async def stored_range(db_path: str | Path) -> tuple[float, float] | None:
@@ -162,16 +166,26 @@ class ReplaySource:
         self.skip_to = max(target, self.position)
         self._changed.set()
 
+    def _beat(self, ts: float) -> ContactEvent:
+        """A heartbeat at replay time ``ts``: the engine's time (its data's) moves on to it."""
+        return ContactEvent(ts, EventKind.HEARTBEAT, "", "", "", self.name)
+
     async def _rows(self) -> AsyncGenerator[list[ContactEvent], None]:
         async with contextlib.aclosing(replayed_rows(self.db_path, self.start, self.end)) as batches:
             async for rows in batches:
                 yield decode_rows(rows)
+        if self.end != float("inf"):
+            # The range's end, walked to like an event: the quiet stretch after the last event is
+            # replayed too (windows empty, pot holes heal), and a range with no events still shows.
+            yield [self._beat(self.end)]
 
     async def run(self, sink: Sink) -> None:
         """Emit the events in time order, paced; return when the range is done."""
         sink.set_up(True)
         pending: list[ContactEvent] = []
         mark_wall, mark_ts, mark_speed = self.wall(), self.position, self.speed
+        handed = -math.inf  # the newest time handed over
+        beat_wall = -math.inf
         # aclosing: a cancelled run closes the database itself. Left to the loop's finalizer, the
         # reader's close would run in a later task, or after the loop has closed (aiosqlite's thread
         # then fails with "Event loop is closed").
@@ -192,8 +206,12 @@ class ReplaySource:
                         take = [ev for ev in pending[:BATCH] if ev.ts <= horizon]
                         if not take:
                             # Nothing more before the target: the cursor stops at it (a seek
-                            # into a quiet stretch), and the replay goes on from there at its speed.
+                            # into a quiet stretch), and the replay goes on from there at its speed;
+                            # a heartbeat brings the engine's picture to the target.
                             self.position = max(self.position, horizon)
+                            if self.position > handed:
+                                handed = self.position
+                                await sink.emit([self._beat(handed)])
                             continue
                     else:
                         now_ts = mark_ts + (self.wall() - mark_wall) * self.speed
@@ -202,8 +220,14 @@ class ReplaySource:
                             n += 1
                         take = pending[:n]
                         if not take:
-                            # Nothing due yet: the cursor walks on through the quiet stretch.
+                            # Nothing due yet: the cursor walks on through the quiet stretch, and
+                            # heartbeats take the engine's picture with it (windows empty as time
+                            # passes, as they did live).
                             self.position = max(self.position, min(now_ts, pending[0].ts))
+                            wall = self.wall()
+                            if self.position > handed and wall - beat_wall >= BEAT_EVERY:
+                                handed, beat_wall = self.position, wall
+                                await sink.emit([self._beat(handed)])
                             self._changed.clear()
                             with contextlib.suppress(TimeoutError):
                                 async with asyncio.timeout(STEP):
@@ -212,6 +236,7 @@ class ReplaySource:
                     del pending[: len(take)]
                     await sink.emit(take)
                     self.position = max(self.position, take[-1].ts)
+                    handed = max(handed, take[-1].ts)
                     await asyncio.sleep(0)
         if self.end != float("inf"):
             self.position = max(self.position, self.end)
