@@ -61,12 +61,16 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Rand
 
 
 def stale_view(snap: Snapshot, reason: str, hub: HubStatus) -> Snapshot:
-    """``snap`` as it must be shown when it is no longer current: stale, every state STALE."""
+    """``snap`` as it must be shown when it is no longer current: stale, every state and source STALE.
+
+    The sources too: what the daemon last said of them ("up") is not known to hold any more.
+    """
     return replace(
         snap,
         stale=True,
         steps=tuple(replace(s, state=State.STALE, reason=reason) for s in snap.steps),
         series=tuple(replace(s, state=State.STALE, reason=reason) for s in snap.series),
+        sources=tuple(replace(s, stale=True) for s in snap.sources),
         hub=hub,
     )
 

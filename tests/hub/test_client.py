@@ -52,6 +52,19 @@ async def test_client_follows_the_hub_and_goes_stale_when_it_stops() -> None:
             await client.acknowledge("help", "ann", "x")
 
 
+async def test_a_client_cut_off_from_its_hub_shows_no_source_up() -> None:
+    """While the hub is out of reach every source reads STALE, not the "up" the daemon last sent."""
+    feed = memory_feed()
+    hub = Hub(feed, port=0)
+    await hub.start()
+    async with HubClient(f"ws://127.0.0.1:{hub.port}", initial_delay=0.05, max_delay=0.2) as client:
+        await client.wait_ready(10)
+        assert client.latest.sources and not any(s.stale for s in client.latest.sources)
+        await hub.aclose()
+        await until(lambda: client.state == DISCONNECTED)
+        assert all(s.stale for s in client.latest.sources)
+
+
 async def test_an_ack_from_one_watcher_is_stored_and_seen_by_another() -> None:
     """Acknowledging through one watcher stores it in the daemon's engine; a second watcher sees it."""
     config = sim_config(speed=30)
