@@ -8,6 +8,8 @@ from cxmon.snapshot import Ack
 
 DEFAULT_ACK = 4 * 3600.0
 """How long an acknowledgement lasts when it does not say."""
+MAX_ACK = 7 * 86400.0
+"""The longest an acknowledgement may last: it silences a step's alerts, and every dashboard shows its end."""
 
 
 class Acknowledgements:
@@ -17,7 +19,13 @@ class Acknowledgements:
         self._by_step: dict[str, Ack] = {}
 
     def add(self, step: str, who: str, note: str, now: float, until: float | None = None) -> Ack:
-        """Acknowledge ``step`` at engine time ``now`` until ``until`` (default: ``DEFAULT_ACK`` on)."""
+        """Acknowledge ``step`` at engine time ``now`` until ``until`` (default: ``DEFAULT_ACK`` on).
+
+        Raises:
+            ValueError: ``until`` is not after ``now``, or more than ``MAX_ACK`` after it.
+        """
+        if until is not None and not now < until <= now + MAX_ACK:
+            raise ValueError(f"expected a time after now and at most {MAX_ACK / 86400:g} days on")
         ack = Ack(
             step=step, who=who, note=note, ts=now, until=until if until is not None else now + DEFAULT_ACK
         )

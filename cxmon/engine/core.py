@@ -200,6 +200,7 @@ class Engine:
 
         Raises:
             KeyError: no such step.
+            ValueError: ``until`` is not after now, or further on than an acknowledgement may last.
         """
         self.config.step(step)
         ack = self._acks.add(step, who, note, self.now(), until)

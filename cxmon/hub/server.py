@@ -451,6 +451,9 @@ class Hub:
         except KeyError:
             self._bad(watcher, "unknown_step", f"ack.step: no step {request.step!r}", request_id)
             return
+        except ValueError as exc:
+            self._bad(watcher, "bad_ack", f"ack.until: {exc}", request_id)
+            return
         self.stats.acks_total += 1
         log.info("hub: %s acknowledged %s: %s", request.who, request.step, request.note)
         watcher.reply(ack_result_frame(ack, request_id), self.stats)

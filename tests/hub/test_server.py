@@ -9,6 +9,7 @@ import socket
 import orjson
 
 from cxmon import __version__
+from cxmon.engine import Engine
 from cxmon.hub.protocol import (
     PROTOCOL,
     apply_delta_frame,
@@ -20,6 +21,7 @@ from cxmon.hub.protocol import (
 )
 from cxmon.hub.server import Hub
 from cxmon.snapshot import Snapshot
+from tests.helpers import sim_config
 from tests.hub.helpers import frame, memory_feed, raw_watcher, snapshot, until
 
 
@@ -147,6 +149,41 @@ async def test_ack_token_acknowledges_through_the_feed() -> None:
         await ws.close()
     assert reply["type"] == "ack_result" and reply["id"] == 2
     assert [(a.step, a.who, a.note) for a in feed.acks] == [("help", "ann", "on it")]
+
+
+async def test_an_ack_ending_out_of_bounds_is_refused_and_not_stored() -> None:
+    """An ack whose ``until`` lies beyond the longest an acknowledgement may last (or not after now) gets
+    ``bad_ack`` naming ack.until, and the engine stores nothing: every watcher showing its end would fail."""
+    config = sim_config(speed=30)
+    async with Engine(config, store=False) as engine:
+        runner = asyncio.create_task(engine.run())
+        async with Hub(engine, port=0) as hub:
+            ws = await raw_watcher(hub.port)
+            assert (await frame(ws))["role"] == "ack"
+            step = config.steps[1].name
+            replies = []
+            for request_id, until_ in enumerate((1e300, -5.0), 1):
+                ack = {
+                    "type": "ack",
+                    "id": request_id,
+                    "step": step,
+                    "who": "ann",
+                    "note": "x",
+                    "until": until_,
+                }
+                await ws.send(orjson.dumps(ack), text=True)
+                while (reply := await frame(ws))["type"] in ("snapshot", "delta"):
+                    pass
+                replies.append(reply)
+            await ws.close()
+        engine.stop()
+        await runner
+    assert [(r["type"], r["code"], r["id"]) for r in replies] == [
+        ("error", "bad_ack", 1),
+        ("error", "bad_ack", 2),
+    ]
+    assert all(r["message"].startswith("ack.until:") for r in replies)
+    assert engine._acks.get(step) is None
 
 
 async def test_fifty_watchers_receive_every_tick() -> None:

@@ -88,3 +88,17 @@ async def test_a_dialog_mounted_while_the_app_quits_does_not_fail(engine: Engine
         dialog = AcknowledgeScreen("get_help", "Getting help", "")
         dialog.on_mount()  # before compose: what a quitting app does to a pushed screen
         await pilot.pause()
+
+
+async def test_an_acknowledgement_longer_than_allowed_is_refused_in_the_dialog(engine: Engine) -> None:
+    """A duration beyond the longest an acknowledgement may last is named under field 3, and nothing is
+    stored (a stored one would end at a time no dashboard can show)."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(app, pilot)
+        await pilot.press(*"moving agents", "tab", "tab", *"100000000h", "enter")
+        await pilot.pause()
+        error = str(dialog.query_one("#ack-error", Label).render())
+        assert error.startswith("3.") and "7 days" in error
+        assert app.screen is dialog
+        assert len(engine._acks) == 0

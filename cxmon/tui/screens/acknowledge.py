@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
+from cxmon.engine.acks import MAX_ACK
 from cxmon.units import parse_duration
 
 
@@ -90,6 +91,10 @@ class AcknowledgeScreen(ModalScreen[AckRequest | None]):
                 seconds = parse_duration(for_text)
             except ValueError:
                 error.update(f"3. {for_text!r} is not a duration (try 30m or 2h).")
+                self._for.focus()
+                return
+            if not 0 < seconds <= MAX_ACK:
+                error.update(f"3. {for_text!r}: give a duration above 0s and up to {MAX_ACK / 86400:g} days.")
                 self._for.focus()
                 return
         self.dismiss(AckRequest(self.step, who.value.strip(), note.value.strip(), seconds))
