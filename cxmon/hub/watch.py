@@ -49,11 +49,43 @@ def add_client_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--connect-timeout",
-        type=float,
+        type=seconds_above_zero,
         default=CONNECT_TIMEOUT,
         metavar="SECONDS",
         help=f"give up when no hub answers the first time within this (default {CONNECT_TIMEOUT:g})",
     )
+
+
+def seconds_above_zero(text: str) -> float:
+    """``--connect-timeout``'s type: a number of seconds above zero ("inf": wait as long as it takes).
+
+    Raises:
+        argparse.ArgumentTypeError: not a number, or not above zero (nan included).
+    """
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return seconds
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not a hub's address to connect to (None: it is), as the websocket client reads it."""
+    from websockets.exceptions import InvalidURI
+    from websockets.uri import parse_uri
+
+    expected = f"{url!r}: expected ws://HOST:PORT"
+    try:
+        if urlsplit(url).scheme not in ("ws", "wss"):
+            return expected
+        parse_uri(without_fragment(url))
+    except InvalidURI as exc:
+        return f"{expected} ({exc.msg})"
+    except ValueError as exc:
+        return f"{expected} ({exc})"
+    return None
 
 
 def without_fragment(url: str) -> str:
@@ -95,8 +127,9 @@ def watch_command(args: argparse.Namespace) -> int:
     """Run ``cxmon watch``; return the exit code (2 when a hub cannot be reached at start)."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     for url in args.urls:
-        if urlsplit(url).scheme not in ("ws", "wss"):
-            print(f"cxmon watch: {url!r}: expected ws://HOST:PORT", file=sys.stderr)
+        problem = url_problem(url)
+        if problem is not None:
+            print(f"cxmon watch: {problem}", file=sys.stderr)
             return 2
     if args.timezone is not None:
         try:

@@ -10,9 +10,8 @@ import argparse
 import os
 import shlex
 import sys
-from urllib.parse import urlsplit
 
-from cxmon.hub.watch import add_client_options
+from cxmon.hub.watch import add_client_options, url_problem
 
 DEFAULT_LISTEN = "127.0.0.1:8000"
 
@@ -78,8 +77,9 @@ def web_command(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 2
     for url in urls:
-        if urlsplit(url).scheme not in ("ws", "wss"):
-            print(f"cxmon web: {url!r}: expected ws://HOST:PORT", file=sys.stderr)
+        wrong = url_problem(url)
+        if wrong is not None:
+            print(f"cxmon web: {wrong}", file=sys.stderr)
             return 2
     if args.token:
         # Handed to each session's watcher through its environment, never on a command line.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from textual.message import Message
 from textual.pilot import Pilot
 
+from cxmon.cli import main
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
 from cxmon.hub.client import HubClient
@@ -29,7 +32,7 @@ from cxmon.tui.widgets.diff_table import DiffTable
 from cxmon.tui.widgets.journey_map import StepTile
 from cxmon.tui.widgets.stale_banner import StaleBanner
 from cxmon.tui.widgets.status_bar import StatusBar
-from tests.helpers import free_port, one_step_config
+from tests.helpers import REPO, free_port, one_step_config
 from tests.hub.helpers import memory_feed, snapshot, until
 from tests.snapshot_app import MINUTES, sim_config
 
@@ -269,6 +272,47 @@ def test_watch_refuses_a_url_that_is_not_a_websocket() -> None:
         urls=["http://127.0.0.1:1"], token=None, connect_timeout=1.0, wallboard=False, timezone=None
     )
     assert watch_command(args) == 2
+
+
+BAD_URLS = ("ws://", "ws://127.0.0.1:notaport", "ws://127.0.0.1:99999", "ws://[::1")
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_watch_names_a_malformed_url_and_exits_2(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ws:// URL without a host, with a port that is no port, or with a broken [address] is one line
+    on stderr naming it, and exit 2: not a traceback."""
+    assert main(["watch", url, "--connect-timeout", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cxmon watch: {url!r}: expected ws://HOST:PORT (") and err.count("\n") == 1
+
+
+def test_web_refuses_a_malformed_url_instead_of_serving_it() -> None:
+    """`cxmon web` checks its hub URL as `cxmon watch` does: exit 2 and one line, before serving pages
+    whose every session would fail."""
+    port = free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "cxmon", "web", "ws://127.0.0.1:notaport", "--listen", f"127.0.0.1:{port}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("cxmon web: 'ws://127.0.0.1:notaport': expected ws://HOST:PORT (")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "soon"])
+def test_watch_refuses_a_connect_timeout_that_is_not_above_zero(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--connect-timeout takes seconds above zero: -1 and nan were taken and gave "no answer within
+    -1 s (None)" or a wait without end."""
+    with pytest.raises(SystemExit) as exited:
+        main(["watch", "ws://127.0.0.1:1", "--connect-timeout", value])
+    assert exited.value.code == 2
+    assert "--connect-timeout: expected a number of seconds" in capsys.readouterr().err
 
 
 def zoned_feed(name: str | None, n_series: int = 2) -> MemoryFeed:
