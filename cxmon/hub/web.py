@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import socket
 import sys
 
 from cxmon.hub.watch import add_client_options, url_problem
@@ -88,5 +89,29 @@ def web_command(args: argparse.Namespace) -> int:
 
     command = watch_command_line(urls, wallboard=args.wallboard, connect_timeout=args.connect_timeout)
     title = "cxmon wallboard" if args.wallboard else "cxmon"
-    Server(command, host=host, port=port, title=title).serve()
+    try:
+        # Tried first, so a taken address is said before textual-serve announces that it serves there;
+        # serve() raising the same (another program took the address meanwhile) is said the same way.
+        try_bind(host, port)
+        Server(command, host=host, port=port, title=title).serve()
+    except OSError as exc:
+        from cxmon.http_server import bind_failed
+
+        fix = "pick a free address with --listen HOST:PORT"
+        print(f"cxmon web: {bind_failed(host, port, 'the browsers', fix, exc)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def try_bind(host: str, port: int) -> None:
+    """Bind every address ``host`` names on ``port`` as the web server will, and let go at once.
+
+    Raises:
+        OSError: an address is in use, not on this machine, or ``host`` does not resolve.
+    """
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)

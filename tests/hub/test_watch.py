@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -301,6 +302,25 @@ def test_web_refuses_a_malformed_url_instead_of_serving_it() -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("cxmon web: 'ws://127.0.0.1:notaport': expected ws://HOST:PORT (")
     assert "Traceback" not in done.stderr
+
+
+def test_web_on_a_taken_address_says_so_in_one_line_and_exits_2() -> None:
+    """`cxmon web --listen` on an address another program holds: one line naming it and --listen, exit 2
+    (it was a traceback and exit 1, after a banner announcing it served there)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "cxmon", "web", "ws://127.0.0.1:1", "--listen", f"127.0.0.1:{port}"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"cxmon web: cannot listen on 127.0.0.1:{port} for the browsers: ")
+    assert "already in use" in done.stderr and "--listen" in done.stderr and done.stderr.count("\n") == 1
+    assert "Serving" not in done.stdout
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "nan", "soon"])
