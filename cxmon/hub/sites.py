@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -181,7 +181,9 @@ class SitesFeed:
     def _merge(self) -> None:
         self._seq += 1
         self._latest = merge(
-            [(site, c.latest) for site, c in zip(self.sites, self.clients, strict=True)], self._seq
+            [(site, c.latest) for site, c in zip(self.sites, self.clients, strict=True)],
+            self._seq,
+            dict(zip(self.sites, self.labels, strict=True)),
         )
         self._changed.set()
 
@@ -194,12 +196,24 @@ def _transition(tr: Transition, site: str) -> Transition:
     return dataclasses.replace(tr, step=f"{site}-{tr.step}")
 
 
-def merge(snaps: Sequence[tuple[str, Snapshot]], version: int) -> Snapshot:
-    """One snapshot from several sites' (site slug, snapshot) pairs, every name prefixed by its site."""
+def merge(
+    snaps: Sequence[tuple[str, Snapshot]], version: int, labels: Mapping[str, str] | None = None
+) -> Snapshot:
+    """One snapshot from several sites' (site slug, snapshot) pairs, every name prefixed by its site.
+
+    Each step's label is prefixed too ("leeds · Ordering", the site's label from ``labels``, else its
+    slug): the tiles and the matrix show a step's label, and two sites' steps often share one.
+    """
     steps, series, sources, transitions, recent, acks = [], [], [], [], [], []
     links: list[HubLink] = []
     for site, snap in snaps:
-        steps += [dataclasses.replace(s, name=f"{site}-{s.name}", ack=_ack(s.ack, site)) for s in snap.steps]
+        label = labels.get(site, site) if labels is not None else site
+        steps += [
+            dataclasses.replace(
+                s, name=f"{site}-{s.name}", label=f"{label} · {s.label}", ack=_ack(s.ack, site)
+            )
+            for s in snap.steps
+        ]
         series += [dataclasses.replace(s, step=f"{site}-{s.step}") for s in snap.series]
         sources += [dataclasses.replace(s, name=f"{site}-{s.name}") for s in snap.sources]
         transitions += [_transition(t, site) for t in snap.transitions]

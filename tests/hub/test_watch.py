@@ -33,6 +33,7 @@ from cxmon.tui.widgets.diff_table import DiffTable
 from cxmon.tui.widgets.journey_map import StepTile
 from cxmon.tui.widgets.stale_banner import StaleBanner
 from cxmon.tui.widgets.status_bar import StatusBar
+from cxmon.tui.widgets.step_matrix import StepMatrix
 from tests.helpers import REPO, free_port, one_step_config
 from tests.hub.helpers import memory_feed, snapshot, until
 from tests.snapshot_app import MINUTES, sim_config
@@ -141,6 +142,32 @@ async def test_several_sites_show_one_map_per_site_and_acks_go_to_their_site() -
             ack = await sites.acknowledge("york-help", "ann", "on it")
             assert ack.step == "york-help"
             assert [a.step for a in york.acks] == ["help"] and leeds.acks == []
+        finally:
+            await sites.aclose()
+            for c in clients:
+                await c.aclose()
+
+
+async def test_several_sites_name_their_site_on_each_tile_and_matrix_row() -> None:
+    """Two sites with the same journey: each tile and each matrix row says which site it is
+    ("leeds · help"), so a pot hole or a STALE tile can be told to its floor."""
+    async with Hub(memory_feed(1), port=0) as a, Hub(memory_feed(1), port=0) as b:
+        clients = [HubClient(f"ws://127.0.0.1:{a.port}"), HubClient(f"ws://127.0.0.1:{b.port}")]
+        for c in clients:
+            await c.start()
+            await c.wait_ready(10)
+        sites = SitesFeed(clients, ["leeds", "york"])
+        app = CxmonApp(sites, refresh_interval=0)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await settle(pilot, lambda: len(app.query(StepTile)) == 2 and app.snapshot.steps)
+                await pilot.pause()
+                tiles = [" ".join(str(t.render()).split()) for t in app.query(StepTile)]
+                assert "leeds · help" in tiles[0] and "york · help" in tiles[1]
+                matrix = app.query_one(StepMatrix)
+                await settle(pilot, lambda: matrix.row_count == 2)
+                cells = [str(matrix.get_row_at(i)[0]) for i in range(2)]
+                assert "leeds · help" in cells[0] and "york · help" in cells[1]
         finally:
             await sites.aclose()
             for c in clients:
