@@ -156,12 +156,30 @@ class ContactEvent:
                 None if reason is None else str(reason),
                 None if score is None else float(score),
                 None if target is None else str(target),
-                None if staffed is None else int(staffed),
-                None if available is None else int(available),
-                None if waiting is None else int(waiting),
+                None if staffed is None else _count(staffed),
+                None if available is None else _count(available),
+                None if waiting is None else _count(waiting),
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise ValueError(_explain(data)) from None
+
+
+MAX_COUNT = 1_000_000
+"""The most agents or waiting contacts a staffing event may count: a count past it (``1e300`` in a
+feed) is a mistake, and an integer past SQLite's 64 bits would fail the commit of the whole batch."""
+
+
+def _count(value: Any) -> int:
+    """A count of agents or contacts: a whole number from 0 to MAX_COUNT (``3`` or ``3.0``, not
+    ``2.5``, ``true`` or ``-1``).
+
+    Raises:
+        ValueError: it is not such a number.
+    """
+    count = int(value)
+    if count != value or not 0 <= count <= MAX_COUNT or value.__class__ is bool:
+        raise ValueError(value)
+    return count
 
 
 def _opt(value: Any, conv: Callable[[Any], Any]) -> Any:
@@ -192,6 +210,11 @@ def _explain(data: dict[str, Any]) -> str:
             _opt(value, conv)
         except (TypeError, ValueError):
             return f"{name} has the wrong type: {value!r}"
+        if conv is int:
+            try:
+                _count(value)
+            except (OverflowError, ValueError):
+                return f"{name} is not a count from 0 to {MAX_COUNT:,}: {value!r}"
     return "not an event"
 
 

@@ -38,3 +38,11 @@ def test_dict_round_trip_and_bad_fields_are_named() -> None:
         ContactEvent.from_dict({**ev.to_dict(), "wait": "soon"})
     with pytest.raises(ValueError, match="unknown kind"):
         ContactEvent.from_dict({**ev.to_dict(), "kind": "exploded"})
+
+
+@pytest.mark.parametrize("value", [1e300, -1, 2.5, True, "3"])
+def test_a_staffing_count_must_be_a_whole_number_in_range(value: object) -> None:
+    """An agents or contacts count that is not a whole number from 0 to MAX_COUNT is refused, naming it."""
+    data = {"ts": 1.0, "kind": "staffing", "channel": "voice", "queue": "q", "agents_available": value}
+    with pytest.raises(ValueError, match="agents_available"):
+        ContactEvent.from_dict(data)

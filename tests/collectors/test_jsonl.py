@@ -104,3 +104,15 @@ async def test_a_non_finite_time_or_wait_is_an_error_at_its_line(tmp_path: Path)
     assert any(f"{path}:3: wait is not a finite number: 'nan'" in e for e in errors)
     con = sqlite3.connect(tmp_path / "h.db")
     assert [r[0] for r in con.execute("SELECT contact_id FROM events ORDER BY id")] == ["c1", "c4"]
+
+
+async def test_a_staffing_count_past_any_real_one_is_an_error_at_its_line(tmp_path: Path) -> None:
+    """ "agents_staffed": 1e300 is an error at file:line, and the good lines around it are stored
+    (it used to be taken as a 300-digit integer that failed the store's commit of the whole batch)."""
+    staffing = {"ts": 1002.0, "kind": "staffing", "channel": "voice", "queue": "q1"}
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([line(1), json.dumps(staffing | {"agents_staffed": 1e300}), line(3)]) + "\n")
+    engine = await ingest(path, tmp_path / "h.db")
+    assert any(f"{path}:2: agents_staffed is not a count" in e for e in engine.errors)
+    con = sqlite3.connect(tmp_path / "h.db")
+    assert [r[0] for r in con.execute("SELECT contact_id FROM events ORDER BY id")] == ["c1", "c3"]
