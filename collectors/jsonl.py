@@ -7,7 +7,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
@@ -26,10 +26,27 @@ BATCH = 5000
 POLL = 0.25
 
 
-def _read(path: str, position: int, size: int) -> bytes:
-    with open(path, "rb") as fh:
-        fh.seek(position)
-        return fh.read(size)
+def _read_at(fh: BinaryIO, position: int, size: int) -> bytes:
+    fh.seek(position)
+    return fh.read(size)
+
+
+def _ident(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _changed(path: str, fh: BinaryIO, position: int) -> str | None:
+    """What became of the followed file since ``position`` of ``fh`` was read: None (nothing), "gone"
+    (no file at the path), "rotated" (another file there) or "truncated" (cut shorter)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "gone"
+    if _ident(st) != _ident(os.fstat(fh.fileno())):
+        return "rotated"
+    if st.st_size < position:
+        return "truncated"
+    return None
 
 
 def lines_before(path: str, position: int) -> int:
@@ -48,8 +65,7 @@ def lines_before(path: str, position: int) -> int:
 
 def file_id(path: str) -> str:
     """Identity of a file: device and inode."""
-    st = os.stat(path)
-    return f"{st.st_dev}:{st.st_ino}"
+    return _ident(os.stat(path))
 
 
 def parse_line(raw: bytes, make: Callable[..., Any] | None = None) -> ContactEvent:
@@ -124,50 +140,122 @@ class JsonlFileSource:
         return cls(collector.name, str(raw), follow=bool(collector.options.get("follow", False)))
 
     async def run(self, sink: Sink) -> None:
-        """Emit the file's events in batches, each with the offset after its last complete line."""
+        """Emit the file's events in batches, each with the offset after its last complete line.
+
+        Followed, a file that is not there yet (or vanishes) is waited for, with the source down
+        meanwhile; a file replaced at the path (rotated) or cut shorter than what was read
+        (truncated) is read again from its start, and each is reported, so no line of the new
+        content is passed over unseen.
+        """
+        saved = await sink.load_offset()
+        fh = await self._open(sink)
+        if fh is None:
+            return
+        await self._follow(sink, fh, saved)
+
+    async def _open(self, sink: Sink, said: str = "") -> BinaryIO | None:
+        """Open the file; followed, wait (down) until it can be. None: not followed and unreadable.
+
+        ``said``: the reason already reported for not having it, not to be reported again.
+        """
+        while True:
+            try:
+                return await asyncio.to_thread(open, self.path, "rb")
+            except OSError as exc:
+                why = f"cannot read: {exc.strerror or exc}"
+                if not self.follow:
+                    sink.error(self.path, why)
+                    return None
+                if why != said:
+                    sink.error(self.path, f"{why} (waiting for it)")
+                    said = why
+                sink.set_up(False)
+            await asyncio.sleep(POLL)
+
+    async def _follow(self, sink: Sink, fh: BinaryIO, saved: Offset | None) -> None:
+        st = os.fstat(fh.fileno())
+        ident = _ident(st)
         position = 0
         lineno = 0
-        saved = await sink.load_offset()
-        try:
-            ident = await asyncio.to_thread(file_id, self.path)
-        except OSError as exc:
-            sink.error(self.path, f"cannot read: {exc.strerror}")
-            return
         if saved is not None and saved.file_id == ident:
-            position = saved.position
-            # A bad line is reported by its line in the file, not in what this run read of it.
-            lineno = await asyncio.to_thread(lines_before, self.path, position)
+            if saved.position <= st.st_size:
+                position = saved.position
+                # A bad line is reported by its line in the file, not in what this run read of it.
+                lineno = await asyncio.to_thread(lines_before, self.path, position)
+            else:
+                sink.error(
+                    self.path,
+                    f"truncated to {st.st_size} bytes since byte {saved.position} was read: "
+                    "read from its start",
+                )
         sink.set_up(True)
         pending = b""
         batch: list[ContactEvent] = []
         make = self._make
-        while True:
-            chunk = await asyncio.to_thread(_read, self.path, position + len(pending), CHUNK)
-            if not chunk:
+        # The file now at the path, once the one read was renamed away or vanished: taken up when
+        # the old one has been read to its end.
+        successor: BinaryIO | None = None
+        try:
+            while True:
+                chunk = await asyncio.to_thread(_read_at, fh, position + len(pending), CHUNK)
+                if chunk:
+                    data = pending + chunk
+                    lines = data.split(b"\n")
+                    pending = lines.pop()
+                    for raw in lines:
+                        lineno += 1
+                        position += len(raw) + 1
+                        self._take(sink, raw, lineno, batch, make)
+                        if len(batch) >= BATCH:
+                            await self._emit(sink, batch, ident, position)
+                            batch = []
+                    continue
                 if batch:
                     await self._emit(sink, batch, ident, position)
                     batch = []
-                if not self.follow:
+                if successor is None and not self.follow:
                     if pending:
                         sink.error(f"{self.path}:{lineno + 1}", "last line has no newline (left for later)")
                     return
-                await asyncio.sleep(POLL)
-                continue
-            data = pending + chunk
-            lines = data.split(b"\n")
-            pending = lines.pop()
-            for raw in lines:
-                lineno += 1
-                position += len(raw) + 1
-                if not raw.strip():
-                    continue
-                try:
-                    batch.append(parse_line(raw, make))
-                except ValueError as exc:
-                    sink.error(f"{self.path}:{lineno}", str(exc))
-                if len(batch) >= BATCH:
-                    await self._emit(sink, batch, ident, position)
-                    batch = []
+                if successor is None:
+                    await asyncio.sleep(POLL)
+                    change = await asyncio.to_thread(_changed, self.path, fh, position + len(pending))
+                    if change is None:
+                        continue
+                    if change == "gone":
+                        sink.error(self.path, "vanished (waiting for it)")
+                        sink.set_up(False)
+                        successor = await self._open(sink, "cannot read: No such file or directory")
+                    else:
+                        sink.error(self.path, f"{change}: the file at the path is read from its start")
+                        successor = await asyncio.to_thread(open, self.path, "rb")
+                    if change != "truncated":
+                        continue  # what was written to the old file before the switch is read first
+                    pending = b""  # cut off with the rest of the old content
+                if pending:
+                    sink.error(
+                        f"{self.path}:{lineno + 1}", "last line has no newline (left behind by a rotation)"
+                    )
+                assert successor is not None
+                fh.close()
+                fh, successor = successor, None
+                ident = _ident(os.fstat(fh.fileno()))
+                position, lineno, pending = 0, 0, b""
+                sink.set_up(True)
+        finally:
+            fh.close()
+            if successor is not None:
+                successor.close()
+
+    def _take(
+        self, sink: Sink, raw: bytes, lineno: int, batch: list[ContactEvent], make: Callable[..., Any] | None
+    ) -> None:
+        if not raw.strip():
+            return
+        try:
+            batch.append(parse_line(raw, make))
+        except ValueError as exc:
+            sink.error(f"{self.path}:{lineno}", str(exc))
 
     async def _emit(self, sink: Sink, batch: Sequence[ContactEvent], ident: str, position: int) -> None:
         await sink.emit(batch, Offset(ident, position))

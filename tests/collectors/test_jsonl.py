@@ -7,9 +7,13 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from collectors.jsonl import JsonlFileSource
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
+from tests.collectors.test_queue_log import MemorySink
+from tests.collectors.test_queue_log_tail import append, until
 from tests.helpers import one_step_config
 
 
@@ -116,3 +120,69 @@ async def test_a_staffing_count_past_any_real_one_is_an_error_at_its_line(tmp_pa
     assert any(f"{path}:2: agents_staffed is not a count" in e for e in engine.errors)
     con = sqlite3.connect(tmp_path / "h.db")
     assert [r[0] for r in con.execute("SELECT contact_id FROM events ORDER BY id")] == ["c1", "c3"]
+
+
+async def _following(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[MemorySink, asyncio.Task[None]]:
+    monkeypatch.setattr("collectors.jsonl.POLL", 0.01)
+    sink = MemorySink()
+    task = asyncio.create_task(JsonlFileSource("feed", str(path), follow=True).run(sink))
+    return sink, task
+
+
+def contacts(sink: MemorySink) -> list[str]:
+    return [e.contact_id for e in sink.events]
+
+
+async def test_a_followed_file_that_is_not_there_yet_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Followed, a file that does not exist yet keeps the source running and down, reported once;
+    when it appears its lines are read and the source is up (it used to end the source, and with it
+    `cxmon serve`)."""
+    path = tmp_path / "events.jsonl"
+    sink, task = await _following(path, monkeypatch)
+    await until(lambda: sink.up[-1:] == [False], "the source to say it is down")
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    assert sink.errors == [(str(path), "cannot read: No such file or directory (waiting for it)")]
+    path.write_text(line(1) + "\n" + line(2) + "\n")
+    await until(lambda: len(sink.events) == 2, "the new file's events")
+    assert contacts(sink) == ["c1", "c2"] and sink.up[-1]
+    task.cancel()
+
+
+async def test_a_followed_file_truncated_is_read_again_from_its_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A followed file cut short and written again is read from its start, and the cut is reported
+    (the new lines used to be passed over, unreported, up to the old file's length)."""
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(line(i) + "\n" for i in range(5)))
+    sink, task = await _following(path, monkeypatch)
+    await until(lambda: len(sink.events) == 5, "the first five events")
+    path.write_text(line(10) + "\n")
+    await until(lambda: len(sink.events) == 6, "the line written after the truncation")
+    append(path, line(11) + "\n")
+    await until(lambda: len(sink.events) == 7, "the line appended after it")
+    assert contacts(sink)[5:] == ["c10", "c11"]
+    assert (str(path), "truncated: the file at the path is read from its start") in sink.errors
+    task.cancel()
+
+
+async def test_a_followed_file_rotated_by_rename_loses_no_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A followed file renamed away (still written for a moment) and replaced by a new one: the old
+    file's last lines and every line of the new one are read, each once."""
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(line(i) + "\n" for i in range(3)))
+    sink, task = await _following(path, monkeypatch)
+    await until(lambda: len(sink.events) == 3, "the first three events")
+    with path.open("a") as old:
+        path.rename(tmp_path / "events.jsonl.1")
+        await asyncio.sleep(0.05)
+        old.write(line(3) + "\n")
+    path.write_text(line(4) + "\n")
+    await until(lambda: len(sink.events) == 5, "the rest of the old file and the new one")
+    assert contacts(sink) == ["c0", "c1", "c2", "c3", "c4"]
+    task.cancel()
