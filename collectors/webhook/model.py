@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -149,14 +150,18 @@ def timestamp(value: Any, where: str) -> float:
         raise ValueError(f"{where}: not a time: {value!r}")
     if isinstance(value, int | float):
         seconds = float(value)
+        if not math.isfinite(seconds):  # NaN passes every comparison with the clock's tolerance
+            raise ValueError(f"{where}: not a finite time: {value!r}")
         return seconds / 1000.0 if seconds > 1e11 else seconds
     if isinstance(value, str) and value.strip():
         text = value.strip()
         if "-" not in text[1:]:  # a number, not an ISO 8601 date (which has its dashes after the year)
             try:
-                return timestamp(float(text), where)
+                seconds = float(text)
             except ValueError:
                 pass
+            else:
+                return timestamp(seconds, where)
         if text.endswith(" UTC"):
             text = text[:-4].replace(" ", "T") + "+00:00"
         if text.endswith(("Z", "z")):

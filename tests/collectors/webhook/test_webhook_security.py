@@ -6,6 +6,7 @@ Every test talks to a real aiohttp server on 127.0.0.1 with a real aiohttp clien
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import pytest
 
 from tests.collectors.webhook import payloads as p
 from tests.collectors.webhook.harness import (
+    SECRET,
     body_of,
     chatwoot_headers,
     make_source,
@@ -97,6 +99,39 @@ async def test_stale_timestamp_is_refused() -> None:
         await asyncio.sleep(0.05)
     assert status == 401 and b"stale_timestamp" in text
     assert src.rejected == {"stale_timestamp": 1} and sink.events == []
+
+
+@pytest.mark.parametrize("stamp", ["nan", "inf", "-inf"])
+async def test_a_timestamp_that_is_not_a_finite_time_is_refused(stamp: str) -> None:
+    """A correct signature over the timestamp "nan" (or an infinite one): 401, nothing ingested
+    (a NaN passed the tolerance check, so its request could be replayed once its delivery id was
+    forgotten)."""
+    src = make_source("native")
+    async with serving(src) as (base, [sink]):
+        body = body_of({"version": 1, "ts": time.time(), "kind": "arrived", "contact_id": "c1", "queue": "q"})
+        mac = hmac.new(SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Cxmon-Signature": f"sha256={mac}",
+            "X-Cxmon-Timestamp": stamp,
+        }
+        status, _, text = await _post(base + src.path, body, headers)
+        await asyncio.sleep(0.05)
+    assert status == 401 and b"X-Cxmon-Timestamp" in text
+    assert sink.events == []
+
+
+async def test_an_event_time_that_is_not_finite_is_malformed_at_its_key_path() -> None:
+    """A native event stamped "inf" is refused 400 naming events[0].ts (it used to be answered 200,
+    then dropped by the engine as 'event 1 of a batch')."""
+    src = make_source("native")
+    async with serving(src) as (base, [sink]):
+        event = {"ts": "inf", "kind": "arrived", "contact_id": "c1", "queue": "q"}
+        body = body_of({"version": 1, "events": [event]})
+        status, _, text = await _post(base + src.path, body, native_headers(body))
+        await asyncio.sleep(0.05)
+    assert status == 400 and b"events[0].ts" in text
+    assert sink.events == []
 
 
 async def test_replayed_delivery_is_refused() -> None:
