@@ -151,8 +151,8 @@ class ContactEvent:
                 str(get("queue", "")),
                 str(get("source", "")),
                 None if customer is None else str(customer),
-                None if wait is None else float(wait),
-                None if duration is None else float(duration),
+                None if wait is None else _seconds(wait),
+                None if duration is None else _seconds(duration),
                 None if reason is None else str(reason),
                 None if score is None else float(score),
                 None if target is None else str(target),
@@ -180,6 +180,18 @@ def _count(value: Any) -> int:
     if count != value or not 0 <= count <= MAX_COUNT or value.__class__ is bool:
         raise ValueError(value)
     return count
+
+
+def _seconds(value: Any) -> float:
+    """A wait or a duration: a number of seconds, not below 0.
+
+    Raises:
+        ValueError: it is negative (or not a number).
+    """
+    seconds = float(value)
+    if seconds < 0.0:
+        raise ValueError(value)
+    return seconds
 
 
 def _opt(value: Any, conv: Callable[[Any], Any]) -> Any:
@@ -210,6 +222,8 @@ def _explain(data: dict[str, Any]) -> str:
             _opt(value, conv)
         except (TypeError, ValueError):
             return f"{name} has the wrong type: {value!r}"
+        if name in ("wait", "duration") and float(value) < 0.0:
+            return f"{name} is negative: {value!r}"
         if conv is int:
             try:
                 _count(value)

@@ -46,3 +46,12 @@ def test_a_staffing_count_must_be_a_whole_number_in_range(value: object) -> None
     data = {"ts": 1.0, "kind": "staffing", "channel": "voice", "queue": "q", "agents_available": value}
     with pytest.raises(ValueError, match="agents_available"):
         ContactEvent.from_dict(data)
+
+
+@pytest.mark.parametrize("name", ["wait", "duration"])
+def test_a_negative_wait_or_duration_is_refused(name: str) -> None:
+    """A wait or duration below 0 seconds is refused, naming it (it used to be taken, and a wait of
+    -50 s counted as answered within any target)."""
+    data = {"ts": 1.0, "kind": "answered", "contact_id": "c", "channel": "voice", "queue": "q", name: -50}
+    with pytest.raises(ValueError, match=f"{name} is negative"):
+        ContactEvent.from_dict(data)
