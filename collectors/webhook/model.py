@@ -79,6 +79,8 @@ class Update:
     reason: str | None = None
     duration: float | None = None
     event: ContactEvent | None = None
+    where: str = ""
+    """The key path of ``ts`` in the body, when the adapter knows it (``events[1].ts``)."""
 
 
 @dataclass(slots=True)

@@ -61,6 +61,7 @@ class WebhookSource:
         clock: Callable[[], float] = time.time,
         directory: Directory | None = None,
         clock_for: ClockFor | None = None,
+        max_skew: float = 300.0,
     ) -> None:
         """Create the source.
 
@@ -71,8 +72,11 @@ class WebhookSource:
             clock: the time signed timestamps are checked against.
             directory: where customer aliases are learned (default: the process's).
             clock_for: each contact's step calendar and next-reply target (business-time clocks).
+            max_skew: how far ahead of ``clock`` an event may be stamped (``monitor.max_clock_skew``:
+                the engine drops one stamped further, so the door refuses it rather than answer 200).
         """
         self.name = name
+        self.max_skew = max_skew
         self.options = options
         self.path = options.path or f"/webhooks/{name}"
         region = options.region or region
@@ -125,7 +129,13 @@ class WebhookSource:
             ConfigError: the options are invalid.
         """
         options = checked_options(parse_options, collector, config)
-        return cls(collector.name, options, region=config.customer_region, clock_for=step_clocks(config))
+        return cls(
+            collector.name,
+            options,
+            region=config.customer_region,
+            clock_for=step_clocks(config),
+            max_skew=config.monitor.max_clock_skew,
+        )
 
     # ------------------------------------------------------------------ HTTP
 
@@ -175,6 +185,15 @@ class WebhookSource:
         now = self.clock()
         if abs(now - stamp) > opts.tolerance:
             raise Rejected(401, "stale_timestamp", f"timestamp outside {opts.tolerance:g} s of now")
+        for i, u in enumerate(parsed.updates):
+            if u.ts - now > self.max_skew:
+                where = u.where or f"event {i + 1} of the delivery"
+                raise Rejected(
+                    400,
+                    "malformed",
+                    f"{where}: stamped {u.ts - now:.0f} s ahead of the clock "
+                    f"(max_clock_skew {self.max_skew:g} s)",
+                )
         # A vendor that signs anew for a retry makes a new delivery (its event ids keep it idempotent);
         # a request sent again as it was is a replay.
         delivery_id = signed.delivery_id or signed.signature or parsed.delivery_id

@@ -145,4 +145,4 @@ class NativeAdapter:
             event_id = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
         elif not isinstance(event_id, str | int) or isinstance(event_id, bool):
             raise ValueError(f"{where}.id: expected a string")
-        return Update(str(event_id), "direct", ts, event.contact_id, event=event)
+        return Update(str(event_id), "direct", ts, event.contact_id, event=event, where=f"{where}.ts")

@@ -134,6 +134,21 @@ async def test_an_event_time_that_is_not_finite_is_malformed_at_its_key_path() -
     assert sink.events == []
 
 
+async def test_an_event_stamped_past_the_clock_skew_is_malformed_at_its_key_path() -> None:
+    """A native event stamped a day ahead is refused 400 naming events[1].ts, and its batch with it
+    (it used to be answered 200 and then dropped by the engine as too far ahead)."""
+    src = make_source("native")
+    async with serving(src) as (base, [sink]):
+        now = time.time()
+        good = {"ts": now, "kind": "arrived", "contact_id": "c1", "queue": "q"}
+        ahead = {"ts": now + 86400, "kind": "arrived", "contact_id": "c2", "queue": "q"}
+        body = body_of({"version": 1, "events": [good, ahead]})
+        status, _, text = await _post(base + src.path, body, native_headers(body))
+        await asyncio.sleep(0.05)
+    assert status == 400 and b"events[1].ts: stamped 86400 s ahead of the clock" in text
+    assert src.rejected == {"malformed": 1} and sink.events == []
+
+
 async def test_replayed_delivery_is_refused() -> None:
     """The same signed request sent twice: the second is 409 replayed and nothing is counted twice."""
     src = make_source("chatwoot")
