@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
@@ -144,7 +145,7 @@ class ContactEvent:
             )
             waiting = get("contacts_waiting")
             return (make or cls)(
-                float(data["ts"]),
+                _time(data["ts"]),
                 KINDS_BY_VALUE[data["kind"]],
                 str(get("contact_id", "")),
                 str(get("channel", "")),
@@ -182,6 +183,18 @@ def _count(value: Any) -> int:
     return count
 
 
+def _time(value: Any) -> float:
+    """An event's time: epoch seconds, finite and not before 1970.
+
+    Raises:
+        ValueError: it is not such a number.
+    """
+    ts = float(value)
+    if not 0.0 <= ts < math.inf:
+        raise ValueError(value)
+    return ts
+
+
 def _seconds(value: Any) -> float:
     """A wait or a duration: a number of seconds, not below 0.
 
@@ -211,9 +224,11 @@ def _explain(data: dict[str, Any]) -> str:
     if "ts" not in data:
         return "missing field 'ts'"
     try:
-        float(data["ts"])
+        ts = float(data["ts"])
     except (TypeError, ValueError):
         return f"ts must be a number, got {data['ts']!r}"
+    if not 0.0 <= ts < math.inf:
+        return f"ts must be a finite time from 1970 on, got {data['ts']!r}"
     for name, conv in _CONVERT.items():
         value = data.get(name)
         if value is None:

@@ -186,3 +186,14 @@ async def test_a_followed_file_rotated_by_rename_loses_no_line(
     await until(lambda: len(sink.events) == 5, "the rest of the old file and the new one")
     assert contacts(sink) == ["c0", "c1", "c2", "c3", "c4"]
     task.cancel()
+
+
+async def test_a_time_before_1970_is_an_error_at_its_line(tmp_path: Path) -> None:
+    """ "ts": -5 is an error at file:line (it used to be passed on and refused by the engine as
+    "event 2 of a batch", a place no one can find in the file)."""
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([line(1), json.dumps(json.loads(line(2)) | {"ts": -5}), line(3)]) + "\n")
+    engine = await ingest(path, tmp_path / "h.db")
+    assert any(f"{path}:2: ts must be a finite time from 1970 on, got -5" in e for e in engine.errors)
+    con = sqlite3.connect(tmp_path / "h.db")
+    assert [r[0] for r in con.execute("SELECT contact_id FROM events ORDER BY id")] == ["c1", "c3"]
