@@ -234,10 +234,16 @@ class WebhookSource:
     # ------------------------------------------------------------------ the engine side
 
     async def run(self, sink: Sink) -> None:
-        """Take the queued deliveries and emit their events until cancelled."""
+        """Take the queued deliveries and emit their events until cancelled.
+
+        Cancelled (the daemon stopping), it refuses new requests (503) and still hands over the
+        events of every delivery it has answered 200, before it returns: the vendor will not send
+        them again.
+        """
         self._sink = sink
         sink.set_up(True)
         beat = asyncio.create_task(self._heartbeat(sink), name=f"{self.name}-heartbeat")
+        unsent: list[ContactEvent] = []
         try:
             while True:
                 batch = [await self._queue.get()]
@@ -246,14 +252,21 @@ class WebhookSource:
                         batch.append(self._queue.get_nowait())
                     except asyncio.QueueEmpty:
                         break
-                events = self.take(batch)
-                if events:
-                    await sink.emit(events)
+                unsent = self.take(batch)
+                if unsent:
+                    await sink.emit(unsent)  # cancelled while it waits for room: not handed over
+                unsent = []
         finally:
             self._sink = None
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
+            left: list[list[Update]] = []
+            while not self._queue.empty():
+                left.append(self._queue.get_nowait())
+            unsent += self.take(left)
+            if unsent:
+                await sink.emit(unsent)
             sink.set_up(False)
 
     def take(self, deliveries: list[list[Update]]) -> list[ContactEvent]:

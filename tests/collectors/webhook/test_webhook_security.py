@@ -17,6 +17,7 @@ import pytest
 from tests.collectors.webhook import payloads as p
 from tests.collectors.webhook.harness import (
     SECRET,
+    RecordingSink,
     body_of,
     chatwoot_headers,
     make_source,
@@ -253,6 +254,29 @@ async def test_a_refused_retry_after_503_is_taken() -> None:
         status, _, _ = await _post(base + src.path, bodies[2], heads[2])
         await until(lambda: len(sink.events) == 3)
     assert status == 200
+
+
+async def test_deliveries_answered_200_are_handed_over_when_the_source_stops() -> None:
+    """Stopped (cancelled, as the daemon's shutdown does) with the engine busy, the source still
+    hands over every delivery it answered 200: the one it was emitting and the ones queued behind
+    it (they used to be dropped, and the vendor does not send a delivery it was told was taken)."""
+    src = make_source("chatwoot")
+    sink = RecordingSink()
+    sink.gate = asyncio.Event()
+    async with serving(src, run=False) as (base, _):
+        task = asyncio.create_task(src.run(sink))
+        await until(lambda: sink.up)
+        codes = []
+        for conv in range(1, 4):
+            body = _created(conv)
+            status, _, _ = await _post(base + src.path, body, chatwoot_headers(body))
+            codes.append(status)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        sink.gate.set()
+        await asyncio.gather(task, return_exceptions=True)
+    assert codes == [200, 200, 200]
+    assert sink.kinds() == ["arrived", "arrived", "arrived"]
 
 
 async def test_not_running_answers_503() -> None:
