@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from collectors.base import Source
 from cxmon.engine.health import SourceHealth
 from cxmon.engine.sinks import SourceSink
+from cxmon.errors import CxmonError
 
 log = logging.getLogger("cxmon.engine.core")
 
@@ -48,8 +49,11 @@ async def supervise(
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                sink.error(source.name, f"source stopped: {exc!r}")
-                log.error("source %s failed: %r", source.name, exc, exc_info=exc)
+                sink.error(source.name, f"source stopped: {_why(exc)}")
+                # A file or a socket that cannot be had is the operator's to fix, and its message
+                # says what it is; only a fault of cxmon's own needs the traceback.
+                told = isinstance(exc, OSError | CxmonError)
+                log.error("source %s failed: %s", source.name, _why(exc), exc_info=None if told else exc)
                 health.up = False
                 health.down = True
                 if not restart:
@@ -64,3 +68,11 @@ async def supervise(
     finally:
         health.up = False
         health.finished = True
+
+
+def _why(exc: Exception) -> str:
+    """Say why a source stopped: an OSError by its reason and file (``No such file or directory:
+    calls.csv``), anything else as its repr."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return repr(exc)

@@ -7,12 +7,16 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from collectors.base import Offset
 from collectors.records import ANONYMOUS_BANK, ReadState, RecordMapping, RecordsSource, read_records
 from collectors.records.source import parse_options
+from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
 from tests.collectors.test_queue_log import MemorySink
-from tests.helpers import shared_data
+from tests.helpers import one_step_config, shared_data
+from tests.test_source_health import until
 
 HEADER = (
     "vru+line,call_id,customer_id,priority,type,date,vru_entry,vru_exit,vru_time,"
@@ -300,3 +304,18 @@ def test_real_bank_month_matches_the_rules() -> None:
     )
     assert (first.year, first.month, first.day) == (1999, 8, 1)
     assert (last.year, last.month) in ((1999, 8), (1999, 9))
+
+
+async def test_a_missing_file_under_a_live_engine_is_reported_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A records path that names no file, in a live run: the source is reported stopped with the
+    reason and the file, and no traceback is logged (one used to be, at every restart)."""
+    path = tmp_path / "calls.csv"
+    opts, _ = parse_options({"path": str(path), "preset": "anonymous-bank", "speed": 60}, "c")
+    assert opts is not None
+    engine = Engine(one_step_config(), store=False, sources=[RecordsSource("bank", opts)])
+    async with engine:
+        await until(lambda: "source stopped" in (engine.health["bank"].last_error or ""))
+    assert f"source stopped: No such file or directory: {path}" in (engine.health["bank"].last_error or "")
+    assert not [r for r in caplog.records if r.exc_info]
