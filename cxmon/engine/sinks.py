@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from collectors.base import Offset, Source
-from cxmon.events import ContactEvent
+from cxmon.events import MAX_COUNT, ContactEvent
 from cxmon.rows import TS, Row
 
 if TYPE_CHECKING:
@@ -48,6 +48,16 @@ class SourceSink:
                 if value is not None and not math.isfinite(value) and i not in bad:
                     bad.add(i)
                     self.error(f"{self.name}: event {i + 1} of a batch", f"rejected: {name} {value!r}")
+            # A count past any real one (1e308 agents from a feed) would fail the store's commit of
+            # the whole batch: an integer past 64 bits cannot be written.
+            for name in ("agents_staffed", "agents_available", "contacts_waiting"):
+                value = getattr(ev, name)
+                if value is not None and not 0 <= value <= MAX_COUNT and i not in bad:
+                    bad.add(i)
+                    self.error(
+                        f"{self.name}: event {i + 1} of a batch",
+                        f"rejected: {name} {value!r:.40} is not a count from 0 to {MAX_COUNT:,}",
+                    )
         if bad:
             events = [ev for i, ev in enumerate(events) if i not in bad]
         await self._put((self.name, events, offset, None))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -124,6 +126,31 @@ async def test_unanswered_call_that_leaves_the_queue_is_abandoned(genesys: FakeG
             f"v2.routing.queues.{QID}.conversations", conversation("c-2", QID, now - 50, left=now - 5)
         )
         await wait_for(lambda: totals(engine).get("abandoned") == 1)
+
+
+async def test_an_observed_count_past_any_real_one_is_refused_and_the_rest_stored(
+    genesys: FakeGenesys, tmp_path: Path
+) -> None:
+    """An observation counting 1e308 waiting is refused and reported; the conversation after it is
+    stored (the count used to reach the store as a 309-digit integer that failed the commit of
+    every event with it)."""
+    now = time.time()
+    db = tmp_path / "h.db"
+    async with Engine(loads(config(genesys.api)), db_path=str(db)) as engine:
+        await wait_for(lambda: genesys.connections == 1)
+        counted = observation(QID, 0, 2, 5)
+        counted["data"][0]["stats"]["count"] = 1e308  # oWaiting
+        await genesys.send(f"v2.analytics.queues.{QID}.observations", counted)
+        await genesys.send(
+            f"v2.routing.queues.{QID}.conversations", conversation("c-9", QID, now - 50, left=now - 5)
+        )
+        await wait_for(lambda: totals(engine).get("abandoned") == 1)
+    assert "contacts_waiting" in (engine.health["genesys"].last_error or "")
+    con = sqlite3.connect(db)
+    assert [r[0] for r in con.execute("SELECT kind FROM events WHERE contact_id != '' ORDER BY id")] == [
+        "arrived",
+        "abandoned",
+    ]
 
 
 async def test_observations_feed_staffing(genesys: FakeGenesys) -> None:
