@@ -419,9 +419,21 @@ def load(path: str | os.PathLike[str]) -> Config:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8: say where the first byte that is not, as the parser says where its errors are
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            [
+                f"{p}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at column {column}); "
+                "TOML files are UTF-8"
+            ]
+        ) from None
     return loads(text, str(p))
 
 

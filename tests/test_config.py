@@ -129,6 +129,20 @@ def test_unparseable_toml_is_a_config_error(tmp_path: Path) -> None:
     assert "broken.toml" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_config_that_is_not_utf8_is_reported_with_its_line(tmp_path: Path) -> None:
+    """A config with a byte that is not UTF-8 (a Latin-1 label) is one problem at its file:line:
+    exit 2, no traceback."""
+    bad = tmp_path / "latin1.toml"
+    text = ONE_STEP.replace("[[journey.steps]]", '[[journey.steps]]\nlabel = "Caf\u00e9"', 1)
+    bad.write_bytes(text.encode("latin-1"))
+    line = text.splitlines().index('label = "Caf\u00e9"') + 1
+    res = run_check(bad)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert f"latin1.toml:{line}: not UTF-8 text (byte 0xe9 at column 13)" in res.stderr
+    assert "1 problem(s)" in res.stderr
+
+
 def test_installed_package_falls_back_to_its_packaged_default(tmp_path: Path) -> None:
     """Installed without a checkout beside it, cxmon finds the default config packaged inside cxmon/."""
     import shutil
