@@ -7,6 +7,7 @@ from typing import Any
 
 from cxmon.catalogue import metric_for
 from cxmon.config import Config, Step, Threshold
+from cxmon.measures import MEASURES
 from cxmon.snapshot import State
 from cxmon.units import format_window
 
@@ -45,6 +46,13 @@ def _thresholds(step: Step, measure: str) -> dict[str, Any] | None:
         else:
             steps.append({"color": "green", "value": th.breach})
     return {"mode": "absolute", "steps": steps}
+
+
+def _window_of(step: Step, measure: str, default: str) -> str:
+    """Return the window a panel of ``measure`` shows: its threshold's, so the lines drawn are the
+    ones the detector and the rules judge that figure by, else ``default``."""
+    th = next((t for t in step.thresholds if t.measure == measure), None)
+    return default if th is None else format_window(th.window)
 
 
 def _timeseries(
@@ -110,6 +118,31 @@ def _state_panel(ids: _Ids, step: Step, pos: tuple[int, int, int, int]) -> dict[
     }
 
 
+def _measure_panel(ids: _Ids, step: Step, measure: str, pos: tuple[int, int, int, int]) -> dict[str, Any]:
+    """A panel of one judged measure of ``step``, over its threshold's window, worst series first."""
+    m = MEASURES[measure]
+    labels: dict[str, str] = {"step": step.name}
+    title = m.label[0].upper() + m.label[1:]
+    if m.windowed:
+        labels["window"] = _window_of(step, measure, "")
+        title += f" ({labels['window']})"
+    agg = "min" if m.bad == "below" else "max"
+    return _timeseries(
+        ids,
+        title,
+        [
+            _target(
+                f"{agg} by (channel, queue) ({metric_for(measure).selector(**labels)})",
+                "{{channel}}/{{queue}}",
+            )
+        ],
+        _UNITS[m.kind],
+        pos,
+        _thresholds(step, measure),
+        f"{title} of step {step.name!r}, with the thresholds it is judged by.",
+    )
+
+
 def build_dashboard(config: Config) -> dict[str, Any]:
     """Return the dashboard as a dict: a row of step states, then a row of panels per step.
 
@@ -153,13 +186,16 @@ def build_dashboard(config: Config) -> dict[str, Any]:
             }
         )
         y += 1
-        p90 = metric_for("wait_p90").selector(step=s, window=window)
-        sl = metric_for("service_level").selector(step=s, window=window)
-        ab = metric_for("abandon_rate").selector(step=s, window=window)
+        p90_window = _window_of(step, "wait_p90", window)
+        sl_window = _window_of(step, "service_level", window)
+        ab_window = _window_of(step, "abandon_rate", window)
+        p90 = metric_for("wait_p90").selector(step=s, window=p90_window)
+        sl = metric_for("service_level").selector(step=s, window=sl_window)
+        ab = metric_for("abandon_rate").selector(step=s, window=ab_window)
         panels.append(
             _timeseries(
                 ids,
-                f"Wait p90 ({window})",
+                f"Wait p90 ({p90_window})",
                 [
                     _target(f"max by (channel, queue) ({p90})", "{{channel}}/{{queue}}"),
                     _target(
@@ -178,7 +214,7 @@ def build_dashboard(config: Config) -> dict[str, Any]:
         panels.append(
             _timeseries(
                 ids,
-                f"Service level ({window})",
+                f"Service level ({sl_window})",
                 [_target(f"min by (channel, queue) ({sl})", "{{channel}}/{{queue}}")],
                 "percentunit",
                 (6, y, 6, 8),
@@ -189,7 +225,7 @@ def build_dashboard(config: Config) -> dict[str, Any]:
         panels.append(
             _timeseries(
                 ids,
-                "Abandons",
+                f"Abandons ({ab_window})",
                 [
                     _target(f"max by (channel, queue) ({ab})", "rate {{channel}}/{{queue}}"),
                     _target(
@@ -221,12 +257,15 @@ def build_dashboard(config: Config) -> dict[str, Any]:
             )
         )
         y += 8
+        shown = {"wait_p90", "service_level", "abandon_rate"}
         if step.next_reply is not None:  # a ticket step: its next-reply target beside first reply
-            nr = metric_for("next_reply_in_target").selector(step=s, window=window)
+            shown.add("next_reply_in_target")
+            nr_window = _window_of(step, "next_reply_in_target", window)
+            nr = metric_for("next_reply_in_target").selector(step=s, window=nr_window)
             panels.append(
                 _timeseries(
                     ids,
-                    f"Next reply in target ({window})",
+                    f"Next reply in target ({nr_window})",
                     [_target(f"min by (channel, queue) ({nr})", "{{channel}}/{{queue}}")],
                     "percentunit",
                     (0, y, 12, 8),
@@ -235,6 +274,14 @@ def build_dashboard(config: Config) -> dict[str, Any]:
                 )
             )
             y += 8
+        # Every other measure the step is judged by gets a panel of its own, with its lines: a step
+        # whose only threshold is on CSAT (or escalation rate, backlog…) would otherwise show nothing
+        # of what pages for it.
+        extra = list(dict.fromkeys(t.measure for t in step.thresholds if t.measure not in shown))
+        for i, measure in enumerate(extra):
+            panels.append(_measure_panel(ids, step, measure, (12 * (i % 2), y, 12, 8)))
+            if i % 2 == 1 or i == len(extra) - 1:
+                y += 8
 
     return {
         "uid": "cxmon-journey",

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from cxmon.catalogue import metric_for
 from cxmon.cli import main
-from cxmon.config import Config, load
+from cxmon.config import Config, default_config_path, load
 from cxmon.engine import Engine
 from cxmon.exposition import render
 from cxmon.grafana import build_dashboard, render_dashboard
+from cxmon.units import format_window
 from tests.integration import sim_config
 from tests.metrics_helpers import exported_names, make_series, make_snapshot
 
@@ -96,7 +98,35 @@ def test_dashboard_has_a_state_row_and_four_panels_per_step(config: Config) -> N
             for p in dash["panels"]
             if p["type"] == "timeseries" and any(f'step="{step.name}"' in t["expr"] for t in p["targets"])
         ]
-        assert [t.split(" (")[0] for t in titles] == ["Wait p90", "Service level", "Abandons", "Escalations"]
+        assert [t.split(" (")[0] for t in titles][:4] == [
+            "Wait p90",
+            "Service level",
+            "Abandons",
+            "Escalations",
+        ]
+
+
+def test_every_threshold_is_drawn_over_the_figure_it_judges() -> None:
+    """Each threshold of the default journey (escalation's 15m wait p90, resolution's 60m one, the
+    feedback step's CSAT) has a panel querying its measure over its own window, its breach a line."""
+    config = load(default_config_path())
+    dash = build_dashboard(config)
+    for step in config.steps:
+        for th in step.thresholds:
+            window = f'window="{format_window(th.window)}"'
+            metric = metric_for(th.measure).name + "{"
+            drawn = [
+                p
+                for p in panels(dash)
+                if p["type"] == "timeseries"
+                and any(
+                    metric in t["expr"] and f'step="{step.name}"' in t["expr"] and window in t["expr"]
+                    for t in p["targets"]
+                )
+                and th.breach
+                in [s["value"] for s in p["fieldConfig"]["defaults"].get("thresholds", {}).get("steps", [])]
+            ]
+            assert drawn, (step.name, th.measure, format_window(th.window))
 
 
 def test_panel_ids_are_unique(config: Config) -> None:
