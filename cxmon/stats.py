@@ -194,6 +194,14 @@ def stats_command(args: argparse.Namespace) -> int:
         if config is None:
             config = _recorded_or_default(db)
         start, end = time_range(args, config)
+        if start is not None and end is not None and start >= end:
+            # an empty range would print empty figures and exit 0, as if nothing had happened
+            print(
+                f"--from {args.from_} ({iso(start)}) is not before --to {args.to} ({iso(end)}): "
+                "the range holds no time",
+                file=sys.stderr,
+            )
+            return 2
         doc = asyncio.run(compute_stats(config, db, start, end))
     except ConfigError as exc:
         for problem in exc.problems:

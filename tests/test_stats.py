@@ -206,3 +206,15 @@ def test_a_time_that_does_not_parse_is_refused_before_the_database_is_read(tmp_p
     proc = cxmon("stats", "--db", str(tmp_path / "none.db"), "--from", "yesterday")
     assert proc.returncode == 2
     assert "--from/--to: expected ISO 8601 or epoch seconds" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_from_that_is_not_before_to_is_refused(tmp_path: Path) -> None:
+    """`--from` after `--to` (the two swapped) exits 2 naming both, rather than empty figures and 0."""
+    db = imported(tmp_path)
+    proc = cxmon("stats", "--db", str(db), "--from", "1999-08-05T00:00Z", "--to", "1999-08-02T00:00Z")
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stdout == ""
+    assert (
+        "--from 1999-08-05T00:00Z (1999-08-05T00:00:00Z) is not before --to 1999-08-02T00:00Z "
+        "(1999-08-02T00:00:00Z): the range holds no time"
+    ) in proc.stderr
