@@ -21,6 +21,7 @@ from cxmon.validation import (
     Section,
     boolean,
     duration_list,
+    http_url,
     integer,
     number,
     optional_string,
@@ -301,8 +302,10 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
 
     al = Section(top.table("alerts"), "alerts", problems)
     alerts = AlertsConfig(
-        alertmanager_url=al.get("alertmanager_url", optional_string, None, "a URL"),
-        webhook_url=al.get("webhook_url", optional_string, None, "a URL"),
+        alertmanager_url=al.get(
+            "alertmanager_url", http_url, None, 'an http(s) URL like "http://127.0.0.1:9093"'
+        ),
+        webhook_url=al.get("webhook_url", http_url, None, 'an http(s) URL like "https://example.org/hook"'),
         webhook_secret=al.get("webhook_secret", optional_string, None, "a string")
         or os.environ.get("CXMON_WEBHOOK_SECRET"),
         resend_interval=al.get("resend_interval", positive_duration, 60.0, 'a duration like "1m"'),

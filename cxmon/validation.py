@@ -10,6 +10,7 @@ import difflib
 import math
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from cxmon.units import parse_duration
 
@@ -110,6 +111,19 @@ def string(value: Any) -> str:
 def optional_string(value: Any) -> str | None:
     """A non-empty string, for a key whose default is None."""
     return string(value)
+
+
+def http_url(value: Any) -> str | None:
+    """An http:// or https:// URL with a host (what the alert sinks can send to)."""
+    url = string(value)
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 -- a port that is not a number raises here
+    except ValueError:
+        raise ValueError(value) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(value)
+    return url
 
 
 def boolean(value: Any) -> bool:

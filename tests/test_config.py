@@ -143,6 +143,24 @@ def test_config_that_is_not_utf8_is_reported_with_its_line(tmp_path: Path) -> No
     assert "1 problem(s)" in res.stderr
 
 
+def test_alert_urls_that_no_sink_can_send_to_are_problems() -> None:
+    """An Alertmanager or webhook URL without http:// (`127.0.0.1:9093`), with no host, or of another
+    scheme is reported at its key path, rather than accepted and every alert failing later."""
+    found = problems_of(
+        ONE_STEP
+        + '[alerts]\nalertmanager_url = "127.0.0.1:9093"\nwebhook_url = "ftp://hooks.example.org/x"\n'
+        + 'webhook_secret = "s"\n'
+    )
+    assert found == [
+        'alerts.alertmanager_url: expected an http(s) URL like "http://127.0.0.1:9093", '
+        "got '127.0.0.1:9093'",
+        'alerts.webhook_url: expected an http(s) URL like "https://example.org/hook", '
+        "got 'ftp://hooks.example.org/x'",
+    ]
+    ok = loads(ONE_STEP + '[alerts]\nalertmanager_url = "http://127.0.0.1:9093"\n', "t.toml")
+    assert ok.alerts.alertmanager_url == "http://127.0.0.1:9093"
+
+
 def test_installed_package_falls_back_to_its_packaged_default(tmp_path: Path) -> None:
     """Installed without a checkout beside it, cxmon finds the default config packaged inside cxmon/."""
     import shutil
