@@ -178,9 +178,19 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
         # recorded, and then not iterated: a scalar here is not a list of thresholds
         problems.add(sec.key("thresholds"), f"expected a list of tables, got {raw_th!r}")
         raw_th = []
+    # The channels the step's contacts can have, when every match rule names one outright.
+    literal = [r.channel for r in rules]
+    known = None if any(c in ch for ch in literal for c in "*?[") else sorted(set(literal))
     for i, item in enumerate(raw_th or []):
         th = parse_threshold(item, f"{sec.key('thresholds')}[{i}]", windows, problems)
         if th is not None:
+            if known and not any(fnmatch.fnmatchcase(ch, th.channel) for ch in known):
+                # a threshold no series of the step can meet would never judge anything, silently
+                problems.add(
+                    f"{sec.key('thresholds')}[{i}].channel",
+                    f"{th.channel!r} matches none of the step's channels ({', '.join(known)})",
+                )
+                continue
             thresholds.append(th)
     sec.finish()
     if len(problems.items) > before:

@@ -161,6 +161,15 @@ def test_alert_urls_that_no_sink_can_send_to_are_problems() -> None:
     assert ok.alerts.alertmanager_url == "http://127.0.0.1:9093"
 
 
+def test_a_threshold_on_a_channel_its_step_never_sees_is_a_problem() -> None:
+    """A threshold whose `channel` no match rule of its step gives (a typo, "vocie") would never judge
+    anything: it is reported at its key path with the step's channels."""
+    found = problems_of(ONE_STEP.replace('measure = "wait_p90"', 'measure = "wait_p90"\n  channel = "vocie"'))
+    assert found == [
+        "journey.steps[0].thresholds[0].channel: 'vocie' matches none of the step's channels (voice)"
+    ]
+
+
 def test_installed_package_falls_back_to_its_packaged_default(tmp_path: Path) -> None:
     """Installed without a checkout beside it, cxmon finds the default config packaged inside cxmon/."""
     import shutil
