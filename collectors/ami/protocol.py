@@ -56,15 +56,21 @@ class AmiConnection:
         """
         # asyncio.timeout rather than wait_for throughout: Python 3.11's wait_for drops a
         # cancellation that comes as the awaited call completes, and the caller runs on.
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port, limit=LINE_LIMIT)
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(host, port, limit=LINE_LIMIT)
+        except TimeoutError:
+            raise TimeoutError(f"no connection within {timeout:g} s") from None
         conn = cls(reader, writer)
         try:
             async with asyncio.timeout(timeout):
                 line = await reader.readline()
         except ValueError:  # a first line over the limit
             line = b""
-        except BaseException:  # no banner in time, or cancelled: the socket is ours to close
+        except TimeoutError:  # the socket is ours to close
+            writer.close()
+            raise TimeoutError(f"connected, but no AMI banner within {timeout:g} s") from None
+        except BaseException:  # cancelled: the socket is ours to close
             writer.close()
             raise
         if not line.startswith(BANNER_PREFIX):
@@ -141,15 +147,19 @@ class AmiConnection:
 
         Raises:
             AmiProtocolError: the login was refused.
+            TimeoutError: no answer to the login in time.
         """
         action_id = await self.send("Login", Username=user, Secret=secret)
-        async with asyncio.timeout(timeout):
-            while True:
-                msg = await self.read()
-                if msg.get("ActionID") == action_id and "Response" in msg:
-                    if msg["Response"].lower() != "success":
-                        raise AmiProtocolError(f"login refused: {msg.get('Message', msg['Response'])}")
-                    return
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    msg = await self.read()
+                    if msg.get("ActionID") == action_id and "Response" in msg:
+                        if msg["Response"].lower() != "success":
+                            raise AmiProtocolError(f"login refused: {msg.get('Message', msg['Response'])}")
+                        return
+        except TimeoutError:
+            raise TimeoutError(f"no answer to Login within {timeout:g} s") from None
 
     async def close(self) -> None:
         """Close the connection (without waiting on a peer that is gone)."""

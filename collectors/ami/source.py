@@ -145,7 +145,8 @@ class AmiSource:
             except AmiProtocolError as exc:
                 sink.error(where, str(exc))
             except (OSError, TimeoutError) as exc:
-                sink.error(where, f"disconnected: {exc or type(exc).__name__}")
+                # an exception is always true: its text is what may be empty
+                sink.error(where, f"disconnected: {str(exc) or type(exc).__name__}")
             finally:
                 sink.set_up(False)
                 if conn is not None:

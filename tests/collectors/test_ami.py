@@ -567,3 +567,30 @@ async def test_a_server_that_never_greets_gets_its_connection_closed() -> None:
             w.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_server_that_never_greets_is_reported_with_why() -> None:
+    """A port that accepts but sends no AMI banner: the source is down and its error (shown in the
+    log and the STALE alert) says what it waited for, not an empty "disconnected: "."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        await reader.read()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sink = MemorySink()
+    try:
+        async with running(AmiSource("pbx", options(port, timeout=0.2)), sink):
+            await until(lambda: len(sink.errors) >= 1, "a failed attempt")
+    finally:
+        for w in writers:
+            w.close()
+        server.close()
+        await server.wait_closed()
+    assert True not in sink.up
+    assert sink.errors[0] == (
+        f"ami://127.0.0.1:{port}",
+        "disconnected: connected, but no AMI banner within 0.2 s",
+    )
