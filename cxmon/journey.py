@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 from dataclasses import dataclass
 
 from cxmon.business_time import Calendar, parse_calendar
 from cxmon.measures import MEASURES, bad_direction, parse_value
 from cxmon.units import parse_duration
 from cxmon.validation import Problems, Section, boolean, integer, positive_duration, string
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+"""What a step name may be: it is written into PromQL, YAML and Go templates as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +146,12 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
     sec = Section(data, path, problems)
     before = len(problems.items)
     name = sec.get("name", string, "", "a step name", required=True)
+    if name and not _IDENTIFIER.fullmatch(name):
+        # it is a label value in rules, dashboards and alerts: a quote or brace would break them
+        problems.add(
+            sec.key("name"),
+            f'expected an identifier (letters, digits, "_", "-", "."), like "get_help", got {name!r}',
+        )
     label = sec.get("label", string, name, "a label")
     mot = sec.get("moment_of_truth", boolean, False, "true or false")
     target = sec.get("service_level_target", positive_duration, 20.0, 'a duration like "20s"')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -167,6 +168,17 @@ def test_a_threshold_on_a_channel_its_step_never_sees_is_a_problem() -> None:
     found = problems_of(ONE_STEP.replace('measure = "wait_p90"', 'measure = "wait_p90"\n  channel = "vocie"'))
     assert found == [
         "journey.steps[0].thresholds[0].channel: 'vocie' matches none of the step's channels (voice)"
+    ]
+
+
+@pytest.mark.parametrize("name", ['get "help"', "help\\me", "help{{x}}", "get help"])
+def test_a_step_name_that_is_not_an_identifier_is_a_problem(name: str) -> None:
+    """A step name with a quote, backslash, brace or space, which `cxmon rules` would write into
+    PromQL and YAML as invalid text, is reported at its key path."""
+    found = problems_of(ONE_STEP.replace('name = "help"', f"name = {json.dumps(name)}"))
+    assert found == [
+        'journey.steps[0].name: expected an identifier (letters, digits, "_", "-", "."), like "get_help", '
+        f"got {name!r}"
     ]
 
 
