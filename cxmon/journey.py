@@ -175,6 +175,9 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
         problems.add(sec.key("match"), "required key is missing")
     elif not isinstance(raw_match, list):
         problems.add(sec.key("match"), "expected a list of {channel, queue} tables")
+    elif not raw_match:
+        # a step no contact can enter: every threshold of it would stay silent
+        problems.add(sec.key("match"), "expected at least one {channel, queue} table, got []")
     else:
         for i, item in enumerate(raw_match):
             rsec = Section(item, f"{sec.key('match')}[{i}]", problems)

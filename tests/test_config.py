@@ -182,6 +182,12 @@ def test_a_step_name_that_is_not_an_identifier_is_a_problem(name: str) -> None:
     ]
 
 
+def test_a_step_that_matches_nothing_is_a_problem() -> None:
+    """`match = []` leaves a step no contact can enter, whose thresholds never judge: it is reported."""
+    found = problems_of(ONE_STEP.replace('match = [{ channel = "voice", queue = "q*" }]', "match = []"))
+    assert found == ["journey.steps[0].match: expected at least one {channel, queue} table, got []"]
+
+
 def test_installed_package_falls_back_to_its_packaged_default(tmp_path: Path) -> None:
     """Installed without a checkout beside it, cxmon finds the default config packaged inside cxmon/."""
     import shutil
