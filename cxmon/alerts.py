@@ -235,7 +235,7 @@ class AlertDispatcher:
             return {"alertname": alertname, "step": tr.step, "severity": "warning"}
         if alertname == STALE_ALERT:
             return stale_labels(step)
-        th = threshold_for(step, tr.measure) if tr.measure else None
+        th = threshold_for(step, tr.measure, tr.channel) if tr.measure else None
         if th is None:
             return {"alertname": POTHOLE_ALERT, "step": step.name, "severity": severity(step)}
         return pothole_labels(step, th)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import sys
@@ -42,8 +43,19 @@ def pothole_labels(step: Step, th: Threshold) -> dict[str, str]:
         "measure": th.measure,
         "severity": severity(step),
     }
-    if MEASURES[th.measure].windowed:
+    windowed = MEASURES[th.measure].windowed
+    if windowed:
         labels["window"] = format_window(th.window)
+    twins = [
+        t
+        for t in step.thresholds
+        if t.measure == th.measure and (not windowed or t.window == th.window) and t is not th
+    ]
+    if twins:
+        # Two thresholds of one measure and window (voice and chat wait p90, say) would give two
+        # rules with one label set: each one's hysteresis would hold on the other's alert, and
+        # Prometheus refuses the duplicate series. Their channel patterns tell them apart.
+        labels["channel"] = th.channel
     return labels
 
 
@@ -52,12 +64,14 @@ def stale_labels(step: Step) -> dict[str, str]:
     return {"alertname": STALE_ALERT, "step": step.name, "severity": "warning"}
 
 
-def threshold_for(step: Step, measure: str) -> Threshold | None:
-    """Return the first threshold of ``step`` on ``measure`` (the one a transition names), or None."""
-    for th in step.thresholds:
-        if th.measure == measure:
+def threshold_for(step: Step, measure: str, channel: str = "") -> Threshold | None:
+    """Return the threshold of ``step`` on ``measure`` a transition names, or None: the first one
+    whose channel pattern takes ``channel`` (the series driving the step), else the first one."""
+    on_measure = [th for th in step.thresholds if th.measure == measure]
+    for th in on_measure:
+        if channel and fnmatch.fnmatchcase(channel, th.channel):
             return th
-    return None
+    return on_measure[0] if on_measure else None
 
 
 def glob_to_regex(glob: str) -> str:
@@ -133,7 +147,9 @@ def pothole_expr(step: Step, th: Threshold) -> str:
         vol_sel = {k: v for k, v in sel.items()}
         gate = f" and on(step, channel, queue) {_volume_expr(th, vol_sel)} >= {th.min_volume}"
     labels = pothole_labels(step, th)
-    firing = ",".join(['alertstate="firing"'] + [f'{k}="{v}"' for k, v in labels.items() if k != "severity"])
+    firing = ",".join(
+        ['alertstate="firing"'] + [f"{k}={json.dumps(v)}" for k, v in labels.items() if k != "severity"]
+    )
     agg = "max" if above else "min"
     return (
         f"{agg} by (step) (\n"

@@ -93,6 +93,31 @@ match = [{ channel = "voice", queue = "q*" }]
 """
 
 
+TWIN_THRESHOLDS = """
+[monitor]
+windows = ["5m"]
+
+[journey]
+channels = ["voice", "chat"]
+
+[[journey.steps]]
+name = "help"
+match = [{ channel = "voice", queue = "billing" }, { channel = "chat", queue = "support" }]
+  [[journey.steps.thresholds]]
+  measure = "wait_p90"
+  channel = "voice"
+  breach = "60s"
+  for = "1m"
+  [[journey.steps.thresholds]]
+  measure = "wait_p90"
+  channel = "chat"
+  breach = "120s"
+  clear = "100s"
+  for = "1m"
+"""
+"""A step with voice and chat wait p90 thresholds over one window: two alerts told apart by channel."""
+
+
 def one_step_config(extra: str = "") -> Config:
     """A one-step config (voice queues q1, q2) for focused engine tests."""
     return loads(ONE_STEP + extra, "<one-step>")

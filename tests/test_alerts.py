@@ -13,9 +13,10 @@ import pytest
 
 from cxmon.alert_sinks import SIGNATURE_HEADER, post, verify_signature
 from cxmon.alerts import AlertDispatcher
-from cxmon.config import AlertsConfig, Config
+from cxmon.config import AlertsConfig, Config, loads
 from cxmon.engine import Engine
 from cxmon.snapshot import Ack, AlertSinkStatus, AlertStatus, Snapshot, State, StepStatus, Transition
+from tests.helpers import TWIN_THRESHOLDS
 from tests.integration import sim_config
 from tests.metrics_helpers import make_config, make_snapshot
 
@@ -161,6 +162,29 @@ async def test_alertmanager_gets_the_alert_with_labels_and_start(receiver: Recei
     assert alert["annotations"]["summary"] == "get_help: wait p90 70s > 60s for 2m"
     assert alert["startsAt"] == "2023-11-14T22:13:20.000Z"
     assert alert["endsAt"] > alert["startsAt"]
+
+
+async def test_alertmanager_labels_name_the_threshold_of_the_series_driving_the_step(
+    receiver: Receiver,
+) -> None:
+    """With voice and chat wait p90 thresholds over one window, a pot hole driven by a chat series is
+    sent with `channel="chat"`, the labels of the chat threshold's rule, not the voice one's."""
+    config = replace(loads(TWIN_THRESHOLDS, "twin.toml"), alerts=config_for(receiver, webhook=False).alerts)
+    tr = Transition(
+        TS, "help", "chat", "support", State.WATCH, State.POTHOLE, "wait p90 130s > 120s", "wait_p90", 130.0
+    )
+    async with AlertDispatcher(config) as disp:
+        disp.on_snapshot(replace(make_snapshot(ts=TS), transitions=(tr,)))
+        await receiver.wait_for(lambda: len(receiver.bodies("/api/v2/alerts")) == 1)
+    (alert,) = receiver.bodies("/api/v2/alerts")[0]
+    assert alert["labels"] == {
+        "alertname": "CxmonPothole",
+        "step": "help",
+        "measure": "wait_p90",
+        "window": "5m",
+        "severity": "warning",
+        "channel": "chat",
+    }
 
 
 async def test_recovery_resolves_the_alert_with_ends_at_now(receiver: Receiver) -> None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cxmon.cli import main
-from cxmon.config import Config, default_config_path, load
+from cxmon.config import Config, default_config_path, load, loads
 from cxmon.exposition import render
 from cxmon.rules import (
     POTHOLE_ALERT,
@@ -22,6 +22,7 @@ from cxmon.rules import (
     prom_duration,
     render_rules,
 )
+from tests.helpers import TWIN_THRESHOLDS
 from tests.integration import require_binary
 from tests.metrics_helpers import exported_names, make_series, make_snapshot
 
@@ -171,3 +172,42 @@ def test_missing_binary_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="promtool is not installed"):
         require_binary("promtool")
+
+
+TWIN_TEST = """
+rule_files: [rules.yml]
+evaluation_interval: 15s
+tests:
+  - interval: 15s
+    input_series:
+      - series: 'cxmon_wait_p90_seconds{step="help",channel="voice",queue="billing",window="5m"}'
+        values: '90x40'
+      - series: 'cxmon_wait_p90_seconds{step="help",channel="chat",queue="support",window="5m"}'
+        values: '110x40'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: CxmonPothole
+        exp_alerts:
+          - exp_labels: {step: help, measure: wait_p90, window: 5m, severity: warning, channel: voice}
+            exp_annotations:
+              summary: "help (voice): wait p90 1m 30s > 1m for 1m"
+              description: "Pot hole in step 'help': wait p90 over 5m is past 1m (worst series).
+                It clears when back past 1m."
+"""
+
+
+def test_two_thresholds_on_one_measure_and_window_fire_apart(tmp_path: Path) -> None:
+    """Voice and chat wait p90 thresholds of one step over one window are two alerts told apart by
+    `channel`: voice past its breach fires only voice's; chat between its clear and breach does not
+    fire on the strength of voice's alert, and Prometheus gets no duplicate series."""
+    promtool = require_binary("promtool")
+    (tmp_path / "rules.yml").write_text(render_rules(loads(TWIN_THRESHOLDS, "twin.toml")))
+    (tmp_path / "twin_test.yml").write_text(TWIN_TEST)
+    proc = subprocess.run(
+        [promtool, "test", "rules", "twin_test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
