@@ -8,6 +8,7 @@ from typing import Any
 from cxmon.catalogue import metric_for
 from cxmon.config import Config, Step, Threshold
 from cxmon.measures import MEASURES
+from cxmon.rules import glob_to_regex
 from cxmon.snapshot import State
 from cxmon.units import format_window
 
@@ -29,10 +30,17 @@ def _target(expr: str, legend: str, ref: str = "A") -> dict[str, Any]:
     return {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": ref}
 
 
+def _first(step: Step, measure: str) -> Threshold | None:
+    """The step's first threshold on ``measure``: the one a standard panel draws."""
+    return next((t for t in step.thresholds if t.measure == measure), None)
+
+
 def _thresholds(step: Step, measure: str) -> dict[str, Any] | None:
-    th: Threshold | None = next((t for t in step.thresholds if t.measure == measure), None)
-    if th is None:
-        return None
+    th = _first(step, measure)
+    return None if th is None else _threshold_steps(th)
+
+
+def _threshold_steps(th: Threshold) -> dict[str, Any]:
     if th.direction == "above":
         steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
         if th.warn is not None:
@@ -51,7 +59,7 @@ def _thresholds(step: Step, measure: str) -> dict[str, Any] | None:
 def _window_of(step: Step, measure: str, default: str) -> str:
     """Return the window a panel of ``measure`` shows: its threshold's, so the lines drawn are the
     ones the detector and the rules judge that figure by, else ``default``."""
-    th = next((t for t in step.thresholds if t.measure == measure), None)
+    th = _first(step, measure)
     return default if th is None else format_window(th.window)
 
 
@@ -118,28 +126,33 @@ def _state_panel(ids: _Ids, step: Step, pos: tuple[int, int, int, int]) -> dict[
     }
 
 
-def _measure_panel(ids: _Ids, step: Step, measure: str, pos: tuple[int, int, int, int]) -> dict[str, Any]:
-    """A panel of one judged measure of ``step``, over its threshold's window, worst series first."""
-    m = MEASURES[measure]
+def _measure_panel(ids: _Ids, step: Step, th: Threshold, pos: tuple[int, int, int, int]) -> dict[str, Any]:
+    """A panel of the figure one threshold of ``step`` judges (its measure, window and channels),
+    worst series first, with the threshold's lines."""
+    m = MEASURES[th.measure]
     labels: dict[str, str] = {"step": step.name}
-    title = m.label[0].upper() + m.label[1:]
+    scope = []
     if m.windowed:
-        labels["window"] = _window_of(step, measure, "")
-        title += f" ({labels['window']})"
+        labels["window"] = format_window(th.window)
+        scope.append(labels["window"])
+    if th.channel != "*":
+        labels["channel__re"] = glob_to_regex(th.channel)
+        scope.append(th.channel)
+    title = m.label[0].upper() + m.label[1:] + (f" ({', '.join(scope)})" if scope else "")
     agg = "min" if m.bad == "below" else "max"
     return _timeseries(
         ids,
         title,
         [
             _target(
-                f"{agg} by (channel, queue) ({metric_for(measure).selector(**labels)})",
+                f"{agg} by (channel, queue) ({metric_for(th.measure).selector(**labels)})",
                 "{{channel}}/{{queue}}",
             )
         ],
         _UNITS[m.kind],
         pos,
-        _thresholds(step, measure),
-        f"{title} of step {step.name!r}, with the thresholds it is judged by.",
+        _threshold_steps(th),
+        f"{title} of step {step.name!r}, with the threshold it is judged by.",
     )
 
 
@@ -257,9 +270,9 @@ def build_dashboard(config: Config) -> dict[str, Any]:
             )
         )
         y += 8
-        shown = {"wait_p90", "service_level", "abandon_rate"}
+        shown = ["wait_p90", "service_level", "abandon_rate"]
         if step.next_reply is not None:  # a ticket step: its next-reply target beside first reply
-            shown.add("next_reply_in_target")
+            shown.append("next_reply_in_target")
             nr_window = _window_of(step, "next_reply_in_target", window)
             nr = metric_for("next_reply_in_target").selector(step=s, window=nr_window)
             panels.append(
@@ -274,12 +287,13 @@ def build_dashboard(config: Config) -> dict[str, Any]:
                 )
             )
             y += 8
-        # Every other measure the step is judged by gets a panel of its own, with its lines: a step
-        # whose only threshold is on CSAT (or escalation rate, backlog…) would otherwise show nothing
-        # of what pages for it.
-        extra = list(dict.fromkeys(t.measure for t in step.thresholds if t.measure not in shown))
-        for i, measure in enumerate(extra):
-            panels.append(_measure_panel(ids, step, measure, (12 * (i % 2), y, 12, 8)))
+        # Every other threshold the step is judged by gets a panel of its own, with its lines: a
+        # step whose only threshold is on CSAT (or escalation rate, backlog…), or a second threshold
+        # on a measure (chat's wait p90 beside voice's), would otherwise show nothing of what pages.
+        drawn = [th for th in (_first(step, m) for m in shown) if th is not None]
+        extra = [th for th in step.thresholds if not any(th is d for d in drawn)]
+        for i, th in enumerate(extra):
+            panels.append(_measure_panel(ids, step, th, (12 * (i % 2), y, 12, 8)))
             if i % 2 == 1 or i == len(extra) - 1:
                 y += 8
 

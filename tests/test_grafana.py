@@ -12,11 +12,12 @@ import pytest
 
 from cxmon.catalogue import metric_for
 from cxmon.cli import main
-from cxmon.config import Config, default_config_path, load
+from cxmon.config import Config, default_config_path, load, loads
 from cxmon.engine import Engine
 from cxmon.exposition import render
 from cxmon.grafana import build_dashboard, render_dashboard
 from cxmon.units import format_window
+from tests.helpers import TWIN_THRESHOLDS
 from tests.integration import sim_config
 from tests.metrics_helpers import exported_names, make_series, make_snapshot
 
@@ -106,10 +107,9 @@ def test_dashboard_has_a_state_row_and_four_panels_per_step(config: Config) -> N
         ]
 
 
-def test_every_threshold_is_drawn_over_the_figure_it_judges() -> None:
-    """Each threshold of the default journey (escalation's 15m wait p90, resolution's 60m one, the
-    feedback step's CSAT) has a panel querying its measure over its own window, its breach a line."""
-    config = load(default_config_path())
+def assert_every_threshold_drawn(config: Config) -> None:
+    """Each threshold of ``config`` has a panel querying its measure over its own window (and its
+    channels), its breach a line."""
     dash = build_dashboard(config)
     for step in config.steps:
         for th in step.thresholds:
@@ -126,7 +126,22 @@ def test_every_threshold_is_drawn_over_the_figure_it_judges() -> None:
                 and th.breach
                 in [s["value"] for s in p["fieldConfig"]["defaults"].get("thresholds", {}).get("steps", [])]
             ]
-            assert drawn, (step.name, th.measure, format_window(th.window))
+            assert drawn, (step.name, th.measure, format_window(th.window), th.channel)
+
+
+def test_every_threshold_is_drawn_over_the_figure_it_judges() -> None:
+    """Each threshold of the default journey (escalation's 15m wait p90, resolution's 60m one, the
+    feedback step's CSAT) has a panel querying its measure over its own window, its breach a line."""
+    assert_every_threshold_drawn(load(default_config_path()))
+
+
+def test_a_second_threshold_on_a_measure_is_drawn_too() -> None:
+    """Voice and chat wait p90 thresholds of one step: chat's breach (2m) is drawn on a panel of
+    chat's wait p90, not left out because voice's took the standard panel."""
+    config = loads(TWIN_THRESHOLDS, "twin.toml")
+    assert_every_threshold_drawn(config)
+    (chat,) = [p for p in panels(build_dashboard(config)) if p["title"] == "Wait p90 (5m, chat)"]
+    assert 'channel=~"chat"' in chat["targets"][0]["expr"]
 
 
 def test_panel_ids_are_unique(config: Config) -> None:
