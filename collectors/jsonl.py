@@ -149,14 +149,17 @@ class JsonlFileSource:
         """
         saved = await sink.load_offset()
         fh = await self._open(sink)
-        if fh is None:
-            return
         await self._follow(sink, fh, saved)
 
-    async def _open(self, sink: Sink, said: str = "") -> BinaryIO | None:
-        """Open the file; followed, wait (down) until it can be. None: not followed and unreadable.
+    async def _open(self, sink: Sink, said: str = "") -> BinaryIO:
+        """Open the file; followed, wait (down) until it can be.
 
+        Not followed, the file is work the run was given: one that cannot be read fails the source
+        (reported, then raised, as a records file is), so the run cannot end as a success.
         ``said``: the reason already reported for not having it, not to be reported again.
+
+        Raises:
+            OSError: the file cannot be read and the source does not follow it.
         """
         while True:
             try:
@@ -165,7 +168,7 @@ class JsonlFileSource:
                 why = f"cannot read: {exc.strerror or exc}"
                 if not self.follow:
                     sink.error(self.path, why)
-                    return None
+                    raise
                 if why != said:
                     sink.error(self.path, f"{why} (waiting for it)")
                     said = why

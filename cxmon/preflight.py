@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cxmon.config import Config
 from cxmon.errors import StartupError
@@ -12,8 +14,10 @@ from cxmon.errors import StartupError
 def check_files(config: Config, db_path: str | None) -> None:
     """Check the history database and every collector's ``path`` before the engine starts.
 
-    A missing collector file is left to its collector (a tailer waits for it to appear); one that
-    exists but cannot be read, or a database that cannot be written, stops the start with one line.
+    A missing file is left to a collector that follows its file (a queue_log tailer, a jsonl source
+    with ``follow = true``: they wait for it to appear). One that a collector reads once (records, a
+    jsonl source without ``follow``) is missing work, and stops the start with one line, as does a
+    file that exists but cannot be read, or a database that cannot be written.
 
     Args:
         config: the validated config.
@@ -28,18 +32,41 @@ def check_files(config: Config, db_path: str | None) -> None:
         if not isinstance(raw, str) or not raw:
             continue
         key = f"{collector.path or collector.name}.path"
-        for candidate in _candidates(raw, config.source):
+        candidates = _candidates(raw, config.source, collector.type)
+        for candidate in candidates:
             if candidate.exists():
                 _check_readable(candidate, key)
                 break
+        else:
+            if not _follows(collector.type, collector.options):
+                raise StartupError(
+                    f"{key}: cannot read {candidates[0]}: no such file; this {collector.type} source reads "
+                    f"its file once, so it must be there at start: create it or point {key} elsewhere"
+                    + (
+                        " (with follow = true it waits for the file to appear)"
+                        if collector.type == "jsonl"
+                        else ""
+                    )
+                )
 
 
-def _candidates(raw: str, config_source: str) -> list[Path]:
+def _follows(type_name: str, options: Mapping[str, Any]) -> bool:
+    """Whether a collector of this type follows its file as it grows (and waits for it to appear)."""
+    return type_name == "queue_log" or (type_name == "jsonl" and options.get("follow") is True)
+
+
+def _candidates(raw: str, config_source: str, type_name: str) -> list[Path]:
+    """Where the collector looks for ``raw``, in its order; the first is the one to name when none exists."""
+    if type_name == "jsonl":  # a relative path is taken from the config's folder only, never expanded
+        given = Path(raw)
+        here = given.is_absolute() or config_source in ("", "<memory>")
+        return [given if here else Path(config_source).parent / given]
     path = Path(raw).expanduser()
-    out = [path]
-    if not path.is_absolute() and config_source not in ("", "<memory>"):
-        out.append(Path(config_source).parent / path)
-    return out
+    if path.is_absolute() or not config_source or config_source.startswith("<"):
+        return [path]
+    folder = Path(config_source).parent
+    # queue_log and records: as given, else from the config's folder or the one above it
+    return [path, folder / path, folder.parent / path]
 
 
 def _check_readable(path: Path, key: str) -> None:

@@ -136,3 +136,40 @@ def test_taken_hub_port_is_one_error_line_and_exit_2(taken_port: int, tmp_path: 
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(errors) == 1, proc.stderr
     assert f"127.0.0.1:{taken_port} for the hub" in errors[0] and "[hub] enabled = false" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    [("jsonl", ""), ("jsonl", "follow = false\n"), ("records", 'preset = "anonymous-bank"\n')],
+)
+def test_missing_file_read_once_is_one_line_and_exit_2(kind: str, extra: str, tmp_path: Path) -> None:
+    """A missing file that a source reads once (records, jsonl without follow) stops the start: exit 2,
+    its key path and file, rather than a run that ends without having read it."""
+    missing = tmp_path / "absent"
+    config = tmp_path / "cxmon.toml"
+    config.write_text(
+        '[http]\nlisten = "127.0.0.1:0"\n[journey]\nchannels = ["voice"]\n'
+        '[[journey.steps]]\nname = "help"\nmatch = [{ channel = "*", queue = "*" }]\n'
+        f'[[collectors]]\ntype = "{kind}"\nname = "file"\npath = "{missing}"\n{extra}'
+    )
+    proc = cxmon(
+        "run", "--headless", "--config", str(config), "--db", str(tmp_path / "x.db"), "--duration", "5s"
+    )
+    line = one_line(proc.stderr)
+    assert proc.returncode == 2
+    assert f"collectors[0].path: cannot read {missing}: no such file" in line
+
+
+def test_missing_file_followed_is_waited_for(tmp_path: Path) -> None:
+    """A jsonl source with follow = true waits for a missing file: the start goes on."""
+    config = tmp_path / "cxmon.toml"
+    config.write_text(
+        '[http]\nlisten = "127.0.0.1:0"\n[hub]\nlisten = "127.0.0.1:0"\n[journey]\nchannels = ["voice"]\n'
+        '[[journey.steps]]\nname = "help"\nmatch = [{ channel = "*", queue = "*" }]\n'
+        f'[[collectors]]\ntype = "jsonl"\nname = "file"\npath = "{tmp_path / "later"}"\nfollow = true\n'
+    )
+    proc = cxmon(
+        "run", "--headless", "--config", str(config), "--db", str(tmp_path / "x.db"), "--duration", "2s"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "waiting for it" in proc.stderr

@@ -197,3 +197,13 @@ async def test_a_time_before_1970_is_an_error_at_its_line(tmp_path: Path) -> Non
     assert any(f"{path}:2: ts must be a finite time from 1970 on, got -5" in e for e in engine.errors)
     con = sqlite3.connect(tmp_path / "h.db")
     assert [r[0] for r in con.execute("SELECT contact_id FROM events ORDER BY id")] == ["c1", "c3"]
+
+
+async def test_a_missing_file_not_followed_fails_the_source(tmp_path: Path) -> None:
+    """A file the source was to read once and cannot read is reported and fails the source (the run
+    cannot end as a success), rather than ending as if it had been read."""
+    path = tmp_path / "absent.jsonl"
+    engine = await ingest(path, tmp_path / "h.db")
+    health = engine.health["feed"]
+    assert health.failed
+    assert any(f"{path}: cannot read: No such file or directory" in e for e in engine.errors)
