@@ -80,15 +80,41 @@ def parse_line(raw: bytes, make: Callable[..., Any] | None = None) -> ContactEve
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
+    if not _KEYS.issuperset(data):
+        key = min(k for k in data if k not in _KEYS)
+        hint = " (a line names its customer with customer_id, a string)" if key == "customer" else ""
+        raise ValueError(f"{key[:40]}: unknown key{hint}")
     for key in _NUMBERS:
         value = data.get(key)
         # JSON numbers cannot be infinite or NaN (orjson refuses them); strings like "inf" can.
         if value.__class__ is str and not _finite(value):
             raise ValueError(f"{key} is not a finite number: {value[:40]!r}")
+    for key in _STRINGS:
+        value = data.get(key)
+        # ContactEvent.from_dict would make a string of anything: {"x": 1} is no customer key.
+        if value is not None and value.__class__ is not str:
+            raise ValueError(
+                f"{key}: expected a string, got {orjson.dumps(value)[:40].decode(errors='replace')}"
+            )
     return ContactEvent.from_dict(data, make)
 
 
 _NUMBERS = ("ts", "wait", "duration", "score")
+_STRINGS = ("contact_id", "channel", "queue", "source", "customer_id", "reason", "target")
+_KEYS = frozenset(
+    (
+        "ts",
+        "kind",
+        *_STRINGS,
+        "wait",
+        "duration",
+        "score",
+        "agents_staffed",
+        "agents_available",
+        "contacts_waiting",
+    )
+)
+"""The fields of a line: what ContactEvent.to_dict writes."""
 
 
 def _finite(text: str) -> bool:

@@ -207,3 +207,19 @@ async def test_a_missing_file_not_followed_fails_the_source(tmp_path: Path) -> N
     health = engine.health["feed"]
     assert health.failed
     assert any(f"{path}: cannot read: No such file or directory" in e for e in engine.errors)
+
+
+async def test_a_customer_that_is_not_a_string_key_is_an_error_at_its_line(tmp_path: Path) -> None:
+    """A line naming its customer with an object (``customer``, which a line does not carry) or with a
+    ``customer_id`` that is not a string is an error at file:line naming the key; the lines around
+    it are stored."""
+    with_object = json.loads(line(2)) | {"customer": {"x": 1}}
+    with_number = json.loads(line(3)) | {"customer_id": 34600111222}
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([line(1), json.dumps(with_object), json.dumps(with_number), line(4)]) + "\n")
+    engine = await ingest(path, tmp_path / "h.db")
+    errors = list(engine.errors)
+    assert any(f"{path}:2: customer: unknown key" in e for e in errors)
+    assert any(f"{path}:3: customer_id: expected a string, got 34600111222" in e for e in errors)
+    con = sqlite3.connect(tmp_path / "h.db")
+    assert [r[0] for r in con.execute("SELECT contact_id FROM events ORDER BY id")] == ["c1", "c4"]

@@ -50,6 +50,10 @@ _FIELDS = frozenset(
     }
 )
 
+_CUSTOMER_FIELDS: dict[str, type | tuple[type, ...]] = {"phone": str, "email": str, "id": (str, int)}
+"""The keys of a ``customer`` object (the schema's ``additionalProperties: false``) and their types."""
+_CUSTOMER_TYPES = {"phone": "a string", "email": "a string", "id": "a string or an integer"}
+
 
 def native_signature(secret: bytes, stamp: str, body: bytes) -> str:
     """Return the ``X-Cxmon-Signature`` value for ``body`` sent at ``stamp`` (epoch seconds as text)."""
@@ -108,22 +112,7 @@ class NativeAdapter:
         if item.get("kind") not in KINDS_BY_VALUE:
             raise ValueError(f"{where}.kind: unknown kind {item.get('kind')!r}")
         ts = timestamp(item.get("ts"), f"{where}.ts")
-        customer = item.get("customer", item.get("customer_id"))
-        if isinstance(customer, dict):
-            key = self.o.keys.key(
-                phone=customer.get("phone"), email=customer.get("email"), contact=customer.get("id")
-            )
-        elif isinstance(customer, str):
-            if "@" in customer:
-                key = self.o.keys.key(email=customer)
-            elif normalize_phone(customer, self.o.keys.region) is not None:
-                key = self.o.keys.key(phone=customer)
-            else:
-                key = self.o.keys.key(contact=customer)
-        elif customer is None:
-            key = None
-        else:
-            raise ValueError(f"{where}.customer: expected a string or an object")
+        key = self._customer(item, where)
         fields = {k: v for k, v in item.items() if k not in ("id", "customer", "comment", "ts")}
         fields["ts"] = ts
         fields["customer_id"] = key
@@ -146,3 +135,34 @@ class NativeAdapter:
         elif not isinstance(event_id, str | int) or isinstance(event_id, bool):
             raise ValueError(f"{where}.id: expected a string")
         return Update(str(event_id), "direct", ts, event.contact_id, event=event, where=f"{where}.ts")
+
+    def _customer(self, item: dict[str, Any], where: str) -> str | None:
+        """The customer key of an event's ``customer`` (a string or an object) or ``customer_id``.
+
+        Raises:
+            ValueError: either is not of the schema's shape (the message gives its key path).
+        """
+        if "customer" in item:
+            customer, at = item["customer"], f"{where}.customer"
+        else:
+            customer, at = item.get("customer_id"), f"{where}.customer_id"
+            if customer is not None and not isinstance(customer, str):
+                raise ValueError(f"{at}: expected a string")
+        if isinstance(customer, dict):
+            for name, value in customer.items():
+                if name not in _CUSTOMER_FIELDS:
+                    raise ValueError(f"{at}.{name}: unknown key")
+                if isinstance(value, bool) or not isinstance(value, _CUSTOMER_FIELDS[name]):
+                    raise ValueError(f"{at}.{name}: expected {_CUSTOMER_TYPES[name]}")
+            return self.o.keys.key(
+                phone=customer.get("phone"), email=customer.get("email"), contact=customer.get("id")
+            )
+        if isinstance(customer, str):
+            if "@" in customer:
+                return self.o.keys.key(email=customer)
+            if normalize_phone(customer, self.o.keys.region) is not None:
+                return self.o.keys.key(phone=customer)
+            return self.o.keys.key(contact=customer)
+        if customer is None:
+            return None
+        raise ValueError(f"{at}: expected a string or an object")

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import aiohttp
+import pytest
 
 from cxmon.events import EventKind
 from tests.collectors.webhook import payloads as p
@@ -515,3 +516,38 @@ async def test_native_bad_event_names_its_place() -> None:
         )
         await asyncio.sleep(0.05)
     assert status == 400 and b"events[1].kind" in text and sink.events == []
+
+
+@pytest.mark.parametrize(
+    ("customer", "where"),
+    [
+        ({"x": 1}, b"events[0].customer.x: unknown key"),
+        ({"phone": 34600111222}, b"events[0].customer.phone: expected a string"),
+        ({"email": ["a@b.c"]}, b"events[0].customer.email: expected a string"),
+        ({"id": 1.5}, b"events[0].customer.id: expected a string or an integer"),
+        ({"id": True}, b"events[0].customer.id: expected a string or an integer"),
+    ],
+)
+async def test_native_customer_object_off_the_schema_is_malformed(customer: object, where: bytes) -> None:
+    """A customer object with a key the schema does not name, or a value of another type, is refused
+    with 400 naming its key path; nothing of the batch is taken."""
+    src = make_source("native")
+    good = {"ts": time.time(), "kind": "arrived", "contact_id": "x", "queue": "q"}
+    async with serving(src) as (base, [sink]):
+        status, text = await _native(
+            base + src.path, {"version": 1, "events": [{**good, "customer": customer}]}
+        )
+        await asyncio.sleep(0.05)
+    assert status == 400 and where in text and sink.events == []
+
+
+async def test_native_customer_id_that_is_not_a_string_is_malformed() -> None:
+    """``customer_id`` is a string: an object there is refused with 400 naming ``customer_id``."""
+    src = make_source("native")
+    good = {"ts": time.time(), "kind": "arrived", "contact_id": "x", "queue": "q"}
+    async with serving(src) as (base, [sink]):
+        status, text = await _native(
+            base + src.path, {**good, "version": 1, "customer_id": {"phone": "+34600111222"}}
+        )
+        await asyncio.sleep(0.05)
+    assert status == 400 and b"body.customer_id: expected a string" in text and sink.events == []

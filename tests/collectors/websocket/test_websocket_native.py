@@ -127,3 +127,52 @@ def test_backoff_doubles_with_jitter_and_caps() -> None:
         cap = min(30.0, 2.0**n)
         assert cap / 2 <= d <= cap
     assert len({round(d, 6) for d in delays[5:]}) == 3  # capped, but not in lockstep
+
+
+class Messages:
+    """A server that sends each client the given messages, one websocket message each, then ``close``
+    (a close code and reason) or nothing (it waits for the client to leave)."""
+
+    def __init__(self, messages: list[str], close: tuple[int, str] | None = None) -> None:
+        self.messages = messages
+        self.close = close
+        self.port = 0
+        self.server: Server | None = None
+
+    async def __aenter__(self) -> Messages:
+        self.server = await serve(self._client, "127.0.0.1", 0)
+        self.port = next(iter(self.server.sockets)).getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _client(self, ws: ServerConnection) -> None:
+        for message in self.messages:
+            await ws.send(message)
+        if self.close is not None:
+            await ws.close(*self.close)
+        await ws.wait_closed()
+
+
+def native(*events: dict[str, object]) -> str:
+    return orjson.dumps({"version": 1, "events": list(events)}).decode()
+
+
+async def test_customer_object_off_the_schema_is_reported_with_its_key_path() -> None:
+    """A streamed event whose customer object has a key the schema does not name is reported with
+    its key path and skipped; the messages around it are taken."""
+    bad = {**event(2), "customer": {"phone": "+34600111222", "x": 1}}
+    async with Messages([native(event(1)), native(bad), native(event(3))]) as feed:
+        sink = RecordingSink()
+        src = source(feed.port, "tok")
+        task = asyncio.create_task(src.run(sink))
+        try:
+            await wait_for(lambda: len(sink.events) == 2)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert [e.contact_id for e in sink.events] == ["k1", "k3"]
+    assert [msg for _, msg in sink.errors] == ["events[0].customer.x: unknown key"]
