@@ -140,6 +140,16 @@ class WebsocketSource:
                         attempt = 0
                         sink.set_up(True)
                         await self._read(ws, link, sink)
+                        if (
+                            ws.close_code is not None
+                        ):  # the server closed (a clean close ends the loop quietly)
+                            log.info(
+                                "%s: %s closed the connection: code %s%s",
+                                self.name,
+                                link.url,
+                                ws.close_code,
+                                f" ({ws.close_reason})" if ws.close_reason else "",
+                            )
                 except asyncio.CancelledError:
                     sink.set_up(False)
                     raise
@@ -155,15 +165,19 @@ class WebsocketSource:
     async def _read(self, ws: ClientConnection, link: Link, sink: Sink) -> None:
         """Read until the server closes, asks for a reconnect, or the link is due for renewal."""
         timeout = None if link.renew_at is None else max(0.0, link.renew_at - self.clock())
+        number = 0
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 async for message in ws:
                     self.counts["messages"] += 1
+                    number += 1
                     try:
                         handled = self.adapter.handle(message)
                     except (ValueError, TypeError) as exc:
                         self.counts["malformed"] += 1
-                        sink.error(link.url, str(exc)[:300])
+                        # By its number since this connection opened: a feed's URL names no message.
+                        where = f"{link.url} message {number} of connection {self.counts['connects']}"
+                        sink.error(where, str(exc)[:300])
                         continue
                     self.counts["unknown"] += handled.unknown
                     if handled.reconnect:

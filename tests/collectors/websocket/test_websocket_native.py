@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 
 import orjson
+import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from collectors.websocket.options import parse_options
@@ -176,3 +178,43 @@ async def test_customer_object_off_the_schema_is_reported_with_its_key_path() ->
             await asyncio.gather(task, return_exceptions=True)
     assert [e.contact_id for e in sink.events] == ["k1", "k3"]
     assert [msg for _, msg in sink.errors] == ["events[0].customer.x: unknown key"]
+
+
+async def test_a_garbage_message_is_reported_by_its_number_since_connect() -> None:
+    """A message that is not a native body is reported with the feed's URL, its number since the
+    connection opened and the connection's; the messages after it are taken."""
+    async with Messages([native(event(1)), native(event(2)), "{garbage", native(event(3))]) as feed:
+        sink = RecordingSink()
+        src = source(feed.port, "tok")
+        task = asyncio.create_task(src.run(sink))
+        try:
+            await wait_for(lambda: len(sink.events) == 3)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    [(where, why)] = sink.errors
+    assert where == f"ws://127.0.0.1:{feed.port}/events message 3 of connection 1"
+    assert why.startswith("body: not JSON")
+
+
+async def test_a_clean_close_by_the_server_is_logged_with_its_code_and_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server that closes normally (1000) is a disconnect logged at info with the code and reason,
+    not a silent one."""
+    caplog.set_level(logging.INFO, logger="collectors.websocket.source")
+    async with Messages([native(event(1))], close=(1000, "maintenance")) as feed:
+        sink = RecordingSink()
+        src = source(feed.port, "tok")
+        task = asyncio.create_task(src.run(sink))
+        try:
+            await wait_for(lambda: src.counts["disconnects"] >= 1)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    closes = [r for r in caplog.records if "closed the connection" in r.getMessage()]
+    assert closes and closes[0].levelno == logging.INFO
+    assert (
+        closes[0].getMessage()
+        == f"live: ws://127.0.0.1:{feed.port}/events closed the connection: code 1000 (maintenance)"
+    )
