@@ -146,14 +146,17 @@ def timestamp(value: Any, where: str) -> float:
     """Read a vendor timestamp: epoch seconds (or milliseconds), or ISO 8601.
 
     Raises:
-        ValueError: not a time (the message names ``where``).
+        ValueError: not a time, or not one a vendor can stamp: not finite (``"inf"``, ``"nan"``), or
+            before 1970 (the message names ``where``).
     """
     if isinstance(value, bool):
         raise ValueError(f"{where}: not a time: {value!r}")
     if isinstance(value, int | float):
         seconds = float(value)
-        if not math.isfinite(seconds):  # NaN passes every comparison with the clock's tolerance
-            raise ValueError(f"{where}: not a finite time: {value!r}")
+        # An infinite or NaN time would pass any tolerance check (every comparison with NaN is
+        # false) and order nothing; the engine would refuse the event only after it was answered 200.
+        if not math.isfinite(seconds) or seconds < 0.0:
+            raise ValueError(f"{where}: not a time: {value!r}")
         return seconds / 1000.0 if seconds > 1e11 else seconds
     if isinstance(value, str) and value.strip():
         text = value.strip()
@@ -174,7 +177,10 @@ def timestamp(value: Any, where: str) -> float:
             raise ValueError(f"{where}: not a time: {value!r}") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
+        seconds = parsed.timestamp()
+        if seconds < 0.0:
+            raise ValueError(f"{where}: not a time: {value!r}")
+        return seconds
     raise ValueError(f"{where}: not a time: {value!r}")
 
 

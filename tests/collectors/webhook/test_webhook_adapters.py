@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import time
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from cxmon.events import EventKind
 from tests.collectors.webhook import payloads as p
 from tests.collectors.webhook.harness import (
+    SECRET,
     body_of,
     chatwoot_headers,
     connect_headers,
@@ -551,3 +554,39 @@ async def test_native_customer_id_that_is_not_a_string_is_malformed() -> None:
         )
         await asyncio.sleep(0.05)
     assert status == 400 and b"body.customer_id: expected a string" in text and sink.events == []
+
+
+@pytest.mark.parametrize("bad", ["inf", "-inf", "nan", "1e400", -5])
+async def test_a_time_that_is_not_finite_or_before_1970_is_malformed(bad: object) -> None:
+    """A vendor time of "inf", "nan" or before 1970 is refused with 400 naming its key, rather than
+    taken (and answered 200) as an event the engine then drops and a contact's clock that is NaN."""
+    src = make_source("chatwoot")
+    payload = p.chatwoot_conversation("conversation_created", 41, time.time())
+    payload["created_at"] = payload["timestamp"] = bad
+    async with serving(src) as (base, [sink]):
+        body = body_of(payload)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(base + src.path, data=body, headers=chatwoot_headers(body)) as r,
+        ):
+            status, text = r.status, await r.read()
+        await asyncio.sleep(0.05)
+    assert status == 400 and b"body.created_at: not a time" in text and sink.events == []
+
+
+async def test_a_signed_timestamp_that_is_nan_is_refused() -> None:
+    """A signature over the timestamp "nan" is refused (401): NaN is within no tolerance, though it
+    compares as if it were."""
+    src = make_source("native")
+    body = body_of({"version": 1, "ts": time.time(), "kind": "arrived", "contact_id": "x", "queue": "q"})
+    stamp = "nan"
+    mac = hmac.new(SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Cxmon-Signature": f"sha256={mac}",
+        "X-Cxmon-Timestamp": stamp,
+    }
+    async with serving(src) as (base, [sink]):
+        status = await _post(base + src.path, body, headers)
+        await asyncio.sleep(0.05)
+    assert status == 401 and sink.events == [] and src.rejected["bad_signature"] == 1
