@@ -220,3 +220,16 @@ def text_id(value: Any, where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
         raise ValueError(f"{where}: expected an id, got {value!r}")
     return str(value)
+
+
+def optional_id(value: Any, where: str) -> str:
+    """Return an optional id (a group, an inbox: string or integer) as text; none (null, "", 0) is "".
+
+    Raises:
+        ValueError: of another type (an object, a list, a boolean would name a queue ``{'a': 1}``).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{where}: expected an id, got {value!r}"[:200])
+    return "" if value in ("", 0, "0") else str(value)

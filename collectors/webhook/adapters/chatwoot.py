@@ -21,6 +21,7 @@ from collectors.webhook.model import (
     Signed,
     Update,
     obj,
+    optional_id,
     optional_time,
     same,
     text_id,
@@ -101,8 +102,7 @@ class ChatwootAdapter:
     def _where(self, conv: dict[str, Any], where: str) -> tuple[str, str, str, str | None]:
         """(contact id, channel, queue, customer) of a conversation object."""
         cid = text_id(conv.get("id"), f"{where}.id")
-        inbox = conv.get("inbox_id")
-        queue = str(inbox) if inbox is not None else ""
+        queue = optional_id(conv.get("inbox_id"), f"{where}.inbox_id")
         queue = self.o.queues.get(queue, queue)
         kind = conv.get("channel")
         channel = self.o.channel or "chat"

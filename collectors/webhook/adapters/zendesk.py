@@ -23,6 +23,7 @@ from collectors.webhook.model import (
     Signed,
     Update,
     obj,
+    optional_id,
     optional_time,
     same,
     text_id,
@@ -153,8 +154,7 @@ class ZendeskAdapter:
 
     def _ticket(self, detail: dict[str, Any]) -> tuple[str, str, str, str | None]:
         ticket = text_id(detail.get("id"), "detail.id")
-        group = detail.get("group_id")
-        queue = str(group) if group not in (None, "", 0, "0") else ""
+        queue = optional_id(detail.get("group_id"), "detail.group_id")
         queue = self.o.queues.get(queue, queue)
         via = detail.get("via")
         raw = via.get("channel") if isinstance(via, dict) else None
@@ -180,9 +180,9 @@ class ZendeskAdapter:
             raise ValueError(f"satisfaction_rating.score: {score_raw!r}")
         ticket = text_id(rating.get("ticket_id"), "satisfaction_rating.ticket_id")
         rid = text_id(rating.get("id"), "satisfaction_rating.id")
-        ts = timestamp(rating.get("updated_at") or rating.get("created_at"), "satisfaction_rating.created_at")
-        group = rating.get("group_id")
-        queue = str(group) if group not in (None, "", 0) else ""
+        stamp = "updated_at" if rating.get("updated_at") else "created_at"
+        ts = timestamp(rating.get(stamp), f"satisfaction_rating.{stamp}")
+        queue = optional_id(rating.get("group_id"), "satisfaction_rating.group_id")
         customer = self.o.keys.key(email=rating.get("requester_email"), contact=rating.get("requester_id"))
         comment = rating.get("comment")
         return Update(

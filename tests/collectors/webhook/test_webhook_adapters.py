@@ -590,3 +590,27 @@ async def test_a_signed_timestamp_that_is_nan_is_refused() -> None:
         status = await _post(base + src.path, body, headers)
         await asyncio.sleep(0.05)
     assert status == 401 and sink.events == [] and src.rejected["bad_signature"] == 1
+
+
+@pytest.mark.parametrize("bad", [{"id": 360001}, [360001], True])
+async def test_a_group_or_inbox_that_is_not_an_id_is_malformed(bad: object) -> None:
+    """A Zendesk group_id or a Chatwoot inbox_id that is an object, a list or a boolean is refused with
+    400 naming its key, rather than made into a queue named "{'id': 360001}"."""
+    now = time.time()
+    zendesk = make_source("zendesk")
+    ticket = p.zendesk_ticket("created", "01GZ1", 51, now, {}, created=now)
+    ticket["detail"]["group_id"] = bad
+    chatwoot = make_source("chatwoot")
+    conversation = p.chatwoot_conversation("conversation_created", 52, now)
+    conversation["inbox_id"] = bad
+    async with serving(zendesk, chatwoot) as (base, sinks):
+        z_body, c_body = body_of(ticket), body_of(conversation)
+        async with aiohttp.ClientSession() as http:
+            async with http.post(base + zendesk.path, data=z_body, headers=zendesk_headers(z_body)) as r:
+                z_status, z_text = r.status, await r.read()
+            async with http.post(base + chatwoot.path, data=c_body, headers=chatwoot_headers(c_body)) as r:
+                c_status, c_text = r.status, await r.read()
+        await asyncio.sleep(0.05)
+    assert (z_status, c_status) == (400, 400)
+    assert b"detail.group_id: expected an id" in z_text and b"body.inbox_id: expected an id" in c_text
+    assert [s.events for s in sinks] == [[], []]
