@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from collectors.webhook.model import Update
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from cxmon.config import Config
 
 CONTACTS_MAX = 100_000
+PAUSES_KEPT = 32
+"""Ended pauses kept per contact; older ones count whole for any later update."""
 
 ClockFor = Callable[[str, str], "tuple[Calendar | None, float | None]"]
 """(channel, queue) → the step's calendar and next-reply target."""
@@ -51,8 +53,11 @@ class _Contact:
     paused_at: float | None = None
     calendar: Calendar | None = None
     next_target: float | None = None
+    pauses: list[tuple[float, float]] = field(default_factory=list)
+    """Pauses (pending, on hold) that have ended, as (start, end), oldest first: an update delivered
+    late is clocked by the pauses before its own time, not by those that came after it."""
     paused: float = 0.0
-    """Business seconds spent paused (pending, on hold) in pauses that have ended."""
+    """Business seconds of the oldest pauses, folded out of :attr:`pauses` to keep it short."""
     awaiting: float | None = None
     """Since when the customer's latest message waits for an agent's reply (after the first)."""
     awaiting_paused: float = 0.0
@@ -65,8 +70,23 @@ class _Contact:
 
     def paused_by(self, ts: float) -> float:
         """Business seconds paused up to ``ts`` (the pause going on included)."""
-        ongoing = self.business(self.paused_at, ts) if self.paused_at is not None else 0.0
-        return self.paused + ongoing
+        total = self.paused
+        for start, end in self.pauses:
+            if start < ts:
+                total += self.business(start, min(end, ts))
+        if self.paused_at is not None and self.paused_at < ts:
+            total += self.business(self.paused_at, ts)
+        return total
+
+    def end_pause(self, ts: float) -> None:
+        """The pause going on, if any, ended at ``ts``."""
+        if self.paused_at is None:
+            return
+        self.pauses.append((self.paused_at, max(self.paused_at, ts)))
+        self.paused_at = None
+        if len(self.pauses) > PAUSES_KEPT:
+            start, end = self.pauses.pop(0)
+            self.paused += self.business(start, end)
 
     def clock(self, start: float, ts: float, paused_at_start: float = 0.0) -> float:
         """Business seconds from ``start`` to ``ts`` with the clock stopped while paused."""
@@ -197,8 +217,7 @@ class ContactTracker:
                 c.paused_at = None
                 out.append(self._event(u.ts, EventKind.REOPENED, u.contact, c))
             elif c.paused_at is not None:
-                c.paused = c.paused_by(u.ts)
-                c.paused_at = None
+                c.end_pause(u.ts)
                 out.append(self._event(u.ts, EventKind.RESUMED, u.contact, c))
         elif u.status == "paused":
             if c.closed_at is None and c.paused_at is None:
@@ -211,9 +230,8 @@ class ContactTracker:
                 self._answer(u.contact, c, u.answered_at, out)
             duration = u.duration if u.duration is not None else c.clock(c.opened, u.ts)
             out.append(self._event(u.ts, EventKind.RESOLVED, u.contact, c, duration=max(0.0, duration)))
-            c.paused = c.paused_by(u.ts)
+            c.end_pause(u.ts)
             c.closed_at = u.ts
-            c.paused_at = None
             c.awaiting = None
 
     def _event(

@@ -614,3 +614,25 @@ async def test_a_group_or_inbox_that_is_not_an_id_is_malformed(bad: object) -> N
     assert (z_status, c_status) == (400, 400)
     assert b"detail.group_id: expected an id" in z_text and b"body.inbox_id: expected an id" in c_text
     assert [s.events for s in sinks] == [[], []]
+
+
+async def test_a_late_reply_is_not_shortened_by_a_pause_after_it() -> None:
+    """Created at 0, answered at +600 s, pending from +700 s to +900 s; the answer is delivered last.
+    Its wait is 600 s: the pause came after it and does not stop its clock."""
+    src = make_source("zendesk")
+    t0 = time.time() - 3600
+
+    def status(event_id: str, at: float, current: str, previous: str) -> dict[str, Any]:
+        event = {"current": current, "previous": previous}
+        return p.zendesk_ticket("status_changed", event_id, 35437, t0 + at, event, created=t0)
+
+    async with serving(src) as (base, [sink]):
+        url = base + src.path
+        await _zendesk(url, p.zendesk_ticket("created", "l1", 35437, t0, {}, created=t0))
+        await _zendesk(url, status("l3", 700, "PENDING", "OPEN"))
+        await _zendesk(url, status("l4", 900, "OPEN", "PENDING"))
+        reply = p.zendesk_comment(True)
+        await _zendesk(url, p.zendesk_ticket("comment_added", "l2", 35437, t0 + 600, reply, created=t0))
+        await until(lambda: "answered" in sink.kinds())
+    [answered] = [e for e in sink.events if e.kind is EventKind.ANSWERED]
+    assert answered.wait is not None and abs(answered.wait - 600) < 1
