@@ -91,6 +91,8 @@ class AmazonConnectAdapter:
             agent.get("connectedtoagenttimestamp"), f"{where}.detail.agentInfo.connectedToAgentTimestamp"
         )
         arn = q.get("queuearn")
+        if arn is not None and not isinstance(arn, str):
+            raise ValueError(f"{where}.detail.queueInfo.queueArn: expected a string, got {arn!r}"[:200])
         queue = ""
         if isinstance(arn, str) and arn:
             queue = (

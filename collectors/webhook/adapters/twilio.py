@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -106,7 +107,9 @@ class TwilioTaskRouterAdapter:
                 loaded = orjson.loads(p["TaskAttributes"])
             except orjson.JSONDecodeError:
                 raise ValueError("TaskAttributes: not JSON") from None
-            attrs = loaded if isinstance(loaded, dict) else {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"TaskAttributes: expected a JSON object, got {type(loaded).__name__}")
+            attrs = loaded
         queue = p.get("TaskQueueName") or p.get("TaskQueueSid") or ""
         queue = self.o.queues.get(p.get("TaskQueueSid", ""), self.o.queues.get(queue, queue))
         raw_channel = p.get("TaskChannelUniqueName") or ""
@@ -119,6 +122,9 @@ class TwilioTaskRouterAdapter:
         )
         age = p.get("TaskAge")
         opened = ts - float(age) if age not in (None, "") and str(age).replace(".", "", 1).isdigit() else None
+        if opened is not None and (not math.isfinite(opened) or opened < 0.0):
+            # The task would have been created before 1970: its wait would be centuries long.
+            raise ValueError(f"TaskAge: {str(age)[:40]!r} s is older than the task can be")
         base: dict[str, Any] = {
             "contact": f"{self.o.source}:{task}",
             "channel": channel,

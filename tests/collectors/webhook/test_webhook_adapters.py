@@ -636,3 +636,48 @@ async def test_a_late_reply_is_not_shortened_by_a_pause_after_it() -> None:
         await until(lambda: "answered" in sink.kinds())
     [answered] = [e for e in sink.events if e.kind is EventKind.ANSWERED]
     assert answered.wait is not None and abs(answered.wait - 600) < 1
+
+
+async def test_twilio_task_age_before_1970_is_malformed() -> None:
+    """A reservation.accepted whose TaskAge puts the task's creation before 1970 is refused with 400
+    naming TaskAge, rather than taken as an answer after a wait of centuries."""
+    src = make_source("twilio_taskrouter")
+    async with serving(src) as (base, [sink]):
+        url = base + src.path
+        accepted = p.taskrouter("reservation.accepted", "EV9", "WT9", time.time(), TaskAge="99999999999")
+        body, headers = twilio_request(url, accepted)
+        async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as r:
+            status, text = r.status, await r.read()
+        await asyncio.sleep(0.05)
+    assert status == 400 and b"TaskAge" in text and sink.events == []
+
+
+async def test_twilio_task_attributes_that_are_not_an_object_are_malformed() -> None:
+    """TaskAttributes holding a JSON list is refused with 400 naming it, not read as no attributes."""
+    src = make_source("twilio_taskrouter")
+    async with serving(src) as (base, [sink]):
+        url = base + src.path
+        entered = p.taskrouter("task-queue.entered", "EV8", "WT8", time.time(), TaskAttributes="[1, 2]")
+        body, headers = twilio_request(url, entered)
+        async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as r:
+            status, text = r.status, await r.read()
+        await asyncio.sleep(0.05)
+    assert status == 400 and b"TaskAttributes: expected a JSON object" in text and sink.events == []
+
+
+async def test_connect_queue_arn_that_is_not_a_string_is_malformed() -> None:
+    """A queueInfo.queueArn that is a number is refused with 400 naming it, not read as no queue."""
+    src = make_source("amazon_connect")
+    now = time.time()
+    event = p.connect_event("QUEUED", "q-arn-1", "c-arn-1", now, enqueued=now)
+    event["detail"]["queueInfo"]["queueArn"] = 5
+    async with serving(src) as (base, [sink]):
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(base + src.path, data=body_of(event), headers=connect_headers()) as r,
+        ):
+            status, text = r.status, await r.read()
+        await asyncio.sleep(0.05)
+    assert (
+        status == 400 and b"body.detail.queueInfo.queueArn: expected a string" in text and sink.events == []
+    )
