@@ -194,6 +194,7 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
     # The channels the step's contacts can have, when every match rule names one outright.
     literal = [r.channel for r in rules]
     known = None if any(c in ch for ch in literal for c in "*?[") else sorted(set(literal))
+    seen: dict[tuple[str, float | None, str], int] = {}
     for i, item in enumerate(raw_th or []):
         th = parse_threshold(item, f"{sec.key('thresholds')}[{i}]", windows, problems)
         if th is not None:
@@ -204,6 +205,17 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
                     f"{th.channel!r} matches none of the step's channels ({', '.join(known)})",
                 )
                 continue
+            # Two rules on one figure of one channel pattern would judge it twice, and their alerts
+            # (labelled by step, measure, window and channel) could not be told apart.
+            same = (th.measure, th.window if MEASURES[th.measure].windowed else None, th.channel)
+            if same in seen:
+                problems.add(
+                    f"{sec.key('thresholds')}[{i}]",
+                    f"the same measure, window and channel as thresholds[{seen[same]}] "
+                    "(one threshold per figure: give them different channels, or keep one)",
+                )
+                continue
+            seen[same] = i
             thresholds.append(th)
     sec.finish()
     if len(problems.items) > before:

@@ -182,6 +182,27 @@ def test_a_step_name_that_is_not_an_identifier_is_a_problem(name: str) -> None:
     ]
 
 
+def test_two_thresholds_on_one_figure_of_one_channel_are_a_problem() -> None:
+    """A second threshold on the same measure, window and channel as another (a copy left with
+    another breach) is reported at its key path: the two would judge one figure twice and page
+    with alerts no one could tell apart. Another window, or another channel, is a threshold of its own."""
+    second = """
+  [[journey.steps.thresholds]]
+  measure = "wait_p90"
+  window = "60s"
+  warn = "40s"
+  breach = "90s"
+  clear = "60s"
+"""
+    found = problems_of(ONE_STEP + second)
+    assert found == [
+        "journey.steps[0].thresholds[1]: the same measure, window and channel as thresholds[0] "
+        "(one threshold per figure: give them different channels, or keep one)"
+    ]
+    loads(ONE_STEP + second.replace('window = "60s"', 'window = "5m"'), "t.toml")
+    loads(ONE_STEP + second + '  channel = "voice"\n', "t.toml")
+
+
 def test_a_step_that_matches_nothing_is_a_problem() -> None:
     """`match = []` leaves a step no contact can enter, whose thresholds never judge: it is reported."""
     found = problems_of(ONE_STEP.replace('match = [{ channel = "voice", queue = "q*" }]', "match = []"))
