@@ -136,10 +136,18 @@ class TwilioTaskRouterAdapter:
         elif kind == "reservation.accepted":
             out.updates.append(Update(event_id, "reply", ts, opened_at=opened, **base))
         elif kind == "task.canceled":
-            reason = "hangup" if "hangup" in str(p.get("TaskCanceledReason", "")).lower() else "canceled"
+            reason = _canceled_reason(str(p.get("TaskCanceledReason", "")))
             out.updates.append(Update(event_id, "abandon", ts, opened_at=opened, reason=reason, **base))
         elif kind == "task-queue.timeout":
             out.updates.append(Update(event_id, "abandon", ts, opened_at=opened, reason="timeout", **base))
         else:
             out.updates.append(Update(event_id, "status", ts, opened_at=opened, status="resolved", **base))
         return out
+
+
+def _canceled_reason(text: str) -> str:
+    """An abandon's reason from Twilio's ``TaskCanceledReason``: TaskRouter's own on a task whose
+    TTL ran out ("Task TTL Exceeded") is a timeout; any other (the application canceling the task
+    of a caller who left, "hangup" or words of its own) is the caller hanging up."""
+    said = text.lower()
+    return "timeout" if "ttl" in said or "timeout" in said or "timed out" in said else "hangup"

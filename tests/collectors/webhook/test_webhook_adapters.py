@@ -294,7 +294,9 @@ async def test_twilio_task_answered_and_completed() -> None:
 
 
 async def test_twilio_canceled_and_timed_out_tasks_are_abandons() -> None:
-    """task.canceled and task-queue.timeout of unanswered tasks are abandons (hangup, timeout)."""
+    """task.canceled and task-queue.timeout of unanswered tasks are abandons: a cancel by TaskRouter
+    when the task's TTL ran out and a timeout are timeouts, any other cancel is the caller hanging up
+    (the reasons a service level is judged by: hangup, timeout, key, empty)."""
     src = make_source("twilio_taskrouter")
     t0 = time.time() - 250
     async with serving(src) as (base, [sink]):
@@ -303,12 +305,25 @@ async def test_twilio_canceled_and_timed_out_tasks_are_abandons() -> None:
         await _twilio(url, p.taskrouter("task.canceled", "EV2", "WT1", t0 + 40, TaskCanceledReason="hangup"))
         await _twilio(url, p.taskrouter("task-queue.entered", "EV3", "WT2", t0))
         await _twilio(url, p.taskrouter("task-queue.timeout", "EV4", "WT2", t0 + 120))
-        await until(lambda: len(sink.events) == 4)
+        await _twilio(url, p.taskrouter("task-queue.entered", "EV5", "WT3", t0))
+        await _twilio(
+            url, p.taskrouter("task.canceled", "EV6", "WT3", t0 + 90, TaskCanceledReason="Task TTL Exceeded")
+        )
+        await _twilio(url, p.taskrouter("task-queue.entered", "EV7", "WT4", t0))
+        await _twilio(
+            url,
+            p.taskrouter("task.canceled", "EV8", "WT4", t0 + 30, TaskCanceledReason="Caller left the queue"),
+        )
+        await until(lambda: len(sink.events) == 8)
     assert [(e.kind.value, e.reason) for e in sink.events] == [
         ("arrived", None),
         ("abandoned", "hangup"),
         ("arrived", None),
         ("abandoned", "timeout"),
+        ("arrived", None),
+        ("abandoned", "timeout"),  # TaskRouter's own cancel when the TTL runs out
+        ("arrived", None),
+        ("abandoned", "hangup"),  # the application's words: the caller left (not a reason of its own)
     ]
 
 
