@@ -130,7 +130,8 @@ def pothole_expr(step: Step, th: Threshold) -> str:
 
     Per series: past ``breach`` (with at least ``min_volume`` contacts in the window); once the
     alert fires it holds while the value has not got back past ``clear`` (hysteresis through the
-    rule's own ``ALERTS`` series). The step takes its worst series, like the detector's roll-up.
+    rule's own ``ALERTS`` series). The step takes its worst series, like the detector's roll-up,
+    and a STALE step has none (its stale rule fires instead).
     """
     sel: dict[str, str] = {"step": step.name}
     if th.channel != "*":
@@ -151,6 +152,8 @@ def pothole_expr(step: Step, th: Threshold) -> str:
         ['alertstate="firing"'] + [f"{k}={json.dumps(v)}" for k, v in labels.items() if k != "severity"]
     )
     agg = "max" if above else "min"
+    # A step whose sources went silent is STALE, not a pot hole (as the detector rolls it up): its
+    # figures only drain while nothing comes in, and its stale rule says what is wrong.
     return (
         f"{agg} by (step) (\n"
         f"  ({value} {op_breach} {_fmt_number(th.breach)}{gate})\n"
@@ -159,8 +162,14 @@ def pothole_expr(step: Step, th: Threshold) -> str:
         f"    ({value} {op_clear} {_fmt_number(th.clear)}{gate})\n"
         f"    and on(step) ALERTS{{{firing}}}\n"
         f"  )\n"
-        f")"
+        f")\n"
+        f"unless on(step) {stale_expr(step)}"
     )
+
+
+def stale_expr(step: Step) -> str:
+    """PromQL that has a sample while ``step`` is STALE (its sources silent)."""
+    return f'max by (step) (cxmon_step_state{{step="{step.name}",state="stale"}}) == 1'
 
 
 _HUMANIZE = {
@@ -229,7 +238,7 @@ def build_rules(config: Config) -> list[Rule]:
         rules.append(
             Rule(
                 alert=labels.pop("alertname"),
-                expr=f'max by (step) (cxmon_step_state{{step="{step.name}",state="stale"}}) == 1',
+                expr=stale_expr(step),
                 for_=prom_duration(STALE_FOR),
                 labels=labels,
                 annotations={
