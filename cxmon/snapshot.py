@@ -327,6 +327,8 @@ class HubLink:
     """Why the connection was lost."""
     site: str = ""
     """The site's name on a dashboard of several sites ("" for a single hub)."""
+    heard: float | None = None
+    """Wall time the last snapshot came from the hub (None before the first)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,7 @@ class HubClient:
             ping_interval: seconds between websocket keepalive pings (None: none).
             request_timeout: how long an acknowledgement may take.
             rng: jitter source (seeded in tests).
-            clock: wall clock, for "disconnected since".
+            clock: wall clock, for "disconnected since" and when the hub was last heard from.
         """
         self.url = url
         self.token = token
@@ -131,6 +131,7 @@ class HubClient:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._since = clock()
+        self._heard: float | None = None
 
     # ------------------------------------------------------------------ Feed
 
@@ -339,18 +340,20 @@ class HubClient:
 
     def _went_live(self, snap: Snapshot) -> None:
         self._live = snap
+        self._heard = self.clock()
         if self.state != LIVE:
             self.state = LIVE
             self._since = self.clock()
             self.last_error = None
-        self._show(replace(snap, hub=HubStatus((HubLink(self.url, LIVE, self._since),))))
+        self._show(replace(snap, hub=HubStatus((HubLink(self.url, LIVE, self._since, heard=self._heard),))))
         self._ready.set()
 
     def _mark_down(self, retry_in: float) -> None:
         if self.state == LIVE:
             self._since = self.clock()
         self.state = DISCONNECTED
-        hub = HubStatus((HubLink(self.url, DISCONNECTED, self._since, retry_in, self.last_error),))
+        link = HubLink(self.url, DISCONNECTED, self._since, retry_in, self.last_error, heard=self._heard)
+        hub = HubStatus((link,))
         reason = f"no contact with the hub at {self.url}: {self.last_error}"
         self._show(stale_view(self._live, reason, hub))
 

@@ -106,6 +106,7 @@ class CxmonApp(App[int]):
         timezone: str | None = None,
         utc: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """Build the dashboard.
 
@@ -119,6 +120,7 @@ class CxmonApp(App[int]):
                 config's ``[display] timezone``, else the machine's).
             utc: the same as ``timezone="UTC"``.
             clock: wall clock for the refresh limit and the silence check.
+            wall_clock: epoch seconds, for how old a watcher's figures are while no hub answers.
         """
         super().__init__()
         self.feed = feed
@@ -128,6 +130,7 @@ class CxmonApp(App[int]):
         self.silent_after = silent_after if silent_after is not None else self.config.monitor.stale_after
         self.tz = zone(timezone or ("UTC" if utc else None) or self.config.display_timezone)
         self.clock = clock
+        self.wall_clock = wall_clock
         self.window = self.config.monitor.windows[0]
         self._pending: Snapshot | None = None
         self._drilled_from: str | None = None
@@ -168,7 +171,7 @@ class CxmonApp(App[int]):
                     CxmonApp.snapshot, entries=CxmonApp.log_entries
                 )
         yield Input(placeholder="filter by channel or queue — Enter keeps it, Esc clears", id="filter")
-        yield StatusBar(id="status-bar").data_bind(
+        yield StatusBar(clock=self.wall_clock, id="status-bar").data_bind(
             CxmonApp.snapshot, CxmonApp.window, CxmonApp.filter_text, CxmonApp.paused
         )
         yield Footer()

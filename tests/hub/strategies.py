@@ -141,6 +141,7 @@ hub_status = st.builds(
             state=st.sampled_from(["connecting", "live", "disconnected"]),
             since=st.none() | finite,
             retry_in=st.none() | finite,
+            heard=st.none() | finite,
             error=st.none() | texts,
             site=texts,
         ),

@@ -87,6 +87,39 @@ async def test_dashboard_over_the_hub_says_disconnected_then_live_again() -> Non
         await hub.aclose()
 
 
+class FakeWall:
+    """A wall clock (epoch seconds) the test moves by hand."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_data_age_grows_while_the_hub_is_out_of_reach() -> None:
+    """Hub gone: the status bar's data age counts on from the hub's last snapshot, not the figure it had."""
+    feed = memory_feed()
+    wall = FakeWall()
+    hub = Hub(feed, port=0)
+    await hub.start()
+    client = HubClient(f"ws://127.0.0.1:{hub.port}", initial_delay=0.05, max_delay=0.2, clock=wall)
+    await client.start()
+    await client.wait_ready(10)
+    app = CxmonApp(client, refresh_interval=0, wall_clock=wall)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: "hub ● live" in status(app))
+            assert "age 0.0s" in status(app)  # the memory feed's source delivered at the snapshot's time
+            await hub.aclose()
+            await settle(pilot, lambda: "DISCONNECTED" in status(app))
+            wall.now += 125.0
+            await settle(pilot, lambda: "age 2m05s" in status(app))
+    finally:
+        await client.aclose()
+        await hub.aclose()
+
+
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     """The real Engine after a seeded simulator run (with its pot holes) into a database."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from textual.content import Content
@@ -13,12 +15,26 @@ from cxmon.tui.format import age_text
 from cxmon.units import format_window
 
 
-def data_age(snapshot: Snapshot) -> float | None:
-    """Seconds between the snapshot and the newest event any source delivered (None when none yet)."""
+def data_age(snapshot: Snapshot, now: float | None = None) -> float | None:
+    """Seconds between the snapshot and the newest event any source delivered (None when none yet).
+
+    On a watcher cut off from every hub it shows, the time since the last snapshot came is added:
+    the figures on screen grow older while no hub answers.
+
+    Args:
+        snapshot: the snapshot shown.
+        now: wall time (epoch seconds), to age a watcher's snapshot by (None: not aged).
+    """
     newest = [s.last_event_ts for s in snapshot.sources if s.last_event_ts is not None]
     if not newest:
         return None
-    return snapshot.ts - max(newest)
+    age = snapshot.ts - max(newest)
+    hub = snapshot.hub
+    if now is not None and hub is not None and hub.links and not hub.live:
+        heard = [link.heard for link in hub.links if link.heard is not None]
+        if heard:
+            age += max(0.0, now - max(heard))
+    return age
 
 
 def alerts_text(status: AlertStatus | None) -> str:
@@ -85,12 +101,26 @@ class StatusBar(Static):
     paused: reactive[bool] = reactive(False)
     """Updates are paused: the screen shows an older snapshot."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+        """Build the bar.
+
+        Args:
+            clock: wall clock (epoch seconds), for the data's age while no hub answers.
+            **kwargs: as for ``Static``.
+        """
         super().__init__(**kwargs)
+        self.clock = clock
         self._shown: Content | None = None
 
     def on_mount(self) -> None:
         self._paint()
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        # No snapshot comes while the hub is out of reach, yet what the bar says of it changes.
+        hub = self.snapshot.hub
+        if hub is not None and hub.links and hub.state != "live":
+            self._paint()
 
     def watch_snapshot(self) -> None:
         self._paint()
@@ -114,7 +144,7 @@ class StatusBar(Static):
             parts.append(hub)
         parts.extend(source_part(s) for s in snap.sources)
         parts.append(Content(f"{snap.events_per_second:.0f} ev/s total"))
-        age = data_age(snap)
+        age = data_age(snap, self.clock())
         parts.append(Content.assemble("age ", (age_text(age), "bold")))
         parts.append(Content(f"window {format_window(snap.windows[0] if not self.window else self.window)}"))
         if snap.strikes:
