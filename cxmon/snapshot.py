@@ -321,8 +321,8 @@ class HubLink:
     """``connecting``, ``live`` or ``disconnected``."""
     since: float | None = None
     """Wall time the connection entered its state."""
-    retry_in: float | None = None
-    """Seconds until the next attempt to connect (while disconnected)."""
+    retry_at: float | None = None
+    """Wall time of the next attempt to connect (while disconnected)."""
     error: str | None = None
     """Why the connection was lost."""
     site: str = ""

@@ -352,7 +352,8 @@ class HubClient:
         if self.state == LIVE:
             self._since = self.clock()
         self.state = DISCONNECTED
-        link = HubLink(self.url, DISCONNECTED, self._since, retry_in, self.last_error, heard=self._heard)
+        retry_at = self.clock() + retry_in
+        link = HubLink(self.url, DISCONNECTED, self._since, retry_at, self.last_error, heard=self._heard)
         hub = HubStatus((link,))
         reason = f"no contact with the hub at {self.url}: {self.last_error}"
         self._show(stale_view(self._live, reason, hub))

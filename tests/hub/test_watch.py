@@ -120,6 +120,36 @@ async def test_the_data_age_grows_while_the_hub_is_out_of_reach() -> None:
         await hub.aclose()
 
 
+async def test_the_wait_for_the_next_attempt_counts_down_while_the_hub_is_out_of_reach() -> None:
+    """Hub gone: "retry in N s" counts down to the client's next attempt, then says it is retrying."""
+    feed = memory_feed()
+    wall = FakeWall()
+    hub = Hub(feed, port=0)
+    await hub.start()
+    # Long delays: the attempt stays ahead while the test moves the wall clock towards it.
+    client = HubClient(f"ws://127.0.0.1:{hub.port}", initial_delay=40.0, max_delay=40.0, clock=wall)
+    await client.start()
+    await client.wait_ready(10)
+    app = CxmonApp(client, refresh_interval=0, wall_clock=wall)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: "hub ● live" in status(app))
+            await hub.aclose()
+            await settle(pilot, lambda: "DISCONNECTED" in status(app))
+            assert app.snapshot.hub is not None
+            retry_at = app.snapshot.hub.links[0].retry_at
+            assert retry_at is not None and retry_at - wall.now >= 20.0
+            wall.now = retry_at - 12.5
+            await settle(pilot, lambda: "retry in 13 s" in status(app))
+            wall.now = retry_at - 2.5
+            await settle(pilot, lambda: "retry in 3 s" in status(app))
+            wall.now = retry_at + 0.5
+            await settle(pilot, lambda: "DISCONNECTED, retrying" in status(app))
+    finally:
+        await client.aclose()
+        await hub.aclose()
+
+
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     """The real Engine after a seeded simulator run (with its pot holes) into a database."""

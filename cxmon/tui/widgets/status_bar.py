@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -56,8 +57,13 @@ def store_text(snapshot: Snapshot) -> str:
     return f"history: {st.last_error} — {held}, {st.pending_rows:,} rows waiting"
 
 
-def hub_part(hub: HubStatus | None) -> Content | None:
-    """A watcher's hub connections: live, or DISCONNECTED; None in-process."""
+def hub_part(hub: HubStatus | None, now: float) -> Content | None:
+    """A watcher's hub connections: live, or DISCONNECTED and when it tries again; None in-process.
+
+    Args:
+        hub: the snapshot's hub connections.
+        now: wall time (epoch seconds), to count down to the next attempt from.
+    """
     if hub is None or not hub.links:
         return None
     if hub.sites:
@@ -67,7 +73,10 @@ def hub_part(hub: HubStatus | None) -> Content | None:
     link = hub.links[0]
     if link.state == "live":
         return Content.assemble("hub ", ("● live", "$text-success"))
-    when = f", retry in {link.retry_in:.0f} s" if link.retry_in is not None else ""
+    when = ""
+    if link.retry_at is not None:
+        left = math.ceil(link.retry_at - now)
+        when = f", retry in {left} s" if left > 0 else ", retrying"
     return Content.styled(f" hub ✖ DISCONNECTED{when} ", "bold reverse $text-error")
 
 
@@ -139,12 +148,13 @@ class StatusBar(Static):
         parts: list[Content] = []
         if self.paused:
             parts.append(Content.styled(" ⏸ PAUSED ", "bold reverse $text-warning"))
-        hub = hub_part(snap.hub)
+        now = self.clock()
+        hub = hub_part(snap.hub, now)
         if hub is not None:
             parts.append(hub)
         parts.extend(source_part(s) for s in snap.sources)
         parts.append(Content(f"{snap.events_per_second:.0f} ev/s total"))
-        age = data_age(snap, self.clock())
+        age = data_age(snap, now)
         parts.append(Content.assemble("age ", (age_text(age), "bold")))
         parts.append(Content(f"window {format_window(snap.windows[0] if not self.window else self.window)}"))
         if snap.strikes:
