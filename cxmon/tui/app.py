@@ -55,6 +55,13 @@ PANE_FOCUS = {
     "events": "#event-log",
 }
 """The widget of each panel that takes the keys when the panel is opened."""
+WORKER_FAILED = {
+    "_follow_feed": "The feed stopped",
+    "_load_leaders": "Strikes list not loaded",
+    "_load_path": "Customer's path not loaded",
+    "_acknowledge": "Acknowledgement failed",
+}
+"""The title of the notification a failed worker raises, by worker: what did not happen, in words."""
 
 
 class CxmonApp(App[int]):
@@ -312,7 +319,8 @@ class CxmonApp(App[int]):
         """Report any worker that failed; the dashboard carries on."""
         if event.state is WorkerState.ERROR:
             error = event.worker.error
-            self.notify(str(error) or repr(error), title=f"{event.worker.name} failed", severity="error")
+            title = WORKER_FAILED.get(event.worker.name, "A background task failed")
+            self.notify(str(error) or repr(error), title=title, severity="error")
             if event.worker.name == "_acknowledge":
                 self.last_ack_error = str(error) or repr(error)
 

@@ -182,6 +182,25 @@ async def test_ack_from_a_watching_dashboard_is_stored_and_seen_by_another_watch
             await until(lambda: any(a.step == holes[0] and a.note == "on it" for a in theirs.latest.acks))
 
 
+async def test_an_ack_refused_to_a_viewer_token_is_told_in_words() -> None:
+    """A viewer-token watcher's ack: a notification titled "Acknowledgement failed" with the hub's why."""
+    async with (
+        Hub(memory_feed(), port=0, viewer_token="see", ack_token="fix") as hub,
+        HubClient(f"ws://127.0.0.1:{hub.port}", token="see") as client,
+    ):
+        await client.wait_ready(10)
+        app = CxmonApp(client, refresh_interval=0)
+        async with app.run_test(size=SIZE) as pilot:
+            app.selected_step = "help"
+            await pilot.press("a")
+            await settle(pilot, lambda: isinstance(app.screen, AcknowledgeScreen))
+            await pilot.press(*"on it", "enter")
+            await settle(pilot, lambda: app.last_ack_error is not None)
+            [note] = [n for n in app._notifications if n.severity == "error"]
+            assert note.title == "Acknowledgement failed"
+            assert "forbidden: this watcher's token may view, not acknowledge" in note.message
+
+
 async def test_several_sites_show_one_map_per_site_and_acks_go_to_their_site() -> None:
     """Two hubs: steps named by site in the journey, figures kept apart, an ack reaches only its site."""
     leeds, york = memory_feed(2), memory_feed(3)
