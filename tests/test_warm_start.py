@@ -4,18 +4,21 @@ and alerts where the history leaves them, instead of starting blank."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.base import Offset, Sink
 from cxmon.alerts import AlertDispatcher
 from cxmon.config import Config
 from cxmon.engine import Engine
+from cxmon.engine.acks import MAX_ACK
 from cxmon.engine.warm import warm_span
 from cxmon.events import ContactEvent, EventKind
 from cxmon.exposition import render
@@ -319,6 +322,28 @@ async def test_an_acknowledgement_in_force_outlives_a_restart(tmp_path: Path) ->
     try:
         ack = snap.steps[0].ack
         assert ack is not None and (ack.who, ack.note) == ("dana", "two agents on their way")
+    finally:
+        await engine.aclose()
+
+
+async def test_an_acknowledgement_stored_ending_too_far_on_comes_back_ending_at_the_longest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An acknowledgement stored before the 7-day bound, ending in 1e300, comes back after a restart
+    ending 7 days after it was made (a dashboard formatting 1e300 as a time stops), and the log says so."""
+    config = one_step_config()
+    db = tmp_path / "h.db"
+    now = time.time()
+    await record(config, db, calls(now - 600, now - 1, 90.0))
+    store = await Store(str(db)).open()
+    await store.add_ack(Ack(step="help", who="dana", note="for good", ts=now - 10, until=1e300))
+    await store.close()
+    caplog.set_level(logging.WARNING, logger="cxmon.engine.warm")
+    engine, snap = await restart(config, db)
+    try:
+        ack = snap.steps[0].ack
+        assert ack is not None and (ack.who, ack.until) == ("dana", now - 10 + MAX_ACK)
+        assert "the acknowledgement of help by dana was stored ending more than 7d00h after" in caplog.text
     finally:
         await engine.aclose()
 

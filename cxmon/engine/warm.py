@@ -22,10 +22,11 @@ import functools
 import logging
 import math
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from cxmon.config import Config
+from cxmon.engine.acks import MAX_ACK
 from cxmon.engine.clock import EngineClock
 from cxmon.rows import TS, Row
 from cxmon.snapshot import Ack, State, Transition
@@ -230,7 +231,8 @@ async def resumed_backfill_end(engine: Engine, store: Store) -> float | None:
 
 async def _acks_in_force(store: Store, now: float, not_ok: set[str]) -> tuple[Ack, ...]:
     """The stored acknowledgements still in force at ``now``: each step's newest, unexpired, of a
-    step that is not OK and that did not turn OK since (an acknowledgement ends with its pot hole)."""
+    step that is not OK and that did not turn OK since (an acknowledgement ends with its pot hole),
+    brought within the bounds an acknowledgement is made in (see :func:`_bounded`; logged)."""
     newest: dict[str, Ack] = {}
     for ack in await store.acks():
         if ack.until > now and ack.step in not_ok:
@@ -242,4 +244,43 @@ async def _acks_in_force(store: Store, now: float, not_ok: set[str]) -> tuple[Ac
         made = newest.get(tr.step)
         if made is not None and tr.to_state is State.OK and tr.ts >= made.ts:
             del newest[tr.step]
-    return tuple(newest.values())
+    kept: list[Ack] = []
+    for ack in newest.values():
+        bounded = _bounded(ack)
+        if bounded is None:
+            log.warning(
+                "warm start: the acknowledgement of %s by %s was stored ending no later than it was made;"
+                " dropped",
+                ack.step,
+                ack.who,
+            )
+        elif bounded is not ack:
+            left = bounded.until - now
+            fate = (
+                f"taken up ending then, in {format_duration(left)}"
+                if left > 0
+                else "that has passed: dropped"
+            )
+            log.warning(
+                "warm start: the acknowledgement of %s by %s was stored ending more than %s after it was"
+                " made, longer than one may last; %s",
+                ack.step,
+                ack.who,
+                format_duration(MAX_ACK),
+                fate,
+            )
+        if bounded is not None and bounded.until > now:
+            kept.append(bounded)
+    return tuple(kept)
+
+
+def _bounded(ack: Ack) -> Ack | None:
+    """``ack`` within the bounds an acknowledgement is made in (ending after it was made, at most
+    ``MAX_ACK`` on): one stored before those bounds that ends later ends ``MAX_ACK`` after it was
+    made; one that ends no later than it was made is None. An end beyond them stored and shown
+    again would stop every dashboard that formats it."""
+    if not ack.until > ack.ts:
+        return None
+    if ack.until > ack.ts + MAX_ACK:
+        return replace(ack, until=ack.ts + MAX_ACK)
+    return ack
