@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from textual.content import Content
 from textual.message import Message
 from textual.pilot import Pilot
 
@@ -145,6 +146,32 @@ async def test_the_wait_for_the_next_attempt_counts_down_while_the_hub_is_out_of
             await settle(pilot, lambda: "retry in 3 s" in status(app))
             wall.now = retry_at + 0.5
             await settle(pilot, lambda: "DISCONNECTED, retrying" in status(app))
+    finally:
+        await client.aclose()
+        await hub.aclose()
+
+
+async def test_the_status_bar_of_a_watcher_cut_off_fits_80_columns() -> None:
+    """Hub gone, at 80×24: the status bar's whole line fits (the age and window too), the cut-off
+    feed's last event rates left out."""
+    feed = memory_feed()
+    wall = FakeWall()
+    hub = Hub(feed, port=0)
+    await hub.start()
+    client = HubClient(f"ws://127.0.0.1:{hub.port}", initial_delay=400.0, max_delay=400.0, clock=wall)
+    await client.start()
+    await client.wait_ready(10)
+    app = CxmonApp(client, refresh_interval=0, wall_clock=wall)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, lambda: "hub ● live" in status(app))
+            await hub.aclose()
+            wall.now += 125.0
+            await settle(pilot, lambda: "retry in" in status(app) and "age 2m05s" in status(app))
+            bar = app.query_one(StatusBar)
+            line = bar.render()
+            assert isinstance(line, Content) and line.cell_length <= bar.content_size.width, str(line)
+            assert "ev/s" not in str(line)
     finally:
         await client.aclose()
         await hub.aclose()

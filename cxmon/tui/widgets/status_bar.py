@@ -81,19 +81,21 @@ def hub_part(hub: HubStatus | None, now: float) -> Content | None:
 
 
 def source_part(src: SourceStatus) -> Content:
-    """One source: a symbol and word for its health, its event and error rates."""
+    """One source: a symbol and word for its health, its event and error rates (no event rate when
+    STALE: the last one known is not the source's now, and an 80-column bar needs the room)."""
     if src.stale:
         mark, style = "? STALE", "bold $text-error"
     elif not src.up:
         mark, style = "✖ down", "bold $text-error"
     else:
         mark, style = "● up", "$text-success"
+    rate = "" if src.stale else f" {src.events_per_second:.0f} ev/s"
     errors = f" {src.errors_per_second:.1f} err/s" if src.errors_per_second or src.errors_total else ""
     return Content.assemble(
         (src.name, "bold"),
         " ",
         (mark, style),
-        f" {src.events_per_second:.0f} ev/s",
+        rate,
         (errors, "$text-warning"),
     )
 
@@ -153,7 +155,8 @@ class StatusBar(Static):
         if hub is not None:
             parts.append(hub)
         parts.extend(source_part(s) for s in snap.sources)
-        parts.append(Content(f"{snap.events_per_second:.0f} ev/s total"))
+        if not snap.stale:
+            parts.append(Content(f"{snap.events_per_second:.0f} ev/s total"))
         age = data_age(snap, now)
         parts.append(Content.assemble("age ", (age_text(age), "bold")))
         parts.append(Content(f"window {format_window(snap.windows[0] if not self.window else self.window)}"))
