@@ -177,6 +177,30 @@ async def test_the_status_bar_of_a_watcher_cut_off_fits_80_columns() -> None:
         await hub.aclose()
 
 
+async def test_the_banner_names_the_lost_hub_not_the_silence_between_attempts() -> None:
+    """Hub gone for longer than the stale limit between two attempts: the banner still says "no contact
+    with the hub at …", not "no snapshot from the feed for …" (counted from the last attempt)."""
+    feed = memory_feed()
+    hub = Hub(feed, port=0)
+    await hub.start()
+    url = f"ws://127.0.0.1:{hub.port}"
+    client = HubClient(url, initial_delay=400.0, max_delay=400.0)
+    await client.start()
+    await client.wait_ready(10)
+    app = CxmonApp(client, refresh_interval=0, silent_after=0.2)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            banner = app.query_one(StaleBanner)
+            await settle(pilot, lambda: "hub ● live" in status(app))
+            await hub.aclose()
+            await settle(pilot, lambda: "DISCONNECTED" in status(app) and app.silent_for is not None)
+            await pilot.pause()
+            assert f"no contact with the hub at {url}" in str(banner.render())
+    finally:
+        await client.aclose()
+        await hub.aclose()
+
+
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     """The real Engine after a seeded simulator run (with its pot holes) into a database."""

@@ -18,12 +18,14 @@ def stale_reason(snapshot: Snapshot, silent_for: float | None) -> str:
         snapshot: the newest snapshot received.
         silent_for: seconds since the feed last delivered a snapshot, when longer than the stale limit.
     """
-    if silent_for is not None:
-        return f"no snapshot from the feed for {age_text(silent_for)}"
     hub = snapshot.hub
     if hub is not None and hub.links and hub.state == "disconnected":
+        # Before the feed's silence: a watcher cut off from its hub publishes only when it tries
+        # again, so the silence would stand in for the cause, counted from the last attempt.
         down = [link for link in hub.links if link.state != "live"]
         return "no contact with the hub at " + ", ".join(link.url or link.site for link in down)
+    if silent_for is not None:
+        return f"no snapshot from the feed for {age_text(silent_for)}"
     stale = [s for s in snapshot.sources if s.stale]
     if snapshot.stale or (stale and len(stale) == len(snapshot.sources)):
         names = ", ".join(s.name for s in stale) or "every source"
