@@ -234,7 +234,8 @@ def merge(
         recent_transitions=tuple(recent[-RECENT:]),
         strikes=sum(s.strikes for _, s in snaps),
         events_total=sum(s.events_total for _, s in snaps),
-        events_per_second=sum(s.events_per_second for _, s in snaps),
+        # A site out of reach shows the rate it had when last heard from: not a rate of now.
+        events_per_second=sum(s.events_per_second for _, s in snaps if not s.stale),
         errors_total=sum(s.errors_total for _, s in snaps),
         stale=bool(snaps) and all(s.stale for _, s in snaps),
         acks=tuple(acks),

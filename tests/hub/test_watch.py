@@ -307,6 +307,34 @@ async def test_several_sites_name_their_site_on_each_tile_and_matrix_row() -> No
                 await c.aclose()
 
 
+async def test_several_sites_leave_a_lost_sites_rate_out_of_the_total() -> None:
+    """Two sites at 8 and 18 events/s: 26 ev/s total; York's hub gone, 8 ev/s total (not York's last rate)."""
+    leeds = MemoryFeed(one_step_config(), dataclasses.replace(snapshot(1), events_per_second=8.0))
+    york = MemoryFeed(one_step_config(), dataclasses.replace(snapshot(1), events_per_second=18.0))
+    a, b = Hub(leeds, port=0), Hub(york, port=0)
+    await a.start()
+    await b.start()
+    clients = [HubClient(f"ws://127.0.0.1:{h.port}", initial_delay=400.0, max_delay=400.0) for h in (a, b)]
+    for c in clients:
+        await c.start()
+        await c.wait_ready(10)
+    sites = SitesFeed(clients, ["leeds", "york"])
+    app = CxmonApp(sites, refresh_interval=0)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: "hubs 2/2 live" in status(app))
+            assert "26 ev/s total" in status(app)
+            await b.aclose()
+            await settle(pilot, lambda: "hubs 1/2 live" in status(app))
+            assert "8 ev/s total" in status(app) and "26 ev/s" not in status(app)
+    finally:
+        await sites.aclose()
+        for c in clients:
+            await c.aclose()
+        await a.aclose()
+        await b.aclose()
+
+
 async def test_a_viewer_gets_the_same_strikes_list_and_customer_path_as_in_process(engine: Engine) -> None:
     """Over the hub, with the viewer token, the strikes list and a customer's path are the daemon's own."""
     async with (
