@@ -335,6 +335,34 @@ async def test_several_sites_leave_a_lost_sites_rate_out_of_the_total() -> None:
         await b.aclose()
 
 
+async def test_at_80_columns_several_sites_keep_the_age_and_window_in_the_status_bar() -> None:
+    """Three sites at 80×24: the status bar's line fits, with the data age and the window; the
+    sources are said more briefly instead (by name and health, or how many are up)."""
+    hubs = [Hub(memory_feed(1), port=0) for _ in range(3)]
+    for h in hubs:
+        await h.start()
+    clients = [HubClient(f"ws://127.0.0.1:{h.port}") for h in hubs]
+    for c in clients:
+        await c.start()
+        await c.wait_ready(10)
+    sites = SitesFeed(clients, ["leeds", "york", "hull"])
+    app = CxmonApp(sites, refresh_interval=0)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, lambda: "hubs 3/3 live" in status(app))
+            await pilot.pause()
+            bar = app.query_one(StatusBar)
+            line = bar.render()
+            assert isinstance(line, Content) and line.cell_length <= bar.content_size.width, str(line)
+            assert "age 0.0s" in str(line) and "window 1m" in str(line)
+    finally:
+        await sites.aclose()
+        for c in clients:
+            await c.aclose()
+        for h in hubs:
+            await h.aclose()
+
+
 async def test_a_viewer_gets_the_same_strikes_list_and_customer_path_as_in_process(engine: Engine) -> None:
     """Over the hub, with the viewer token, the strikes list and a customer's path are the daemon's own."""
     async with (

@@ -80,24 +80,42 @@ def hub_part(hub: HubStatus | None, now: float) -> Content | None:
     return Content.styled(f" hub ✖ DISCONNECTED{when} ", "bold reverse $text-error")
 
 
-def source_part(src: SourceStatus) -> Content:
+def source_part(src: SourceStatus, rate: bool = True) -> Content:
     """One source: a symbol and word for its health, its event and error rates (no event rate when
-    STALE: the last one known is not the source's now, and an 80-column bar needs the room)."""
+    STALE: the last one known is not the source's now, and an 80-column bar needs the room).
+
+    Args:
+        src: the source.
+        rate: show its event rate (False: its name, health and any errors, for a narrow bar).
+    """
     if src.stale:
         mark, style = "? STALE", "bold $text-error"
     elif not src.up:
         mark, style = "✖ down", "bold $text-error"
     else:
         mark, style = "● up", "$text-success"
-    rate = "" if src.stale else f" {src.events_per_second:.0f} ev/s"
+    events = "" if src.stale or not rate else f" {src.events_per_second:.0f} ev/s"
     errors = f" {src.errors_per_second:.1f} err/s" if src.errors_per_second or src.errors_total else ""
     return Content.assemble(
         (src.name, "bold"),
         " ",
         (mark, style),
-        rate,
+        events,
         (errors, "$text-warning"),
     )
+
+
+def sources_summary(sources: tuple[SourceStatus, ...]) -> Content:
+    """Every source in one part, how many are up ("sources 1/2 up"): for a bar too narrow to name each."""
+    up = sum(1 for s in sources if s.up and not s.stale)
+    style = "$text-success" if up == len(sources) else "bold $text-error"
+    return Content.assemble("sources ", (f"{up}/{len(sources)} up", style))
+
+
+FULL, NO_RATES, SUMMARY = 2, 1, 0
+"""How much the bar says of the sources: each with its event rate and the total, each by name and
+health (and errors), or only how many are up. A bar too narrow for one says the next, so the data
+age, the window and any trouble with the history or the alert sinks stay on screen at 80 columns."""
 
 
 class StatusBar(Static):
@@ -145,7 +163,21 @@ class StatusBar(Static):
     def watch_paused(self) -> None:
         self._paint()
 
+    def on_resize(self) -> None:
+        self._paint()
+
     def _paint(self) -> None:
+        width = self.content_size.width
+        for detail in (FULL, NO_RATES, SUMMARY):
+            content = self._content(detail)
+            if not width or content.cell_length <= width:
+                break
+        if content != self._shown:
+            self._shown = content
+            self.update(content)
+
+    def _content(self, detail: int) -> Content:
+        """The bar's line, saying as much of the sources as ``detail`` asks."""
         snap = self.snapshot
         parts: list[Content] = []
         if self.paused:
@@ -154,8 +186,11 @@ class StatusBar(Static):
         hub = hub_part(snap.hub, now)
         if hub is not None:
             parts.append(hub)
-        parts.extend(source_part(s) for s in snap.sources)
-        if not snap.stale:
+        if detail == SUMMARY and snap.sources:
+            parts.append(sources_summary(snap.sources))
+        else:
+            parts.extend(source_part(s, rate=detail == FULL) for s in snap.sources)
+        if detail == FULL and not snap.stale:
             parts.append(Content(f"{snap.events_per_second:.0f} ev/s total"))
         age = data_age(snap, now)
         parts.append(Content.assemble("age ", (age_text(age), "bold")))
@@ -170,7 +205,4 @@ class StatusBar(Static):
         alerts = alerts_text(snap.alerts)
         if alerts:
             parts.append(Content.styled(alerts, "bold $text-error"))
-        content = Content(" │ ").join(parts)
-        if content != self._shown:
-            self._shown = content
-            self.update(content)
+        return Content(" │ ").join(parts)
