@@ -18,7 +18,8 @@ from types import MappingProxyType
 from typing import IO, Any, Protocol
 
 from cxmon.config import OTHER, Config, default_config_path, load
-from cxmon.errors import ConfigError
+from cxmon.errors import ConfigError, CxmonError
+from cxmon.preflight import check_database
 from cxmon.snapshot import ImportStatus, Snapshot
 
 PROGRESS_EVERY = 0.2
@@ -318,9 +319,10 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
 
     Returns:
         0 when every line was imported, 1 when the file cannot be read or the import stopped on an
-        error, 2 for a configuration problem, 3 when it read the whole file but rejected lines (each
-        reported with its file:line; the events around them are stored), 130 or 143 when stopped by
-        SIGINT or SIGTERM (after committing what was read).
+        error, 2 for a configuration problem or a history database that cannot be used, 3 when it
+        read the whole file but rejected lines (each reported with its file:line; the events around
+        them are stored), 130 or 143 when stopped by SIGINT or SIGTERM (after committing what was
+        read).
     """
     err = stderr or sys.stderr
     try:
@@ -340,6 +342,11 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
             print(problem, file=err)
         return 2
     db = args.db or config.store.path
+    try:
+        check_database(db, "--db FILE" if args.db else "[store] path")
+    except CxmonError as exc:
+        print(f"cxmon: {exc}", file=err)
+        return 2
     bar = None if args.quiet else ProgressBar(err, Path(args.file).name)
     paced = getattr(args, "speed", None) not in (None, "max")
 
@@ -375,6 +382,11 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
 
     try:
         result = asyncio.run(stoppable())
+    except CxmonError as exc:
+        # The history cannot be used (not a database, a damaged one, rows it could not take at the
+        # end): the store's message says which, and what the next import will read again.
+        print(f"cxmon: {exc}", file=err)
+        return 2
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             f"\nimport of {args.file} stopped: everything read so far is stored in {db}; "

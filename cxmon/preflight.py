@@ -26,7 +26,7 @@ def check_files(config: Config, db_path: str | None) -> None:
     Raises:
         StartupError: what cannot be read or written, why, and how to fix it.
     """
-    _check_database(db_path or config.store.path, "--db FILE" if db_path else "[store] path")
+    check_database(db_path or config.store.path, "--db FILE" if db_path else "[store] path")
     for collector in config.collectors:
         raw = collector.options.get("path")
         if not isinstance(raw, str) or not raw:
@@ -80,7 +80,16 @@ def _check_readable(path: Path, key: str) -> None:
         ) from None
 
 
-def _check_database(path: str, setting: str) -> None:
+def check_database(path: str, setting: str) -> None:
+    """Check that the history database at ``path`` can be written (creating an empty file).
+
+    Args:
+        path: the database file.
+        setting: where the path came from, named in the fix (``--db FILE``, ``[store] path``).
+
+    Raises:
+        StartupError: what cannot be written, why, and how to fix it.
+    """
     if path == ":memory:" or path.startswith("file:"):
         return
     target = Path(path).expanduser()

@@ -7,7 +7,7 @@ import contextlib
 import io
 import random
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -542,3 +542,56 @@ async def test_interrupted_records_import_resumes_without_loss_or_repeat(
     whole = tmp_path / "w.db"
     await run_import(config(), records_source(str(path), "anonymous-bank", None, None), str(whole))
     assert stored == rows(whole, STORED)
+
+
+def _damaged_database(path: Path) -> bytes:
+    """An SQLite database cut after its third page, as a full disk or a bad copy leaves one."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE t (x TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?)", [("x" * 200,) for _ in range(500)])
+        conn.commit()
+    return path.read_bytes()[: 3 * 4096]
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (lambda _: b"hello, not a database\n", "file is not a database"),
+        (_damaged_database, "database disk image is malformed"),
+    ],
+    ids=["text", "damaged"],
+)
+def test_an_import_into_a_file_that_is_not_a_history_says_so_in_one_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], content: Callable[[Path], bytes], why: str
+) -> None:
+    """`--db` naming a file that is not an SQLite database (or a damaged one) is exit 2 with one line
+    naming the file and why, not a traceback; the file is left as it was."""
+    log = tmp_path / "queue_log"
+    log.write_bytes(shared_data("asterisk", "asterisk_queue_log_issue759.log").read_bytes())
+    db = tmp_path / "h.db"
+    data = content(tmp_path / "whole.db")
+    db.write_bytes(data)
+    err = io.StringIO()
+    args = argparse.Namespace(
+        import_kind="queue_log", file=str(log), config=None, db=str(db), name=None, quiet=True,
+    )  # fmt: skip
+    assert import_command(args, stderr=err) == 2
+    [line] = err.getvalue().splitlines()
+    assert line.startswith(f"cxmon: {db}: cannot open the history database: ") and why in line
+    assert "Traceback" not in capfd.readouterr().err
+    assert db.read_bytes() == data
+
+
+def test_an_import_into_a_directory_names_the_option_to_change(tmp_path: Path) -> None:
+    """`--db` naming a directory is exit 2 with one line saying it is one and which option to change."""
+    log = tmp_path / "queue_log"
+    log.write_bytes(shared_data("asterisk", "asterisk_queue_log_issue759.log").read_bytes())
+    err = io.StringIO()
+    args = argparse.Namespace(
+        import_kind="queue_log", file=str(log), config=None, db=str(tmp_path), name=None, quiet=True,
+    )  # fmt: skip
+    assert import_command(args, stderr=err) == 2
+    assert err.getvalue() == (
+        f"cxmon: {tmp_path}: cannot write the history database: is a directory; check its permissions, "
+        "or pick another file with --db FILE\n"
+    )
