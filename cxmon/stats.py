@@ -188,7 +188,8 @@ def stats_command(args: argparse.Namespace) -> int:
         return 2
     db = args.db or (config.store.path if config is not None else "")
     if not Path(db).is_file():
-        print(f"{db}: no such history database", file=sys.stderr)
+        why = "a directory, not a history database" if Path(db).is_dir() else "no such history database"
+        print(f"{db}: {why}", file=sys.stderr)
         return 2
     try:
         if config is None:

@@ -218,3 +218,10 @@ def test_a_from_that_is_not_before_to_is_refused(tmp_path: Path) -> None:
         "--from 1999-08-05T00:00Z (1999-08-05T00:00:00Z) is not before --to 1999-08-02T00:00Z "
         "(1999-08-02T00:00:00Z): the range holds no time"
     ) in proc.stderr
+
+
+def test_a_directory_given_as_the_database_is_named_as_one(tmp_path: Path) -> None:
+    """`--db` naming a directory exits 2 saying it is a directory, not that no database exists."""
+    proc = cxmon("stats", "--db", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr == f"{tmp_path}: a directory, not a history database\n"
