@@ -60,6 +60,10 @@ class ImportResult:
     """The engine's last snapshot: the figures of the imported history."""
     failed: str | None = None
     """Why the source stopped before the end of the file (None when it read it all)."""
+    reread: int = 0
+    """Of ``lines``, those before the stored offset: imported before, read again to resume after them."""
+    skipped: int = 0
+    """Events an earlier import stored, read again from their rows and skipped (records)."""
 
     @property
     def lines_per_second(self) -> float:
@@ -212,6 +216,8 @@ async def run_import(
         db=db_path,
         final=engine.latest,
         failed=health.last_error if health.failed else None,
+        reread=int(source.status.get("reread_lines", 0)),
+        skipped=int(source.status.get("skipped_events", 0)),
     )
 
 
@@ -402,9 +408,8 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
         )
         return 1
     print(
-        f"imported {result.lines:,} lines from {args.file}: {result.events:,} events, "
-        f"{result.errors:,} errors, {result.seconds:.1f} s ({result.lines_per_second:,.0f} lines/s) "
-        f"into {db}; see `cxmon stats --db {db}`",
+        f"{_what_was_imported(result, args.file)} {result.errors:,} errors, {result.seconds:.1f} s "
+        f"({result.lines_per_second:,.0f} lines/s) into {db}; see `cxmon stats --db {db}`",
         file=err,
     )
     hint = unmatched_hint(result.final, str(args.config or default_config_path()), db)
@@ -420,6 +425,21 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
         )
         return REJECTED_LINES
     return 0
+
+
+def _what_was_imported(result: ImportResult, file: str) -> str:
+    """The summary's first words: what is new in the history, and what was read again to resume."""
+    if result.reread:
+        return (
+            f"imported {result.lines - result.reread:,} new lines from {file} (after the "
+            f"{result.reread:,} imported before, read again to resume): {result.events:,} events,"
+        )
+    if result.skipped:
+        return (
+            f"imported {result.events:,} new events from {file} ({result.lines:,} lines read; "
+            f"the {result.skipped:,} events of them imported before were skipped):"
+        )
+    return f"imported {result.lines:,} lines from {file}: {result.events:,} events,"
 
 
 def unmatched_hint(final: Snapshot, config_name: str, db: str) -> str | None:

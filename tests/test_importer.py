@@ -341,7 +341,8 @@ def test_an_import_that_rejected_a_line_exits_3_and_says_it_is_not_stored(
     assert rows(db, "SELECT DISTINCT queue FROM events ORDER BY 1") == [("NE",), ("PS",)]
     again = io.StringIO()
     assert import_command(import_records_args(csv_path, db), stderr=again) == 0
-    assert "0 events, 0 errors" in again.getvalue() and "was rejected" not in again.getvalue()
+    assert "imported 0 new events" in again.getvalue() and "0 errors" in again.getvalue()
+    assert "was rejected" not in again.getvalue()
 
 
 def test_import_command_reports_a_missing_file(tmp_path: Path) -> None:
@@ -594,4 +595,45 @@ def test_an_import_into_a_directory_names_the_option_to_change(tmp_path: Path) -
     assert err.getvalue() == (
         f"cxmon: {tmp_path}: cannot write the history database: is a directory; check its permissions, "
         "or pick another file with --db FILE\n"
+    )
+
+
+def test_an_import_of_a_grown_queue_log_counts_only_the_new_lines_as_imported(tmp_path: Path) -> None:
+    """Imported again after it grew, a queue_log's summary counts as imported only the lines after
+    the stored offset, and says how many before it were read again to resume."""
+    log = tmp_path / "queue_log"
+    log.write_text("100|c1|sales|NONE|ENTERQUEUE||555|1\n110|c2|sales|NONE|ENTERQUEUE||556|1\n")
+    db = tmp_path / "h.db"
+    args = argparse.Namespace(
+        import_kind="queue_log", file=str(log), config=None, db=str(db), name=None, quiet=True,
+    )  # fmt: skip
+    first = io.StringIO()
+    assert import_command(args, stderr=first) == 0
+    assert first.getvalue().startswith(f"imported 2 lines from {log}: 2 events, 0 errors, ")
+    with open(log, "a") as f:
+        f.write("130|c1|sales|NONE|ABANDON|1|1|30\n")
+    again = io.StringIO()
+    assert import_command(args, stderr=again) == 0
+    assert again.getvalue().startswith(
+        f"imported 1 new lines from {log} (after the 2 imported before, read again to resume): "
+        "1 events, 0 errors, "
+    )
+
+
+def test_a_records_import_run_again_counts_the_events_it_skipped(tmp_path: Path) -> None:
+    """Imported again, a records file's summary counts the new events as imported and says how
+    many events of the rows read again were imported before and skipped."""
+    path = tmp_path / "calls.csv"
+    path.write_text(BANK_HEADER + bank_rows(0, 4))
+    db = tmp_path / "h.db"
+    first = io.StringIO()
+    assert import_command(import_records_args(path, db), stderr=first) == 0
+    assert first.getvalue().startswith(f"imported 4 lines from {path}: 10 events, 0 errors, ")
+    with open(path, "a") as f:
+        f.write(bank_rows(4, 2))
+    again = io.StringIO()
+    assert import_command(import_records_args(path, db), stderr=again) == 0
+    assert again.getvalue().startswith(
+        f"imported 5 new events from {path} (6 lines read; the 10 events of them imported before "
+        "were skipped): 0 errors, "
     )

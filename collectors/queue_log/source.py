@@ -56,7 +56,8 @@ class QueueLogSource:
         )
         self.tailer = FileTailer(options.path, grace=options.rotate_grace)
         self.status: dict[str, Any] = {}
-        """Small counters (lines, verbs, rotations…) a caller may publish in the engine's status."""
+        """Small counters (lines, verbs, rotations…) a caller may publish in the engine's status;
+        ``reread_lines`` counts the lines before the stored offset, read again to resume after them."""
         self.rotations = 0
         self.done = False
         self._missing_since: float | None = None
@@ -143,6 +144,7 @@ class QueueLogSource:
                         parser.feed(data[:cut])
                         parser.quiet = False
                         data = data[cut:]
+                        self.status["reread_lines"] = parser.lines
                     if data:
                         parser.feed(data)
                     offset = Offset(step.file_id, step.end)
@@ -157,6 +159,8 @@ class QueueLogSource:
                     parser.skip_line(
                         f"line of {step.size:,} bytes is longer than {tailer.max_line:,}: skipped"
                     )
+                    if parser.quiet:
+                        self.status["reread_lines"] = parser.lines
                     parser.quiet = False
                     offset = Offset(step.file_id, step.end)
                     continue

@@ -226,7 +226,9 @@ class RecordsSource:
             work.append((part, events))
         self.state.bytes_done = len(data)
         self._events_total = sum(len(events) - min(part.skip, len(events)) for part, events in work)
-        self.status.update(rows=self.state.rows, **dict(self.state.counts))
+        # The events an earlier run handed over: read again with their rows, and skipped.
+        skipped = sum(min(part.skip, len(events)) for part, events in work)
+        self.status.update(rows=self.state.rows, skipped_events=skipped, **dict(self.state.counts))
         if not self._events_total:
             # Nothing new; still record where the file ends, so the next run skips it too.
             for part, events in work:
