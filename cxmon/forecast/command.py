@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from cxmon.forecast.figures import QueueFigures, Workload
-from cxmon.forecast.staffing import agents_needed, evaluate, table_range
+from cxmon.forecast.staffing import MAX_AGENTS, agents_needed, evaluate, table_range
 from cxmon.units import format_duration, parse_duration
 
 
@@ -98,14 +98,15 @@ def parse_agents(text: str) -> int:
     """Return the agent count for ``"14"``.
 
     Raises:
-        ArgumentProblem: not a whole number ≥ 1.
+        ArgumentProblem: not a whole number from 1 to MAX_AGENTS.
     """
+    expected = f"expected a whole number from 1 to {MAX_AGENTS:,}"
     try:
         agents = int(text)
     except ValueError:
-        raise ArgumentProblem(f"--agents: expected a whole number ≥ 1, got {text!r}") from None
-    if agents < 1:
-        raise ArgumentProblem(f"--agents: expected a whole number ≥ 1, got {text!r}")
+        raise ArgumentProblem(f"--agents: {expected}, got {text!r}") from None
+    if not 1 <= agents <= MAX_AGENTS:
+        raise ArgumentProblem(f"--agents: {expected}, got {text!r}")
     return agents
 
 
@@ -180,11 +181,38 @@ def staffing_command(args: argparse.Namespace) -> int:
         agents = None if args.agents is None else parse_agents(args.agents)
         goal = None if args.goal is None else parse_goal(args.goal)
         work = Workload(count / period, aht, patience)
-        needed = None if goal is None else agents_needed(work, target, goal)
+        if work.load > MAX_AGENTS and (agents is None or goal is not None):
+            # Every agent count worth a look is above the load: beyond what is computed.
+            raise ArgumentProblem(
+                f"--arrivals: {args.arrivals} over an AHT of {format_duration(aht)} is a load of "
+                f"{work.load:,.0f} Erlangs, which needs more than {MAX_AGENTS:,} agents"
+            )
+        return _print_figures(args, work, count, period, target, agents, goal)
     except ValueError as exc:
         print(f"cxmon staffing: {exc}", file=sys.stderr)
         return 2
+    except ArithmeticError as exc:
+        # A series that does not converge (Erlang A far past its load with a long patience).
+        print(f"cxmon staffing: these figures cannot be computed ({exc})", file=sys.stderr)
+        return 2
 
+
+def _print_figures(
+    args: argparse.Namespace,
+    work: Workload,
+    count: float,
+    period: float,
+    target: float,
+    agents: int | None,
+    goal: float | None,
+) -> int:
+    """Compute and print the figures (a table without ``agents``); return the exit code.
+
+    Raises:
+        ValueError: no agent count up to MAX_AGENTS reaches ``goal``.
+        ArithmeticError: a figure's series does not converge.
+    """
+    needed = None if goal is None else agents_needed(work, target, goal)
     if agents is not None:
         figures = evaluate(work, agents, target)
         if args.json:

@@ -99,3 +99,41 @@ def test_the_installed_command_runs() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "88.8 %" in proc.stdout
+
+
+def test_more_agents_than_are_computed_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """--agents above 1,000,000 is one line naming the option and its range, exit 2 (it was
+    computed, agent by agent, for as long as that took)."""
+    assert main([*TEXTBOOK, "--agents", "1000000000"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "cxmon staffing: --agents: expected a whole number from 1 to 1,000,000, got '1000000000'\n"
+    )
+
+
+@pytest.mark.parametrize("goal", [[], ["--goal", "80%"]], ids=["table", "goal"])
+def test_a_load_beyond_the_agents_computed_is_refused(goal: list[str]) -> None:
+    """A load above 1,000,000 Erlangs asked for a table or for the agents a goal needs is one line
+    naming --arrivals, exit 2, rather than a search through every agent count up to the load."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "cxmon", "staffing", "--arrivals", "1e7/1s", "--aht", "180s",
+         "--target", "20s", *goal],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        "cxmon staffing: --arrivals: 1e7/1s over an AHT of 3m is a load of 1,800,000,000 Erlangs, "
+        "which needs more than 1,000,000 agents\n"
+    )
+
+
+def test_figures_that_cannot_be_computed_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Erlang A far past its load with a long patience (a series that does not converge) is one
+    line on stderr and exit 2, not a traceback."""
+    args = ["staffing", "--arrivals", "1.99e7/h", "--aht", "180s", "--target", "20s", "--agents", "5"]
+    assert main([*args, "--patience", "10h"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert line.startswith("cxmon staffing: these figures cannot be computed (answered-wait series did not")
