@@ -7,12 +7,15 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, NotRequired, TypedDict
 
 import pytest
 
+from collectors.base import Sink
 from cxmon.config import Config, default_config_path, load, loads
+from cxmon.events import ContactEvent
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -116,6 +119,21 @@ match = [{ channel = "voice", queue = "billing" }, { channel = "chat", queue = "
   for = "1m"
 """
 """A step with voice and chat wait p90 thresholds over one window: two alerts told apart by channel."""
+
+
+class BatchFeed:
+    """A finite source: the events in batches of 40, in time order (a backfill's feed)."""
+
+    name = "feed"
+    type = "test"
+
+    def __init__(self, events: Sequence[ContactEvent]) -> None:
+        self.events = events
+
+    async def run(self, sink: Sink) -> None:
+        sink.set_up(True)
+        for i in range(0, len(self.events), 40):
+            await sink.emit(self.events[i : i + 40])
 
 
 def one_step_config(extra: str = "") -> Config:

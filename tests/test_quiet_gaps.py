@@ -8,81 +8,21 @@ before the next morning's calls.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from collectors.base import Sink
-from cxmon.config import loads
 from cxmon.engine import Engine
-from cxmon.events import ContactEvent, EventKind
 from cxmon.snapshot import State
+from tests.helpers import BatchFeed
+from tests.quiet_night import CONFIG, EVENING_END, T0, evening_and_morning
 
-T0 = 1_767_600_000.0
 NIGHT = 8 * 3600.0
-
-CONFIG = loads(
-    """
-[monitor]
-windows = ["5m", "15m"]
-
-[journey]
-channels = ["voice"]
-queues = ["q1"]
-
-[[journey.steps]]
-name = "help"
-service_level_target = "20s"
-match = [{ channel = "voice", queue = "q1" }]
-  [[journey.steps.thresholds]]
-  measure = "wait_p90"
-  window = "5m"
-  warn = "30s"
-  breach = "60s"
-  clear = "45s"
-  for = "1m"
-  min_volume = 3
-""",
-    "<quiet gaps>",
-)
-
-
-def evening_and_morning() -> list[ContactEvent]:
-    """Ten calls answered after two minutes each (a pot hole), a night of nothing, three calls."""
-    out = []
-    for i in range(10):
-        at = T0 + i * 30.0
-        where: dict[str, Any] = {"contact_id": f"e{i}", "channel": "voice", "queue": "q1"}
-        out.append(ContactEvent(ts=at, kind=EventKind.ARRIVED, **where))
-        out.append(ContactEvent(ts=at + 120.0, kind=EventKind.ANSWERED, wait=120.0, **where))
-        out.append(ContactEvent(ts=at + 200.0, kind=EventKind.RESOLVED, duration=80.0, **where))
-    morning = T0 + NIGHT
-    for i in range(3):
-        where = {"contact_id": f"m{i}", "channel": "voice", "queue": "q1"}
-        out.append(ContactEvent(ts=morning + i * 30.0, kind=EventKind.ARRIVED, **where))
-        out.append(ContactEvent(ts=morning + i * 30.0 + 5.0, kind=EventKind.ANSWERED, wait=5.0, **where))
-    out.sort(key=lambda ev: ev.ts)
-    return out
-
-
-class _Feed:
-    """A finite source: the events in batches of 40, in time order."""
-
-    name = "feed"
-    type = "test"
-
-    def __init__(self, events: Sequence[ContactEvent]) -> None:
-        self.events = events
-
-    async def run(self, sink: Sink) -> None:
-        sink.set_up(True)
-        for i in range(0, len(self.events), 40):
-            await sink.emit(self.events[i : i + 40])
 
 
 async def backfill(db: Path, every_tick: bool) -> None:
     """Import the evening and the morning into ``db`` (``every_tick``: no tick left out)."""
-    engine = Engine(CONFIG, db_path=str(db), sources=[_Feed(evening_and_morning())], clock="events")
+    events = evening_and_morning(T0 + NIGHT)
+    engine = Engine(CONFIG, db_path=str(db), sources=[BatchFeed(events)], clock="events")
     if every_tick:
         engine.clock.quiet_until = None
     async with engine:
@@ -110,8 +50,7 @@ async def test_a_pot_hole_open_at_nightfall_heals_when_its_window_empties(tmp_pa
     holes = [t for t in transitions if t[3] == State.POTHOLE.value]
     healed = [t for t in transitions if t[2] == State.POTHOLE.value]
     assert holes and healed, transitions
-    last_evening = T0 + 9 * 30.0 + 200.0
-    assert healed[0][0] <= last_evening + 300.0 + 120.0, (healed[0], last_evening)
+    assert healed[0][0] <= EVENING_END + 300.0 + 120.0, (healed[0], EVENING_END)
 
 
 async def test_leaving_out_a_nights_quiet_ticks_changes_nothing(tmp_path: Path) -> None:

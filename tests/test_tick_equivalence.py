@@ -30,6 +30,7 @@ from cxmon.config import loads
 from cxmon.engine import Engine
 from cxmon.events import ContactEvent, EventKind
 from cxmon.snapshot import Snapshot
+from tests.helpers import BatchFeed
 
 T0 = 1_767_600_000.0
 
@@ -205,28 +206,13 @@ def events_of(plan: Sequence[Burst]) -> list[tuple[str, ContactEvent]]:
     return [(source, ev) for _, _, source, ev in out]
 
 
-class _Replay:
-    """A finite source: the events in batches of 40, in time order."""
-
-    name = "feed"
-    type = "test"
-
-    def __init__(self, events: Sequence[ContactEvent]) -> None:
-        self.events = events
-
-    async def run(self, sink: Sink) -> None:
-        sink.set_up(True)
-        for i in range(0, len(self.events), 40):
-            await sink.emit(self.events[i : i + 40])
-
-
 async def backfill(
     db: Path, events: Sequence[ContactEvent], recompute: Literal["changes", "all"]
 ) -> Snapshot:
     engine = Engine(
         CONFIG,
         db_path=str(db),
-        sources=[_Replay(events)],
+        sources=[BatchFeed(events)],
         clock="events",
         recompute=recompute,
     )

@@ -11,63 +11,21 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-from cxmon.config import loads
-from cxmon.events import ContactEvent, EventKind
 from cxmon.replay.session import ReplaySession, replayed_transitions
 from cxmon.snapshot import Snapshot, State, Transition
 from cxmon.store import Store
 from tests.hub.helpers import until
+from tests.quiet_night import CONFIG, EVENING_END, T0, evening_and_morning
 
-T0 = 1_767_600_000.0
-EVENING_END = T0 + 9 * 30.0 + 200.0
-"""The evening's last event."""
 MORNING = T0 + 3600.0 + 900.0
 """The first call after the quiet hour (longer than the longest window)."""
 
-CONFIG = loads(
-    """
-[monitor]
-windows = ["5m", "15m"]
-
-[journey]
-channels = ["voice"]
-queues = ["q1"]
-
-[[journey.steps]]
-name = "help"
-service_level_target = "20s"
-match = [{ channel = "voice", queue = "q1" }]
-  [[journey.steps.thresholds]]
-  measure = "wait_p90"
-  window = "5m"
-  warn = "30s"
-  breach = "60s"
-  clear = "45s"
-  for = "1m"
-  min_volume = 3
-""",
-    "<quiet replay>",
-)
-
 
 async def recorded(db: Path) -> None:
-    """Ten calls answered after two minutes (a pot hole), over an hour of nothing, three calls."""
-    events = []
-    for i in range(10):
-        at = T0 + i * 30.0
-        where: dict[str, Any] = {"contact_id": f"e{i}", "channel": "voice", "queue": "q1"}
-        events.append(ContactEvent(ts=at, kind=EventKind.ARRIVED, **where))
-        events.append(ContactEvent(ts=at + 120.0, kind=EventKind.ANSWERED, wait=120.0, **where))
-        events.append(ContactEvent(ts=at + 200.0, kind=EventKind.RESOLVED, duration=80.0, **where))
-    for i in range(3):
-        where = {"contact_id": f"m{i}", "channel": "voice", "queue": "q1"}
-        events.append(ContactEvent(ts=MORNING + i * 30.0, kind=EventKind.ARRIVED, **where))
-        events.append(ContactEvent(ts=MORNING + i * 30.0 + 5.0, kind=EventKind.ANSWERED, wait=5.0, **where))
-    events.sort(key=lambda ev: ev.ts)
+    """The evening's pot hole, an hour of nothing, three calls, stored in ``db``."""
     store = await Store(str(db)).open()
-    await store.add(events, "pbx")
+    await store.add(evening_and_morning(MORNING), "pbx")
     await store.close()
 
 
