@@ -123,7 +123,9 @@ class PotholeBoard(DiffTable):
         self._paint()
 
     def watch_snapshot(self, snapshot: Snapshot) -> None:
-        for tr in snapshot.transitions:
+        # recent_transitions (oldest first) holds the ticks this board skipped too: the app shows at
+        # most a few snapshots a second and none while paused, and a pot hole's start is often in between.
+        for tr in snapshot.recent_transitions or snapshot.transitions:
             if tr.channel:
                 self._since[f"{tr.step}\t{tr.channel}\t{tr.queue}"] = tr.ts
         self._paint()
