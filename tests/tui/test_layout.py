@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from cxmon.engine import Engine
 from cxmon.measures import MEASURES
 from cxmon.tui.app import CxmonApp
-from cxmon.tui.format import MATRIX_MEASURES, SHORT_TITLES, STATE_WORD
+from cxmon.tui.format import (
+    MATRIX_MEASURES,
+    SHORT_TITLES,
+    SPARK_MEASURES,
+    STATE_WORD,
+    threshold_text,
+    thresholds_for,
+)
+from cxmon.tui.widgets.detail_pane import DetailPane, pick_series
 from cxmon.tui.widgets.journey_map import StepTile
 from cxmon.tui.widgets.step_matrix import FIXED_COLUMNS, STAFFING_COLUMN, StepMatrix
 from tests.tui.conftest import settle
@@ -104,3 +113,25 @@ async def test_a_sideways_scroll_survives_the_rows_being_reordered(engine: Engin
         await pilot.pause()
         assert matrix.row_keys_in_order != before
         await settle(pilot, lambda: matrix.scroll_x == x)
+
+
+async def test_the_detail_sparklines_leave_room_for_their_thresholds_at_80x24(engine: Engine) -> None:
+    """Each sparkline line of the detail fits 80 columns whole: its warn and breach are not cut."""
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot, lambda: app.snapshot.version > 0)
+        await pilot.press("3")
+        pane = app.query_one(DetailPane)
+        sparks = app.query_one("#detail-sparks", Static)
+        await settle(pilot, lambda: sparks.size.height >= len(SPARK_MEASURES))
+        await pilot.pause()
+        _, series = pick_series(app.snapshot, None, None)
+        assert series is not None
+        shown = [
+            "".join(seg.text for seg in sparks.render_line(y)).rstrip() for y in range(sparks.size.height)
+        ]
+        for measure, line in zip(SPARK_MEASURES, shown, strict=True):
+            limits = threshold_text(thresholds_for(engine.config, series.step, measure, series.channel))
+            assert line.endswith(limits) and "…" not in line, (line, limits)
+        assert any("breach" in line for line in shown)
+        assert pane.region.right <= SMALL[0]

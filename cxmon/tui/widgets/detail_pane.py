@@ -77,6 +77,31 @@ def spark_content(series: SeriesFigures, measure: str, config: Config, points: i
     )
 
 
+SPARK_FIXED = 14 + 1 + 6
+"""A sparkline line's cells besides its bars and limits: the label, a space, the figure."""
+PANE_GUTTER = 5
+"""The pane's cells around its lines: padding (2), the focus bar (1) and the scrollbar (2)."""
+
+
+def spark_points(series: SeriesFigures | None, config: Config, width: int) -> int:
+    """Minutes of sparkline (10 to 60) that leave room for every line's thresholds in ``width`` cells.
+
+    Args:
+        series: the series shown (None: none yet).
+        config: its thresholds.
+        width: the pane's width.
+
+    Returns:
+        The number of bars each sparkline draws.
+    """
+    limits = 0
+    if series is not None:
+        for measure in SPARK_MEASURES:
+            text = threshold_text(thresholds_for(config, series.step, measure, series.channel))
+            limits = max(limits, len(text) + 2 if text else 0)
+    return max(10, min(60, width - PANE_GUTTER - SPARK_FIXED - limits))
+
+
 class DetailPane(VerticalScroll):
     """The chosen step/series: state and reason, 60-minute sparklines, figures for every window."""
 
@@ -121,7 +146,7 @@ class DetailPane(VerticalScroll):
         if not self.is_mounted:
             return
         status, series = pick_series(self.snapshot, self.step, self.series_key)
-        points = max(10, min(60, self.size.width - 40))
+        points = spark_points(series, self.config, self.size.width)
         key = (status, series, points, self.snapshot.windows)
         if key == self._shown:
             return
