@@ -8,9 +8,9 @@ from datetime import tzinfo
 
 from cxmon.config import Config, Threshold
 from cxmon.localtime import clock
-from cxmon.measures import MEASURES, bad_direction, format_value
+from cxmon.measures import INSTANT, MEASURES, bad_direction, format_value
 from cxmon.snapshot import SeriesFigures, State
-from cxmon.units import format_duration
+from cxmon.units import format_duration, format_window
 
 STATE_WORD: dict[State, str] = {
     State.OK: "✔ OK",
@@ -159,15 +159,27 @@ def judge(value: float | None, thresholds: Iterable[Threshold]) -> str:
     return verdict
 
 
-def threshold_text(thresholds: Sequence[Threshold]) -> str:
-    """Describe thresholds briefly: ``"warn 45s · breach 60s (voice)"``."""
+def threshold_text(thresholds: Sequence[Threshold], window: float | None = None) -> str:
+    """Describe thresholds briefly: ``"warn 45s · breach 60s (voice)"``.
+
+    Args:
+        thresholds: the thresholds to describe.
+        window: the window of the figure they are shown beside; a threshold that judges another
+            window names its own (``"warn 70% · breach 55% (30m)"``).
+
+    Returns:
+        The thresholds, ``"; "`` between them.
+    """
     parts = []
     for th in thresholds:
         text = f"breach {format_value(th.measure, th.breach)}"
         if th.warn is not None:
             text = f"warn {format_value(th.measure, th.warn)} · " + text
-        if th.channel != "*":
-            text += f" ({th.channel})"
+        notes = [th.channel] if th.channel != "*" else []
+        if window is not None and th.window != window and th.measure not in INSTANT:
+            notes.append(format_window(th.window))
+        if notes:
+            text += f" ({', '.join(notes)})"
         parts.append(text)
     return "; ".join(parts)
 

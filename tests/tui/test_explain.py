@@ -10,6 +10,7 @@ from textual.widgets import Markdown, Static, TabbedContent
 
 from cxmon.config import load
 from cxmon.engine import Engine
+from cxmon.measures import format_value
 from cxmon.snapshot import SeriesFigures
 from cxmon.tui.app import CxmonApp
 from cxmon.tui.feed import MemoryFeed
@@ -104,3 +105,34 @@ async def test_the_detail_says_why_exits_can_exceed_arrivals(engine: Engine) -> 
         note = " ".join(str(app.query_one("#detail-exits", Static).render()).split())
     assert "In 5m, 39 left the queue (answered + abandoned) but 35 arrived (offered)" in note
     assert "arrived before the window" in note
+
+
+async def test_a_sparkline_names_its_window_and_a_threshold_judging_another(engine: Engine) -> None:
+    """With service level judged over 15m, its sparkline line says its own figure is the 5m one and
+    that the thresholds beside it are the 15m window's, rather than set a 5m figure by a 15m rule."""
+    config = engine.config
+    steps = tuple(
+        dataclasses.replace(
+            step,
+            thresholds=tuple(
+                dataclasses.replace(th, window=900.0) if th.measure == "service_level" else th
+                for th in step.thresholds
+            ),
+        )
+        if step.name == "get_help"
+        else step
+        for step in config.steps
+    )
+    feed = MemoryFeed(dataclasses.replace(config, steps=steps), engine.latest)
+    app = CxmonApp(feed, refresh_interval=0)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, lambda: app.snapshot.version > 0)
+        app.selected_step, app.selected_series = "get_help", BILLING
+        await pilot.press("3")
+        await pilot.pause()
+        lines = str(app.query_one("#detail-sparks", Static).render()).splitlines()
+    level = next(line for line in lines if line.startswith("service level"))
+    figure = format_value("service_level", billing(engine).windows[300.0]["service_level"])
+    assert re.match(rf"service level +5m +\S+ +{figure} +warn 85% · breach 80% \(voice, 15m\)$", level), level
+    wait = next(line for line in lines if line.startswith("wait p90"))
+    assert wait.split()[2] == "5m", wait

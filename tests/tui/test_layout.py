@@ -131,7 +131,8 @@ async def test_the_detail_sparklines_leave_room_for_their_thresholds_at_80x24(en
             "".join(seg.text for seg in sparks.render_line(y)).rstrip() for y in range(sparks.size.height)
         ]
         for measure, line in zip(SPARK_MEASURES, shown, strict=True):
-            limits = threshold_text(thresholds_for(engine.config, series.step, measure, series.channel))
+            ths = thresholds_for(engine.config, series.step, measure, series.channel)
+            limits = threshold_text(ths, min(series.windows))
             assert line.endswith(limits) and "…" not in line, (line, limits)
         assert any("breach" in line for line in shown)
         assert pane.region.right <= SMALL[0]

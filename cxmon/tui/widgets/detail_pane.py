@@ -66,10 +66,14 @@ def spark_content(series: SeriesFigures, measure: str, config: Config, points: i
         bar = SPARK_BARS[max(0, min(len(SPARK_BARS) - 1, index))]
         bars.append((bar, _VERDICT_STYLE[judge(v, ths)] if ths else "$text-primary"))
     now = series.value(measure)
+    # The history and the figure are the shortest window's: name it, and any other window a
+    # threshold beside them judges (the bank judges service level over 30m, beside a 15m figure).
+    shortest = min(series.windows) if series.windows else None
     label = MEASURES[measure].label
-    limits = threshold_text(ths)
+    limits = threshold_text(ths, shortest)
     return Content.assemble(
         (f"{label:<14}", "bold"),
+        (f"{format_window(shortest) if shortest else '':<4}", "$text-muted"),
         *bars,
         " ",
         (f"{format_value(measure, now):>6}", _VERDICT_STYLE[judge(now, ths)] if ths else "bold"),
@@ -77,8 +81,8 @@ def spark_content(series: SeriesFigures, measure: str, config: Config, points: i
     )
 
 
-SPARK_FIXED = 14 + 1 + 6
-"""A sparkline line's cells besides its bars and limits: the label, a space, the figure."""
+SPARK_FIXED = 14 + 4 + 1 + 6
+"""A sparkline line's cells besides its bars and limits: the label, its window, a space, the figure."""
 PANE_GUTTER = 5
 """The pane's cells around its lines: padding (2), the focus bar (1) and the scrollbar (2)."""
 
@@ -97,7 +101,8 @@ def spark_points(series: SeriesFigures | None, config: Config, width: int) -> in
     limits = 0
     if series is not None:
         for measure in SPARK_MEASURES:
-            text = threshold_text(thresholds_for(config, series.step, measure, series.channel))
+            ths = thresholds_for(config, series.step, measure, series.channel)
+            text = threshold_text(ths, min(series.windows) if series.windows else None)
             limits = max(limits, len(text) + 2 if text else 0)
     return max(10, min(60, width - PANE_GUTTER - SPARK_FIXED - limits))
 
