@@ -87,6 +87,18 @@ class ReplaySession:
         return max(self.start, self.source.position) if self.source is not None else self.start
 
     @property
+    def aim(self) -> float:
+        """Where the cursor is bound: the target of a seek not reached yet (a paused replay runs to
+        none), else the cursor. Seeks add up from here, so ``] ] ]`` while paused is three minutes
+        on and ``[ [`` two back, not one minute on and the range's beginning."""
+        if self._restart is not None:
+            return self._restart
+        source = self.source
+        if source is not None and source.skip_to is not None and source.skip_to > source.position:
+            return max(self.start, source.skip_to)
+        return self.position
+
+    @property
     def finished(self) -> bool:
         """True once the whole range has been replayed (until a seek back)."""
         return self.source is not None and self.source.finished
@@ -112,8 +124,13 @@ class ReplaySession:
 
     def seek(self, delta: float) -> float:
         """Move the cursor by ``delta`` seconds (clamped to the range); return the target."""
-        target = max(self.start, min(self.end, self.position + delta))
-        if target >= self.position and self.source is not None and not self.source.finished:
+        target = max(self.start, min(self.end, self.aim + delta))
+        if (
+            target >= self.position
+            and self._restart is None
+            and self.source is not None
+            and not self.source.finished
+        ):
             self.source.skip(target)
         else:
             self._restart = target

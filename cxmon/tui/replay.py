@@ -26,6 +26,9 @@ class ReplayControls(Feed, Protocol):
     def position(self) -> float: ...
 
     @property
+    def aim(self) -> float: ...
+
+    @property
     def finished(self) -> bool: ...
 
     def faster(self, step: int = 1) -> float | None: ...
@@ -61,7 +64,9 @@ def cursor_text(session: ReplayControls, *, tz: tzinfo | None = None, columns: i
         The bar's line.
     """
     span = max(session.end - session.start, 1e-9)
-    done = min(1.0, max(0.0, (session.position - session.start) / span))
+    # Paused, nothing moves: the cursor shown is where a seek pressed meanwhile will resume from.
+    at = session.aim if session.paused else session.position
+    done = min(1.0, max(0.0, (at - session.start) / span))
     if session.finished:
         state = "■ END"
     elif session.paused:
@@ -69,7 +74,7 @@ def cursor_text(session: ReplayControls, *, tz: tzinfo | None = None, columns: i
     else:
         state = "▶ REPLAY"
     speed = "max" if session.speed is None else f"{session.speed:g}×"
-    cursor = f"{_stamp(session.position, tz)} {zone_label(tz, session.position)}"
+    cursor = f"{_stamp(at, tz)} {zone_label(tz, at)}"
     span_text = f"  {_stamp(session.start, tz)} → {_stamp(session.end, tz)}"
     hint = KEYS_HINT
     fixed = len(state) + 2 + len(speed) + 3 + len(cursor) + 2

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -485,3 +486,32 @@ def test_replay_shows_the_clock_and_judges_with_the_forecast_the_history_was_wri
     assert config.display_timezone == "Asia/Jerusalem"
     assert config.forecast.breach_chance == pytest.approx(0.04)
     assert start == datetime(1999, 8, 2, 6, 0, tzinfo=UTC).timestamp()
+
+
+async def test_seeks_pressed_while_paused_add_up(recording: Recording) -> None:
+    """Paused, ] ] ] is three minutes on and then [ [ two back, on the bar too; before, each seek
+    started from the unmoved cursor (one minute on in all) and a seek back from the range's start."""
+    session, app = await whole_replay_on_screen(recording)
+    async with running(session), app.run_test(size=(140, 40)) as pilot:
+        await until(lambda: session.latest.version > 0, tries=600)
+        await pilot.press("right_curly_bracket")
+        await until(lambda: session.position >= session.start + 600.0, tries=600)
+        await pilot.press("p")
+        assert session.paused
+        here = session.position
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+        assert session.aim == pytest.approx(here + 180.0)
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        assert session.aim == pytest.approx(here + 60.0)
+        await pilot.press("left_curly_bracket")  # back past where it stopped: a fresh engine
+        await until(lambda: session.restarts == 1, tries=600)
+        assert session.aim == pytest.approx(here - 540.0)
+        await pilot.press("right_square_bracket")
+        assert session.aim == pytest.approx((here - 540.0) + 60.0)
+        await pilot.pause()
+        bar = app.query_one(ReplayBar)
+        bar.paint()
+        stamp = datetime.fromtimestamp(session.aim, UTC).strftime("%H:%M:%S")
+        assert "PAUSED" in str(bar.render()) and stamp in str(bar.render())
+        await pilot.press("p")
+        await until(lambda: session.position >= (here - 540.0) + 60.0, tries=600)
