@@ -46,10 +46,16 @@ def forecast_lines(forecast: Forecast | None) -> list[str]:
     model = MODEL_NAME.get(f.model, f.model)
     rate = "—" if forecast.arrival_rate is None else f"{forecast.arrival_rate * 3600:.0f}/h"
     patience = "" if forecast.patience is None else f", patience {format_duration(forecast.patience)}"
-    source = "" if forecast.agents_from == "staffing" else " (configured)"
+    configured = forecast.agents_from != "staffing"
+    summary = forecast.summary()
+    # "50 agents, 38 needed" already names the agents staffed; "needs 3 more agents…" does not.
+    if summary.startswith("needs "):
+        summary += f" · {forecast.agents} agents" + (" (configured)" if configured else "")
+    elif configured:
+        summary += " (agents configured)"
     lines = [
-        f"Staffing forecast ({model}): {forecast.summary()} · {forecast.agents} agents{source} · "
-        f"arrivals {rate} · AHT {format_duration(forecast.aht)}{patience}",
+        f"Staffing forecast ({model}): {summary} · arrivals {rate} · AHT {format_duration(forecast.aht)}"
+        f"{patience}",
     ]
     if f.stable:
         lines.append(
