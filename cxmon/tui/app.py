@@ -507,4 +507,6 @@ class CxmonApp(App[int]):
             self._events_seen.appendleft(entry)
             self._seen_keys.add(entry.key)
             self.log_entries = tuple(self._events_seen)
-        self.notify(f"{ack.step} acknowledged by {ack.who}: {ack.note}", title="Acknowledged")
+        status = self.snapshot.step(ack.step)
+        label = status.label if status is not None else ack.step
+        self.notify(f"{label} acknowledged by {ack.who}: {ack.note}", title="Acknowledged")

@@ -102,3 +102,18 @@ async def test_an_acknowledgement_longer_than_allowed_is_refused_in_the_dialog(e
         assert error.startswith("3.") and "7 days" in error
         assert app.screen is dialog
         assert len(engine._acks) == 0
+
+
+async def test_the_acknowledged_notice_names_the_step_as_the_screen_does(engine: Engine) -> None:
+    """The notice after an acknowledgement names the step by its label ("Getting help"), not by the
+    config's internal name ("get_help")."""
+    seen: list[Message] = []
+    app = CxmonApp(MemoryFeed(engine.config, engine.latest), refresh_interval=0)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await open_dialog(app, pilot)
+        await pilot.press(*"moved two agents", "enter")
+        await settle(pilot, lambda: any(isinstance(m, PotholeAcknowledged) for m in seen))
+        await pilot.pause()
+        notices = [n.message for n in app._notifications]
+    assert "Getting help acknowledged by" in " ".join(notices), notices
+    assert not any(n.startswith("get_help") for n in notices), notices
