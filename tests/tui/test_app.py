@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from textual.message import Message
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input, Static, TabbedContent
 from textual.worker import Worker, WorkerState
 
 from cxmon.engine import Engine
+from cxmon.events import ContactEvent, EventKind
 from cxmon.measures import combine, format_value
 from cxmon.snapshot import Ack, State
 from cxmon.tui.app import CxmonApp
@@ -366,3 +367,23 @@ async def test_light_and_dark_themes_both_render(engine: Engine) -> None:
             await pilot.pause(0.05)
             assert app.current_theme.dark is (theme == "textual-dark")
             assert app.query_one("#tile-get_help", StepTile).has_class("-pothole")
+
+
+async def test_a_customer_path_title_counts_one_bump_in_the_singular(engine: Engine) -> None:
+    """A path of two events with one abandon is titled "2 events, 1 bump", not "1 bumps"."""
+    path = [
+        ContactEvent(ts, kind, "k1", "voice", "billing", "sim", customer_id="C1")
+        for ts, kind in ((100.0, EventKind.ARRIVED), (160.0, EventKind.ABANDONED))
+    ]
+    feed = MemoryFeed(engine.config, engine.latest, leaders=[("C1", 1)], paths={"C1": path})
+    app = CxmonApp(feed, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        paths = app.query_one(CustomerPaths)
+        leaders = paths.query_one("#leaders", DiffTable)
+        await settle(pilot, lambda: leaders.row_count > 0)
+        leaders.focus()
+        await pilot.press("enter")
+        title = paths.query_one("#path-title", Static)
+        await settle(pilot, lambda: "Customer C1" in str(title.render()))
+        assert str(title.render()) == "Customer C1: 2 events, 1 bump (oldest first)"

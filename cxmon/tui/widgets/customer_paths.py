@@ -116,7 +116,7 @@ class CustomerPaths(Horizontal):
         customer, events = path
         bumps = sum(1 for e in events if bump(e, self.config))
         self.query_one("#path-title", Static).update(
-            f"Customer {customer}: {len(events)} events, {bumps} bumps (oldest first)"
+            f"Customer {customer}: {_count(len(events), 'event')}, {_count(bumps, 'bump')} (oldest first)"
         )
         table = self.query_one("#path", DiffTable)
         # The zone as it is called at the newest event's time (the path is oldest first).
@@ -129,3 +129,8 @@ class CustomerPaths(Horizontal):
         event.stop()
         if event.row_key.value is not None:
             self.post_message(CustomerChosen(str(event.row_key.value)))
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 event"``, ``"2 events"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
