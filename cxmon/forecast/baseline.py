@@ -297,7 +297,8 @@ class Baselines:
         return self._status
 
     def load(self, db_path: str, before: float | None = None) -> int:
-        """Learn the stored minute figures of the last ``baseline_weeks`` weeks (of the newest stored).
+        """Learn the stored minute figures of the last ``baseline_weeks`` weeks (of the newest stored,
+        or, with ``before``, of those before it: what a monitor knew then, for a replay).
 
         Runs in a thread at start (sqlite3, read only). Returns the minutes read.
         """
@@ -309,7 +310,7 @@ class Baselines:
             newest = con.execute("SELECT max(minute) FROM snapshots").fetchone()[0]
             if newest is None:
                 return 0
-            since = newest - self.weeks * WEEK
+            since = (newest if before is None else min(newest, before)) - self.weeks * WEEK
             rows: Iterable[tuple[float, str, str, str, str]] = con.execute(
                 "SELECT minute, step, channel, queue, figures FROM snapshots"
                 " WHERE minute >= ? ORDER BY minute",

@@ -197,9 +197,13 @@ class ReplaySession:
             engine = Engine(self.config, store=False, sources=[self.source])
             self.engine = engine
             engine.add_listener(self._publish)
+            lead_from = self.start - self.lead
+            # What was usual then, from the minute figures stored before the lead-in (the replay
+            # learns its own minutes from there, as the live engine did): without it the replay said
+            # "Baselines: learning" over weeks of history and missed every "worse than usual" WATCH.
+            await asyncio.to_thread(engine.detector.baselines.load, str(self.db_path), lead_from)
             # The day before the lead-in, taken in without ticks: customers' strikes (24 h) and the
             # contacts still open at the lead-in's start are the ones the floor's monitor had.
-            lead_from = self.start - self.lead
             day = replayed_rows(self.db_path, lead_from - STRIKE_WINDOW, lead_from, limit=WARM_MAX_EVENTS)
             async with contextlib.aclosing(day) as batches:
                 await take_in(engine.aggregator, batches, lambda: self._closed or self._restart is not None)

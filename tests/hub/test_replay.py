@@ -22,6 +22,7 @@ from cxmon.engine import Engine
 from cxmon.engine.warm import warm_span
 from cxmon.errors import ConfigError
 from cxmon.events import ContactEvent, EventKind
+from cxmon.forecast.baseline import WEEK
 from cxmon.replay.command import journey, parse_speed
 from cxmon.replay.session import ReplaySession, replayed_transitions
 from cxmon.replay.source import ReplaySource, stored_range
@@ -30,7 +31,7 @@ from cxmon.snapshot import Snapshot, State, Transition
 from cxmon.store import Store
 from cxmon.tui.replay import ReplayApp, ReplayBar
 from cxmon.tui.screens.help import HelpScreen
-from tests.helpers import REPO
+from tests.helpers import REPO, one_step_config
 from tests.hub.helpers import until
 from tests.snapshot_app import sim_config
 
@@ -515,3 +516,30 @@ async def test_seeks_pressed_while_paused_add_up(recording: Recording) -> None:
         assert "PAUSED" in str(bar.render()) and stamp in str(bar.render())
         await pilot.press("p")
         await until(lambda: session.position >= (here - 540.0) + 60.0, tries=600)
+
+
+async def test_a_replay_knows_what_was_usual_from_the_weeks_stored_before_it(tmp_path: Path) -> None:
+    """Over a history with minute figures from the three weeks before its range (and three after
+    it), a replay's baselines are ready on those three weeks, as the floor's monitor's were then;
+    before, a replay read none and said "learning (0 of 2 weeks of history)" however much history
+    the database held."""
+    config = one_step_config()
+    db = tmp_path / "weeks.db"
+    store = await Store(str(db)).open()
+    await store.close()
+    start = 1_000_000_200.0 - 1_000_000_200.0 % 3600  # on the hour
+    figures = '{"offered": 10.0, "answered": 10.0, "wait_p90": 5.0}'
+    with sqlite3.connect(db) as con:
+        con.executemany(
+            "INSERT INTO snapshots (minute, step, channel, queue, state, figures) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (start - weeks * WEEK + minute * 60.0, "help", "voice", "q1", "ok", figures)
+                for weeks in (-3, -2, -1, 1, 2, 3)
+                for minute in range(0, 60, 5)
+            ],
+        )
+    session = ReplaySession(config, db, start, start + 600.0, speed=None, lead=0.0)
+    async with running(session):
+        await until(lambda: session.latest.version > 0 and session.latest.baseline is not None, tries=600)
+        baseline = session.latest.baseline
+    assert baseline is not None and baseline.ready and baseline.weeks == 3, baseline
