@@ -29,6 +29,7 @@ from cxmon.tui.messages import (
     SnapshotPublished,
     StepChosen,
 )
+from cxmon.tui.panels import PANE_FOCUS, TABS, WORKER_FAILED
 from cxmon.tui.screens.acknowledge import AcknowledgeScreen, AckRequest
 from cxmon.tui.screens.help import HelpScreen, help_text, window_list
 from cxmon.tui.screens.wallboard import WallboardScreen
@@ -46,22 +47,6 @@ NARROW = 120
 """Screens narrower than this get the compact layout (80 × 24 is the one to fit)."""
 LOG_LIMIT = 500
 """Event log entries kept (newest)."""
-TABS = ("matrix", "potholes", "detail", "customers", "events")
-PANE_FOCUS = {
-    "matrix": "#matrix-table",
-    "potholes": "#pothole-board",
-    "detail": "#detail-pane",
-    "customers": "#leaders",
-    "events": "#event-log",
-}
-"""The widget of each panel that takes the keys when the panel is opened."""
-WORKER_FAILED = {
-    "_follow_feed": "The feed stopped",
-    "_load_leaders": "Strikes list not loaded",
-    "_load_path": "Customer's path not loaded",
-    "_acknowledge": "Acknowledgement failed",
-}
-"""The title of the notification a failed worker raises, by worker: what did not happen, in words."""
 
 
 class CxmonApp(App[int]):
