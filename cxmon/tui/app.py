@@ -172,10 +172,15 @@ class CxmonApp(App[int]):
         self._fit(event.size.width)
 
     def _fit(self, width: int) -> None:
-        """Narrow screens get the compact matrix (short titles, abbreviated steps, sideways scroll)."""
+        """Narrow screens get the compact matrix (short titles, abbreviated steps, sideways scroll)
+        and the compact footer, whose keys then fit 80 columns (the palette's ^p is in the help)."""
+        narrow = width < NARROW
         found = self.query("#matrix-table")
         if found:
-            found.first(StepMatrix).compact = width < NARROW
+            found.first(StepMatrix).compact = narrow
+        for footer in self.query(Footer):
+            footer.compact = narrow
+            footer.show_command_palette = not narrow
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False

@@ -136,3 +136,23 @@ async def test_the_detail_sparklines_leave_room_for_their_thresholds_at_80x24(en
             assert line.endswith(limits) and "…" not in line, (line, limits)
         assert any("breach" in line for line in shown)
         assert pane.region.right <= SMALL[0]
+
+
+async def test_every_key_of_the_footer_is_on_screen_at_80x24(engine: Engine) -> None:
+    """At 80 columns the footer shows every key it names, on the journey map and on each panel:
+    acknowledging, pausing and the wallboard were cut off the end of the line (the command
+    palette's ^p goes, it is in the help)."""
+    from textual.widgets._footer import FooterKey
+
+    app = CxmonApp(engine, refresh_interval=0)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot, lambda: app.snapshot.version > 0)
+        for key in ("", "1", "2", "3", "4", "5"):
+            if key:
+                await pilot.press(key)
+            await pilot.pause()
+            shown = list(app.query(FooterKey))
+            names = {k.description for k in shown}
+            assert {"Quit", "Help", "Ack", "Pause", "Wallboard"} <= names, (key, names)
+            cut = [k.description for k in shown if k.region.right > SMALL[0] or not k.region.width]
+            assert not cut, (key, cut)

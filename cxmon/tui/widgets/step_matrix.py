@@ -152,7 +152,7 @@ class StepMatrix(DiffTable):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_expand", "Expand queues"),
+        Binding("space", "toggle_expand", "Expand"),
         Binding("s", "sort", "Sort"),
     ]
 
