@@ -187,7 +187,7 @@ class Detector:
                 eta = projection.eta(None)
                 if eta is not None and eta <= self.horizon:
                     rs.state = _WATCH
-                    rs.reason = projection.reason(eta)
+                    rs.reason = projection.reason(eta, projection.crossing(None))
                     return verdict_of(rs, _WATCH, rs.reason, measure, None, 1.0)
             rs.state = _OK
             return verdict_of(rs, _OK, line.too_few, measure, None, 0.0)
@@ -292,7 +292,7 @@ class Detector:
             rs.due = min(rs.due, projection.computed + _RECOMPUTE)
             eta = projection.eta(value)
             if eta is not None and eta <= self.horizon:
-                watch_reason = projection.reason(eta)
+                watch_reason = projection.reason(eta, projection.crossing(value))
         elif pending and quantile is not None:
             # Held within its noise, a percentile is not extrapolated either: its slope has no
             # sampling-noise model, and a line fits a figure that wanders near the line it is held at.

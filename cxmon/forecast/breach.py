@@ -231,12 +231,20 @@ class Projection:
         share = (value - self.breach) / (value - heading)
         return self.window * min(1.0, max(0.0, share))
 
-    def reason(self, eta: float) -> str:
+    def reason(self, eta: float, crossing: float | None = None) -> str:
         """The WATCH reason: "service level projected below 80% in ~6m: 9 waiting, longest 45s, 14
-        agents, need 17" (who was waiting when it was worked out, when anyone was)."""
+        agents, need 17" (who was waiting when it was worked out, when anyone was).
+
+        Args:
+            eta: what :meth:`eta` gave (how soon the rule is WATCH).
+            crossing: what :meth:`crossing` gave, where the caller has it: the time named. A steady
+                state past the breach is a certain chance of one too, so ``eta`` is 0 while the
+                window itself takes a while to cross.
+        """
         label = MEASURES[self.measure].label
         where = "below" if self.direction == "below" else "above"
-        when = "now" if eta < 1.0 else f"in ~{format_duration(eta)}"
+        named = eta if crossing is None else crossing
+        when = "now" if named < 1.0 else f"in ~{format_duration(named)}"
         limit = format_value(self.measure, self.breach)
         text = f"{label} projected {where} {limit} {when}: "
         if not self.breaches and eta == self._chance_eta():

@@ -315,6 +315,18 @@ def test_reason_names_the_staffing() -> None:
     assert projection(0.6).reason(360.0) == "service level projected below 80% in ~6m: 14 agents, need 17"
 
 
+def test_a_steady_state_breach_names_when_the_window_crosses_not_now() -> None:
+    """A steady state past the breach is also a certain chance of one (as the forecaster builds it,
+    with the chance asked for): the rule turns WATCH at once, but its reason names the crossing —
+    from 95 % towards 50 % the 5-minute window is at 80 % after a third of it —, not "now", as
+    cxmon_forecast_breach_eta_seconds says."""
+    p = dataclasses.replace(projection(0.5), risk=(1.0, 0.0), chance_level=0.01, horizon=600.0)
+    verdict = Detector(CONFIG).judge_rule(KEY, 0, SL, 0.95, 0.0, p)
+    assert verdict.state is State.WATCH
+    assert p.crossing(0.95) == pytest.approx(100.0)
+    assert verdict.reason == "service level projected below 80% in ~1m40s: 14 agents, need 17"
+
+
 def test_projected_breach_inside_the_horizon_is_watch() -> None:
     """A rule whose value is healthy turns WATCH on a projection, with the projection's reason; the same
     values without a projection stay OK."""
