@@ -10,7 +10,7 @@ last ``baseline_weeks`` weeks count. "Worse than usual" is a value past the slot
 ``baseline_quantile`` (the 95th percentile of wait p90 for "above" thresholds, the 5th of service
 level for "below" ones) for at least the threshold's ``for``. At most SAMPLES_PER_HOUR figures are
 kept per slot and week (every few minutes), so memory is bounded by series × judged measures × 168 ×
-weeks. What a slot says cannot change within its hour (it reads earlier weeks only), so it is worked
+(weeks + 1). What a slot says cannot change within its hour (it reads earlier weeks only), so it is worked
 out once per hour and kept.
 """
 
@@ -44,6 +44,11 @@ def hour_of_week(ts: float) -> int:
 def week_of(ts: float) -> int:
     """Whole weeks since the Monday before the epoch."""
     return int((ts + 3 * 86400) // WEEK)
+
+
+def week_start(week: int) -> float:
+    """The epoch second the week :func:`week_of` numbers ``week`` begins (Monday 00:00 UTC)."""
+    return week * WEEK - 3 * 86400
 
 
 def slot_name(how: int) -> str:
@@ -192,7 +197,9 @@ class Baselines:
             values = weeks.get(week)
             if values is None:
                 values = weeks[week] = array("d")
-                for old in [x for x in weeks if x <= week - self.weeks]:
+                # The weeks before the last ``weeks`` before this one are read no more (this week's
+                # slot reads the ``weeks`` before it: keep them all).
+                for old in [x for x in weeks if x < week - self.weeks]:
                     del weeks[old]
             if len(values) < SAMPLES_PER_HOUR:
                 values.append(value)
@@ -297,10 +304,15 @@ class Baselines:
         return self._status
 
     def load(self, db_path: str, before: float | None = None) -> int:
-        """Learn the stored minute figures of the last ``baseline_weeks`` weeks (of the newest stored,
-        or, with ``before``, of those before it: what a monitor knew then, for a replay).
+        """Learn the stored minute figures of the weeks a slot counts: the last ``baseline_weeks``
+        whole weeks before the week of the newest stored minute, and that week (with ``before``,
+        of the minutes before it: what a monitor knew then, for a replay).
 
         Runs in a thread at start (sqlite3, read only). Returns the minutes read.
+
+        Args:
+            db_path: the history.
+            before: learn only the minutes before this (a replay: what the floor had learned then).
         """
         try:
             con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
@@ -310,7 +322,11 @@ class Baselines:
             newest = con.execute("SELECT max(minute) FROM snapshots").fetchone()[0]
             if newest is None:
                 return 0
-            since = (newest if before is None else min(newest, before)) - self.weeks * WEEK
+            if before is not None:
+                newest = min(newest, before)
+            # From the Monday that begins the earliest week counted: a slot of this week reads the
+            # whole of that week's hour, not only the part after the newest minute's time of week.
+            since = week_start(week_of(newest) - self.weeks)
             rows: Iterable[tuple[float, str, str, str, str]] = con.execute(
                 "SELECT minute, step, channel, queue, figures FROM snapshots"
                 " WHERE minute >= ? ORDER BY minute",

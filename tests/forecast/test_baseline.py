@@ -23,6 +23,7 @@ from cxmon.engine import Engine
 from cxmon.forecast.baseline import Baselines, hour_of_week, slot_name, week_of
 from cxmon.importer import queue_log_source, run_import
 from cxmon.snapshot import State
+from cxmon.store import Store
 from tests.helpers import SIM_START_TS, one_step_config, sim_config
 from tests.test_importer import write_queue_log, write_records
 
@@ -303,3 +304,43 @@ def test_a_rule_is_due_again_when_the_next_hour_brings_another_usual() -> None:
     assert due <= MONDAY_10H + 3600
     assert det.judge_rule(KEY, 0, lenient, 25.0, MONDAY_10H + 3600).state is State.OK  # for starts
     assert det.judge_rule(KEY, 0, lenient, 25.0, MONDAY_10H + 3630).state is State.WATCH
+
+
+def test_this_weeks_first_figure_keeps_the_four_weeks_the_slot_reads() -> None:
+    """With four past Mondays learned, learning this Monday's first 10h figure does not drop the
+    earliest of them: the usual for Mon 10h rests on the four weeks before this one, asked before or
+    after this week's figures came."""
+    before = Baselines(CONFIG)
+    learn(before, 4, random.Random(13))
+    after = Baselines(CONFIG)
+    learn(after, 4, random.Random(13))
+    after.add(KEY, MONDAY_10H, {"wait_p90": 31.0})
+    usual = before.usual(KEY, "wait_p90", TH, MONDAY_10H + 60)
+    assert usual.weeks == 4
+    assert after.usual(KEY, "wait_p90", TH, MONDAY_10H + 60) == usual
+
+
+async def test_a_restart_late_in_the_hour_learns_the_whole_hour_of_the_earliest_week(tmp_path: Path) -> None:
+    """Four past Mondays 10:00–11:00 stored, and the history's newest minute this Monday at 10:50: a
+    restart then learns all twelve figures of the earliest Monday's hour (not only those after
+    10:50), so its usual for Mon 10h is what the monitor that learned them as they came has."""
+    config = CONFIG
+    live = Baselines(config)
+    rng = random.Random(12)
+    rows: list[tuple[float, dict[str, float]]] = []
+    for w in range(1, 5):
+        for m in range(60):
+            rows.append((MONDAY_10H - w * 7 * 86400 + m * 60, {"wait_p90": rng.gauss(30.0, 5.0)}))
+    rows.append((MONDAY_10H + 50 * 60, {"wait_p90": 31.0}))
+    store = Store(str(tmp_path / "h.db"))
+    await store.open()
+    for minute, figures in rows:
+        live.add(KEY, minute, figures)
+        store.add_minute(minute, [(*KEY, State.OK, figures)])
+    await store.close()
+    restarted = Baselines(config)
+    restarted.load(str(tmp_path / "h.db"))
+    now = MONDAY_10H + 55 * 60
+    assert live.usual(KEY, "wait_p90", TH, now).weeks == 4
+    assert restarted.usual(KEY, "wait_p90", TH, now) == live.usual(KEY, "wait_p90", TH, now)
+    assert restarted.figures(now) == live.figures(now)
