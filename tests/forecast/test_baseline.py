@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import random
@@ -22,7 +23,8 @@ from cxmon.detector import Detector
 from cxmon.engine import Engine
 from cxmon.forecast.baseline import Baselines, hour_of_week, slot_name, week_of
 from cxmon.importer import queue_log_source, run_import
-from cxmon.snapshot import State
+from cxmon.replay.session import ReplaySession
+from cxmon.snapshot import Snapshot, State
 from cxmon.store import Store
 from tests.helpers import SIM_START_TS, one_step_config, sim_config
 from tests.test_importer import write_queue_log, write_records
@@ -344,3 +346,30 @@ async def test_a_restart_late_in_the_hour_learns_the_whole_hour_of_the_earliest_
     assert live.usual(KEY, "wait_p90", TH, now).weeks == 4
     assert restarted.usual(KEY, "wait_p90", TH, now) == live.usual(KEY, "wait_p90", TH, now)
     assert restarted.figures(now) == live.figures(now)
+
+
+async def test_a_replay_judges_with_the_baselines_the_floor_had_then(tmp_path: Path) -> None:
+    """Three Mondays of calls imported with the bank's config; a replay of the third Monday's
+    11:00–11:30 has the baselines the import had learned by then (two weeks of history, the same
+    medians and limits of Monday 11h), not "learning"."""
+    config = load(REPO / "config" / "anonymous-bank.toml")
+    write_queue_log(tmp_path / "queue_log", mondays(3, seed=11))
+    db = tmp_path / "bank.db"
+    result = await run_import(config, queue_log_source(config, str(tmp_path / "queue_log")), str(db))
+    final = result.final
+    assert final.baselines
+    start = MONDAY + 14 * 86400 + 11 * 3600
+    session = ReplaySession(config, db, start, start + 1800, speed=None)
+    seen: list[Snapshot] = []
+    session.listeners.append(seen.append)
+    runner = asyncio.create_task(session.run())
+    try:
+        while not session.finished and not runner.done():
+            await asyncio.sleep(0.05)
+    finally:
+        session.close()
+        await runner
+    last = seen[-1]
+    assert hour_of_week(last.ts) == 11
+    assert str(last.baseline) == "ready (2 weeks of history)"
+    assert last.baselines == final.baselines
