@@ -21,11 +21,13 @@ import sqlite3
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import tzinfo
 
 import orjson
 
 from cxmon.config import Config, Threshold
 from cxmon.forecast.usual import UsualFigure
+from cxmon.localtime import when, zone
 from cxmon.measures import MEASURES, format_value, volume
 from cxmon.snapshot import BaselineStatus
 from cxmon.units import format_window
@@ -54,6 +56,14 @@ def week_start(week: int) -> float:
 def slot_name(how: int) -> str:
     """``"Mon 10h"`` for an hour of the week."""
     return f"{_DAYS[how // 24]} {how % 24:02d}h"
+
+
+def local_slot_name(ts: float, tz: tzinfo | None) -> str:
+    """The hour of the week ``ts`` is in, named as a clock in ``tz`` reads its start: ``"Mon 12h"``
+    (``"Mon 15:30"`` in a zone whose hours begin at half past; None: the machine's zone)."""
+    start = when(ts // 3600 * 3600, tz)
+    day = _DAYS[start.weekday()]
+    return f"{day} {start.hour:02d}h" if start.minute == 0 else f"{day} {start.hour:02d}:{start.minute:02d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +104,8 @@ class Baselines:
         self.weeks = opts.baseline_weeks
         self.min_weeks = opts.baseline_min_weeks
         self.quantile = opts.baseline_quantile
+        self.tz = zone(config.display_timezone)
+        """The floor's clock, in which a reason names the hour (the slots themselves are UTC)."""
         self.shortest = min(config.monitor.windows)
         """The window whose figures the minute figures carry under the measures' own names."""
         self.watched: dict[str, tuple[Watched, ...]] = {}
@@ -277,7 +289,7 @@ class Baselines:
         pct = self.quantile * 100 if th.direction == "above" else (1.0 - self.quantile) * 100
         return (
             f"{label} {format_value(th.measure, value)} worse than usual: {side} the {pct:.0f}th percentile "
-            f"for {slot_name(hour_of_week(now))} ({format_value(th.measure, usual.limit)}; "
+            f"for {local_slot_name(now, self.tz)} ({format_value(th.measure, usual.limit)}; "
             f"median {format_value(th.measure, usual.median)}, {usual.weeks} weeks)"
         )
 

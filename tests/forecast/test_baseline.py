@@ -84,7 +84,7 @@ def test_worse_than_usual_for_the_threshold_for_is_watch() -> None:
     lenient = Threshold(
         measure="wait_p90", window=60.0, breach=600.0, warn=None, direction="above", for_=30.0, clear=500.0
     )
-    det = Detector(CONFIG)
+    det = Detector(dataclasses.replace(CONFIG, display_timezone="UTC"))
     learn(det.baselines, 3, random.Random(3))
     assert det.judge_rule(KEY, 0, lenient, 50.0, MONDAY_10H).state is State.OK  # not yet for 30 s
     verdict = det.judge_rule(KEY, 0, lenient, 50.0, MONDAY_10H + 30)
@@ -94,6 +94,20 @@ def test_worse_than_usual_for_the_threshold_for_is_watch() -> None:
     learn(calm.baselines, 3, random.Random(3))
     assert calm.judge_rule(KEY, 0, lenient, 35.0, MONDAY_10H).state is State.OK
     assert calm.judge_rule(KEY, 0, lenient, 35.0, MONDAY_10H + 60).state is State.OK
+
+
+def test_worse_than_usual_names_the_hour_on_the_floors_clock() -> None:
+    """The slot is an hour of the week in UTC, but the reason names it as the dashboard's clock reads
+    it: Monday 10:00 UTC is "Mon 12h" in Jerusalem in January, as the 12:00 beside it on screen."""
+    lenient = Threshold(
+        measure="wait_p90", window=60.0, breach=600.0, warn=None, direction="above", for_=30.0, clear=500.0
+    )
+    det = Detector(dataclasses.replace(CONFIG, display_timezone="Asia/Jerusalem"))
+    learn(det.baselines, 3, random.Random(3))
+    det.judge_rule(KEY, 0, lenient, 50.0, MONDAY_10H)
+    verdict = det.judge_rule(KEY, 0, lenient, 50.0, MONDAY_10H + 30)
+    assert verdict.state is State.WATCH
+    assert "above the 95th percentile for Mon 12h (" in verdict.reason
 
 
 LONG = one_step_config(
