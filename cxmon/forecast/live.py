@@ -347,7 +347,9 @@ class Forecaster:
             floor = sure_rate
 
             def rate_that_breaks() -> float | None:
-                return breaking_rate(modelled, aht, patience, agents, target, figures.model, floor)
+                return breaking_rate(
+                    modelled, aht, patience, agents, target, figures.model, floor, self.formula
+                )
 
             rose = change.breaking(
                 samples,
@@ -376,15 +378,19 @@ class Forecaster:
         projections = []
         for_all = ForAll()
         for th in modelled:
-            project = projector(th.measure, work, target, figures.model)
-            project_sure = projector(th.measure, sure_work, target, figures.model)
+            # In the window's own terms (its service-level formula).
+            project = projector(th.measure, work, target, figures.model, self.formula)
+            project_sure = projector(th.measure, sure_work, target, figures.model, self.formula)
             if project is None or project_sure is None:
                 continue
             # The steady states and the projection from the queue's state are worked out when
             # first read: the detector reads few of them (the agents needed are read every minute).
             exits_from = None
             if th.measure == "service_level" and waits:
-                exits_from = (waits, aht, patience, sure_rate, self.short_abandon)
+                # The queue's state is followed in arrivals: the share of all of them answered in time.
+                settles = projector(th.measure, sure_work, target, figures.model)
+                assert settles is not None
+                exits_from = (waits, aht, patience, sure_rate, self.short_abandon, settles)
             steady = _steady(
                 th,
                 project,
@@ -465,14 +471,15 @@ def _steady(
     agents: int,
     sure_rate: float,
     target: float,
-    exits_from: tuple[tuple[float, ...], float, float | None, float, float] | None,
+    exits_from: tuple[tuple[float, ...], float, float | None, float, float, Callable[[int], float]] | None,
     chance: bool = False,
 ) -> Steady:
     """What works out each part of a threshold's projection (projected, sure, exits, risk) when it
     is first read: the detector mostly reads ``sure`` alone.
 
-    ``exits_from`` is (waits, handle time, patience, arrival rate, short abandon) where contacts
-    are waiting on a service level, else None; ``chance``: whether the chance of a breach within
+    ``exits_from`` is (waits, handle time, patience, arrival rate, short abandon, the share of all
+    arrivals answered in time as a function of the agents) where contacts are waiting on a service
+    level, else None; ``chance``: whether the chance of a breach within
     the horizon (risk) is asked for.
     """
 
@@ -499,8 +506,8 @@ def _steady(
             return None
         # Contacts are waiting: where they take the window comes before any steady state.
         # The arrivals to come are counted at the confident rate, as the steady state's are.
-        waits, aht, patience, arrivals, short_abandon = exits_from
-        settled = project_sure(agents)
+        waits, aht, patience, arrivals, short_abandon, settles = exits_from
+        settled = settles(agents)
         state = transient.QueueState(waits, agents, aht, patience, arrivals, min(1.0, max(0.0, settled)))
         return transient.ExitSteps(state, target, short_abandon, th.window)
 

@@ -33,9 +33,18 @@ abandon_share = functools.lru_cache(maxsize=4096)(staffing.abandon_share)
 service_level = functools.lru_cache(maxsize=4096)(staffing.service_level)
 
 
-def projector(measure: str, work: Workload, target: float, model: str) -> Callable[[int], float] | None:
-    """The measure's steady-state value as a function of the agents (None: the model says nothing)."""
+def projector(
+    measure: str, work: Workload, target: float, model: str, formula: str = "incl_abandons"
+) -> Callable[[int], float] | None:
+    """The measure's steady-state value as a function of the agents (None: the model says nothing).
+
+    A service level is the share of all arrivals answered within ``target`` (what the window's
+    ``incl_abandons`` formula counts, and what the transient projection reads); under
+    ``answered_only`` it is the share of the answered ones, as the window's figure is.
+    """
     if measure == "service_level":
+        if formula == "answered_only" and model == "erlang_a":
+            return lambda n: _answered_share(work, n, target)
         return lambda n: _or(service_level(work, n, target), 0.0)
     if measure == "asa":
         return lambda n: _or(evaluate(work, n, target).asa, math.inf)
@@ -71,6 +80,15 @@ def clear_of(th: Threshold, project: Callable[[int], float], work: Workload) -> 
 
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
+
+
+def _answered_share(work: Workload, agents: int, target: float) -> float:
+    """The share of the answered contacts answered within ``target`` (0 without a steady state)."""
+    within = service_level(work, agents, target)
+    gone = abandon_share(work, agents)
+    if within is None or gone is None or gone >= 1.0:
+        return 0.0
+    return within / (1.0 - gone)
 
 
 def fewest(ok: Callable[[int], bool], start: int, guess: int | None = None) -> int | None:
@@ -163,6 +181,7 @@ def breaking_rate(
     target: float,
     model: str,
     floor: float,
+    formula: str = "incl_abandons",
 ) -> float | None:
     """The queue's breaking rate: the lowest arrival rate (per second, within BREAKING_PRECISION) at
     which a threshold's steady-state value is past its breach with these agents, handle time and
@@ -178,12 +197,13 @@ def breaking_rate(
         target: the service level's answer target, seconds.
         model: the model the forecast's figures come from.
         floor: the rate the forecast projects at already.
+        formula: the service-level formula the windows are worked out with.
     """
 
     def breaks(rate: float) -> bool:
         work = Workload(rate, aht, patience)
         for th in thresholds:
-            project = projector(th.measure, work, target, model)
+            project = projector(th.measure, work, target, model, formula)
             if project is not None and th.worse(project(agents), th.breach):
                 return True
         return False

@@ -123,6 +123,35 @@ def test_no_staffing_figures_means_no_forecast_unless_configured() -> None:
     assert (f.agents, f.agents_from, f.model) == (16, "config", "erlang_c")
 
 
+def test_answered_only_projects_the_share_of_the_answered_contacts() -> None:
+    """Under the ``answered_only`` formula a window's service level counts answered contacts only, so
+    the projection is the model's share of them answered within the target, not of all arrivals:
+    480 calls an hour of 4 minutes with a 2-minute patience on 32 agents answer about 81 % of the
+    answered ones within 20 s (75 % of all arrivals), and the agents needed are the fewest whose
+    answered contacts make 80/20."""
+    monitor = dataclasses.replace(CONFIG.monitor, service_level_formula="answered_only")
+    config = dataclasses.replace(CONFIG, monitor=monitor)
+    forecaster = Forecaster(config)
+    series = FakeSeries(agents_staffed=32)
+    t = feed(series, forecaster, per_hour=480.0, aht=240.0, minutes=40, config=config)
+    series.totals[TOTALS.index("abandoned")] += 10
+    series.wait_hist_sum += 10 * 120.0
+    feed(series, forecaster, per_hour=480.0, aht=240.0, minutes=1, t0=t, config=config)
+    f = forecaster.latest[KEY]
+    assert f.model == "erlang_a" and f.arrival_rate is not None and f.patience is not None
+    work = Workload(f.arrival_rate, 240.0, f.patience)
+
+    def answered_share(n: int) -> float:
+        fig = evaluate(work, n, 20.0)
+        assert fig.service_level is not None and fig.p_abandon is not None
+        return fig.service_level / (1.0 - fig.p_abandon)
+
+    p = sl_of(forecaster)
+    assert p.projected == pytest.approx(answered_share(32), rel=1e-12)
+    assert p.projected > 0.8 > (evaluate(work, 32, 20.0).service_level or 0.0)
+    assert f.agents_needed == next(n for n in range(1, 100) if answered_share(n) >= 0.8)
+
+
 def test_losing_agents_projects_the_breach_with_the_agents_needed() -> None:
     """10 Erlangs on 15 agents is fine; on 11 the service level is projected below 80 % (Erlang C at the
     measured rate), and the projection names the agents the calculator says 80/20 needs."""
