@@ -139,6 +139,9 @@ async def _main(
     # does, committing what was read, rather than killing it on the spot or leaving it hung.
     with stop_on_hangup(loop, on_signal):
         try:
+            # Before any port is bound: another process feeding one of these sources into this
+            # database stops this one at once.
+            engine.claim_sources()
             # Bound before the engine starts, so a taken port stops nothing half-started.
             http = HttpServices(engine, engine.sources)
             await http.start()
@@ -164,6 +167,7 @@ async def _main(
         finally:
             for closer in reversed(closers):
                 await closer()
+            engine.release_sources()  # (the engine let go of them as it closed, if it started)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     if headless and not serve:

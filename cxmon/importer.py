@@ -325,10 +325,10 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
 
     Returns:
         0 when every line was imported, 1 when the file cannot be read or the import stopped on an
-        error, 2 for a configuration problem or a history database that cannot be used, 3 when it
-        read the whole file but rejected lines (each reported with its file:line; the events around
-        them are stored), 130 or 143 when stopped by SIGINT or SIGTERM (after committing what was
-        read).
+        error, 2 for a configuration problem, a history database that cannot be used, or another
+        process feeding the same source into the database (nothing is read), 3 when it read the
+        whole file but rejected lines (each reported with its file:line; the events around them
+        are stored), 130 or 143 when stopped by SIGINT or SIGTERM (after committing what was read).
     """
     err = stderr or sys.stderr
     try:
@@ -390,7 +390,8 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
         result = asyncio.run(stoppable())
     except CxmonError as exc:
         # The history cannot be used (not a database, a damaged one, rows it could not take at the
-        # end): the store's message says which, and what the next import will read again.
+        # end; the store's message says which, and what the next import will read again), or
+        # another process feeds this source into it (nothing read).
         print(f"cxmon: {exc}", file=err)
         return 2
     except (KeyboardInterrupt, asyncio.CancelledError):

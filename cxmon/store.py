@@ -86,6 +86,9 @@ class Store(StoreReads):
         self.max_pending = max_pending
         self._index_soon = False
         """Ask the writer process to build the customer index after its next commit."""
+        self.keep_fds: tuple[int, ...] = ()
+        """Descriptors the writer process keeps open while it lives: the sources' locks
+        (:mod:`cxmon.source_lock`), which must outlast its last commit even if this process is killed."""
         self._proc: WriterProcess | None = None
         self._db: aiosqlite.Connection | None = None
         self._events: list[tuple[Any, ...]] = []
@@ -130,7 +133,7 @@ class Store(StoreReads):
                 # A backfill writes the customer index all over the file, row by row; building it
                 # once at the end is several times cheaper. It is rebuilt on close (or next open).
                 await self._db.execute("DROP INDEX IF EXISTS events_customer")
-                self._proc = WriterProcess(self.path)
+                self._proc = WriterProcess(self.path, keep_fds=self.keep_fds)
         except Exception as exc:  # sqlite3.Error, OSError
             if self._db is not None:
                 await self._db.close()

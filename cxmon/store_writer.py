@@ -42,12 +42,14 @@ Frame = tuple[list[bytes], list[Any], list[Any], list[Any], list[Any], bool]
 class WriterProcess:
     """The parent's end: starts the child, sends it frames and reads its answers."""
 
-    def __init__(self, path: str) -> None:
-        """Start the writer process on the database at ``path``."""
+    def __init__(self, path: str, keep_fds: tuple[int, ...] = ()) -> None:
+        """Start the writer process on the database at ``path``; it inherits ``keep_fds`` (and
+        leaves them alone), so what they hold (the sources' locks) lasts as long as it does."""
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "cxmon.store_writer", path],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            pass_fds=keep_fds,
         )
 
     @property

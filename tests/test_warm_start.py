@@ -381,7 +381,8 @@ async def test_a_restart_neither_stores_nor_learns_the_history_again(tmp_path: P
     engine, _ = await restart(config, db)
     try:
         learned = engine.detector.baselines.minutes
-        probe = Engine(config, db_path=str(db), sources=[Quiet()], clock=lambda: now - 7 * 86400)
+        # (a source of its own: the engine still running holds pbx's lock in this database)
+        probe = Engine(config, db_path=str(db), sources=[Quiet("probe")], clock=lambda: now - 7 * 86400)
         await probe.start()  # a start with nothing to read back: what the database alone teaches
         await probe.aclose()
         assert learned == probe.detector.baselines.minutes

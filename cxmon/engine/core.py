@@ -52,6 +52,7 @@ from cxmon.snapshot import (
     StepStatus,
     Transition,
 )
+from cxmon.source_lock import SourceLocks
 from cxmon.store import Store
 from cxmon.windows import Aggregator
 
@@ -134,6 +135,8 @@ class Engine:
         self._closed = False
         self._acks = Acknowledgements()
         self._publisher = Publisher(self)
+        self._locks = None if self.store is None else SourceLocks(self.store.path)
+        """The lock of each source in the database: one process at a time feeds a source into it."""
         self._purger = None if self.store is None else Purger(self.store, config.store.retention, self._tasks)
         self.clock = EngineClock(config, clock, self.sources, lambda: self.aggregator.watermark, duration)
         self.paced = self.clock.paced
@@ -221,6 +224,27 @@ class Engine:
 
     # ------------------------------------------------------------------ life cycle
 
+    def claim_sources(self) -> None:
+        """Take the lock of each source in the database (:mod:`cxmon.source_lock`), if not held yet.
+
+        :meth:`start` does it before it reads anything; a command calls it sooner to stop before it
+        binds its ports. The locks are let go by :meth:`aclose` (or :meth:`release_sources`).
+
+        Raises:
+            StartupError: another process feeds one of the sources into this database.
+        """
+        if self.store is None or self._locks is None or self._locks.fds:
+            return
+        # A second process feeding one of these sources into this database would start from the
+        # same stored offset and store every event again.
+        self._locks.take(s.name for s in self.sources)
+        self.store.keep_fds = self._locks.fds  # held until its writer process has committed
+
+    def release_sources(self) -> None:
+        """Let go of the sources' locks (nothing when none are held)."""
+        if self._locks is not None:
+            self._locks.release()
+
     async def __aenter__(self) -> Engine:
         await self.start()
         return self
@@ -232,7 +256,15 @@ class Engine:
         """Open the store and start the consumer, the ticker and one task per source."""
         if self._started:
             return
+        self.claim_sources()
         self._started = True
+        try:
+            await self._start()
+        except BaseException:
+            self.release_sources()
+            raise
+
+    async def _start(self) -> None:
         if self.store is not None:
             # What is usual is learned from the history already stored (a thread: sqlite3, read only).
             await asyncio.to_thread(self.detector.baselines.load, self.store.path)
@@ -326,7 +358,10 @@ class Engine:
             self._publisher.failed(exc)
         self._publisher.close()
         if self.store is not None:
-            await self.store.close()
+            try:
+                await self.store.close()
+            finally:
+                self.release_sources()
         for name, sink in self._sinks.items():
             log.info("source %s: %d events emitted", name, sink.emitted)
 
