@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +58,23 @@ def time_range(args: argparse.Namespace, config: Config | None) -> tuple[float |
     config, which only checks that the times parse).
 
     Raises:
-        ValueError: a time that is neither ISO 8601 nor epoch seconds.
+        ValueError: a time that is neither ISO 8601 nor epoch seconds; the message starts with the
+            option at fault.
     """
     tz = UTC if config is None else zone(config.display_timezone)
-    return (
-        parse_time(args.from_, tz) if args.from_ else None,
-        parse_time(args.to, tz) if args.to else None,
-    )
+    return _option_time("--from", args.from_, tz), _option_time("--to", args.to, tz)
+
+
+def _option_time(option: str, text: str | None, tz: tzinfo | None) -> float | None:
+    """``text`` as epoch seconds (None when not given), or a ValueError naming ``option``."""
+    if not text:
+        return None
+    expected = f"{option}: expected ISO 8601 or epoch seconds, got {text!r}"
+    try:
+        value = parse_time(text, tz)
+    except ValueError as exc:
+        raise ValueError(f"{expected} ({exc})") from None
+    return value
 
 
 def iso(ts: float) -> str:
@@ -184,7 +194,7 @@ def stats_command(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 2
     except ValueError as exc:
-        print(f"--from/--to: expected ISO 8601 or epoch seconds ({exc})", file=sys.stderr)
+        print(exc, file=sys.stderr)
         return 2
     db = args.db or (config.store.path if config is not None else "")
     if not Path(db).is_file():

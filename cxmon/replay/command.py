@@ -78,7 +78,7 @@ def replay_command(args: argparse.Namespace) -> int:
     try:
         time_range(args, None)  # a time that does not parse is said before the database is read
     except ValueError as exc:
-        print(f"--from/--to: expected ISO 8601 or epoch seconds ({exc})", file=sys.stderr)
+        print(exc, file=sys.stderr)
         return 2
     try:
         config = journey(args.db, args.config)

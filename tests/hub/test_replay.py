@@ -379,6 +379,24 @@ def test_replay_reads_the_journey_from_the_database(recording: Recording, tmp_pa
     assert "pass --config" in err.value.problems[0]
 
 
+def test_replay_names_the_one_time_option_that_does_not_parse(
+    recording: Recording, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cxmon replay DB --from 09:00 --to later` exits 2 with one line naming `--to`, the option at
+    fault, and what it was given."""
+    import argparse
+
+    from cxmon.replay.command import replay_command
+
+    args = argparse.Namespace(
+        db=str(recording.db), config=None, from_="1999-08-02T09:00", to="later", speed="max", wallboard=False
+    )
+    assert replay_command(args) == 2
+    assert capsys.readouterr().err == (
+        "--to: expected ISO 8601 or epoch seconds, got 'later' (Invalid isoformat string: 'later')\n"
+    )
+
+
 def test_replay_of_a_path_that_is_not_there_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
