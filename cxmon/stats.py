@@ -58,8 +58,8 @@ def time_range(args: argparse.Namespace, config: Config | None) -> tuple[float |
     config, which only checks that the times parse).
 
     Raises:
-        ValueError: a time that is neither ISO 8601 nor epoch seconds; the message starts with the
-            option at fault.
+        ValueError: a time that is neither ISO 8601 nor epoch seconds, or not one a date can be
+            given for (``nan``, ``inf``, ``1e400``); the message starts with the option at fault.
     """
     tz = UTC if config is None else zone(config.display_timezone)
     return _option_time("--from", args.from_, tz), _option_time("--to", args.to, tz)
@@ -74,6 +74,10 @@ def _option_time(option: str, text: str | None, tz: tzinfo | None) -> float | No
         value = parse_time(text, tz)
     except ValueError as exc:
         raise ValueError(f"{expected} ({exc})") from None
+    try:
+        datetime.fromtimestamp(value, UTC)  # the figures name their range as dates
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"{expected}: not a time a date can be given for") from None
     return value
 
 

@@ -217,6 +217,20 @@ def test_a_time_that_does_not_parse_is_refused_before_the_database_is_read(
     )
 
 
+@pytest.mark.parametrize(("option", "given"), [("--from", "nan"), ("--to", "inf"), ("--from", "1e400")])
+def test_a_number_no_date_can_be_given_for_is_refused_naming_its_option(
+    option: str, given: str, tmp_path: Path
+) -> None:
+    """`--from nan`, `--to inf` or `--from 1e400` parse as numbers but are no time: exit 2 with one
+    line naming the option, rather than a traceback from writing the range's dates."""
+    db = imported(tmp_path)
+    proc = cxmon("stats", "--json", "--db", str(db), option, given)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"{option}: expected ISO 8601 or epoch seconds, got {given!r}: not a time a date can be given for\n"
+    )
+
+
 def test_a_from_that_is_not_before_to_is_refused(tmp_path: Path) -> None:
     """`--from` after `--to` (the two swapped) exits 2 naming both, rather than empty figures and 0."""
     db = imported(tmp_path)
