@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from cxmon.config import default_config_path, load, loads
 from cxmon.recorded_config import config_from_db
 from cxmon.store import Store
 from cxmon.store_schema import MIGRATIONS
+from tests.helpers import REPO
 from tests.test_importer import _calls, write_queue_log
 
 # Not the default journey: other step names, other targets, another service-level formula.
@@ -92,6 +94,22 @@ def test_stats_without_config_judges_by_the_journey_the_import_used(tmp_path: Pa
         ("care", "billing"),
         ("care", "tech"),
     }
+
+
+def test_the_readme_lists_every_key_stats_json_prints(tmp_path: Path) -> None:
+    """The README's `stats --json` shape names exactly the keys the command prints: at the top
+    (the formula and the range too), in each series and in each transition."""
+    readme = (REPO / "README.md").read_text()
+    found = re.search(r"`stats --json` prints `([^`]*)`", readme)
+    assert found is not None
+    shape = found.group(1)
+    series, transitions = (re.findall(r'"(\w+)"', inner) for inner in re.findall(r"\[([^\]]*)\]", shape))
+    top = re.findall(r'"(\w+)"', re.sub(r"\[[^\]]*\]", "", shape))
+    doc = stats_json("--db", str(imported(tmp_path)), "--from", "0")
+    assert doc["series"] and doc["transitions"]
+    assert top == list(doc)
+    assert series == list(doc["series"][0])
+    assert transitions == list(doc["transitions"][0])
 
 
 def test_config_option_overrides_the_recorded_journey(tmp_path: Path) -> None:
