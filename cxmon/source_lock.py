@@ -87,7 +87,7 @@ class SourceLocks:
         while True:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)  # as the store would on opening
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fd, writable = _open(path)
             except OSError as exc:
                 why = (exc.strerror or str(exc)).lower()
                 raise StartupError(
@@ -116,10 +116,29 @@ class SourceLocks:
             if not same:  # the holder removed it as it let go: lock the file that is there now
                 os.close(fd)
                 continue
+            if not writable:
+                # Another user's, left by a process that was killed: locked, it can be replaced by
+                # one of this process's own (whose pid a second process can then be told).
+                try:
+                    path.unlink()
+                except OSError:
+                    return fd
+                os.close(fd)
+                continue
             with contextlib.suppress(OSError):  # the pid only helps the message of a second process
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             return fd
+
+
+def _open(path: Path) -> tuple[int, bool]:
+    """Open (or make) the lock file: its descriptor, and whether it could be opened to write. One
+    this process's user may not write (left by another user's process that was killed) is opened
+    to read: flock needs no more."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644), True
+    except PermissionError:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC), False
 
 
 def _holder(fd: int) -> int | None:

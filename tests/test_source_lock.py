@@ -335,3 +335,26 @@ def test_the_locks_of_an_engine_are_all_or_none(tmp_path: Path) -> None:
     again.take(["a"])  # a was let go
     again.release()
     other.release()
+
+
+def test_a_lock_file_another_user_left_behind_keeps_no_one_out(tmp_path: Path) -> None:
+    """A lock file this user may not write, left by another user's process that was killed, is
+    taken all the same (flock needs only to read it), replaced by one of this user's own, and
+    removed when the import ends."""
+    from tests.test_startup_errors import cxmon as run_cxmon
+
+    qlog = tmp_path / "calls.log"
+    qlog.write_bytes(make_log(50, 10))
+    db = tmp_path / "history.db"
+    left = lock_path(str(db), "queue_log:calls.log")
+    assert left is not None
+    left.write_text("999999\n")
+    left.chmod(0o444)
+    config = tmp_path / "cxmon.toml"
+    config.write_text(CONFIG.replace("PATH", str(tmp_path / "live.log")))
+    proc = run_cxmon(
+        "import", "queue_log", str(qlog), "--db", str(db), "--config", str(config), "--quiet", drop_root=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert stored(db, "queue_log:calls.log") == expected(make_log(50, 10), "queue_log:calls.log")
+    assert not left.exists()
