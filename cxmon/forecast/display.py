@@ -14,7 +14,9 @@ MODEL_NAME = {"erlang_c": "Erlang C", "erlang_a": "Erlang A"}
 def staffing_cell(forecasts: Sequence[Forecast | None]) -> tuple[str, str]:
     """The matrix cell for one queue or a channel's queues together, and its verdict.
 
-    ``"3 short of 80/20"`` (``breach``: agents needed beyond those staffed), ``"14, 12 needed"``
+    ``"3 short of 80/20"`` (``breach``: agents needed beyond those staffed, for the threshold
+    that needs them: ``"3 short of abandon rate 8%"``; ``"needs 3 more"`` when several thresholds
+    do, see :meth:`Forecast.short_for`), ``"14, 12 needed"``
     (``ok``: staffed, then needed), ``"learning"`` while warming up, ``"—"`` without a forecast.
 
     Returns:
@@ -27,11 +29,13 @@ def staffing_cell(forecasts: Sequence[Forecast | None]) -> tuple[str, str]:
     needed = [f for f in known if f.agents_needed is not None]
     if not needed:
         return (str(sum(f.agents or 0 for f in known)), "")
-    short = sum(max(0, (f.agents_needed or 0) - (f.agents or 0)) for f in needed)
-    goals = {f"{f.goal * 100:.0f}/{f.target:g}" for f in needed if f.goal is not None}
-    hold = goals.pop() if len(goals) == 1 else "the thresholds"
+    short_ones = [f for f in needed if (f.agents_needed or 0) > (f.agents or 0)]
+    short = sum((f.agents_needed or 0) - (f.agents or 0) for f in short_ones)
     if short > 0:
-        return f"{short} short of {hold}", "breach"
+        # Named only when every short queue is short for the same threshold.
+        names = {f.short_for() for f in short_ones}
+        hold = names.pop() if len(names) == 1 else None
+        return (f"needs {short} more", "breach") if hold is None else (f"{short} short of {hold}", "breach")
     staffed = sum(f.agents or 0 for f in needed)
     return f"{staffed}, {sum(f.agents_needed or 0 for f in needed)} needed", "ok"
 

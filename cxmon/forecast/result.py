@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from cxmon.config import Threshold
 from cxmon.forecast.breach import Projection
 from cxmon.forecast.figures import QueueFigures
+from cxmon.measures import MEASURES, format_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +49,36 @@ class Forecast:
         return None
 
     def summary(self) -> str:
-        """One line: "needs 3 more agents to hold 80/20", or "14 agents, 12 needed"."""
+        """One line: "needs 3 more agents to hold 80/20" (naming the threshold that needs them, see
+        :meth:`short_for`; "needs 3 more agents" when several do), or "14 agents, 12 needed"."""
         if self.figures is None or self.agents is None:
             return self.note or "no forecast"
         if self.agents_needed is None:
             return f"{self.agents} agents"
         more = self.agents_needed - self.agents
-        hold = f"{self.goal * 100:.0f}/{self.target:g}" if self.goal is not None else "its thresholds"
         if more > 0:
-            return f"needs {more} more agent{'s' if more > 1 else ''} to hold {hold}"
+            hold = self.short_for()
+            return f"needs {more} more agent{'s' if more > 1 else ''}" + (
+                "" if hold is None else f" to hold {hold}"
+            )
         return f"{self.agents} agents, {self.agents_needed} needed"
+
+    def short_for(self) -> str | None:
+        """The threshold the agents needed beyond those staffed are for, named as the floor reads
+        it ("80/20", "abandon rate 8%", "wait p90 2m"): the one threshold that needs all of them.
+        None when staffed enough, when several thresholds need that many, or when none is known to.
+        """
+        if self.agents is None or self.agents_needed is None or self.agents_needed <= self.agents:
+            return None
+        names = {self.threshold_name(p) for p in self.projections if p.agents_needed == self.agents_needed}
+        return names.pop() if len(names) == 1 else None
+
+    def threshold_name(self, p: Projection) -> str:
+        """A threshold as the floor names it: a service level as goal/target ("80/20"), any other
+        measure by its label and breach ("abandon rate 8%")."""
+        if p.measure == "service_level":
+            return f"{p.breach * 100:.0f}/{self.target:g}"
+        return f"{MEASURES[p.measure].label} {format_value(p.measure, p.breach)}"
 
     def minute_figures(self) -> dict[str, float]:
         """The figures stored with the minute figures (``forecast_*`` keys)."""
