@@ -28,6 +28,7 @@ from cxmon.hub.codec import CodecError, decode, dumps, loads
 from cxmon.hub.protocol import (
     PROTOCOL,
     SUBPROTOCOL,
+    VIEW,
     apply_delta_frame,
     bare_config,
     config_of,
@@ -162,6 +163,11 @@ class HubClient:
         reply = await self._request({"type": "ack", "step": step, "who": who, "note": note, "until": until})
         ack: Ack = decode(reply.get("ack"), Ack)
         return ack
+
+    def may_acknowledge(self, step: str) -> bool:
+        """Whether this watcher's token may acknowledge (the role the hub's hello gave; True until
+        the hello has come: the hub then decides)."""
+        return self.role != VIEW
 
     async def ping(self) -> None:
         """Round-trip a ``ping`` frame to the hub.

@@ -101,6 +101,12 @@ class SitesFeed:
             self._changed.clear()
             await self._changed.wait()
 
+    def may_acknowledge(self, step: str) -> bool:
+        """Whether the step's site lets this watcher's token acknowledge (True for an unknown step:
+        :meth:`acknowledge` says why not)."""
+        owner = self._owner.get(step)
+        return owner is None or owner[0].may_acknowledge(owner[1])
+
     async def acknowledge(self, step: str, who: str, note: str, until: float | None = None) -> Ack:
         """Acknowledge on the daemon of the step's site.
 

@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from cxmon.localtime import zone, zone_label
 from cxmon.snapshot import EMPTY_SNAPSHOT, SeriesKey, Snapshot, State
-from cxmon.tui.feed import Feed
+from cxmon.tui.feed import Feed, GatedFeed
 from cxmon.tui.format import clock_text
 from cxmon.tui.messages import (
     CustomerChosen,
@@ -475,6 +475,14 @@ class CxmonApp(App[int]):
         status = self.snapshot.step(step)
         label = status.label if status else step
         reason = status.reason if status else ""
+        if isinstance(self.feed, GatedFeed) and not self.feed.may_acknowledge(step):
+            # Said before the form, not after the floor manager has filled it in.
+            self.notify(
+                f"{label}: this watcher's token may view, not acknowledge.",
+                title="View only",
+                severity="warning",
+            )
+            return
 
         def done(request: AckRequest | None) -> None:
             if request is not None:

@@ -38,6 +38,15 @@ class Feed(Protocol):
         """Return one customer's events, oldest first."""
 
 
+@runtime_checkable
+class GatedFeed(Protocol):
+    """A feed that knows, before asking, whether its acknowledgements would be refused (a hub
+    client knows its token's role from the hub's hello)."""
+
+    def may_acknowledge(self, step: str) -> bool:
+        """Whether an acknowledgement on ``step`` is allowed (True while not known)."""
+
+
 class MemoryFeed:
     """A feed whose snapshots are published by hand: for benchmarks, tests and fixed screenshots.
 

@@ -233,13 +233,37 @@ async def test_ack_from_a_watching_dashboard_is_stored_and_seen_by_another_watch
             await until(lambda: any(a.step == holes[0] and a.note == "on it" for a in theirs.latest.acks))
 
 
+async def test_a_viewer_watcher_is_told_at_once_it_may_not_acknowledge() -> None:
+    """A viewer-token watcher pressing ``a`` gets a notification that its token may view, not
+    acknowledge, and no acknowledgement form to fill in for nothing."""
+    feed = memory_feed()
+    async with (
+        Hub(feed, port=0, viewer_token="see", ack_token="fix") as hub,
+        HubClient(f"ws://127.0.0.1:{hub.port}", token="see") as client,
+    ):
+        await client.wait_ready(10)
+        app = CxmonApp(client, refresh_interval=0)
+        async with app.run_test(size=SIZE) as pilot:
+            app.selected_step = "help"
+            await pilot.press("a")
+            await settle(pilot, lambda: bool(app._notifications))
+            await pilot.pause()
+            assert not isinstance(app.screen, AcknowledgeScreen)
+            [note] = list(app._notifications)
+            assert note.severity == "warning"
+            assert "this watcher's token may view, not acknowledge" in note.message
+            assert feed.acks == []
+
+
 async def test_an_ack_refused_to_a_viewer_token_is_told_in_words() -> None:
-    """A viewer-token watcher's ack: a notification titled "Acknowledgement failed" with the hub's why."""
+    """A viewer-token watcher's ack the hub refuses (the role not known beforehand): a notification
+    titled "Acknowledgement failed" with the hub's why."""
     async with (
         Hub(memory_feed(), port=0, viewer_token="see", ack_token="fix") as hub,
         HubClient(f"ws://127.0.0.1:{hub.port}", token="see") as client,
     ):
         await client.wait_ready(10)
+        client.role = None  # as from a hub whose hello names no role: only its refusal tells
         app = CxmonApp(client, refresh_interval=0)
         async with app.run_test(size=SIZE) as pilot:
             app.selected_step = "help"
@@ -275,6 +299,30 @@ async def test_several_sites_show_one_map_per_site_and_acks_go_to_their_site() -
             ack = await sites.acknowledge("york-help", "ann", "on it")
             assert ack.step == "york-help"
             assert [a.step for a in york.acks] == ["help"] and leeds.acks == []
+        finally:
+            await sites.aclose()
+            for c in clients:
+                await c.aclose()
+
+
+async def test_several_sites_know_which_sites_the_token_may_acknowledge_on() -> None:
+    """One token, two sites: a viewer at one and an acknowledger at the other; the merged feed
+    lets only the second site's steps be acknowledged from the dashboard."""
+    async with (
+        Hub(memory_feed(2), port=0, viewer_token="tok", ack_token="other") as a,
+        Hub(memory_feed(3), port=0, viewer_token="other", ack_token="tok") as b,
+    ):
+        clients = [
+            HubClient(f"ws://127.0.0.1:{a.port}", token="tok"),
+            HubClient(f"ws://127.0.0.1:{b.port}", token="tok"),
+        ]
+        for c in clients:
+            await c.start()
+            await c.wait_ready(10)
+        sites = SitesFeed(clients, ["leeds", "york"])
+        try:
+            assert not sites.may_acknowledge("leeds-help")
+            assert sites.may_acknowledge("york-help")
         finally:
             await sites.aclose()
             for c in clients:
