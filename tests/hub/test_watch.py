@@ -14,6 +14,7 @@ import pytest
 from textual.content import Content
 from textual.message import Message
 from textual.pilot import Pilot
+from textual.widgets import Header
 
 from cxmon.cli import main
 from cxmon.engine import Engine
@@ -172,6 +173,33 @@ async def test_the_status_bar_of_a_watcher_cut_off_fits_80_columns() -> None:
             line = bar.render()
             assert isinstance(line, Content) and line.cell_length <= bar.content_size.width, str(line)
             assert "ev/s" not in str(line)
+    finally:
+        await client.aclose()
+        await hub.aclose()
+
+
+async def test_the_stale_banner_of_a_watcher_cut_off_leaves_the_header_in_sight_at_80x24() -> None:
+    """Hub gone, at 80×24: the header (its data time and "⚠ STALE") stays on the top line and the
+    STALE banner sits whole under it, covering neither the header nor being cut off."""
+    feed = memory_feed()
+    hub = Hub(feed, port=0)
+    await hub.start()
+    client = HubClient(f"ws://127.0.0.1:{hub.port}", initial_delay=400.0, max_delay=400.0)
+    await client.start()
+    await client.wait_ready(10)
+    app = CxmonApp(client, refresh_interval=0)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, lambda: "hub ● live" in status(app))
+            await hub.aclose()
+            await settle(pilot, lambda: "DISCONNECTED" in status(app) and "⚠ STALE" in app.sub_title)
+            await pilot.pause()
+            header, banner = app.query_one(Header), app.query_one(StaleBanner)
+            assert clock_text(client.latest.ts, app.tz) in app.sub_title
+            assert isinstance(app.screen.get_widget_at(40, 0)[0].parent, Header)
+            assert banner.region.y >= header.region.bottom
+            assert banner.region.height == 2  # its text wraps once at 80 columns
+            assert not banner.region.intersection(header.region)
     finally:
         await client.aclose()
         await hub.aclose()
