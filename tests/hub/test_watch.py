@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.content import Content
@@ -99,134 +101,116 @@ class FakeWall:
         return self.now
 
 
-async def test_the_data_age_grows_while_the_hub_is_out_of_reach() -> None:
-    """Hub gone: the status bar's data age counts on from the hub's last snapshot, not the figure it had."""
-    feed = memory_feed()
-    wall = FakeWall()
-    hub = Hub(feed, port=0)
+@contextlib.asynccontextmanager
+async def watching(
+    delay: tuple[float, float], wall: FakeWall | None = None, **app_options: Any
+) -> AsyncIterator[tuple[Hub, HubClient, CxmonApp]]:
+    """A hub over the memory feed, a client of it that has its first snapshot (retrying after
+    ``delay`` = (first, longest) seconds, on ``wall``'s clock when given) and a dashboard over the
+    client, not started; the client and the hub are closed after the block."""
+    hub = Hub(memory_feed(), port=0)
     await hub.start()
-    client = HubClient(f"ws://127.0.0.1:{hub.port}", initial_delay=0.05, max_delay=0.2, clock=wall)
-    await client.start()
-    await client.wait_ready(10)
-    app = CxmonApp(client, refresh_interval=0, wall_clock=wall)
+    clock: dict[str, Any] = {} if wall is None else {"clock": wall}
+    client = HubClient(f"ws://127.0.0.1:{hub.port}", initial_delay=delay[0], max_delay=delay[1], **clock)
     try:
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, lambda: "hub ● live" in status(app))
-            assert "age 0.0s" in status(app)  # the memory feed's source delivered at the snapshot's time
-            await hub.aclose()
-            await settle(pilot, lambda: "DISCONNECTED" in status(app))
-            wall.now += 125.0
-            await settle(pilot, lambda: "age 2m05s" in status(app))
+        await client.start()
+        await client.wait_ready(10)
+        if wall is not None:
+            app_options["wall_clock"] = wall
+        yield hub, client, CxmonApp(client, refresh_interval=0, **app_options)
     finally:
         await client.aclose()
         await hub.aclose()
+
+
+async def test_the_data_age_grows_while_the_hub_is_out_of_reach() -> None:
+    """Hub gone: the status bar's data age counts on from the hub's last snapshot, not the figure it had."""
+    wall = FakeWall()
+    async with (
+        watching((0.05, 0.2), wall) as (hub, _, app),
+        app.run_test(size=SIZE) as pilot,
+    ):
+        await settle(pilot, lambda: "hub ● live" in status(app))
+        assert "age 0.0s" in status(app)  # the memory feed's source delivered at the snapshot's time
+        await hub.aclose()
+        await settle(pilot, lambda: "DISCONNECTED" in status(app))
+        wall.now += 125.0
+        await settle(pilot, lambda: "age 2m05s" in status(app))
 
 
 async def test_the_wait_for_the_next_attempt_counts_down_while_the_hub_is_out_of_reach() -> None:
     """Hub gone: "retry in N s" counts down to the client's next attempt, then says it is retrying."""
-    feed = memory_feed()
     wall = FakeWall()
-    hub = Hub(feed, port=0)
-    await hub.start()
     # Long delays: the attempt stays ahead while the test moves the wall clock towards it.
-    client = HubClient(f"ws://127.0.0.1:{hub.port}", initial_delay=40.0, max_delay=40.0, clock=wall)
-    await client.start()
-    await client.wait_ready(10)
-    app = CxmonApp(client, refresh_interval=0, wall_clock=wall)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot, lambda: "hub ● live" in status(app))
-            await hub.aclose()
-            await settle(pilot, lambda: "DISCONNECTED" in status(app))
-            assert app.snapshot.hub is not None
-            retry_at = app.snapshot.hub.links[0].retry_at
-            assert retry_at is not None and retry_at - wall.now >= 20.0
-            wall.now = retry_at - 12.5
-            await settle(pilot, lambda: "retry in 13 s" in status(app))
-            wall.now = retry_at - 2.5
-            await settle(pilot, lambda: "retry in 3 s" in status(app))
-            wall.now = retry_at + 0.5
-            await settle(pilot, lambda: "DISCONNECTED, retrying" in status(app))
-    finally:
-        await client.aclose()
+    async with (
+        watching((40.0, 40.0), wall) as (hub, _, app),
+        app.run_test(size=SIZE) as pilot,
+    ):
+        await settle(pilot, lambda: "hub ● live" in status(app))
         await hub.aclose()
+        await settle(pilot, lambda: "DISCONNECTED" in status(app))
+        assert app.snapshot.hub is not None
+        retry_at = app.snapshot.hub.links[0].retry_at
+        assert retry_at is not None and retry_at - wall.now >= 20.0
+        wall.now = retry_at - 12.5
+        await settle(pilot, lambda: "retry in 13 s" in status(app))
+        wall.now = retry_at - 2.5
+        await settle(pilot, lambda: "retry in 3 s" in status(app))
+        wall.now = retry_at + 0.5
+        await settle(pilot, lambda: "DISCONNECTED, retrying" in status(app))
 
 
 async def test_the_status_bar_of_a_watcher_cut_off_fits_80_columns() -> None:
     """Hub gone, at 80×24: the status bar's whole line fits (the age and window too), the cut-off
     feed's last event rates left out."""
-    feed = memory_feed()
     wall = FakeWall()
-    hub = Hub(feed, port=0)
-    await hub.start()
-    client = HubClient(f"ws://127.0.0.1:{hub.port}", initial_delay=400.0, max_delay=400.0, clock=wall)
-    await client.start()
-    await client.wait_ready(10)
-    app = CxmonApp(client, refresh_interval=0, wall_clock=wall)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot, lambda: "hub ● live" in status(app))
-            await hub.aclose()
-            wall.now += 125.0
-            await settle(pilot, lambda: "retry in" in status(app) and "age 2m05s" in status(app))
-            bar = app.query_one(StatusBar)
-            line = bar.render()
-            assert isinstance(line, Content) and line.cell_length <= bar.content_size.width, str(line)
-            assert "ev/s" not in str(line)
-    finally:
-        await client.aclose()
+    async with (
+        watching((400.0, 400.0), wall) as (hub, _, app),
+        app.run_test(size=(80, 24)) as pilot,
+    ):
+        await settle(pilot, lambda: "hub ● live" in status(app))
         await hub.aclose()
+        wall.now += 125.0
+        await settle(pilot, lambda: "retry in" in status(app) and "age 2m05s" in status(app))
+        bar = app.query_one(StatusBar)
+        line = bar.render()
+        assert isinstance(line, Content) and line.cell_length <= bar.content_size.width, str(line)
+        assert "ev/s" not in str(line)
 
 
 async def test_the_stale_banner_of_a_watcher_cut_off_leaves_the_header_in_sight_at_80x24() -> None:
     """Hub gone, at 80×24: the header (its data time and "⚠ STALE") stays on the top line and the
     STALE banner sits whole under it, covering neither the header nor being cut off."""
-    feed = memory_feed()
-    hub = Hub(feed, port=0)
-    await hub.start()
-    client = HubClient(f"ws://127.0.0.1:{hub.port}", initial_delay=400.0, max_delay=400.0)
-    await client.start()
-    await client.wait_ready(10)
-    app = CxmonApp(client, refresh_interval=0)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot, lambda: "hub ● live" in status(app))
-            await hub.aclose()
-            await settle(pilot, lambda: "DISCONNECTED" in status(app) and "⚠ STALE" in app.sub_title)
-            await pilot.pause()
-            header, banner = app.query_one(Header), app.query_one(StaleBanner)
-            assert clock_text(client.latest.ts, app.tz) in app.sub_title
-            assert isinstance(app.screen.get_widget_at(40, 0)[0].parent, Header)
-            assert banner.region.y >= header.region.bottom
-            assert banner.region.height == 2  # its text wraps once at 80 columns
-            assert not banner.region.intersection(header.region)
-    finally:
-        await client.aclose()
+    async with (
+        watching((400.0, 400.0)) as (hub, client, app),
+        app.run_test(size=(80, 24)) as pilot,
+    ):
+        await settle(pilot, lambda: "hub ● live" in status(app))
         await hub.aclose()
+        await settle(pilot, lambda: "DISCONNECTED" in status(app) and "⚠ STALE" in app.sub_title)
+        await pilot.pause()
+        header, banner = app.query_one(Header), app.query_one(StaleBanner)
+        assert clock_text(client.latest.ts, app.tz) in app.sub_title
+        assert isinstance(app.screen.get_widget_at(40, 0)[0].parent, Header)
+        assert banner.region.y >= header.region.bottom
+        assert banner.region.height == 2  # its text wraps once at 80 columns
+        assert not banner.region.intersection(header.region)
 
 
 async def test_the_banner_names_the_lost_hub_not_the_silence_between_attempts() -> None:
     """Hub gone for longer than the stale limit between two attempts: the banner still says "no contact
     with the hub at …", not "no snapshot from the feed for …" (counted from the last attempt)."""
-    feed = memory_feed()
-    hub = Hub(feed, port=0)
-    await hub.start()
-    url = f"ws://127.0.0.1:{hub.port}"
-    client = HubClient(url, initial_delay=400.0, max_delay=400.0)
-    await client.start()
-    await client.wait_ready(10)
-    app = CxmonApp(client, refresh_interval=0, silent_after=0.2)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            banner = app.query_one(StaleBanner)
-            await settle(pilot, lambda: "hub ● live" in status(app))
-            await hub.aclose()
-            await settle(pilot, lambda: "DISCONNECTED" in status(app) and app.silent_for is not None)
-            await pilot.pause()
-            assert f"no contact with the hub at {url}" in str(banner.render())
-    finally:
-        await client.aclose()
+    async with (
+        watching((400.0, 400.0), silent_after=0.2) as (hub, _, app),
+        app.run_test(size=SIZE) as pilot,
+    ):
+        url = f"ws://127.0.0.1:{hub.port}"
+        banner = app.query_one(StaleBanner)
+        await settle(pilot, lambda: "hub ● live" in status(app))
         await hub.aclose()
+        await settle(pilot, lambda: "DISCONNECTED" in status(app) and app.silent_for is not None)
+        await pilot.pause()
+        assert f"no contact with the hub at {url}" in str(banner.render())
 
 
 @pytest.fixture
