@@ -97,6 +97,20 @@ def cxmon(*args: str, config: Path) -> list[str]:
     return [sys.executable, "-m", "cxmon", *args, "--config", str(config)]
 
 
+def start(*args: str, config: Path) -> subprocess.Popen[bytes]:
+    """``cxmon ARGS`` started in the background, its stderr kept."""
+    return subprocess.Popen(
+        cxmon(*args, config=config), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def run(*args: str, config: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``cxmon ARGS`` run to its end, its output kept."""
+    return subprocess.run(
+        cxmon(*args, config=config), cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def wait_for_holder(db: Path, source: str, proc: subprocess.Popen[bytes]) -> None:
     """Wait until ``proc`` holds ``source``'s lock in ``db`` (its pid is in the lock file)."""
     path = lock_path(str(db), source)
@@ -154,22 +168,11 @@ def test_a_second_import_of_a_file_being_imported_stops_and_nothing_is_stored_tw
     goes on, and the database holds each of the file's events once."""
     config, db, qlog, content = setup
     source = f"queue_log:{qlog.name}"
-    first = subprocess.Popen(
-        cxmon("import", "queue_log", str(qlog), "--db", str(db), "--quiet", config=config),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    first = start("import", "queue_log", str(qlog), "--db", str(db), "--quiet", config=config)
     try:
         wait_for_holder(db, source, first)
         first.send_signal(signal.SIGSTOP)  # held mid-import, whatever the machine's speed
-        second = subprocess.run(
-            cxmon("import", "queue_log", str(qlog), "--db", str(db), "--quiet", config=config),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        second = run("import", "queue_log", str(qlog), "--db", str(db), "--quiet", config=config)
     finally:
         first.send_signal(signal.SIGCONT)
     _, first_err = first.communicate(timeout=120)
@@ -213,21 +216,10 @@ def test_serve_and_an_import_of_another_source_share_a_database(
     config, db, qlog, content = setup
     live = make_log(300, 8)
     (tmp_path / "live.log").write_bytes(live)
-    serve = subprocess.Popen(
-        cxmon("serve", "--db", str(db), config=config),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    serve = start("serve", "--db", str(db), config=config)
     try:
         wait_for_holder(db, "pbx", serve)
-        imported = subprocess.run(
-            cxmon("import", "queue_log", str(qlog), "--db", str(db), "--quiet", config=config),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        imported = run("import", "queue_log", str(qlog), "--db", str(db), "--quiet", config=config)
         assert imported.returncode == 0, imported.stderr
         deadline = time.monotonic() + 60
         while len(stored(db, "pbx")) < len(expected(live, "pbx")):
@@ -248,22 +240,11 @@ def test_an_import_under_the_name_serve_reads_stops(
     one line naming the source and the database, and stores nothing."""
     config, db, qlog, _ = setup
     (tmp_path / "live.log").write_bytes(b"")
-    serve = subprocess.Popen(
-        cxmon("serve", "--db", str(db), config=config),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    serve = start("serve", "--db", str(db), config=config)
     try:
         wait_for_holder(db, "pbx", serve)
-        imported = subprocess.run(
-            cxmon(
-                "import", "queue_log", str(qlog), "--db", str(db), "--name", "pbx", "--quiet", config=config
-            ),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        imported = run(
+            "import", "queue_log", str(qlog), "--db", str(db), "--name", "pbx", "--quiet", config=config
         )
     finally:
         serve.send_signal(signal.SIGTERM)
@@ -281,21 +262,10 @@ def test_a_second_serve_on_the_same_database_stops_before_it_binds(
     before it binds any port or reads anything (no traceback, no "serving" line)."""
     config, db, _, _ = setup
     (tmp_path / "live.log").write_bytes(make_log(50, 9))
-    first = subprocess.Popen(
-        cxmon("serve", "--db", str(db), config=config),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    first = start("serve", "--db", str(db), config=config)
     try:
         wait_for_holder(db, "pbx", first)
-        second = subprocess.run(
-            cxmon("serve", "--db", str(db), config=config),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        second = run("serve", "--db", str(db), config=config, timeout=60)
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=60)
