@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -21,6 +20,7 @@ from cxmon.localtime import zone, zone_label
 from cxmon.snapshot import EMPTY_SNAPSHOT, SeriesKey, Snapshot, State
 from cxmon.tui.feed import Feed, GatedFeed
 from cxmon.tui.format import clock_text
+from cxmon.tui.log_book import LogBook
 from cxmon.tui.messages import (
     CustomerChosen,
     CustomerLeadersLoaded,
@@ -45,8 +45,6 @@ from cxmon.units import format_window
 
 NARROW = 120
 """Screens narrower than this get the compact layout (80 × 24 is the one to fit)."""
-LOG_LIMIT = 500
-"""Event log entries kept (newest)."""
 
 
 class CxmonApp(App[int]):
@@ -130,8 +128,7 @@ class CxmonApp(App[int]):
         self._last_apply = float("-inf")
         self._apply_scheduled = False
         self._last_received = clock()
-        self._events_seen: deque[LogEntry] = deque(maxlen=LOG_LIMIT)
-        self._seen_keys: set[str] = set()
+        self._log_book = LogBook()
         self._log_dirty = False
         self.last_ack_error: str | None = None
 
@@ -225,13 +222,8 @@ class CxmonApp(App[int]):
         # recent_transitions holds the ticks this reader skipped too (the feed is newest-only).
         entries = [LogEntry.of_transition(tr) for tr in snap.recent_transitions or snap.transitions]
         entries.extend(LogEntry.of_ack(ack) for ack in snap.acks)
-        for entry in sorted(entries, key=lambda e: e.ts):
-            if entry.key not in self._seen_keys:
-                if len(self._events_seen) == self._events_seen.maxlen:
-                    self._seen_keys.discard(self._events_seen[-1].key)
-                self._events_seen.appendleft(entry)
-                self._seen_keys.add(entry.key)
-                self._log_dirty = True
+        if self._log_book.add(entries):
+            self._log_dirty = True
 
     @on(SnapshotPublished)
     def _snapshot_published(self, message: SnapshotPublished) -> None:
@@ -262,7 +254,7 @@ class CxmonApp(App[int]):
             self.snapshot = snap
         if self._log_dirty:
             self._log_dirty = False
-            self.log_entries = tuple(self._events_seen)
+            self.log_entries = self._log_book.entries()
 
     def watch_snapshot(self, snap: Snapshot) -> None:
         if snap.version == 0:
@@ -500,11 +492,8 @@ class CxmonApp(App[int]):
     @on(PotholeAcknowledged)
     def _acknowledged(self, message: PotholeAcknowledged) -> None:
         ack = message.ack
-        entry = LogEntry.of_ack(ack)
-        if entry.key not in self._seen_keys:
-            self._events_seen.appendleft(entry)
-            self._seen_keys.add(entry.key)
-            self.log_entries = tuple(self._events_seen)
+        if self._log_book.add([LogEntry.of_ack(ack)]):
+            self.log_entries = self._log_book.entries()
         status = self.snapshot.step(ack.step)
         label = status.label if status is not None else ack.step
         self.notify(f"{label} acknowledged by {ack.who}: {ack.note}", title="Acknowledged")
