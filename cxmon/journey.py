@@ -155,7 +155,6 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
     label = sec.get("label", string, name, "a label")
     mot = sec.get("moment_of_truth", boolean, False, "true or false")
     target = sec.get("service_level_target", positive_duration, 20.0, 'a duration like "20s"')
-    long_wait = sec.get("long_wait", positive_duration, max(target * 3, 60.0), 'a duration like "2m"')
     backlog_age = sec.get("backlog_age", positive_duration, 86400.0, 'a duration like "4h"')
     calendar_problems: list[str] = []
     calendar = parse_calendar(sec.raw("calendar"), sec.key("calendar"), calendar_problems)
@@ -166,6 +165,8 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
     next_reply = targets.get("next_reply", positive_duration, None, 'a duration like "8h"')
     backlog_age = targets.get("resolution", positive_duration, backlog_age, 'a duration like "3d"')
     targets.finish()
+    # After the targets: a ticket step's first-reply T, not the 20 s default, sets what a long wait is.
+    long_wait = sec.get("long_wait", positive_duration, max(target * 3, 60.0), 'a duration like "2m"')
     headline = sec.get("headline", string, "", "a measure name")
     if headline and headline not in MEASURES:
         problems.add(sec.key("headline"), f"unknown measure {headline!r}")

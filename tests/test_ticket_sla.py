@@ -376,3 +376,21 @@ def test_dashboard_shows_next_reply_for_a_step_with_a_next_reply_target() -> Non
     assert "cxmon_next_reply_in_target_ratio" in panel["targets"][0]["expr"]
     assert 'step="resolve"' in panel["targets"][0]["expr"]
     assert not any(t.startswith("Next reply") for t in titles(CONFIG.replace(', next_reply = "1h"', "")))
+
+
+def test_long_wait_follows_the_first_reply_target() -> None:
+    """Without a long_wait of its own, a step whose first-reply T comes from ``targets`` counts a
+    wait as long (a strike) past three times that T, not past three times the 20 s default: a
+    ticket answered in 2 h against a 4 h target is no strike."""
+    [step] = loads(CONFIG).steps
+    assert step.long_wait == 3 * 4 * 3600
+    agg = Aggregator(loads(CONFIG))
+    agg.add(
+        [
+            ContactEvent(at(7, 9), EventKind.ARRIVED, "t1", "email", "billing", "zd", "jane@example.com"),
+            ContactEvent(
+                at(7, 11), EventKind.ANSWERED, "t1", "email", "billing", "zd", "jane@example.com", wait=7200
+            ),
+        ]
+    )
+    assert agg.strikes.get("jane@example.com", 0) == 0
