@@ -456,7 +456,8 @@ def known_labels(config: Config) -> tuple[frozenset[str], frozenset[str]]:
     """Return the channel and queue label values metrics may use (config plus ``other``).
 
     Queues are the configured ``journey.queues``, every literal (glob-free) queue in a match rule,
-    and the queues the collectors declare.
+    and the queues the collectors declare (a simulator's queues, the queue names of a webhook's or
+    a live feed's ``queues`` table); channels likewise, with those of a collector's ``channels`` table.
     """
     channels = set(config.channels) | {OTHER}
     queues = set(config.queues) | {OTHER}
@@ -467,11 +468,20 @@ def known_labels(config: Config) -> tuple[frozenset[str], frozenset[str]]:
             if not any(c in rule.queue for c in "*?["):
                 queues.add(rule.queue)
     for col in config.collectors:
-        for q in col.options.get("queues", []) or []:
+        declared = col.options.get("queues", []) or []
+        if isinstance(declared, dict):
+            # A webhook's or a live feed's table of vendor queue id → queue name: the names are config.
+            queues.update(v for v in declared.values() if isinstance(v, str))
+            declared = []
+        for q in declared:
             if isinstance(q, dict) and isinstance(q.get("name"), str):
                 queues.add(q["name"])
                 if isinstance(q.get("channel"), str):
                     channels.add(q["channel"])
+        mapped = col.options.get("channels")
+        if isinstance(mapped, dict):
+            # vendor channel → channel: the channels named are config too
+            channels.update(v for v in mapped.values() if isinstance(v, str))
     return frozenset(channels), frozenset(queues)
 
 

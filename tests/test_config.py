@@ -234,3 +234,23 @@ def test_installed_package_falls_back_to_its_packaged_default(tmp_path: Path) ->
     path, steps = res.stdout.split()
     assert Path(path) == site / "cxmon" / "data" / "default.toml"
     assert int(steps) == 6
+
+
+def test_queue_and_channel_names_a_webhook_maps_to_are_labels() -> None:
+    """The queue names of a webhook's ``queues`` table (vendor id → name) and the channels of its
+    ``channels`` table are known labels: a mapped Zendesk group is its own series, not ``other``."""
+    config = loads(
+        ONE_STEP
+        + """
+[[collectors]]
+type = "webhook"
+name = "zendesk"
+adapter = "zendesk"
+secret = "s"
+queues = { "360001234" = "billing" }
+channels = { "web_form" = "web" }
+"""
+    )
+    channels, queues = known_labels(config)
+    assert "billing" in queues and "360001234" not in queues
+    assert "web" in channels
