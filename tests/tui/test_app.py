@@ -369,6 +369,59 @@ async def test_light_and_dark_themes_both_render(engine: Engine) -> None:
             assert app.query_one("#tile-get_help", StepTile).has_class("-pothole")
 
 
+async def _path_shown(engine: Engine, path: list[ContactEvent]) -> tuple[str, list[list[str]]]:
+    """Open customer C1's path on the Customers tab; return its title and its rows' cells."""
+    feed = MemoryFeed(engine.config, engine.latest, leaders=[("C1", 1)], paths={"C1": path})
+    app = CxmonApp(feed, refresh_interval=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        paths = app.query_one(CustomerPaths)
+        leaders = paths.query_one("#leaders", DiffTable)
+        await settle(pilot, lambda: leaders.row_count > 0)
+        leaders.focus()
+        await pilot.press("enter")
+        title = paths.query_one("#path-title", Static)
+        await settle(pilot, lambda: "Customer C1" in str(title.render()))
+        table = paths.query_one("#path", DiffTable)
+        await settle(pilot, lambda: table.row_count == len(path))
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        return str(title.render()), rows
+
+
+async def test_a_customer_path_shows_a_surveys_score_and_the_customers_words(engine: Engine) -> None:
+    """A survey sent reads "survey sent"; its answer reads "feedback 4" with the customer's comment
+    verbatim in the Comment column."""
+    path = [
+        ContactEvent(100.0, EventKind.FEEDBACK, "k1", "survey", "billing", "sim", customer_id="C1"),
+        ContactEvent(
+            160.0,
+            EventKind.FEEDBACK,
+            "k1",
+            "survey",
+            "billing",
+            "sim",
+            "C1",
+            score=4.0,
+            reason="Quick thanks",
+        ),
+    ]
+    _, rows = await _path_shown(engine, path)
+    assert [r[4] for r in rows] == ["survey sent", "feedback 4"]
+    assert rows[1][-1] == "Quick thanks"
+
+
+async def test_a_low_feedback_score_is_a_bump_in_the_customer_path(engine: Engine) -> None:
+    """A score at or below monitor.low_score is a strike, so the path marks it as a bump and counts
+    it in its title; a score above it is not."""
+    path = [
+        ContactEvent(100.0, EventKind.FEEDBACK, "k1", "survey", "billing", "sim", "C1", score=2.0),
+        ContactEvent(160.0, EventKind.FEEDBACK, "k2", "survey", "billing", "sim", "C1", score=5.0),
+    ]
+    title, rows = await _path_shown(engine, path)
+    assert title == "Customer C1: 2 events, 1 bump (oldest first)"
+    assert [r[6] for r in rows] == ["☹ low score", ""]
+
+
 async def test_a_customer_path_title_counts_one_bump_in_the_singular(engine: Engine) -> None:
     """A path of two events with one abandon is titled "2 events, 1 bump", not "1 bumps"."""
     path = [

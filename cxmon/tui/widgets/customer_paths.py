@@ -18,7 +18,9 @@ from cxmon.tui.messages import CustomerChosen
 from cxmon.tui.widgets.diff_table import Cell, DiffTable
 from cxmon.units import format_duration
 
-PATH_COLUMNS = ("Time", "Step", "Channel", "Queue", "Event", "Wait/handle", "Bump")
+PATH_COLUMNS = ("Time", "Step", "Channel", "Queue", "Event", "Wait/handle", "Bump", "Comment")
+COMMENT_MAX = 200
+"""Characters of a customer's comment shown in the path (the store keeps it whole)."""
 _BUMPS = {
     EventKind.ABANDONED: "✖ abandon",
     EventKind.TRANSFERRED: "↪ transfer",
@@ -28,9 +30,14 @@ _BUMPS = {
 
 
 def bump(event: ContactEvent, config: Config) -> str:
-    """Return the bump this event was for the customer ("" when none): long wait, abandon, transfer…"""
+    """Return the bump this event was for the customer ("" when none): long wait, abandon, transfer,
+    a feedback score at or below ``monitor.low_score``…"""
     if event.kind in _BUMPS:
         return _BUMPS[event.kind]
+    if event.kind is EventKind.FEEDBACK:
+        # The same line the strikes count by: a low score is a bad experience.
+        low = event.score is not None and event.score <= config.monitor.low_score
+        return "☹ low score" if low else ""
     step = config.step_for(event.channel, event.queue)
     if event.kind is EventKind.ANSWERED and event.wait is not None and step and event.wait > step.long_wait:
         return "⌛ long wait"
@@ -40,12 +47,18 @@ def bump(event: ContactEvent, config: Config) -> str:
 def path_rows(
     events: list[ContactEvent], config: Config, *, tz: tzinfo | None = None
 ) -> list[tuple[str, tuple[Cell, ...]]]:
-    """Rows for one customer's path, oldest first, each bump marked."""
+    """Rows for one customer's path, oldest first, each bump marked, and a survey's score and
+    comment shown as the customer gave them."""
     rows: list[tuple[str, tuple[Cell, ...]]] = []
     for i, e in enumerate(events):
         step = config.step_for(e.channel, e.queue)
         figure = e.wait if e.wait is not None else e.duration
         mark = bump(e, config)
+        what, said = e.kind.value, ""
+        if e.kind is EventKind.FEEDBACK:
+            # A survey sent, or answered with a score and perhaps the customer's own words.
+            what = "survey sent" if e.score is None else f"feedback {e.score:g}"
+            said = " ".join((e.reason or "").split())[:COMMENT_MAX]
         rows.append(
             (
                 str(i),
@@ -54,9 +67,10 @@ def path_rows(
                     (step.label if step else "other", ""),
                     (e.channel, ""),
                     (e.queue, ""),
-                    (e.kind.value, ""),
+                    (what, ""),
                     (format_duration(figure) if figure is not None else "", ""),
                     (mark, "breach" if mark else ""),
+                    (said, ""),
                 ),
             )
         )
