@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from typing import Any
 
 import orjson
@@ -129,6 +130,12 @@ class NativeAdapter:
             event = ContactEvent.from_dict(fields)
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
+        for name in ("wait", "duration", "score"):
+            # "nan" or "inf" as text reads as a number; the engine drops such an event, so the door
+            # refuses it rather than answer 200 for an event that would never count.
+            value = getattr(event, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{where}.{name}: not a finite number: {item.get(name)!r}"[:200])
         event_id = item.get("id")
         if event_id is None:
             event_id = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()

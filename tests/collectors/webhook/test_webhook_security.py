@@ -135,6 +135,25 @@ async def test_an_event_time_that_is_not_finite_is_malformed_at_its_key_path() -
     assert sink.events == []
 
 
+@pytest.mark.parametrize(("field", "bad"), [("wait", "nan"), ("duration", "inf"), ("score", "-inf")])
+async def test_a_wait_duration_or_score_that_is_not_finite_is_malformed_at_its_key_path(
+    field: str, bad: str
+) -> None:
+    """A native event whose wait, duration or score is "nan" or "inf" (text reads as a number) is
+    refused 400 naming its key, with its batch; it used to be answered 200 and then dropped by the
+    engine, so the sender never learned it was not counted."""
+    src = make_source("native")
+    async with serving(src) as (base, [sink]):
+        now = time.time()
+        good = {"ts": now, "kind": "arrived", "contact_id": "c1", "queue": "q"}
+        event = {"ts": now, "kind": "resolved", "contact_id": "c1", "queue": "q", field: bad}
+        body = body_of({"version": 1, "events": [good, event]})
+        status, _, text = await _post(base + src.path, body, native_headers(body))
+        await asyncio.sleep(0.05)
+    assert status == 400 and f"events[1].{field}: not a finite number".encode() in text
+    assert src.rejected == {"malformed": 1} and sink.events == []
+
+
 async def test_an_event_stamped_past_the_clock_skew_is_malformed_at_its_key_path() -> None:
     """A native event stamped a day ahead is refused 400 naming events[1].ts, and its batch with it
     (it used to be answered 200 and then dropped by the engine as too far ahead)."""
