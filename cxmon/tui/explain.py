@@ -10,6 +10,7 @@ from cxmon.measures import (
     denominator,
     format_value,
     parts_text,
+    volume_figures,
 )
 from cxmon.snapshot import SeriesFigures
 from cxmon.tui.format import judge, thresholds_for
@@ -80,20 +81,31 @@ def arithmetic(series: SeriesFigures, measure: str, window: float, formula: str)
     return f"= ({num_text}) ÷ ({den_text}) = {num} ÷ {den} = {format_value(measure, value)}"
 
 
+_VOLUME_NOUNS = {
+    "feedback": ("survey answer", "survey answers"),
+    "surveys": ("survey sent", "surveys sent"),
+    "next_replies": ("next reply", "next replies"),
+    "resolved": ("resolved contact", "resolved contacts"),
+}
+"""What a threshold's ``min_volume`` counts, by the figure it sums (the rest count contacts)."""
+
+
 def threshold_words(th: Threshold) -> str:
-    """``"pot hole below 80% for 2m (warn below 85%, clear at 83%, at least 10 contacts)"``."""
+    """``"pot hole below 80% for 2m (warn below 85%, clears back past 83%, judged only with at least
+    10 contacts)"``."""
     side = "above" if th.direction == "above" else "below"
     extra = []
     if th.warn is not None:
         extra.append(f"warn {side} {format_value(th.measure, th.warn)}")
     extra.append(f"clears back past {format_value(th.measure, th.clear)}")
     if th.min_volume:
-        extra.append(f"judged from {th.min_volume} contacts")
+        # A gate, not a count of what the figure rests on now: "judged from 5 contacts" read as if
+        # five had been seen.
+        one, many = _VOLUME_NOUNS.get(volume_figures(th.measure)[0], ("contact", "contacts"))
+        extra.append(f"judged only with at least {th.min_volume} {one if th.min_volume == 1 else many}")
     where = f" on {th.channel}" if th.channel != "*" else ""
-    return (
-        f"pot hole {side} {format_value(th.measure, th.breach)} for {format_duration(th.for_)}{where}"
-        f" ({', '.join(extra)})"
-    )
+    lasting = f" for {format_duration(th.for_)}" if th.for_ > 0 else ""
+    return f"pot hole {side} {format_value(th.measure, th.breach)}{lasting}{where} ({', '.join(extra)})"
 
 
 def explain(series: SeriesFigures, config: Config, formula: str) -> list[str]:

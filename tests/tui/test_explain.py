@@ -8,11 +8,12 @@ from types import MappingProxyType
 
 from textual.widgets import Markdown, Static, TabbedContent
 
-from cxmon.config import load
+from cxmon.config import Threshold, load
 from cxmon.engine import Engine
 from cxmon.measures import format_value
 from cxmon.snapshot import SeriesFigures
 from cxmon.tui.app import CxmonApp
+from cxmon.tui.explain import threshold_words
 from cxmon.tui.feed import MemoryFeed
 from cxmon.tui.screens.help import HelpScreen
 from cxmon.tui.widgets.step_matrix import StepMatrix
@@ -136,3 +137,27 @@ async def test_a_sparkline_names_its_window_and_a_threshold_judging_another(engi
     assert re.match(rf"service level +5m +\S+ +{figure} +warn 85% · breach 80% \(voice, 15m\)$", level), level
     wait = next(line for line in lines if line.startswith("wait p90"))
     assert wait.split()[2] == "5m", wait
+
+
+def test_a_thresholds_volume_gate_reads_as_a_minimum_of_what_it_counts() -> None:
+    """min_volume is a gate ("judged only with at least 1 next reply"), in the unit its measure
+    counts, not "judged from 1 contacts" as if that many had been seen; a threshold without
+    ``for`` says no "for 0.0s"."""
+    th = Threshold(
+        measure="next_reply_in_target",
+        window=3600.0,
+        warn=0.9,
+        breach=0.8,
+        direction="below",
+        for_=0.0,
+        clear=0.8,
+        channel="*",
+        min_volume=1,
+    )
+    words = threshold_words(th)
+    assert (
+        words
+        == "pot hole below 80% (warn below 90%, clears back past 80%, judged only with at least 1 next reply)"
+    )
+    gate = dataclasses.replace(th, measure="service_level", min_volume=10, for_=120.0)
+    assert threshold_words(gate).endswith("judged only with at least 10 contacts)")
