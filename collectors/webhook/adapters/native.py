@@ -27,8 +27,10 @@ from collectors.webhook.model import (
 )
 from cxmon.customers import normalize_phone
 from cxmon.events import KINDS_BY_VALUE, ContactEvent
+from cxmon.noise import SCORE_RANGE
 
 VERSION = 1
+SCORE_MIN, SCORE_MAX = SCORE_RANGE
 _FIELDS = frozenset(
     {
         "id",
@@ -136,6 +138,10 @@ class NativeAdapter:
             value = getattr(event, name)
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"{where}.{name}: not a finite number: {item.get(name)!r}"[:200])
+        if event.score is not None and not SCORE_MIN <= event.score <= SCORE_MAX:
+            # CSAT is a mean on the 1–5 scale (the detector's noise bound assumes it): a 10 from an
+            # NPS survey, or a 1e308, would make the step's CSAT a figure no survey gave.
+            raise ValueError(f"{where}.score: expected 1 to 5, got {item.get('score')!r}"[:200])
         event_id = item.get("id")
         if event_id is None:
             event_id = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -327,3 +327,19 @@ async def test_body_shorter_than_its_length_is_malformed(caplog: pytest.LogCaptu
     assert status_line in (b"", b"HTTP/1.1 400 Bad Request\r\n")
     assert sink.events == []
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("bad", [0, 10, 1e308])
+async def test_a_feedback_score_off_the_1_to_5_scale_is_malformed_at_its_key_path(bad: float) -> None:
+    """A native feedback score outside 1–5 (an NPS 10, a 1e308) is refused 400 naming its key, with
+    its batch; it used to be taken, and a 1e308 beside a 5 made the step's CSAT 2.5."""
+    src = make_source("native")
+    async with serving(src) as (base, [sink]):
+        now = time.time()
+        five = {"ts": now, "kind": "feedback", "contact_id": "c1", "queue": "q", "score": 5}
+        odd = {"ts": now, "kind": "feedback", "contact_id": "c2", "queue": "q", "score": bad}
+        body = body_of({"version": 1, "events": [five, odd]})
+        status, _, text = await _post(base + src.path, body, native_headers(body))
+        await asyncio.sleep(0.05)
+    assert status == 400 and b"events[1].score: expected 1 to 5" in text
+    assert src.rejected == {"malformed": 1} and sink.events == []
