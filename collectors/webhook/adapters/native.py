@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 from typing import Any
 
 import orjson
@@ -127,17 +126,18 @@ class NativeAdapter:
         for name in ("contact_id", "channel", "queue"):
             if name in fields and not isinstance(fields[name], str):
                 raise ValueError(f"{where}.{name}: expected a string")
+        for name in ("wait", "duration", "score"):
+            # The schema's numbers are JSON numbers (a body holding one past a float's range is
+            # refused whole): "5" or "nan" as text is a sender's mistake to hear about, not a figure
+            # to read (a "nan" wait used to be answered 200 and then dropped by the engine).
+            value = item.get(name)
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+                raise ValueError(f"{where}.{name}: expected a number, got {value!r}"[:200])
         fields.setdefault("channel", self.o.channel)
         try:
             event = ContactEvent.from_dict(fields)
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from None
-        for name in ("wait", "duration", "score"):
-            # "nan" or "inf" as text reads as a number; the engine drops such an event, so the door
-            # refuses it rather than answer 200 for an event that would never count.
-            value = getattr(event, name)
-            if value is not None and not math.isfinite(value):
-                raise ValueError(f"{where}.{name}: not a finite number: {item.get(name)!r}"[:200])
         if event.score is not None and not SCORE_MIN <= event.score <= SCORE_MAX:
             # CSAT is a mean on the 1–5 scale (the detector's noise bound assumes it): a 10 from an
             # NPS survey, or a 1e308, would make the step's CSAT a figure no survey gave.

@@ -135,22 +135,25 @@ async def test_an_event_time_that_is_not_finite_is_malformed_at_its_key_path() -
     assert sink.events == []
 
 
-@pytest.mark.parametrize(("field", "bad"), [("wait", "nan"), ("duration", "inf"), ("score", "-inf")])
-async def test_a_wait_duration_or_score_that_is_not_finite_is_malformed_at_its_key_path(
-    field: str, bad: str
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [("wait", "nan"), ("duration", "inf"), ("score", "-inf"), ("score", "5"), ("wait", True)],
+)
+async def test_a_wait_duration_or_score_that_is_not_a_json_number_is_malformed_at_its_key_path(
+    field: str, bad: object
 ) -> None:
-    """A native event whose wait, duration or score is "nan" or "inf" (text reads as a number) is
-    refused 400 naming its key, with its batch; it used to be answered 200 and then dropped by the
-    engine, so the sender never learned it was not counted."""
+    """A native event whose wait, duration or score is not a JSON number ("nan", "5", true) is
+    refused 400 naming its key, with its batch, as the schema says: "nan" used to be answered 200
+    and then dropped by the engine, and "5" was read as a score the schema does not allow."""
     src = make_source("native")
     async with serving(src) as (base, [sink]):
         now = time.time()
         good = {"ts": now, "kind": "arrived", "contact_id": "c1", "queue": "q"}
-        event = {"ts": now, "kind": "resolved", "contact_id": "c1", "queue": "q", field: bad}
+        event = {"ts": now, "kind": "feedback", "contact_id": "c1", "queue": "q", field: bad}
         body = body_of({"version": 1, "events": [good, event]})
         status, _, text = await _post(base + src.path, body, native_headers(body))
         await asyncio.sleep(0.05)
-    assert status == 400 and f"events[1].{field}: not a finite number".encode() in text
+    assert status == 400 and f"events[1].{field}: expected a number".encode() in text
     assert src.rejected == {"malformed": 1} and sink.events == []
 
 
