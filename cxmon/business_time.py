@@ -130,6 +130,35 @@ class Calendar:
             t = chunk_end
         return None
 
+    def wall_span(self, seconds: float) -> tuple[float, float] | None:
+        """The shortest and the longest wall-clock time in which ``seconds`` of business time pass.
+
+        Taken over every start in an ordinary week: no holiday, and a week (5–11 January 2026) that
+        no zone's clock change falls in. The shortest starts as a working span begins, the longest
+        as one ends (a start in closed hours waits for the next span). Holidays only lengthen it.
+
+        Returns:
+            (shortest, longest) in seconds; None when the calendar never works (or not within
+            ten years, as :meth:`add`).
+        """
+        if self.week_seconds() == 0:
+            return None
+        if seconds <= 0:
+            return 0.0, 0.0
+        plain = Calendar(self.tz, self.hours)
+        zone = self.zone
+        shortest, longest = float("inf"), 0.0
+        for d, spans in enumerate(self.hours):
+            midnight = datetime(2026, 1, 5 + d, tzinfo=zone).timestamp()
+            for s, e in spans:
+                start, end = midnight + s, midnight + e
+                first, last = plain.add(start, seconds), plain.add(end, seconds)
+                if first is None or last is None:
+                    return None
+                shortest = min(shortest, first - start)
+                longest = max(longest, last - end)
+        return shortest, max(longest, shortest)
+
 
 ALWAYS = Calendar("UTC", tuple(((0, DAY),) for _ in range(7)))
 """Every second counts (the default: wall time)."""

@@ -329,7 +329,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
     else:
         seen: set[str] = set()
         for i, item in enumerate(raw_steps):
-            step = parse_step(item, f"journey.steps[{i}]", windows, problems)
+            step = parse_step(item, f"journey.steps[{i}]", windows, problems, monitor.lost_after)
             if step is None:
                 continue
             if step.name in seen or step.name == OTHER:

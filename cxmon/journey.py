@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from cxmon.business_time import Calendar, parse_calendar
 from cxmon.measures import MEASURES, bad_direction, parse_value
-from cxmon.units import parse_duration
+from cxmon.units import format_duration, parse_duration
 from cxmon.validation import Problems, Section, boolean, integer, positive_duration, string
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -74,6 +74,24 @@ class Step:
     """Business hours the step's ticket clocks run in (None: every second counts)."""
     next_reply: float | None = None
     """Target for an agent's reply to the customer's next message (tickets), in business time."""
+    lost_after: float = 4 * 3600.0
+    """A contact of the step with no terminal event after this long (wall clock) is closed as lost:
+    the step's own ``lost_after``, else :func:`default_lost_after`."""
+
+
+def default_lost_after(backlog_age: float, calendar: Calendar | None, monitor_lost_after: float) -> float:
+    """How long a contact of a step that counts its aged backlog stays open before it is given up as lost.
+
+    Twice the longest wall-clock time its ``backlog_age`` (the resolution target) takes, and never
+    less than ``[monitor] lost_after``: a ticket that reaches the line stays in ``aged_backlog`` at
+    least as long again as it took to get there, so a threshold on it can hold for its ``for`` and
+    a manager sees the ticket for days, and a source that dropped its closing event still has its
+    tickets given up in the end. In a calendar's business time the age is taken at its slowest (from
+    the close of a working week), so that every ticket, whenever it opened, ages before it is lost.
+    """
+    span = calendar.wall_span(backlog_age) if calendar is not None else None
+    longest = span[1] if span is not None else backlog_age
+    return max(monitor_lost_after, 2 * longest)
 
 
 def parse_threshold(
@@ -141,8 +159,18 @@ def parse_threshold(
     return th
 
 
-def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Problems) -> Step | None:
-    """Read one ``[[journey.steps]]`` table (None when it has a problem, recorded)."""
+def parse_step(
+    data: object,
+    path: str,
+    windows: tuple[float, ...],
+    problems: Problems,
+    monitor_lost_after: float = 4 * 3600.0,
+) -> Step | None:
+    """Read one ``[[journey.steps]]`` table (None when it has a problem, recorded).
+
+    ``monitor_lost_after`` is ``[monitor] lost_after``: the step's when it neither sets its own nor
+    counts an aged backlog (see :func:`default_lost_after`).
+    """
     sec = Section(data, path, problems)
     before = len(problems.items)
     name = sec.get("name", string, "", "a step name", required=True)
@@ -164,7 +192,9 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
     target = targets.get("first_reply", positive_duration, target, 'a duration like "4h"')
     next_reply = targets.get("next_reply", positive_duration, None, 'a duration like "8h"')
     backlog_age = targets.get("resolution", positive_duration, backlog_age, 'a duration like "3d"')
+    own_age = "backlog_age" in sec.data or "resolution" in targets.data
     targets.finish()
+    own_lost_after = sec.get("lost_after", positive_duration, None, 'a duration like "3d"')
     # After the targets: a ticket step's first-reply T, not the 20 s default, sets what a long wait is.
     long_wait = sec.get("long_wait", positive_duration, max(target * 3, 60.0), 'a duration like "2m"')
     headline = sec.get("headline", string, "", "a measure name")
@@ -219,6 +249,26 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
             seen[same] = i
             thresholds.append(th)
     sec.finish()
+    # A step counts its aged backlog when it sets the age (backlog_age, targets.resolution) or judges
+    # it: its contacts must outlive that age before they are given up as lost.
+    aged = own_age or any(th.measure == "aged_backlog" for th in thresholds)
+    lost_after = monitor_lost_after
+    if own_lost_after is not None:
+        lost_after = own_lost_after
+    elif aged:
+        lost_after = default_lost_after(backlog_age, calendar, monitor_lost_after)
+    if aged and not len(problems.items) > before:
+        span = calendar.wall_span(backlog_age) if calendar is not None else None
+        shortest = span[0] if span is not None else backlog_age
+        if lost_after <= shortest:
+            where = "backlog_age" if calendar is None else "backlog_age in the step's business hours"
+            problems.add(
+                sec.key("lost_after"),
+                f"{format_duration(lost_after)} is not longer than {where} ({format_duration(shortest)}):"
+                " a contact would be closed as lost before aged_backlog could count it (leave it out"
+                f" for {format_duration(default_lost_after(backlog_age, calendar, monitor_lost_after))},"
+                " or make it longer)",
+            )
     if len(problems.items) > before:
         return None
     return Step(
@@ -233,4 +283,5 @@ def parse_step(data: object, path: str, windows: tuple[float, ...], problems: Pr
         headline=headline or (thresholds[0].measure if thresholds else "wait_p90"),
         calendar=calendar,
         next_reply=next_reply,
+        lost_after=lost_after,
     )

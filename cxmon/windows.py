@@ -451,6 +451,8 @@ class Series:
     long_wait: float
     backlog_age: float
     windows: list[Window]
+    lost_after: float = 4 * 3600.0
+    """A contact open or waiting this long (wall clock) is closed as lost (its step's ``lost_after``)."""
     next_reply: float = 20.0
     """Next-reply target (seconds, business time when the step has a calendar)."""
     """Shortest first."""
@@ -513,9 +515,10 @@ class Aggregator:
 
         Args:
             config: the validated configuration (steps, windows, panes, limits).
-            time_out_lost: when True, contacts with no terminal event after ``monitor.lost_after``
-                are closed as lost by :meth:`advance` (off when replaying stored history, which
-                already holds those lost events).
+            time_out_lost: when True, contacts with no terminal event after their step's
+                ``lost_after`` (``monitor.lost_after`` for contacts of no step) are closed as lost
+                by :meth:`advance` (off when replaying stored history, which already holds those
+                lost events).
         """
         self.config = config
         mon = config.monitor
@@ -541,9 +544,10 @@ class Aggregator:
         self.late_dropped = 0
         """Events too old for any window (still in the totals)."""
         self._next_lost_scan = 0.0
-        self.oldest_open = math.inf
-        """No contact open or waiting arrived before this (a lower bound: what the last lost scan
-        found oldest, or an arrival since)."""
+        self._lost_scan_every = min(60.0, min([mon.lost_after] + [s.lost_after for s in config.steps]) / 4)
+        self.lost_due = math.inf
+        """No contact open or waiting is due to be closed as lost before this (a lower bound: what
+        the last lost scan found soonest, or an arrival since)."""
         self.touched: list[Series] = []
         """Series whose windows, contacts or totals changed since :meth:`take_touched`."""
         self.advanced_to = 0.0
@@ -602,6 +606,7 @@ class Aggregator:
                 long_wait=step.long_wait if step else max(3 * sl_target, 60.0),
                 backlog_age=step.backlog_age if step else 86400.0,
                 windows=self._windows(),
+                lost_after=step.lost_after if step else self.lost_after,
                 next_reply=(step.next_reply or sl_target) if step else sl_target,
             )
             series.direct = [w for w in series.windows if w.inner is None]
@@ -717,8 +722,8 @@ class Aggregator:
                 series.waiting[cid] = stamp
                 series.open[cid] = stamp
                 contacts[cid] = key
-                if ts < self.oldest_open:
-                    self.oldest_open = ts
+                if ts + series.lost_after < self.lost_due:
+                    self.lost_due = ts + series.lost_after
                 slot = OFFERED
                 totals[T_OFFERED] = totals[T_OFFERED] + 1
             elif kind is _ANSWERED or kind is _ABANDONED:
@@ -771,8 +776,8 @@ class Aggregator:
                 strike = True
             elif kind is _REOPENED:
                 series.open[cid] = stamp
-                if ts < self.oldest_open:
-                    self.oldest_open = ts
+                if ts + series.lost_after < self.lost_due:
+                    self.lost_due = ts + series.lost_after
                 contacts[cid] = key
                 slot = REOPENED
                 totals[T_REOPENED] = totals[T_REOPENED] + 1
@@ -982,18 +987,19 @@ class Aggregator:
                 self.strikes[customer] = n - 1
         lost: list[ContactEvent] = []
         if self.time_out_lost and now >= self._next_lost_scan:
-            self._next_lost_scan = now + min(60.0, self.lost_after / 4)
-            limit = now - self.lost_after
-            # No contact is older than the oldest seen open: a scan would find nothing.
-            if limit >= self.oldest_open:
-                lost = self._time_out(now, limit)
+            self._next_lost_scan = now + self._lost_scan_every
+            # No contact is due before the soonest seen: a scan would find nothing.
+            if now >= self.lost_due:
+                lost = self._time_out(now)
         return lost
 
-    def _time_out(self, now: float, limit: float) -> list[ContactEvent]:
-        """Close as lost the contacts open or waiting since ``limit`` or before."""
+    def _time_out(self, now: float) -> list[ContactEvent]:
+        """Close as lost the contacts open or waiting for their series' ``lost_after`` or longer."""
         lost: list[ContactEvent] = []
-        oldest = math.inf
+        soonest = math.inf
         for series in list(self.series.values()):
+            limit = now - series.lost_after
+            oldest = math.inf
             stale = [cid for cid, t in series.open.items() if t <= limit]
             stale += [cid for cid, t in series.waiting.items() if t <= limit and cid not in series.open]
             for cid in stale:
@@ -1015,7 +1021,9 @@ class Aggregator:
             for t in series.waiting.values():
                 if t < oldest:
                     oldest = t
-        self.oldest_open = oldest
+            if oldest + series.lost_after < soonest:
+                soonest = oldest + series.lost_after
+        self.lost_due = soonest
         return lost
 
     def _catch_up(self, series: Series) -> None:

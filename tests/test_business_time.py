@@ -134,3 +134,16 @@ def test_fall_back_night_counts_the_repeated_hour_twice() -> None:
     start = int(datetime(2026, 10, 31, 12, tzinfo=zone).timestamp())
     end = int(datetime(2026, 11, 1, 12, tzinfo=zone).timestamp())
     assert cal.between(start, end) == 4 * 3600 == brute_force(cal, start, end)
+
+
+def test_wall_span_is_the_shortest_and_longest_wall_time_of_a_business_age() -> None:
+    """On 09:00–17:00 weekdays, 2 business hours take 2 h from a morning and 66 h from Friday 17:00;
+    3 business days (72 h) take 10 d 8 h from Monday 09:00 and 13 d from Friday 17:00; a calendar
+    that never works, or an age not reached within ten years, has none. Holidays are left out (the
+    6 January holiday here falls in the week it is measured in)."""
+    days = tuple([((9 * 3600, 17 * 3600),)] * 5 + [(), ()])
+    cal = Calendar("Europe/London", days, ("2026-01-06",))
+    assert cal.wall_span(2 * 3600) == (2 * 3600, 66 * 3600)
+    assert cal.wall_span(3 * 86400) == (10 * 86400 + 8 * 3600, 13 * 86400)
+    assert Calendar("UTC").wall_span(3600) is None
+    assert cal.wall_span(3650 * 86400) is None

@@ -254,3 +254,60 @@ channels = { "web_form" = "web" }
     channels, queues = known_labels(config)
     assert "billing" in queues and "360001234" not in queues
     assert "web" in channels
+
+
+TICKETS = """
+[monitor]
+lost_after = "4h"
+
+[journey]
+channels = ["voice", "email"]
+
+[[journey.steps]]
+name = "help"
+match = [{ channel = "voice" }]
+
+[[journey.steps]]
+name = "resolve"
+match = [{ channel = "email" }]
+"""
+
+
+def test_a_step_lost_after_not_longer_than_its_backlog_age_is_refused() -> None:
+    """A step whose own lost_after is not longer than its backlog_age is refused at its key path:
+    its contacts would be closed as lost before aged_backlog could count them."""
+    [problem] = problems_of(TICKETS + 'backlog_age = "8h"\nlost_after = "8h"\n')
+    assert problem.startswith("journey.steps[1].lost_after: 8h is not longer than backlog_age (8h)")
+    assert "closed as lost before aged_backlog could count it" in problem
+
+
+def test_a_step_lost_after_within_its_business_hours_age_is_refused() -> None:
+    """On a 09:00–17:00 weekday calendar a 3d resolution (72 business hours) takes at least 10 days
+    8 hours of wall clock: a lost_after of 9d is refused, one of 14d is taken."""
+    calendar = 'targets = { resolution = "3d" }\n  [journey.steps.calendar.hours]\n' + "".join(
+        f'  {d} = ["09:00-17:00"]\n' for d in ("mon", "tue", "wed", "thu", "fri")
+    )
+    [problem] = problems_of(TICKETS + 'lost_after = "9d"\n' + calendar)
+    assert problem.startswith(
+        "journey.steps[1].lost_after: 9d00h is not longer than "
+        "backlog_age in the step's business hours (10d08h)"
+    )
+    assert loads(TICKETS + 'lost_after = "14d"\n' + calendar).steps[1].lost_after == 14 * 86400
+
+
+def test_a_step_lost_after_is_its_own_else_long_enough_for_its_aged_backlog() -> None:
+    """A step takes its own lost_after; one that counts an aged backlog (backlog_age, a resolution
+    target or an aged_backlog threshold) and sets none waits twice its age (at least
+    [monitor] lost_after); any other step, voice here, keeps [monitor] lost_after."""
+
+    def lost_after(extra: str) -> tuple[float, float]:
+        help_, resolve = loads(TICKETS + extra).steps
+        return help_.lost_after / 3600, resolve.lost_after / 3600
+
+    assert lost_after("") == (4, 4)
+    assert lost_after('lost_after = "30m"\n') == (4, 0.5)
+    assert lost_after('backlog_age = "8h"\n') == (4, 16)
+    assert lost_after('backlog_age = "1h"\n') == (4, 4)
+    assert lost_after('targets = { resolution = "1d" }\n') == (4, 48)
+    threshold = '  [[journey.steps.thresholds]]\n  measure = "aged_backlog"\n  breach = 5\n'
+    assert lost_after(threshold) == (4, 48)

@@ -394,3 +394,29 @@ def test_long_wait_follows_the_first_reply_target() -> None:
         ]
     )
     assert agg.strikes.get("jane@example.com", 0) == 0
+
+
+def test_a_ticket_open_over_the_weekend_ages_live_instead_of_being_lost() -> None:
+    """With the engine closing lost contacts, a ticket opened Fri 16:00 is still open through the
+    weekend, in backlog, and in aged_backlog at Mon 10:00 (two business hours): it is not closed as
+    lost after ``[monitor] lost_after`` (4 h by default)."""
+    agg = Aggregator(loads(CONFIG), time_out_lost=True)
+    agg.add([ContactEvent(at(4, 16), EventKind.ARRIVED, "t1", "email", "billing", "zd")])
+    lost = [ev for hour in range(1, 67) for ev in agg.advance(at(4, 16) + hour * 3600)]
+    assert lost == []
+    [series] = agg.series.values()
+    assert instant_measures(series, at(7, 10))["backlog"] == 1
+    assert instant_measures(series, at(7, 10))["aged_backlog"] == 1
+
+
+def test_a_ticket_step_gives_a_ticket_up_after_twice_the_slowest_age() -> None:
+    """Without a lost_after of its own, the step's is twice the longest wall-clock time its 2 h
+    resolution takes on its calendar (from Fri 17:00 to Mon 11:00: 66 h), and a ticket with no
+    closing event is closed as lost then, not before."""
+    [step] = loads(CONFIG).steps
+    assert step.lost_after == 2 * 66 * 3600
+    agg = Aggregator(loads(CONFIG), time_out_lost=True)
+    agg.add([ContactEvent(at(7, 9), EventKind.ARRIVED, "t1", "email", "billing", "zd")])
+    assert agg.advance(at(7, 9) + 132 * 3600 - 60) == []
+    [lost] = agg.advance(at(7, 9) + 132 * 3600 + 60)
+    assert (lost.kind, lost.contact_id) == (EventKind.LOST, "t1")

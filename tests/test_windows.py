@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxmon import sketch
-from cxmon.config import Config
+from cxmon.config import Config, default_config_path, load
 from cxmon.events import ContactEvent, EventKind
 from cxmon.windows import Aggregator, instant_measures, window_measures
 from tests.helpers import OfContact, OnQueue, one_step_config
@@ -319,6 +319,48 @@ def test_contact_without_an_ending_is_counted_lost() -> None:
     series = agg.series[("help", "voice", "q1")]
     assert instant_measures(series, T0 + 3601)["waiting_now"] == 0
     assert series.totals[4] == 1
+
+
+def test_a_ticket_open_past_monitor_lost_after_stays_in_backlog_and_ages() -> None:
+    """In the default config a ticket (email ``tickets``, step ``resolve``, backlog_age 8 h) that is
+    answered and not resolved is not closed as lost after ``[monitor] lost_after`` (4 h): at 5 h it
+    is in backlog, at 9 h in aged_backlog too; it is given up only after its step's 16 h."""
+    agg = Aggregator(load(default_config_path()), time_out_lost=True)
+    ticket: OfContact = {"contact_id": "t1", "channel": "email", "queue": "tickets"}
+    agg.add(
+        [
+            ContactEvent(ts=T0, kind=EventKind.ARRIVED, **ticket),
+            ContactEvent(ts=T0 + 60, kind=EventKind.ANSWERED, wait=60.0, **ticket),
+        ]
+    )
+    assert agg.advance(T0 + 5 * 3600) == []
+    series = agg.series[("resolve", "email", "tickets")]
+    assert instant_measures(series, T0 + 5 * 3600)["backlog"] == 1
+    assert agg.advance(T0 + 9 * 3600) == []
+    assert instant_measures(series, T0 + 8 * 3600 - 1)["aged_backlog"] == 0
+    assert instant_measures(series, T0 + 9 * 3600)["aged_backlog"] == 1
+    assert agg.advance(T0 + 16 * 3600 - 60) == []
+    assert [e.contact_id for e in agg.advance(T0 + 16 * 3600 + 60)] == ["t1"]
+
+
+def test_a_call_is_lost_after_monitor_lost_after_beside_a_ticket_step() -> None:
+    """Voice and chat keep ``[monitor] lost_after``: in the default config, whose ticket step waits
+    16 h, a call and a chat with no ending are closed as lost 4 h after they arrived, the ticket
+    that arrived with them is not."""
+    agg = Aggregator(load(default_config_path()), time_out_lost=True)
+    agg.add(
+        [
+            ContactEvent(ts=T0, kind=EventKind.ARRIVED, contact_id="v", channel="voice", queue="billing"),
+            ContactEvent(ts=T0, kind=EventKind.ARRIVED, contact_id="c", channel="chat", queue="support"),
+            ContactEvent(ts=T0, kind=EventKind.ARRIVED, contact_id="t", channel="email", queue="tickets"),
+        ]
+    )
+    assert agg.advance(T0 + 4 * 3600 - 60) == []
+    lost = agg.advance(T0 + 4 * 3600 + 60)
+    assert sorted(e.contact_id for e in lost) == ["c", "v"]
+    assert (
+        instant_measures(agg.series[("get_help", "voice", "billing")], T0 + 4 * 3600 + 60)["waiting_now"] == 0
+    )
 
 
 def test_strikes_count_customers_with_three_bad_experiences_in_a_day() -> None:
