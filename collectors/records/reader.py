@@ -54,7 +54,10 @@ class _Times:
         """Epoch seconds of ``text`` (a time of day on ``day``, a datetime, or epoch seconds)."""
         m = self.m
         if m.time_format == "epoch":
-            value = float(text)
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"not an epoch time: {text!r}") from None
             if not math.isfinite(value):
                 raise ValueError(f"not a finite time: {text!r}")
             return value
@@ -64,7 +67,10 @@ class _Times:
                 t = t.replace(year=m.year)
             return t.replace(tzinfo=self.tz).timestamp()
         if self.hms:
-            h, mi, s = (int(part) for part in text.split(":"))
+            try:
+                h, mi, s = (int(part) for part in text.split(":"))
+            except ValueError:
+                raise ValueError(f"not a time of day: {text!r}") from None
             if not (0 <= h < 24 and 0 <= mi < 60 and 0 <= s < 60):
                 raise ValueError(f"not a time of day: {text!r}")
             secs = h * 3600 + mi * 60 + s
@@ -318,12 +324,23 @@ def _row_events(
     if outcome and outcome in m.skipped:
         state.counts[f"skipped:{outcome}"] += 1
         return []
-    day = times.day(get("date")) if col["date"] is not None else None
+    day = None
+    if col["date"] is not None:
+        text = get("date")
+        try:
+            day = times.day(text)
+        except ValueError:
+            raise ValueError(f"column {m.date}: not a date ({m.date_format}): {text!r}") from None
     missing = m.missing
 
     def when(name: str) -> float | None:
         text = get(name)
-        return None if text in missing else times.at(day, text)
+        if text in missing:
+            return None
+        try:
+            return times.at(day, text)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"column {getattr(m, name)}: {exc}") from None
 
     arrival = when("arrival") if col["arrival"] is not None else None
     qs, qe = when("queue_start"), when("queue_exit")

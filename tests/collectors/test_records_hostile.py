@@ -72,3 +72,25 @@ def test_a_bad_row_is_an_error_at_its_line_and_the_rows_around_it_are_stored(
     [report] = [line for line in res.stderr.splitlines() if "calls.csv:3" in line]
     assert why in report
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (row(2).replace(b",9:00:30,25,", b",abc,25,", 1), "column q_exit: not a time of day: 'abc'"),
+        (row(2, q_start=b"9:00"), "column q_start: not a time of day: '9:00'"),
+        (row(2).replace(b"2010-08-01", b"2010-02-30"), "column date: not a date (%Y-%m-%d): '2010-02-30'"),
+    ],
+    ids=["time-abc", "time-without-seconds", "date-30-february"],
+)
+def test_a_time_or_date_that_cannot_be_read_is_reported_with_its_column_and_value(
+    tmp_path: Path, bad: bytes, why: str
+) -> None:
+    """A time or date the row's format cannot give is reported at its line naming the column and
+    the value (before, "invalid literal for int() with base 10: 'abc'" or "day is out of range for
+    month": no column, and for the date no value either); the rows around it are stored."""
+    res, calls = import_records(tmp_path, row(1) + bad + row(3))
+    assert res.returncode == 3, res.stderr
+    assert calls == ["1", "3"]
+    [report] = [line for line in res.stderr.splitlines() if "calls.csv:3" in line]
+    assert why in report
