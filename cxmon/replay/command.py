@@ -101,9 +101,30 @@ def replay_command(args: argparse.Namespace) -> int:
     lo = start if start is not None else stored[0]
     hi = end if end is not None else stored[1] + 1.0
     if hi <= lo:
-        print("cxmon replay: --to must come after --from", file=sys.stderr)
+        print(f"cxmon replay: {_empty_range(args, lo, hi, stored)}", file=sys.stderr)
         return 2
     return asyncio.run(_replay(config, args.db, lo, hi, speed, args.wallboard))
+
+
+def _empty_range(args: argparse.Namespace, lo: float, hi: float, stored: tuple[float, float]) -> str:
+    """Why the range ``lo``..``hi`` holds no time, naming only the options given: an end not given
+    is the history's."""
+    from cxmon.stats import iso
+
+    if args.from_ and args.to:
+        return (
+            f"--from {args.from_} ({iso(lo)}) is not before --to {args.to} ({iso(hi)}): "
+            "the range holds no time"
+        )
+    if args.from_:
+        return (
+            f"--from {args.from_} ({iso(lo)}) is after the last event of {args.db} ({iso(stored[1])}): "
+            "nothing to replay (give --to as well to replay a span with no events)"
+        )
+    return (
+        f"--to {args.to} ({iso(hi)}) is not after the first event of {args.db} ({iso(stored[0])}): "
+        "nothing to replay (give --from as well to replay a span with no events)"
+    )
 
 
 async def _replay(

@@ -397,6 +397,27 @@ def test_replay_names_the_one_time_option_that_does_not_parse(
     )
 
 
+def test_a_replay_from_after_the_history_names_its_last_event_not_a_to_never_given(
+    recording: Recording, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cxmon replay DB --from T`, T after the last stored event and no --to, exits 2 with one line
+    naming --from and the history's last event (before: "--to must come after --from", an option
+    the user had not given)."""
+    import argparse
+
+    from cxmon.replay.command import replay_command
+
+    args = argparse.Namespace(
+        db=str(recording.db), config=None, from_="2100-01-01T00:00Z", to=None, speed="max", wallboard=False
+    )
+    assert replay_command(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "cxmon replay: --from 2100-01-01T00:00Z (2100-01-01T00:00:00Z) is after the last event of"
+    )
+    assert "--to must" not in err and err.count("\n") == 1
+
+
 def test_replay_of_a_path_that_is_not_there_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
