@@ -101,4 +101,11 @@ class EventLog(DiffTable):
                 (e.reason, ""),
             )
             rows.append((e.key, cells))
+        # A log is read from the top. A table keeps its cursor on the row it was on, which here
+        # would walk a cursor left on the newest entry (where it starts) down the log with every
+        # arrival, and the view with it, out of sight of what just happened; so a cursor on the
+        # top row stays there. One moved down onto an older entry stays on that entry.
+        newest = self.cursor_row <= 0
         self.set_rows(rows)
+        if newest and rows and self.cursor_row != 0:
+            self.move_cursor(row=0, animate=False)
