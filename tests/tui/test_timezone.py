@@ -162,3 +162,38 @@ def test_the_bank_replay_is_shown_in_the_banks_zone() -> None:
     from cxmon.config import load
 
     assert load(REPO / "config" / "anonymous-bank.toml").display_timezone == "Asia/Jerusalem"
+
+
+class PathOnly(App[None]):
+    """A customer's path, in Jerusalem time."""
+
+    def compose(self) -> ComposeResult:
+        from cxmon.config import default_config_path, load
+
+        yield CustomerPaths(load(default_config_path()), tz=zone("Asia/Jerusalem"))
+
+
+async def test_a_path_event_of_the_day_before_shows_its_date() -> None:
+    """The path covers 24 h: at 10:06 (Jerusalem) an abandon of 14:47 the day before reads
+    "05 Aug 14:47:36", not "14:47:36" (a time still to come that day), while one of 09:00 that day
+    reads "09:00:00"; and when the engine's clock passes midnight under the path shown, that
+    morning's events take their date too."""
+    from cxmon.events import ContactEvent, EventKind
+
+    def ev(ts: float, kind: EventKind) -> ContactEvent:
+        return ContactEvent(ts, kind, "c1", "voice", "sales", "sim", "cust", wait=9.0)
+
+    # 2026-08-06 07:06 UTC is 10:06 IDT; the day before at 14:47:36 IDT is 11:47:36 UTC.
+    now = AUGUST - 54 * 60
+    yesterday, this_morning = AUGUST - 86400 + 3 * 3600 + 47 * 60 + 36, AUGUST - 2 * 3600
+    app = PathOnly()
+    async with app.run_test(size=SIZE) as pilot:
+        paths = app.query_one(CustomerPaths)
+        table = paths.query_one("#path", DiffTable)
+        paths.snapshot = dataclasses.replace(EMPTY_SNAPSHOT, ts=now)
+        paths.path = ("cust", (ev(yesterday, EventKind.ABANDONED), ev(this_morning, EventKind.ANSWERED)))
+        await pilot.pause()
+        assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["05 Aug 14:47:36", "09:00:00"]
+        paths.snapshot = dataclasses.replace(EMPTY_SNAPSHOT, ts=now + 86400)
+        await pilot.pause()
+        assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["05 Aug 14:47:36", "06 Aug 09:00:00"]

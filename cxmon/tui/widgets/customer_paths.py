@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import date, tzinfo
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 
 from cxmon.config import Config
 from cxmon.events import ContactEvent, EventKind
+from cxmon.localtime import when
 from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot
 from cxmon.tui.format import clock_text
 from cxmon.tui.messages import CustomerChosen
@@ -45,12 +46,24 @@ def bump(event: ContactEvent, config: Config) -> str:
 
 
 def path_rows(
-    events: list[ContactEvent], config: Config, *, tz: tzinfo | None = None
+    events: list[ContactEvent], config: Config, *, tz: tzinfo | None = None, now: float | None = None
 ) -> list[tuple[str, tuple[Cell, ...]]]:
     """Rows for one customer's path, oldest first, each bump marked, and a survey's score and
-    comment shown as the customer gave them."""
+    comment shown as the customer gave them.
+
+    Args:
+        events: the customer's events, oldest first.
+        config: the journey that names their steps and long waits.
+        tz: the zone the times are shown in (None: the machine's).
+        now: the engine's time; an event of another day than its day shows its date ("01 Aug
+            10:54:38"), since the path spans 24 h (None: times of day only).
+    """
+    today = _day(now, tz)
     rows: list[tuple[str, tuple[Cell, ...]]] = []
     for i, e in enumerate(events):
+        stamp = clock_text(e.ts, tz)
+        if today is not None and e.ts > 0 and _day(e.ts, tz) != today:
+            stamp = when(e.ts, tz).strftime("%d %b %H:%M:%S")
         step = config.step_for(e.channel, e.queue)
         figure = e.wait if e.wait is not None else e.duration
         mark = bump(e, config)
@@ -63,7 +76,7 @@ def path_rows(
             (
                 str(i),
                 (
-                    (clock_text(e.ts, tz), ""),
+                    (stamp, ""),
                     (step.label if step else "other", ""),
                     (e.channel, ""),
                     (e.queue, ""),
@@ -91,6 +104,8 @@ class CustomerPaths(Horizontal):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.config = config
         self.tz = tz
+        self._day_shown: date | None = None
+        """The engine's day (in ``tz``) the path shown was dated against."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="leaders-box"):
@@ -104,8 +119,11 @@ class CustomerPaths(Horizontal):
         self.query_one("#leaders", DiffTable).set_columns(("Customer", "Strikes"))
         self._zone_before_a_path()
 
-    def watch_snapshot(self) -> None:
+    def watch_snapshot(self, snapshot: Snapshot) -> None:
         self._zone_before_a_path()
+        if self.path is not None and _day(snapshot.ts or None, self.tz) != self._day_shown:
+            # Midnight passed under a path shown: yesterday's events now need their date.
+            self.watch_path(self.path)
 
     def _zone_before_a_path(self) -> None:
         """Name the path's zone as it is at the engine's time until a path is shown."""
@@ -136,13 +154,20 @@ class CustomerPaths(Horizontal):
         # The zone as it is called at the newest event's time (the path is oldest first).
         newest = events[-1].ts if events else self.snapshot.ts
         table.set_zoned_columns(PATH_COLUMNS, ("Time",), self.tz, newest or None)
-        table.set_rows(path_rows(list(events), self.config, tz=self.tz))
+        now = self.snapshot.ts or None
+        self._day_shown = _day(now, self.tz)
+        table.set_rows(path_rows(list(events), self.config, tz=self.tz, now=now))
 
     @on(DataTable.RowSelected, "#leaders")
     def _choose(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.row_key.value is not None:
             self.post_message(CustomerChosen(str(event.row_key.value)))
+
+
+def _day(ts: float | None, tz: tzinfo | None) -> date | None:
+    """The day of ``ts`` in ``tz`` (None for no time)."""
+    return when(ts, tz).date() if ts is not None and ts > 0 else None
 
 
 def _count(n: int, noun: str) -> str:
