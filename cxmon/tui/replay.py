@@ -144,7 +144,9 @@ class ReplayApp(CxmonApp):
         self.title = "cxmon replay"
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual calls CxmonApp.on_mount after this one (it runs every class's handler), so it is
+        # not called here: run twice, it pushed the wallboard of `--wallboard` and popped it again.
+        # The bar goes on the dashboard's screen before that one can push the wallboard over it.
         self.mount(ReplayBar(self.session, tz=self.tz, id="replay-bar"), before="#stale-banner")
 
     def help_keys(self) -> list[tuple[str, str]]:

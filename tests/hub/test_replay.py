@@ -219,6 +219,29 @@ async def test_replay_keys_move_the_cursor_change_speed_and_pause(recording: Rec
         assert not session.paused
 
 
+async def test_a_replay_started_on_the_wallboard_opens_it_and_its_dashboard_has_the_bar(
+    recording: Recording,
+) -> None:
+    """`cxmon replay DB --wallboard` opens on the wallboard (before, it stopped at once with a
+    traceback: the replay bar was mounted on the wallboard, which has no place for it), and v
+    shows the dashboard with its replay bar."""
+    from cxmon.tui.screens.wallboard import WallboardScreen
+
+    span = await stored_range(recording.db)
+    assert span is not None
+    session = ReplaySession(recording.config, recording.db, span[0], span[1] + 1.0, speed=1.0)
+    app = ReplayApp(session, refresh_interval=0, utc=True, wallboard=True)
+    async with running(session), app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: session.latest.version > 0, tries=600)
+        await pilot.pause()
+        assert isinstance(app.screen, WallboardScreen)
+        await pilot.press("v")
+        await pilot.pause()
+        assert not isinstance(app.screen, WallboardScreen)
+        assert "REPLAY" in str(app.screen.query_one(ReplayBar).render())
+    assert app.return_code in (None, 0)
+
+
 async def test_at_80_columns_the_replay_bar_keeps_its_keys_and_the_help_lists_them(
     recording: Recording,
 ) -> None:
