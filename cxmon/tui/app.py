@@ -437,8 +437,12 @@ class CxmonApp(App[int]):
         if isinstance(self.screen, WallboardScreen):
             self.pop_screen()
             return
-        screen = WallboardScreen(tz=self.tz).data_bind(CxmonApp.snapshot)
+        screen = self.make_wallboard().data_bind(CxmonApp.snapshot)
         self.push_screen(screen)
+
+    def make_wallboard(self) -> WallboardScreen:
+        """A new wallboard screen (the replay adds its bar to it)."""
+        return WallboardScreen(tz=self.tz)
 
     def selected_pothole(self) -> str | None:
         """The step ``a`` acknowledges: the pot-hole board's row, else the drilled-in step, else the worst."""

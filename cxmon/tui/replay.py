@@ -12,6 +12,7 @@ from textual.widgets import Static
 from cxmon.localtime import when, zone_label
 from cxmon.tui.app import CxmonApp
 from cxmon.tui.feed import Feed
+from cxmon.tui.screens.wallboard import WallboardScreen
 
 
 class ReplayControls(Feed, Protocol):
@@ -149,6 +150,11 @@ class ReplayApp(CxmonApp):
         # The bar goes on the dashboard's screen before that one can push the wallboard over it.
         self.mount(ReplayBar(self.session, tz=self.tz, id="replay-bar"), before="#stale-banner")
 
+    def make_wallboard(self) -> WallboardScreen:
+        """The wallboard with the replay bar under its title: without it, a replay's wallboard
+        looked live (no date, no PAUSED, no END)."""
+        return WallboardScreen(tz=self.tz, under_title=ReplayBar(self.session, tz=self.tz))
+
     def help_keys(self) -> list[tuple[str, str]]:
         """The replay's keys, for the help."""
         return [
@@ -159,7 +165,8 @@ class ReplayApp(CxmonApp):
         ]
 
     def _paint_bar(self) -> None:
-        self.query_one(ReplayBar).paint()
+        for bar in self.screen.query(ReplayBar):
+            bar.paint()
 
     def action_seek(self, delta: float) -> None:
         """Move the time cursor by ``delta`` seconds."""

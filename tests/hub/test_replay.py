@@ -242,6 +242,28 @@ async def test_a_replay_started_on_the_wallboard_opens_it_and_its_dashboard_has_
     assert app.return_code in (None, 0)
 
 
+async def test_a_replays_wallboard_shows_the_replay_bar(recording: Recording) -> None:
+    """The wallboard of a replay has the replay bar under its title, which says PAUSED after p and
+    takes the seek keys (before, it showed the replayed time of day alone, as if live: no date,
+    no PAUSED, no END)."""
+    from cxmon.tui.screens.wallboard import WallboardScreen
+
+    session, app = await whole_replay_on_screen(recording)
+    async with running(session), app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: session.latest.version > 0, tries=600)
+        await pilot.press("v")
+        await pilot.pause()
+        wall = app.screen
+        assert isinstance(wall, WallboardScreen)
+        assert "REPLAY" in str(wall.query_one(ReplayBar).render())
+        await pilot.press("p")
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        line = str(wall.query_one(ReplayBar).render())
+        assert "PAUSED" in line and "2026-01-05" in line, line
+        assert app.screen is wall
+
+
 async def test_at_80_columns_the_replay_bar_keeps_its_keys_and_the_help_lists_them(
     recording: Recording,
 ) -> None:

@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Digits, Footer, Label
 
 from cxmon.localtime import zone_label
@@ -86,12 +87,16 @@ class WallboardScreen(Screen[None]):
     snapshot: reactive[Snapshot] = reactive(EMPTY_SNAPSHOT, always_update=False)
     """The snapshot being shown."""
 
-    def __init__(self, *, tz: tzinfo | None = None) -> None:
+    def __init__(self, *, tz: tzinfo | None = None, under_title: Widget | None = None) -> None:
+        """``under_title``: a line shown under the title (a replay's bar), if any."""
         super().__init__(id="wallboard")
         self.tz = tz
+        self._under_title = under_title
 
     def compose(self) -> ComposeResult:
         yield Label(id="wall-title")
+        if self._under_title is not None:
+            yield self._under_title
         yield Grid(id="wall-grid")
         yield Footer()
 
