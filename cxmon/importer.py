@@ -403,13 +403,13 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
         return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
     if result.failed is not None:
         print(
-            f"import of {args.file} stopped on an error after {result.lines:,} lines "
-            f"({result.events:,} events stored in {db}): {result.failed}",
+            f"import of {args.file} stopped on an error after {_n(result.lines, 'line')} "
+            f"({_n(result.events, 'event')} stored in {db}): {result.failed}",
             file=err,
         )
         return 1
     print(
-        f"{_what_was_imported(result, args.file)} {result.errors:,} errors, {result.seconds:.1f} s "
+        f"{_what_was_imported(result, args.file)} {_n(result.errors, 'error')}, {result.seconds:.1f} s "
         f"({result.lines_per_second:,.0f} lines/s) into {db}; see `cxmon stats --db {db}`",
         file=err,
     )
@@ -432,15 +432,21 @@ def _what_was_imported(result: ImportResult, file: str) -> str:
     """The summary's first words: what is new in the history, and what was read again to resume."""
     if result.reread:
         return (
-            f"imported {result.lines - result.reread:,} new lines from {file} (after the "
-            f"{result.reread:,} imported before, read again to resume): {result.events:,} events,"
+            f"imported {_n(result.lines - result.reread, 'new line')} from {file} (after the "
+            f"{result.reread:,} imported before, read again to resume): {_n(result.events, 'event')},"
         )
     if result.skipped:
         return (
-            f"imported {result.events:,} new events from {file} ({result.lines:,} lines read; "
-            f"the {result.skipped:,} events of them imported before were skipped):"
+            f"imported {_n(result.events, 'new event')} from {file} ({_n(result.lines, 'line')} read; "
+            f"the {_n(result.skipped, 'event')} of them imported before "
+            f"{'was' if result.skipped == 1 else 'were'} skipped):"
         )
-    return f"imported {result.lines:,} lines from {file}: {result.events:,} events,"
+    return f"imported {_n(result.lines, 'line')} from {file}: {_n(result.events, 'event')},"
+
+
+def _n(count: int, noun: str) -> str:
+    """``count`` and ``noun``, in the singular for one: "1 line", "1,204 lines"."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def unmatched_hint(final: Snapshot, config_name: str, db: str) -> str | None:

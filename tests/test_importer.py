@@ -615,9 +615,23 @@ def test_an_import_of_a_grown_queue_log_counts_only_the_new_lines_as_imported(tm
     again = io.StringIO()
     assert import_command(args, stderr=again) == 0
     assert again.getvalue().startswith(
-        f"imported 1 new lines from {log} (after the 2 imported before, read again to resume): "
-        "1 events, 0 errors, "
+        f"imported 1 new line from {log} (after the 2 imported before, read again to resume): "
+        "1 event, 0 errors, "
     )
+
+
+def test_the_summary_counts_one_line_one_event_and_one_error_in_the_singular(tmp_path: Path) -> None:
+    """A queue_log of one good line and one bad one: "imported 2 lines …: 1 event, 1 error" and
+    "1 line was rejected" (before: "1 events, 1 errors")."""
+    log = tmp_path / "queue_log"
+    log.write_text("100|c1|sales|NONE|ENTERQUEUE||555|1\ngarbage\n")
+    args = argparse.Namespace(
+        import_kind="queue_log", file=str(log), config=None, db=str(tmp_path / "h.db"), name=None, quiet=True,
+    )  # fmt: skip
+    err = io.StringIO()
+    assert import_command(args, stderr=err) == 3
+    assert f"imported 2 lines from {log}: 1 event, 1 error, " in err.getvalue()
+    assert "1 line was rejected" in err.getvalue()
 
 
 def test_a_records_import_run_again_counts_the_events_it_skipped(tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ def test_a_bad_row_is_an_error_at_its_line_and_the_rows_around_it_are_stored(
     assert res.returncode == 3, res.stderr
     assert "1 line was rejected" in res.stderr
     assert calls == ["1", "3", "4"]
-    assert "1 errors" in res.stderr
+    assert "1 error," in res.stderr
     [report] = [line for line in res.stderr.splitlines() if "calls.csv:3" in line]
     assert why in report
     assert "Traceback" not in res.stderr
