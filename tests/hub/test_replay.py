@@ -285,6 +285,18 @@ async def test_at_80_columns_the_replay_bar_keeps_its_keys_and_the_help_lists_th
         assert re.search(rf"^\| {re.escape(key)} \| [^|]*{does}", source, re.MULTILINE), source
 
 
+def test_the_replays_help_has_one_row_for_p_saying_what_it_does_there(recording: Recording) -> None:
+    """The replay's help lists p once, as pausing the replay and the screen (before, the
+    dashboard's "pause updates" row and the replay's row both stood in the table)."""
+    from cxmon.tui.screens.help import help_text
+
+    session = ReplaySession(recording.config, recording.db, 0.0, 1.0)
+    text = help_text(recording.config, "excl_short_abandons", "UTC", (), ReplayApp(session).help_keys())
+    rows = [line for line in text.splitlines() if line.startswith("| p |")]
+    assert rows == ["| p | pause the replay (and the screen), or go on |"]
+    assert "| [ ] | move the time cursor a minute back / on |" in text
+
+
 async def test_a_customers_path_in_a_replay_stops_at_the_time_cursor(recording: Recording) -> None:
     """The customers tab in a replay: a customer's recorded events of the 24 h up to the cursor, and
     none of the ones recorded after it."""

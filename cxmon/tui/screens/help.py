@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -80,14 +81,29 @@ def help_text(
         The help as Markdown.
     """
     targets = ", ".join(f"{s.label} {format_duration(s.service_level_target)}" for s in config.steps)
-    return HELP.format(
+    text = HELP.format(
         formula=service_level_formula(formula),
         targets=targets,
         short=format_duration(config.monitor.short_abandon),
         zone=zone,
         windows=window_list(windows or config.monitor.windows, " / "),
-        more_keys="".join(f"| {key} | {does} |\n" for key, does in more_keys),
+        more_keys=_MORE,
     )
+    added = []
+    for key, does in more_keys:
+        # A screen's own meaning of a key the dashboard lists (a replay's p) takes that key's row:
+        # two rows for one key left the reader to guess which one holds.
+        line = f"| {key} | {does} |"
+        row = re.compile(rf"^\| {re.escape(key)} \| .*\|$", re.MULTILINE)
+        if row.search(text):
+            text = row.sub(line.replace("\\", "\\\\"), text, count=1)
+        else:
+            added.append(line + "\n")
+    return text.replace(_MORE, "".join(added), 1)
+
+
+_MORE = "\x00more keys\x00"
+"""Where a screen's own keys go in the table, until they are known."""
 
 
 def window_list(windows: Sequence[float], sep: str) -> str:
