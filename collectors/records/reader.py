@@ -334,6 +334,9 @@ def _row_events(
     missing = m.missing
 
     def when(name: str) -> float | None:
+        # A time the mapping names no column for did not happen (it is not an empty text to parse).
+        if col[name] is None:
+            return None
         text = get(name)
         if text in missing:
             return None
@@ -342,7 +345,7 @@ def _row_events(
         except (ValueError, OverflowError) as exc:
             raise ValueError(f"column {getattr(m, name)}: {exc}") from None
 
-    arrival = when("arrival") if col["arrival"] is not None else None
+    arrival = when("arrival")
     qs, qe = when("queue_start"), when("queue_exit")
     ss, se = when("service_start"), when("service_end")
     start = qs if qs is not None else ss

@@ -187,6 +187,36 @@ def test_generic_mapping_with_iso_times(tmp_path: Path) -> None:
     ]
 
 
+def test_a_time_the_mapping_names_no_column_for_did_not_happen(tmp_path: Path) -> None:
+    """A mapping with queue times and no service columns, whose ``missing`` values leave out the
+    empty text, reads every row: the unmapped service start and end did not happen (before, each
+    was read as an empty time, and every row was rejected as "not a time of day: ''")."""
+    path = bank_file(
+        tmp_path,
+        "AA0101,1,0,0,PS,2010-08-03,7:01:18,7:01:25,7,7:01:25,7:02:05,40,AGENT,7:02:04,7:05:15,191,MORIAH",
+        "AA0101,2,0,0,PS,2010-08-03,7:03:18,7:03:25,7,7:03:25,7:04:00,35,HANG,0:00:00,0:00:00,0,NO_SERVER",
+    )
+    mapping = RecordMapping(
+        contact="call_id",
+        queue="type",
+        queue_start="q_start",
+        queue_exit="q_exit",
+        outcome="outcome",
+        date="date",
+        year=1999,
+        missing=("0:00:00",),
+        timezone="Asia/Jerusalem",
+    )
+    events, errors, _ = read(path, mapping)
+    assert errors == []
+    assert [(e.kind, e.ts, e.wait) for e in events] == [
+        (EventKind.ARRIVED, at(3, "7:01:25"), None),
+        (EventKind.ANSWERED, at(3, "7:02:05"), 40.0),
+        (EventKind.ARRIVED, at(3, "7:03:25"), None),
+        (EventKind.ABANDONED, at(3, "7:04:00"), 35.0),
+    ]
+
+
 def test_options_need_a_preset_or_mapping() -> None:
     """A records table without preset or mapping, or with an unknown preset, is refused with its path."""
     assert parse_options({"path": "x.csv"}, "collectors[0]")[1] == [
