@@ -15,12 +15,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from cxmon.config import OTHER, Config, default_config_path, load
 from cxmon.errors import ConfigError, CxmonError
 from cxmon.preflight import check_database
 from cxmon.snapshot import ImportStatus, Snapshot
+
+if TYPE_CHECKING:
+    from collectors.records.mapping import RecordMapping
 
 PROGRESS_EVERY = 0.2
 """Wall seconds between progress redraws on a terminal."""
@@ -307,7 +310,32 @@ def records_source(
     opts, problems = parse_options(options, mapping_file or "records")
     if opts is None:
         raise ConfigError(problems, mapping_file)
+    _check_header(file, opts.mapping, mapping_file or f"--preset {preset}")
     return RecordsSource(name or f"records:{Path(file).name}", opts)
+
+
+def _check_header(file: str, mapping: RecordMapping, named_by: str) -> None:
+    """Refuse a file whose header lacks columns the mapping reads: no row of it can be read, and
+    imported, it was one line rejected (exit 3, as if the rest had been stored).
+
+    Raises:
+        ConfigError: columns are missing (nothing is read).
+    """
+    from collectors.records.reader import missing_columns
+
+    try:
+        with open(file, "rb") as fh:
+            head = fh.readline(1 << 20)
+    except OSError:
+        return  # the import says that it cannot read the file
+    missing = missing_columns(head, mapping) if head else []
+    if missing:
+        raise ConfigError(
+            [
+                f"{file}:1: columns not in the header: {', '.join(missing)} ({named_by} reads them); "
+                "nothing was imported"
+            ]
+        )
 
 
 # ---------------------------------------------------------------------- the command

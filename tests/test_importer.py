@@ -470,6 +470,21 @@ STORED = (
 )
 
 
+def test_a_records_file_without_the_columns_of_its_preset_is_refused_reading_nothing(tmp_path: Path) -> None:
+    """A CSV whose header lacks columns the preset reads exits 2 with one line naming the file's
+    header line, the missing columns and the preset, and writes no database (before: "1 error",
+    exit 3 and "1 line was rejected", as if the other rows had been stored)."""
+    path = tmp_path / "calls.csv"
+    path.write_text("id,queue,enter\n1,PS,9:00:00\n2,PS,9:01:00\n")
+    db = tmp_path / "h.db"
+    err = io.StringIO()
+    assert import_command(import_records_args(path, db), stderr=err) == 2
+    [line] = err.getvalue().splitlines()
+    assert line.startswith(f"{path}:1: columns not in the header: vru_entry, q_start, ")
+    assert line.endswith("(--preset anonymous-bank reads them); nothing was imported")
+    assert not db.exists()
+
+
 def test_importing_records_twice_stores_the_calls_once(tmp_path: Path) -> None:
     """`cxmon import records FILE` run a second time on the same file adds nothing."""
     path = tmp_path / "calls.csv"

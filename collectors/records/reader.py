@@ -124,6 +124,19 @@ def header_end(data: bytes) -> int:
     return len(data) if cut < 0 else cut + 1
 
 
+def header_index(data: bytes, mapping: RecordMapping) -> dict[str, int]:
+    """The columns of ``data``'s header line: name → position."""
+    head = data[: header_end(data)].decode("utf-8", "replace")
+    header = next(csv.reader([head], delimiter=mapping.delimiter), [])
+    return {name.strip(): i for i, name in enumerate(header)}
+
+
+def missing_columns(data: bytes, mapping: RecordMapping) -> list[str]:
+    """The columns ``mapping`` reads that ``data``'s header does not have."""
+    index = header_index(data, mapping)
+    return [c for c in mapping.columns() if c not in index]
+
+
 def read_rows(
     data: bytes,
     mapping: RecordMapping,
@@ -161,8 +174,7 @@ def read_rows(
     state.bytes_done = start
     if not data:
         return []
-    header = next(csv.reader([data[:first].decode("utf-8", "replace")], delimiter=m.delimiter), [])
-    index = {name.strip(): i for i, name in enumerate(header)}
+    index = header_index(data, m)
     missing_cols = [c for c in m.columns() if c not in index]
     if missing_cols:
         report(1, f"columns not in the header: {', '.join(missing_cols)}")
