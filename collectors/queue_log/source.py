@@ -130,7 +130,10 @@ class QueueLogSource:
         offset: Offset | None = None
         emitted: Offset | None = stored
         dead_reported = ""
-        last_beat = time.monotonic()
+        # The first moment the file is caught up and alive says so at once: after a restart the
+        # engine knows only the last stored line's time, and a heartbeat period of silence
+        # could outlast stale_after and page STALE for a file that is fine.
+        last_beat = time.monotonic() - opts.heartbeat
         try:
             while True:
                 step = await asyncio.to_thread(tailer.step)

@@ -294,6 +294,20 @@ async def test_quiet_file_sends_heartbeats(tmp_path: Path) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_followed_file_says_it_is_alive_as_soon_as_it_is_caught_up(tmp_path: Path) -> None:
+    """A live file read to its end sends a heartbeat at once, not a heartbeat period later: after a
+    restart the engine knows only the last stored line's time, and waiting out the period could
+    leave the source silent past ``stale_after`` and page STALE for a file that is fine."""
+    path = tmp_path / "queue_log"
+    path.write_text(enter(1, ts=int(time.time()) - 30))
+    sink = MemorySink()
+    task = asyncio.create_task(source(path, heartbeat=3600.0).run(sink))
+    await until(lambda: any(e.kind is EventKind.HEARTBEAT for e in sink.events), "a heartbeat")
+    assert arrivals(sink) == ["call1"]
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_big_files_are_emitted_in_batches(tmp_path: Path) -> None:
     """Catching up on a long file emits batches of about ``batch`` events, each with its offset."""
     path = tmp_path / "queue_log"
