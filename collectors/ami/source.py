@@ -170,7 +170,10 @@ class AmiSource:
         self.mapper.begin_snapshot()
         await conn.send("QueueStatus")
         loop = asyncio.get_running_loop()
-        heard = beat = loop.time()
+        heard = loop.time()
+        # The first message after a (re)connect is a heartbeat at once: the source was down, and
+        # a quiet queue would otherwise stay STALE for a ping interval after the server answered.
+        beat = heard - opts.ping_interval
         pinged: float | None = None
         while True:
             try:

@@ -515,6 +515,17 @@ async def test_a_server_that_answers_ping_gives_heartbeats() -> None:
     assert server.logins == 1 and sink.errors == []
 
 
+async def test_the_first_answer_after_a_login_is_a_heartbeat() -> None:
+    """A quiet server's answer to the QueueStatus sent at each (re)connect is a heartbeat at once,
+    not a ping interval later: a source back from an outage is not left STALE meanwhile."""
+    sink = MemorySink()
+    async with AmiServer() as server:
+        src = AmiSource("pbx", options(server.port, ping_interval=3600.0))
+        async with running(src, sink):
+            await until(lambda: any(e.kind is EventKind.HEARTBEAT for e in sink.events), "a heartbeat")
+            assert server.actions == ["Login", "QueueStatus"]
+
+
 @pytest.mark.parametrize(
     "long_line",
     [
