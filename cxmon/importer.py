@@ -361,8 +361,15 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
     err = stderr or sys.stderr
     try:
         config = load(args.config or default_config_path())
-        if not Path(args.file).is_file():
-            print(f"{args.file}: no such file", file=err)
+        path = Path(args.file)
+        if not path.is_file():
+            if not path.exists():
+                why = "no such file"
+            elif path.is_dir():
+                why = "is a directory, not a file"
+            else:
+                why = "not a regular file"
+            print(f"{args.file}: {why}", file=err)
             return 1
         make: Callable[[], Progressing]
         if args.import_kind == "queue_log":

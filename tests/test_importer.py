@@ -356,6 +356,18 @@ def test_import_command_reports_a_missing_file(tmp_path: Path) -> None:
     assert "no such file" in err.getvalue() and not (tmp_path / "x.db").exists()
 
 
+def test_import_command_says_a_directory_is_not_a_file(tmp_path: Path) -> None:
+    """A directory given as the file is exit code 1 saying it is a directory, not that it does not
+    exist."""
+    err = io.StringIO()
+    args = argparse.Namespace(
+        import_kind="queue_log", file=str(tmp_path), config=None, db=str(tmp_path / "x.db"),
+        name=None, quiet=True,
+    )  # fmt: skip
+    assert import_command(args, stderr=err) == 1
+    assert err.getvalue() == f"{tmp_path}: is a directory, not a file\n"
+
+
 def test_import_command_refuses_an_unknown_preset(tmp_path: Path) -> None:
     """An unknown preset is a configuration problem: exit code 2 with the reason."""
     (tmp_path / "c.csv").write_text("a\n")
