@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,8 @@ class AmiSource:
         self.connects = 0
         """Successful logins so far."""
         self.status: dict[str, Any] = {}
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        """Waits out a reconnect delay (a test records the delays asked for)."""
 
     @classmethod
     def validate(cls, options: dict[str, Any], path: str) -> list[str]:
@@ -130,6 +133,7 @@ class AmiSource:
         opts = self.options
         where = f"ami://{opts.host}:{opts.port}"
         delay = opts.backoff_min
+        loop = asyncio.get_running_loop()
         sink.set_up(False)
         self.mapper.on_error = lambda why: sink.error(where, why)
         while True:
@@ -139,9 +143,16 @@ class AmiSource:
                 conn.on_error = self.mapper.on_error
                 await conn.login(opts.user, opts.secret, opts.timeout)
                 self.connects += 1
-                delay = opts.backoff_min
                 sink.set_up(True)
-                await self._follow(conn, sink)
+                logged_in = loop.time()
+                try:
+                    await self._follow(conn, sink)
+                finally:
+                    # Only a session that lasted is a recovery: a server that drops every session
+                    # right after the login is backed off like one that refuses, not hammered
+                    # every backoff_min (each session flapping its steps STALE and back).
+                    if loop.time() - logged_in >= opts.ping_interval:
+                        delay = opts.backoff_min
             except AmiProtocolError as exc:
                 sink.error(where, str(exc))
             except (OSError, TimeoutError) as exc:
@@ -153,7 +164,7 @@ class AmiSource:
                     await conn.close()
             # Whatever left the queue while we were away is settled by the next snapshot.
             await self._flush(sink)
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             delay = min(delay * 2, opts.backoff_max)
 
     async def _follow(self, conn: AmiConnection, sink: Sink) -> None:

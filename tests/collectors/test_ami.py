@@ -526,6 +526,43 @@ async def test_the_first_answer_after_a_login_is_a_heartbeat() -> None:
             assert server.actions == ["Login", "QueueStatus"]
 
 
+async def test_a_server_that_drops_every_session_after_the_login_is_backed_off() -> None:
+    """A server that accepts the login and then closes the connection, every time, is reconnected
+    with growing delays (backoff_min doubling to backoff_max), as one that refuses is; only a
+    session that lasted a ping interval starts the delays again from backoff_min."""
+    logins = 0
+
+    async def drop_after_login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal logins
+        try:
+            writer.write(b"Asterisk Call Manager/5.0.1\r\n")
+            raw = await reader.readuntil(b"\r\n\r\n")
+            aid = raw.decode().split("ActionID: ", 1)[1].split("\r\n", 1)[0]
+            writer.write(encode({"Response": "Success", "ActionID": aid, "Message": "Accepted"}))
+            logins += 1
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    delays: list[float] = []
+
+    async def record(delay: float) -> None:
+        delays.append(delay)
+        await asyncio.sleep(0.001)
+
+    server = await asyncio.start_server(drop_after_login, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sink = MemorySink()
+    src = AmiSource("pbx", options(port))
+    src._sleep = record
+    async with server, running(src, sink):
+        await until(lambda: len(delays) >= 4, "four reconnects")
+    assert logins >= 4
+    assert delays[:4] == [0.01, 0.02, 0.04, 0.05]
+
+
 @pytest.mark.parametrize(
     "long_line",
     [
