@@ -80,6 +80,10 @@ def _check_readable(path: Path, key: str) -> None:
         ) from None
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file."""
+
+
 def check_database(path: str, setting: str) -> None:
     """Check that the history database at ``path`` can be written (creating an empty file).
 
@@ -98,9 +102,17 @@ def check_database(path: str, setting: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("ab"):  # SQLite would create it too; a new empty file is a new database
             pass
+        with target.open("rb") as f:
+            head = f.read(len(SQLITE_HEADER))
     except OSError as exc:
         why = (exc.strerror or str(exc)).lower()
         raise StartupError(f"{path}: cannot write the history database: {why}; {hint}") from None
+    if head and head != SQLITE_HEADER:
+        # Told now, before a port is bound or a source locked, not after the start has begun.
+        raise StartupError(
+            f"{path}: cannot open the history database: file is not a database; "
+            f"pick another file with {setting}"
+        )
     folder = target.parent
     if not os.access(folder, os.W_OK | os.X_OK):  # the journal (WAL) files go beside the database
         raise StartupError(

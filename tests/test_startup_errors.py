@@ -91,6 +91,18 @@ def test_unwritable_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert f"{db}: cannot write the history database: permission denied" in line and "--db" in line
 
 
+def test_a_database_that_is_not_sqlite_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """`--db` naming a file that is not an SQLite database stops the start with exit 2 and one line
+    naming it, before /metrics is served (no "serving /metrics" line first); the file is untouched."""
+    db = tmp_path / "notes.txt"
+    db.write_text("not a database\n")
+    proc = cxmon("serve", "--metrics-listen", "127.0.0.1:0", "--db", str(db), "--duration", "1m")
+    line = one_line(proc.stderr)
+    assert proc.returncode == 2
+    assert f"{db}: cannot open the history database: file is not a database" in line and "--db" in line
+    assert db.read_text() == "not a database\n"
+
+
 def test_database_in_a_read_only_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
     """A database to be created in a folder nobody may write to stops the start with one line, exit 2."""
     folder = tmp_path / "ro"
