@@ -43,20 +43,30 @@ class TerminalOut:
         return getattr(self._stream, name)
 
 
-def detach_terminal() -> None:
-    """Point standard input, output and error at /dev/null."""
+def detach_terminal(fds: tuple[int, ...] = (0, 1, 2)) -> None:
+    """Point the descriptors ``fds`` (standard input, output and error by default) at /dev/null."""
     null = os.open(os.devnull, os.O_RDWR)
     try:
-        for fd in (0, 1, 2):
+        for fd in fds:
             os.dup2(null, fd)
     finally:
         os.close(null)
 
 
+def _terminals() -> tuple[int, ...]:
+    """Which of standard input, output and error are a terminal now (a hung-up one may not say so)."""
+    out = []
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            if os.isatty(fd):
+                out.append(fd)
+    return tuple(out)
+
+
 @contextlib.contextmanager
 def stop_on_hangup(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> Iterator[None]:
     """While inside, a hang-up of the terminal calls ``stop`` on ``loop`` once, after pointing
-    standard input, output and error at /dev/null.
+    those of standard input, output and error that were the terminal at /dev/null.
 
     A hang-up is SIGHUP (an SSH connection dropped, a terminal closed), or a write of the
     dashboard's (to ``sys.__stderr__``, as Textual writes) that finds the terminal gone: the
@@ -70,10 +80,13 @@ def stop_on_hangup(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) ->
         stop: what stops the program cleanly (as for SIGTERM).
     """
     stopped = False
+    # Only what was a terminal is let go: a daemon's output redirected to a log file or the
+    # journal (SIGHUP from a service manager or a postrotate script) keeps its shutdown lines.
+    terminals = _terminals()
 
     def on_hangup() -> None:
         nonlocal stopped
-        detach_terminal()
+        detach_terminal(terminals)
         if not stopped:
             stopped = True
             stop()
