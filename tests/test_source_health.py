@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.base import Sink
+from collectors.base import Sink, Source
+from cxmon.config import loads
 from cxmon.engine import Engine
 from cxmon.engine import supervision as engine_module
 from cxmon.engine.sinks import SourceSink
@@ -87,6 +88,55 @@ async def test_a_source_that_starts_late_but_in_time_causes_no_transition() -> N
         now[0] = T0 + 3.0
         engine._tick(now[0])
     assert [t for s in seen for t in s.transitions] == []
+
+
+class NeverConnects:
+    """Never connects: down from the start (a PBX whose manager port is firewalled)."""
+
+    name = "ami"
+    type = "test"
+
+    async def run(self, sink: Sink) -> None:
+        sink.set_up(False)
+        await asyncio.Event().wait()
+
+
+TWO_FEEDS = """
+[monitor]
+windows = ["60s"]
+stale_after = "30s"
+
+[journey]
+queues = ["q1", "live1"]
+
+[[journey.steps]]
+name = "help"
+match = [{ channel = "voice", queue = "q*" }]
+
+[[journey.steps]]
+name = "live"
+match = [{ channel = "voice", queue = "live*" }]
+"""
+
+
+async def test_a_step_no_source_has_fed_yet_is_stale_while_a_source_is_down() -> None:
+    """A step that has had no contacts yet is not known to be fed by the healthy source only: while
+    any source is down it is STALE, naming it, never OK (the step the down PBX would feed); a step
+    fed by the healthy source stays OK."""
+    now = [T0]
+    pbx = LateSource()
+    pbx.events = [arrival(T0 + 1.0)]
+    pbx.go.set()
+    sources: list[Source] = [pbx, NeverConnects()]
+    engine = Engine(loads(TWO_FEEDS, "<two-feeds>"), store=False, sources=sources, clock=lambda: now[0])
+    health = engine.health
+    async with engine:
+        await until(lambda: health["ami"].down and health["pbx"].events_total == 1)
+        now[0] = T0 + 2.0
+        snap = engine._tick(now[0])
+    states = {step.name: (step.state, step.reason) for step in snap.steps}
+    assert states["help"][0] is State.OK
+    assert states["live"][0] is State.STALE and "ami is down" in states["live"][1]
 
 
 class FailingSource:

@@ -206,7 +206,9 @@ class TickPath:
                 stale = step_sources <= stale_names
                 quiet = sorted(step_sources & stale_names)
             else:
-                stale = all_stale
+                # No source has fed the step yet, so none is known not to: while any is silent
+                # or down it may be the one, and unknown is never shown as OK.
+                stale = bool(stale_names)
                 quiet = sorted(stale_names)
             state, reason, transition = detector.roll_up(
                 step, self.step_verdicts[name], stale, engine._stale_reason(quiet, now), now
