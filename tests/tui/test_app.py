@@ -428,15 +428,5 @@ async def test_a_customer_path_title_counts_one_bump_in_the_singular(engine: Eng
         ContactEvent(ts, kind, "k1", "voice", "billing", "sim", customer_id="C1")
         for ts, kind in ((100.0, EventKind.ARRIVED), (160.0, EventKind.ABANDONED))
     ]
-    feed = MemoryFeed(engine.config, engine.latest, leaders=[("C1", 1)], paths={"C1": path})
-    app = CxmonApp(feed, refresh_interval=0)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        paths = app.query_one(CustomerPaths)
-        leaders = paths.query_one("#leaders", DiffTable)
-        await settle(pilot, lambda: leaders.row_count > 0)
-        leaders.focus()
-        await pilot.press("enter")
-        title = paths.query_one("#path-title", Static)
-        await settle(pilot, lambda: "Customer C1" in str(title.render()))
-        assert str(title.render()) == "Customer C1: 2 events, 1 bump (oldest first)"
+    title, _ = await _path_shown(engine, path)
+    assert title == "Customer C1: 2 events, 1 bump (oldest first)"
