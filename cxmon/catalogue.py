@@ -84,8 +84,11 @@ WINDOW_METRICS: dict[str, MetricRef] = {
 next_replies) → its gauge."""
 
 INSTANT_METRICS: dict[str, MetricRef] = {
-    "waiting_now": _ref("cxmon_waiting_contacts", "Contacts waiting in queue now."),
-    "longest_wait_now": _ref("cxmon_longest_wait_seconds", "Longest current wait in queue."),
+    "waiting_now": _ref("cxmon_waiting_contacts", "Contacts waiting in queue now (paused tickets are not)."),
+    "longest_wait_now": _ref(
+        "cxmon_longest_wait_seconds",
+        "Longest current wait in queue (business time on a step with a calendar, paused time left out).",
+    ),
     "agents_staffed": _ref("cxmon_agents_staffed", "Agents logged in."),
     "agents_available": _ref("cxmon_agents_available", "Agents ready to take a contact."),
     "occupancy": _ref("cxmon_occupancy_ratio", "Share of staffed agents busy with contacts."),

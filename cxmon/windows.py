@@ -1170,10 +1170,42 @@ def _due(calendar: Calendar, opened: float, age: float) -> float | None:
     return calendar.add(opened, age)
 
 
+def _longest_wait(
+    waiting: dict[str, float],
+    paused: dict[str, tuple[float, float, float | None]],
+    calendar: Calendar | None,
+    now: float,
+) -> tuple[float | None, int]:
+    """The longest wait of the contacts in queue and how many they are, timed as the step times
+    its waits: in business time of its calendar (wall clock without one), paused time left out.
+    A contact paused now waits on the customer, not in the queue: it is neither."""
+    first = math.inf  # the earliest arrival of those never paused: the longest of them
+    longest: float | None = None
+    queued = 0
+    for cid, arrived in waiting.items():
+        entry = paused.get(cid)
+        if entry is None:
+            queued += 1
+            if arrived < first:
+                first = arrived
+            continue
+        held, since = entry[1], entry[2]
+        if since is not None and since <= now:
+            continue
+        queued += 1
+        wait = (calendar.between(arrived, now) if calendar is not None else now - arrived) - held
+        if longest is None or wait > longest:
+            longest = wait
+    if first != math.inf:
+        wait = calendar.between(first, now) if calendar is not None else now - first
+        if longest is None or wait > longest:
+            longest = wait
+    return longest, queued
+
+
 def instant_measures(series: Series, now: float) -> dict[str, float | None]:
     """Compute the measures of "now" for a series: queue, longest wait, staffing, backlog."""
     waiting = series.waiting
-    longest = now - min(waiting.values()) if waiting else None
     staffed, available = series.agents_staffed, series.agents_available
     occupancy = None
     if staffed and available is not None:
@@ -1185,6 +1217,13 @@ def instant_measures(series: Series, now: float) -> dict[str, float | None]:
             del paused[cid]
     age = series.backlog_age
     calendar = series.step.calendar if series.step is not None else None
+    longest: float | None
+    if not waiting:
+        longest, queued = None, 0
+    elif calendar is None and not paused:
+        longest, queued = now - min(waiting.values()), len(waiting)
+    else:
+        longest, queued = _longest_wait(waiting, paused, calendar, now)
     if calendar is None:
         aged_limit = now - age
         aged = sum(1 for t in open_.values() if t <= aged_limit)
@@ -1201,9 +1240,7 @@ def instant_measures(series: Series, now: float) -> dict[str, float | None]:
         aged += int(at >= (math.inf if due is None else due)) - int(was)
     return {
         # A source that counts the queue (Genesys observations) knows contacts it never reported.
-        "waiting_now": float(
-            len(waiting) if series.contacts_waiting is None else max(0, series.contacts_waiting)
-        ),
+        "waiting_now": float(queued if series.contacts_waiting is None else max(0, series.contacts_waiting)),
         "longest_wait_now": max(0.0, longest) if longest is not None else None,
         "agents_staffed": None if staffed is None else float(staffed),
         "agents_available": None if available is None else float(available),

@@ -420,3 +420,37 @@ def test_a_ticket_step_gives_a_ticket_up_after_twice_the_slowest_age() -> None:
     assert agg.advance(at(7, 9) + 132 * 3600 - 60) == []
     [lost] = agg.advance(at(7, 9) + 132 * 3600 + 60)
     assert (lost.kind, lost.contact_id) == (EventKind.LOST, "t1")
+
+
+def test_longest_wait_of_a_ticket_step_is_business_time() -> None:
+    """A ticket opened Fri 16:00 and not yet answered has waited 1 h on Mon 09:00 (the step's
+    wait percentiles are business time too), not the 65 wall-clock hours since it opened."""
+    agg = Aggregator(loads(CONFIG))
+    agg.add([ContactEvent(at(4, 16), EventKind.ARRIVED, "t1", "email", "billing", "zd")])
+    [series] = agg.series.values()
+    figures = instant_measures(series, at(7, 9))
+    assert (figures["waiting_now"], figures["longest_wait_now"]) == (1, 3600)
+
+
+@settings(max_examples=60, deadline=None)
+@given(paused_tickets())
+def test_waiting_now_and_longest_wait_leave_paused_time_out(
+    case: tuple[int, list[tuple[int, list[int]]]],
+) -> None:
+    """Tickets awaiting a first reply: those paused now (pending, on hold) wait on the customer and
+    are not waiting; the longest wait of the others is their business time less the time they sat
+    paused, agreeing with a minute-by-minute count across a holiday, nights and the clock change."""
+    now, tickets = case
+    agg = Aggregator(loads(PAUSE_CONFIG))
+    events = []
+    for i, (opened, toggles) in enumerate(tickets):
+        events.append(ContactEvent(opened, EventKind.ARRIVED, f"t{i}", "email", "billing", "zd"))
+        for k, t in enumerate(toggles):
+            kind = EventKind.PAUSED if k % 2 == 0 else EventKind.RESUMED
+            events.append(ContactEvent(t, kind, f"t{i}", "email", "billing", "zd"))
+    agg.add(sorted(events, key=lambda e: e.ts))
+    [series] = agg.series.values()
+    waits = [unpaused_business_seconds(o, now, tg) for o, tg in tickets if len(tg) % 2 == 0]
+    figures = instant_measures(series, now)
+    assert figures["waiting_now"] == len(waits)
+    assert figures["longest_wait_now"] == (max(waits) if waits else None)
