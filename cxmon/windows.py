@@ -87,6 +87,8 @@ def _fixed(value: float) -> int:
 
 STRIKE_WINDOW: Final = 86400.0
 _ROUTE_CACHE_LIMIT: Final = 10_000
+ANSWERS_MAX: Final = 100_000
+"""Survey answers a series remembers, to replace one when its contact's answer changes."""
 
 # Module-level names for the kinds: _add_rows tests them for every event, and a global is cheaper
 # than an attribute of the enum class.
@@ -475,6 +477,9 @@ class Series:
     agents_available: int | None = None
     contacts_waiting: int | None = None
     """Contacts waiting as a source counts them (staffing events): waiting now, when given."""
+    answers: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """contact_id → (time, score) of the survey answer counted for it: a contact's survey has one
+    answer, the latest (at most :data:`ANSWERS_MAX`, the oldest forgotten first)."""
     sources: set[str] = field(default_factory=set)
     touched: bool = False
     """True while the series is on :attr:`Aggregator.touched` (it changed since last taken)."""
@@ -787,6 +792,18 @@ class Aggregator:
                 if score == NO_NUMBER:
                     slot = SURVEYED  # a survey sent, not (yet) answered
                 else:
+                    answers = series.answers
+                    before = answers.get(cid)
+                    if before is not None:
+                        if ts < before[0]:
+                            continue  # an answer older than the one counted: replaced already
+                        # A changed answer replaces the one counted: it leaves its window.
+                        del answers[cid]
+                        for window in series.direct:
+                            self._withdraw(window, before[0], before[1])
+                    elif len(answers) >= ANSWERS_MAX:
+                        del answers[next(iter(answers))]
+                    answers[cid] = (ts, score)
                     feedback = score
                     slot = FEEDBACK_N
                     strike = score <= low_score
@@ -910,6 +927,36 @@ class Aggregator:
             pane.res[rkey] = pane.res.get(rkey, 0) + 1
         if feedback is not None:
             c[FEEDBACK_SUM] += _fixed(feedback)
+
+    def _withdraw(self, window: Window | None, ts: float, score: float) -> None:
+        """Take a survey answer counted at ``ts`` out of the pane that holds it (nothing when it has
+        left every window): the way :meth:`_add_late` counts one in, the other way."""
+        pane = None
+        while window is not None:
+            key = int(ts // window.base)
+            for p in reversed(window.panes):  # the pane that holds it, never a new one
+                if p.idx <= key:
+                    pane = p if p.idx == key else None
+                    break
+            if pane is not None:
+                break
+            window = window.outer
+        if window is None or pane is None:
+            return
+        fixed = _fixed(score)
+        window.changes += 1
+        if window.inner is None:  # its running sums are kept as events come
+            own = window.own.c
+            own[FEEDBACK_N] -= 1
+            own[FEEDBACK_SUM] -= fixed
+        else:  # it adds its panes up again when next read
+            window._fresh = False
+            window._pending.clear()
+        if pane.shared:
+            pane.c, pane.wait, pane.res, pane.shared = list(pane.c), dict(pane.wait), dict(pane.res), False
+        c = pane.c
+        c[FEEDBACK_N] -= 1
+        c[FEEDBACK_SUM] -= fixed
 
     def _strike(self, customer: str, ts: float) -> None:
         self._strike_log.append((ts, customer))

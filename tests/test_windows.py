@@ -6,6 +6,7 @@ import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -500,3 +501,35 @@ def test_wait_and_duration_histograms_bucket_as_bisect_left_does() -> None:
     res_reference = Counter(bisect.bisect_left(RESOLUTION_BUCKETS, v) for v in values)
     assert series.wait_hist == [wait_reference[i] for i in range(len(WAIT_BUCKETS) + 1)]
     assert series.res_hist == [res_reference[i] for i in range(len(RESOLUTION_BUCKETS) + 1)]
+
+
+@pytest.mark.parametrize("changed_after", [5.0, 100.0])
+def test_a_changed_survey_answer_replaces_the_one_counted(changed_after: float) -> None:
+    """A survey sent, answered 5, then changed to 1 (in the same pane, or once the first answer has
+    left the 60 s window for the 5 m one): every window counts one answer to one survey, the latest."""
+    agg = Aggregator(CONFIG)
+    base: dict[str, Any] = {"contact_id": "c1", "channel": "voice", "queue": "q1", "source": "s"}
+    agg.add(
+        [
+            ContactEvent(ts=1000.0, kind=EventKind.FEEDBACK, **base),
+            ContactEvent(ts=1001.0, kind=EventKind.FEEDBACK, score=5.0, **base),
+            ContactEvent(ts=1001.0 + changed_after, kind=EventKind.FEEDBACK, score=1.0, **base),
+        ]
+    )
+    [series] = agg.series.values()
+    for window in series.windows:
+        figures = window_measures(window.total, "excl_short_abandons")
+        assert (figures["feedback"], figures["csat"]) == (1, 1.0)
+    figures = window_measures(series.windows[-1].total, "excl_short_abandons")
+    assert (figures["surveys"], figures["response_rate"]) == (1, 1.0)
+
+
+def test_an_answer_older_than_the_one_counted_does_not_replace_it() -> None:
+    """A survey's answer that arrives after a later answer to it (out of order) is not counted."""
+    agg = Aggregator(CONFIG)
+    base: dict[str, Any] = {"contact_id": "c1", "channel": "voice", "queue": "q1", "source": "s"}
+    agg.add([ContactEvent(ts=1010.0, kind=EventKind.FEEDBACK, score=1.0, **base)])
+    agg.add([ContactEvent(ts=1005.0, kind=EventKind.FEEDBACK, score=5.0, **base)])
+    [series] = agg.series.values()
+    figures = window_measures(series.windows[-1].total, "excl_short_abandons")
+    assert (figures["feedback"], figures["csat"]) == (1, 1.0)

@@ -185,8 +185,12 @@ class ZendeskAdapter:
         queue = optional_id(rating.get("group_id"), "satisfaction_rating.group_id")
         customer = self.o.keys.key(email=rating.get("requester_email"), contact=rating.get("requester_id"))
         comment = rating.get("comment")
+        comment = comment if isinstance(comment, str) and comment.strip() else None
+        # A changed rating, or a comment added to it, is a new answer to the same survey (which
+        # replaces the one counted): only a redelivery of the same answer is a duplicate.
+        said = hashlib.sha256(comment.encode()).hexdigest()[:12] if comment else ""
         return Update(
-            f"satisfaction:{rid}:{score_raw}",
+            f"satisfaction:{rid}:{score_raw}:{rating.get(stamp)}:{said}",
             "feedback",
             ts,
             f"{self.o.source}:{ticket}",
@@ -194,5 +198,5 @@ class ZendeskAdapter:
             self.o.queues.get(queue, queue),
             customer,
             score=score,
-            comment=comment if isinstance(comment, str) and comment.strip() else None,
+            comment=comment,
         )

@@ -244,6 +244,26 @@ async def test_zendesk_satisfaction_rating_is_feedback() -> None:
     assert (sink.events[0].score, sink.events[0].reason) == (1.0, "Still broken")
 
 
+async def test_zendesk_changed_rating_and_added_comment_arrive_and_a_redelivery_does_not() -> None:
+    """A survey rated good, then good with a comment, then bad: each answer arrives (the engine
+    keeps the latest), the comment with its; the same answer delivered again is a duplicate."""
+    src = make_source("zendesk")
+    now = time.time()
+    answers = [("good", "", now - 120), ("good", "Quick, thanks", now - 60), ("bad", "Broke again", now)]
+    async with serving(src) as (base, [sink]):
+        for score, comment, ts in answers:
+            await _zendesk(base + src.path, p.zendesk_rating(1234, 35436, ts, score, comment))
+        body = body_of(p.zendesk_rating(1234, 35436, now, "bad", "Broke again"))
+        await _post(base + src.path, body, zendesk_headers(body, now - 1))  # a retry, signed anew
+        await until(lambda: len(sink.events) == 3)
+        await until(lambda: src.counts["duplicates"] == 1)
+    assert [(e.score, e.reason) for e in sink.events] == [
+        (5.0, None),
+        (5.0, "Quick, thanks"),
+        (1.0, "Broke again"),
+    ]
+
+
 async def test_zendesk_unknown_event_type_is_counted_and_ignored() -> None:
     """A user event (zen:event-type:user.active_changed) is answered 200, counted, ignored."""
     src = make_source("zendesk")
