@@ -212,6 +212,9 @@ class SourceStatus:
     events_per_second: float
     errors_per_second: float
     last_error: str | None = None
+    finished: bool = False
+    """The source came to the end of its input without failing (a replay at its range's end, an
+    import at its file's end): it is done, not down."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,7 @@ class SourcesHealth:
                     events_per_second=h.rate_events,
                     errors_per_second=h.rate_errors,
                     last_error=h.last_error,
+                    finished=h.finished and not h.failed,
                 )
             )
         if update_rates:

@@ -106,6 +106,7 @@ sources = st.builds(
     events_per_second=finite,
     errors_per_second=finite,
     last_error=st.none() | texts,
+    finished=st.booleans(),
 )
 alert_status = st.builds(
     AlertStatus,

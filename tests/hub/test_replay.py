@@ -285,6 +285,31 @@ async def test_at_80_columns_the_replay_bar_keeps_its_keys_and_the_help_lists_th
         assert re.search(rf"^\| {re.escape(key)} \| [^|]*{does}", source, re.MULTILINE), source
 
 
+async def test_a_replay_at_its_end_says_its_source_ended_not_that_it_is_down(recording: Recording) -> None:
+    """A replay that has come to the end of its range says so of its source in the status bar,
+    at any width ("replay ■ end"; "sources 0/1 up, 1 ended" where only the summary fits); before,
+    the bar said "replay ✖ down 0 ev/s" under "■ END", as if the history had failed."""
+    from cxmon.tui.widgets.status_bar import NO_RATES, SUMMARY, StatusBar
+
+    span = await stored_range(recording.db)
+    assert span is not None
+    session = ReplaySession(recording.config, recording.db, span[1] - 600.0, span[1] + 1.0, speed=None)
+    app = ReplayApp(session, refresh_interval=0, utc=True)
+    async with running(session), app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: session.finished, tries=1200)
+        bar = app.query_one(StatusBar)
+        await until(lambda: "■ end" in str(bar.render()), tries=200)
+        await pilot.pause()
+        line = str(bar.render())
+        narrower = str(bar._content(NO_RATES)), str(bar._content(SUMMARY))
+        app.query_one(ReplayBar).paint()
+        state = str(app.query_one(ReplayBar).render())
+    assert "END" in state, state
+    assert "replay ■ end" in line and "down" not in line, line
+    assert "replay ■ end" in narrower[0] and "down" not in narrower[0], narrower
+    assert "sources 0/1 up, 1 ended" in narrower[1], narrower
+
+
 def test_the_replays_help_has_one_row_for_p_saying_what_it_does_there(recording: Recording) -> None:
     """The replay's help lists p once, as pausing the replay and the screen (before, the
     dashboard's "pause updates" row and the replay's row both stood in the table)."""

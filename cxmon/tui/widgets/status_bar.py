@@ -82,7 +82,8 @@ def hub_part(hub: HubStatus | None, now: float) -> Content | None:
 
 def source_part(src: SourceStatus, rate: bool = True) -> Content:
     """One source: a symbol and word for its health, its event and error rates (no event rate when
-    STALE: the last one known is not the source's now, and an 80-column bar needs the room).
+    STALE: the last one known is not the source's now, and an 80-column bar needs the room; none
+    either at its input's end, where it is done, not down: a replay at the end of its range).
 
     Args:
         src: the source.
@@ -90,11 +91,14 @@ def source_part(src: SourceStatus, rate: bool = True) -> Content:
     """
     if src.stale:
         mark, style = "? STALE", "bold $text-error"
+    elif not src.up and src.finished:
+        mark, style = "■ end", "bold"
     elif not src.up:
         mark, style = "✖ down", "bold $text-error"
     else:
         mark, style = "● up", "$text-success"
-    events = "" if src.stale or not rate else f" {src.events_per_second:.0f} ev/s"
+    quiet = src.stale or (src.finished and not src.up)
+    events = "" if quiet or not rate else f" {src.events_per_second:.0f} ev/s"
     errors = f" {src.errors_per_second:.1f} err/s" if src.errors_per_second or src.errors_total else ""
     return Content.assemble(
         (src.name, "bold"),
@@ -106,10 +110,13 @@ def source_part(src: SourceStatus, rate: bool = True) -> Content:
 
 
 def sources_summary(sources: tuple[SourceStatus, ...]) -> Content:
-    """Every source in one part, how many are up ("sources 1/2 up"): for a bar too narrow to name each."""
+    """Every source in one part, how many are up and how many came to their input's end
+    ("sources 1/2 up", "sources 0/1 up, 1 ended"): for a bar too narrow to name each."""
     up = sum(1 for s in sources if s.up and not s.stale)
-    style = "$text-success" if up == len(sources) else "bold $text-error"
-    return Content.assemble("sources ", (f"{up}/{len(sources)} up", style))
+    ended = sum(1 for s in sources if s.finished and not s.up and not s.stale)
+    style = "$text-success" if up + ended == len(sources) else "bold $text-error"
+    text = f"{up}/{len(sources)} up" + (f", {ended} ended" if ended else "")
+    return Content.assemble("sources ", (text, style))
 
 
 FULL, NO_RATES, SUMMARY = 2, 1, 0
