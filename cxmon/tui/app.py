@@ -29,6 +29,7 @@ from cxmon.tui.messages import (
     SnapshotPublished,
     StepChosen,
 )
+from cxmon.tui.narrow import NARROW, fit_footers
 from cxmon.tui.panels import PANE_FOCUS, TABS, WORKER_FAILED
 from cxmon.tui.screens.acknowledge import AcknowledgeScreen, AckRequest
 from cxmon.tui.screens.help import HelpScreen, help_text, window_list
@@ -42,9 +43,6 @@ from cxmon.tui.widgets.stale_banner import StaleBanner
 from cxmon.tui.widgets.status_bar import StatusBar
 from cxmon.tui.widgets.step_matrix import StepMatrix
 from cxmon.units import format_window
-
-NARROW = 120
-"""Screens narrower than this get the compact layout (80 × 24 is the one to fit)."""
 
 
 class CxmonApp(App[int]):
@@ -171,13 +169,10 @@ class CxmonApp(App[int]):
     def _fit(self, width: int) -> None:
         """Narrow screens get the compact matrix (short titles, abbreviated steps, sideways scroll)
         and the compact footer, whose keys then fit 80 columns (the palette's ^p is in the help)."""
-        narrow = width < NARROW
         found = self.query("#matrix-table")
         if found:
-            found.first(StepMatrix).compact = narrow
-        for footer in self.query(Footer):
-            footer.compact = narrow
-            footer.show_command_palette = not narrow
+            found.first(StepMatrix).compact = width < NARROW
+        fit_footers(self, width)
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False

@@ -125,16 +125,21 @@ class ReplayBar(Static):
             self.update(content)
 
 
+_REPLAY = Binding.Group("replay", compact=True)
+
+
 class ReplayApp(CxmonApp):
     """The dashboard replaying: ``[`` ``]`` seek a minute, ``{`` ``}`` ten, ``<`` ``>`` speed, ``p`` pause."""
 
+    # One entry of the footer ("[]{}<> replay", the replay bar says what each does): six did not
+    # fit 80 columns, on the dashboard or the wallboard.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left_square_bracket", "seek(-60)", "−1m", key_display="["),
-        Binding("right_square_bracket", "seek(60)", "+1m", key_display="]"),
-        Binding("left_curly_bracket", "seek(-600)", "−10m", key_display="{"),
-        Binding("right_curly_bracket", "seek(600)", "+10m", key_display="}"),
-        Binding("less_than_sign", "speed(-1)", "Slower", key_display="<"),
-        Binding("greater_than_sign", "speed(1)", "Faster", key_display=">"),
+        Binding("left_square_bracket", "seek(-60)", "−1m", key_display="[", group=_REPLAY),
+        Binding("right_square_bracket", "seek(60)", "+1m", key_display="]", group=_REPLAY),
+        Binding("left_curly_bracket", "seek(-600)", "−10m", key_display="{", group=_REPLAY),
+        Binding("right_curly_bracket", "seek(600)", "+10m", key_display="}", group=_REPLAY),
+        Binding("less_than_sign", "speed(-1)", "Slower", key_display="<", group=_REPLAY),
+        Binding("greater_than_sign", "speed(1)", "Faster", key_display=">", group=_REPLAY),
     ]
 
     def __init__(self, session: ReplayControls, **kwargs: Any) -> None:

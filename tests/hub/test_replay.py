@@ -310,6 +310,31 @@ async def test_a_replay_at_its_end_says_its_source_ended_not_that_it_is_down(rec
     assert "sources 0/1 up, 1 ended" in narrower[1], narrower
 
 
+async def test_at_80_columns_the_replays_wallboard_footer_shows_every_key(recording: Recording) -> None:
+    """At 80 × 24 the footer of a replay's wallboard shows every key it names, the replay's seek
+    and speed keys as one entry ("[]{}<> replay"); before, it was not made compact and the replay's
+    six entries ran under the palette's ^p and past the 80th column ("… p Pause [ ▏^p palette")."""
+    from textual.widgets._footer import FooterKey, FooterLabel
+
+    from cxmon.tui.screens.wallboard import WallboardScreen
+
+    session, app = await whole_replay_on_screen(recording)
+    async with running(session), app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: session.latest.version > 0, tries=600)
+        await pilot.press("v")
+        await until(lambda: isinstance(app.screen, WallboardScreen), tries=600)
+        await pilot.pause()
+        keys = list(app.screen.query(FooterKey))
+        labels = list(app.screen.query(FooterLabel))
+        shown = {k.key for k in keys}
+        # The palette's key is docked on the right, over whatever runs under it.
+        edge = min([k.region.x for k in keys if k.has_class("-command-palette") and k.display] or [80])
+        entries = [k for k in [*keys, *labels] if not k.has_class("-command-palette")]
+        cut = [str(k.render()) for k in entries if k.region.right > edge or not k.region.width]
+    assert {"v", "q", "p", "left_square_bracket", "right_curly_bracket", "greater_than_sign"} <= shown, shown
+    assert not cut, cut
+
+
 def test_the_replays_help_has_one_row_for_p_saying_what_it_does_there(recording: Recording) -> None:
     """The replay's help lists p once, as pausing the replay and the screen (before, the
     dashboard's "pause updates" row and the replay's row both stood in the table)."""

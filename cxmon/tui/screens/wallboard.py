@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import tzinfo
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
@@ -17,6 +18,7 @@ from cxmon.localtime import zone_label
 from cxmon.measures import MEASURES
 from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot, State, StepStatus
 from cxmon.tui.format import STATE_WORD, clock_text, trend_arrow
+from cxmon.tui.narrow import fit_footers
 from cxmon.units import format_window
 
 STATE_CLASSES = ("-ok", "-watch", "-pothole", "-stale")
@@ -99,6 +101,14 @@ class WallboardScreen(Screen[None]):
             yield self._under_title
         yield Grid(id="wall-grid")
         yield Footer()
+
+    def on_mount(self) -> None:
+        fit_footers(self, self.app.size.width)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # The dashboard's footer goes compact on a narrow screen: this one has the same keys and
+        # more (a replay's), and was cut off at 80 columns.
+        fit_footers(self, event.size.width)
 
     def watch_snapshot(self, snapshot: Snapshot) -> None:
         if not self.is_mounted:
