@@ -678,3 +678,24 @@ def test_a_records_import_run_again_counts_the_events_it_skipped(tmp_path: Path)
         f"imported 5 new events from {path} (6 lines read; the 10 events of them imported before "
         "were skipped): 0 errors, "
     )
+
+
+def test_a_paced_import_neither_stores_nor_counts_its_heartbeats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paced import (`--speed N`) beats through the quiet stretch between two calls; the beats
+    keep the source alive but are not events: the stored events and the count reported are the
+    unpaced import's (before, each beat was stored in `events` as a "heartbeat" row and counted)."""
+    monkeypatch.setattr(records_source_module, "HEARTBEAT_EVERY", 0.0)
+    csv_path = tmp_path / "calls.csv"
+    csv_path.write_text(TWO_BANK_CALLS)
+    counts = []
+    for speed in (None, "60"):
+        db = tmp_path / f"bank-{speed}.db"
+        err = io.StringIO()
+        args = import_records_args(csv_path, db)
+        args.speed, args.quiet = speed, False
+        assert import_command(args, stderr=err) == 0
+        assert rows(db, "SELECT count(*) FROM events WHERE kind = 'heartbeat'") == [(0,)]
+        counts.append((rows(db, "SELECT count(*) FROM events"), err.getvalue().count("5 events")))
+    assert counts == [([(5,)], 1), ([(5,)], 1)], counts

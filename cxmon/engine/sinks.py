@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from collectors.base import Offset, Source
-from cxmon.events import MAX_COUNT, ContactEvent
-from cxmon.rows import TS, Row
+from cxmon.events import MAX_COUNT, ContactEvent, EventKind
+from cxmon.rows import KIND, TS, Row
 
 if TYPE_CHECKING:
     from cxmon.engine.core import Engine
@@ -27,7 +27,8 @@ class SourceSink:
         self._source = source
         self.health = engine.health[source.name]
         self.emitted = 0
-        """Events the source has handed over (counted once they are on the engine's queue)."""
+        """Events the source has handed over (counted once they are on the engine's queue; its
+        heartbeats are not events)."""
         self._queued = 0
         """Batches of this source put on the engine's queue (or being put)."""
         self._done = 0
@@ -61,7 +62,7 @@ class SourceSink:
         if bad:
             events = [ev for i, ev in enumerate(events) if i not in bad]
         await self._put((self.name, events, offset, None))
-        self.emitted += len(events)
+        self.emitted += sum(1 for ev in events if ev.kind is not EventKind.HEARTBEAT)
 
     async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
         """Hand over a batch as rows (:mod:`cxmon.rows`) with their marshalled form ``encoded``:
@@ -74,7 +75,7 @@ class SourceSink:
             rows = [r for i, r in enumerate(rows) if i not in bad]
             encoded = marshal.dumps(list(rows))
         await self._put((self.name, rows, offset, encoded))
-        self.emitted += len(rows)
+        self.emitted += sum(1 for r in rows if r[KIND] != EventKind.HEARTBEAT.value)
 
     async def _put(self, item: tuple[str, Sequence[Any], Offset | None, bytes | None]) -> None:
         # Counted before the put: an up or down said while it waits for room comes after it.
