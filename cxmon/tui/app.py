@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import DataTable, Header, Input, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from cxmon.localtime import zone, zone_label
@@ -29,7 +29,7 @@ from cxmon.tui.messages import (
     SnapshotPublished,
     StepChosen,
 )
-from cxmon.tui.narrow import NARROW, fit_footers
+from cxmon.tui.narrow import NARROW, FittedFooter, fit_footers
 from cxmon.tui.panels import PANE_FOCUS, TABS, WORKER_FAILED
 from cxmon.tui.screens.acknowledge import AcknowledgeScreen, AckRequest
 from cxmon.tui.screens.help import HelpScreen, help_text, window_list
@@ -161,7 +161,7 @@ class CxmonApp(App[int]):
         yield StatusBar(clock=self.wall_clock, id="status-bar").data_bind(
             CxmonApp.snapshot, CxmonApp.window, CxmonApp.filter_text, CxmonApp.paused
         )
-        yield Footer()
+        yield FittedFooter()
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width)

@@ -335,6 +335,41 @@ async def test_at_80_columns_the_replays_wallboard_footer_shows_every_key(record
     assert not cut, cut
 
 
+def footer_cut(screen: Any) -> tuple[set[str], list[str]]:
+    """The keys the footer of ``screen`` shows, and the entries of it cut off: running past the
+    80th column or under the palette's ^p (docked on the right, over whatever runs under it)."""
+    from textual.widgets._footer import FooterKey, FooterLabel
+
+    keys = list(screen.query(FooterKey))
+    labels = list(screen.query(FooterLabel))
+    edge = min([k.region.x for k in keys if k.has_class("-command-palette") and k.display] or [80])
+    entries = [k for k in [*keys, *labels] if not k.has_class("-command-palette")]
+    cut = [str(k.render()) for k in entries if k.region.right > edge or not k.region.width]
+    return {k.key for k in keys}, cut
+
+
+async def test_at_80_columns_the_replays_dashboard_footer_shows_every_key(recording: Recording) -> None:
+    """At 80 × 24 the footer of a replay's dashboard shows every key it names, whichever panel has
+    the focus: before, with the journey map focused, "[]{}<> replay" was cut to "[]{}<> rep" at the
+    80th column, and with the matrix focused the replay's keys ran off the line (the compact footer
+    now has short labels, "⏎ Open", "w Win", "v Wall", and "␣" for Space)."""
+    from cxmon.tui.panels import TABS
+
+    session, app = await whole_replay_on_screen(recording)
+    async with running(session), app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: session.latest.version > 0, tries=600)
+        await pilot.pause()
+        seen = [("journey map", *footer_cut(app.screen))]
+        for i in range(len(TABS)):
+            await pilot.press(str(i + 1))
+            await pilot.pause()
+            await pilot.pause()
+            seen.append((TABS[i], *footer_cut(app.screen)))
+    for tab, shown, cut in seen:
+        assert {"q", "v", "p", "left_square_bracket", "greater_than_sign"} <= shown, (tab, shown)
+        assert not cut, (tab, cut)
+
+
 def test_the_replays_help_has_one_row_for_p_saying_what_it_does_there(recording: Recording) -> None:
     """The replay's help lists p once, as pausing the replay and the screen (before, the
     dashboard's "pause updates" row and the replay's row both stood in the table)."""

@@ -153,6 +153,6 @@ async def test_every_key_of_the_footer_is_on_screen_at_80x24(engine: Engine) -> 
             await pilot.pause()
             shown = list(app.query(FooterKey))
             names = {k.description for k in shown}
-            assert {"Quit", "Help", "Ack", "Pause", "Wallboard"} <= names, (key, names)
+            assert {"Quit", "Help", "Ack", "Pause", "Wall"} <= names, (key, names)
             cut = [k.description for k in shown if k.region.right > SMALL[0] or not k.region.width]
             assert not cut, (key, cut)

@@ -12,13 +12,13 @@ from textual.containers import Grid, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Digits, Footer, Label
+from textual.widgets import Digits, Label
 
 from cxmon.localtime import zone_label
 from cxmon.measures import MEASURES
 from cxmon.snapshot import EMPTY_SNAPSHOT, Snapshot, State, StepStatus
 from cxmon.tui.format import STATE_WORD, clock_text, trend_arrow
-from cxmon.tui.narrow import fit_footers
+from cxmon.tui.narrow import FittedFooter, fit_footers
 from cxmon.units import format_window
 
 STATE_CLASSES = ("-ok", "-watch", "-pothole", "-stale")
@@ -100,7 +100,7 @@ class WallboardScreen(Screen[None]):
         if self._under_title is not None:
             yield self._under_title
         yield Grid(id="wall-grid")
-        yield Footer()
+        yield FittedFooter()
 
     def on_mount(self) -> None:
         fit_footers(self, self.app.size.width)

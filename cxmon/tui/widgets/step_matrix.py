@@ -152,7 +152,7 @@ class StepMatrix(DiffTable):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_expand", "Expand"),
+        Binding("space", "toggle_expand", "Expand", key_display="␣"),
         Binding("s", "sort", "Sort"),
     ]
 
