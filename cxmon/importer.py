@@ -290,9 +290,15 @@ class _QueueLogProgress:
 
 
 def records_source(
-    file: str, preset: str | None, mapping_file: str | None, speed: float | None, name: str | None = None
+    file: str,
+    preset: str | None,
+    mapping_file: str | None,
+    speed: float | None,
+    name: str | None = None,
+    stale_after: float | None = None,
 ) -> Progressing:
-    """A records source for ``file`` with a preset or a mapping file.
+    """A records source for ``file`` with a preset or a mapping file (paced, its quiet stretches
+    have a heartbeat often enough in replayed time not to look STALE by ``stale_after``).
 
     Raises:
         ConfigError: unknown preset or a bad mapping.
@@ -311,7 +317,7 @@ def records_source(
     if opts is None:
         raise ConfigError(problems, mapping_file)
     _check_header(file, opts.mapping, mapping_file or f"--preset {preset}")
-    return RecordsSource(name or f"records:{Path(file).name}", opts)
+    return RecordsSource(name or f"records:{Path(file).name}", opts, stale_after)
 
 
 def _check_header(file: str, mapping: RecordMapping, named_by: str) -> None:
@@ -376,7 +382,10 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
             make = lambda: queue_log_source(config, args.file, args.name)  # noqa: E731
         else:
             speed = _speed(args.speed)
-            make = lambda: records_source(args.file, args.preset, args.mapping, speed, args.name)  # noqa: E731
+            stale_after = config.monitor.stale_after
+            make = lambda: records_source(  # noqa: E731
+                args.file, args.preset, args.mapping, speed, args.name, stale_after
+            )
         source = make()
     except ConfigError as exc:
         for problem in exc.problems:

@@ -477,6 +477,26 @@ def import_records_args(path: Path, db: Path) -> argparse.Namespace:
     )  # fmt: skip
 
 
+def test_a_paced_import_through_a_quiet_stretch_never_shows_its_source_stale(tmp_path: Path) -> None:
+    """`--speed 600` over two calls twenty minutes apart: the quiet stretch between them is walked
+    with heartbeats often enough in replayed time, so the stored history has no STALE transition
+    (an unpaced import has none either). Before, a heartbeat came every two wall seconds, twenty
+    minutes of replayed time at 600x, and the stretch went STALE and back."""
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        TWO_BANK_CALLS.splitlines(keepends=True)[0]
+        + "AA1,1,7,0,PS,2010-08-01,9:00:00,9:00:05,5,9:00:05,9:00:30,25,AGENT,9:00:30,9:01:30,60,DANA\n"
+        + "AA1,2,8,0,PS,2010-08-01,9:20:00,9:20:05,5,9:20:05,9:20:30,25,AGENT,9:20:30,9:21:30,60,DANA\n"
+    )
+    db = tmp_path / "paced.db"
+    args = import_records_args(path, db)
+    args.speed = "600"
+    assert import_command(args, stderr=io.StringIO()) == 0
+    assert rows(db, "SELECT count(*) FROM events WHERE kind = 'answered'") == [(2,)]
+    stale = "SELECT step, to_state FROM transitions WHERE from_state = 'stale' OR to_state = 'stale'"
+    assert rows(db, stale) == []
+
+
 STORED = (
     "SELECT kind, contact_id, ts FROM events WHERE source = 'records:calls.csv' ORDER BY ts, kind, contact_id"
 )

@@ -27,6 +27,9 @@ PACE_INTERVAL = 0.05
 MAX_BATCH = 2000
 HEARTBEAT_EVERY = 2.0
 """Wall seconds without a replayed event before a heartbeat is sent."""
+BEATS_PER_STALE = 4
+"""Heartbeats per ``stale_after`` of replayed time in a quiet stretch, at the least: at a high
+speed two wall seconds are many times ``stale_after`` of replayed time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +121,19 @@ class RecordsSource:
 
     type = "records"
 
-    def __init__(self, name: str, options: RecordsOptions) -> None:
+    def __init__(self, name: str, options: RecordsOptions, stale_after: float | None = None) -> None:
         """Create the source.
 
         Args:
             name: collector name, put into every event's ``source``.
             options: validated options.
+            stale_after: the engine's ``stale_after``: paced, a quiet stretch has a heartbeat at
+                least every quarter of it in replayed time (None: every two wall seconds only).
         """
         self.name = name
         self.options = options
+        self.beat_every = stale_after / BEATS_PER_STALE if stale_after is not None else None
+        """Replayed seconds of quiet after which a paced replay sends a heartbeat (None: no limit)."""
         self.path = options.path
         self.state = ReadState()
         self.status: dict[str, Any] = {}
@@ -151,7 +158,7 @@ class RecordsSource:
         from dataclasses import replace
 
         options = replace(options, path=resolve_path(options.path, config.source))
-        return cls(collector.name, options)
+        return cls(collector.name, options, config.monitor.stale_after)
 
     # ------------------------------------------------------------------ ClockedSource
 
@@ -294,6 +301,7 @@ class RecordsSource:
         beat = 0
         n = len(events)
         quiet_since = t0
+        said = self._now  # the replayed time of the newest event or heartbeat handed over
         while i < n:
             beat += 1
             await asyncio.sleep(max(0.0, t0 + beat * PACE_INTERVAL - loop.time()))
@@ -307,9 +315,15 @@ class RecordsSource:
                 self._events_done += j - i
                 i = j
                 quiet_since = loop.time()
-            elif loop.time() - quiet_since >= HEARTBEAT_EVERY:
-                # The replay is alive and nothing happened (a quiet hour): say so, not STALE.
+                said = events[j - 1].ts
+            elif loop.time() - quiet_since >= HEARTBEAT_EVERY or (
+                self.beat_every is not None and now - said >= self.beat_every
+            ):
+                # The replay is alive and nothing happened (a quiet hour): say so, not STALE. The
+                # engine judges silence in replayed time: at 600x two wall seconds are 20 minutes of
+                # it, and every quiet stretch longer than stale_after went STALE and back.
                 quiet_since = loop.time()
+                said = now
                 beat_event = ContactEvent(
                     now, EventKind.HEARTBEAT, "", self.options.mapping.channel, "", self.name
                 )
