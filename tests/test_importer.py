@@ -477,11 +477,15 @@ def import_records_args(path: Path, db: Path) -> argparse.Namespace:
     )  # fmt: skip
 
 
-def test_a_paced_import_through_a_quiet_stretch_never_shows_its_source_stale(tmp_path: Path) -> None:
-    """`--speed 600` over two calls twenty minutes apart: the quiet stretch between them is walked
-    with heartbeats often enough in replayed time, so the stored history has no STALE transition
-    (an unpaced import has none either). Before, a heartbeat came every two wall seconds, twenty
-    minutes of replayed time at 600x, and the stretch went STALE and back."""
+@pytest.mark.parametrize("speed", ["600", "3000"])
+def test_a_paced_import_through_a_quiet_stretch_never_shows_its_source_stale(
+    tmp_path: Path, speed: str
+) -> None:
+    """`--speed 600` (or 3000, where one pacing step is more than stale_after of replayed time)
+    over two calls twenty minutes apart: the quiet stretch between them is walked with heartbeats
+    often enough in replayed time, so the stored history has no STALE transition (an unpaced import
+    has none either). Before, a heartbeat came every two wall seconds, twenty minutes of replayed
+    time at 600x, and the stretch went STALE and back."""
     path = tmp_path / "calls.csv"
     path.write_text(
         TWO_BANK_CALLS.splitlines(keepends=True)[0]
@@ -490,7 +494,7 @@ def test_a_paced_import_through_a_quiet_stretch_never_shows_its_source_stale(tmp
     )
     db = tmp_path / "paced.db"
     args = import_records_args(path, db)
-    args.speed = "600"
+    args.speed = speed
     assert import_command(args, stderr=io.StringIO()) == 0
     assert rows(db, "SELECT count(*) FROM events WHERE kind = 'answered'") == [(2,)]
     stale = "SELECT step, to_state FROM transitions WHERE from_state = 'stale' OR to_state = 'stale'"

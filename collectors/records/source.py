@@ -309,25 +309,27 @@ class RecordsSource:
             j = i
             while j < n and events[j].ts <= now:
                 j += 1
-            self._now = max(self._now, now)
             if j > i:
                 await sink.emit(events[i:j], Offset(part.file_id, j))
                 self._events_done += j - i
                 i = j
                 quiet_since = loop.time()
                 said = events[j - 1].ts
-            elif loop.time() - quiet_since >= HEARTBEAT_EVERY or (
+            if loop.time() - quiet_since >= HEARTBEAT_EVERY or (
                 self.beat_every is not None and now - said >= self.beat_every
             ):
                 # The replay is alive and nothing happened (a quiet hour): say so, not STALE. The
                 # engine judges silence in replayed time: at 600x two wall seconds are 20 minutes of
-                # it, and every quiet stretch longer than stale_after went STALE and back.
+                # it, and every quiet stretch longer than stale_after went STALE and back. At a
+                # speed where one step is more than that, a step's events are not enough either.
                 quiet_since = loop.time()
                 said = now
                 beat_event = ContactEvent(
                     now, EventKind.HEARTBEAT, "", self.options.mapping.channel, "", self.name
                 )
                 await sink.emit([beat_event])
+            # The clock moves on once what it reaches has been said: the engine ticks on it.
+            self._now = max(self._now, now)
 
 
 def _digest(data: bytes) -> str:
