@@ -67,6 +67,8 @@ class ImportResult:
     """Of ``lines``, those before the stored offset: imported before, read again to resume after them."""
     skipped: int = 0
     """Events an earlier import stored, read again from their rows and skipped (records)."""
+    left_out: tuple[str, ...] = ()
+    """The rows read that are not contacts, each kind as "N why" (records)."""
 
     @property
     def lines_per_second(self) -> float:
@@ -221,7 +223,24 @@ async def run_import(
         failed=health.last_error if health.failed else None,
         reread=int(source.status.get("reread_lines", 0)),
         skipped=int(source.status.get("skipped_events", 0)),
+        left_out=left_out(source.status),
     )
+
+
+def left_out(status: Mapping[str, Any]) -> tuple[str, ...]:
+    """The rows of a records import that are not contacts, from its source's counts: each kind as
+    "N why", so a count of the file's rows can be matched to the import's."""
+    out = []
+    not_queued = int(status.get("not_queued", 0))
+    if not_queued:
+        out.append(f"{not_queued:,} never reached a queue (not offered)")
+    for key, count in sorted(status.items()):
+        if key.startswith("skipped:") and count:
+            out.append(f"{int(count):,} with outcome {key.removeprefix('skipped:')} (skipped)")
+    untimed = int(status.get("answered_untimed", 0))
+    if untimed:
+        out.append(f"{untimed:,} answered with no queue or service times (not counted)")
+    return tuple(out)
 
 
 def import_status(source: Progressing) -> ImportStatus:
@@ -457,6 +476,8 @@ def import_command(args: argparse.Namespace, stderr: IO[str] | None = None) -> i
         f"({result.lines_per_second:,.0f} lines/s) into {db}; see `cxmon stats --db {db}`",
         file=err,
     )
+    if result.left_out:
+        print(f"rows that are not contacts: {', '.join(result.left_out)}", file=err)
     hint = unmatched_hint(result.final, str(args.config or default_config_path()), db)
     if hint is not None:
         print(hint, file=err)

@@ -501,6 +501,27 @@ def test_a_paced_import_through_a_quiet_stretch_never_shows_its_source_stale(
     assert rows(db, stale) == []
 
 
+def test_the_import_summary_says_which_rows_are_not_contacts_and_why(tmp_path: Path) -> None:
+    """A bank file with a call served, one that hung up before a queue, a phantom and one answered
+    with no queue or service times: the summary counts each kind left out apart, the answered one
+    as not counted (before, it was silently one of those that never reached a queue), and the
+    import is whole (exit 0)."""
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        TWO_BANK_CALLS.splitlines(keepends=True)[0]
+        + "AA1,1,7,0,PS,2010-08-01,9:00:00,9:00:05,5,9:00:05,9:00:30,25,AGENT,9:00:30,9:01:30,60,DANA\n"
+        + "AA1,2,0,0,PS,2010-08-01,9:02:00,9:02:09,9,0:00:00,0:00:00,0,HANG,0:00:00,0:00:00,0,NO_SERVER\n"
+        + "AA1,3,0,0,PS,2010-08-01,9:03:00,9:03:09,9,0:00:00,0:00:00,0,PHANTOM,0:00:00,0:00:00,0,NO_SERVER\n"
+        + "AA1,4,0,0,PS,2010-08-01,9:04:00,9:04:09,9,0:00:00,0:00:00,0,AGENT,0:00:00,0:00:00,0,ELI\n"
+    )
+    err = io.StringIO()
+    assert import_command(import_records_args(path, tmp_path / "calls.db"), stderr=err) == 0
+    assert (
+        "rows that are not contacts: 1 never reached a queue (not offered), 1 with outcome PHANTOM "
+        "(skipped), 1 answered with no queue or service times (not counted)"
+    ) in err.getvalue(), err.getvalue()
+
+
 STORED = (
     "SELECT kind, contact_id, ts FROM events WHERE source = 'records:calls.csv' ORDER BY ts, kind, contact_id"
 )

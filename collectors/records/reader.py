@@ -29,7 +29,7 @@ class ReadState:
     bytes_total: int = 0
     rows: int = 0
     counts: Counter[str] = field(default_factory=Counter)
-    """calls answered / abandoned / not_queued / skipped:<outcome> / bad."""
+    """calls answered / abandoned / not_queued / answered_untimed / skipped:<outcome> / bad."""
 
 
 class _Times:
@@ -362,7 +362,13 @@ def _row_events(
     ss, se = when("service_start"), when("service_end")
     start = qs if qs is not None else ss
     if start is None:
-        state.counts["not_queued"] += 1
+        if outcome and outcome in m.answered:
+            # Answered, yet neither queued nor served by its times (the bank's month has 29): no
+            # time to place it at, so not counted; apart from the calls that never reached a queue
+            # so that an analyst comparing counts finds them.
+            state.counts["answered_untimed"] += 1
+        else:
+            state.counts["not_queued"] += 1
         return []
     if day is not None:
         # Times of day after midnight belong to the next day.

@@ -318,11 +318,13 @@ def test_real_bank_month_matches_the_rules() -> None:
     ]
     served = sum(r["outcome"] == "AGENT" for r in reached)
     hung = sum(r["outcome"] == "HANG" for r in reached)
+    untimed = sum(r["outcome"] == "AGENT" and r["q_start"] == r["ser_start"] == none for r in rows)
     assert errors == []
     assert state.rows == len(rows)
     assert state.counts["skipped:PHANTOM"] == phantom
     assert state.counts["answered"] == served and state.counts["abandoned"] == hung
-    assert state.counts["not_queued"] == len(rows) - phantom - len(reached)
+    assert state.counts["answered_untimed"] == untimed == 29
+    assert state.counts["not_queued"] == len(rows) - phantom - len(reached) - untimed
     kinds = [e.kind for e in events]
     assert kinds.count(EventKind.ARRIVED) == len(reached)
     assert len({e.contact_id for e in events}) == len(reached)
