@@ -239,6 +239,35 @@ def event_from_columns(row: Sequence[Any]) -> ContactEvent:
     )
 
 
+# ---------------------------------------------------------------------- heartbeats
+
+_BEAT: Final = EventKind.HEARTBEAT.value
+
+
+def heartbeats(batch: Sequence[Any], as_rows: bool) -> int:
+    """How many of a batch's events (``as_rows``: store rows) are heartbeats: every batch the engine
+    takes is asked, so this is a plain compiled loop."""
+    n = 0
+    if as_rows:
+        for row in batch:
+            if row[KIND] == _BEAT:
+                n += 1
+    else:
+        beat = EventKind.HEARTBEAT
+        for ev in batch:
+            if ev.kind is beat:
+                n += 1
+    return n
+
+
+def without_heartbeats(batch: Sequence[Any], as_rows: bool) -> list[Any]:
+    """The batch's events (``as_rows``: store rows) that are not heartbeats, in order."""
+    if as_rows:
+        return [row for row in batch if row[KIND] != _BEAT]
+    beat = EventKind.HEARTBEAT
+    return [ev for ev in batch if ev.kind is not beat]
+
+
 # ---------------------------------------------------------------------- SQL
 
 

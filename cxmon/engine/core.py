@@ -21,7 +21,7 @@ import contextlib
 import logging
 import marshal
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from collectors.base import Offset, Source
@@ -38,9 +38,9 @@ from cxmon.engine.sinks import SourceSink
 from cxmon.engine.supervision import supervise
 from cxmon.engine.tick import TickPath
 from cxmon.engine.warm import Resumed, resumed_backfill_end, warm
-from cxmon.events import ContactEvent, EventKind
+from cxmon.events import ContactEvent
 from cxmon.forecast.live import Forecaster
-from cxmon.rows import KIND, TS
+from cxmon.rows import TS, heartbeats, without_heartbeats
 from cxmon.snapshot import (
     Ack,
     AlertStatus,
@@ -419,10 +419,10 @@ class Engine:
         if health is not None and items:
             health.heard(max(stamps))
             health.up = health.up or not health.finished
-        if any(k == _BEAT for k in _kinds(items, as_rows)):
+        if heartbeats(items, as_rows):
             # A heartbeat says the source is alive and moves time on: it is neither an event to
             # count nor one to store (a paced import stored its quiet stretches' beats as events).
-            items = [x for x, k in zip(items, _kinds(items, as_rows), strict=True) if k != _BEAT]
+            items = without_heartbeats(items, as_rows)
             if encoded is not None:
                 encoded = marshal.dumps(list(items))
         if health is not None:
@@ -497,14 +497,6 @@ class Engine:
 
     def _stale_reason(self, names: list[str], now: float) -> str:
         return self._health.stale_reason(names, now)
-
-
-_BEAT = EventKind.HEARTBEAT.value
-
-
-def _kinds(items: Sequence[Any], as_rows: bool) -> Iterator[str]:
-    """The kind (its value) of each of a batch's events or store rows."""
-    return (r[KIND] for r in items) if as_rows else (ev.kind.value for ev in items)
 
 
 __all__ = ["OTHER", "ClockArg", "Engine", "SourceHealth", "Subscription"]

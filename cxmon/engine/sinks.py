@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from collectors.base import Offset, Source
-from cxmon.events import MAX_COUNT, ContactEvent, EventKind
-from cxmon.rows import KIND, TS, Row
+from cxmon.events import MAX_COUNT, ContactEvent
+from cxmon.rows import TS, Row, heartbeats
 
 if TYPE_CHECKING:
     from cxmon.engine.core import Engine
@@ -62,7 +62,7 @@ class SourceSink:
         if bad:
             events = [ev for i, ev in enumerate(events) if i not in bad]
         await self._put((self.name, events, offset, None))
-        self.emitted += sum(1 for ev in events if ev.kind is not EventKind.HEARTBEAT)
+        self.emitted += len(events) - heartbeats(events, False)
 
     async def emit_rows(self, rows: Sequence[Row], offset: Offset | None, encoded: bytes) -> None:
         """Hand over a batch as rows (:mod:`cxmon.rows`) with their marshalled form ``encoded``:
@@ -75,7 +75,7 @@ class SourceSink:
             rows = [r for i, r in enumerate(rows) if i not in bad]
             encoded = marshal.dumps(list(rows))
         await self._put((self.name, rows, offset, encoded))
-        self.emitted += sum(1 for r in rows if r[KIND] != EventKind.HEARTBEAT.value)
+        self.emitted += len(rows) - heartbeats(rows, True)
 
     async def _put(self, item: tuple[str, Sequence[Any], Offset | None, bytes | None]) -> None:
         # Counted before the put: an up or down said while it waits for room comes after it.
