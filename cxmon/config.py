@@ -46,6 +46,9 @@ class MonitorConfig:
     short_abandon: float = 5.0
     service_level_formula: str = "excl_short_abandons"
     stale_after: float = 60.0
+    recover_after: float = 30.0
+    """A source that was down and came back keeps its steps STALE until it has stayed up this long
+    (a source that reconnects and drops again is one outage). 0: back is up at once."""
     lost_after: float = 4 * 3600.0
     """A contact with no terminal event after this long is counted lost and leaves the queue."""
     trend_horizon: float = 600.0
@@ -262,6 +265,7 @@ def validate(raw: dict[str, Any], source: str = "<memory>") -> Config:
         short_abandon=mon.get("short_abandon", parse_duration, 5.0, 'a duration like "5s"'),
         service_level_formula=formula,
         stale_after=mon.get("stale_after", positive_duration, 60.0, 'a duration like "60s"'),
+        recover_after=mon.get("recover_after", parse_duration, 30.0, 'a duration like "30s"'),
         lost_after=mon.get("lost_after", positive_duration, 4 * 3600.0, 'a duration like "4h"'),
         trend_horizon=mon.get("trend_horizon", positive_duration, 600.0, 'a duration like "10m"'),
         warn_confidence=mon.get("warn_confidence", _confidence, 0.9, 'a share like "90%" (under 100%)'),

@@ -298,7 +298,7 @@ def _collector_families(snap: Snapshot, bounds: LabelBounds, text: bool) -> list
         text,
         "cxmon_collector_stale",
         "gauge",
-        "1 when the collector has been silent for longer than allowed.",
+        "1 when the collector is down, silent for too long, or back from an outage too recently.",
         lab,
     )
     events = Family(text, "cxmon_collector_events", "counter", "Events taken from the collector.", lab)

@@ -216,7 +216,7 @@ async def test_a_live_source_that_dies_is_restarted_and_shown_down_meanwhile(
         await until(lambda: source.runs == 3)
         source.resume.set()
         await until(lambda: engine.health["ami"].events_total == 1)
-        now[0] = T0 + 2.0
+        now[0] = T0 + engine.config.monitor.recover_after  # back since T0: recovered now
         back = engine._tick(now[0])
         assert not back.sources[0].stale
         assert back.steps[0].state is State.OK
@@ -308,6 +308,81 @@ async def test_a_source_that_goes_down_with_nothing_queued_is_down_at_once() -> 
         engine._sinks["pbx"].set_up(False)
         assert engine.health["pbx"].down
         assert engine._tick(now[0]).steps[0].state is State.STALE
+
+
+class FlappingSource:
+    """Comes up and goes down when told to, as an AMI server that accepts the login and then drops
+    every session does (each ``flap`` is one short session)."""
+
+    name = "ami"
+    type = "test"
+
+    def __init__(self) -> None:
+        self.sink: Sink | None = None
+
+    async def run(self, sink: Sink) -> None:
+        self.sink = sink
+        sink.set_up(False)
+        await asyncio.Event().wait()
+
+    async def session(self, ts: float) -> None:
+        assert self.sink is not None
+        self.sink.set_up(True)
+        await self.sink.emit([arrival(ts, f"c{ts}")])
+
+
+async def test_a_flapping_source_keeps_its_step_stale_without_a_transition_per_session() -> None:
+    """A source that comes back and drops again within recover_after keeps its step STALE: one
+    STALE transition for the outage, not an OK and a STALE (an alert pair) per short session."""
+    now = [T0]
+    source = FlappingSource()
+    engine = Engine(one_step_config(), store=False, sources=[source], clock=lambda: now[0])
+    hold = engine.config.monitor.recover_after
+    assert hold > 10.0
+    async with engine:
+        await until(lambda: source.sink is not None)
+        await source.session(T0)  # the first session after the start: a start, not a recovery
+        await until(lambda: engine.health["ami"].events_total == 1)
+        assert engine._tick(now[0]).steps[0].state is State.OK
+        states = []
+        for i in range(1, 6):
+            source.sink.set_up(False)  # type: ignore[union-attr]
+            now[0] = T0 + 10.0 * i - 5.0
+            states.append(engine._tick(now[0]).steps[0].state)
+            await source.session(now[0] + 1.0)
+            await until(lambda i=i: engine.health["ami"].events_total == i + 1)  # type: ignore[misc]
+            now[0] += 2.0
+            snap = engine._tick(now[0])
+            states.append(snap.steps[0].state)
+            assert snap.sources[0].up and snap.sources[0].stale
+            assert "ami is back for 2s" in snap.steps[0].reason
+    assert states == [State.STALE] * 10
+    moves = [t.to_state for t in engine.latest.recent_transitions]
+    assert moves == [State.STALE]
+
+
+async def test_a_source_that_stays_back_for_recover_after_is_ok_again() -> None:
+    """A source that came back after an outage turns its step OK once it has stayed up for
+    recover_after (the bound on how long a true recovery stays STALE), and not before."""
+    now = [T0]
+    source = FlappingSource()
+    engine = Engine(one_step_config(), store=False, sources=[source], clock=lambda: now[0])
+    hold = engine.config.monitor.recover_after
+    async with engine:
+        await until(lambda: source.sink is not None)
+        await source.session(T0)
+        await until(lambda: engine.health["ami"].events_total == 1)
+        source.sink.set_up(False)  # type: ignore[union-attr]
+        now[0] = T0 + 5.0
+        assert engine._tick(now[0]).steps[0].state is State.STALE
+        await source.session(now[0])
+        await until(lambda: engine.health["ami"].events_total == 2)
+        now[0] = T0 + 5.0 + hold - 1.0
+        assert engine._tick(now[0]).steps[0].state is State.STALE
+        now[0] = T0 + 5.0 + hold
+        back = engine._tick(now[0])
+    assert back.steps[0].state is State.OK and not back.sources[0].stale
+    assert [t.to_state for t in engine.latest.recent_transitions] == [State.STALE, State.OK]
 
 
 class StampSource:

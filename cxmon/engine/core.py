@@ -149,7 +149,13 @@ class Engine:
             )
         )
         self._restart = not self._event_clock if restart_sources is None else restart_sources
-        self._health = SourcesHealth(self.health, config.monitor.stale_after, self._event_clock, self.paced)
+        self._health = SourcesHealth(
+            self.health,
+            config.monitor.stale_after,
+            self._event_clock,
+            self.paced,
+            config.monitor.recover_after,
+        )
         self._ticks = TickPath(self, every=recompute == "all")
         self.clock.quiet_until = self._ticks.quiet_until
         self.warming = False
@@ -312,12 +318,17 @@ class Engine:
     def _note_down_sources(self) -> None:
         """Note, once, which sources are down as the engine begins to stop.
 
-        Those stay down in the last picture. Stopping a source makes it finished (and a source may
-        say down on its way out, which is no outage), and a finished source is never stale: its
-        steps would turn OK, and their alert resolve, on the way out.
+        Those stay down in the last picture, and so do those back from an outage for less than
+        ``recover_after``. Stopping a source makes it finished (and a source may say down on its
+        way out, which is no outage), and a finished source is never stale: its steps would turn
+        OK, and their alert resolve, on the way out.
         """
         if self._down_at_stop is None:
-            self._down_at_stop = [h for h in self.health.values() if h.down and not h.finished]
+            now = self.now()
+            recovering = self._health.recovering
+            self._down_at_stop = [
+                h for h in self.health.values() if (h.down or recovering(h, now)) and not h.finished
+            ]
 
     async def _wait_stop(self) -> None:
         await self._stop.wait()

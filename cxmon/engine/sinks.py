@@ -145,8 +145,7 @@ class SourceSink:
         said, done = self._said, self._done
         while said and said[0][0] <= done:
             _, up = said.pop(0)
-            self.health.up = up
-            self.health.down = not up
+            self.health.say_up(up, self._engine.now())
 
     async def load_offset(self) -> Offset | None:
         store = self._engine.store

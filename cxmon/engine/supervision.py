@@ -54,8 +54,7 @@ async def supervise(
                 # says what it is; only a fault of cxmon's own needs the traceback.
                 told = isinstance(exc, OSError | CxmonError)
                 log.error("source %s failed: %s", source.name, _why(exc), exc_info=None if told else exc)
-                health.up = False
-                health.down = True
+                health.say_up(False, 0.0)
                 if not restart:
                     health.failed = True
                     return
