@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from cxmon.config import CollectorConfig, Config
 
 SECRET_ENV = "CXMON_AMI_SECRET"
+REPORT_EVERY = 600.0
+"""A connection that keeps failing for the same reason is reported again at most this often."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,8 @@ class AmiSource:
         self.status: dict[str, Any] = {}
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         """Waits out a reconnect delay (a test records the delays asked for)."""
+        self._now: Callable[[], float] = time.monotonic
+        """Times the reports of a failure that repeats (a test moves it on)."""
 
     @classmethod
     def validate(cls, options: dict[str, Any], path: str) -> list[str]:
@@ -136,6 +140,7 @@ class AmiSource:
         loop = asyncio.get_running_loop()
         sink.set_up(False)
         self.mapper.on_error = lambda why: sink.error(where, why)
+        report = _FailureReport(sink, where, self._now)
         while True:
             conn: AmiConnection | None = None
             try:
@@ -153,11 +158,12 @@ class AmiSource:
                     # every backoff_min (each session flapping its steps STALE and back).
                     if loop.time() - logged_in >= opts.ping_interval:
                         delay = opts.backoff_min
+                        report.recovered()
             except AmiProtocolError as exc:
-                sink.error(where, str(exc))
+                report.failed(str(exc))
             except (OSError, TimeoutError) as exc:
                 # an exception is always true: its text is what may be empty
-                sink.error(where, f"disconnected: {str(exc) or type(exc).__name__}")
+                report.failed(f"disconnected: {str(exc) or type(exc).__name__}")
             finally:
                 sink.set_up(False)
                 if conn is not None:
@@ -222,3 +228,38 @@ class AmiSource:
             await sink.emit(events)
         self.status.update(connects=self.connects, waiting=mapper.waiting_now, **dict(mapper.counts))
         return n
+
+
+class _FailureReport:
+    """Reports the failures of the connection: the first, then the same reason again only once
+    every ``REPORT_EVERY`` with how many attempts failed so since (a server that refuses for hours
+    is not a warning per retry); a new reason at once."""
+
+    def __init__(self, sink: Sink, where: str, now: Callable[[], float]) -> None:
+        self._sink = sink
+        self._where = where
+        self._now = now
+        self._why = ""
+        self._at = 0.0
+        self._since = 0
+        """Attempts that failed for the same reason since it was last reported."""
+
+    def failed(self, why: str) -> None:
+        """One attempt failed for ``why``."""
+        now = self._now()
+        if why != self._why:
+            self._sink.error(self._where, why)
+        elif now - self._at >= REPORT_EVERY:
+            self._sink.error(
+                self._where,
+                f"{why} (again: {self._since + 1} attempts failed so in the {now - self._at:.0f} s "
+                "since it was last reported)",
+            )
+        else:
+            self._since += 1
+            return
+        self._why, self._at, self._since = why, now, 0
+
+    def recovered(self) -> None:
+        """A session lasted: the next failure is news."""
+        self._why = ""

@@ -12,6 +12,7 @@ from typing import TypedDict, Unpack
 import pytest
 
 from collectors.ami import AmiMapper, AmiOptions, AmiSource, encode, parse_options
+from collectors.ami import source as ami_source
 from collectors.ami.protocol import AmiConnection
 from collectors.base import Offset
 from cxmon.events import ContactEvent, EventKind
@@ -287,8 +288,57 @@ async def test_unreachable_server_is_down_with_an_error() -> None:
     await probe.wait_closed()
     sink = MemorySink()
     async with running(AmiSource("pbx", options(port)), sink):
-        await until(lambda: len(sink.errors) >= 2, "two failed attempts")
+        await until(lambda: len(sink.errors) >= 1, "a failed attempt")
     assert True not in sink.up and all(w == f"ami://127.0.0.1:{port}" for w, _ in sink.errors)
+
+
+async def closed_port() -> int:
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port: int = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    return port
+
+
+async def test_a_refused_connection_is_reported_once_not_at_every_retry() -> None:
+    """A server that refuses every connection is reported at the first attempt, not once per retry
+    (a warning each backoff_max, for as long as it lasts)."""
+    port = await closed_port()
+    attempts: list[float] = []
+
+    async def record(delay: float) -> None:
+        attempts.append(delay)
+        await asyncio.sleep(0.001)
+
+    sink = MemorySink()
+    src = AmiSource("pbx", options(port))
+    src._sleep = record
+    src._now = lambda: 0.0  # no time passes: none of the retries is due for a new report
+    async with running(src, sink):
+        await until(lambda: len(attempts) >= 6, "six failed attempts")
+    assert len(sink.errors) == 1
+    assert "disconnected: " in sink.errors[0][1] and "Connect call failed" in sink.errors[0][1]
+
+
+async def test_a_refusal_that_lasts_is_reported_again_with_the_count_of_attempts() -> None:
+    """A refusal that goes on is reported again once REPORT_EVERY has passed, saying how many
+    attempts failed since the last report."""
+    port = await closed_port()
+    clock = [0.0]
+
+    async def record(delay: float) -> None:
+        clock[0] += ami_source.REPORT_EVERY / 6  # each retry comes a sixth of the period later
+        await asyncio.sleep(0.001)
+
+    sink = MemorySink()
+    src = AmiSource("pbx", options(port))
+    src._sleep = record
+    src._now = lambda: clock[0]
+    async with running(src, sink):
+        await until(lambda: len(sink.errors) >= 2, "a second report")
+    first, again = (msg for _, msg in sink.errors[:2])
+    every = f"{ami_source.REPORT_EVERY:.0f}"
+    assert again == f"{first} (again: 6 attempts failed so in the {every} s since it was last reported)"
 
 
 async def test_queue_status_on_connect_restores_waiting_calls_and_members() -> None:
