@@ -14,7 +14,7 @@ from collectors.webhook.model import Update
 from collectors.webhook.tracker import ContactTracker, step_clocks
 from cxmon.config import loads
 from cxmon.events import ContactEvent, EventKind
-from cxmon.windows import Aggregator, instant_measures, window_measures
+from cxmon.windows import Aggregator, Series, instant_measures, window_measures
 
 LONDON = ZoneInfo("Europe/London")
 CONFIG = """
@@ -327,13 +327,9 @@ def paused_tickets(draw: st.DrawFn) -> tuple[int, list[tuple[int, list[int]]]]:
     return now, tickets
 
 
-@settings(max_examples=60, deadline=None)
-@given(paused_tickets())
-def test_aged_backlog_leaves_paused_time_out(case: tuple[int, list[tuple[int, list[int]]]]) -> None:
-    """A ticket is aged when its business time open, less the time it sat paused (pending, on hold),
-    reaches the 3 h resolution target: the aggregator agrees with a minute-by-minute count across a
-    holiday, nights, and the spring clock change."""
-    now, tickets = case
+def _paused_series(tickets: list[tuple[int, list[int]]]) -> Series:
+    """The e-mail series of PAUSE_CONFIG after each ticket opened and paused and resumed in turn at
+    its toggles."""
     agg = Aggregator(loads(PAUSE_CONFIG))
     events = []
     for i, (opened, toggles) in enumerate(tickets):
@@ -343,6 +339,17 @@ def test_aged_backlog_leaves_paused_time_out(case: tuple[int, list[tuple[int, li
             events.append(ContactEvent(t, kind, f"t{i}", "email", "billing", "zd"))
     agg.add(sorted(events, key=lambda e: e.ts))
     [series] = agg.series.values()
+    return series
+
+
+@settings(max_examples=60, deadline=None)
+@given(paused_tickets())
+def test_aged_backlog_leaves_paused_time_out(case: tuple[int, list[tuple[int, list[int]]]]) -> None:
+    """A ticket is aged when its business time open, less the time it sat paused (pending, on hold),
+    reaches the 3 h resolution target: the aggregator agrees with a minute-by-minute count across a
+    holiday, nights, and the spring clock change."""
+    now, tickets = case
+    series = _paused_series(tickets)
     expected = sum(unpaused_business_seconds(o, now, tg) >= PAUSE_TARGET for o, tg in tickets)
     assert instant_measures(series, now)["aged_backlog"] == expected
     assert instant_measures(series, now)["backlog"] == len(tickets)
@@ -441,15 +448,7 @@ def test_waiting_now_and_longest_wait_leave_paused_time_out(
     are not waiting; the longest wait of the others is their business time less the time they sat
     paused, agreeing with a minute-by-minute count across a holiday, nights and the clock change."""
     now, tickets = case
-    agg = Aggregator(loads(PAUSE_CONFIG))
-    events = []
-    for i, (opened, toggles) in enumerate(tickets):
-        events.append(ContactEvent(opened, EventKind.ARRIVED, f"t{i}", "email", "billing", "zd"))
-        for k, t in enumerate(toggles):
-            kind = EventKind.PAUSED if k % 2 == 0 else EventKind.RESUMED
-            events.append(ContactEvent(t, kind, f"t{i}", "email", "billing", "zd"))
-    agg.add(sorted(events, key=lambda e: e.ts))
-    [series] = agg.series.values()
+    series = _paused_series(tickets)
     waits = [unpaused_business_seconds(o, now, tg) for o, tg in tickets if len(tg) % 2 == 0]
     figures = instant_measures(series, now)
     assert figures["waiting_now"] == len(waits)
