@@ -227,13 +227,12 @@ class ReplaySession:
         self._changed.set()
 
 
-async def replayed_transitions(
-    config: Config, db_path: str | Path, start: float, end: float
-) -> list[Transition]:
-    """Replay ``[start, end)`` flat out and return every transition, in order (checks and tests)."""
+async def replay_flat_out(
+    config: Config, db_path: str | Path, start: float, end: float, listener: Callable[[Snapshot], None]
+) -> None:
+    """Replay ``[start, end)`` flat out, handing ``listener`` every snapshot (checks and tests)."""
     session = ReplaySession(config, db_path, start, end, speed=None)
-    seen: list[Transition] = []
-    session.listeners.append(lambda snap: seen.extend(snap.transitions))
+    session.listeners.append(listener)
     runner = asyncio.create_task(session.run())
     try:
         while not session.finished and not runner.done():
@@ -241,4 +240,12 @@ async def replayed_transitions(
     finally:
         session.close()
         await runner
+
+
+async def replayed_transitions(
+    config: Config, db_path: str | Path, start: float, end: float
+) -> list[Transition]:
+    """Replay ``[start, end)`` flat out and return every transition, in order (checks and tests)."""
+    seen: list[Transition] = []
+    await replay_flat_out(config, db_path, start, end, lambda snap: seen.extend(snap.transitions))
     return seen

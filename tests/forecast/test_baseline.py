@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import random
@@ -23,7 +22,7 @@ from cxmon.detector import Detector
 from cxmon.engine import Engine
 from cxmon.forecast.baseline import Baselines, hour_of_week, slot_name, week_of
 from cxmon.importer import queue_log_source, run_import
-from cxmon.replay.session import ReplaySession
+from cxmon.replay.session import replay_flat_out
 from cxmon.snapshot import Snapshot, State
 from cxmon.store import Store
 from tests.helpers import SIM_START_TS, one_step_config, sim_config
@@ -373,16 +372,8 @@ async def test_a_replay_judges_with_the_baselines_the_floor_had_then(tmp_path: P
     final = result.final
     assert final.baselines
     start = MONDAY + 14 * 86400 + 11 * 3600
-    session = ReplaySession(config, db, start, start + 1800, speed=None)
     seen: list[Snapshot] = []
-    session.listeners.append(seen.append)
-    runner = asyncio.create_task(session.run())
-    try:
-        while not session.finished and not runner.done():
-            await asyncio.sleep(0.05)
-    finally:
-        session.close()
-        await runner
+    await replay_flat_out(config, db, start, start + 1800, seen.append)
     last = seen[-1]
     assert hour_of_week(last.ts) == 11
     assert str(last.baseline) == "ready (2 weeks of history)"
